@@ -1,0 +1,115 @@
+//===- LoomBase.td - The loom dialect, its types and attributes ---*- tablegen -*-===//
+//
+// The dialect, the element-type constraints shared by its ops, the enums and the
+// `#loom.dims` tensor encoding that names dynamic dimensions.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_BASE_TD
+#define LOOM_BASE_TD
+
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/OpBase.td"
+include "mlir/IR/TensorEncoding.td"
+
+def Loom_Dialect : Dialect {
+  let name = "loom";
+  let cppNamespace = "::loom";
+  let summary = "Tensor operations of transformer models, as Loom compiles them";
+  let description = [{
+    The `loom` dialect holds transformer graphs at the level their importers produce and
+    their passes rewrite: elementwise math with numpy broadcasting, matmul, reductions,
+    normalizations, gathers, layout ops, rotary embeddings and attention. Values are ranked
+    builtin tensors. Weights are never stored in the IR: `loom.weight` names an external
+    tensor that the runtime binds at load time.
+
+    Dynamic dimensions carry names through the `#loom.dims` tensor encoding, for example
+    `tensor<?x?x256xf32, #loom.dims<batch, seq>>`: the names label the `?` dimensions in
+    order. Two dimensions with the same name are equal at run time. A named dimension never
+    broadcasts (only a static 1 does), so every shape rule that the verifiers check on static
+    sizes is checked on names too. A `?` in a tensor without the encoding is an anonymous
+    dynamic dimension, compatible with anything; importers produce named dimensions.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+  let hasConstantMaterializer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Attributes
+//===----------------------------------------------------------------------===//
+
+class Loom_Attr<string name, string attrMnemonic, list<Trait> traits = []>
+    : AttrDef<Loom_Dialect, name, traits> {
+  let mnemonic = attrMnemonic;
+}
+
+def Loom_DimsAttr : Loom_Attr<"Dims", "dims",
+    [DeclareAttrInterfaceMethods<VerifiableTensorEncoding>]> {
+  let summary = "Names of the dynamic dimensions of a tensor";
+  let description = [{
+    A tensor encoding listing one name per dynamic (`?`) dimension, in order:
+
+    ```mlir
+    tensor<?x?x2048xf32, #loom.dims<batch, seq>>
+    ```
+
+    Names are identifiers (`[A-Za-z_][A-Za-z0-9_]*`). Equal names denote equal sizes. The
+    encoding must name every dynamic dimension of its tensor and nothing else.
+  }];
+  let parameters = (ins ArrayRefParameter<"::mlir::StringAttr", "dimension names">:$names);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+}
+
+def Loom_ReduceKind : I32EnumAttr<"ReduceKind", "reduction kind", [
+    I32EnumAttrCase<"Sum", 0, "sum">,
+    I32EnumAttrCase<"Mean", 1, "mean">,
+    I32EnumAttrCase<"Max", 2, "max">,
+    I32EnumAttrCase<"Min", 3, "min">]> {
+  let cppNamespace = "::loom";
+  let genSpecializedAttr = 0;
+}
+def Loom_ReduceKindAttr : EnumAttr<Loom_Dialect, Loom_ReduceKind, "reduce_kind"> {
+  let assemblyFormat = "$value";
+}
+
+def Loom_CompareKind : I32EnumAttr<"CompareKind", "comparison predicate", [
+    I32EnumAttrCase<"EQ", 0, "eq">,
+    I32EnumAttrCase<"NE", 1, "ne">,
+    I32EnumAttrCase<"LT", 2, "lt">,
+    I32EnumAttrCase<"LE", 3, "le">,
+    I32EnumAttrCase<"GT", 4, "gt">,
+    I32EnumAttrCase<"GE", 5, "ge">]> {
+  let cppNamespace = "::loom";
+  let genSpecializedAttr = 0;
+}
+def Loom_CompareKindAttr : EnumAttr<Loom_Dialect, Loom_CompareKind, "compare_kind"> {
+  let assemblyFormat = "$value";
+}
+
+def Loom_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", [
+    I32EnumAttrCase<"Erf", 0, "erf">,
+    I32EnumAttrCase<"Tanh", 1, "tanh">]> {
+  let cppNamespace = "::loom";
+  let genSpecializedAttr = 0;
+}
+def Loom_GeluApproximationAttr
+    : EnumAttr<Loom_Dialect, Loom_GeluApproximation, "gelu_approximation"> {
+  let assemblyFormat = "$value";
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor constraints
+//===----------------------------------------------------------------------===//
+
+def Loom_FloatElement : AnyTypeOf<[F16, BF16, F32, F64]>;
+def Loom_IntElement : AnyTypeOf<[I8, I16, I32, I64]>;
+
+def Loom_FloatTensor : RankedTensorOf<[F16, BF16, F32, F64]>;
+def Loom_IntTensor : RankedTensorOf<[I8, I16, I32, I64]>;
+def Loom_BoolTensor : RankedTensorOf<[I1]>;
+def Loom_NumericTensor : RankedTensorOf<[F16, BF16, F32, F64, I8, I16, I32, I64]>;
+def Loom_Tensor : RankedTensorOf<[F16, BF16, F32, F64, I1, I8, I16, I32, I64]>;
+
+#endif // LOOM_BASE_TD

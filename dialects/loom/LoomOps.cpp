@@ -1,0 +1,395 @@
+//===- LoomOps.cpp - Verifiers of the loom ops ------------------------------===//
+//
+// Element types are checked by ODS constraints; the shape rules live here. Every message
+// names the rule it enforces so that a user can tell which input was wrong.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/loom/LoomDialect.h"
+#include "dialects/loom/Shape.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/SmallSet.h"
+
+using namespace mlir;
+using namespace loom;
+
+#define GET_OP_CLASSES
+#include "dialects/loom/LoomOps.cpp.inc"
+
+static Shape shapeOf(Value value) {
+  return getShape(llvm::cast<RankedTensorType>(value.getType()));
+}
+
+/// Checks that `result` has `expected` shape (dimension by dimension, under the naming
+/// rules); `rule` says where the expectation came from.
+static LogicalResult verifyResultShape(Operation *op, Value result, ArrayRef<Dim> expected,
+                                       StringRef rule) {
+  Shape actual = shapeOf(result);
+  if (areCompatible(actual, expected))
+    return success();
+  return op->emitOpError() << "result shape " << toString(actual) << " does not match "
+                           << toString(expected) << ", the shape " << rule;
+}
+
+/// Checks that `axis` indexes a tensor of `rank` dimensions.
+static LogicalResult verifyAxis(Operation *op, StringRef what, int64_t axis, int64_t rank) {
+  if (axis >= 0 && axis < rank)
+    return success();
+  return op->emitOpError() << what << " " << axis << " is out of range [0, " << rank
+                           << ") for a tensor of rank " << rank;
+}
+
+/// Broadcasts the shapes of `operands` together and checks the result against it.
+static LogicalResult verifyBroadcastOp(Operation *op, ValueRange operands, Value result) {
+  Shape shape = shapeOf(operands.front());
+  for (Value operand : operands.drop_front()) {
+    Shape next;
+    std::string why;
+    if (!broadcastShapes(shape, shapeOf(operand), next, why))
+      return op->emitOpError() << "operands do not broadcast: " << why;
+    shape = std::move(next);
+  }
+  return verifyResultShape(op, result, shape, "the operands broadcast to");
+}
+
+//===----------------------------------------------------------------------===//
+// Sources
+//===----------------------------------------------------------------------===//
+
+LogicalResult WeightOp::verify() {
+  if (getName().empty())
+    return emitOpError("needs a non-empty name to bind the external tensor by");
+  if (!getType().hasStaticShape())
+    return emitOpError("has a dynamic shape; a weight's shape is static");
+  return success();
+}
+
+/// Constants above this many elements (unless splat) belong in a loom.weight.
+static constexpr int64_t kMaxConstantElements = 4096;
+
+LogicalResult ConstantOp::verify() {
+  auto elements = getValue();
+  if (!elements.isSplat() && elements.getNumElements() > kMaxConstantElements)
+    return emitOpError() << "holds " << elements.getNumElements()
+                         << " distinct elements; constants hold at most "
+                         << kMaxConstantElements << " (use loom.weight for larger data)";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+#define LOOM_BROADCAST_VERIFIER(OP)                                                      \
+  LogicalResult OP::verify() {                                                          \
+    return verifyBroadcastOp(*this, getOperation()->getOperands(), getResult());        \
+  }
+LOOM_BROADCAST_VERIFIER(AddOp)
+LOOM_BROADCAST_VERIFIER(SubOp)
+LOOM_BROADCAST_VERIFIER(MulOp)
+LOOM_BROADCAST_VERIFIER(DivOp)
+LOOM_BROADCAST_VERIFIER(PowOp)
+LOOM_BROADCAST_VERIFIER(MaxOp)
+LOOM_BROADCAST_VERIFIER(MinOp)
+LOOM_BROADCAST_VERIFIER(AndOp)
+LOOM_BROADCAST_VERIFIER(OrOp)
+LOOM_BROADCAST_VERIFIER(CompareOp)
+LOOM_BROADCAST_VERIFIER(SelectOp)
+#undef LOOM_BROADCAST_VERIFIER
+
+LogicalResult CastOp::verify() {
+  return verifyResultShape(*this, getResult(), shapeOf(getOperand()),
+                           "of the operand (a cast keeps the shape)");
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions, reductions, normalizations
+//===----------------------------------------------------------------------===//
+
+LogicalResult MatmulOp::verify() {
+  Shape lhs = shapeOf(getLhs()), rhs = shapeOf(getRhs());
+  if (lhs.size() < 2 || rhs.size() < 2)
+    return emitOpError() << "operands have rank " << lhs.size() << " and " << rhs.size()
+                         << "; both need rank 2 or more";
+  if (getTransposeLhs())
+    std::swap(lhs[lhs.size() - 2], lhs[lhs.size() - 1]);
+  if (getTransposeRhs())
+    std::swap(rhs[rhs.size() - 2], rhs[rhs.size() - 1]);
+  Dim m = lhs[lhs.size() - 2], k = lhs.back(), k2 = rhs[rhs.size() - 2], n = rhs.back();
+  if (!areCompatible(k, k2))
+    return emitOpError() << "contracted dimensions differ: " << toString(k)
+                         << " in the left operand and " << toString(k2)
+                         << " in the right (after transposes)";
+  Shape batch;
+  std::string why;
+  if (!broadcastShapes(ArrayRef<Dim>(lhs).drop_back(2), ArrayRef<Dim>(rhs).drop_back(2),
+                       batch, why))
+    return emitOpError() << "batch dimensions do not broadcast: " << why;
+  batch.push_back(m);
+  batch.push_back(n);
+  return verifyResultShape(*this, getResult(), batch, "[batch..., M, N] of the product");
+}
+
+LogicalResult ReduceOp::verify() {
+  Shape input = shapeOf(getOperand());
+  ArrayRef<int64_t> axes = getAxes();
+  if (axes.empty())
+    return emitOpError("needs at least one axis to reduce");
+  llvm::SmallSet<int64_t, 4> seen;
+  for (int64_t axis : axes) {
+    if (failed(verifyAxis(*this, "reduction axis", axis, input.size())))
+      return failure();
+    if (!seen.insert(axis).second)
+      return emitOpError() << "reduction axis " << axis << " is listed twice";
+  }
+  if (getKind() == ReduceKind::Mean &&
+      !llvm::isa<FloatType>(getOperand().getType().getElementType()))
+    return emitOpError("mean needs a floating-point element type");
+  Shape expected;
+  for (auto [i, dim] : llvm::enumerate(input)) {
+    if (!seen.contains(i))
+      expected.push_back(dim);
+    else if (getKeepDims())
+      expected.push_back(Dim::fixed(1));
+  }
+  return verifyResultShape(*this, getResult(), expected, "left after the reduction");
+}
+
+LogicalResult SoftmaxOp::verify() {
+  return verifyAxis(*this, "softmax axis", getAxis(), getType().getRank());
+}
+
+/// Shared rules of layer_norm and rms_norm: the axis, a static normalized shape, the
+/// parameter shapes and a positive epsilon.
+static LogicalResult verifyNormalization(Operation *op, Value input, uint64_t axis,
+                                         ValueRange params, float epsilon) {
+  Shape shape = shapeOf(input);
+  if (failed(verifyAxis(op, "normalization axis", axis, shape.size())))
+    return failure();
+  ArrayRef<Dim> normalized = ArrayRef<Dim>(shape).drop_front(axis);
+  if (!llvm::all_of(normalized, [](const Dim &d) { return d.isStatic(); }))
+    return op->emitOpError() << "normalized dimensions " << toString(normalized)
+                             << " must be static";
+  for (Value param : params) {
+    Shape paramShape = shapeOf(param);
+    if (ArrayRef<Dim>(paramShape) != normalized)
+      return op->emitOpError() << "parameter shape " << toString(paramShape)
+                               << " differs from the normalized dimensions "
+                               << toString(normalized);
+  }
+  if (!(epsilon > 0.0f))
+    return op->emitOpError() << "epsilon " << epsilon << " must be positive";
+  return success();
+}
+
+LogicalResult LayerNormOp::verify() {
+  SmallVector<Value, 2> params{getScale()};
+  if (getBias())
+    params.push_back(getBias());
+  return verifyNormalization(*this, getInput(), getAxis(), params,
+                             getEpsilon().convertToFloat());
+}
+
+LogicalResult RmsNormOp::verify() {
+  return verifyNormalization(*this, getInput(), getAxis(), getScale(),
+                             getEpsilon().convertToFloat());
+}
+
+//===----------------------------------------------------------------------===//
+// Indexing and layout
+//===----------------------------------------------------------------------===//
+
+LogicalResult GatherOp::verify() {
+  Shape data = shapeOf(getData());
+  if (failed(verifyAxis(*this, "gather axis", getAxis(), data.size())))
+    return failure();
+  Shape expected(data.begin(), data.begin() + getAxis());
+  llvm::append_range(expected, shapeOf(getIndices()));
+  expected.append(data.begin() + getAxis() + 1, data.end());
+  return verifyResultShape(*this, getResult(), expected,
+                           "data[:axis] + indices + data[axis+1:]");
+}
+
+/// The element count of `shape` as a static product and a sorted list of names; false
+/// when an anonymous dimension makes it unknowable.
+static bool elementCount(ArrayRef<Dim> shape, int64_t &product,
+                         SmallVectorImpl<StringRef> &names) {
+  product = 1;
+  for (const Dim &dim : shape) {
+    if (dim.isAnonymous())
+      return false;
+    if (dim.isStatic())
+      product *= dim.size;
+    else
+      names.push_back(dim.name.getValue());
+  }
+  llvm::sort(names);
+  return true;
+}
+
+LogicalResult ReshapeOp::verify() {
+  Shape from = shapeOf(getOperand()), to = shapeOf(getResult());
+  int64_t fromProduct, toProduct;
+  SmallVector<StringRef> fromNames, toNames;
+  if (!elementCount(from, fromProduct, fromNames) || !elementCount(to, toProduct, toNames))
+    return success();
+  // A zero-size tensor reshapes to any other zero-size tensor.
+  if (fromProduct == 0 && toProduct == 0)
+    return success();
+  if (fromProduct != toProduct || fromNames != toNames)
+    return emitOpError() << "changes the element count: " << toString(from) << " -> "
+                         << toString(to)
+                         << " (static sizes and dimension names must multiply to the same)";
+  return success();
+}
+
+LogicalResult TransposeOp::verify() {
+  Shape input = shapeOf(getOperand());
+  ArrayRef<int64_t> perm = getPermutation();
+  if (perm.size() != input.size())
+    return emitOpError() << "permutation has " << perm.size()
+                         << " entries for a tensor of rank " << input.size();
+  SmallVector<bool> used(perm.size(), false);
+  Shape expected;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(perm.size()) || used[p])
+      return emitOpError() << "permutation is not a permutation of [0, " << perm.size()
+                           << ")";
+    used[p] = true;
+    expected.push_back(input[p]);
+  }
+  return verifyResultShape(*this, getResult(), expected, "permuted from the operand");
+}
+
+LogicalResult ConcatOp::verify() {
+  if (getInputs().empty())
+    return emitOpError("needs at least one input");
+  Shape expected = shapeOf(getInputs().front());
+  if (failed(verifyAxis(*this, "concat axis", getAxis(), expected.size())))
+    return failure();
+  for (auto [index, input] : llvm::enumerate(getInputs().drop_front())) {
+    Shape shape = shapeOf(input);
+    if (shape.size() != expected.size())
+      return emitOpError() << "input " << index + 1 << " has rank " << shape.size()
+                           << " but input 0 has rank " << expected.size();
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (d == getAxis())
+        continue;
+      if (!areCompatible(shape[d], expected[d]))
+        return emitOpError() << "input " << index + 1 << " has " << toString(shape[d])
+                             << " in dimension " << d << " where input 0 has "
+                             << toString(expected[d])
+                             << "; inputs agree outside the concat axis";
+    }
+    Dim &total = expected[getAxis()];
+    total = total.isStatic() && shape[getAxis()].isStatic()
+                ? Dim::fixed(total.size + shape[getAxis()].size)
+                : Dim::anonymous();
+  }
+  return verifyResultShape(*this, getResult(), expected, "of the joined inputs");
+}
+
+LogicalResult SliceOp::verify() {
+  Shape input = shapeOf(getOperand());
+  ArrayRef<int64_t> axes = getAxes(), starts = getStarts(), ends = getEnds(),
+                    steps = getSteps();
+  if (starts.size() != axes.size() || ends.size() != axes.size() ||
+      steps.size() != axes.size())
+    return emitOpError() << "axes, starts, ends and steps have " << axes.size() << ", "
+                         << starts.size() << ", " << ends.size() << " and " << steps.size()
+                         << " entries; they need one entry per sliced axis";
+  Shape expected = input;
+  SmallVector<bool> seen(input.size(), false);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (failed(verifyAxis(*this, "slice axis", axes[i], input.size())))
+      return failure();
+    if (seen[axes[i]])
+      return emitOpError() << "slice axis " << axes[i] << " is listed twice";
+    seen[axes[i]] = true;
+    if (steps[i] == 0)
+      return emitOpError() << "step for axis " << axes[i] << " is zero";
+    expected[axes[i]] = sliceDim(input[axes[i]], starts[i], ends[i], steps[i]);
+  }
+  return verifyResultShape(*this, getResult(), expected, "of the sliced window");
+}
+
+LogicalResult BroadcastOp::verify() {
+  Shape input = shapeOf(getOperand()), output = shapeOf(getResult());
+  if (input.size() > output.size())
+    return emitOpError() << "result rank " << output.size()
+                         << " is below the operand rank " << input.size();
+  size_t lead = output.size() - input.size();
+  for (size_t i = 0; i < input.size(); ++i) {
+    const Dim &from = input[i], &to = output[lead + i];
+    if (!from.isOne() && !areCompatible(from, to))
+      return emitOpError() << "operand dimension " << i << " (" << toString(from)
+                           << ") can only broadcast to itself, not to " << toString(to)
+                           << "; only a static 1 stretches";
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer blocks
+//===----------------------------------------------------------------------===//
+
+LogicalResult RopeOp::verify() {
+  Shape input = shapeOf(getInput()), table = shapeOf(getCos());
+  if (input.size() < 2)
+    return emitOpError() << "input has rank " << input.size() << "; it needs rank 2 or more";
+  if (table.empty() || table.size() > input.size())
+    return emitOpError() << "cos/sin tables have rank " << table.size()
+                         << "; they need rank 1 to " << input.size() << " (the input's)";
+  const Dim &features = input.back(), &half = table.back();
+  if (!features.isStatic() || !half.isStatic())
+    return emitOpError("the last dimension of the input and of the tables must be static");
+  if (half.size == 0 || 2 * half.size > features.size)
+    return emitOpError() << "tables rotate " << 2 * half.size
+                         << " features (twice their last dimension) but the input has "
+                         << features.size;
+  size_t lead = input.size() - table.size();
+  for (size_t i = 0; i + 1 < table.size(); ++i) {
+    const Dim &from = table[i], &to = input[lead + i];
+    if (!from.isOne() && !areCompatible(from, to))
+      return emitOpError() << "table dimension " << i << " (" << toString(from)
+                           << ") does not broadcast to input dimension " << lead + i << " ("
+                           << toString(to) << ")";
+  }
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  Shape q = shapeOf(getQuery()), k = shapeOf(getKey()), v = shapeOf(getValue());
+  if (q.size() != 4 || k.size() != 4 || v.size() != 4)
+    return emitOpError() << "query, key and value have ranks " << q.size() << ", "
+                         << k.size() << " and " << v.size()
+                         << "; each needs rank 4 [batch, heads, seq, head_dim]";
+  if (!areCompatible(q[0], k[0]) || !areCompatible(k[0], v[0]))
+    return emitOpError() << "batch sizes differ: query " << toString(q[0]) << ", key "
+                         << toString(k[0]) << ", value " << toString(v[0]);
+  if (!areCompatible(k[1], v[1]) || !areCompatible(k[2], v[2]))
+    return emitOpError() << "key " << toString(k) << " and value " << toString(v)
+                         << " need the same KV heads and KV length";
+  if (!areCompatible(q[3], k[3]))
+    return emitOpError() << "query head_dim " << toString(q[3]) << " differs from key head_dim "
+                         << toString(k[3]);
+  if (q[1].isStatic() && k[1].isStatic() && (k[1].size == 0 || q[1].size % k[1].size))
+    return emitOpError() << "query heads (" << q[1].size
+                         << ") must be a multiple of KV heads (" << k[1].size << ")";
+  if (FloatAttr scale = getScaleAttr(); scale && !(scale.getValueAsDouble() > 0.0))
+    return emitOpError() << "scale " << scale.getValueAsDouble() << " must be positive";
+  if (Value mask = getMask()) {
+    Shape maskShape = shapeOf(mask);
+    Shape scores{q[0], q[1], q[2], k[2]}, joined;
+    std::string why;
+    if (maskShape.size() > 4 || !broadcastShapes(maskShape, scores, joined, why) ||
+        !areCompatible(joined, scores))
+      return emitOpError() << "mask " << toString(maskShape)
+                           << " does not broadcast to the scores [batch, heads, seq, kv_seq] "
+                           << toString(scores);
+  }
+  return verifyResultShape(*this, getResult(), Shape{q[0], q[1], q[2], v[3]},
+                           "[batch, heads, seq, value head_dim] of the attention output");
+}

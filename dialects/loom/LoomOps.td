@@ -1,0 +1,441 @@
+//===- LoomOps.td - Operations of the loom dialect -----------------*- tablegen -*-===//
+//
+// Every op has a verifier: ODS type constraints for element types, and C++ verifiers
+// (LoomOps.cpp, LoomShapeOps.cpp) for the shape rules, each message naming its rule.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_OPS_TD
+#define LOOM_OPS_TD
+
+include "dialects/loom/LoomBase.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Loom_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Loom_Dialect, mnemonic, !listconcat([Pure], traits)>;
+
+//===----------------------------------------------------------------------===//
+// Sources of values
+//===----------------------------------------------------------------------===//
+
+def Loom_WeightOp : Loom_Op<"weight"> {
+  let summary = "A named tensor whose data lives outside the IR";
+  let description = [{
+    Refers to a model parameter by its name in the checkpoint (a safetensors key or an ONNX
+    initializer). The bytes never enter the IR; the runtime binds them at load time. A
+    weight has a static shape.
+
+    ```mlir
+    %w = loom.weight "model.layers.0.self_attn.q_proj.weight" : tensor<256x256xbf16>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Loom_ConstantOp : Loom_Op<"constant",
+    [ConstantLike, AllTypesMatch<["value", "result"]>]> {
+  let summary = "A small constant tensor held in the IR";
+  let description = [{
+    A constant small enough to read: at most 4096 elements unless it is a splat. Larger
+    data belongs in a `loom.weight`.
+
+    ```mlir
+    %eps = loom.constant dense<1.0e-06> : tensor<f32>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise unary
+//===----------------------------------------------------------------------===//
+
+class Loom_UnaryOp<string mnemonic, Type operandType, string formula,
+                   list<Trait> traits = []>
+    : Loom_Op<mnemonic, !listconcat([SameOperandsAndResultType], traits)> {
+  let summary = "Elementwise " # formula;
+  let description = "Computes `" # formula # "` for every element; the type is unchanged.";
+  let arguments = (ins operandType:$operand);
+  let results = (outs operandType:$result);
+  let assemblyFormat = "$operand attr-dict `:` type($result)";
+}
+
+def Loom_NegOp : Loom_UnaryOp<"neg", Loom_NumericTensor, "-x"> { let hasFolder = 1; }
+def Loom_ReluOp : Loom_UnaryOp<"relu", Loom_NumericTensor, "max(x, 0)">;
+def Loom_ExpOp : Loom_UnaryOp<"exp", Loom_FloatTensor, "exp(x)">;
+def Loom_LogOp : Loom_UnaryOp<"log", Loom_FloatTensor, "log(x)">;
+def Loom_SqrtOp : Loom_UnaryOp<"sqrt", Loom_FloatTensor, "sqrt(x)">;
+def Loom_RsqrtOp : Loom_UnaryOp<"rsqrt", Loom_FloatTensor, "1 / sqrt(x)">;
+def Loom_ReciprocalOp : Loom_UnaryOp<"reciprocal", Loom_FloatTensor, "1 / x">;
+def Loom_TanhOp : Loom_UnaryOp<"tanh", Loom_FloatTensor, "tanh(x)">;
+def Loom_ErfOp : Loom_UnaryOp<"erf", Loom_FloatTensor, "erf(x)">;
+def Loom_SigmoidOp : Loom_UnaryOp<"sigmoid", Loom_FloatTensor, "1 / (1 + exp(-x))">;
+def Loom_SiluOp : Loom_UnaryOp<"silu", Loom_FloatTensor, "x * sigmoid(x)">;
+def Loom_NotOp : Loom_UnaryOp<"not", Loom_BoolTensor, "logical not"> { let hasFolder = 1; }
+
+def Loom_GeluOp : Loom_Op<"gelu", [SameOperandsAndResultType]> {
+  let summary = "Elementwise GELU, exact (erf) or tanh-approximated";
+  let description = [{
+    `erf`:  `0.5 * x * (1 + erf(x / sqrt(2)))`.
+    `tanh`: `0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))`.
+
+    ```mlir
+    %y = loom.gelu tanh %x : tensor<?x128xf32, #loom.dims<tokens>>
+    ```
+  }];
+  let arguments = (ins Loom_GeluApproximationAttr:$approximation, Loom_FloatTensor:$operand);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "`` $approximation $operand attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise binary, with numpy broadcasting
+//===----------------------------------------------------------------------===//
+
+class Loom_BinaryOp<string mnemonic, Type tensorType, string formula,
+                    list<Trait> traits = []>
+    : Loom_Op<mnemonic, !listconcat([SameOperandsAndResultElementType], traits)> {
+  let summary = "Elementwise " # formula # " with broadcasting";
+  let description = "Computes `" # formula # "` elementwise. The operands broadcast "
+    # "numpy-style: shapes align on the right and a static 1 stretches; the result has "
+    # "the broadcast shape.";
+  let arguments = (ins tensorType:$lhs, tensorType:$rhs);
+  let results = (outs tensorType:$result);
+  let assemblyFormat =
+      "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_AddOp : Loom_BinaryOp<"add", Loom_NumericTensor, "x + y", [Commutative]> {
+  let hasFolder = 1;
+}
+def Loom_SubOp : Loom_BinaryOp<"sub", Loom_NumericTensor, "x - y"> { let hasFolder = 1; }
+def Loom_MulOp : Loom_BinaryOp<"mul", Loom_NumericTensor, "x * y", [Commutative]> {
+  let hasFolder = 1;
+}
+def Loom_DivOp : Loom_BinaryOp<"div", Loom_NumericTensor, "x / y"> { let hasFolder = 1; }
+def Loom_PowOp : Loom_BinaryOp<"pow", Loom_FloatTensor, "x ^ y">;
+def Loom_MaxOp : Loom_BinaryOp<"max", Loom_NumericTensor, "max(x, y)", [Commutative]>;
+def Loom_MinOp : Loom_BinaryOp<"min", Loom_NumericTensor, "min(x, y)", [Commutative]>;
+def Loom_AndOp : Loom_BinaryOp<"and", Loom_BoolTensor, "x and y", [Commutative]>;
+def Loom_OrOp : Loom_BinaryOp<"or", Loom_BoolTensor, "x or y", [Commutative]>;
+
+def Loom_CompareOp : Loom_Op<"compare", [AllElementTypesMatch<["lhs", "rhs"]>]> {
+  let summary = "Elementwise comparison with broadcasting, giving booleans";
+  let description = [{
+    ```mlir
+    %m = loom.compare le, %i, %j : (tensor<?x1xi64, #loom.dims<seq>>,
+                                    tensor<1x?xi64, #loom.dims<seq>>) -> tensor<?x?xi1, #loom.dims<seq, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_CompareKindAttr:$predicate, Loom_NumericTensor:$lhs,
+                   Loom_NumericTensor:$rhs);
+  let results = (outs Loom_BoolTensor:$result);
+  let assemblyFormat =
+      "`` $predicate `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_SelectOp : Loom_Op<"select",
+    [AllElementTypesMatch<["true_value", "false_value", "result"]>]> {
+  let summary = "Picks elements from two tensors by a boolean condition, with broadcasting";
+  let description = [{
+    `result = condition ? true_value : false_value`, elementwise; all three operands
+    broadcast to the result shape.
+  }];
+  let arguments = (ins Loom_BoolTensor:$condition, Loom_Tensor:$true_value,
+                   Loom_Tensor:$false_value);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$condition `,` $true_value `,` $false_value attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_CastOp : Loom_Op<"cast"> {
+  let summary = "Converts the element type, keeping the shape";
+  let description = [{
+    Float to float rounds to nearest even; float to integer truncates toward zero; to
+    `i1`, nonzero becomes true.
+
+    ```mlir
+    %y = loom.cast %x : tensor<4xbf16> to tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Loom_Tensor:$operand);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` type($operand) `to` type($result)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions, reductions, normalizations
+//===----------------------------------------------------------------------===//
+
+def Loom_MatmulOp : Loom_Op<"matmul", [SameOperandsAndResultElementType]> {
+  let summary = "Batched matrix product with optional transposes";
+  let description = [{
+    Multiplies the last two dimensions: `[..., M, K] x [..., K, N] -> [..., M, N]`, after
+    swapping the last two dimensions of an operand whose `transpose_lhs`/`transpose_rhs`
+    flag is set. Leading (batch) dimensions broadcast numpy-style. Both operands have
+    rank 2 or more.
+
+    ```mlir
+    %y = loom.matmul %x, %w transpose_rhs
+        : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<512x256xf32>)
+        -> tensor<?x?x512xf32, #loom.dims<batch, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_NumericTensor:$lhs, Loom_NumericTensor:$rhs,
+                   UnitAttr:$transpose_lhs, UnitAttr:$transpose_rhs);
+  let results = (outs Loom_NumericTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs (`transpose_lhs` $transpose_lhs^)? "
+                       "(`transpose_rhs` $transpose_rhs^)? attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_ReduceOp : Loom_Op<"reduce", [SameOperandsAndResultElementType]> {
+  let summary = "Sum, mean, max or min over a set of axes";
+  let description = [{
+    Reduces the listed axes (distinct, in `[0, rank)`, not empty). With `keep_dims` the
+    reduced axes stay as size 1; without it they are removed.
+
+    ```mlir
+    %m = loom.reduce mean %x axes [2] keep_dims
+        : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x1xf32, #loom.dims<batch, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_ReduceKindAttr:$kind, Loom_NumericTensor:$operand,
+                   DenseI64ArrayAttr:$axes, UnitAttr:$keep_dims);
+  let results = (outs Loom_NumericTensor:$result);
+  let assemblyFormat = "`` $kind $operand `axes` $axes (`keep_dims` $keep_dims^)? attr-dict "
+                       "`:` type($operand) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Loom_SoftmaxOp : Loom_Op<"softmax", [SameOperandsAndResultType]> {
+  let summary = "Softmax along one axis";
+  let description = [{
+    `exp(x - max(x)) / sum(exp(x - max(x)))` along `axis`, which is in `[0, rank)`.
+  }];
+  let arguments = (ins Loom_FloatTensor:$operand, I64Attr:$axis);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$operand `axis` $axis attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Loom_LayerNormOp : Loom_Op<"layer_norm",
+    [AllTypesMatch<["input", "result"]>, SameOperandsElementType]> {
+  let summary = "Layer normalization over the trailing dimensions";
+  let description = [{
+    Normalizes over dimensions `[axis, rank)`: `(x - mean) / sqrt(var + epsilon) * scale
+    + bias`, with the biased variance. `scale` and the optional `bias` have exactly the
+    shape of the normalized dimensions, which must be static.
+
+    ```mlir
+    %y = loom.layer_norm %x, %g, %b axis 2 epsilon 1.0e-05
+        : (tensor<?x?x128xf32, #loom.dims<batch, seq>>, tensor<128xf32>, tensor<128xf32>)
+        -> tensor<?x?x128xf32, #loom.dims<batch, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, Loom_FloatTensor:$scale,
+                   Optional<Loom_FloatTensor>:$bias, I64Attr:$axis, F32Attr:$epsilon);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $scale (`,` $bias^)? `axis` $axis `epsilon` $epsilon "
+                       "attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_RmsNormOp : Loom_Op<"rms_norm",
+    [AllTypesMatch<["input", "result"]>, SameOperandsElementType]> {
+  let summary = "Root-mean-square normalization over the trailing dimensions";
+  let description = [{
+    Normalizes over dimensions `[axis, rank)`: `x / sqrt(mean(x^2) + epsilon) * scale`.
+    `scale` has exactly the shape of the normalized dimensions, which must be static.
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, Loom_FloatTensor:$scale, I64Attr:$axis,
+                   F32Attr:$epsilon);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $scale `axis` $axis `epsilon` $epsilon attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Indexing and layout
+//===----------------------------------------------------------------------===//
+
+def Loom_GatherOp : Loom_Op<"gather", [AllElementTypesMatch<["data", "result"]>]> {
+  let summary = "Takes slices of `data` along `axis` at integer indices (embedding lookup)";
+  let description = [{
+    The result shape is `data[:axis] + indices.shape + data[axis+1:]`. An embedding
+    lookup is a gather along axis 0 of the table. Indices are in `[0, data.shape[axis])`;
+    importers turn negative ONNX indices into this range.
+
+    ```mlir
+    %h = loom.gather %table, %ids axis 0
+        : (tensor<2048x256xf32>, tensor<?x?xi64, #loom.dims<batch, seq>>)
+        -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_Tensor:$data, Loom_IntTensor:$indices, I64Attr:$axis);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$data `,` $indices `axis` $axis attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_ReshapeOp : Loom_Op<"reshape", [AllElementTypesMatch<["operand", "result"]>]> {
+  let summary = "Reinterprets a tensor with another shape of the same element count";
+  let description = [{
+    The element count is preserved: when no dimension is anonymous, the product of the
+    static sizes and the multiset of dimension names are the same on both sides, so
+    `[batch, seq, 8, 32] -> [batch, seq, 256]` verifies and `[seq, 4] -> [seq, 8]` does not.
+  }];
+  let arguments = (ins Loom_Tensor:$operand);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` type($operand) `->` type($result)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+def Loom_TransposeOp : Loom_Op<"transpose", [AllElementTypesMatch<["operand", "result"]>]> {
+  let summary = "Permutes dimensions";
+  let description = [{
+    `result.shape[i] = operand.shape[permutation[i]]`.
+
+    ```mlir
+    %t = loom.transpose %x [0, 2, 1, 3]
+        : tensor<?x?x8x32xf32, #loom.dims<batch, seq>> -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_Tensor:$operand, DenseI64ArrayAttr:$permutation);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat =
+      "$operand $permutation attr-dict `:` type($operand) `->` type($result)";
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+  let hasVerifier = 1;
+}
+
+def Loom_ConcatOp : Loom_Op<"concat", [SameOperandsAndResultElementType]> {
+  let summary = "Joins tensors along one axis";
+  let description = [{
+    All inputs have the same rank and equal sizes outside `axis`. Along `axis` the result
+    size is the sum of the inputs' sizes (dynamic if any of them is).
+  }];
+  let arguments = (ins Variadic<Loom_Tensor>:$inputs, I64Attr:$axis);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat =
+      "$inputs `axis` $axis attr-dict `:` functional-type($inputs, results)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+def Loom_SliceOp : Loom_Op<"slice", [AllElementTypesMatch<["operand", "result"]>]> {
+  let summary = "Takes a strided window along some axes";
+  let description = [{
+    For each listed axis `a` with `start`, `end` and `step` (nonzero), takes the elements
+    of `range(start, end, step)` clamped to the axis the way Python slices do; negative
+    `start`/`end` count from the end of the axis, so `-1` works on dynamic dimensions.
+    Axes not listed are kept whole. Where the sliced size can be computed (static
+    axis, or both bounds on the same side of a dynamic one) the result size must match.
+
+    ```mlir
+    %last = loom.slice %h axes [1] starts [-1] ends [9223372036854775807] steps [1]
+        : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x1x256xf32, #loom.dims<batch>>
+    ```
+  }];
+  let arguments = (ins Loom_Tensor:$operand, DenseI64ArrayAttr:$axes,
+                   DenseI64ArrayAttr:$starts, DenseI64ArrayAttr:$ends,
+                   DenseI64ArrayAttr:$steps);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$operand `axes` $axes `starts` $starts `ends` $ends `steps` $steps "
+                       "attr-dict `:` type($operand) `->` type($result)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+def Loom_BroadcastOp : Loom_Op<"broadcast", [AllElementTypesMatch<["operand", "result"]>]> {
+  let summary = "Expands a tensor to a larger shape (numpy broadcasting)";
+  let description = [{
+    Aligns the operand's dimensions with the result's on the right; each operand dimension
+    equals the result's or is a static 1. The result may add leading dimensions.
+  }];
+  let arguments = (ins Loom_Tensor:$operand);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` type($operand) `->` type($result)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer blocks
+//===----------------------------------------------------------------------===//
+
+def Loom_RopeOp : Loom_Op<"rope",
+    [AllTypesMatch<["input", "result"]>, AllTypesMatch<["cos", "sin"]>,
+     SameOperandsElementType]> {
+  let summary = "Rotary position embedding from cos/sin tables";
+  let description = [{
+    Rotates pairs of the first `R = 2 * cos.shape[-1]` features of the last dimension of
+    `input` (`R <= input.shape[-1]`; the rest pass through). Half-rotation form (default,
+    as in Llama): pairs are `(x[i], x[i + R/2])`. With `interleaved` (GPT-J form): pairs
+    are `(x[2i], x[2i+1])`. Each pair `(a, b)` becomes `(a*cos - b*sin, b*cos + a*sin)`
+    with `cos[..., i]`, `sin[..., i]`. The tables' leading dimensions broadcast to the
+    input's leading dimensions, so `[batch, 1, seq, R/2]` tables serve
+    `[batch, heads, seq, D]` inputs.
+
+    ```mlir
+    %q2 = loom.rope %q, %cos, %sin
+        : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x16xf32, #loom.dims<batch, seq>>,
+           tensor<?x1x?x16xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, Loom_FloatTensor:$cos, Loom_FloatTensor:$sin,
+                   UnitAttr:$interleaved);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $cos `,` $sin (`interleaved` $interleaved^)? attr-dict "
+                       "`:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_AttentionOp : Loom_Op<"attention",
+    [AllElementTypesMatch<["query", "key", "value", "result"]>]> {
+  let summary = "Scaled dot-product attention, with causal masking and grouped KV heads";
+  let description = [{
+    `query [B, Hq, Sq, D]`, `key [B, Hkv, Skv, D]`, `value [B, Hkv, Skv, Dv]`, result
+    `[B, Hq, Sq, Dv]`: `softmax(Q K^T * scale + mask) V` per head, where query head `h`
+    reads KV head `h / (Hq / Hkv)`, so `Hkv == Hq` is multi-head, `1 < Hkv < Hq` grouped
+    (GQA) and `Hkv == 1` multi-query attention; `Hq` is a multiple of `Hkv`.
+
+    `scale` defaults to `1 / sqrt(D)`. The optional `mask` is added to the scores and
+    broadcasts to `[B, Hq, Sq, Skv]`. With `causal`, query `i` sees keys `j <= i + Skv - Sq`
+    (aligned to the end, so that decoding one token over a cache sees every key).
+
+    ```mlir
+    %o = loom.attention %q, %k, %v causal
+        : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>,
+           tensor<?x2x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$query, Loom_FloatTensor:$key,
+                   Loom_FloatTensor:$value, Optional<Loom_FloatTensor>:$mask,
+                   UnitAttr:$causal, OptionalAttr<F32Attr>:$scale);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$query `,` $key `,` $value (`mask` $mask^)? (`causal` $causal^)? "
+                       "(`scale` $scale^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+#endif // LOOM_OPS_TD

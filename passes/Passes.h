@@ -1,0 +1,27 @@
+//===- Passes.h - Loom's passes and their registration ------------*- C++ -*-===//
+
+#ifndef LOOM_PASSES_PASSES_H
+#define LOOM_PASSES_PASSES_H
+
+#include "dialects/loom/LoomDialect.h"
+
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+} // namespace mlir
+
+namespace loom {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+/// Adds the canonicalization patterns of every loom op to `patterns`.
+void populateLoomCanonicalizationPatterns(mlir::RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+} // namespace loom
+
+#endif // LOOM_PASSES_PASSES_H

@@ -1,0 +1,77 @@
+//===- CudaDriver.cpp - Loading libcuda.so.1 at run time --------------------===//
+
+#include "CudaDriver.h"
+
+#include <cstdlib>
+#include <dlfcn.h>
+#include <mutex>
+
+namespace loom::rt {
+
+namespace {
+
+struct LoadedDriver {
+  CudaDriver driver{};
+  std::string error; // empty when the driver loaded and initialized
+};
+
+/// Resolves `symbol` into `slot`; records the first missing symbol in `error`.
+template <typename Fn>
+void resolve(void *library, const char *symbol, Fn &slot, std::string &error) {
+  slot = reinterpret_cast<Fn>(dlsym(library, symbol));
+  if (!slot && error.empty())
+    error = std::string("the CUDA driver has no symbol ") + symbol +
+            " (the driver is older than the runtime needs)";
+}
+
+LoadedDriver load() {
+  LoadedDriver loaded;
+  const char *override = std::getenv("LOOM_CUDA_DRIVER");
+  const char *path = override && *override ? override : "libcuda.so.1";
+  void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!library) {
+    const char *reason = dlerror();
+    loaded.error = std::string("no CUDA driver: cannot load ") + path + " (" +
+                   (reason ? reason : "unknown reason") +
+                   "); this machine has no NVIDIA driver or GPU";
+    return loaded;
+  }
+  CudaDriver &d = loaded.driver;
+  std::string &error = loaded.error;
+  resolve(library, "cuInit", d.init, error);
+  resolve(library, "cuDeviceGetCount", d.deviceGetCount, error);
+  resolve(library, "cuDeviceGet", d.deviceGet, error);
+  resolve(library, "cuDeviceGetName", d.deviceGetName, error);
+  resolve(library, "cuDeviceGetAttribute", d.deviceGetAttribute, error);
+  resolve(library, "cuDeviceTotalMem_v2", d.deviceTotalMem, error);
+  resolve(library, "cuGetErrorString", d.getErrorString, error);
+  if (!error.empty())
+    return loaded;
+  CUresult result = d.init(0);
+  if (result == kCudaErrorNoDevice)
+    d.noDevice = true;
+  else if (result != kCudaSuccess)
+    error = "no usable CUDA driver: " + d.describe("cuInit", result);
+  return loaded;
+}
+
+} // namespace
+
+std::string CudaDriver::describe(const char *call, CUresult result) const {
+  const char *text = nullptr;
+  if (!getErrorString || getErrorString(result, &text) != kCudaSuccess || !text)
+    text = "unknown error";
+  return std::string(call) + " failed with CUDA error " + std::to_string(result) + ": " +
+         text;
+}
+
+const CudaDriver *getCudaDriver(std::string &error) {
+  static LoadedDriver loaded = load();
+  if (!loaded.error.empty()) {
+    error = loaded.error;
+    return nullptr;
+  }
+  return &loaded.driver;
+}
+
+} // namespace loom::rt

@@ -1,0 +1,49 @@
+//===- CudaDriver.h - The CUDA driver API, loaded with dlopen -----*- C++ -*-===//
+//
+// The runtime links nothing from CUDA: the driver may be missing on the machine that
+// runs a Loom program. The few declarations needed are restated here from the CUDA
+// Driver API reference, so the runtime also builds without the toolkit's headers.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_RUNTIME_CUDADRIVER_H
+#define LOOM_RUNTIME_CUDADRIVER_H
+
+#include <cstddef>
+#include <string>
+
+namespace loom::rt {
+
+using CUresult = int;
+using CUdevice = int;
+
+constexpr CUresult kCudaSuccess = 0;
+constexpr CUresult kCudaErrorNoDevice = 100;
+constexpr int kAttrMultiprocessorCount = 16;
+constexpr int kAttrComputeCapabilityMajor = 75;
+constexpr int kAttrComputeCapabilityMinor = 76;
+
+/// Entry points of libcuda.so.1 used by the runtime.
+struct CudaDriver {
+  CUresult (*init)(unsigned flags);
+  CUresult (*deviceGetCount)(int *count);
+  CUresult (*deviceGet)(CUdevice *device, int ordinal);
+  CUresult (*deviceGetName)(char *name, int length, CUdevice device);
+  CUresult (*deviceGetAttribute)(int *value, int attribute, CUdevice device);
+  CUresult (*deviceTotalMem)(size_t *bytes, CUdevice device);
+  CUresult (*getErrorString)(CUresult result, const char **text);
+  /// True when cuInit reported that the machine has no CUDA device.
+  bool noDevice = false;
+
+  /// "cuDeviceGet failed: CUDA_ERROR_INVALID_DEVICE (101): invalid device ordinal".
+  std::string describe(const char *call, CUresult result) const;
+};
+
+/// Loads and initializes the driver on first use (thread-safe). The library is
+/// `$LOOM_CUDA_DRIVER` if set, else libcuda.so.1. Returns null with the reason in
+/// `error` when it cannot be loaded or initialized.
+const CudaDriver *getCudaDriver(std::string &error);
+
+} // namespace loom::rt
+
+#endif // LOOM_RUNTIME_CUDADRIVER_H

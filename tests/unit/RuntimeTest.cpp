@@ -1,0 +1,67 @@
+//===- RuntimeTest.cpp - The runtime's C API and its C++ wrapper ------------===//
+
+#include "loom/runtime.h"
+#include "loom/runtime.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+namespace {
+
+TEST(RuntimeStatus, NullIsSuccess) {
+  EXPECT_EQ(loom_status_code(nullptr), LOOM_STATUS_OK);
+  EXPECT_STREQ(loom_status_message(nullptr), "OK");
+  loom_status_free(nullptr); // must be a no-op
+  loom::Status ok;
+  EXPECT_TRUE(ok.ok());
+}
+
+TEST(RuntimeStatus, NullOutParameterIsInvalidArgument) {
+  loom::Status status(loom_device_count(nullptr));
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), LOOM_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(status.message().find("out_count"), std::string::npos) << status.message();
+
+  loom::Status info(loom_device_info(0, nullptr));
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.code(), LOOM_STATUS_INVALID_ARGUMENT);
+}
+
+TEST(RuntimeVersion, IsSemantic) {
+  const char *version = loom_version();
+  ASSERT_NE(version, nullptr);
+  int major = -1, minor = -1, patch = -1;
+  EXPECT_EQ(std::sscanf(version, "%d.%d.%d", &major, &minor, &patch), 3) << version;
+}
+
+// Without a GPU the driver probe fails cleanly and names the library; with one it
+// lists devices whose properties are plausible. Either way nothing crashes.
+TEST(RuntimeDevices, ProbeIsCleanWithOrWithoutDriver) {
+  std::vector<loom_device_info_t> devices;
+  loom::Status status = loom::listDevices(devices);
+  if (!status.ok()) {
+    EXPECT_EQ(status.code(), LOOM_STATUS_UNAVAILABLE) << status.message();
+    EXPECT_NE(status.message().find("libcuda"), std::string::npos) << status.message();
+    EXPECT_TRUE(devices.empty());
+    return;
+  }
+  for (const loom_device_info_t &d : devices) {
+    EXPECT_GT(std::strlen(d.name), 0u);
+    EXPECT_GE(d.compute_capability_major, 3);
+    EXPECT_GT(d.total_memory_bytes, 0u);
+  }
+}
+
+TEST(RuntimeDevices, OrdinalOutOfRangeIsNotFound) {
+  int32_t count = 0;
+  loom::Status countStatus(loom_device_count(&count));
+  loom_device_info_t info;
+  loom::Status status(loom_device_info(count + 5, &info));
+  ASSERT_FALSE(status.ok());
+  // No driver gives UNAVAILABLE before the ordinal is looked at.
+  EXPECT_EQ(status.code(), countStatus.ok() ? LOOM_STATUS_NOT_FOUND : LOOM_STATUS_UNAVAILABLE)
+      << status.message();
+}
+
+} // namespace

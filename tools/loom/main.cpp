@@ -1,0 +1,59 @@
+//===- main.cpp - The `loom` command line -----------------------------------===//
+//
+// `loom <command> [args]`. Commands that only need the runtime are always present;
+// the compiler's commands (import, compile, ...) join them as they land.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/runtime.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+int usage(FILE *out) {
+  std::fprintf(out, "usage: loom <command> [options]\n\n"
+                    "commands:\n"
+                    "  devices   list the CUDA devices this machine has\n"
+                    "  version   print the version of Loom\n"
+                    "  help      print this message\n");
+  return out == stdout ? 0 : 2;
+}
+
+int runDevices() {
+  std::vector<loom_device_info_t> devices;
+  loom::Status status = loom::listDevices(devices);
+  if (!status.ok()) {
+    std::fprintf(stderr, "loom devices: %s\n", status.message().c_str());
+    return 1;
+  }
+  if (devices.empty())
+    std::printf("no CUDA devices (the driver is installed but reports none)\n");
+  for (const loom_device_info_t &d : devices)
+    std::printf("%d: %s, sm_%d%d, %d SMs, %.1f GiB\n", d.ordinal, d.name,
+                d.compute_capability_major, d.compute_capability_minor,
+                d.multiprocessor_count,
+                static_cast<double>(d.total_memory_bytes) / (1024.0 * 1024.0 * 1024.0));
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage(stderr);
+  std::string command = argv[1];
+  if (command == "help" || command == "--help" || command == "-h")
+    return usage(stdout);
+  if (command == "version" || command == "--version") {
+    std::printf("loom %s\n", loom_version());
+    return 0;
+  }
+  if (command == "devices")
+    return runDevices();
+  std::fprintf(stderr, "loom: unknown command '%s'\n\n", command.c_str());
+  return usage(stderr);
+}
