@@ -264,8 +264,7 @@ LogicalResult TransposeOp::verify() {
 }
 
 LogicalResult ConcatOp::verify() {
-  if (getInputs().empty())
-    return emitOpError("needs at least one input");
+  // SameOperandsAndResultElementType has already required at least one input.
   Shape expected = shapeOf(getInputs().front());
   if (failed(verifyAxis(*this, "concat axis", getAxis(), expected.size())))
     return failure();

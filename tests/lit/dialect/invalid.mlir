@@ -1,0 +1,756 @@
+// One case per verifier rule of the loom dialect, each with the message that names it.
+// RUN: loom-opt %s -split-input-file -verify-diagnostics
+
+// #loom.dims must name each dynamic dimension once.
+// expected-error @+1 {{names 2 dimension(s) but the tensor has 1 dynamic dimension(s)}}
+func.func @f(%x: tensor<?x4xf32, #loom.dims<batch, seq>>) { return }
+
+// -----
+
+// #loom.dims names are identifiers.
+// expected-error @+1 {{dimension name '2nd' is not an identifier}}
+func.func @f(%x: tensor<?xf32, #loom.dims<"2nd">>) { return }
+
+// -----
+
+// #loom.dims is never empty.
+// expected-error @+1 {{#loom.dims needs at least one name}}
+func.func @f(%x: tensor<4xf32, #loom.dims<>>) { return }
+
+// -----
+
+// A weight has a name.
+func.func @case3() {
+  // expected-error @+1 {{needs a non-empty name}}
+  %w = loom.weight "" : tensor<4xf32>
+  return
+}
+
+// -----
+
+// A weight has a static shape.
+func.func @case4() {
+  // expected-error @+1 {{has a dynamic shape; a weight's shape is static}}
+  %w = loom.weight "w" : tensor<?xf32>
+  return
+}
+
+// -----
+
+// Constants are small unless splat.
+func.func @case5() {
+  // expected-error @+1 {{holds 4097 distinct elements; constants hold at most 4096}}
+  %c = loom.constant dense<"0x0001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001"> : tensor<4097xi8>
+  return
+}
+
+// -----
+
+// A constant's value has the result type.
+func.func @case6() {
+  // expected-error @+1 {{failed to verify that all of {value, result} have same type}}
+  %c = "loom.constant"() <{value = dense<1.0> : tensor<2xf32>}> : () -> tensor<3xf32>
+  return
+}
+
+// -----
+
+// Transcendental ops take floats.
+func.func @case7(%x: tensor<4xi32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 16-bit float or bfloat16 type or 32-bit float or 64-bit float values}}
+  %y = loom.exp %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+// Unary ops keep the type.
+func.func @case8(%x: tensor<4xf32>) {
+  // expected-error @+1 {{requires the same type for all operands and results}}
+  %y = "loom.tanh"(%x) : (tensor<4xf32>) -> tensor<5xf32>
+  return
+}
+
+// -----
+
+// Not takes booleans.
+func.func @case9(%x: tensor<4xf32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 1-bit signless integer values}}
+  %y = loom.not %x : tensor<4xf32>
+  return
+}
+
+// -----
+
+// Gelu takes floats.
+func.func @case10(%x: tensor<4xi64>) {
+  // expected-error @+1 {{must be ranked tensor of 16-bit float}}
+  %y = loom.gelu erf %x : tensor<4xi64>
+  return
+}
+
+// -----
+
+// Static sizes broadcast only against equal sizes or 1.
+func.func @case11(%a: tensor<4x3xf32>, %b: tensor<5xf32>) {
+  // expected-error @+1 {{operands do not broadcast: dimension 1 (counting the broadcast shape) is 3 in one operand and 5 in the other}}
+  %y = loom.add %a, %b : (tensor<4x3xf32>, tensor<5xf32>) -> tensor<4x5xf32>
+  return
+}
+
+// -----
+
+// A named dimension never broadcasts against a static size.
+func.func @case12(%a: tensor<?xf32, #loom.dims<seq>>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{a named dimension only broadcasts against itself or a static 1}}
+  %y = loom.mul %a, %b : (tensor<?xf32, #loom.dims<seq>>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Different names do not broadcast.
+func.func @case13(%a: tensor<?xf32, #loom.dims<batch>>, %b: tensor<?xf32, #loom.dims<seq>>) {
+  // expected-error @+1 {{is batch in one operand and seq in the other}}
+  %y = loom.sub %a, %b : (tensor<?xf32, #loom.dims<batch>>, tensor<?xf32, #loom.dims<seq>>) -> tensor<?xf32, #loom.dims<seq>>
+  return
+}
+
+// -----
+
+// The result has the broadcast shape.
+func.func @case14(%a: tensor<4x1xf32>, %b: tensor<3xf32>) {
+  // expected-error @+1 {{result shape [4, 1] does not match [4, 3], the shape the operands broadcast to}}
+  %y = loom.div %a, %b : (tensor<4x1xf32>, tensor<3xf32>) -> tensor<4x1xf32>
+  return
+}
+
+// -----
+
+// Binary operands share the element type.
+func.func @case15(%a: tensor<4xf32>, %b: tensor<4xf16>) {
+  // expected-error @+1 {{requires the same element type for all operands and results}}
+  %y = loom.max %a, %b : (tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Pow takes floats.
+func.func @case16(%a: tensor<4xi32>) {
+  // expected-error @+1 {{must be ranked tensor of 16-bit float}}
+  %y = loom.pow %a, %a : (tensor<4xi32>, tensor<4xi32>) -> tensor<4xi32>
+  return
+}
+
+// -----
+
+// Logical ops take booleans.
+func.func @case17(%a: tensor<4xf32>) {
+  // expected-error @+1 {{must be ranked tensor of 1-bit signless integer values}}
+  %y = loom.and %a, %a : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Comparisons give booleans.
+func.func @case18(%a: tensor<4xf32>) {
+  // expected-error @+1 {{result #0 must be ranked tensor of 1-bit signless integer values}}
+  %y = loom.compare lt, %a, %a : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Compared operands share the element type.
+func.func @case19(%a: tensor<4xf32>, %b: tensor<4xi32>) {
+  // expected-error @+1 {{failed to verify that all of {lhs, rhs} have same element type}}
+  %y = loom.compare eq, %a, %b : (tensor<4xf32>, tensor<4xi32>) -> tensor<4xi1>
+  return
+}
+
+// -----
+
+// Comparisons broadcast.
+func.func @case20(%a: tensor<4xi64>, %b: tensor<3xi64>) {
+  // expected-error @+1 {{operands do not broadcast}}
+  %y = loom.compare eq, %a, %b : (tensor<4xi64>, tensor<3xi64>) -> tensor<4xi1>
+  return
+}
+
+// -----
+
+// Select's condition is boolean.
+func.func @case21(%c: tensor<4xf32>, %a: tensor<4xf32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 1-bit signless integer values}}
+  %y = loom.select %c, %a, %a : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Select's branches share the element type.
+func.func @case22(%c: tensor<4xi1>, %a: tensor<4xf32>, %b: tensor<4xbf16>) {
+  // expected-error @+1 {{failed to verify that all of {true_value, false_value, result} have same element type}}
+  %y = loom.select %c, %a, %b : (tensor<4xi1>, tensor<4xf32>, tensor<4xbf16>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Select's three operands broadcast.
+func.func @case23(%c: tensor<3xi1>, %a: tensor<4xf32>) {
+  // expected-error @+1 {{operands do not broadcast}}
+  %y = loom.select %c, %a, %a : (tensor<3xi1>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// A cast keeps the shape.
+func.func @case24(%a: tensor<4xf32>) {
+  // expected-error @+1 {{result shape [5] does not match [4], the shape of the operand (a cast keeps the shape)}}
+  %y = loom.cast %a : tensor<4xf32> to tensor<5xbf16>
+  return
+}
+
+// -----
+
+// Matmul operands have rank 2 or more.
+func.func @case25(%a: tensor<4xf32>, %b: tensor<4x2xf32>) {
+  // expected-error @+1 {{operands have rank 1 and 2; both need rank 2 or more}}
+  %y = loom.matmul %a, %b : (tensor<4xf32>, tensor<4x2xf32>) -> tensor<2xf32>
+  return
+}
+
+// -----
+
+// Matmul contracts equal dimensions.
+func.func @case26(%a: tensor<3x4xf32>, %b: tensor<5x2xf32>) {
+  // expected-error @+1 {{contracted dimensions differ: 4 in the left operand and 5 in the right (after transposes)}}
+  %y = loom.matmul %a, %b : (tensor<3x4xf32>, tensor<5x2xf32>) -> tensor<3x2xf32>
+  return
+}
+
+// -----
+
+// Transpose flags change what is contracted.
+func.func @case27(%a: tensor<3x4xf32>, %b: tensor<4x2xf32>) {
+  // expected-error @+1 {{contracted dimensions differ: 4 in the left operand and 2 in the right}}
+  %y = loom.matmul %a, %b transpose_rhs : (tensor<3x4xf32>, tensor<4x2xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// Matmul batch dimensions broadcast.
+func.func @case28(%a: tensor<2x3x4xf32>, %b: tensor<5x4x2xf32>) {
+  // expected-error @+1 {{batch dimensions do not broadcast}}
+  %y = loom.matmul %a, %b : (tensor<2x3x4xf32>, tensor<5x4x2xf32>) -> tensor<2x3x2xf32>
+  return
+}
+
+// -----
+
+// Matmul gives [batch..., M, N].
+func.func @case29(%a: tensor<3x4xf32>, %b: tensor<4x2xf32>) {
+  // expected-error @+1 {{result shape [3, 4] does not match [3, 2], the shape [batch..., M, N] of the product}}
+  %y = loom.matmul %a, %b : (tensor<3x4xf32>, tensor<4x2xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// Matmul operands share the element type.
+func.func @case30(%a: tensor<3x4xf32>, %b: tensor<4x2xbf16>) {
+  // expected-error @+1 {{requires the same element type for all operands and results}}
+  %y = loom.matmul %a, %b : (tensor<3x4xf32>, tensor<4x2xbf16>) -> tensor<3x2xf32>
+  return
+}
+
+// -----
+
+// A reduction names at least one axis.
+func.func @case31(%a: tensor<4xf32>) {
+  // expected-error @+1 {{needs at least one axis to reduce}}
+  %y = loom.reduce sum %a axes [] : tensor<4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Reduction axes are in range.
+func.func @case32(%a: tensor<4x3xf32>) {
+  // expected-error @+1 {{reduction axis 2 is out of range [0, 2) for a tensor of rank 2}}
+  %y = loom.reduce sum %a axes [2] : tensor<4x3xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Negative axes are normalized by importers, not accepted here.
+func.func @case33(%a: tensor<4x3xf32>) {
+  // expected-error @+1 {{reduction axis -1 is out of range [0, 2)}}
+  %y = loom.reduce sum %a axes [-1] : tensor<4x3xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Reduction axes are distinct.
+func.func @case34(%a: tensor<4x3xf32>) {
+  // expected-error @+1 {{reduction axis 1 is listed twice}}
+  %y = loom.reduce max %a axes [1, 1] : tensor<4x3xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Mean needs floats.
+func.func @case35(%a: tensor<4xi32>) {
+  // expected-error @+1 {{mean needs a floating-point element type}}
+  %y = loom.reduce mean %a axes [0] : tensor<4xi32> -> tensor<i32>
+  return
+}
+
+// -----
+
+// Keep_dims decides whether reduced axes remain.
+func.func @case36(%a: tensor<4x3xf32>) {
+  // expected-error @+1 {{result shape [4, 1] does not match [4], the shape left after the reduction}}
+  %y = loom.reduce sum %a axes [1] : tensor<4x3xf32> -> tensor<4x1xf32>
+  return
+}
+
+// -----
+
+// Softmax axis is in range.
+func.func @case37(%a: tensor<4xf32>) {
+  // expected-error @+1 {{softmax axis 1 is out of range [0, 1)}}
+  %y = loom.softmax %a axis 1 : tensor<4xf32>
+  return
+}
+
+// -----
+
+// Softmax takes floats.
+func.func @case38(%a: tensor<4xi32>) {
+  // expected-error @+1 {{must be ranked tensor of 16-bit float}}
+  %y = loom.softmax %a axis 0 : tensor<4xi32>
+  return
+}
+
+// -----
+
+// Normalization axis is in range.
+func.func @case39(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
+  // expected-error @+1 {{normalization axis 3 is out of range [0, 2)}}
+  %y = loom.layer_norm %x, %g axis 3 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+// Normalized dimensions are static.
+func.func @case40(%x: tensor<?x8xf32, #loom.dims<seq>>, %g: tensor<8xf32>) {
+  // expected-error @+1 {{normalized dimensions [seq, 8] must be static}}
+  %y = loom.rms_norm %x, %g axis 0 epsilon 1.0e-5 : (tensor<?x8xf32, #loom.dims<seq>>, tensor<8xf32>) -> tensor<?x8xf32, #loom.dims<seq>>
+  return
+}
+
+// -----
+
+// The scale has the normalized shape.
+func.func @case41(%x: tensor<2x8xf32>, %g: tensor<4xf32>) {
+  // expected-error @+1 {{parameter shape [4] differs from the normalized dimensions [8]}}
+  %y = loom.rms_norm %x, %g axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<4xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+// The bias has the normalized shape.
+func.func @case42(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<1x8xf32>) {
+  // expected-error @+1 {{parameter shape [1, 8] differs from the normalized dimensions [8]}}
+  %y = loom.layer_norm %x, %g, %b axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xf32>, tensor<1x8xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+// Epsilon is positive.
+func.func @case43(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
+  // expected-error @+1 {{epsilon 0.000000e+00 must be positive}}
+  %y = loom.layer_norm %x, %g axis 1 epsilon 0.0 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+// Normalization keeps the input type.
+func.func @case44(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
+  // expected-error @+1 {{failed to verify that all of {input, result} have same type}}
+  %y = loom.rms_norm %x, %g axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xbf16>
+  return
+}
+
+// -----
+
+// Normalization parameters share the input's element type.
+func.func @case45(%x: tensor<2x8xf32>, %g: tensor<8xbf16>) {
+  // expected-error @+1 {{requires the same element type for all operands}}
+  %y = loom.rms_norm %x, %g axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xbf16>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+// Gather axis is in range.
+func.func @case46(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{gather axis 2 is out of range [0, 2)}}
+  %y = loom.gather %t, %i axis 2 : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// Gather gives data[:axis] + indices + data[axis+1:].
+func.func @case47(%t: tensor<10x4xf32>, %i: tensor<?xi64, #loom.dims<seq>>) {
+  // expected-error @+1 {{result shape [4, 4] does not match [seq, 4], the shape data[:axis] + indices + data[axis+1:]}}
+  %y = loom.gather %t, %i axis 0 : (tensor<10x4xf32>, tensor<?xi64, #loom.dims<seq>>) -> tensor<4x4xf32>
+  return
+}
+
+// -----
+
+// Gather indices are integers.
+func.func @case48(%t: tensor<10x4xf32>, %i: tensor<3xf32>) {
+  // expected-error @+1 {{operand #1 must be ranked tensor of 8-bit signless integer}}
+  %y = loom.gather %t, %i axis 0 : (tensor<10x4xf32>, tensor<3xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// Reshape keeps the static element count.
+func.func @case49(%x: tensor<4x6xf32>) {
+  // expected-error @+1 {{changes the element count: [4, 6] -> [5, 5]}}
+  %y = loom.reshape %x : tensor<4x6xf32> -> tensor<5x5xf32>
+  return
+}
+
+// -----
+
+// Reshape keeps the named dimensions.
+func.func @case50(%x: tensor<?x4xf32, #loom.dims<seq>>) {
+  // expected-error @+1 {{changes the element count: [seq, 4] -> [batch, 4]}}
+  %y = loom.reshape %x : tensor<?x4xf32, #loom.dims<seq>> -> tensor<?x4xf32, #loom.dims<batch>>
+  return
+}
+
+// -----
+
+// Reshape keeps the element type.
+func.func @case51(%x: tensor<4xf32>) {
+  // expected-error @+1 {{failed to verify that all of {operand, result} have same element type}}
+  %y = loom.reshape %x : tensor<4xf32> -> tensor<2x2xf16>
+  return
+}
+
+// -----
+
+// A permutation has one entry per dimension.
+func.func @case52(%x: tensor<4x6xf32>) {
+  // expected-error @+1 {{permutation has 3 entries for a tensor of rank 2}}
+  %y = loom.transpose %x [1, 0, 2] : tensor<4x6xf32> -> tensor<6x4xf32>
+  return
+}
+
+// -----
+
+// A permutation is a permutation.
+func.func @case53(%x: tensor<4x6xf32>) {
+  // expected-error @+1 {{permutation is not a permutation of [0, 2)}}
+  %y = loom.transpose %x [1, 1] : tensor<4x6xf32> -> tensor<6x6xf32>
+  return
+}
+
+// -----
+
+// Transpose permutes the shape.
+func.func @case54(%x: tensor<4x6xf32>) {
+  // expected-error @+1 {{result shape [4, 6] does not match [6, 4], the shape permuted from the operand}}
+  %y = loom.transpose %x [1, 0] : tensor<4x6xf32> -> tensor<4x6xf32>
+  return
+}
+
+// -----
+
+// Concat needs an input.
+func.func @case55() {
+  // expected-error @+1 {{expected 1 or more operands}}
+  %y = "loom.concat"() <{axis = 0 : i64}> : () -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Concat axis is in range.
+func.func @case56(%a: tensor<4xf32>) {
+  // expected-error @+1 {{concat axis 1 is out of range [0, 1)}}
+  %y = loom.concat %a, %a axis 1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+// Concat inputs have one rank.
+func.func @case57(%a: tensor<4xf32>, %b: tensor<4x1xf32>) {
+  // expected-error @+1 {{input 1 has rank 2 but input 0 has rank 1}}
+  %y = loom.concat %a, %b axis 0 : (tensor<4xf32>, tensor<4x1xf32>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+// Concat inputs agree outside the axis.
+func.func @case58(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
+  // expected-error @+1 {{input 1 has 4 in dimension 0 where input 0 has 2; inputs agree outside the concat axis}}
+  %y = loom.concat %a, %b axis 1 : (tensor<2x3xf32>, tensor<4x3xf32>) -> tensor<2x6xf32>
+  return
+}
+
+// -----
+
+// Concat sums the axis.
+func.func @case59(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) {
+  // expected-error @+1 {{result shape [2, 5] does not match [2, 6], the shape of the joined inputs}}
+  %y = loom.concat %a, %b axis 1 : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x5xf32>
+  return
+}
+
+// -----
+
+// Concat inputs share the element type.
+func.func @case60(%a: tensor<3xf32>, %b: tensor<3xi32>) {
+  // expected-error @+1 {{requires the same element type for all operands and results}}
+  %y = loom.concat %a, %b axis 0 : (tensor<3xf32>, tensor<3xi32>) -> tensor<6xf32>
+  return
+}
+
+// -----
+
+// Slice lists one entry per axis.
+func.func @case61(%x: tensor<4xf32>) {
+  // expected-error @+1 {{axes, starts, ends and steps have 1, 2, 1 and 1 entries}}
+  %y = loom.slice %x axes [0] starts [0, 1] ends [2] steps [1] : tensor<4xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+// Slice axes are in range.
+func.func @case62(%x: tensor<4xf32>) {
+  // expected-error @+1 {{slice axis 1 is out of range [0, 1)}}
+  %y = loom.slice %x axes [1] starts [0] ends [2] steps [1] : tensor<4xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+// Slice axes are distinct.
+func.func @case63(%x: tensor<4xf32>) {
+  // expected-error @+1 {{slice axis 0 is listed twice}}
+  %y = loom.slice %x axes [0, 0] starts [0, 0] ends [2, 2] steps [1, 1] : tensor<4xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+// Slice steps are nonzero.
+func.func @case64(%x: tensor<4xf32>) {
+  // expected-error @+1 {{step for axis 0 is zero}}
+  %y = loom.slice %x axes [0] starts [0] ends [2] steps [0] : tensor<4xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+// Slice gives the window's shape.
+func.func @case65(%x: tensor<10xf32>) {
+  // expected-error @+1 {{result shape [5] does not match [4], the shape of the sliced window}}
+  %y = loom.slice %x axes [0] starts [1] ends [9] steps [2] : tensor<10xf32> -> tensor<5xf32>
+  return
+}
+
+// -----
+
+// A slice from the end of a named axis has a static size.
+func.func @case66(%x: tensor<?xf32, #loom.dims<seq>>) {
+  // expected-error @+1 {{result shape [seq] does not match [1], the shape of the sliced window}}
+  %y = loom.slice %x axes [0] starts [-1] ends [9223372036854775807] steps [1] : tensor<?xf32, #loom.dims<seq>> -> tensor<?xf32, #loom.dims<seq>>
+  return
+}
+
+// -----
+
+// Broadcast never drops dimensions.
+func.func @case67(%x: tensor<2x3xf32>) {
+  // expected-error @+1 {{result rank 1 is below the operand rank 2}}
+  %y = loom.broadcast %x : tensor<2x3xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+// Broadcast only stretches static 1s.
+func.func @case68(%x: tensor<2x3xf32>) {
+  // expected-error @+1 {{operand dimension 0 (2) can only broadcast to itself, not to 6; only a static 1 stretches}}
+  %y = loom.broadcast %x : tensor<2x3xf32> -> tensor<4x6x3xf32>
+  return
+}
+
+// -----
+
+// Broadcast keeps the element type.
+func.func @case69(%x: tensor<3xf32>) {
+  // expected-error @+1 {{failed to verify that all of {operand, result} have same element type}}
+  %y = loom.broadcast %x : tensor<3xf32> -> tensor<2x3xi32>
+  return
+}
+
+// -----
+
+// Rope inputs have rank 2 or more.
+func.func @case70(%x: tensor<8xf32>, %c: tensor<4xf32>) {
+  // expected-error @+1 {{input has rank 1; it needs rank 2 or more}}
+  %y = loom.rope %x, %c, %c : (tensor<8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+// Rope tables are no larger in rank than the input.
+func.func @case71(%x: tensor<3x8xf32>, %c: tensor<1x3x4xf32>) {
+  // expected-error @+1 {{cos/sin tables have rank 3; they need rank 1 to 2}}
+  %y = loom.rope %x, %c, %c : (tensor<3x8xf32>, tensor<1x3x4xf32>, tensor<1x3x4xf32>) -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+// Rope feature dimensions are static.
+func.func @case72(%x: tensor<3x?xf32, #loom.dims<d>>, %c: tensor<3x4xf32>) {
+  // expected-error @+1 {{the last dimension of the input and of the tables must be static}}
+  %y = loom.rope %x, %c, %c : (tensor<3x?xf32, #loom.dims<d>>, tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x?xf32, #loom.dims<d>>
+  return
+}
+
+// -----
+
+// Rope rotates at most the input's features.
+func.func @case73(%x: tensor<3x8xf32>, %c: tensor<3x5xf32>) {
+  // expected-error @+1 {{tables rotate 10 features (twice their last dimension) but the input has 8}}
+  %y = loom.rope %x, %c, %c : (tensor<3x8xf32>, tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+// Rope tables broadcast to the input.
+func.func @case74(%x: tensor<2x?x8xf32, #loom.dims<seq>>, %c: tensor<?x4xf32, #loom.dims<batch>>) {
+  // expected-error @+1 {{table dimension 0 (batch) does not broadcast to input dimension 1 (seq)}}
+  %y = loom.rope %x, %c, %c : (tensor<2x?x8xf32, #loom.dims<seq>>, tensor<?x4xf32, #loom.dims<batch>>, tensor<?x4xf32, #loom.dims<batch>>) -> tensor<2x?x8xf32, #loom.dims<seq>>
+  return
+}
+
+// -----
+
+// Rope cos and sin have one type.
+func.func @case75(%x: tensor<3x8xf32>, %c: tensor<3x4xf32>, %s: tensor<1x4xf32>) {
+  // expected-error @+1 {{failed to verify that all of {cos, sin} have same type}}
+  %y = loom.rope %x, %c, %s : (tensor<3x8xf32>, tensor<3x4xf32>, tensor<1x4xf32>) -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+// Attention operands have rank 4.
+func.func @case76(%q: tensor<8x4x16xf32>) {
+  // expected-error @+1 {{query, key and value have ranks 3, 3 and 3; each needs rank 4 [batch, heads, seq, head_dim]}}
+  %y = loom.attention %q, %q, %q : (tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>) -> tensor<8x4x16xf32>
+  return
+}
+
+// -----
+
+// Attention operands share the batch.
+func.func @case77(%q: tensor<2x4x5x16xf32>, %k: tensor<3x4x5x16xf32>) {
+  // expected-error @+1 {{batch sizes differ: query 2, key 3, value 3}}
+  %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<3x4x5x16xf32>, tensor<3x4x5x16xf32>) -> tensor<2x4x5x16xf32>
+  return
+}
+
+// -----
+
+// Key and value share heads and length.
+func.func @case78(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xf32>, %v: tensor<2x4x6x16xf32>) {
+  // expected-error @+1 {{need the same KV heads and KV length}}
+  %y = loom.attention %q, %k, %v : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x6x16xf32>) -> tensor<2x4x5x16xf32>
+  return
+}
+
+// -----
+
+// Query and key share head_dim.
+func.func @case79(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x8xf32>) {
+  // expected-error @+1 {{query head_dim 16 differs from key head_dim 8}}
+  %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<2x4x5x8xf32>, tensor<2x4x5x8xf32>) -> tensor<2x4x5x8xf32>
+  return
+}
+
+// -----
+
+// Query heads are a multiple of KV heads.
+func.func @case80(%q: tensor<2x8x5x16xf32>, %k: tensor<2x3x5x16xf32>) {
+  // expected-error @+1 {{query heads (8) must be a multiple of KV heads (3)}}
+  %y = loom.attention %q, %k, %k : (tensor<2x8x5x16xf32>, tensor<2x3x5x16xf32>, tensor<2x3x5x16xf32>) -> tensor<2x8x5x16xf32>
+  return
+}
+
+// -----
+
+// Attention scale is positive.
+func.func @case81(%q: tensor<2x4x5x16xf32>) {
+  // expected-error @+1 {{scale -1.000000e+00 must be positive}}
+  %y = loom.attention %q, %q, %q scale -1.0 : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>) -> tensor<2x4x5x16xf32>
+  return
+}
+
+// -----
+
+// The mask broadcasts to the scores.
+func.func @case82(%q: tensor<2x4x5x16xf32>, %m: tensor<5x16xf32>) {
+  // expected-error @+1 {{mask [5, 16] does not broadcast to the scores [batch, heads, seq, kv_seq] [2, 4, 5, 5]}}
+  %y = loom.attention %q, %q, %q mask %m : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<5x16xf32>) -> tensor<2x4x5x16xf32>
+  return
+}
+
+// -----
+
+// Attention gives [batch, heads, seq, value head_dim].
+func.func @case83(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x7x16xf32>, %v: tensor<2x4x7x32xf32>) {
+  // expected-error @+1 {{result shape [2, 4, 5, 16] does not match [2, 4, 5, 32]}}
+  %y = loom.attention %q, %k, %v : (tensor<2x4x5x16xf32>, tensor<2x4x7x16xf32>, tensor<2x4x7x32xf32>) -> tensor<2x4x5x16xf32>
+  return
+}
+
+// -----
+
+// Attention operands share the element type.
+func.func @case84(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xbf16>) {
+  // expected-error @+1 {{failed to verify that all of {query, key, value, result} have same element type}}
+  %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xbf16>, tensor<2x4x5x16xbf16>) -> tensor<2x4x5x16xf32>
+  return
+}

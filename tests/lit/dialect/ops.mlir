@@ -1,0 +1,198 @@
+// Round trip of every loom op: parse, print, parse again; and through the generic form.
+// RUN: loom-opt %s | loom-opt | FileCheck %s
+// RUN: loom-opt %s --mlir-print-op-generic | loom-opt | FileCheck %s
+
+// Weights, constants and the dimension-name encoding.
+// CHECK-LABEL: func.func @sources
+// CHECK-SAME: (%{{.*}}: tensor<?x?xi64, #loom.dims<batch, seq>>)
+// CHECK: loom.weight "model.embed_tokens.weight" : tensor<2048x256xbf16>
+// CHECK: loom.constant dense<9.99999997E-7> : tensor<f32>
+// CHECK: loom.constant dense<[1, 2, 3]> : tensor<3xi64>
+// CHECK: loom.constant dense<true> : tensor<2x2xi1>
+func.func @sources(%ids: tensor<?x?xi64, #loom.dims<batch, seq>>) {
+  %w = loom.weight "model.embed_tokens.weight" : tensor<2048x256xbf16>
+  %eps = loom.constant dense<1.0e-6> : tensor<f32>
+  %idx = loom.constant dense<[1, 2, 3]> : tensor<3xi64>
+  %t = loom.constant dense<true> : tensor<2x2xi1>
+  return
+}
+
+// Every elementwise unary op, with the GELU forms.
+// CHECK-LABEL: func.func @unary
+// CHECK: loom.neg %{{.*}} : tensor<?x4xf32, #loom.dims<seq>>
+// CHECK: loom.relu %{{.*}} : tensor<?x4xf32, #loom.dims<seq>>
+// CHECK: loom.exp
+// CHECK: loom.log
+// CHECK: loom.sqrt
+// CHECK: loom.rsqrt
+// CHECK: loom.reciprocal
+// CHECK: loom.tanh
+// CHECK: loom.erf
+// CHECK: loom.sigmoid
+// CHECK: loom.silu
+// CHECK: loom.gelu erf
+// CHECK: loom.gelu tanh
+// CHECK: loom.neg %{{.*}} : tensor<3xi32>
+// CHECK: loom.relu %{{.*}} : tensor<3xbf16>
+// CHECK: loom.not %{{.*}} : tensor<3xi1>
+func.func @unary(%x: tensor<?x4xf32, #loom.dims<seq>>, %i: tensor<3xi32>,
+                 %h: tensor<3xbf16>, %b: tensor<3xi1>) {
+  %0 = loom.neg %x : tensor<?x4xf32, #loom.dims<seq>>
+  %1 = loom.relu %x : tensor<?x4xf32, #loom.dims<seq>>
+  %2 = loom.exp %x : tensor<?x4xf32, #loom.dims<seq>>
+  %3 = loom.log %x : tensor<?x4xf32, #loom.dims<seq>>
+  %4 = loom.sqrt %x : tensor<?x4xf32, #loom.dims<seq>>
+  %5 = loom.rsqrt %x : tensor<?x4xf32, #loom.dims<seq>>
+  %6 = loom.reciprocal %x : tensor<?x4xf32, #loom.dims<seq>>
+  %7 = loom.tanh %x : tensor<?x4xf32, #loom.dims<seq>>
+  %8 = loom.erf %x : tensor<?x4xf32, #loom.dims<seq>>
+  %9 = loom.sigmoid %x : tensor<?x4xf32, #loom.dims<seq>>
+  %10 = loom.silu %x : tensor<?x4xf32, #loom.dims<seq>>
+  %11 = loom.gelu erf %x : tensor<?x4xf32, #loom.dims<seq>>
+  %12 = loom.gelu tanh %x : tensor<?x4xf32, #loom.dims<seq>>
+  %13 = loom.neg %i : tensor<3xi32>
+  %14 = loom.relu %h : tensor<3xbf16>
+  %15 = loom.not %b : tensor<3xi1>
+  return
+}
+
+// Every binary op, broadcasting static and named dimensions.
+// CHECK-LABEL: func.func @binary
+// CHECK: loom.add %{{.*}}, %{{.*}} : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<256xf32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+// CHECK: loom.sub %{{.*}}, %{{.*}} : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<?x?x1xf32, #loom.dims<batch, seq>>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+// CHECK: loom.mul
+// CHECK: loom.div
+// CHECK: loom.pow
+// CHECK: loom.max
+// CHECK: loom.min
+// CHECK: loom.add %{{.*}}, %{{.*}} : (tensor<4x1xi64>, tensor<3xi64>) -> tensor<4x3xi64>
+// CHECK: loom.and
+// CHECK: loom.or
+func.func @binary(%x: tensor<?x?x256xf32, #loom.dims<batch, seq>>, %w: tensor<256xf32>,
+                  %m: tensor<?x?x1xf32, #loom.dims<batch, seq>>, %s: tensor<f32>,
+                  %a: tensor<4x1xi64>, %b: tensor<3xi64>, %p: tensor<2xi1>, %q: tensor<2xi1>) {
+  %0 = loom.add %x, %w : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<256xf32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %1 = loom.sub %x, %m : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<?x?x1xf32, #loom.dims<batch, seq>>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %2 = loom.mul %x, %s : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<f32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %3 = loom.div %x, %m : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<?x?x1xf32, #loom.dims<batch, seq>>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %4 = loom.pow %x, %s : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<f32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %5 = loom.max %x, %w : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<256xf32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %6 = loom.min %w, %s : (tensor<256xf32>, tensor<f32>) -> tensor<256xf32>
+  %7 = loom.add %a, %b : (tensor<4x1xi64>, tensor<3xi64>) -> tensor<4x3xi64>
+  %8 = loom.and %p, %q : (tensor<2xi1>, tensor<2xi1>) -> tensor<2xi1>
+  %9 = loom.or %p, %q : (tensor<2xi1>, tensor<2xi1>) -> tensor<2xi1>
+  return
+}
+
+// Comparisons (every predicate), select and cast; a causal mask from positions.
+// CHECK-LABEL: func.func @compare_select_cast
+// CHECK: loom.compare le, %{{.*}}, %{{.*}} : (tensor<?x1xi64, #loom.dims<seq>>, tensor<1x?xi64, #loom.dims<seq>>) -> tensor<?x?xi1, #loom.dims<seq, seq>>
+// CHECK: loom.compare eq
+// CHECK: loom.compare ne
+// CHECK: loom.compare lt
+// CHECK: loom.compare gt
+// CHECK: loom.compare ge
+// CHECK: loom.select %{{.*}}, %{{.*}}, %{{.*}} : (tensor<?x?xi1, #loom.dims<seq, seq>>, tensor<f32>, tensor<f32>) -> tensor<?x?xf32, #loom.dims<seq, seq>>
+// CHECK: loom.cast %{{.*}} : tensor<?x?xf32, #loom.dims<seq, seq>> to tensor<?x?xbf16, #loom.dims<seq, seq>>
+// CHECK: loom.cast %{{.*}} : tensor<?x1xi64, #loom.dims<seq>> to tensor<?x1xf32, #loom.dims<seq>>
+func.func @compare_select_cast(%i: tensor<?x1xi64, #loom.dims<seq>>, %j: tensor<1x?xi64, #loom.dims<seq>>,
+                               %zero: tensor<f32>, %neg: tensor<f32>) {
+  %le = loom.compare le, %i, %j : (tensor<?x1xi64, #loom.dims<seq>>, tensor<1x?xi64, #loom.dims<seq>>) -> tensor<?x?xi1, #loom.dims<seq, seq>>
+  %eq = loom.compare eq, %i, %j : (tensor<?x1xi64, #loom.dims<seq>>, tensor<1x?xi64, #loom.dims<seq>>) -> tensor<?x?xi1, #loom.dims<seq, seq>>
+  %ne = loom.compare ne, %i, %j : (tensor<?x1xi64, #loom.dims<seq>>, tensor<1x?xi64, #loom.dims<seq>>) -> tensor<?x?xi1, #loom.dims<seq, seq>>
+  %lt = loom.compare lt, %i, %j : (tensor<?x1xi64, #loom.dims<seq>>, tensor<1x?xi64, #loom.dims<seq>>) -> tensor<?x?xi1, #loom.dims<seq, seq>>
+  %gt = loom.compare gt, %i, %j : (tensor<?x1xi64, #loom.dims<seq>>, tensor<1x?xi64, #loom.dims<seq>>) -> tensor<?x?xi1, #loom.dims<seq, seq>>
+  %ge = loom.compare ge, %i, %j : (tensor<?x1xi64, #loom.dims<seq>>, tensor<1x?xi64, #loom.dims<seq>>) -> tensor<?x?xi1, #loom.dims<seq, seq>>
+  %mask = loom.select %le, %zero, %neg : (tensor<?x?xi1, #loom.dims<seq, seq>>, tensor<f32>, tensor<f32>) -> tensor<?x?xf32, #loom.dims<seq, seq>>
+  %h = loom.cast %mask : tensor<?x?xf32, #loom.dims<seq, seq>> to tensor<?x?xbf16, #loom.dims<seq, seq>>
+  %f = loom.cast %i : tensor<?x1xi64, #loom.dims<seq>> to tensor<?x1xf32, #loom.dims<seq>>
+  return
+}
+
+// Matmul (plain, transposed, broadcast batch), reductions, softmax and norms.
+// CHECK-LABEL: func.func @contractions
+// CHECK: loom.matmul %{{.*}}, %{{.*}} transpose_rhs : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<512x256xf32>) -> tensor<?x?x512xf32, #loom.dims<batch, seq>>
+// CHECK: loom.matmul %{{.*}}, %{{.*}} : (tensor<2x8x16xf32>, tensor<16x4xf32>) -> tensor<2x8x4xf32>
+// CHECK: loom.matmul %{{.*}}, %{{.*}} transpose_lhs transpose_rhs : (tensor<3x1x16x8xf32>, tensor<5x4x16xf32>) -> tensor<3x5x8x4xf32>
+// CHECK: loom.reduce sum %{{.*}} axes [1, 2] : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?xf32, #loom.dims<batch>>
+// CHECK: loom.reduce mean %{{.*}} axes [2] keep_dims : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x1xf32, #loom.dims<batch, seq>>
+// CHECK: loom.reduce max
+// CHECK: loom.reduce min %{{.*}} axes [0] : tensor<4x3xi32> -> tensor<3xi32>
+// CHECK: loom.softmax %{{.*}} axis 2 : tensor<?x?x256xf32, #loom.dims<batch, seq>>
+// CHECK: loom.layer_norm %{{.*}}, %{{.*}}, %{{.*}} axis 2 epsilon 9.99999974E-6 : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<256xf32>, tensor<256xf32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+// CHECK: loom.layer_norm %{{.*}}, %{{.*}} axis 1 epsilon 9.99999974E-6 : (tensor<4x2x8xf32>, tensor<2x8xf32>) -> tensor<4x2x8xf32>
+// CHECK: loom.rms_norm %{{.*}}, %{{.*}} axis 2 epsilon 9.99999997E-7
+func.func @contractions(%x: tensor<?x?x256xf32, #loom.dims<batch, seq>>, %w: tensor<512x256xf32>,
+                        %a: tensor<2x8x16xf32>, %b: tensor<16x4xf32>, %c: tensor<3x1x16x8xf32>,
+                        %d: tensor<5x4x16xf32>, %g: tensor<256xf32>, %i: tensor<4x3xi32>,
+                        %y: tensor<4x2x8xf32>, %g2: tensor<2x8xf32>) {
+  %0 = loom.matmul %x, %w transpose_rhs : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<512x256xf32>) -> tensor<?x?x512xf32, #loom.dims<batch, seq>>
+  %1 = loom.matmul %a, %b : (tensor<2x8x16xf32>, tensor<16x4xf32>) -> tensor<2x8x4xf32>
+  %2 = loom.matmul %c, %d transpose_lhs transpose_rhs : (tensor<3x1x16x8xf32>, tensor<5x4x16xf32>) -> tensor<3x5x8x4xf32>
+  %3 = loom.reduce sum %x axes [1, 2] : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?xf32, #loom.dims<batch>>
+  %4 = loom.reduce mean %x axes [2] keep_dims : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x1xf32, #loom.dims<batch, seq>>
+  %5 = loom.reduce max %x axes [2] keep_dims : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x1xf32, #loom.dims<batch, seq>>
+  %6 = loom.reduce min %i axes [0] : tensor<4x3xi32> -> tensor<3xi32>
+  %7 = loom.softmax %x axis 2 : tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %8 = loom.layer_norm %x, %g, %g axis 2 epsilon 1.0e-5 : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<256xf32>, tensor<256xf32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %9 = loom.layer_norm %y, %g2 axis 1 epsilon 1.0e-5 : (tensor<4x2x8xf32>, tensor<2x8xf32>) -> tensor<4x2x8xf32>
+  %10 = loom.rms_norm %x, %g axis 2 epsilon 1.0e-6 : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<256xf32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  return
+}
+
+// Gather (embedding lookup and along an inner axis) and the layout ops.
+// CHECK-LABEL: func.func @layout
+// CHECK: loom.gather %{{.*}}, %{{.*}} axis 0 : (tensor<2048x256xf32>, tensor<?x?xi64, #loom.dims<batch, seq>>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+// CHECK: loom.gather %{{.*}}, %{{.*}} axis 1 : (tensor<4x10x3xf32>, tensor<2xi32>) -> tensor<4x2x3xf32>
+// CHECK: loom.reshape %{{.*}} : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x8x32xf32, #loom.dims<batch, seq>>
+// CHECK: loom.transpose %{{.*}} [0, 2, 1, 3] : tensor<?x?x8x32xf32, #loom.dims<batch, seq>> -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+// CHECK: loom.concat %{{.*}}, %{{.*}} axis 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
+// CHECK: loom.concat %{{.*}}, %{{.*}} axis 2 : (tensor<?x8x?x32xf32, #loom.dims<batch, past>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32>
+// CHECK: loom.slice %{{.*}} axes [1] starts [-1] ends [9223372036854775807] steps [1] : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x1x256xf32, #loom.dims<batch>>
+// CHECK: loom.slice %{{.*}} axes [0, 1] starts [0, 8] ends [2, 0] steps [1, -2] : tensor<4x10xf32> -> tensor<2x4xf32>
+// CHECK: loom.broadcast %{{.*}} : tensor<1x1x?x?xf32, #loom.dims<seq, seq>> -> tensor<?x8x?x?xf32, #loom.dims<batch, seq, seq>>
+func.func @layout(%table: tensor<2048x256xf32>, %ids: tensor<?x?xi64, #loom.dims<batch, seq>>,
+                  %t: tensor<4x10x3xf32>, %k: tensor<2xi32>, %x: tensor<?x?x256xf32, #loom.dims<batch, seq>>,
+                  %a: tensor<2x3xf32>, %b: tensor<2x5xf32>,
+                  %past: tensor<?x8x?x32xf32, #loom.dims<batch, past>>,
+                  %new: tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, %s: tensor<4x10xf32>,
+                  %mask: tensor<1x1x?x?xf32, #loom.dims<seq, seq>>) {
+  %0 = loom.gather %table, %ids axis 0 : (tensor<2048x256xf32>, tensor<?x?xi64, #loom.dims<batch, seq>>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %1 = loom.gather %t, %k axis 1 : (tensor<4x10x3xf32>, tensor<2xi32>) -> tensor<4x2x3xf32>
+  %2 = loom.reshape %x : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x8x32xf32, #loom.dims<batch, seq>>
+  %3 = loom.transpose %2 [0, 2, 1, 3] : tensor<?x?x8x32xf32, #loom.dims<batch, seq>> -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+  %4 = loom.concat %a, %b axis 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
+  %5 = loom.concat %past, %new axis 2 : (tensor<?x8x?x32xf32, #loom.dims<batch, past>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32>
+  %6 = loom.slice %x axes [1] starts [-1] ends [9223372036854775807] steps [1] : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x1x256xf32, #loom.dims<batch>>
+  %7 = loom.slice %s axes [0, 1] starts [0, 8] ends [2, 0] steps [1, -2] : tensor<4x10xf32> -> tensor<2x4xf32>
+  %8 = loom.broadcast %mask : tensor<1x1x?x?xf32, #loom.dims<seq, seq>> -> tensor<?x8x?x?xf32, #loom.dims<batch, seq, seq>>
+  return
+}
+
+// Rotary embeddings (half-rotation, interleaved, partial) and attention: MHA with a
+// mask, GQA with causal masking, MQA with an explicit scale, decode over a cache.
+// CHECK-LABEL: func.func @transformer_blocks
+// CHECK: loom.rope %{{.*}}, %{{.*}}, %{{.*}} : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x16xf32, #loom.dims<batch, seq>>, tensor<?x1x?x16xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+// CHECK: loom.rope %{{.*}}, %{{.*}}, %{{.*}} interleaved : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x16xf32, #loom.dims<seq>>, tensor<?x16xf32, #loom.dims<seq>>)
+// CHECK: loom.rope %{{.*}}, %{{.*}}, %{{.*}} : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8xf32, #loom.dims<seq>>, tensor<?x8xf32, #loom.dims<seq>>)
+// CHECK: loom.attention %{{.*}}, %{{.*}}, %{{.*}} mask %{{.*}} : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x1x?xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+// CHECK: loom.attention %{{.*}}, %{{.*}}, %{{.*}} causal : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+// CHECK: loom.attention %{{.*}}, %{{.*}}, %{{.*}} causal scale 1.250000e-01 : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x64xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x64xf32, #loom.dims<batch, seq>>
+// CHECK: loom.attention %{{.*}}, %{{.*}}, %{{.*}} causal : (tensor<?x8x1x32xbf16, #loom.dims<batch>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>) -> tensor<?x8x1x32xbf16, #loom.dims<batch>>
+func.func @transformer_blocks(%q: tensor<?x8x?x32xf32, #loom.dims<batch, seq>>,
+    %cos: tensor<?x1x?x16xf32, #loom.dims<batch, seq>>, %sin: tensor<?x1x?x16xf32, #loom.dims<batch, seq>>,
+    %c2: tensor<?x16xf32, #loom.dims<seq>>, %s2: tensor<?x16xf32, #loom.dims<seq>>,
+    %c3: tensor<?x8xf32, #loom.dims<seq>>, %s3: tensor<?x8xf32, #loom.dims<seq>>,
+    %mask: tensor<?x1x1x?xf32, #loom.dims<batch, seq>>,
+    %kv2: tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, %k1: tensor<?x1x?x32xf32, #loom.dims<batch, seq>>,
+    %v1: tensor<?x1x?x64xf32, #loom.dims<batch, seq>>, %qd: tensor<?x8x1x32xbf16, #loom.dims<batch>>,
+    %cache: tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>) {
+  %0 = loom.rope %q, %cos, %sin : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x16xf32, #loom.dims<batch, seq>>, tensor<?x1x?x16xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+  %1 = loom.rope %q, %c2, %s2 interleaved : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x16xf32, #loom.dims<seq>>, tensor<?x16xf32, #loom.dims<seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+  %2 = loom.rope %q, %c3, %s3 : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8xf32, #loom.dims<seq>>, tensor<?x8xf32, #loom.dims<seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+  %3 = loom.attention %q, %q, %q mask %mask : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x1x?xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+  %4 = loom.attention %q, %kv2, %kv2 causal : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
+  %5 = loom.attention %q, %k1, %v1 causal scale 0.125 : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x64xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x64xf32, #loom.dims<batch, seq>>
+  %6 = loom.attention %qd, %cache, %cache causal : (tensor<?x8x1x32xbf16, #loom.dims<batch>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>) -> tensor<?x8x1x32xbf16, #loom.dims<batch>>
+  return
+}
