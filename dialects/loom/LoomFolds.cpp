@@ -88,11 +88,20 @@ OpFoldResult CastOp::fold(FoldAdaptor) {
 // Layout
 //===----------------------------------------------------------------------===//
 
-/// A constant operand of a layout op becomes a constant of the result's type when the
-/// data does not move (reshape), or is a splat (broadcast).
-static OpFoldResult foldConstantRelayout(Attribute operand, RankedTensorType resultType,
-                                         bool splatOnly) {
+/// Folds a reshape or broadcast: to its operand when the type does not change; onto the
+/// operand of an inner op of the same kind (reshape(reshape(x)) and
+/// broadcast(broadcast(x)) each need only the outer op); and, for a constant operand, to
+/// a constant of the result type when the data does not move (any reshape) or is a splat.
+template <typename OpTy>
+static OpFoldResult foldRelayout(OpTy op, Attribute operand, bool splatOnly) {
+  if (op.getOperand().getType() == op.getType())
+    return op.getOperand();
+  if (auto inner = op.getOperand().template getDefiningOp<OpTy>()) {
+    op.getOperandMutable().assign(inner.getOperand());
+    return op.getResult();
+  }
   auto dense = llvm::dyn_cast_or_null<DenseElementsAttr>(operand);
+  RankedTensorType resultType = op.getType();
   if (!dense || !resultType.hasStaticShape() || resultType.getEncoding())
     return {};
   if (dense.isSplat())
@@ -101,25 +110,11 @@ static OpFoldResult foldConstantRelayout(Attribute operand, RankedTensorType res
 }
 
 OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
-  if (getOperand().getType() == getType())
-    return getOperand();
-  // reshape(reshape(x)) only needs the outer shape.
-  if (auto inner = getOperand().getDefiningOp<ReshapeOp>()) {
-    getOperandMutable().assign(inner.getOperand());
-    return getResult();
-  }
-  return foldConstantRelayout(adaptor.getOperand(), getType(), /*splatOnly=*/false);
+  return foldRelayout(*this, adaptor.getOperand(), /*splatOnly=*/false);
 }
 
 OpFoldResult BroadcastOp::fold(FoldAdaptor adaptor) {
-  if (getOperand().getType() == getType())
-    return getOperand();
-  // broadcast(broadcast(x)) is one broadcast: every stretch stays a stretch of a 1.
-  if (auto inner = getOperand().getDefiningOp<BroadcastOp>()) {
-    getOperandMutable().assign(inner.getOperand());
-    return getResult();
-  }
-  return foldConstantRelayout(adaptor.getOperand(), getType(), /*splatOnly=*/true);
+  return foldRelayout(*this, adaptor.getOperand(), /*splatOnly=*/true);
 }
 
 OpFoldResult TransposeOp::fold(FoldAdaptor) {
