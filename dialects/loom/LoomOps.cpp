@@ -78,6 +78,14 @@ LogicalResult ConstantOp::verify() {
   return success();
 }
 
+LogicalResult IotaOp::verify() {
+  Shape source = shapeOf(getShapeSource());
+  if (failed(verifyAxis(*this, "iota dimension", getDim(), source.size())))
+    return failure();
+  return verifyResultShape(*this, getResult(), Shape{source[getDim()]},
+                           "[size of the counted dimension]");
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise
 //===----------------------------------------------------------------------===//

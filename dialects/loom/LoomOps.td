@@ -55,6 +55,24 @@ def Loom_ConstantOp : Loom_Op<"constant",
   let hasVerifier = 1;
 }
 
+def Loom_IotaOp : Loom_Op<"iota"> {
+  let summary = "0, 1, 2, ... along one dimension of another tensor's shape";
+  let description = [{
+    A 1-D tensor counting from 0 up to the size of dimension `dim` of `shape_source`
+    (whose values are not read). Positions for a sequence are an iota over its
+    sequence dimension, so the result carries that dimension's name:
+
+    ```mlir
+    %pos = loom.iota %ids dim 1 : tensor<?x?xi64, #loom.dims<batch, seq>> -> tensor<?xi64, #loom.dims<seq>>
+    ```
+  }];
+  let arguments = (ins Loom_Tensor:$shape_source, I64Attr:$dim);
+  let results = (outs Loom_NumericTensor:$result);
+  let assemblyFormat =
+      "$shape_source `dim` $dim attr-dict `:` type($shape_source) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise unary
 //===----------------------------------------------------------------------===//
@@ -77,6 +95,8 @@ def Loom_SqrtOp : Loom_UnaryOp<"sqrt", Loom_FloatTensor, "sqrt(x)">;
 def Loom_RsqrtOp : Loom_UnaryOp<"rsqrt", Loom_FloatTensor, "1 / sqrt(x)">;
 def Loom_ReciprocalOp : Loom_UnaryOp<"reciprocal", Loom_FloatTensor, "1 / x">;
 def Loom_TanhOp : Loom_UnaryOp<"tanh", Loom_FloatTensor, "tanh(x)">;
+def Loom_CosOp : Loom_UnaryOp<"cos", Loom_FloatTensor, "cos(x)">;
+def Loom_SinOp : Loom_UnaryOp<"sin", Loom_FloatTensor, "sin(x)">;
 def Loom_ErfOp : Loom_UnaryOp<"erf", Loom_FloatTensor, "erf(x)">;
 def Loom_SigmoidOp : Loom_UnaryOp<"sigmoid", Loom_FloatTensor, "1 / (1 + exp(-x))">;
 def Loom_SiluOp : Loom_UnaryOp<"silu", Loom_FloatTensor, "x * sigmoid(x)">;

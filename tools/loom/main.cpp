@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Commands.h"
 #include "loom/runtime.hpp"
 
 #include <cstdio>
@@ -17,6 +18,9 @@ namespace {
 int usage(FILE *out) {
   std::fprintf(out, "usage: loom <command> [options]\n\n"
                     "commands:\n"
+#ifdef LOOM_WITH_COMPILER
+                    "  import    print a model (ONNX file or Hugging Face folder) as loom IR\n"
+#endif
                     "  devices   list the CUDA devices this machine has\n"
                     "  version   print the version of Loom\n"
                     "  help      print this message\n");
@@ -54,6 +58,10 @@ int main(int argc, char **argv) {
   }
   if (command == "devices")
     return runDevices();
+#ifdef LOOM_WITH_COMPILER
+  if (command == "import")
+    return loom::cli::runImport(argc - 2, argv + 2);
+#endif
   std::fprintf(stderr, "loom: unknown command '%s'\n\n", command.c_str());
   return usage(stderr);
 }

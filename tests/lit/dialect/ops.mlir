@@ -9,11 +9,15 @@
 // CHECK: loom.constant dense<9.99999997E-7> : tensor<f32>
 // CHECK: loom.constant dense<[1, 2, 3]> : tensor<3xi64>
 // CHECK: loom.constant dense<true> : tensor<2x2xi1>
+// CHECK: loom.iota %{{.*}} dim 1 : tensor<?x?xi64, #loom.dims<batch, seq>> -> tensor<?xi64, #loom.dims<seq>>
+// CHECK: loom.iota %{{.*}} dim 0 : tensor<?x?xi64, #loom.dims<batch, seq>> -> tensor<?xf32, #loom.dims<batch>>
 func.func @sources(%ids: tensor<?x?xi64, #loom.dims<batch, seq>>) {
   %w = loom.weight "model.embed_tokens.weight" : tensor<2048x256xbf16>
   %eps = loom.constant dense<1.0e-6> : tensor<f32>
   %idx = loom.constant dense<[1, 2, 3]> : tensor<3xi64>
   %t = loom.constant dense<true> : tensor<2x2xi1>
+  %pos = loom.iota %ids dim 1 : tensor<?x?xi64, #loom.dims<batch, seq>> -> tensor<?xi64, #loom.dims<seq>>
+  %fpos = loom.iota %ids dim 0 : tensor<?x?xi64, #loom.dims<batch, seq>> -> tensor<?xf32, #loom.dims<batch>>
   return
 }
 
@@ -27,6 +31,8 @@ func.func @sources(%ids: tensor<?x?xi64, #loom.dims<batch, seq>>) {
 // CHECK: loom.rsqrt
 // CHECK: loom.reciprocal
 // CHECK: loom.tanh
+// CHECK: loom.cos
+// CHECK: loom.sin
 // CHECK: loom.erf
 // CHECK: loom.sigmoid
 // CHECK: loom.silu
@@ -45,6 +51,8 @@ func.func @unary(%x: tensor<?x4xf32, #loom.dims<seq>>, %i: tensor<3xi32>,
   %5 = loom.rsqrt %x : tensor<?x4xf32, #loom.dims<seq>>
   %6 = loom.reciprocal %x : tensor<?x4xf32, #loom.dims<seq>>
   %7 = loom.tanh %x : tensor<?x4xf32, #loom.dims<seq>>
+  %c = loom.cos %x : tensor<?x4xf32, #loom.dims<seq>>
+  %s = loom.sin %x : tensor<?x4xf32, #loom.dims<seq>>
   %8 = loom.erf %x : tensor<?x4xf32, #loom.dims<seq>>
   %9 = loom.sigmoid %x : tensor<?x4xf32, #loom.dims<seq>>
   %10 = loom.silu %x : tensor<?x4xf32, #loom.dims<seq>>

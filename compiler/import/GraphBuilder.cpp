@@ -1,0 +1,132 @@
+//===- GraphBuilder.cpp - Builds loom ops with inferred result types -------===//
+
+#include "compiler/import/GraphBuilder.h"
+
+using namespace mlir;
+
+namespace loom {
+
+static Type elementTypeOf(Value value) {
+  return llvm::cast<RankedTensorType>(value.getType()).getElementType();
+}
+
+GraphBuilder::GraphBuilder(OpBuilder &builder, Location loc, Type floatType)
+    : builder_(builder), loc_(loc), floatType_(floatType) {}
+
+Shape GraphBuilder::shape(Value value) {
+  return getShape(llvm::cast<RankedTensorType>(value.getType()));
+}
+
+Value GraphBuilder::weight(StringRef name, ArrayRef<int64_t> shape) {
+  return WeightOp::create(builder_, loc_, RankedTensorType::get(shape, floatType_), name);
+}
+
+Value GraphBuilder::constant(ArrayRef<float> values, ArrayRef<int64_t> shape) {
+  auto type = RankedTensorType::get(shape, floatType_);
+  SmallVector<APFloat> converted;
+  const llvm::fltSemantics &semantics = llvm::cast<FloatType>(floatType_).getFloatSemantics();
+  for (float value : values) {
+    APFloat element(value);
+    bool lost;
+    element.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
+    converted.push_back(element);
+  }
+  return ConstantOp::create(builder_, loc_, DenseElementsAttr::get(type, converted));
+}
+
+Value GraphBuilder::iota(Value shapeSource, int64_t dim, Type elementType) {
+  return IotaOp::create(builder_, loc_, typeOf({shape(shapeSource)[dim]}, elementType),
+                        shapeSource, dim);
+}
+
+template <typename OpTy> Value GraphBuilder::binary(Value a, Value b) {
+  Shape result;
+  std::string why;
+  // On a mismatch keep the left shape: the verifier then reports the error with context.
+  if (!broadcastShapes(shape(a), shape(b), result, why))
+    result = shape(a);
+  return OpTy::create(builder_, loc_, typeOf(result, elementTypeOf(a)), a, b);
+}
+
+Value GraphBuilder::add(Value a, Value b) { return binary<AddOp>(a, b); }
+Value GraphBuilder::sub(Value a, Value b) { return binary<SubOp>(a, b); }
+Value GraphBuilder::mul(Value a, Value b) { return binary<MulOp>(a, b); }
+Value GraphBuilder::div(Value a, Value b) { return binary<DivOp>(a, b); }
+
+Value GraphBuilder::gelu(Value x, GeluApproximation approximation) {
+  return GeluOp::create(builder_, loc_, approximation, x);
+}
+
+Value GraphBuilder::cast(Value x, Type elementType) {
+  if (elementTypeOf(x) == elementType)
+    return x;
+  return CastOp::create(builder_, loc_, typeOf(shape(x), elementType), x);
+}
+
+Value GraphBuilder::matmul(Value a, Value b, bool transposeRhs) {
+  Shape lhs = shape(a), rhs = shape(b), batch;
+  std::string why;
+  if (!broadcastShapes(ArrayRef<Dim>(lhs).drop_back(2), ArrayRef<Dim>(rhs).drop_back(2),
+                       batch, why))
+    batch.assign(lhs.begin(), lhs.end() - 2);
+  batch.push_back(lhs[lhs.size() - 2]);
+  batch.push_back(transposeRhs ? rhs[rhs.size() - 2] : rhs.back());
+  auto op = MatmulOp::create(builder_, loc_, typeOf(batch, elementTypeOf(a)), a, b);
+  op.setTransposeRhs(transposeRhs);
+  return op;
+}
+
+Value GraphBuilder::rmsNorm(Value x, Value scale, float epsilon) {
+  int64_t axis = shape(x).size() - shape(scale).size();
+  return RmsNormOp::create(builder_, loc_, x.getType(), x, scale,
+                           builder_.getI64IntegerAttr(axis), builder_.getF32FloatAttr(epsilon));
+}
+
+Value GraphBuilder::layerNorm(Value x, Value scale, Value bias, float epsilon) {
+  int64_t axis = shape(x).size() - shape(scale).size();
+  return LayerNormOp::create(builder_, loc_, x.getType(), x, scale, bias,
+                             builder_.getI64IntegerAttr(axis),
+                             builder_.getF32FloatAttr(epsilon));
+}
+
+Value GraphBuilder::gather(Value table, Value indices) {
+  Shape result = shape(indices);
+  Shape data = shape(table);
+  result.append(data.begin() + 1, data.end());
+  return GatherOp::create(builder_, loc_, typeOf(result, elementTypeOf(table)), table,
+                          indices, 0);
+}
+
+Value GraphBuilder::reshape(Value x, ArrayRef<Dim> to) {
+  return ReshapeOp::create(builder_, loc_, typeOf(to, elementTypeOf(x)), x);
+}
+
+Value GraphBuilder::transpose(Value x, ArrayRef<int64_t> permutation) {
+  Shape from = shape(x), to;
+  for (int64_t p : permutation)
+    to.push_back(from[p]);
+  return TransposeOp::create(builder_, loc_, typeOf(to, elementTypeOf(x)), x, permutation);
+}
+
+Value GraphBuilder::slice(Value x, int64_t axis, int64_t start, int64_t end) {
+  Shape to = shape(x);
+  to[axis] = sliceDim(to[axis], start, end, 1);
+  SmallVector<int64_t> axes{axis}, starts{start}, ends{end}, steps{1};
+  return SliceOp::create(builder_, loc_, typeOf(to, elementTypeOf(x)), x, axes, starts, ends,
+                         steps);
+}
+
+Value GraphBuilder::rope(Value x, Value cos, Value sin) {
+  return RopeOp::create(builder_, loc_, x.getType(), x, cos, sin);
+}
+
+Value GraphBuilder::attention(Value q, Value k, Value v, Value mask, bool causal,
+                              std::optional<float> scale) {
+  Shape qs = shape(q), vs = shape(v);
+  Shape result{qs[0], qs[1], qs[2], vs[3]};
+  return AttentionOp::create(builder_, loc_, typeOf(result, elementTypeOf(q)), q, k, v, mask,
+                             causal ? builder_.getUnitAttr() : UnitAttr(),
+                             scale ? builder_.getF32FloatAttr(*scale) : FloatAttr());
+}
+
+} // namespace loom

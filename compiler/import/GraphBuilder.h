@@ -1,0 +1,77 @@
+//===- GraphBuilder.h - Builds loom ops with inferred result types -*- C++ -*-===//
+//
+// The importers describe a model as calls like `matmul(x, w, /*transposeRhs=*/true)`;
+// this class creates the ops and derives each result type, dimension names included,
+// from the operands with the same rules the verifiers check.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_COMPILER_IMPORT_GRAPHBUILDER_H
+#define LOOM_COMPILER_IMPORT_GRAPHBUILDER_H
+
+#include "dialects/loom/LoomDialect.h"
+#include "dialects/loom/Shape.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace loom {
+
+class GraphBuilder {
+public:
+  /// Ops are inserted at `builder`'s insertion point; float values use `floatType`.
+  GraphBuilder(mlir::OpBuilder &builder, mlir::Location loc, mlir::Type floatType);
+
+  mlir::OpBuilder &builder() { return builder_; }
+  mlir::Type floatType() const { return floatType_; }
+  mlir::StringAttr name(llvm::StringRef text) { return builder_.getStringAttr(text); }
+  Dim dim(llvm::StringRef name) { return Dim::named(this->name(name)); }
+  static Shape shape(mlir::Value value);
+
+  // Sources.
+  mlir::Value weight(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+  /// A float constant of floatType with `shape` (empty for a scalar).
+  mlir::Value constant(llvm::ArrayRef<float> values, llvm::ArrayRef<int64_t> shape = {});
+  mlir::Value iota(mlir::Value shapeSource, int64_t dim, mlir::Type elementType);
+
+  // Elementwise.
+  mlir::Value add(mlir::Value a, mlir::Value b);
+  mlir::Value sub(mlir::Value a, mlir::Value b);
+  mlir::Value mul(mlir::Value a, mlir::Value b);
+  mlir::Value div(mlir::Value a, mlir::Value b);
+  template <typename OpTy> mlir::Value unary(mlir::Value x) {
+    return OpTy::create(builder_, loc_, x);
+  }
+  mlir::Value gelu(mlir::Value x, GeluApproximation approximation);
+  mlir::Value cast(mlir::Value x, mlir::Type elementType);
+
+  // Contractions and normalizations.
+  mlir::Value matmul(mlir::Value a, mlir::Value b, bool transposeRhs);
+  mlir::Value rmsNorm(mlir::Value x, mlir::Value scale, float epsilon);
+  mlir::Value layerNorm(mlir::Value x, mlir::Value scale, mlir::Value bias, float epsilon);
+
+  // Layout.
+  mlir::Value gather(mlir::Value table, mlir::Value indices);
+  mlir::Value reshape(mlir::Value x, llvm::ArrayRef<Dim> shape);
+  mlir::Value transpose(mlir::Value x, llvm::ArrayRef<int64_t> permutation);
+  /// x[..., start:end, ...] along `axis` with step 1.
+  mlir::Value slice(mlir::Value x, int64_t axis, int64_t start, int64_t end);
+
+  // Transformer blocks.
+  mlir::Value rope(mlir::Value x, mlir::Value cos, mlir::Value sin);
+  mlir::Value attention(mlir::Value q, mlir::Value k, mlir::Value v, mlir::Value mask,
+                        bool causal, std::optional<float> scale);
+
+private:
+  template <typename OpTy> mlir::Value binary(mlir::Value a, mlir::Value b);
+  mlir::RankedTensorType typeOf(llvm::ArrayRef<Dim> shape, mlir::Type elementType) {
+    return makeTensorType(shape, elementType);
+  }
+
+  mlir::OpBuilder &builder_;
+  mlir::Location loc_;
+  mlir::Type floatType_;
+};
+
+} // namespace loom
+
+#endif // LOOM_COMPILER_IMPORT_GRAPHBUILDER_H

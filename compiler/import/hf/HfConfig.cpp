@@ -1,0 +1,317 @@
+//===- HfConfig.cpp - What a Hugging Face config.json says about the math -===//
+
+#include "compiler/import/hf/HfConfig.h"
+#include "loom/support/Checkpoint.h"
+
+#include <cmath>
+#include <set>
+
+namespace loom {
+
+namespace {
+
+/// Keys of any family that describe training, generation or bookkeeping: they never
+/// change the forward pass.
+const std::set<std::string> kInertKeys = {
+    "_name_or_path", "architectures", "attention_dropout", "attention_probs_dropout_prob",
+    "attn_pdrop", "bos_token_id", "classifier_dropout", "dtype", "embd_pdrop",
+    "eos_token_id", "hidden_dropout_prob", "initializer_range", "model_type",
+    "pad_token_id", "resid_pdrop", "summary_activation", "summary_first_dropout",
+    "summary_proj_to_labels", "summary_type", "summary_use_proj", "torch_dtype",
+    "transformers_version", "use_cache", "output_attentions", "output_hidden_states",
+    "return_dict", "gradient_checkpointing", "id2label", "label2id", "problem_type",
+    "tokenizer_class", "max_window_layers", "task_specific_params", "layer_types",
+    "bos_token", "eos_token", "chunk_size_feed_forward", "decoder_start_token_id",
+    "sep_token_id", "prefix", "finetuning_task", "tie_encoder_decoder"};
+
+/// Reads typed members, collecting what is wrong instead of stopping.
+class ConfigReader {
+public:
+  ConfigReader(const json::Value &root, std::vector<std::string> &errors)
+      : root_(root), errors_(errors) {}
+
+  const json::Value *get(const std::string &key) {
+    used_.insert(key);
+    const json::Value *value = root_.get(key);
+    return value && !value->isNull() ? value : nullptr;
+  }
+  int64_t integer(const std::string &key, int64_t fallback = -1, bool required = true) {
+    const json::Value *value = get(key);
+    if (!value) {
+      if (required && fallback < 0)
+        errors_.push_back("config.json: \"" + key + "\" is missing");
+      return fallback;
+    }
+    if (!value->isInteger() || value->asInteger() <= 0) {
+      errors_.push_back("config.json: \"" + key + "\" must be a positive integer");
+      return fallback;
+    }
+    return value->asInteger();
+  }
+  double number(const std::string &key, double fallback) {
+    const json::Value *value = get(key);
+    if (!value)
+      return fallback;
+    if (!value->isNumber()) {
+      errors_.push_back("config.json: \"" + key + "\" must be a number");
+      return fallback;
+    }
+    return value->asNumber();
+  }
+  bool boolean(const std::string &key, bool fallback) {
+    const json::Value *value = get(key);
+    if (!value)
+      return fallback;
+    if (!value->isBool()) {
+      errors_.push_back("config.json: \"" + key + "\" must be true or false");
+      return fallback;
+    }
+    return value->asBool();
+  }
+  std::string string(const std::string &key, const std::string &fallback) {
+    const json::Value *value = get(key);
+    if (!value)
+      return fallback;
+    if (!value->isString()) {
+      errors_.push_back("config.json: \"" + key + "\" must be a string");
+      return fallback;
+    }
+    return value->asString();
+  }
+  /// Records that `key` would change the math in a way Loom does not support.
+  void unsupported(const std::string &key, const std::string &why) {
+    errors_.push_back("config.json: \"" + key + "\" " + why);
+  }
+  /// Keys never read: neither inert nor understood.
+  std::vector<std::string> unknownKeys() const {
+    std::vector<std::string> unknown;
+    for (const auto &[key, value] : root_.asObject())
+      if (!used_.count(key) && !kInertKeys.count(key))
+        unknown.push_back(key);
+    return unknown;
+  }
+
+private:
+  const json::Value &root_;
+  std::vector<std::string> &errors_;
+  std::set<std::string> used_;
+};
+
+bool parseActivation(const std::string &name, Activation &out) {
+  if (name == "silu" || name == "swish")
+    out = Activation::Silu;
+  else if (name == "gelu")
+    out = Activation::GeluErf;
+  else if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
+    out = Activation::GeluTanh;
+  else if (name == "relu")
+    out = Activation::Relu;
+  else
+    return false;
+  return true;
+}
+
+/// RoPE settings: `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling`.
+void readRope(ConfigReader &reader, HfModelSpec &spec) {
+  spec.ropeTheta = reader.number("rope_theta", spec.ropeTheta);
+  for (const char *key : {"rope_parameters", "rope_scaling"}) {
+    const json::Value *rope = reader.get(key);
+    if (!rope)
+      continue;
+    if (!rope->isObject()) {
+      reader.unsupported(key, "must be an object");
+      continue;
+    }
+    for (const auto &[name, value] : rope->asObject()) {
+      if (name == "rope_theta" && value.isNumber()) {
+        spec.ropeTheta = value.asNumber();
+      } else if (name == "rope_type" || name == "type") {
+        if (!value.isString() || value.asString() != "default")
+          reader.unsupported(std::string(key) + "." + name,
+                             "is " + (value.isString() ? "\"" + value.asString() + "\""
+                                                       : std::string("not a string")) +
+                                 "; only \"default\" RoPE is supported (scaled RoPE "
+                                 "variants would change the rotation tables)");
+      } else if (name == "partial_rotary_factor" && value.isNumber()) {
+        spec.rotaryDim = static_cast<int64_t>(spec.headDim * value.asNumber());
+      } else {
+        reader.unsupported(std::string(key) + "." + name, "is not supported");
+      }
+    }
+  }
+  if (!(spec.ropeTheta > 0.0))
+    reader.unsupported("rope_theta", "must be positive");
+  if (spec.rotaryDim <= 0 || spec.rotaryDim % 2 || spec.rotaryDim > spec.headDim)
+    reader.unsupported("partial_rotary_factor",
+                       "gives a rotary dimension of " + std::to_string(spec.rotaryDim) +
+                           "; it must be even and at most head_dim " +
+                           std::to_string(spec.headDim));
+}
+
+void readLlamaLike(ConfigReader &reader, HfModelSpec &spec) {
+  spec.vocabSize = reader.integer("vocab_size");
+  spec.hiddenSize = reader.integer("hidden_size");
+  spec.numLayers = reader.integer("num_hidden_layers");
+  spec.numHeads = reader.integer("num_attention_heads");
+  spec.numKvHeads = reader.integer("num_key_value_heads", spec.numHeads);
+  spec.intermediateSize = reader.integer("intermediate_size");
+  spec.maxPositions = reader.integer("max_position_embeddings", 2048);
+  spec.headDim = reader.integer("head_dim", 0, /*required=*/false);
+  if (spec.headDim <= 0 && spec.numHeads > 0)
+    spec.headDim = spec.hiddenSize / spec.numHeads;
+  spec.rotaryDim = spec.headDim;
+  spec.normEpsilon = reader.number("rms_norm_eps", 1e-6);
+  spec.tieEmbeddings = reader.boolean("tie_word_embeddings", false);
+  std::string act = reader.string("hidden_act", "silu");
+  if (!parseActivation(act, spec.activation))
+    reader.unsupported("hidden_act", "\"" + act + "\" is not a supported activation");
+  readRope(reader, spec);
+  if (spec.numKvHeads > 0 && spec.numHeads % spec.numKvHeads)
+    reader.unsupported("num_key_value_heads",
+                       "must divide num_attention_heads (" + std::to_string(spec.numHeads) +
+                           " by " + std::to_string(spec.numKvHeads) + ")");
+  if (spec.family == HfFamily::Llama) {
+    spec.attentionBias = spec.outputBias = reader.boolean("attention_bias", false);
+    spec.mlpBias = reader.boolean("mlp_bias", false);
+    reader.integer("pretraining_tp", 1, false); // splits matmuls; same math
+  } else if (spec.family == HfFamily::Qwen2) {
+    spec.attentionBias = true; // Qwen2 projects q, k, v with biases, o without
+    if (reader.boolean("use_sliding_window", false))
+      reader.unsupported("use_sliding_window", "is true; sliding-window attention is not "
+                                               "supported yet");
+    reader.get("sliding_window"); // only read when use_sliding_window is true
+  } else if (spec.family == HfFamily::Mistral) {
+    if (const json::Value *window = reader.get("sliding_window"))
+      reader.unsupported("sliding_window",
+                         "is " + std::to_string(window->isInteger() ? window->asInteger() : 0) +
+                             "; sliding-window attention is not supported yet (set it to "
+                             "null for full attention)");
+  }
+}
+
+void readGpt2(ConfigReader &reader, HfModelSpec &spec) {
+  spec.vocabSize = reader.integer("vocab_size");
+  spec.hiddenSize = reader.integer("n_embd");
+  spec.numLayers = reader.integer("n_layer");
+  spec.numHeads = spec.numKvHeads = reader.integer("n_head");
+  spec.maxPositions = reader.integer("n_positions");
+  spec.intermediateSize = reader.integer("n_inner", 4 * spec.hiddenSize, false);
+  spec.headDim = spec.numHeads > 0 ? spec.hiddenSize / spec.numHeads : 0;
+  spec.normEpsilon = reader.number("layer_norm_epsilon", 1e-5);
+  spec.tieEmbeddings = reader.boolean("tie_word_embeddings", true);
+  spec.attentionBias = spec.outputBias = spec.mlpBias = true;
+  spec.scaleAttention = reader.boolean("scale_attn_weights", true);
+  spec.scaleByInverseLayer = reader.boolean("scale_attn_by_inverse_layer_idx", false);
+  reader.boolean("reorder_and_upcast_attn", false); // precision only; same math in f32
+  if (reader.boolean("add_cross_attention", false))
+    reader.unsupported("add_cross_attention", "is true; encoder-decoder GPT-2 is not supported");
+  std::string act = reader.string("activation_function", "gelu_new");
+  if (!parseActivation(act, spec.activation))
+    reader.unsupported("activation_function", "\"" + act + "\" is not supported");
+}
+
+void readBert(ConfigReader &reader, HfModelSpec &spec) {
+  spec.vocabSize = reader.integer("vocab_size");
+  spec.hiddenSize = reader.integer("hidden_size");
+  spec.numLayers = reader.integer("num_hidden_layers");
+  spec.numHeads = spec.numKvHeads = reader.integer("num_attention_heads");
+  spec.intermediateSize = reader.integer("intermediate_size");
+  spec.maxPositions = reader.integer("max_position_embeddings");
+  spec.typeVocabSize = reader.integer("type_vocab_size", 2, false);
+  spec.headDim = spec.numHeads > 0 ? spec.hiddenSize / spec.numHeads : 0;
+  spec.normEpsilon = reader.number("layer_norm_eps", 1e-12);
+  spec.attentionBias = spec.outputBias = spec.mlpBias = true;
+  reader.boolean("tie_word_embeddings", true); // no LM head in BertModel
+  std::string act = reader.string("hidden_act", "gelu");
+  if (!parseActivation(act, spec.activation))
+    reader.unsupported("hidden_act", "\"" + act + "\" is not supported");
+  std::string positions = reader.string("position_embedding_type", "absolute");
+  if (positions != "absolute")
+    reader.unsupported("position_embedding_type",
+                       "is \"" + positions + "\"; only \"absolute\" is supported");
+  if (reader.boolean("is_decoder", false))
+    reader.unsupported("is_decoder", "is true; BERT as a decoder is not supported");
+  if (reader.boolean("add_cross_attention", false))
+    reader.unsupported("add_cross_attention", "is true; cross-attention is not supported");
+}
+
+} // namespace
+
+const char *familyName(HfFamily family) {
+  switch (family) {
+  case HfFamily::Llama:
+    return "llama";
+  case HfFamily::Mistral:
+    return "mistral";
+  case HfFamily::Qwen2:
+    return "qwen2";
+  case HfFamily::Gpt2:
+    return "gpt2";
+  case HfFamily::Bert:
+    return "bert";
+  }
+  return "?";
+}
+
+bool readHfConfig(const std::string &configPath, HfModelSpec &spec,
+                  std::vector<std::string> &errors, std::vector<std::string> &warnings) {
+  std::string text, error;
+  json::Value root;
+  if (!readTextFile(configPath, text, error) || !json::parse(text, root, error)) {
+    errors.push_back(configPath + ": " + error);
+    return false;
+  }
+  if (!root.isObject()) {
+    errors.push_back(configPath + ": not a JSON object");
+    return false;
+  }
+  const json::Value *architectures = root.get("architectures");
+  if (!architectures || !architectures->isArray() || architectures->asArray().size() != 1 ||
+      !architectures->asArray()[0].isString()) {
+    errors.push_back(configPath + ": \"architectures\" must list exactly one class name");
+    return false;
+  }
+  spec.architecture = architectures->asArray()[0].asString();
+  static const std::pair<const char *, HfFamily> kArchitectures[] = {
+      {"LlamaForCausalLM", HfFamily::Llama},   {"MistralForCausalLM", HfFamily::Mistral},
+      {"Qwen2ForCausalLM", HfFamily::Qwen2},   {"GPT2LMHeadModel", HfFamily::Gpt2},
+      {"BertModel", HfFamily::Bert}};
+  bool known = false;
+  for (const auto &[name, family] : kArchitectures)
+    if (spec.architecture == name) {
+      spec.family = family;
+      known = true;
+    }
+  if (!known) {
+    errors.push_back(configPath + ": architecture \"" + spec.architecture +
+                     "\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
+                     "Qwen2ForCausalLM, GPT2LMHeadModel, BertModel)");
+    return false;
+  }
+  ConfigReader reader(root, errors);
+  switch (spec.family) {
+  case HfFamily::Llama:
+  case HfFamily::Mistral:
+  case HfFamily::Qwen2:
+    readLlamaLike(reader, spec);
+    break;
+  case HfFamily::Gpt2:
+    readGpt2(reader, spec);
+    break;
+  case HfFamily::Bert:
+    readBert(reader, spec);
+    break;
+  }
+  if (spec.numHeads > 0 && spec.family != HfFamily::Llama && spec.family != HfFamily::Mistral &&
+      spec.family != HfFamily::Qwen2 && spec.hiddenSize % spec.numHeads)
+    errors.push_back("config.json: hidden size " + std::to_string(spec.hiddenSize) +
+                     " is not a multiple of the head count " + std::to_string(spec.numHeads));
+  for (const std::string &key : reader.unknownKeys())
+    warnings.push_back("config.json: ignoring unknown key \"" + key + "\"");
+  for (std::string &message : errors)
+    if (message.rfind("config.json", 0) == 0)
+      message = configPath + message.substr(std::string("config.json").size());
+  return errors.empty();
+}
+
+} // namespace loom

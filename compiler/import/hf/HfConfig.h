@@ -1,0 +1,55 @@
+//===- HfConfig.h - What a Hugging Face config.json says about the math -*- C++ -*-===//
+//
+// Reads config.json of the supported families into one description of the network.
+// Every setting that would change the math and is not supported is collected, so the
+// user sees all of them in one error.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_COMPILER_IMPORT_HF_HFCONFIG_H
+#define LOOM_COMPILER_IMPORT_HF_HFCONFIG_H
+
+#include "loom/support/Json.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loom {
+
+enum class HfFamily { Llama, Mistral, Qwen2, Gpt2, Bert };
+
+/// The activation of a model's MLP.
+enum class Activation { Silu, GeluErf, GeluTanh, Relu };
+
+/// What the importer needs to build the graph of one model.
+struct HfModelSpec {
+  HfFamily family = HfFamily::Llama;
+  std::string architecture;
+  int64_t vocabSize = 0, hiddenSize = 0, numLayers = 0, numHeads = 0, numKvHeads = 0;
+  int64_t headDim = 0, intermediateSize = 0, maxPositions = 0;
+  /// Features of each head that RoPE rotates (headDim unless partial rotary).
+  int64_t rotaryDim = 0;
+  double normEpsilon = 1e-5;
+  double ropeTheta = 10000.0;
+  Activation activation = Activation::Silu;
+  bool attentionBias = false;   // q/k/v projections
+  bool outputBias = false;      // o projection
+  bool mlpBias = false;
+  bool tieEmbeddings = false;
+  /// GPT-2: divide attention scores by (layer index + 1) as well.
+  bool scaleByInverseLayer = false;
+  bool scaleAttention = true;
+  int64_t typeVocabSize = 0; // BERT
+};
+
+/// Reads `configPath`. On failure returns false; `errors` lists every problem.
+bool readHfConfig(const std::string &configPath, HfModelSpec &spec,
+                  std::vector<std::string> &errors, std::vector<std::string> &warnings);
+
+/// "llama", "gpt2", ...
+const char *familyName(HfFamily family);
+
+} // namespace loom
+
+#endif // LOOM_COMPILER_IMPORT_HF_HFCONFIG_H

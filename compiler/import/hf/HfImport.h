@@ -1,0 +1,22 @@
+//===- HfImport.h - Hugging Face folders into loom IR -------------*- C++ -*-===//
+
+#ifndef LOOM_COMPILER_IMPORT_HF_HFIMPORT_H
+#define LOOM_COMPILER_IMPORT_HF_HFIMPORT_H
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace loom {
+
+/// Builds `@forward` for the model in `folder` (config.json + safetensors) into
+/// `module`, computing in `floatType`. Weights are bound by name and checked against
+/// the checkpoint (present, floating point, expected shape). On failure returns false
+/// with every problem in `errors`.
+bool importHfFolder(const std::string &folder, mlir::ModuleOp module, mlir::Type floatType,
+                    std::vector<std::string> &errors, std::vector<std::string> &warnings);
+
+} // namespace loom
+
+#endif // LOOM_COMPILER_IMPORT_HF_HFIMPORT_H

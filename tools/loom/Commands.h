@@ -1,0 +1,13 @@
+//===- Commands.h - Subcommands of the `loom` CLI ------------------*- C++ -*-===//
+
+#ifndef LOOM_TOOLS_LOOM_COMMANDS_H
+#define LOOM_TOOLS_LOOM_COMMANDS_H
+
+namespace loom::cli {
+
+/// `loom import`; `argv` starts after the subcommand name. Returns the exit code.
+int runImport(int argc, char **argv);
+
+} // namespace loom::cli
+
+#endif // LOOM_TOOLS_LOOM_COMMANDS_H
