@@ -2,6 +2,7 @@
 
 #include "compiler/Compiler.h"
 #include "compiler/import/hf/HfImport.h"
+#include "compiler/import/onnx/OnnxImport.h"
 #include "dialects/loom/LoomDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -101,8 +102,10 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
         error.replace(at, 1, "\n  ");
       return false;
     }
-  } else {
-    error = path + ": not a Hugging Face model folder; ONNX import is not available yet";
+  } else if (!importOnnxFile(path, *module, floatType, errors, result.warnings)) {
+    error = "cannot import " + path + ":\n  " + joinLines(errors);
+    for (size_t at = error.find('\n'); at != std::string::npos; at = error.find('\n', at + 3))
+      error.replace(at, 1, "\n  ");
     return false;
   }
 

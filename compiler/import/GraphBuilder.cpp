@@ -53,6 +53,29 @@ Value GraphBuilder::sub(Value a, Value b) { return binary<SubOp>(a, b); }
 Value GraphBuilder::mul(Value a, Value b) { return binary<MulOp>(a, b); }
 Value GraphBuilder::div(Value a, Value b) { return binary<DivOp>(a, b); }
 
+Value GraphBuilder::maximum(Value a, Value b) { return binary<MaxOp>(a, b); }
+Value GraphBuilder::minimum(Value a, Value b) { return binary<MinOp>(a, b); }
+Value GraphBuilder::pow(Value a, Value b) { return binary<PowOp>(a, b); }
+Value GraphBuilder::logicalAnd(Value a, Value b) { return binary<AndOp>(a, b); }
+Value GraphBuilder::logicalOr(Value a, Value b) { return binary<OrOp>(a, b); }
+
+Value GraphBuilder::compare(CompareKind kind, Value a, Value b) {
+  Shape result;
+  std::string why;
+  if (!broadcastShapes(shape(a), shape(b), result, why))
+    result = shape(a);
+  return CompareOp::create(builder_, loc_, typeOf(result, builder_.getI1Type()), kind, a, b);
+}
+
+Value GraphBuilder::select(Value condition, Value a, Value b) {
+  Shape result = shape(condition), next;
+  std::string why;
+  for (Value operand : {a, b})
+    if (broadcastShapes(result, shape(operand), next, why))
+      result = next;
+  return SelectOp::create(builder_, loc_, typeOf(result, elementTypeOf(a)), condition, a, b);
+}
+
 Value GraphBuilder::gelu(Value x, GeluApproximation approximation) {
   return GeluOp::create(builder_, loc_, approximation, x);
 }
@@ -63,8 +86,10 @@ Value GraphBuilder::cast(Value x, Type elementType) {
   return CastOp::create(builder_, loc_, typeOf(shape(x), elementType), x);
 }
 
-Value GraphBuilder::matmul(Value a, Value b, bool transposeRhs) {
+Value GraphBuilder::matmul(Value a, Value b, bool transposeRhs, bool transposeLhs) {
   Shape lhs = shape(a), rhs = shape(b), batch;
+  if (transposeLhs)
+    std::swap(lhs[lhs.size() - 2], lhs[lhs.size() - 1]);
   std::string why;
   if (!broadcastShapes(ArrayRef<Dim>(lhs).drop_back(2), ArrayRef<Dim>(rhs).drop_back(2),
                        batch, why))
@@ -73,7 +98,25 @@ Value GraphBuilder::matmul(Value a, Value b, bool transposeRhs) {
   batch.push_back(transposeRhs ? rhs[rhs.size() - 2] : rhs.back());
   auto op = MatmulOp::create(builder_, loc_, typeOf(batch, elementTypeOf(a)), a, b);
   op.setTransposeRhs(transposeRhs);
+  op.setTransposeLhs(transposeLhs);
   return op;
+}
+
+Value GraphBuilder::reduce(ReduceKind kind, Value x, ArrayRef<int64_t> axes, bool keepDims) {
+  Shape from = shape(x), to;
+  for (auto [i, dim] : llvm::enumerate(from)) {
+    if (!llvm::is_contained(axes, static_cast<int64_t>(i)))
+      to.push_back(dim);
+    else if (keepDims)
+      to.push_back(Dim::fixed(1));
+  }
+  auto op = ReduceOp::create(builder_, loc_, typeOf(to, elementTypeOf(x)), kind, x, axes);
+  op.setKeepDims(keepDims);
+  return op;
+}
+
+Value GraphBuilder::softmax(Value x, int64_t axis) {
+  return SoftmaxOp::create(builder_, loc_, x.getType(), x, axis);
 }
 
 Value GraphBuilder::rmsNorm(Value x, Value scale, float epsilon) {
@@ -89,12 +132,13 @@ Value GraphBuilder::layerNorm(Value x, Value scale, Value bias, float epsilon) {
                              builder_.getF32FloatAttr(epsilon));
 }
 
-Value GraphBuilder::gather(Value table, Value indices) {
-  Shape result = shape(indices);
+Value GraphBuilder::gather(Value table, Value indices, int64_t axis) {
   Shape data = shape(table);
-  result.append(data.begin() + 1, data.end());
+  Shape result(data.begin(), data.begin() + axis);
+  llvm::append_range(result, shape(indices));
+  result.append(data.begin() + axis + 1, data.end());
   return GatherOp::create(builder_, loc_, typeOf(result, elementTypeOf(table)), table,
-                          indices, 0);
+                          indices, axis);
 }
 
 Value GraphBuilder::reshape(Value x, ArrayRef<Dim> to) {
@@ -109,11 +153,35 @@ Value GraphBuilder::transpose(Value x, ArrayRef<int64_t> permutation) {
 }
 
 Value GraphBuilder::slice(Value x, int64_t axis, int64_t start, int64_t end) {
+  return slice(x, {axis}, {start}, {end}, {1});
+}
+
+Value GraphBuilder::slice(Value x, ArrayRef<int64_t> axes, ArrayRef<int64_t> starts,
+                          ArrayRef<int64_t> ends, ArrayRef<int64_t> steps) {
   Shape to = shape(x);
-  to[axis] = sliceDim(to[axis], start, end, 1);
-  SmallVector<int64_t> axes{axis}, starts{start}, ends{end}, steps{1};
+  for (size_t i = 0; i < axes.size(); ++i)
+    to[axes[i]] = sliceDim(to[axes[i]], starts[i], ends[i], steps[i]);
   return SliceOp::create(builder_, loc_, typeOf(to, elementTypeOf(x)), x, axes, starts, ends,
                          steps);
+}
+
+Value GraphBuilder::broadcastTo(Value x, ArrayRef<Dim> to) {
+  RankedTensorType type = typeOf(to, elementTypeOf(x));
+  if (type == x.getType())
+    return x;
+  return BroadcastOp::create(builder_, loc_, type, x);
+}
+
+Value GraphBuilder::concat(ValueRange inputs, int64_t axis) {
+  Shape result = shape(inputs.front());
+  for (Value input : inputs.drop_front()) {
+    Dim along = shape(input)[axis];
+    Dim &total = result[axis];
+    total = total.isStatic() && along.isStatic() ? Dim::fixed(total.size + along.size)
+                                                 : Dim::anonymous();
+  }
+  return ConcatOp::create(builder_, loc_, typeOf(result, elementTypeOf(inputs.front())),
+                          inputs, axis);
 }
 
 Value GraphBuilder::rope(Value x, Value cos, Value sin) {

@@ -22,6 +22,7 @@ public:
   GraphBuilder(mlir::OpBuilder &builder, mlir::Location loc, mlir::Type floatType);
 
   mlir::OpBuilder &builder() { return builder_; }
+  mlir::Location loc() const { return loc_; }
   mlir::Type floatType() const { return floatType_; }
   mlir::StringAttr name(llvm::StringRef text) { return builder_.getStringAttr(text); }
   Dim dim(llvm::StringRef name) { return Dim::named(this->name(name)); }
@@ -42,17 +43,34 @@ public:
     return OpTy::create(builder_, loc_, x);
   }
   mlir::Value gelu(mlir::Value x, GeluApproximation approximation);
+  mlir::Value maximum(mlir::Value a, mlir::Value b);
+  mlir::Value minimum(mlir::Value a, mlir::Value b);
+  mlir::Value pow(mlir::Value a, mlir::Value b);
+  mlir::Value logicalAnd(mlir::Value a, mlir::Value b);
+  mlir::Value logicalOr(mlir::Value a, mlir::Value b);
+  mlir::Value compare(CompareKind kind, mlir::Value a, mlir::Value b);
+  mlir::Value select(mlir::Value condition, mlir::Value a, mlir::Value b);
   mlir::Value cast(mlir::Value x, mlir::Type elementType);
 
   // Contractions and normalizations.
-  mlir::Value matmul(mlir::Value a, mlir::Value b, bool transposeRhs);
+  mlir::Value matmul(mlir::Value a, mlir::Value b, bool transposeRhs,
+                     bool transposeLhs = false);
+  mlir::Value reduce(ReduceKind kind, mlir::Value x, llvm::ArrayRef<int64_t> axes,
+                     bool keepDims);
+  mlir::Value softmax(mlir::Value x, int64_t axis);
   mlir::Value rmsNorm(mlir::Value x, mlir::Value scale, float epsilon);
   mlir::Value layerNorm(mlir::Value x, mlir::Value scale, mlir::Value bias, float epsilon);
 
   // Layout.
-  mlir::Value gather(mlir::Value table, mlir::Value indices);
+  mlir::Value gather(mlir::Value table, mlir::Value indices, int64_t axis = 0);
   mlir::Value reshape(mlir::Value x, llvm::ArrayRef<Dim> shape);
   mlir::Value transpose(mlir::Value x, llvm::ArrayRef<int64_t> permutation);
+  /// Broadcasts `x` to `shape`; returns `x` itself when the shapes already agree.
+  mlir::Value broadcastTo(mlir::Value x, llvm::ArrayRef<Dim> shape);
+  mlir::Value concat(mlir::ValueRange inputs, int64_t axis);
+  /// A strided slice along several axes (Python clamping, negative bounds from the end).
+  mlir::Value slice(mlir::Value x, llvm::ArrayRef<int64_t> axes, llvm::ArrayRef<int64_t> starts,
+                    llvm::ArrayRef<int64_t> ends, llvm::ArrayRef<int64_t> steps);
   /// x[..., start:end, ...] along `axis` with step 1.
   mlir::Value slice(mlir::Value x, int64_t axis, int64_t start, int64_t end);
 

@@ -165,6 +165,10 @@ LogicalResult ReduceOp::verify() {
   return verifyResultShape(*this, getResult(), expected, "left after the reduction");
 }
 
+LogicalResult CumsumOp::verify() {
+  return verifyAxis(*this, "cumsum axis", getAxis(), getType().getRank());
+}
+
 LogicalResult SoftmaxOp::verify() {
   return verifyAxis(*this, "softmax axis", getAxis(), getType().getRank());
 }
@@ -218,6 +222,42 @@ LogicalResult GatherOp::verify() {
   expected.append(data.begin() + getAxis() + 1, data.end());
   return verifyResultShape(*this, getResult(), expected,
                            "data[:axis] + indices + data[axis+1:]");
+}
+
+LogicalResult GatherElementsOp::verify() {
+  Shape data = shapeOf(getData()), indices = shapeOf(getIndices());
+  if (data.size() != indices.size())
+    return emitOpError() << "indices have rank " << indices.size() << " but data has rank "
+                         << data.size() << "; they need the same rank";
+  if (failed(verifyAxis(*this, "gather axis", getAxis(), data.size())))
+    return failure();
+  for (size_t d = 0; d < data.size(); ++d)
+    if (d != getAxis() && data[d].isStatic() && indices[d].isStatic() &&
+        indices[d].size > data[d].size)
+      return emitOpError() << "indices dimension " << d << " (" << indices[d].size
+                           << ") is larger than the data's (" << data[d].size << ")";
+  return verifyResultShape(*this, getResult(), indices, "of the indices");
+}
+
+LogicalResult GatherNdOp::verify() {
+  Shape data = shapeOf(getData()), indices = shapeOf(getIndices());
+  int64_t batch = getBatchDims();
+  if (indices.empty() || !indices.back().isStatic())
+    return emitOpError("indices need rank 1 or more and a static last dimension");
+  int64_t depth = indices.back().size;
+  if (batch < 0 || batch >= static_cast<int64_t>(indices.size()) ||
+      batch + depth > static_cast<int64_t>(data.size()))
+    return emitOpError() << "batch_dims " << batch << " and index depth " << depth
+                         << " do not fit data of rank " << data.size()
+                         << " and indices of rank " << indices.size();
+  for (int64_t d = 0; d < batch; ++d)
+    if (!areCompatible(data[d], indices[d]))
+      return emitOpError() << "batch dimension " << d << " is " << toString(data[d])
+                           << " in data and " << toString(indices[d]) << " in indices";
+  Shape expected(indices.begin(), indices.end() - 1);
+  expected.append(data.begin() + batch + depth, data.end());
+  return verifyResultShape(*this, getResult(), expected,
+                           "indices.shape[:-1] + data.shape[batch_dims + K:]");
 }
 
 /// The element count of `shape` as a static product and a sorted list of names; false

@@ -243,6 +243,20 @@ def Loom_ReduceOp : Loom_Op<"reduce", [SameOperandsAndResultElementType]> {
   let hasVerifier = 1;
 }
 
+def Loom_CumsumOp : Loom_Op<"cumsum", [SameOperandsAndResultType]> {
+  let summary = "Running sum along one axis";
+  let description = [{
+    `result[..., i, ...] = sum of operand[..., j, ...]` for `j <= i` (`j < i` with
+    `exclusive`); with `reverse` the sum runs from the end of the axis.
+  }];
+  let arguments = (ins Loom_NumericTensor:$operand, I64Attr:$axis, UnitAttr:$exclusive,
+                   UnitAttr:$reverse);
+  let results = (outs Loom_NumericTensor:$result);
+  let assemblyFormat = "$operand `axis` $axis (`exclusive` $exclusive^)? "
+                       "(`reverse` $reverse^)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 def Loom_SoftmaxOp : Loom_Op<"softmax", [SameOperandsAndResultType]> {
   let summary = "Softmax along one axis";
   let description = [{
@@ -299,8 +313,9 @@ def Loom_GatherOp : Loom_Op<"gather", [AllElementTypesMatch<["data", "result"]>]
   let summary = "Takes slices of `data` along `axis` at integer indices (embedding lookup)";
   let description = [{
     The result shape is `data[:axis] + indices.shape + data[axis+1:]`. An embedding
-    lookup is a gather along axis 0 of the table. Indices are in `[0, data.shape[axis])`;
-    importers turn negative ONNX indices into this range.
+    lookup is a gather along axis 0 of the table. Indices are in `[-n, n)` for
+    `n = data.shape[axis]`; a negative index counts from the end, as in ONNX and numpy.
+    An index out of that range is an error at run time.
 
     ```mlir
     %h = loom.gather %table, %ids axis 0
@@ -311,6 +326,35 @@ def Loom_GatherOp : Loom_Op<"gather", [AllElementTypesMatch<["data", "result"]>]
   let arguments = (ins Loom_Tensor:$data, Loom_IntTensor:$indices, I64Attr:$axis);
   let results = (outs Loom_Tensor:$result);
   let assemblyFormat = "$data `,` $indices `axis` $axis attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_GatherElementsOp : Loom_Op<"gather_elements",
+    [AllElementTypesMatch<["data", "result"]>]> {
+  let summary = "Picks one element of `data` per index along `axis` (ONNX GatherElements)";
+  let description = [{
+    `result[i...] = data[i with i[axis] replaced by indices[i...]]`. `indices` has the
+    rank of `data` and the shape of the result; outside `axis` its sizes are at most
+    the data's (static ones are checked). Indices are in `[-n, n)`.
+  }];
+  let arguments = (ins Loom_Tensor:$data, Loom_IntTensor:$indices, I64Attr:$axis);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$data `,` $indices `axis` $axis attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_GatherNdOp : Loom_Op<"gather_nd", [AllElementTypesMatch<["data", "result"]>]> {
+  let summary = "Gathers slices of `data` at multi-dimensional indices (ONNX GatherND)";
+  let description = [{
+    The last dimension of `indices` (static, `K`) indexes the `K` dimensions of `data`
+    after its `batch_dims` leading ones, which `indices` shares. The result shape is
+    `indices.shape[:-1] + data.shape[batch_dims + K:]`. Indices are in `[-n, n)`.
+  }];
+  let arguments = (ins Loom_Tensor:$data, Loom_IntTensor:$indices, I64Attr:$batch_dims);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$data `,` $indices `batch_dims` $batch_dims attr-dict `:` "
                        "functional-type(operands, results)";
   let hasVerifier = 1;
 }

@@ -370,8 +370,17 @@ func.func @case41(%a: tensor<4xi32>) {
 
 // -----
 
+// Cumsum axis is in range.
+func.func @case42(%a: tensor<4xi32>) {
+  // expected-error @+1 {{cumsum axis 1 is out of range [0, 1)}}
+  %y = loom.cumsum %a axis 1 : tensor<4xi32>
+  return
+}
+
+// -----
+
 // Normalization axis is in range.
-func.func @case42(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
+func.func @case43(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
   // expected-error @+1 {{normalization axis 3 is out of range [0, 2)}}
   %y = loom.layer_norm %x, %g axis 3 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
   return
@@ -380,7 +389,7 @@ func.func @case42(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
 // -----
 
 // Normalized dimensions are static.
-func.func @case43(%x: tensor<?x8xf32, #loom.dims<seq>>, %g: tensor<8xf32>) {
+func.func @case44(%x: tensor<?x8xf32, #loom.dims<seq>>, %g: tensor<8xf32>) {
   // expected-error @+1 {{normalized dimensions [seq, 8] must be static}}
   %y = loom.rms_norm %x, %g axis 0 epsilon 1.0e-5 : (tensor<?x8xf32, #loom.dims<seq>>, tensor<8xf32>) -> tensor<?x8xf32, #loom.dims<seq>>
   return
@@ -389,7 +398,7 @@ func.func @case43(%x: tensor<?x8xf32, #loom.dims<seq>>, %g: tensor<8xf32>) {
 // -----
 
 // The scale has the normalized shape.
-func.func @case44(%x: tensor<2x8xf32>, %g: tensor<4xf32>) {
+func.func @case45(%x: tensor<2x8xf32>, %g: tensor<4xf32>) {
   // expected-error @+1 {{parameter shape [4] differs from the normalized dimensions [8]}}
   %y = loom.rms_norm %x, %g axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<4xf32>) -> tensor<2x8xf32>
   return
@@ -398,7 +407,7 @@ func.func @case44(%x: tensor<2x8xf32>, %g: tensor<4xf32>) {
 // -----
 
 // The bias has the normalized shape.
-func.func @case45(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<1x8xf32>) {
+func.func @case46(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<1x8xf32>) {
   // expected-error @+1 {{parameter shape [1, 8] differs from the normalized dimensions [8]}}
   %y = loom.layer_norm %x, %g, %b axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xf32>, tensor<1x8xf32>) -> tensor<2x8xf32>
   return
@@ -407,7 +416,7 @@ func.func @case45(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<1x8xf32>) {
 // -----
 
 // Epsilon is positive.
-func.func @case46(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
+func.func @case47(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
   // expected-error @+1 {{epsilon 0.000000e+00 must be positive}}
   %y = loom.layer_norm %x, %g axis 1 epsilon 0.0 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
   return
@@ -416,7 +425,7 @@ func.func @case46(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
 // -----
 
 // Normalization keeps the input type.
-func.func @case47(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
+func.func @case48(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
   // expected-error @+1 {{failed to verify that all of {input, result} have same type}}
   %y = loom.rms_norm %x, %g axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xbf16>
   return
@@ -425,7 +434,7 @@ func.func @case47(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
 // -----
 
 // Normalization parameters share the input's element type.
-func.func @case48(%x: tensor<2x8xf32>, %g: tensor<8xbf16>) {
+func.func @case49(%x: tensor<2x8xf32>, %g: tensor<8xbf16>) {
   // expected-error @+1 {{requires the same element type for all operands}}
   %y = loom.rms_norm %x, %g axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xbf16>) -> tensor<2x8xf32>
   return
@@ -434,7 +443,7 @@ func.func @case48(%x: tensor<2x8xf32>, %g: tensor<8xbf16>) {
 // -----
 
 // Gather axis is in range.
-func.func @case49(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
+func.func @case50(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
   // expected-error @+1 {{gather axis 2 is out of range [0, 2)}}
   %y = loom.gather %t, %i axis 2 : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
   return
@@ -443,7 +452,7 @@ func.func @case49(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
 // -----
 
 // Gather gives data[:axis] + indices + data[axis+1:].
-func.func @case50(%t: tensor<10x4xf32>, %i: tensor<?xi64, #loom.dims<seq>>) {
+func.func @case51(%t: tensor<10x4xf32>, %i: tensor<?xi64, #loom.dims<seq>>) {
   // expected-error @+1 {{result shape [4, 4] does not match [seq, 4], the shape data[:axis] + indices + data[axis+1:]}}
   %y = loom.gather %t, %i axis 0 : (tensor<10x4xf32>, tensor<?xi64, #loom.dims<seq>>) -> tensor<4x4xf32>
   return
@@ -452,7 +461,7 @@ func.func @case50(%t: tensor<10x4xf32>, %i: tensor<?xi64, #loom.dims<seq>>) {
 // -----
 
 // Gather indices are integers.
-func.func @case51(%t: tensor<10x4xf32>, %i: tensor<3xf32>) {
+func.func @case52(%t: tensor<10x4xf32>, %i: tensor<3xf32>) {
   // expected-error @+1 {{operand #1 must be ranked tensor of 8-bit signless integer}}
   %y = loom.gather %t, %i axis 0 : (tensor<10x4xf32>, tensor<3xf32>) -> tensor<3x4xf32>
   return
@@ -460,8 +469,80 @@ func.func @case51(%t: tensor<10x4xf32>, %i: tensor<3xf32>) {
 
 // -----
 
+// Gather_elements indices have the data's rank.
+func.func @case53(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{indices have rank 1 but data has rank 2; they need the same rank}}
+  %y = loom.gather_elements %t, %i axis 0 : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+// Gather_elements axis is in range.
+func.func @case54(%t: tensor<10x4xf32>, %i: tensor<3x4xi64>) {
+  // expected-error @+1 {{gather axis 2 is out of range [0, 2)}}
+  %y = loom.gather_elements %t, %i axis 2 : (tensor<10x4xf32>, tensor<3x4xi64>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// Gather_elements indices fit the data outside the axis.
+func.func @case55(%t: tensor<10x4xf32>, %i: tensor<3x5xi64>) {
+  // expected-error @+1 {{indices dimension 1 (5) is larger than the data's (4)}}
+  %y = loom.gather_elements %t, %i axis 0 : (tensor<10x4xf32>, tensor<3x5xi64>) -> tensor<3x5xf32>
+  return
+}
+
+// -----
+
+// Gather_elements gives the indices' shape.
+func.func @case56(%t: tensor<10x4xf32>, %i: tensor<3x4xi64>) {
+  // expected-error @+1 {{result shape [4, 4] does not match [3, 4], the shape of the indices}}
+  %y = loom.gather_elements %t, %i axis 0 : (tensor<10x4xf32>, tensor<3x4xi64>) -> tensor<4x4xf32>
+  return
+}
+
+// -----
+
+// Gather_nd index depth is static.
+func.func @case57(%t: tensor<10x4xf32>, %i: tensor<3x?xi64, #loom.dims<k>>) {
+  // expected-error @+1 {{indices need rank 1 or more and a static last dimension}}
+  %y = loom.gather_nd %t, %i batch_dims 0 : (tensor<10x4xf32>, tensor<3x?xi64, #loom.dims<k>>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+// Gather_nd index depth fits the data.
+func.func @case58(%t: tensor<10x4xf32>, %i: tensor<3x3xi64>) {
+  // expected-error @+1 {{batch_dims 0 and index depth 3 do not fit data of rank 2}}
+  %y = loom.gather_nd %t, %i batch_dims 0 : (tensor<10x4xf32>, tensor<3x3xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+// Gather_nd batch dimensions agree.
+func.func @case59(%t: tensor<10x4xf32>, %i: tensor<9x1xi64>) {
+  // expected-error @+1 {{batch dimension 0 is 10 in data and 9 in indices}}
+  %y = loom.gather_nd %t, %i batch_dims 1 : (tensor<10x4xf32>, tensor<9x1xi64>) -> tensor<9xf32>
+  return
+}
+
+// -----
+
+// Gather_nd gives indices.shape[:-1] + data.shape[batch_dims + K:].
+func.func @case60(%t: tensor<10x4xf32>, %i: tensor<3x1xi64>) {
+  // expected-error @+1 {{result shape [3] does not match [3, 4]}}
+  %y = loom.gather_nd %t, %i batch_dims 0 : (tensor<10x4xf32>, tensor<3x1xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
 // Reshape keeps the static element count.
-func.func @case52(%x: tensor<4x6xf32>) {
+func.func @case61(%x: tensor<4x6xf32>) {
   // expected-error @+1 {{changes the element count: [4, 6] -> [5, 5]}}
   %y = loom.reshape %x : tensor<4x6xf32> -> tensor<5x5xf32>
   return
@@ -470,7 +551,7 @@ func.func @case52(%x: tensor<4x6xf32>) {
 // -----
 
 // Reshape keeps the named dimensions.
-func.func @case53(%x: tensor<?x4xf32, #loom.dims<seq>>) {
+func.func @case62(%x: tensor<?x4xf32, #loom.dims<seq>>) {
   // expected-error @+1 {{changes the element count: [seq, 4] -> [batch, 4]}}
   %y = loom.reshape %x : tensor<?x4xf32, #loom.dims<seq>> -> tensor<?x4xf32, #loom.dims<batch>>
   return
@@ -479,7 +560,7 @@ func.func @case53(%x: tensor<?x4xf32, #loom.dims<seq>>) {
 // -----
 
 // Reshape keeps the element type.
-func.func @case54(%x: tensor<4xf32>) {
+func.func @case63(%x: tensor<4xf32>) {
   // expected-error @+1 {{failed to verify that all of {operand, result} have same element type}}
   %y = loom.reshape %x : tensor<4xf32> -> tensor<2x2xf16>
   return
@@ -488,7 +569,7 @@ func.func @case54(%x: tensor<4xf32>) {
 // -----
 
 // A permutation has one entry per dimension.
-func.func @case55(%x: tensor<4x6xf32>) {
+func.func @case64(%x: tensor<4x6xf32>) {
   // expected-error @+1 {{permutation has 3 entries for a tensor of rank 2}}
   %y = loom.transpose %x [1, 0, 2] : tensor<4x6xf32> -> tensor<6x4xf32>
   return
@@ -497,7 +578,7 @@ func.func @case55(%x: tensor<4x6xf32>) {
 // -----
 
 // A permutation is a permutation.
-func.func @case56(%x: tensor<4x6xf32>) {
+func.func @case65(%x: tensor<4x6xf32>) {
   // expected-error @+1 {{permutation is not a permutation of [0, 2)}}
   %y = loom.transpose %x [1, 1] : tensor<4x6xf32> -> tensor<6x6xf32>
   return
@@ -506,7 +587,7 @@ func.func @case56(%x: tensor<4x6xf32>) {
 // -----
 
 // Transpose permutes the shape.
-func.func @case57(%x: tensor<4x6xf32>) {
+func.func @case66(%x: tensor<4x6xf32>) {
   // expected-error @+1 {{result shape [4, 6] does not match [6, 4], the shape permuted from the operand}}
   %y = loom.transpose %x [1, 0] : tensor<4x6xf32> -> tensor<4x6xf32>
   return
@@ -515,7 +596,7 @@ func.func @case57(%x: tensor<4x6xf32>) {
 // -----
 
 // Concat needs an input.
-func.func @case58() {
+func.func @case67() {
   // expected-error @+1 {{expected 1 or more operands}}
   %y = "loom.concat"() <{axis = 0 : i64}> : () -> tensor<4xf32>
   return
@@ -524,7 +605,7 @@ func.func @case58() {
 // -----
 
 // Concat axis is in range.
-func.func @case59(%a: tensor<4xf32>) {
+func.func @case68(%a: tensor<4xf32>) {
   // expected-error @+1 {{concat axis 1 is out of range [0, 1)}}
   %y = loom.concat %a, %a axis 1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
   return
@@ -533,7 +614,7 @@ func.func @case59(%a: tensor<4xf32>) {
 // -----
 
 // Concat inputs have one rank.
-func.func @case60(%a: tensor<4xf32>, %b: tensor<4x1xf32>) {
+func.func @case69(%a: tensor<4xf32>, %b: tensor<4x1xf32>) {
   // expected-error @+1 {{input 1 has rank 2 but input 0 has rank 1}}
   %y = loom.concat %a, %b axis 0 : (tensor<4xf32>, tensor<4x1xf32>) -> tensor<8xf32>
   return
@@ -542,7 +623,7 @@ func.func @case60(%a: tensor<4xf32>, %b: tensor<4x1xf32>) {
 // -----
 
 // Concat inputs agree outside the axis.
-func.func @case61(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
+func.func @case70(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
   // expected-error @+1 {{input 1 has 4 in dimension 0 where input 0 has 2; inputs agree outside the concat axis}}
   %y = loom.concat %a, %b axis 1 : (tensor<2x3xf32>, tensor<4x3xf32>) -> tensor<2x6xf32>
   return
@@ -551,7 +632,7 @@ func.func @case61(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
 // -----
 
 // Concat sums the axis.
-func.func @case62(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) {
+func.func @case71(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) {
   // expected-error @+1 {{result shape [2, 5] does not match [2, 6], the shape of the joined inputs}}
   %y = loom.concat %a, %b axis 1 : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x5xf32>
   return
@@ -560,7 +641,7 @@ func.func @case62(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) {
 // -----
 
 // Concat inputs share the element type.
-func.func @case63(%a: tensor<3xf32>, %b: tensor<3xi32>) {
+func.func @case72(%a: tensor<3xf32>, %b: tensor<3xi32>) {
   // expected-error @+1 {{requires the same element type for all operands and results}}
   %y = loom.concat %a, %b axis 0 : (tensor<3xf32>, tensor<3xi32>) -> tensor<6xf32>
   return
@@ -569,7 +650,7 @@ func.func @case63(%a: tensor<3xf32>, %b: tensor<3xi32>) {
 // -----
 
 // Slice lists one entry per axis.
-func.func @case64(%x: tensor<4xf32>) {
+func.func @case73(%x: tensor<4xf32>) {
   // expected-error @+1 {{axes, starts, ends and steps have 1, 2, 1 and 1 entries}}
   %y = loom.slice %x axes [0] starts [0, 1] ends [2] steps [1] : tensor<4xf32> -> tensor<2xf32>
   return
@@ -578,7 +659,7 @@ func.func @case64(%x: tensor<4xf32>) {
 // -----
 
 // Slice axes are in range.
-func.func @case65(%x: tensor<4xf32>) {
+func.func @case74(%x: tensor<4xf32>) {
   // expected-error @+1 {{slice axis 1 is out of range [0, 1)}}
   %y = loom.slice %x axes [1] starts [0] ends [2] steps [1] : tensor<4xf32> -> tensor<2xf32>
   return
@@ -587,7 +668,7 @@ func.func @case65(%x: tensor<4xf32>) {
 // -----
 
 // Slice axes are distinct.
-func.func @case66(%x: tensor<4xf32>) {
+func.func @case75(%x: tensor<4xf32>) {
   // expected-error @+1 {{slice axis 0 is listed twice}}
   %y = loom.slice %x axes [0, 0] starts [0, 0] ends [2, 2] steps [1, 1] : tensor<4xf32> -> tensor<2xf32>
   return
@@ -596,7 +677,7 @@ func.func @case66(%x: tensor<4xf32>) {
 // -----
 
 // Slice steps are nonzero.
-func.func @case67(%x: tensor<4xf32>) {
+func.func @case76(%x: tensor<4xf32>) {
   // expected-error @+1 {{step for axis 0 is zero}}
   %y = loom.slice %x axes [0] starts [0] ends [2] steps [0] : tensor<4xf32> -> tensor<2xf32>
   return
@@ -605,7 +686,7 @@ func.func @case67(%x: tensor<4xf32>) {
 // -----
 
 // Slice gives the window's shape.
-func.func @case68(%x: tensor<10xf32>) {
+func.func @case77(%x: tensor<10xf32>) {
   // expected-error @+1 {{result shape [5] does not match [4], the shape of the sliced window}}
   %y = loom.slice %x axes [0] starts [1] ends [9] steps [2] : tensor<10xf32> -> tensor<5xf32>
   return
@@ -614,7 +695,7 @@ func.func @case68(%x: tensor<10xf32>) {
 // -----
 
 // A slice from the end of a named axis has a static size.
-func.func @case69(%x: tensor<?xf32, #loom.dims<seq>>) {
+func.func @case78(%x: tensor<?xf32, #loom.dims<seq>>) {
   // expected-error @+1 {{result shape [seq] does not match [1], the shape of the sliced window}}
   %y = loom.slice %x axes [0] starts [-1] ends [9223372036854775807] steps [1] : tensor<?xf32, #loom.dims<seq>> -> tensor<?xf32, #loom.dims<seq>>
   return
@@ -623,7 +704,7 @@ func.func @case69(%x: tensor<?xf32, #loom.dims<seq>>) {
 // -----
 
 // Broadcast never drops dimensions.
-func.func @case70(%x: tensor<2x3xf32>) {
+func.func @case79(%x: tensor<2x3xf32>) {
   // expected-error @+1 {{result rank 1 is below the operand rank 2}}
   %y = loom.broadcast %x : tensor<2x3xf32> -> tensor<3xf32>
   return
@@ -632,7 +713,7 @@ func.func @case70(%x: tensor<2x3xf32>) {
 // -----
 
 // Broadcast only stretches static 1s.
-func.func @case71(%x: tensor<2x3xf32>) {
+func.func @case80(%x: tensor<2x3xf32>) {
   // expected-error @+1 {{operand dimension 0 (2) can only broadcast to itself, not to 6; only a static 1 stretches}}
   %y = loom.broadcast %x : tensor<2x3xf32> -> tensor<4x6x3xf32>
   return
@@ -641,7 +722,7 @@ func.func @case71(%x: tensor<2x3xf32>) {
 // -----
 
 // Broadcast keeps the element type.
-func.func @case72(%x: tensor<3xf32>) {
+func.func @case81(%x: tensor<3xf32>) {
   // expected-error @+1 {{failed to verify that all of {operand, result} have same element type}}
   %y = loom.broadcast %x : tensor<3xf32> -> tensor<2x3xi32>
   return
@@ -650,7 +731,7 @@ func.func @case72(%x: tensor<3xf32>) {
 // -----
 
 // Rope inputs have rank 2 or more.
-func.func @case73(%x: tensor<8xf32>, %c: tensor<4xf32>) {
+func.func @case82(%x: tensor<8xf32>, %c: tensor<4xf32>) {
   // expected-error @+1 {{input has rank 1; it needs rank 2 or more}}
   %y = loom.rope %x, %c, %c : (tensor<8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
   return
@@ -659,7 +740,7 @@ func.func @case73(%x: tensor<8xf32>, %c: tensor<4xf32>) {
 // -----
 
 // Rope tables are no larger in rank than the input.
-func.func @case74(%x: tensor<3x8xf32>, %c: tensor<1x3x4xf32>) {
+func.func @case83(%x: tensor<3x8xf32>, %c: tensor<1x3x4xf32>) {
   // expected-error @+1 {{cos/sin tables have rank 3; they need rank 1 to 2}}
   %y = loom.rope %x, %c, %c : (tensor<3x8xf32>, tensor<1x3x4xf32>, tensor<1x3x4xf32>) -> tensor<3x8xf32>
   return
@@ -668,7 +749,7 @@ func.func @case74(%x: tensor<3x8xf32>, %c: tensor<1x3x4xf32>) {
 // -----
 
 // Rope feature dimensions are static.
-func.func @case75(%x: tensor<3x?xf32, #loom.dims<d>>, %c: tensor<3x4xf32>) {
+func.func @case84(%x: tensor<3x?xf32, #loom.dims<d>>, %c: tensor<3x4xf32>) {
   // expected-error @+1 {{the last dimension of the input and of the tables must be static}}
   %y = loom.rope %x, %c, %c : (tensor<3x?xf32, #loom.dims<d>>, tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x?xf32, #loom.dims<d>>
   return
@@ -677,7 +758,7 @@ func.func @case75(%x: tensor<3x?xf32, #loom.dims<d>>, %c: tensor<3x4xf32>) {
 // -----
 
 // Rope rotates at most the input's features.
-func.func @case76(%x: tensor<3x8xf32>, %c: tensor<3x5xf32>) {
+func.func @case85(%x: tensor<3x8xf32>, %c: tensor<3x5xf32>) {
   // expected-error @+1 {{tables rotate 10 features (twice their last dimension) but the input has 8}}
   %y = loom.rope %x, %c, %c : (tensor<3x8xf32>, tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x8xf32>
   return
@@ -686,7 +767,7 @@ func.func @case76(%x: tensor<3x8xf32>, %c: tensor<3x5xf32>) {
 // -----
 
 // Rope tables broadcast to the input.
-func.func @case77(%x: tensor<2x?x8xf32, #loom.dims<seq>>, %c: tensor<?x4xf32, #loom.dims<batch>>) {
+func.func @case86(%x: tensor<2x?x8xf32, #loom.dims<seq>>, %c: tensor<?x4xf32, #loom.dims<batch>>) {
   // expected-error @+1 {{table dimension 0 (batch) does not broadcast to input dimension 1 (seq)}}
   %y = loom.rope %x, %c, %c : (tensor<2x?x8xf32, #loom.dims<seq>>, tensor<?x4xf32, #loom.dims<batch>>, tensor<?x4xf32, #loom.dims<batch>>) -> tensor<2x?x8xf32, #loom.dims<seq>>
   return
@@ -695,7 +776,7 @@ func.func @case77(%x: tensor<2x?x8xf32, #loom.dims<seq>>, %c: tensor<?x4xf32, #l
 // -----
 
 // Rope cos and sin have one type.
-func.func @case78(%x: tensor<3x8xf32>, %c: tensor<3x4xf32>, %s: tensor<1x4xf32>) {
+func.func @case87(%x: tensor<3x8xf32>, %c: tensor<3x4xf32>, %s: tensor<1x4xf32>) {
   // expected-error @+1 {{failed to verify that all of {cos, sin} have same type}}
   %y = loom.rope %x, %c, %s : (tensor<3x8xf32>, tensor<3x4xf32>, tensor<1x4xf32>) -> tensor<3x8xf32>
   return
@@ -704,7 +785,7 @@ func.func @case78(%x: tensor<3x8xf32>, %c: tensor<3x4xf32>, %s: tensor<1x4xf32>)
 // -----
 
 // Attention operands have rank 4.
-func.func @case79(%q: tensor<8x4x16xf32>) {
+func.func @case88(%q: tensor<8x4x16xf32>) {
   // expected-error @+1 {{query, key and value have ranks 3, 3 and 3; each needs rank 4 [batch, heads, seq, head_dim]}}
   %y = loom.attention %q, %q, %q : (tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>) -> tensor<8x4x16xf32>
   return
@@ -713,7 +794,7 @@ func.func @case79(%q: tensor<8x4x16xf32>) {
 // -----
 
 // Attention operands share the batch.
-func.func @case80(%q: tensor<2x4x5x16xf32>, %k: tensor<3x4x5x16xf32>) {
+func.func @case89(%q: tensor<2x4x5x16xf32>, %k: tensor<3x4x5x16xf32>) {
   // expected-error @+1 {{batch sizes differ: query 2, key 3, value 3}}
   %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<3x4x5x16xf32>, tensor<3x4x5x16xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -722,7 +803,7 @@ func.func @case80(%q: tensor<2x4x5x16xf32>, %k: tensor<3x4x5x16xf32>) {
 // -----
 
 // Key and value share heads and length.
-func.func @case81(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xf32>, %v: tensor<2x4x6x16xf32>) {
+func.func @case90(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xf32>, %v: tensor<2x4x6x16xf32>) {
   // expected-error @+1 {{need the same KV heads and KV length}}
   %y = loom.attention %q, %k, %v : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x6x16xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -731,7 +812,7 @@ func.func @case81(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xf32>, %v: tensor
 // -----
 
 // Query and key share head_dim.
-func.func @case82(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x8xf32>) {
+func.func @case91(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x8xf32>) {
   // expected-error @+1 {{query head_dim 16 differs from key head_dim 8}}
   %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<2x4x5x8xf32>, tensor<2x4x5x8xf32>) -> tensor<2x4x5x8xf32>
   return
@@ -740,7 +821,7 @@ func.func @case82(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x8xf32>) {
 // -----
 
 // Query heads are a multiple of KV heads.
-func.func @case83(%q: tensor<2x8x5x16xf32>, %k: tensor<2x3x5x16xf32>) {
+func.func @case92(%q: tensor<2x8x5x16xf32>, %k: tensor<2x3x5x16xf32>) {
   // expected-error @+1 {{query heads (8) must be a multiple of KV heads (3)}}
   %y = loom.attention %q, %k, %k : (tensor<2x8x5x16xf32>, tensor<2x3x5x16xf32>, tensor<2x3x5x16xf32>) -> tensor<2x8x5x16xf32>
   return
@@ -749,7 +830,7 @@ func.func @case83(%q: tensor<2x8x5x16xf32>, %k: tensor<2x3x5x16xf32>) {
 // -----
 
 // Attention scale is positive.
-func.func @case84(%q: tensor<2x4x5x16xf32>) {
+func.func @case93(%q: tensor<2x4x5x16xf32>) {
   // expected-error @+1 {{scale -1.000000e+00 must be positive}}
   %y = loom.attention %q, %q, %q scale -1.0 : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -758,7 +839,7 @@ func.func @case84(%q: tensor<2x4x5x16xf32>) {
 // -----
 
 // The mask broadcasts to the scores.
-func.func @case85(%q: tensor<2x4x5x16xf32>, %m: tensor<5x16xf32>) {
+func.func @case94(%q: tensor<2x4x5x16xf32>, %m: tensor<5x16xf32>) {
   // expected-error @+1 {{mask [5, 16] does not broadcast to the scores [batch, heads, seq, kv_seq] [2, 4, 5, 5]}}
   %y = loom.attention %q, %q, %q mask %m : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<5x16xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -767,7 +848,7 @@ func.func @case85(%q: tensor<2x4x5x16xf32>, %m: tensor<5x16xf32>) {
 // -----
 
 // Attention gives [batch, heads, seq, value head_dim].
-func.func @case86(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x7x16xf32>, %v: tensor<2x4x7x32xf32>) {
+func.func @case95(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x7x16xf32>, %v: tensor<2x4x7x32xf32>) {
   // expected-error @+1 {{result shape [2, 4, 5, 16] does not match [2, 4, 5, 32]}}
   %y = loom.attention %q, %k, %v : (tensor<2x4x5x16xf32>, tensor<2x4x7x16xf32>, tensor<2x4x7x32xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -776,7 +857,7 @@ func.func @case86(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x7x16xf32>, %v: tensor
 // -----
 
 // Attention operands share the element type.
-func.func @case87(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xbf16>) {
+func.func @case96(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xbf16>) {
   // expected-error @+1 {{failed to verify that all of {query, key, value, result} have same element type}}
   %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xbf16>, tensor<2x4x5x16xbf16>) -> tensor<2x4x5x16xf32>
   return

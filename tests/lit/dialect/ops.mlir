@@ -127,6 +127,8 @@ func.func @compare_select_cast(%i: tensor<?x1xi64, #loom.dims<seq>>, %j: tensor<
 // CHECK: loom.reduce max
 // CHECK: loom.reduce min %{{.*}} axes [0] : tensor<4x3xi32> -> tensor<3xi32>
 // CHECK: loom.softmax %{{.*}} axis 2 : tensor<?x?x256xf32, #loom.dims<batch, seq>>
+// CHECK: loom.cumsum %{{.*}} axis 1 : tensor<4x3xi32>
+// CHECK: loom.cumsum %{{.*}} axis 0 exclusive reverse : tensor<4x3xi32>
 // CHECK: loom.layer_norm %{{.*}}, %{{.*}}, %{{.*}} axis 2 epsilon 9.99999974E-6 : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<256xf32>, tensor<256xf32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
 // CHECK: loom.layer_norm %{{.*}}, %{{.*}} axis 1 epsilon 9.99999974E-6 : (tensor<4x2x8xf32>, tensor<2x8xf32>) -> tensor<4x2x8xf32>
 // CHECK: loom.rms_norm %{{.*}}, %{{.*}} axis 2 epsilon 9.99999997E-7
@@ -142,6 +144,8 @@ func.func @contractions(%x: tensor<?x?x256xf32, #loom.dims<batch, seq>>, %w: ten
   %5 = loom.reduce max %x axes [2] keep_dims : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x1xf32, #loom.dims<batch, seq>>
   %6 = loom.reduce min %i axes [0] : tensor<4x3xi32> -> tensor<3xi32>
   %7 = loom.softmax %x axis 2 : tensor<?x?x256xf32, #loom.dims<batch, seq>>
+  %cs = loom.cumsum %i axis 1 : tensor<4x3xi32>
+  %cr = loom.cumsum %i axis 0 exclusive reverse : tensor<4x3xi32>
   %8 = loom.layer_norm %x, %g, %g axis 2 epsilon 1.0e-5 : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<256xf32>, tensor<256xf32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
   %9 = loom.layer_norm %y, %g2 axis 1 epsilon 1.0e-5 : (tensor<4x2x8xf32>, tensor<2x8xf32>) -> tensor<4x2x8xf32>
   %10 = loom.rms_norm %x, %g axis 2 epsilon 1.0e-6 : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<256xf32>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
@@ -152,6 +156,9 @@ func.func @contractions(%x: tensor<?x?x256xf32, #loom.dims<batch, seq>>, %w: ten
 // CHECK-LABEL: func.func @layout
 // CHECK: loom.gather %{{.*}}, %{{.*}} axis 0 : (tensor<2048x256xf32>, tensor<?x?xi64, #loom.dims<batch, seq>>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
 // CHECK: loom.gather %{{.*}}, %{{.*}} axis 1 : (tensor<4x10x3xf32>, tensor<2xi32>) -> tensor<4x2x3xf32>
+// CHECK: loom.gather_elements %{{.*}}, %{{.*}} axis 1 : (tensor<4x10x3xf32>, tensor<4x2x3xi64>) -> tensor<4x2x3xf32>
+// CHECK: loom.gather_nd %{{.*}}, %{{.*}} batch_dims 0 : (tensor<4x10x3xf32>, tensor<?x2xi64, #loom.dims<seq>>) -> tensor<?x3xf32, #loom.dims<seq>>
+// CHECK: loom.gather_nd %{{.*}}, %{{.*}} batch_dims 1 : (tensor<4x10x3xf32>, tensor<4x5x1xi64>) -> tensor<4x5x3xf32>
 // CHECK: loom.reshape %{{.*}} : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x8x32xf32, #loom.dims<batch, seq>>
 // CHECK: loom.transpose %{{.*}} [0, 2, 1, 3] : tensor<?x?x8x32xf32, #loom.dims<batch, seq>> -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
 // CHECK: loom.concat %{{.*}}, %{{.*}} axis 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
@@ -164,9 +171,13 @@ func.func @layout(%table: tensor<2048x256xf32>, %ids: tensor<?x?xi64, #loom.dims
                   %a: tensor<2x3xf32>, %b: tensor<2x5xf32>,
                   %past: tensor<?x8x?x32xf32, #loom.dims<batch, past>>,
                   %new: tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, %s: tensor<4x10xf32>,
-                  %mask: tensor<1x1x?x?xf32, #loom.dims<seq, seq>>) {
+                  %mask: tensor<1x1x?x?xf32, #loom.dims<seq, seq>>, %ge: tensor<4x2x3xi64>,
+                  %nd: tensor<?x2xi64, #loom.dims<seq>>, %nb: tensor<4x5x1xi64>) {
   %0 = loom.gather %table, %ids axis 0 : (tensor<2048x256xf32>, tensor<?x?xi64, #loom.dims<batch, seq>>) -> tensor<?x?x256xf32, #loom.dims<batch, seq>>
   %1 = loom.gather %t, %k axis 1 : (tensor<4x10x3xf32>, tensor<2xi32>) -> tensor<4x2x3xf32>
+  %g1 = loom.gather_elements %t, %ge axis 1 : (tensor<4x10x3xf32>, tensor<4x2x3xi64>) -> tensor<4x2x3xf32>
+  %g2 = loom.gather_nd %t, %nd batch_dims 0 : (tensor<4x10x3xf32>, tensor<?x2xi64, #loom.dims<seq>>) -> tensor<?x3xf32, #loom.dims<seq>>
+  %g3 = loom.gather_nd %t, %nb batch_dims 1 : (tensor<4x10x3xf32>, tensor<4x5x1xi64>) -> tensor<4x5x3xf32>
   %2 = loom.reshape %x : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x8x32xf32, #loom.dims<batch, seq>>
   %3 = loom.transpose %2 [0, 2, 1, 3] : tensor<?x?x8x32xf32, #loom.dims<batch, seq>> -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
   %4 = loom.concat %a, %b axis 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>

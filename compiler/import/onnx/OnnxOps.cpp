@@ -1,0 +1,486 @@
+//===- OnnxOps.cpp - ONNX compute operators into loom ops ------------------===//
+
+#include "compiler/import/onnx/OnnxConverters.h"
+
+#include <functional>
+
+using namespace mlir;
+
+namespace loom::onnximport {
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Arithmetic on known contents (shape computations)
+//===----------------------------------------------------------------------===//
+
+/// Computes `fn` elementwise over known contents (a length-1 side broadcasts); nullopt
+/// when an element cannot be known at import time.
+std::optional<Shape> combine(const Shape &a, const Shape &b,
+                             const std::function<std::optional<Dim>(Dim, Dim)> &fn) {
+  if (a.size() != b.size() && a.size() != 1 && b.size() != 1)
+    return std::nullopt;
+  Shape out;
+  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    std::optional<Dim> d = fn(a[a.size() == 1 ? 0 : i], b[b.size() == 1 ? 0 : i]);
+    if (!d)
+      return std::nullopt;
+    out.push_back(*d);
+  }
+  return out;
+}
+
+/// The contents-level version of an elementwise ONNX op, where defined.
+std::optional<Dim> foldDims(const std::string &op, Dim a, Dim b) {
+  if (a.isStatic() && b.isStatic()) {
+    int64_t x = a.size, y = b.size;
+    if (op == "Add")
+      return Dim::fixed(x + y);
+    if (op == "Sub")
+      return Dim::fixed(x - y);
+    if (op == "Mul")
+      return Dim::fixed(x * y);
+    if (op == "Div" && y != 0)
+      return Dim::fixed(x / y - ((x % y != 0) && ((x < 0) != (y < 0)) ? 0 : 0));
+    if (op == "Max")
+      return Dim::fixed(std::max(x, y));
+    if (op == "Min")
+      return Dim::fixed(std::min(x, y));
+    if (op == "Equal")
+      return Dim::fixed(x == y);
+    if (op == "Less")
+      return Dim::fixed(x < y);
+    if (op == "LessOrEqual")
+      return Dim::fixed(x <= y);
+    if (op == "Greater")
+      return Dim::fixed(x > y);
+    if (op == "GreaterOrEqual")
+      return Dim::fixed(x >= y);
+    if (op == "And")
+      return Dim::fixed(x && y);
+    if (op == "Or")
+      return Dim::fixed(x || y);
+    return std::nullopt;
+  }
+  // A named size is a non-negative number we do not know.
+  if ((op == "Add" || op == "Sub") && b.isStatic() && b.size == 0)
+    return a;
+  if (op == "Add" && a.isStatic() && a.size == 0)
+    return b;
+  if ((op == "Mul" || op == "Div") && b.isStatic() && b.size == 1)
+    return a;
+  if (op == "Mul" && a.isStatic() && a.size == 1)
+    return b;
+  if ((op == "Max" || op == "Min") && a == b)
+    return a;
+  if (op == "Max" && b.isStatic() && b.size <= 0 && a.isNamed())
+    return a;
+  if (op == "Equal" && a.isNamed() && b.isNamed() && a == b)
+    return Dim::fixed(1);
+  if (op == "Equal" && ((a.isNamed() && b.isStatic() && b.size < 0) ||
+                        (b.isNamed() && a.isStatic() && a.size < 0)))
+    return Dim::fixed(0);
+  return std::nullopt;
+}
+
+/// Tries the contents path of a binary op; true if it defined the output.
+bool binaryOnContents(Importer &im, const onnx::NodeProto &node) {
+  const Slot &a = im.slots.at(node.input(0)), &b = im.slots.at(node.input(1));
+  if (!a.contents || !b.contents)
+    return false;
+  std::optional<Shape> out = combine(*a.contents, *b.contents, [&](Dim x, Dim y) {
+    return foldDims(node.op_type(), x, y);
+  });
+  if (!out)
+    return false;
+  im.define(node, 0, {}, out, a.scalar && b.scalar);
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+template <Value (GraphBuilder::*Fn)(Value, Value)>
+bool convertBinary(Importer &im, const onnx::NodeProto &node) {
+  if (binaryOnContents(im, node))
+    return true;
+  Value a = im.input(node, 0), b = im.input(node, 1);
+  if (!a || !b)
+    return false;
+  if (elementOf(a) != elementOf(b))
+    b = im.g.cast(b, elementOf(a)); // Pow takes an exponent of another type
+  im.define(node, 0, (im.g.*Fn)(a, b));
+  return true;
+}
+
+/// Max and Min take any number of inputs.
+template <Value (GraphBuilder::*Fn)(Value, Value)>
+bool convertVariadic(Importer &im, const onnx::NodeProto &node) {
+  if (node.input_size() == 2 && binaryOnContents(im, node))
+    return true;
+  Value result = im.input(node, 0);
+  for (int i = 1; result && i < node.input_size(); ++i) {
+    Value next = im.input(node, i);
+    if (!next)
+      return false;
+    result = (im.g.*Fn)(result, next);
+  }
+  if (!result)
+    return false;
+  im.define(node, 0, result);
+  return true;
+}
+
+template <CompareKind Kind>
+bool convertCompare(Importer &im, const onnx::NodeProto &node) {
+  if (binaryOnContents(im, node))
+    return true;
+  Value a = im.input(node, 0), b = im.input(node, 1);
+  if (!a || !b)
+    return false;
+  im.define(node, 0, im.g.compare(Kind, a, b));
+  return true;
+}
+
+template <typename OpTy> bool convertUnary(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  if (!x)
+    return false;
+  if (!llvm::isa<FloatType>(elementOf(x)) && !std::is_same_v<OpTy, NegOp> &&
+      !std::is_same_v<OpTy, ReluOp> && !std::is_same_v<OpTy, NotOp>)
+    return im.fail(node, "needs a floating-point input");
+  im.define(node, 0, im.g.unary<OpTy>(x));
+  return true;
+}
+
+bool convertNot(Importer &im, const onnx::NodeProto &node) {
+  const Slot &a = im.slots.at(node.input(0));
+  if (a.contents && !a.value) {
+    Shape out;
+    for (const Dim &d : *a.contents) {
+      if (!d.isStatic())
+        return convertUnary<NotOp>(im, node);
+      out.push_back(Dim::fixed(d.size == 0));
+    }
+    im.define(node, 0, {}, out, a.scalar);
+    return true;
+  }
+  return convertUnary<NotOp>(im, node);
+}
+
+bool convertIsNaN(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  if (!x)
+    return false;
+  // NaN is the only value not equal to itself.
+  im.define(node, 0, im.g.compare(CompareKind::NE, x, x));
+  return true;
+}
+
+bool convertGelu(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  if (!x)
+    return false;
+  std::string approximate = im.attrString(node, "approximate", "none");
+  if (approximate != "none" && approximate != "tanh")
+    return im.fail(node, "has approximate=\"" + approximate + "\"");
+  im.define(node, 0,
+            im.g.gelu(x, approximate == "tanh" ? GeluApproximation::Tanh : GeluApproximation::Erf));
+  return true;
+}
+
+bool convertWhere(Importer &im, const onnx::NodeProto &node) {
+  const Slot &c = im.slots.at(node.input(0)), &a = im.slots.at(node.input(1)),
+             &b = im.slots.at(node.input(2));
+  if (c.contents && a.contents && b.contents) {
+    std::optional<Shape> picked = combine(*c.contents, *a.contents, [](Dim x, Dim y) {
+      return std::optional<Dim>(x.isStatic() ? y : Dim::anonymous());
+    });
+    // Where(cond, a, b): take a where cond is 1, else b.
+    Shape out;
+    bool known = picked.has_value();
+    size_t n = known ? picked->size() : 0;
+    for (size_t i = 0; known && i < n; ++i) {
+      const Dim &cond = (*c.contents)[c.contents->size() == 1 ? 0 : i];
+      const Shape &from = cond.size ? *a.contents : *b.contents;
+      if (!cond.isStatic() || (from.size() != 1 && from.size() != n)) {
+        known = false;
+        break;
+      }
+      out.push_back(from[from.size() == 1 ? 0 : i]);
+    }
+    if (known) {
+      im.define(node, 0, {}, out, c.scalar && a.scalar && b.scalar);
+      return true;
+    }
+  }
+  Value cond = im.input(node, 0), x = im.input(node, 1), y = im.input(node, 2);
+  if (!cond || !x || !y)
+    return false;
+  im.define(node, 0, im.g.select(cond, x, y));
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions, reductions, normalizations
+//===----------------------------------------------------------------------===//
+
+bool convertMatMul(Importer &im, const onnx::NodeProto &node) {
+  Value a = im.input(node, 0), b = im.input(node, 1);
+  if (!a || !b)
+    return false;
+  Shape as = GraphBuilder::shape(a), bs = GraphBuilder::shape(b);
+  // 1-D operands are promoted to matrices and the added dimension removed afterwards.
+  if (as.size() == 1)
+    a = im.g.reshape(a, {Dim::fixed(1), as[0]});
+  if (bs.size() == 1)
+    b = im.g.reshape(b, {bs[0], Dim::fixed(1)});
+  Value y = im.g.matmul(a, b, /*transposeRhs=*/false);
+  if (as.size() == 1 || bs.size() == 1) {
+    Shape ys = GraphBuilder::shape(y);
+    if (bs.size() == 1)
+      ys.pop_back();
+    if (as.size() == 1)
+      ys.erase(ys.end() - (bs.size() == 1 ? 1 : 2));
+    y = im.g.reshape(y, ys);
+  }
+  im.define(node, 0, y);
+  return true;
+}
+
+bool convertGemm(Importer &im, const onnx::NodeProto &node) {
+  Value a = im.input(node, 0), b = im.input(node, 1);
+  if (!a || !b)
+    return false;
+  if (rankOf(a) != 2 || rankOf(b) != 2)
+    return im.fail(node, "needs 2-D A and B");
+  float alpha = im.attrFloat(node, "alpha", 1.0f), beta = im.attrFloat(node, "beta", 1.0f);
+  Value y = im.g.matmul(a, b, im.attrInt(node, "transB", 0) != 0,
+                        im.attrInt(node, "transA", 0) != 0);
+  if (alpha != 1.0f)
+    y = im.g.mul(y, im.g.cast(im.g.constant({alpha}), elementOf(y)));
+  if (im.hasInput(node, 2)) {
+    Value c = im.input(node, 2);
+    if (!c)
+      return false;
+    if (beta != 1.0f)
+      c = im.g.mul(c, im.g.cast(im.g.constant({beta}), elementOf(c)));
+    y = im.g.add(y, c);
+  }
+  im.define(node, 0, y);
+  return true;
+}
+
+template <ReduceKind Kind>
+bool convertReduce(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  if (!x)
+    return false;
+  // Axes became an input in opset 13 for ReduceSum and in opset 18 for the others.
+  bool axesInput = Kind == ReduceKind::Sum ? im.opset >= 13 : im.opset >= 18;
+  std::vector<int64_t> axes;
+  if (axesInput && im.hasInput(node, 1)) {
+    auto given = im.staticInts(node, 1);
+    if (!given)
+      return im.fail(node, "axes must be constant integers");
+    axes = *given;
+  } else if (!axesInput) {
+    axes = im.attrInts(node, "axes").value_or(std::vector<int64_t>{});
+  }
+  int64_t rank = rankOf(x);
+  if (axes.empty()) {
+    if (im.attrInt(node, "noop_with_empty_axes", 0)) {
+      im.define(node, 0, x);
+      return true;
+    }
+    for (int64_t i = 0; i < rank; ++i)
+      axes.push_back(i);
+  }
+  for (int64_t &axis : axes)
+    if (!im.normalizeAxis(node, axis, rank))
+      return false;
+  llvm::sort(axes);
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  if (rank == 0) {
+    im.define(node, 0, x);
+    return true;
+  }
+  im.define(node, 0, im.g.reduce(Kind, x, axes, im.attrInt(node, "keepdims", 1) != 0));
+  return true;
+}
+
+bool convertSoftmax(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  if (!x)
+    return false;
+  int64_t axis = im.attrInt(node, "axis", -1);
+  if (!im.normalizeAxis(node, axis, rankOf(x)))
+    return false;
+  im.define(node, 0, im.g.softmax(x, axis));
+  return true;
+}
+
+bool convertLayerNorm(Importer &im, const onnx::NodeProto &node) {
+  for (int i = 1; i < node.output_size(); ++i)
+    if (!node.output(i).empty())
+      return im.fail(node, "asks for the Mean/InvStdDev outputs, which Loom does not produce");
+  Value x = im.input(node, 0), scale = im.input(node, 1);
+  if (!x || !scale)
+    return false;
+  int64_t axis = im.attrInt(node, "axis", -1);
+  if (!im.normalizeAxis(node, axis, rankOf(x)))
+    return false;
+  Shape normalized(GraphBuilder::shape(x).begin() + axis, GraphBuilder::shape(x).end());
+  // ONNX lets the parameters broadcast to the normalized shape; loom wants them exact.
+  scale = im.g.broadcastTo(scale, normalized);
+  Value bias;
+  if (im.hasInput(node, 2)) {
+    bias = im.input(node, 2);
+    if (!bias)
+      return false;
+    bias = im.g.broadcastTo(bias, normalized);
+  }
+  im.define(node, 0, im.g.layerNorm(x, scale, bias, im.attrFloat(node, "epsilon", 1e-5f)));
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Indexing and layout
+//===----------------------------------------------------------------------===//
+
+bool convertTranspose(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  if (!x)
+    return false;
+  int64_t rank = rankOf(x);
+  std::vector<int64_t> perm;
+  if (auto given = im.attrInts(node, "perm")) {
+    perm = *given;
+  } else {
+    for (int64_t i = rank - 1; i >= 0; --i)
+      perm.push_back(i);
+  }
+  if (static_cast<int64_t>(perm.size()) != rank)
+    return im.fail(node, "perm has " + std::to_string(perm.size()) + " entries for rank " +
+                             std::to_string(rank));
+  for (int64_t &p : perm)
+    if (!im.normalizeAxis(node, p, rank))
+      return false;
+  im.define(node, 0, im.g.transpose(x, perm));
+  return true;
+}
+
+bool convertCumSum(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  auto axis = im.staticInts(node, 1);
+  if (!x)
+    return false;
+  if (!axis || axis->size() != 1)
+    return im.fail(node, "axis must be a constant integer");
+  int64_t a = (*axis)[0];
+  if (!im.normalizeAxis(node, a, rankOf(x)))
+    return false;
+  OpBuilder &b = im.g.builder();
+  im.define(node, 0,
+            CumsumOp::create(b, im.g.loc(), x.getType(), x, b.getI64IntegerAttr(a),
+                             im.attrInt(node, "exclusive", 0) ? b.getUnitAttr() : UnitAttr(),
+                             im.attrInt(node, "reverse", 0) ? b.getUnitAttr() : UnitAttr()));
+  return true;
+}
+
+bool convertGatherElements(Importer &im, const onnx::NodeProto &node) {
+  Value data = im.input(node, 0), indices = im.input(node, 1);
+  if (!data || !indices)
+    return false;
+  int64_t axis = im.attrInt(node, "axis", 0);
+  if (!im.normalizeAxis(node, axis, rankOf(data)))
+    return false;
+  auto type = makeTensorType(GraphBuilder::shape(indices), elementOf(data));
+  im.define(node, 0, GatherElementsOp::create(im.g.builder(), im.g.loc(), type, data, indices,
+                                              axis));
+  return true;
+}
+
+bool convertGatherND(Importer &im, const onnx::NodeProto &node) {
+  Value data = im.input(node, 0), indices = im.input(node, 1);
+  if (!data || !indices)
+    return false;
+  int64_t batch = im.attrInt(node, "batch_dims", 0);
+  Shape ds = GraphBuilder::shape(data), is = GraphBuilder::shape(indices);
+  if (is.empty() || !is.back().isStatic())
+    return im.fail(node, "the last dimension of the indices must be static");
+  int64_t depth = is.back().size;
+  if (batch + depth > static_cast<int64_t>(ds.size()))
+    return im.fail(node, "indexes more dimensions than the data has");
+  Shape result(is.begin(), is.end() - 1);
+  result.append(ds.begin() + batch + depth, ds.end());
+  im.define(node, 0,
+            GatherNdOp::create(im.g.builder(), im.g.loc(),
+                               makeTensorType(result, elementOf(data)), data, indices, batch));
+  return true;
+}
+
+} // namespace
+
+const std::map<std::string, OpInfo> &converters() {
+  static const std::map<std::string, OpInfo> table = {
+      {"Add", {convertBinary<&GraphBuilder::add>}},
+      {"And", {convertBinary<&GraphBuilder::logicalAnd>}},
+      {"Cast", {convertCast}},
+      {"Concat", {convertConcat}},
+      {"Constant", {convertConstant}},
+      {"ConstantOfShape", {convertConstantOfShape}},
+      {"Cos", {convertUnary<CosOp>}},
+      {"CumSum", {convertCumSum}},
+      {"Div", {convertBinary<&GraphBuilder::div>}},
+      {"Equal", {convertCompare<CompareKind::EQ>}},
+      {"Erf", {convertUnary<ErfOp>}},
+      {"Exp", {convertUnary<ExpOp>}},
+      {"Expand", {convertExpand}},
+      {"Gather", {convertGather}},
+      {"GatherElements", {convertGatherElements}},
+      {"GatherND", {convertGatherND}},
+      {"Gelu", {convertGelu, 20}},
+      {"Gemm", {convertGemm}},
+      {"Greater", {convertCompare<CompareKind::GT>}},
+      {"GreaterOrEqual", {convertCompare<CompareKind::GE>}},
+      {"Identity", {convertIdentity}},
+      {"IsNaN", {convertIsNaN}},
+      {"LayerNormalization", {convertLayerNorm, 17}},
+      {"Less", {convertCompare<CompareKind::LT>}},
+      {"LessOrEqual", {convertCompare<CompareKind::LE>}},
+      {"Log", {convertUnary<LogOp>}},
+      {"MatMul", {convertMatMul}},
+      {"Max", {convertVariadic<&GraphBuilder::maximum>}},
+      {"Min", {convertVariadic<&GraphBuilder::minimum>}},
+      {"Mul", {convertBinary<&GraphBuilder::mul>}},
+      {"Neg", {convertUnary<NegOp>}},
+      {"Not", {convertNot}},
+      {"Or", {convertBinary<&GraphBuilder::logicalOr>}},
+      {"Pow", {convertBinary<&GraphBuilder::pow>}},
+      {"Range", {convertRange}},
+      {"Reciprocal", {convertUnary<ReciprocalOp>}},
+      {"ReduceMax", {convertReduce<ReduceKind::Max>}},
+      {"ReduceMean", {convertReduce<ReduceKind::Mean>}},
+      {"ReduceSum", {convertReduce<ReduceKind::Sum>}},
+      {"Relu", {convertUnary<ReluOp>}},
+      {"Reshape", {convertReshape}},
+      {"Shape", {convertShape}},
+      {"Sigmoid", {convertUnary<SigmoidOp>}},
+      {"Sin", {convertUnary<SinOp>}},
+      {"Slice", {convertSlice}},
+      {"Softmax", {convertSoftmax}},
+      {"Split", {convertSplit}},
+      {"Sqrt", {convertUnary<SqrtOp>}},
+      {"Squeeze", {convertSqueeze}},
+      {"Sub", {convertBinary<&GraphBuilder::sub>}},
+      {"Tanh", {convertUnary<TanhOp>}},
+      {"Transpose", {convertTranspose}},
+      {"Unsqueeze", {convertUnsqueeze}},
+      {"Where", {convertWhere}},
+  };
+  return table;
+}
+
+} // namespace loom::onnximport
