@@ -175,10 +175,9 @@ Value GraphBuilder::broadcastTo(Value x, ArrayRef<Dim> to) {
 Value GraphBuilder::concat(ValueRange inputs, int64_t axis) {
   Shape result = shape(inputs.front());
   for (Value input : inputs.drop_front()) {
-    Dim along = shape(input)[axis];
-    Dim &total = result[axis];
-    total = total.isStatic() && along.isStatic() ? Dim::fixed(total.size + along.size)
-                                                 : Dim::anonymous();
+    std::optional<SizeExpr> sum = toExpr(result[axis]), part = toExpr(shape(input)[axis]);
+    result[axis] = sum && part ? fromExpr(*sum + *part, builder_.getContext())
+                               : Dim::anonymous();
   }
   return ConcatOp::create(builder_, loc_, typeOf(result, elementTypeOf(inputs.front())),
                           inputs, axis);

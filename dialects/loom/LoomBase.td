@@ -54,8 +54,10 @@ def Loom_DimsAttr : Loom_Attr<"Dims", "dims",
     tensor<?x?x2048xf32, #loom.dims<batch, seq>>
     ```
 
-    Names are identifiers (`[A-Za-z_][A-Za-z0-9_]*`). Equal names denote equal sizes. The
-    encoding must name every dynamic dimension of its tensor and nothing else.
+    A name is an identifier (`[A-Za-z_][A-Za-z0-9_]*`) or a size expression of them in
+    canonical form, a polynomial such as `"seq+1"` or `"batch*seq"` (written quoted).
+    Equal names denote equal sizes. `"?"` marks a size nobody knows. The encoding has one
+    entry per dynamic dimension, at least one of them a name.
   }];
   let parameters = (ins ArrayRefParameter<"::mlir::StringAttr", "dimension names">:$names);
   let hasCustomAssemblyFormat = 1;

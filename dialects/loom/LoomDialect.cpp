@@ -1,6 +1,7 @@
 //===- LoomDialect.cpp - The loom dialect and its attributes ---------------===//
 
 #include "dialects/loom/LoomDialect.h"
+#include "dialects/loom/SizeExpr.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -39,11 +40,13 @@ Operation *LoomDialect::materializeConstant(OpBuilder &builder, Attribute value,
 // DimsAttr
 //===----------------------------------------------------------------------===//
 
-/// A dimension name is an identifier: [A-Za-z_][A-Za-z0-9_]*.
+/// A dimension name is an identifier or a size expression of identifiers in canonical
+/// form (`seq+1`, `batch*seq`), so that equal sizes have equal names.
 static bool isDimName(StringRef name) {
-  if (name.empty() || !(llvm::isAlpha(name.front()) || name.front() == '_'))
-    return false;
-  return llvm::all_of(name, [](char c) { return llvm::isAlnum(c) || c == '_'; });
+  if (name == "?")
+    return true; // a size nobody knows, kept so that the other names survive
+  std::optional<SizeExpr> expr = SizeExpr::parse(name);
+  return expr && !expr->isConstant() && expr->str() == name;
 }
 
 Attribute DimsAttr::parse(AsmParser &parser, Type) {
@@ -73,10 +76,14 @@ LogicalResult DimsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (names.empty())
     return emitError() << "#loom.dims needs at least one name; a tensor without dynamic "
                           "dimensions carries no encoding";
+  if (llvm::all_of(names, [](StringAttr name) { return name.getValue() == "?"; }))
+    return emitError() << "#loom.dims names no dimension; a tensor whose dynamic "
+                          "dimensions are all unknown carries no encoding";
   for (StringAttr name : names)
     if (!isDimName(name.getValue()))
       return emitError() << "dimension name '" << name.getValue()
-                         << "' is not an identifier ([A-Za-z_][A-Za-z0-9_]*)";
+                         << "' is not an identifier ([A-Za-z_][A-Za-z0-9_]*) or a size "
+                            "expression in canonical form (such as seq+1 or batch*seq)";
   return success();
 }
 

@@ -260,37 +260,27 @@ LogicalResult GatherNdOp::verify() {
                            "indices.shape[:-1] + data.shape[batch_dims + K:]");
 }
 
-/// The element count of `shape` as a static product and a sorted list of names; false
-/// when an anonymous dimension makes it unknowable.
-static bool elementCount(ArrayRef<Dim> shape, int64_t &product,
-                         SmallVectorImpl<StringRef> &names) {
-  product = 1;
+/// The element count of `shape` as a size expression; nullopt when an anonymous
+/// dimension makes it unknowable.
+static std::optional<SizeExpr> elementCount(ArrayRef<Dim> shape) {
+  SizeExpr count = SizeExpr::constant(1);
   for (const Dim &dim : shape) {
-    if (dim.isAnonymous())
-      return false;
-    if (dim.isStatic())
-      product *= dim.size;
-    else
-      names.push_back(dim.name.getValue());
+    std::optional<SizeExpr> size = toExpr(dim);
+    if (!size)
+      return std::nullopt;
+    count = count * *size;
   }
-  llvm::sort(names);
-  return true;
+  return count;
 }
 
 LogicalResult ReshapeOp::verify() {
   Shape from = shapeOf(getOperand()), to = shapeOf(getResult());
-  int64_t fromProduct, toProduct;
-  SmallVector<StringRef> fromNames, toNames;
-  if (!elementCount(from, fromProduct, fromNames) || !elementCount(to, toProduct, toNames))
+  std::optional<SizeExpr> fromCount = elementCount(from), toCount = elementCount(to);
+  if (!fromCount || !toCount || *fromCount == *toCount)
     return success();
-  // A zero-size tensor reshapes to any other zero-size tensor.
-  if (fromProduct == 0 && toProduct == 0)
-    return success();
-  if (fromProduct != toProduct || fromNames != toNames)
-    return emitOpError() << "changes the element count: " << toString(from) << " -> "
-                         << toString(to)
-                         << " (static sizes and dimension names must multiply to the same)";
-  return success();
+  return emitOpError() << "changes the element count: " << toString(from) << " -> "
+                       << toString(to) << " (" << fromCount->str() << " vs "
+                       << toCount->str() << " elements)";
 }
 
 LogicalResult TransposeOp::verify() {
@@ -331,9 +321,8 @@ LogicalResult ConcatOp::verify() {
                              << "; inputs agree outside the concat axis";
     }
     Dim &total = expected[getAxis()];
-    total = total.isStatic() && shape[getAxis()].isStatic()
-                ? Dim::fixed(total.size + shape[getAxis()].size)
-                : Dim::anonymous();
+    std::optional<SizeExpr> sum = toExpr(total), part = toExpr(shape[getAxis()]);
+    total = sum && part ? fromExpr(*sum + *part, getContext()) : Dim::anonymous();
   }
   return verifyResultShape(*this, getResult(), expected, "of the joined inputs");
 }

@@ -19,7 +19,8 @@ Shape getShape(RankedTensorType type) {
     if (!ShapedType::isDynamic(size)) {
       shape.push_back(Dim::fixed(size));
     } else if (dims && nextName < dims.getNames().size()) {
-      shape.push_back(Dim::named(dims.getNames()[nextName++]));
+      StringAttr name = dims.getNames()[nextName++];
+      shape.push_back(name.getValue() == "?" ? Dim::anonymous() : Dim::named(name));
     } else {
       shape.push_back(Dim::anonymous());
     }
@@ -30,20 +31,21 @@ Shape getShape(RankedTensorType type) {
 RankedTensorType makeTensorType(ArrayRef<Dim> shape, Type elementType) {
   SmallVector<int64_t> sizes;
   SmallVector<StringAttr> names;
-  bool anyNamed = false, anyAnonymous = false;
+  bool anyNamed = false;
+  MLIRContext *context = elementType.getContext();
   for (const Dim &dim : shape) {
     sizes.push_back(dim.size);
     if (dim.isNamed()) {
       names.push_back(dim.name);
       anyNamed = true;
+    } else if (dim.isAnonymous()) {
+      names.push_back(StringAttr::get(context, "?"));
     }
-    anyAnonymous |= dim.isAnonymous();
   }
-  // The encoding names every dynamic dimension or none: a shape that mixes names with
-  // anonymous dimensions cannot be written, so it loses its names.
+  // Without any name there is nothing to encode.
   Attribute encoding;
-  if (anyNamed && !anyAnonymous)
-    encoding = DimsAttr::get(elementType.getContext(), names);
+  if (anyNamed)
+    encoding = DimsAttr::get(context, names);
   return RankedTensorType::get(sizes, elementType, encoding);
 }
 
@@ -90,6 +92,20 @@ bool broadcastShapes(ArrayRef<Dim> a, ArrayRef<Dim> b, Shape &result, std::strin
   return true;
 }
 
+std::optional<SizeExpr> toExpr(const Dim &dim) {
+  if (dim.isStatic())
+    return SizeExpr::constant(dim.size);
+  if (dim.isNamed())
+    return SizeExpr::parse(dim.name.getValue());
+  return std::nullopt;
+}
+
+Dim fromExpr(const SizeExpr &expr, MLIRContext *context) {
+  if (expr.isConstant())
+    return Dim::fixed(expr.constantValue());
+  return Dim::named(StringAttr::get(context, expr.str()));
+}
+
 std::string toString(const Dim &dim) {
   if (dim.isStatic())
     return std::to_string(dim.size);
@@ -126,6 +142,11 @@ Dim sliceDim(const Dim &dim, int64_t start, int64_t end, int64_t step) {
   constexpr int64_t toEnd = std::numeric_limits<int64_t>::max();
   if (step == 1 && start == 0 && end == toEnd)
     return dim;
+  if (step == 1 && start > 0 && end == toEnd && dim.isNamed())
+    if (std::optional<SizeExpr> size = toExpr(dim))
+      return fromExpr(*size - SizeExpr::constant(start), dim.name.getContext());
+  if (step > 0 && start >= 0 && end >= start && end != toEnd)
+    return Dim::fixed((end - start + step - 1) / step);
   if (step > 0 && start < 0 && (end < 0 || end == toEnd)) {
     int64_t stop = end == toEnd ? 0 : end;
     return Dim::fixed(stop > start ? (stop - start + step - 1) / step : 0);

@@ -8,6 +8,8 @@
 #ifndef LOOM_DIALECTS_LOOM_SHAPE_H
 #define LOOM_DIALECTS_LOOM_SHAPE_H
 
+#include "dialects/loom/SizeExpr.h"
+
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/SmallVector.h"
@@ -44,7 +46,8 @@ using Shape = llvm::SmallVector<Dim, 4>;
 /// The dimensions of `type`, named where its `#loom.dims` encoding names them.
 Shape getShape(mlir::RankedTensorType type);
 
-/// A tensor type with `shape`; carries a `#loom.dims` encoding iff a dimension is named.
+/// A tensor type with `shape`; carries a `#loom.dims` encoding iff a dimension is named
+/// (unknown sizes beside named ones are written `?` in the encoding).
 mlir::RankedTensorType makeTensorType(llvm::ArrayRef<Dim> shape, mlir::Type elementType);
 
 /// True when `a` and `b` may be the same size at run time under the naming rules: equal
@@ -59,15 +62,22 @@ bool areCompatible(llvm::ArrayRef<Dim> a, llvm::ArrayRef<Dim> b);
 bool broadcastShapes(llvm::ArrayRef<Dim> a, llvm::ArrayRef<Dim> b, Shape &result,
                      std::string &why);
 
+/// The size as an expression (a constant for a static size); nullopt if anonymous.
+std::optional<SizeExpr> toExpr(const Dim &dim);
+/// The dimension of a size: static for a constant, named by the canonical text
+/// otherwise.
+Dim fromExpr(const SizeExpr &expr, mlir::MLIRContext *context);
+
 /// "4", "seq" or "?".
 std::string toString(const Dim &dim);
 /// "[batch, seq, 256]".
 std::string toString(llvm::ArrayRef<Dim> shape);
 
 /// The size of a slice `range(start, end, step)` of `dim` with Python's clamping, when it
-/// can be known: always for a static dimension; for a dynamic one, the whole axis keeps
-/// its dimension and bounds counted from its end give a static size (assuming the axis is
-/// at least that long). Anything else gives an anonymous dimension.
+/// can be known: always for a static dimension. For a dynamic one, assuming the axis is
+/// at least as long as the bounds need (the runtime checks it): `[s:]` is `dim - s`,
+/// constant bounds `[a:b]` and bounds counted from the end give a static size. Anything
+/// else gives an anonymous dimension.
 Dim sliceDim(const Dim &dim, int64_t start, int64_t end, int64_t step);
 
 } // namespace loom

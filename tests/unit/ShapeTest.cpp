@@ -63,12 +63,12 @@ TEST_F(ShapeTest, TensorTypesRoundTripNames) {
   EXPECT_TRUE(llvm::isa<loom::DimsAttr>(type.getEncoding()));
   EXPECT_EQ(loom::getShape(type), shape);
 
-  // Without names there is no encoding; a shape mixing names and `?` cannot be written
-  // and so drops its names.
+  // Without names there is no encoding; unknown sizes beside names keep the names.
   EXPECT_FALSE(loom::makeTensorType({Dim::fixed(2)}, f32).getEncoding());
+  EXPECT_FALSE(loom::makeTensorType({Dim::anonymous()}, f32).getEncoding());
   RankedTensorType mixed = loom::makeTensorType({named("seq"), Dim::anonymous()}, f32);
-  EXPECT_FALSE(mixed.getEncoding());
-  EXPECT_EQ(loom::toString(loom::getShape(mixed)), "[?, ?]");
+  EXPECT_TRUE(mixed.getEncoding());
+  EXPECT_EQ(loom::toString(loom::getShape(mixed)), "[seq, ?]");
 }
 
 TEST_F(ShapeTest, StaticSlicesMatchPython) {
@@ -92,8 +92,38 @@ TEST_F(ShapeTest, DynamicSlicesKnowWhatTheyCan) {
   EXPECT_EQ(loom::sliceDim(seq, 0, end, 1), seq);            // whole axis
   EXPECT_EQ(loom::sliceDim(seq, -1, end, 1), Dim::fixed(1)); // last element
   EXPECT_EQ(loom::sliceDim(seq, -4, -1, 2), Dim::fixed(2));
-  EXPECT_TRUE(loom::sliceDim(seq, 1, end, 1).isAnonymous());
-  EXPECT_TRUE(loom::sliceDim(seq, 0, 4, 1).isAnonymous()); // 4 only if seq >= 4
+  EXPECT_EQ(loom::toString(loom::sliceDim(seq, 1, end, 1)), "seq-1"); // x[1:]
+  EXPECT_EQ(loom::sliceDim(seq, 0, 4, 1), Dim::fixed(4)); // assumes seq >= 4
+  EXPECT_TRUE(loom::sliceDim(seq, 0, 4, -1).isAnonymous());
+}
+
+TEST_F(ShapeTest, SizeExpressionsAreCanonical) {
+  using loom::SizeExpr;
+  SizeExpr seq = SizeExpr::symbol("seq"), batch = SizeExpr::symbol("batch");
+  EXPECT_EQ((seq + SizeExpr::constant(1)).str(), "seq+1");
+  EXPECT_EQ((SizeExpr::constant(1) + seq).str(), "seq+1");
+  EXPECT_EQ((seq * batch).str(), "batch*seq");
+  EXPECT_EQ((seq * SizeExpr::constant(2) - SizeExpr::constant(1)).str(), "2*seq-1");
+  EXPECT_EQ((seq + SizeExpr::constant(1) - SizeExpr::constant(1)), seq);
+  EXPECT_TRUE((seq - seq).isConstant());
+  EXPECT_EQ(SizeExpr::parse("seq*batch+3*seq")->str(), "batch*seq+3*seq");
+  EXPECT_FALSE(SizeExpr::parse("seq+"));
+  EXPECT_FALSE(SizeExpr::parse("seq**2"));
+  EXPECT_EQ((seq * batch * SizeExpr::constant(8)).divide(batch * SizeExpr::constant(4))->str(),
+            "2*seq");
+  EXPECT_FALSE((seq + SizeExpr::constant(1)).divide(seq));
+}
+
+TEST_F(ShapeTest, ExpressionDimensionsFlowThroughTypes) {
+  Type f32 = Float32Type::get(&context);
+  Dim plusOne = loom::fromExpr(*loom::toExpr(named("seq")) + loom::SizeExpr::constant(1),
+                               &context);
+  EXPECT_EQ(loom::toString(plusOne), "seq+1");
+  RankedTensorType type = loom::makeTensorType({named("batch"), plusOne}, f32);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  type.print(os);
+  EXPECT_EQ(text, "tensor<?x?xf32, #loom.dims<batch, \"seq+1\">>");
 }
 
 } // namespace

@@ -408,7 +408,7 @@ bool Importer::materializeTensor(const onnx::TensorProto &tensor, Slot &out,
     if (shape.size() <= 1) {
       Shape dims;
       for (int64_t v : values)
-        dims.push_back(Dim::fixed(v));
+        dims.push_back(contentDim(v));
       out.contents = dims;
       out.scalar = shape.empty();
     }

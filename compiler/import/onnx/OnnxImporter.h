@@ -15,6 +15,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -31,6 +32,12 @@ struct Slot {
   /// Rank 0 (a scalar) rather than 1 when contents are known.
   bool scalar = false;
 };
+
+/// A known integer as contents. INT64_MIN is MLIR's marker of a dynamic size, so it is
+/// stored as INT64_MIN + 1, which every use (slice bounds, mostly) reads the same way.
+inline Dim contentDim(int64_t value) {
+  return Dim::fixed(value == std::numeric_limits<int64_t>::min() ? value + 1 : value);
+}
 
 class Importer;
 /// Converts one node; returns false after recording an error.

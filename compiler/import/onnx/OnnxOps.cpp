@@ -30,56 +30,53 @@ std::optional<Shape> combine(const Shape &a, const Shape &b,
   return out;
 }
 
-/// The contents-level version of an elementwise ONNX op, where defined.
-std::optional<Dim> foldDims(const std::string &op, Dim a, Dim b) {
-  if (a.isStatic() && b.isStatic()) {
-    int64_t x = a.size, y = b.size;
-    if (op == "Add")
-      return Dim::fixed(x + y);
-    if (op == "Sub")
-      return Dim::fixed(x - y);
-    if (op == "Mul")
-      return Dim::fixed(x * y);
-    if (op == "Div" && y != 0)
-      return Dim::fixed(x / y - ((x % y != 0) && ((x < 0) != (y < 0)) ? 0 : 0));
-    if (op == "Max")
-      return Dim::fixed(std::max(x, y));
-    if (op == "Min")
-      return Dim::fixed(std::min(x, y));
-    if (op == "Equal")
-      return Dim::fixed(x == y);
-    if (op == "Less")
-      return Dim::fixed(x < y);
-    if (op == "LessOrEqual")
-      return Dim::fixed(x <= y);
-    if (op == "Greater")
-      return Dim::fixed(x > y);
-    if (op == "GreaterOrEqual")
-      return Dim::fixed(x >= y);
-    if (op == "And")
-      return Dim::fixed(x && y);
-    if (op == "Or")
-      return Dim::fixed(x || y);
+/// The contents-level version of an elementwise ONNX op, where defined. Sizes are
+/// expressions of named dimensions, which are non-negative.
+std::optional<Dim> foldDims(const std::string &op, Dim a, Dim b, MLIRContext *context) {
+  std::optional<SizeExpr> x = toExpr(a), y = toExpr(b);
+  if (!x || !y)
+    return std::nullopt;
+  SizeExpr diff = *x - *y;
+  auto truth = [](bool value) { return Dim::fixed(value); };
+  if (op == "Add")
+    return fromExpr(*x + *y, context);
+  if (op == "Sub")
+    return fromExpr(diff, context);
+  if (op == "Mul")
+    return fromExpr(*x * *y, context);
+  if (op == "Div") {
+    if (x->isConstant() && y->isConstant() && y->constantValue() != 0)
+      return Dim::fixed(x->constantValue() / y->constantValue());
+    if (std::optional<SizeExpr> q = x->divide(*y))
+      return fromExpr(*q, context);
     return std::nullopt;
   }
-  // A named size is a non-negative number we do not know.
-  if ((op == "Add" || op == "Sub") && b.isStatic() && b.size == 0)
-    return a;
-  if (op == "Add" && a.isStatic() && a.size == 0)
-    return b;
-  if ((op == "Mul" || op == "Div") && b.isStatic() && b.size == 1)
-    return a;
-  if (op == "Mul" && a.isStatic() && a.size == 1)
-    return b;
-  if ((op == "Max" || op == "Min") && a == b)
-    return a;
-  if (op == "Max" && b.isStatic() && b.size <= 0 && a.isNamed())
-    return a;
-  if (op == "Equal" && a.isNamed() && b.isNamed() && a == b)
-    return Dim::fixed(1);
-  if (op == "Equal" && ((a.isNamed() && b.isStatic() && b.size < 0) ||
-                        (b.isNamed() && a.isStatic() && a.size < 0)))
-    return Dim::fixed(0);
+  if (op == "And" || op == "Or") {
+    if (!x->isConstant() || !y->isConstant())
+      return std::nullopt;
+    bool p = x->constantValue() != 0, q = y->constantValue() != 0;
+    return truth(op == "And" ? p && q : p || q);
+  }
+  if (op == "Equal" && !diff.isConstant() && diff.isNonNegative() &&
+      (y->isConstant() && y->constantValue() < 0))
+    return truth(false); // a size never equals a negative number
+  if (!diff.isConstant())
+    return std::nullopt;
+  int64_t d = diff.constantValue();
+  if (op == "Max")
+    return d >= 0 ? a : b;
+  if (op == "Min")
+    return d <= 0 ? a : b;
+  if (op == "Equal")
+    return truth(d == 0);
+  if (op == "Less")
+    return truth(d < 0);
+  if (op == "LessOrEqual")
+    return truth(d <= 0);
+  if (op == "Greater")
+    return truth(d > 0);
+  if (op == "GreaterOrEqual")
+    return truth(d >= 0);
   return std::nullopt;
 }
 
@@ -89,7 +86,7 @@ bool binaryOnContents(Importer &im, const onnx::NodeProto &node) {
   if (!a.contents || !b.contents)
     return false;
   std::optional<Shape> out = combine(*a.contents, *b.contents, [&](Dim x, Dim y) {
-    return foldDims(node.op_type(), x, y);
+    return foldDims(node.op_type(), x, y, im.g.builder().getContext());
   });
   if (!out)
     return false;
@@ -331,7 +328,8 @@ bool convertLayerNorm(Importer &im, const onnx::NodeProto &node) {
   int64_t axis = im.attrInt(node, "axis", -1);
   if (!im.normalizeAxis(node, axis, rankOf(x)))
     return false;
-  Shape normalized(GraphBuilder::shape(x).begin() + axis, GraphBuilder::shape(x).end());
+  Shape shape = GraphBuilder::shape(x);
+  Shape normalized(shape.begin() + axis, shape.end());
   // ONNX lets the parameters broadcast to the normalized shape; loom wants them exact.
   scale = im.g.broadcastTo(scale, normalized);
   Value bias;

@@ -8,6 +8,8 @@
 
 #include "compiler/import/onnx/OnnxConverters.h"
 
+#include <limits>
+
 using namespace mlir;
 
 namespace loom::onnximport {
@@ -45,10 +47,17 @@ std::optional<std::vector<int64_t>> axesOf(Importer &im, const onnx::NodeProto &
 } // namespace
 
 bool convertShape(Importer &im, const onnx::NodeProto &node) {
-  Value x = im.input(node, 0);
-  if (!x)
-    return false;
-  Shape shape = GraphBuilder::shape(x);
+  const Slot &from = im.slots.at(node.input(0));
+  Shape shape;
+  if (from.contents && !from.value) {
+    if (!from.scalar)
+      shape.push_back(Dim::fixed(from.contents->size()));
+  } else {
+    Value x = im.input(node, 0);
+    if (!x)
+      return false;
+    shape = GraphBuilder::shape(x);
+  }
   int64_t rank = shape.size();
   int64_t start = im.attrInt(node, "start", 0), end = im.attrInt(node, "end", rank);
   start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
@@ -73,12 +82,12 @@ bool convertConstant(Importer &im, const onnx::NodeProto &node) {
     std::vector<float> values(fs->floats().begin(), fs->floats().end());
     slot.value = im.g.constant(values, {static_cast<int64_t>(values.size())});
   } else if (const onnx::AttributeProto *i = im.attr(node, "value_int")) {
-    slot.contents = Shape{Dim::fixed(i->i())};
+    slot.contents = Shape{contentDim(i->i())};
     slot.scalar = true;
   } else if (const onnx::AttributeProto *is = im.attr(node, "value_ints")) {
     Shape dims;
     for (int64_t v : is->ints())
-      dims.push_back(Dim::fixed(v));
+      dims.push_back(contentDim(v));
     slot.contents = dims;
   } else {
     return im.fail(node, "has no value attribute Loom supports (sparse and string "
@@ -259,7 +268,22 @@ bool convertSlice(Importer &im, const onnx::NodeProto &node) {
       return false;
     if (steps[i] == 0)
       return im.fail(node, "has a zero step");
-    const Dim &start = (*starts)[i], &end = (*ends)[i];
+    Dim start = (*starts)[i], end = (*ends)[i];
+    // A bound given as an expression of sizes becomes a static one counted from the
+    // end of the axis when it differs from the axis size by a constant.
+    Dim axisSize = GraphBuilder::shape(x)[axes[i]];
+    auto relative = [&](Dim &bound, bool isEnd) {
+      std::optional<SizeExpr> b = toExpr(bound), n = toExpr(axisSize);
+      if (bound.isStatic() || !b || !n || !(*n - *b).isConstant())
+        return;
+      int64_t back = (*n - *b).constantValue();
+      if (back >= 0)
+        bound = Dim::fixed(back == 0 ? (isEnd ? std::numeric_limits<int64_t>::max()
+                                              : std::numeric_limits<int64_t>::max())
+                                     : -back);
+    };
+    relative(start, false);
+    relative(end, true);
     if (start.isStatic() && end.isStatic()) {
       sAxes.push_back(axes[i]);
       sStarts.push_back(start.size);
@@ -338,39 +362,23 @@ static bool reshapeTarget(Importer &im, const onnx::NodeProto &node, Value x,
   if (inferred < 0)
     return true;
   // Divide the input's element count by the known part of the target.
-  int64_t product = 1;
-  std::multiset<std::string> names;
-  bool anonymous = false;
-  for (const Dim &dim : from) {
-    if (dim.isStatic())
-      product *= dim.size;
-    else if (dim.isNamed())
-      names.insert(dim.name.str());
-    else
-      anonymous = true;
-  }
-  int64_t known = 1;
-  for (size_t i = 0; i < target.size(); ++i) {
-    if (static_cast<int>(i) == inferred)
-      continue;
-    const Dim &dim = target[i];
-    if (dim.isStatic()) {
-      known *= dim.size;
-    } else if (dim.isNamed() && names.count(dim.name.str())) {
-      names.erase(names.find(dim.name.str()));
-    } else {
-      anonymous = true;
+  auto count = [](const Shape &shape, int skip) -> std::optional<SizeExpr> {
+    SizeExpr total = SizeExpr::constant(1);
+    for (size_t i = 0; i < shape.size(); ++i) {
+      if (static_cast<int>(i) == skip)
+        continue;
+      std::optional<SizeExpr> size = toExpr(shape[i]);
+      if (!size)
+        return std::nullopt;
+      total = total * *size;
     }
-  }
-  Dim &rest = target[inferred];
-  if (anonymous || known == 0 || product % known != 0)
-    rest = Dim::anonymous();
-  else if (names.empty())
-    rest = Dim::fixed(product / known);
-  else if (names.size() == 1 && product == known)
-    rest = im.g.dim(*names.begin());
-  else
-    rest = Dim::anonymous(); // a product of sizes: not representable by one name
+    return total;
+  };
+  std::optional<SizeExpr> all = count(from, -1), known = count(target, inferred);
+  std::optional<SizeExpr> rest;
+  if (all && known && !(known->isConstant() && known->constantValue() == 0))
+    rest = all->divide(*known);
+  target[inferred] = rest ? fromExpr(*rest, im.g.builder().getContext()) : Dim::anonymous();
   return true;
 }
 

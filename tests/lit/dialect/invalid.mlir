@@ -13,6 +13,27 @@ func.func @f(%x: tensor<?xf32, #loom.dims<"2nd">>) { return }
 
 // -----
 
+// #loom.dims expressions are canonical.
+// expected-error @+1 {{dimension name '1+seq' is not an identifier ([A-Za-z_][A-Za-z0-9_]*) or a size expression in canonical form}}
+func.func @f(%x: tensor<?xf32, #loom.dims<"1+seq">>) { return }
+
+// -----
+
+// Reshape keeps size expressions.
+func.func @case3(%x: tensor<?x?xf32, #loom.dims<batch, seq>>) {
+  // expected-error @+1 {{(batch*seq vs batch*seq+1 elements)}}
+  %y = loom.reshape %x : tensor<?x?xf32, #loom.dims<batch, seq>> -> tensor<?xf32, #loom.dims<"batch*seq+1">>
+  return
+}
+
+// -----
+
+// #loom.dims names at least one size.
+// expected-error @+1 {{#loom.dims names no dimension}}
+func.func @f(%x: tensor<?xf32, #loom.dims<"?">>) { return }
+
+// -----
+
 // #loom.dims is never empty.
 // expected-error @+1 {{#loom.dims needs at least one name}}
 func.func @f(%x: tensor<4xf32, #loom.dims<>>) { return }
@@ -20,7 +41,7 @@ func.func @f(%x: tensor<4xf32, #loom.dims<>>) { return }
 // -----
 
 // A weight has a name.
-func.func @case3() {
+func.func @case6() {
   // expected-error @+1 {{needs a non-empty name}}
   %w = loom.weight "" : tensor<4xf32>
   return
@@ -29,7 +50,7 @@ func.func @case3() {
 // -----
 
 // A weight has a static shape.
-func.func @case4() {
+func.func @case7() {
   // expected-error @+1 {{has a dynamic shape; a weight's shape is static}}
   %w = loom.weight "w" : tensor<?xf32>
   return
@@ -38,7 +59,7 @@ func.func @case4() {
 // -----
 
 // Constants are small unless splat.
-func.func @case5() {
+func.func @case8() {
   // expected-error @+1 {{holds 4097 distinct elements; constants hold at most 4096}}
   %c = loom.constant dense<"0x0001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001020304050600010203040506000102030405060001"> : tensor<4097xi8>
   return
@@ -47,7 +68,7 @@ func.func @case5() {
 // -----
 
 // A constant's value has the result type.
-func.func @case6() {
+func.func @case9() {
   // expected-error @+1 {{failed to verify that all of {value, result} have same type}}
   %c = "loom.constant"() <{value = dense<1.0> : tensor<2xf32>}> : () -> tensor<3xf32>
   return
@@ -56,7 +77,7 @@ func.func @case6() {
 // -----
 
 // Iota counts a dimension the source has.
-func.func @case7(%x: tensor<4x3xf32>) {
+func.func @case10(%x: tensor<4x3xf32>) {
   // expected-error @+1 {{iota dimension 2 is out of range [0, 2)}}
   %y = loom.iota %x dim 2 : tensor<4x3xf32> -> tensor<3xi64>
   return
@@ -65,7 +86,7 @@ func.func @case7(%x: tensor<4x3xf32>) {
 // -----
 
 // Iota has the size of the counted dimension.
-func.func @case8(%x: tensor<?x3xf32, #loom.dims<seq>>) {
+func.func @case11(%x: tensor<?x3xf32, #loom.dims<seq>>) {
   // expected-error @+1 {{result shape [3] does not match [seq], the shape [size of the counted dimension]}}
   %y = loom.iota %x dim 0 : tensor<?x3xf32, #loom.dims<seq>> -> tensor<3xi64>
   return
@@ -74,7 +95,7 @@ func.func @case8(%x: tensor<?x3xf32, #loom.dims<seq>>) {
 // -----
 
 // Iota gives numbers.
-func.func @case9(%x: tensor<3xf32>) {
+func.func @case12(%x: tensor<3xf32>) {
   // expected-error @+1 {{result #0 must be ranked tensor of 16-bit float}}
   %y = loom.iota %x dim 0 : tensor<3xf32> -> tensor<3xi1>
   return
@@ -83,7 +104,7 @@ func.func @case9(%x: tensor<3xf32>) {
 // -----
 
 // Transcendental ops take floats.
-func.func @case10(%x: tensor<4xi32>) {
+func.func @case13(%x: tensor<4xi32>) {
   // expected-error @+1 {{operand #0 must be ranked tensor of 16-bit float or bfloat16 type or 32-bit float or 64-bit float values}}
   %y = loom.exp %x : tensor<4xi32>
   return
@@ -92,7 +113,7 @@ func.func @case10(%x: tensor<4xi32>) {
 // -----
 
 // Unary ops keep the type.
-func.func @case11(%x: tensor<4xf32>) {
+func.func @case14(%x: tensor<4xf32>) {
   // expected-error @+1 {{requires the same type for all operands and results}}
   %y = "loom.tanh"(%x) : (tensor<4xf32>) -> tensor<5xf32>
   return
@@ -101,7 +122,7 @@ func.func @case11(%x: tensor<4xf32>) {
 // -----
 
 // Not takes booleans.
-func.func @case12(%x: tensor<4xf32>) {
+func.func @case15(%x: tensor<4xf32>) {
   // expected-error @+1 {{operand #0 must be ranked tensor of 1-bit signless integer values}}
   %y = loom.not %x : tensor<4xf32>
   return
@@ -110,7 +131,7 @@ func.func @case12(%x: tensor<4xf32>) {
 // -----
 
 // Gelu takes floats.
-func.func @case13(%x: tensor<4xi64>) {
+func.func @case16(%x: tensor<4xi64>) {
   // expected-error @+1 {{must be ranked tensor of 16-bit float}}
   %y = loom.gelu erf %x : tensor<4xi64>
   return
@@ -119,7 +140,7 @@ func.func @case13(%x: tensor<4xi64>) {
 // -----
 
 // Static sizes broadcast only against equal sizes or 1.
-func.func @case14(%a: tensor<4x3xf32>, %b: tensor<5xf32>) {
+func.func @case17(%a: tensor<4x3xf32>, %b: tensor<5xf32>) {
   // expected-error @+1 {{operands do not broadcast: dimension 1 (counting the broadcast shape) is 3 in one operand and 5 in the other}}
   %y = loom.add %a, %b : (tensor<4x3xf32>, tensor<5xf32>) -> tensor<4x5xf32>
   return
@@ -128,7 +149,7 @@ func.func @case14(%a: tensor<4x3xf32>, %b: tensor<5xf32>) {
 // -----
 
 // A named dimension never broadcasts against a static size.
-func.func @case15(%a: tensor<?xf32, #loom.dims<seq>>, %b: tensor<4xf32>) {
+func.func @case18(%a: tensor<?xf32, #loom.dims<seq>>, %b: tensor<4xf32>) {
   // expected-error @+1 {{a named dimension only broadcasts against itself or a static 1}}
   %y = loom.mul %a, %b : (tensor<?xf32, #loom.dims<seq>>, tensor<4xf32>) -> tensor<4xf32>
   return
@@ -137,7 +158,7 @@ func.func @case15(%a: tensor<?xf32, #loom.dims<seq>>, %b: tensor<4xf32>) {
 // -----
 
 // Different names do not broadcast.
-func.func @case16(%a: tensor<?xf32, #loom.dims<batch>>, %b: tensor<?xf32, #loom.dims<seq>>) {
+func.func @case19(%a: tensor<?xf32, #loom.dims<batch>>, %b: tensor<?xf32, #loom.dims<seq>>) {
   // expected-error @+1 {{is batch in one operand and seq in the other}}
   %y = loom.sub %a, %b : (tensor<?xf32, #loom.dims<batch>>, tensor<?xf32, #loom.dims<seq>>) -> tensor<?xf32, #loom.dims<seq>>
   return
@@ -146,7 +167,7 @@ func.func @case16(%a: tensor<?xf32, #loom.dims<batch>>, %b: tensor<?xf32, #loom.
 // -----
 
 // The result has the broadcast shape.
-func.func @case17(%a: tensor<4x1xf32>, %b: tensor<3xf32>) {
+func.func @case20(%a: tensor<4x1xf32>, %b: tensor<3xf32>) {
   // expected-error @+1 {{result shape [4, 1] does not match [4, 3], the shape the operands broadcast to}}
   %y = loom.div %a, %b : (tensor<4x1xf32>, tensor<3xf32>) -> tensor<4x1xf32>
   return
@@ -155,7 +176,7 @@ func.func @case17(%a: tensor<4x1xf32>, %b: tensor<3xf32>) {
 // -----
 
 // Binary operands share the element type.
-func.func @case18(%a: tensor<4xf32>, %b: tensor<4xf16>) {
+func.func @case21(%a: tensor<4xf32>, %b: tensor<4xf16>) {
   // expected-error @+1 {{requires the same element type for all operands and results}}
   %y = loom.max %a, %b : (tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>
   return
@@ -164,7 +185,7 @@ func.func @case18(%a: tensor<4xf32>, %b: tensor<4xf16>) {
 // -----
 
 // Pow takes floats.
-func.func @case19(%a: tensor<4xi32>) {
+func.func @case22(%a: tensor<4xi32>) {
   // expected-error @+1 {{must be ranked tensor of 16-bit float}}
   %y = loom.pow %a, %a : (tensor<4xi32>, tensor<4xi32>) -> tensor<4xi32>
   return
@@ -173,7 +194,7 @@ func.func @case19(%a: tensor<4xi32>) {
 // -----
 
 // Logical ops take booleans.
-func.func @case20(%a: tensor<4xf32>) {
+func.func @case23(%a: tensor<4xf32>) {
   // expected-error @+1 {{must be ranked tensor of 1-bit signless integer values}}
   %y = loom.and %a, %a : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return
@@ -182,7 +203,7 @@ func.func @case20(%a: tensor<4xf32>) {
 // -----
 
 // Comparisons give booleans.
-func.func @case21(%a: tensor<4xf32>) {
+func.func @case24(%a: tensor<4xf32>) {
   // expected-error @+1 {{result #0 must be ranked tensor of 1-bit signless integer values}}
   %y = loom.compare lt, %a, %a : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return
@@ -191,7 +212,7 @@ func.func @case21(%a: tensor<4xf32>) {
 // -----
 
 // Compared operands share the element type.
-func.func @case22(%a: tensor<4xf32>, %b: tensor<4xi32>) {
+func.func @case25(%a: tensor<4xf32>, %b: tensor<4xi32>) {
   // expected-error @+1 {{failed to verify that all of {lhs, rhs} have same element type}}
   %y = loom.compare eq, %a, %b : (tensor<4xf32>, tensor<4xi32>) -> tensor<4xi1>
   return
@@ -200,7 +221,7 @@ func.func @case22(%a: tensor<4xf32>, %b: tensor<4xi32>) {
 // -----
 
 // Comparisons broadcast.
-func.func @case23(%a: tensor<4xi64>, %b: tensor<3xi64>) {
+func.func @case26(%a: tensor<4xi64>, %b: tensor<3xi64>) {
   // expected-error @+1 {{operands do not broadcast}}
   %y = loom.compare eq, %a, %b : (tensor<4xi64>, tensor<3xi64>) -> tensor<4xi1>
   return
@@ -209,7 +230,7 @@ func.func @case23(%a: tensor<4xi64>, %b: tensor<3xi64>) {
 // -----
 
 // Select's condition is boolean.
-func.func @case24(%c: tensor<4xf32>, %a: tensor<4xf32>) {
+func.func @case27(%c: tensor<4xf32>, %a: tensor<4xf32>) {
   // expected-error @+1 {{operand #0 must be ranked tensor of 1-bit signless integer values}}
   %y = loom.select %c, %a, %a : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return
@@ -218,7 +239,7 @@ func.func @case24(%c: tensor<4xf32>, %a: tensor<4xf32>) {
 // -----
 
 // Select's branches share the element type.
-func.func @case25(%c: tensor<4xi1>, %a: tensor<4xf32>, %b: tensor<4xbf16>) {
+func.func @case28(%c: tensor<4xi1>, %a: tensor<4xf32>, %b: tensor<4xbf16>) {
   // expected-error @+1 {{failed to verify that all of {true_value, false_value, result} have same element type}}
   %y = loom.select %c, %a, %b : (tensor<4xi1>, tensor<4xf32>, tensor<4xbf16>) -> tensor<4xf32>
   return
@@ -227,7 +248,7 @@ func.func @case25(%c: tensor<4xi1>, %a: tensor<4xf32>, %b: tensor<4xbf16>) {
 // -----
 
 // Select's three operands broadcast.
-func.func @case26(%c: tensor<3xi1>, %a: tensor<4xf32>) {
+func.func @case29(%c: tensor<3xi1>, %a: tensor<4xf32>) {
   // expected-error @+1 {{operands do not broadcast}}
   %y = loom.select %c, %a, %a : (tensor<3xi1>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return
@@ -236,7 +257,7 @@ func.func @case26(%c: tensor<3xi1>, %a: tensor<4xf32>) {
 // -----
 
 // A cast keeps the shape.
-func.func @case27(%a: tensor<4xf32>) {
+func.func @case30(%a: tensor<4xf32>) {
   // expected-error @+1 {{result shape [5] does not match [4], the shape of the operand (a cast keeps the shape)}}
   %y = loom.cast %a : tensor<4xf32> to tensor<5xbf16>
   return
@@ -245,7 +266,7 @@ func.func @case27(%a: tensor<4xf32>) {
 // -----
 
 // Matmul operands have rank 2 or more.
-func.func @case28(%a: tensor<4xf32>, %b: tensor<4x2xf32>) {
+func.func @case31(%a: tensor<4xf32>, %b: tensor<4x2xf32>) {
   // expected-error @+1 {{operands have rank 1 and 2; both need rank 2 or more}}
   %y = loom.matmul %a, %b : (tensor<4xf32>, tensor<4x2xf32>) -> tensor<2xf32>
   return
@@ -254,7 +275,7 @@ func.func @case28(%a: tensor<4xf32>, %b: tensor<4x2xf32>) {
 // -----
 
 // Matmul contracts equal dimensions.
-func.func @case29(%a: tensor<3x4xf32>, %b: tensor<5x2xf32>) {
+func.func @case32(%a: tensor<3x4xf32>, %b: tensor<5x2xf32>) {
   // expected-error @+1 {{contracted dimensions differ: 4 in the left operand and 5 in the right (after transposes)}}
   %y = loom.matmul %a, %b : (tensor<3x4xf32>, tensor<5x2xf32>) -> tensor<3x2xf32>
   return
@@ -263,7 +284,7 @@ func.func @case29(%a: tensor<3x4xf32>, %b: tensor<5x2xf32>) {
 // -----
 
 // Transpose flags change what is contracted.
-func.func @case30(%a: tensor<3x4xf32>, %b: tensor<4x2xf32>) {
+func.func @case33(%a: tensor<3x4xf32>, %b: tensor<4x2xf32>) {
   // expected-error @+1 {{contracted dimensions differ: 4 in the left operand and 2 in the right}}
   %y = loom.matmul %a, %b transpose_rhs : (tensor<3x4xf32>, tensor<4x2xf32>) -> tensor<3x4xf32>
   return
@@ -272,7 +293,7 @@ func.func @case30(%a: tensor<3x4xf32>, %b: tensor<4x2xf32>) {
 // -----
 
 // Matmul batch dimensions broadcast.
-func.func @case31(%a: tensor<2x3x4xf32>, %b: tensor<5x4x2xf32>) {
+func.func @case34(%a: tensor<2x3x4xf32>, %b: tensor<5x4x2xf32>) {
   // expected-error @+1 {{batch dimensions do not broadcast}}
   %y = loom.matmul %a, %b : (tensor<2x3x4xf32>, tensor<5x4x2xf32>) -> tensor<2x3x2xf32>
   return
@@ -281,7 +302,7 @@ func.func @case31(%a: tensor<2x3x4xf32>, %b: tensor<5x4x2xf32>) {
 // -----
 
 // Matmul gives [batch..., M, N].
-func.func @case32(%a: tensor<3x4xf32>, %b: tensor<4x2xf32>) {
+func.func @case35(%a: tensor<3x4xf32>, %b: tensor<4x2xf32>) {
   // expected-error @+1 {{result shape [3, 4] does not match [3, 2], the shape [batch..., M, N] of the product}}
   %y = loom.matmul %a, %b : (tensor<3x4xf32>, tensor<4x2xf32>) -> tensor<3x4xf32>
   return
@@ -290,7 +311,7 @@ func.func @case32(%a: tensor<3x4xf32>, %b: tensor<4x2xf32>) {
 // -----
 
 // Matmul operands share the element type.
-func.func @case33(%a: tensor<3x4xf32>, %b: tensor<4x2xbf16>) {
+func.func @case36(%a: tensor<3x4xf32>, %b: tensor<4x2xbf16>) {
   // expected-error @+1 {{requires the same element type for all operands and results}}
   %y = loom.matmul %a, %b : (tensor<3x4xf32>, tensor<4x2xbf16>) -> tensor<3x2xf32>
   return
@@ -299,7 +320,7 @@ func.func @case33(%a: tensor<3x4xf32>, %b: tensor<4x2xbf16>) {
 // -----
 
 // A reduction names at least one axis.
-func.func @case34(%a: tensor<4xf32>) {
+func.func @case37(%a: tensor<4xf32>) {
   // expected-error @+1 {{needs at least one axis to reduce}}
   %y = loom.reduce sum %a axes [] : tensor<4xf32> -> tensor<4xf32>
   return
@@ -308,7 +329,7 @@ func.func @case34(%a: tensor<4xf32>) {
 // -----
 
 // Reduction axes are in range.
-func.func @case35(%a: tensor<4x3xf32>) {
+func.func @case38(%a: tensor<4x3xf32>) {
   // expected-error @+1 {{reduction axis 2 is out of range [0, 2) for a tensor of rank 2}}
   %y = loom.reduce sum %a axes [2] : tensor<4x3xf32> -> tensor<4xf32>
   return
@@ -317,7 +338,7 @@ func.func @case35(%a: tensor<4x3xf32>) {
 // -----
 
 // Negative axes are normalized by importers, not accepted here.
-func.func @case36(%a: tensor<4x3xf32>) {
+func.func @case39(%a: tensor<4x3xf32>) {
   // expected-error @+1 {{reduction axis -1 is out of range [0, 2)}}
   %y = loom.reduce sum %a axes [-1] : tensor<4x3xf32> -> tensor<4xf32>
   return
@@ -326,7 +347,7 @@ func.func @case36(%a: tensor<4x3xf32>) {
 // -----
 
 // Reduction axes are distinct.
-func.func @case37(%a: tensor<4x3xf32>) {
+func.func @case40(%a: tensor<4x3xf32>) {
   // expected-error @+1 {{reduction axis 1 is listed twice}}
   %y = loom.reduce max %a axes [1, 1] : tensor<4x3xf32> -> tensor<4xf32>
   return
@@ -335,7 +356,7 @@ func.func @case37(%a: tensor<4x3xf32>) {
 // -----
 
 // Mean needs floats.
-func.func @case38(%a: tensor<4xi32>) {
+func.func @case41(%a: tensor<4xi32>) {
   // expected-error @+1 {{mean needs a floating-point element type}}
   %y = loom.reduce mean %a axes [0] : tensor<4xi32> -> tensor<i32>
   return
@@ -344,7 +365,7 @@ func.func @case38(%a: tensor<4xi32>) {
 // -----
 
 // Keep_dims decides whether reduced axes remain.
-func.func @case39(%a: tensor<4x3xf32>) {
+func.func @case42(%a: tensor<4x3xf32>) {
   // expected-error @+1 {{result shape [4, 1] does not match [4], the shape left after the reduction}}
   %y = loom.reduce sum %a axes [1] : tensor<4x3xf32> -> tensor<4x1xf32>
   return
@@ -353,7 +374,7 @@ func.func @case39(%a: tensor<4x3xf32>) {
 // -----
 
 // Softmax axis is in range.
-func.func @case40(%a: tensor<4xf32>) {
+func.func @case43(%a: tensor<4xf32>) {
   // expected-error @+1 {{softmax axis 1 is out of range [0, 1)}}
   %y = loom.softmax %a axis 1 : tensor<4xf32>
   return
@@ -362,7 +383,7 @@ func.func @case40(%a: tensor<4xf32>) {
 // -----
 
 // Softmax takes floats.
-func.func @case41(%a: tensor<4xi32>) {
+func.func @case44(%a: tensor<4xi32>) {
   // expected-error @+1 {{must be ranked tensor of 16-bit float}}
   %y = loom.softmax %a axis 0 : tensor<4xi32>
   return
@@ -371,7 +392,7 @@ func.func @case41(%a: tensor<4xi32>) {
 // -----
 
 // Cumsum axis is in range.
-func.func @case42(%a: tensor<4xi32>) {
+func.func @case45(%a: tensor<4xi32>) {
   // expected-error @+1 {{cumsum axis 1 is out of range [0, 1)}}
   %y = loom.cumsum %a axis 1 : tensor<4xi32>
   return
@@ -380,7 +401,7 @@ func.func @case42(%a: tensor<4xi32>) {
 // -----
 
 // Normalization axis is in range.
-func.func @case43(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
+func.func @case46(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
   // expected-error @+1 {{normalization axis 3 is out of range [0, 2)}}
   %y = loom.layer_norm %x, %g axis 3 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
   return
@@ -389,7 +410,7 @@ func.func @case43(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
 // -----
 
 // Normalized dimensions are static.
-func.func @case44(%x: tensor<?x8xf32, #loom.dims<seq>>, %g: tensor<8xf32>) {
+func.func @case47(%x: tensor<?x8xf32, #loom.dims<seq>>, %g: tensor<8xf32>) {
   // expected-error @+1 {{normalized dimensions [seq, 8] must be static}}
   %y = loom.rms_norm %x, %g axis 0 epsilon 1.0e-5 : (tensor<?x8xf32, #loom.dims<seq>>, tensor<8xf32>) -> tensor<?x8xf32, #loom.dims<seq>>
   return
@@ -398,7 +419,7 @@ func.func @case44(%x: tensor<?x8xf32, #loom.dims<seq>>, %g: tensor<8xf32>) {
 // -----
 
 // The scale has the normalized shape.
-func.func @case45(%x: tensor<2x8xf32>, %g: tensor<4xf32>) {
+func.func @case48(%x: tensor<2x8xf32>, %g: tensor<4xf32>) {
   // expected-error @+1 {{parameter shape [4] differs from the normalized dimensions [8]}}
   %y = loom.rms_norm %x, %g axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<4xf32>) -> tensor<2x8xf32>
   return
@@ -407,7 +428,7 @@ func.func @case45(%x: tensor<2x8xf32>, %g: tensor<4xf32>) {
 // -----
 
 // The bias has the normalized shape.
-func.func @case46(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<1x8xf32>) {
+func.func @case49(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<1x8xf32>) {
   // expected-error @+1 {{parameter shape [1, 8] differs from the normalized dimensions [8]}}
   %y = loom.layer_norm %x, %g, %b axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xf32>, tensor<1x8xf32>) -> tensor<2x8xf32>
   return
@@ -416,7 +437,7 @@ func.func @case46(%x: tensor<2x8xf32>, %g: tensor<8xf32>, %b: tensor<1x8xf32>) {
 // -----
 
 // Epsilon is positive.
-func.func @case47(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
+func.func @case50(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
   // expected-error @+1 {{epsilon 0.000000e+00 must be positive}}
   %y = loom.layer_norm %x, %g axis 1 epsilon 0.0 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
   return
@@ -425,7 +446,7 @@ func.func @case47(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
 // -----
 
 // Normalization keeps the input type.
-func.func @case48(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
+func.func @case51(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
   // expected-error @+1 {{failed to verify that all of {input, result} have same type}}
   %y = loom.rms_norm %x, %g axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xbf16>
   return
@@ -434,7 +455,7 @@ func.func @case48(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
 // -----
 
 // Normalization parameters share the input's element type.
-func.func @case49(%x: tensor<2x8xf32>, %g: tensor<8xbf16>) {
+func.func @case52(%x: tensor<2x8xf32>, %g: tensor<8xbf16>) {
   // expected-error @+1 {{requires the same element type for all operands}}
   %y = loom.rms_norm %x, %g axis 1 epsilon 1.0e-5 : (tensor<2x8xf32>, tensor<8xbf16>) -> tensor<2x8xf32>
   return
@@ -443,7 +464,7 @@ func.func @case49(%x: tensor<2x8xf32>, %g: tensor<8xbf16>) {
 // -----
 
 // Gather axis is in range.
-func.func @case50(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
+func.func @case53(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
   // expected-error @+1 {{gather axis 2 is out of range [0, 2)}}
   %y = loom.gather %t, %i axis 2 : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
   return
@@ -452,7 +473,7 @@ func.func @case50(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
 // -----
 
 // Gather gives data[:axis] + indices + data[axis+1:].
-func.func @case51(%t: tensor<10x4xf32>, %i: tensor<?xi64, #loom.dims<seq>>) {
+func.func @case54(%t: tensor<10x4xf32>, %i: tensor<?xi64, #loom.dims<seq>>) {
   // expected-error @+1 {{result shape [4, 4] does not match [seq, 4], the shape data[:axis] + indices + data[axis+1:]}}
   %y = loom.gather %t, %i axis 0 : (tensor<10x4xf32>, tensor<?xi64, #loom.dims<seq>>) -> tensor<4x4xf32>
   return
@@ -461,7 +482,7 @@ func.func @case51(%t: tensor<10x4xf32>, %i: tensor<?xi64, #loom.dims<seq>>) {
 // -----
 
 // Gather indices are integers.
-func.func @case52(%t: tensor<10x4xf32>, %i: tensor<3xf32>) {
+func.func @case55(%t: tensor<10x4xf32>, %i: tensor<3xf32>) {
   // expected-error @+1 {{operand #1 must be ranked tensor of 8-bit signless integer}}
   %y = loom.gather %t, %i axis 0 : (tensor<10x4xf32>, tensor<3xf32>) -> tensor<3x4xf32>
   return
@@ -470,7 +491,7 @@ func.func @case52(%t: tensor<10x4xf32>, %i: tensor<3xf32>) {
 // -----
 
 // Gather_elements indices have the data's rank.
-func.func @case53(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
+func.func @case56(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
   // expected-error @+1 {{indices have rank 1 but data has rank 2; they need the same rank}}
   %y = loom.gather_elements %t, %i axis 0 : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3xf32>
   return
@@ -479,7 +500,7 @@ func.func @case53(%t: tensor<10x4xf32>, %i: tensor<3xi64>) {
 // -----
 
 // Gather_elements axis is in range.
-func.func @case54(%t: tensor<10x4xf32>, %i: tensor<3x4xi64>) {
+func.func @case57(%t: tensor<10x4xf32>, %i: tensor<3x4xi64>) {
   // expected-error @+1 {{gather axis 2 is out of range [0, 2)}}
   %y = loom.gather_elements %t, %i axis 2 : (tensor<10x4xf32>, tensor<3x4xi64>) -> tensor<3x4xf32>
   return
@@ -488,7 +509,7 @@ func.func @case54(%t: tensor<10x4xf32>, %i: tensor<3x4xi64>) {
 // -----
 
 // Gather_elements indices fit the data outside the axis.
-func.func @case55(%t: tensor<10x4xf32>, %i: tensor<3x5xi64>) {
+func.func @case58(%t: tensor<10x4xf32>, %i: tensor<3x5xi64>) {
   // expected-error @+1 {{indices dimension 1 (5) is larger than the data's (4)}}
   %y = loom.gather_elements %t, %i axis 0 : (tensor<10x4xf32>, tensor<3x5xi64>) -> tensor<3x5xf32>
   return
@@ -497,7 +518,7 @@ func.func @case55(%t: tensor<10x4xf32>, %i: tensor<3x5xi64>) {
 // -----
 
 // Gather_elements gives the indices' shape.
-func.func @case56(%t: tensor<10x4xf32>, %i: tensor<3x4xi64>) {
+func.func @case59(%t: tensor<10x4xf32>, %i: tensor<3x4xi64>) {
   // expected-error @+1 {{result shape [4, 4] does not match [3, 4], the shape of the indices}}
   %y = loom.gather_elements %t, %i axis 0 : (tensor<10x4xf32>, tensor<3x4xi64>) -> tensor<4x4xf32>
   return
@@ -506,7 +527,7 @@ func.func @case56(%t: tensor<10x4xf32>, %i: tensor<3x4xi64>) {
 // -----
 
 // Gather_nd index depth is static.
-func.func @case57(%t: tensor<10x4xf32>, %i: tensor<3x?xi64, #loom.dims<k>>) {
+func.func @case60(%t: tensor<10x4xf32>, %i: tensor<3x?xi64, #loom.dims<k>>) {
   // expected-error @+1 {{indices need rank 1 or more and a static last dimension}}
   %y = loom.gather_nd %t, %i batch_dims 0 : (tensor<10x4xf32>, tensor<3x?xi64, #loom.dims<k>>) -> tensor<3xf32>
   return
@@ -515,7 +536,7 @@ func.func @case57(%t: tensor<10x4xf32>, %i: tensor<3x?xi64, #loom.dims<k>>) {
 // -----
 
 // Gather_nd index depth fits the data.
-func.func @case58(%t: tensor<10x4xf32>, %i: tensor<3x3xi64>) {
+func.func @case61(%t: tensor<10x4xf32>, %i: tensor<3x3xi64>) {
   // expected-error @+1 {{batch_dims 0 and index depth 3 do not fit data of rank 2}}
   %y = loom.gather_nd %t, %i batch_dims 0 : (tensor<10x4xf32>, tensor<3x3xi64>) -> tensor<3xf32>
   return
@@ -524,7 +545,7 @@ func.func @case58(%t: tensor<10x4xf32>, %i: tensor<3x3xi64>) {
 // -----
 
 // Gather_nd batch dimensions agree.
-func.func @case59(%t: tensor<10x4xf32>, %i: tensor<9x1xi64>) {
+func.func @case62(%t: tensor<10x4xf32>, %i: tensor<9x1xi64>) {
   // expected-error @+1 {{batch dimension 0 is 10 in data and 9 in indices}}
   %y = loom.gather_nd %t, %i batch_dims 1 : (tensor<10x4xf32>, tensor<9x1xi64>) -> tensor<9xf32>
   return
@@ -533,7 +554,7 @@ func.func @case59(%t: tensor<10x4xf32>, %i: tensor<9x1xi64>) {
 // -----
 
 // Gather_nd gives indices.shape[:-1] + data.shape[batch_dims + K:].
-func.func @case60(%t: tensor<10x4xf32>, %i: tensor<3x1xi64>) {
+func.func @case63(%t: tensor<10x4xf32>, %i: tensor<3x1xi64>) {
   // expected-error @+1 {{result shape [3] does not match [3, 4]}}
   %y = loom.gather_nd %t, %i batch_dims 0 : (tensor<10x4xf32>, tensor<3x1xi64>) -> tensor<3xf32>
   return
@@ -542,7 +563,7 @@ func.func @case60(%t: tensor<10x4xf32>, %i: tensor<3x1xi64>) {
 // -----
 
 // Reshape keeps the static element count.
-func.func @case61(%x: tensor<4x6xf32>) {
+func.func @case64(%x: tensor<4x6xf32>) {
   // expected-error @+1 {{changes the element count: [4, 6] -> [5, 5]}}
   %y = loom.reshape %x : tensor<4x6xf32> -> tensor<5x5xf32>
   return
@@ -551,7 +572,7 @@ func.func @case61(%x: tensor<4x6xf32>) {
 // -----
 
 // Reshape keeps the named dimensions.
-func.func @case62(%x: tensor<?x4xf32, #loom.dims<seq>>) {
+func.func @case65(%x: tensor<?x4xf32, #loom.dims<seq>>) {
   // expected-error @+1 {{changes the element count: [seq, 4] -> [batch, 4]}}
   %y = loom.reshape %x : tensor<?x4xf32, #loom.dims<seq>> -> tensor<?x4xf32, #loom.dims<batch>>
   return
@@ -560,7 +581,7 @@ func.func @case62(%x: tensor<?x4xf32, #loom.dims<seq>>) {
 // -----
 
 // Reshape keeps the element type.
-func.func @case63(%x: tensor<4xf32>) {
+func.func @case66(%x: tensor<4xf32>) {
   // expected-error @+1 {{failed to verify that all of {operand, result} have same element type}}
   %y = loom.reshape %x : tensor<4xf32> -> tensor<2x2xf16>
   return
@@ -569,7 +590,7 @@ func.func @case63(%x: tensor<4xf32>) {
 // -----
 
 // A permutation has one entry per dimension.
-func.func @case64(%x: tensor<4x6xf32>) {
+func.func @case67(%x: tensor<4x6xf32>) {
   // expected-error @+1 {{permutation has 3 entries for a tensor of rank 2}}
   %y = loom.transpose %x [1, 0, 2] : tensor<4x6xf32> -> tensor<6x4xf32>
   return
@@ -578,7 +599,7 @@ func.func @case64(%x: tensor<4x6xf32>) {
 // -----
 
 // A permutation is a permutation.
-func.func @case65(%x: tensor<4x6xf32>) {
+func.func @case68(%x: tensor<4x6xf32>) {
   // expected-error @+1 {{permutation is not a permutation of [0, 2)}}
   %y = loom.transpose %x [1, 1] : tensor<4x6xf32> -> tensor<6x6xf32>
   return
@@ -587,7 +608,7 @@ func.func @case65(%x: tensor<4x6xf32>) {
 // -----
 
 // Transpose permutes the shape.
-func.func @case66(%x: tensor<4x6xf32>) {
+func.func @case69(%x: tensor<4x6xf32>) {
   // expected-error @+1 {{result shape [4, 6] does not match [6, 4], the shape permuted from the operand}}
   %y = loom.transpose %x [1, 0] : tensor<4x6xf32> -> tensor<4x6xf32>
   return
@@ -596,7 +617,7 @@ func.func @case66(%x: tensor<4x6xf32>) {
 // -----
 
 // Concat needs an input.
-func.func @case67() {
+func.func @case70() {
   // expected-error @+1 {{expected 1 or more operands}}
   %y = "loom.concat"() <{axis = 0 : i64}> : () -> tensor<4xf32>
   return
@@ -605,7 +626,7 @@ func.func @case67() {
 // -----
 
 // Concat axis is in range.
-func.func @case68(%a: tensor<4xf32>) {
+func.func @case71(%a: tensor<4xf32>) {
   // expected-error @+1 {{concat axis 1 is out of range [0, 1)}}
   %y = loom.concat %a, %a axis 1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
   return
@@ -614,7 +635,7 @@ func.func @case68(%a: tensor<4xf32>) {
 // -----
 
 // Concat inputs have one rank.
-func.func @case69(%a: tensor<4xf32>, %b: tensor<4x1xf32>) {
+func.func @case72(%a: tensor<4xf32>, %b: tensor<4x1xf32>) {
   // expected-error @+1 {{input 1 has rank 2 but input 0 has rank 1}}
   %y = loom.concat %a, %b axis 0 : (tensor<4xf32>, tensor<4x1xf32>) -> tensor<8xf32>
   return
@@ -623,7 +644,7 @@ func.func @case69(%a: tensor<4xf32>, %b: tensor<4x1xf32>) {
 // -----
 
 // Concat inputs agree outside the axis.
-func.func @case70(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
+func.func @case73(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
   // expected-error @+1 {{input 1 has 4 in dimension 0 where input 0 has 2; inputs agree outside the concat axis}}
   %y = loom.concat %a, %b axis 1 : (tensor<2x3xf32>, tensor<4x3xf32>) -> tensor<2x6xf32>
   return
@@ -632,7 +653,7 @@ func.func @case70(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
 // -----
 
 // Concat sums the axis.
-func.func @case71(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) {
+func.func @case74(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) {
   // expected-error @+1 {{result shape [2, 5] does not match [2, 6], the shape of the joined inputs}}
   %y = loom.concat %a, %b axis 1 : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x5xf32>
   return
@@ -641,7 +662,7 @@ func.func @case71(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) {
 // -----
 
 // Concat inputs share the element type.
-func.func @case72(%a: tensor<3xf32>, %b: tensor<3xi32>) {
+func.func @case75(%a: tensor<3xf32>, %b: tensor<3xi32>) {
   // expected-error @+1 {{requires the same element type for all operands and results}}
   %y = loom.concat %a, %b axis 0 : (tensor<3xf32>, tensor<3xi32>) -> tensor<6xf32>
   return
@@ -650,7 +671,7 @@ func.func @case72(%a: tensor<3xf32>, %b: tensor<3xi32>) {
 // -----
 
 // Slice lists one entry per axis.
-func.func @case73(%x: tensor<4xf32>) {
+func.func @case76(%x: tensor<4xf32>) {
   // expected-error @+1 {{axes, starts, ends and steps have 1, 2, 1 and 1 entries}}
   %y = loom.slice %x axes [0] starts [0, 1] ends [2] steps [1] : tensor<4xf32> -> tensor<2xf32>
   return
@@ -659,7 +680,7 @@ func.func @case73(%x: tensor<4xf32>) {
 // -----
 
 // Slice axes are in range.
-func.func @case74(%x: tensor<4xf32>) {
+func.func @case77(%x: tensor<4xf32>) {
   // expected-error @+1 {{slice axis 1 is out of range [0, 1)}}
   %y = loom.slice %x axes [1] starts [0] ends [2] steps [1] : tensor<4xf32> -> tensor<2xf32>
   return
@@ -668,7 +689,7 @@ func.func @case74(%x: tensor<4xf32>) {
 // -----
 
 // Slice axes are distinct.
-func.func @case75(%x: tensor<4xf32>) {
+func.func @case78(%x: tensor<4xf32>) {
   // expected-error @+1 {{slice axis 0 is listed twice}}
   %y = loom.slice %x axes [0, 0] starts [0, 0] ends [2, 2] steps [1, 1] : tensor<4xf32> -> tensor<2xf32>
   return
@@ -677,7 +698,7 @@ func.func @case75(%x: tensor<4xf32>) {
 // -----
 
 // Slice steps are nonzero.
-func.func @case76(%x: tensor<4xf32>) {
+func.func @case79(%x: tensor<4xf32>) {
   // expected-error @+1 {{step for axis 0 is zero}}
   %y = loom.slice %x axes [0] starts [0] ends [2] steps [0] : tensor<4xf32> -> tensor<2xf32>
   return
@@ -686,7 +707,7 @@ func.func @case76(%x: tensor<4xf32>) {
 // -----
 
 // Slice gives the window's shape.
-func.func @case77(%x: tensor<10xf32>) {
+func.func @case80(%x: tensor<10xf32>) {
   // expected-error @+1 {{result shape [5] does not match [4], the shape of the sliced window}}
   %y = loom.slice %x axes [0] starts [1] ends [9] steps [2] : tensor<10xf32> -> tensor<5xf32>
   return
@@ -695,7 +716,7 @@ func.func @case77(%x: tensor<10xf32>) {
 // -----
 
 // A slice from the end of a named axis has a static size.
-func.func @case78(%x: tensor<?xf32, #loom.dims<seq>>) {
+func.func @case81(%x: tensor<?xf32, #loom.dims<seq>>) {
   // expected-error @+1 {{result shape [seq] does not match [1], the shape of the sliced window}}
   %y = loom.slice %x axes [0] starts [-1] ends [9223372036854775807] steps [1] : tensor<?xf32, #loom.dims<seq>> -> tensor<?xf32, #loom.dims<seq>>
   return
@@ -704,7 +725,7 @@ func.func @case78(%x: tensor<?xf32, #loom.dims<seq>>) {
 // -----
 
 // Broadcast never drops dimensions.
-func.func @case79(%x: tensor<2x3xf32>) {
+func.func @case82(%x: tensor<2x3xf32>) {
   // expected-error @+1 {{result rank 1 is below the operand rank 2}}
   %y = loom.broadcast %x : tensor<2x3xf32> -> tensor<3xf32>
   return
@@ -713,7 +734,7 @@ func.func @case79(%x: tensor<2x3xf32>) {
 // -----
 
 // Broadcast only stretches static 1s.
-func.func @case80(%x: tensor<2x3xf32>) {
+func.func @case83(%x: tensor<2x3xf32>) {
   // expected-error @+1 {{operand dimension 0 (2) can only broadcast to itself, not to 6; only a static 1 stretches}}
   %y = loom.broadcast %x : tensor<2x3xf32> -> tensor<4x6x3xf32>
   return
@@ -722,7 +743,7 @@ func.func @case80(%x: tensor<2x3xf32>) {
 // -----
 
 // Broadcast keeps the element type.
-func.func @case81(%x: tensor<3xf32>) {
+func.func @case84(%x: tensor<3xf32>) {
   // expected-error @+1 {{failed to verify that all of {operand, result} have same element type}}
   %y = loom.broadcast %x : tensor<3xf32> -> tensor<2x3xi32>
   return
@@ -731,7 +752,7 @@ func.func @case81(%x: tensor<3xf32>) {
 // -----
 
 // Rope inputs have rank 2 or more.
-func.func @case82(%x: tensor<8xf32>, %c: tensor<4xf32>) {
+func.func @case85(%x: tensor<8xf32>, %c: tensor<4xf32>) {
   // expected-error @+1 {{input has rank 1; it needs rank 2 or more}}
   %y = loom.rope %x, %c, %c : (tensor<8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
   return
@@ -740,7 +761,7 @@ func.func @case82(%x: tensor<8xf32>, %c: tensor<4xf32>) {
 // -----
 
 // Rope tables are no larger in rank than the input.
-func.func @case83(%x: tensor<3x8xf32>, %c: tensor<1x3x4xf32>) {
+func.func @case86(%x: tensor<3x8xf32>, %c: tensor<1x3x4xf32>) {
   // expected-error @+1 {{cos/sin tables have rank 3; they need rank 1 to 2}}
   %y = loom.rope %x, %c, %c : (tensor<3x8xf32>, tensor<1x3x4xf32>, tensor<1x3x4xf32>) -> tensor<3x8xf32>
   return
@@ -749,7 +770,7 @@ func.func @case83(%x: tensor<3x8xf32>, %c: tensor<1x3x4xf32>) {
 // -----
 
 // Rope feature dimensions are static.
-func.func @case84(%x: tensor<3x?xf32, #loom.dims<d>>, %c: tensor<3x4xf32>) {
+func.func @case87(%x: tensor<3x?xf32, #loom.dims<d>>, %c: tensor<3x4xf32>) {
   // expected-error @+1 {{the last dimension of the input and of the tables must be static}}
   %y = loom.rope %x, %c, %c : (tensor<3x?xf32, #loom.dims<d>>, tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x?xf32, #loom.dims<d>>
   return
@@ -758,7 +779,7 @@ func.func @case84(%x: tensor<3x?xf32, #loom.dims<d>>, %c: tensor<3x4xf32>) {
 // -----
 
 // Rope rotates at most the input's features.
-func.func @case85(%x: tensor<3x8xf32>, %c: tensor<3x5xf32>) {
+func.func @case88(%x: tensor<3x8xf32>, %c: tensor<3x5xf32>) {
   // expected-error @+1 {{tables rotate 10 features (twice their last dimension) but the input has 8}}
   %y = loom.rope %x, %c, %c : (tensor<3x8xf32>, tensor<3x5xf32>, tensor<3x5xf32>) -> tensor<3x8xf32>
   return
@@ -767,7 +788,7 @@ func.func @case85(%x: tensor<3x8xf32>, %c: tensor<3x5xf32>) {
 // -----
 
 // Rope tables broadcast to the input.
-func.func @case86(%x: tensor<2x?x8xf32, #loom.dims<seq>>, %c: tensor<?x4xf32, #loom.dims<batch>>) {
+func.func @case89(%x: tensor<2x?x8xf32, #loom.dims<seq>>, %c: tensor<?x4xf32, #loom.dims<batch>>) {
   // expected-error @+1 {{table dimension 0 (batch) does not broadcast to input dimension 1 (seq)}}
   %y = loom.rope %x, %c, %c : (tensor<2x?x8xf32, #loom.dims<seq>>, tensor<?x4xf32, #loom.dims<batch>>, tensor<?x4xf32, #loom.dims<batch>>) -> tensor<2x?x8xf32, #loom.dims<seq>>
   return
@@ -776,7 +797,7 @@ func.func @case86(%x: tensor<2x?x8xf32, #loom.dims<seq>>, %c: tensor<?x4xf32, #l
 // -----
 
 // Rope cos and sin have one type.
-func.func @case87(%x: tensor<3x8xf32>, %c: tensor<3x4xf32>, %s: tensor<1x4xf32>) {
+func.func @case90(%x: tensor<3x8xf32>, %c: tensor<3x4xf32>, %s: tensor<1x4xf32>) {
   // expected-error @+1 {{failed to verify that all of {cos, sin} have same type}}
   %y = loom.rope %x, %c, %s : (tensor<3x8xf32>, tensor<3x4xf32>, tensor<1x4xf32>) -> tensor<3x8xf32>
   return
@@ -785,7 +806,7 @@ func.func @case87(%x: tensor<3x8xf32>, %c: tensor<3x4xf32>, %s: tensor<1x4xf32>)
 // -----
 
 // Attention operands have rank 4.
-func.func @case88(%q: tensor<8x4x16xf32>) {
+func.func @case91(%q: tensor<8x4x16xf32>) {
   // expected-error @+1 {{query, key and value have ranks 3, 3 and 3; each needs rank 4 [batch, heads, seq, head_dim]}}
   %y = loom.attention %q, %q, %q : (tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>) -> tensor<8x4x16xf32>
   return
@@ -794,7 +815,7 @@ func.func @case88(%q: tensor<8x4x16xf32>) {
 // -----
 
 // Attention operands share the batch.
-func.func @case89(%q: tensor<2x4x5x16xf32>, %k: tensor<3x4x5x16xf32>) {
+func.func @case92(%q: tensor<2x4x5x16xf32>, %k: tensor<3x4x5x16xf32>) {
   // expected-error @+1 {{batch sizes differ: query 2, key 3, value 3}}
   %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<3x4x5x16xf32>, tensor<3x4x5x16xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -803,7 +824,7 @@ func.func @case89(%q: tensor<2x4x5x16xf32>, %k: tensor<3x4x5x16xf32>) {
 // -----
 
 // Key and value share heads and length.
-func.func @case90(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xf32>, %v: tensor<2x4x6x16xf32>) {
+func.func @case93(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xf32>, %v: tensor<2x4x6x16xf32>) {
   // expected-error @+1 {{need the same KV heads and KV length}}
   %y = loom.attention %q, %k, %v : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x6x16xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -812,7 +833,7 @@ func.func @case90(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xf32>, %v: tensor
 // -----
 
 // Query and key share head_dim.
-func.func @case91(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x8xf32>) {
+func.func @case94(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x8xf32>) {
   // expected-error @+1 {{query head_dim 16 differs from key head_dim 8}}
   %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<2x4x5x8xf32>, tensor<2x4x5x8xf32>) -> tensor<2x4x5x8xf32>
   return
@@ -821,7 +842,7 @@ func.func @case91(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x8xf32>) {
 // -----
 
 // Query heads are a multiple of KV heads.
-func.func @case92(%q: tensor<2x8x5x16xf32>, %k: tensor<2x3x5x16xf32>) {
+func.func @case95(%q: tensor<2x8x5x16xf32>, %k: tensor<2x3x5x16xf32>) {
   // expected-error @+1 {{query heads (8) must be a multiple of KV heads (3)}}
   %y = loom.attention %q, %k, %k : (tensor<2x8x5x16xf32>, tensor<2x3x5x16xf32>, tensor<2x3x5x16xf32>) -> tensor<2x8x5x16xf32>
   return
@@ -830,7 +851,7 @@ func.func @case92(%q: tensor<2x8x5x16xf32>, %k: tensor<2x3x5x16xf32>) {
 // -----
 
 // Attention scale is positive.
-func.func @case93(%q: tensor<2x4x5x16xf32>) {
+func.func @case96(%q: tensor<2x4x5x16xf32>) {
   // expected-error @+1 {{scale -1.000000e+00 must be positive}}
   %y = loom.attention %q, %q, %q scale -1.0 : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -839,7 +860,7 @@ func.func @case93(%q: tensor<2x4x5x16xf32>) {
 // -----
 
 // The mask broadcasts to the scores.
-func.func @case94(%q: tensor<2x4x5x16xf32>, %m: tensor<5x16xf32>) {
+func.func @case97(%q: tensor<2x4x5x16xf32>, %m: tensor<5x16xf32>) {
   // expected-error @+1 {{mask [5, 16] does not broadcast to the scores [batch, heads, seq, kv_seq] [2, 4, 5, 5]}}
   %y = loom.attention %q, %q, %q mask %m : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<5x16xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -848,7 +869,7 @@ func.func @case94(%q: tensor<2x4x5x16xf32>, %m: tensor<5x16xf32>) {
 // -----
 
 // Attention gives [batch, heads, seq, value head_dim].
-func.func @case95(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x7x16xf32>, %v: tensor<2x4x7x32xf32>) {
+func.func @case98(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x7x16xf32>, %v: tensor<2x4x7x32xf32>) {
   // expected-error @+1 {{result shape [2, 4, 5, 16] does not match [2, 4, 5, 32]}}
   %y = loom.attention %q, %k, %v : (tensor<2x4x5x16xf32>, tensor<2x4x7x16xf32>, tensor<2x4x7x32xf32>) -> tensor<2x4x5x16xf32>
   return
@@ -857,7 +878,7 @@ func.func @case95(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x7x16xf32>, %v: tensor
 // -----
 
 // Attention operands share the element type.
-func.func @case96(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xbf16>) {
+func.func @case99(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xbf16>) {
   // expected-error @+1 {{failed to verify that all of {query, key, value, result} have same element type}}
   %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xbf16>, tensor<2x4x5x16xbf16>) -> tensor<2x4x5x16xf32>
   return

@@ -162,7 +162,8 @@ func.func @contractions(%x: tensor<?x?x256xf32, #loom.dims<batch, seq>>, %w: ten
 // CHECK: loom.reshape %{{.*}} : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x8x32xf32, #loom.dims<batch, seq>>
 // CHECK: loom.transpose %{{.*}} [0, 2, 1, 3] : tensor<?x?x8x32xf32, #loom.dims<batch, seq>> -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
 // CHECK: loom.concat %{{.*}}, %{{.*}} axis 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
-// CHECK: loom.concat %{{.*}}, %{{.*}} axis 2 : (tensor<?x8x?x32xf32, #loom.dims<batch, past>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32>
+// CHECK: loom.concat %{{.*}}, %{{.*}} axis 2 : (tensor<?x8x?x32xf32, #loom.dims<batch, past>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, "past+seq">>
+// CHECK: loom.reshape %{{.*}} : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x256xf32, #loom.dims<"batch*seq">>
 // CHECK: loom.slice %{{.*}} axes [1] starts [-1] ends [9223372036854775807] steps [1] : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x1x256xf32, #loom.dims<batch>>
 // CHECK: loom.slice %{{.*}} axes [0, 1] starts [0, 8] ends [2, 0] steps [1, -2] : tensor<4x10xf32> -> tensor<2x4xf32>
 // CHECK: loom.broadcast %{{.*}} : tensor<1x1x?x?xf32, #loom.dims<seq, seq>> -> tensor<?x8x?x?xf32, #loom.dims<batch, seq, seq>>
@@ -181,7 +182,8 @@ func.func @layout(%table: tensor<2048x256xf32>, %ids: tensor<?x?xi64, #loom.dims
   %2 = loom.reshape %x : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x?x8x32xf32, #loom.dims<batch, seq>>
   %3 = loom.transpose %2 [0, 2, 1, 3] : tensor<?x?x8x32xf32, #loom.dims<batch, seq>> -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
   %4 = loom.concat %a, %b axis 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
-  %5 = loom.concat %past, %new axis 2 : (tensor<?x8x?x32xf32, #loom.dims<batch, past>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32>
+  %5 = loom.concat %past, %new axis 2 : (tensor<?x8x?x32xf32, #loom.dims<batch, past>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, "past+seq">>
+  %flat = loom.reshape %x : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x256xf32, #loom.dims<"batch*seq">>
   %6 = loom.slice %x axes [1] starts [-1] ends [9223372036854775807] steps [1] : tensor<?x?x256xf32, #loom.dims<batch, seq>> -> tensor<?x1x256xf32, #loom.dims<batch>>
   %7 = loom.slice %s axes [0, 1] starts [0, 8] ends [2, 0] steps [1, -2] : tensor<4x10xf32> -> tensor<2x4xf32>
   %8 = loom.broadcast %mask : tensor<1x1x?x?xf32, #loom.dims<seq, seq>> -> tensor<?x8x?x?xf32, #loom.dims<batch, seq, seq>>
