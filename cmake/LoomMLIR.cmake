@@ -37,3 +37,12 @@ target_link_libraries(loom_mlir_flags INTERFACE MLIR LLVM)
 
 # mlir-tblgen writes generated .inc files next to the .td's relative path in the build tree.
 set(LLVM_TABLEGEN_EXE ${MLIR_TABLEGEN_EXE})
+
+# The ONNX importer parses models with the protobuf classes Debian's libonnx-dev ships
+# (onnx-ml.pb.h, libonnx_proto); ONNX's CMake package needs protobuf found first.
+find_package(Protobuf REQUIRED)
+find_package(ONNX REQUIRED)
+
+# Tests write small ONNX models as protobuf text and encode them with protoc.
+find_program(LOOM_PROTOC protoc REQUIRED)
+find_file(LOOM_ONNX_PROTO onnx/onnx.proto PATHS /usr/include REQUIRED)

@@ -19,3 +19,7 @@ llvm_config.add_tool_substitutions(
 config.substitutions.append(("%loom_src", config.loom_src_root))
 config.substitutions.append(("%shared", config.loom_shared_dir))
 config.substitutions.append(("%python", sys.executable))
+# %onnx-encode < model.textproto > model.onnx
+config.substitutions.append(
+    ("%onnx-encode", "%s --encode=onnx.ModelProto -I%s %s" % (
+        config.loom_protoc, os.path.dirname(config.loom_onnx_proto), config.loom_onnx_proto)))

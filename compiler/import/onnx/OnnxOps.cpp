@@ -98,12 +98,28 @@ bool binaryOnContents(Importer &im, const onnx::NodeProto &node) {
 // Elementwise
 //===----------------------------------------------------------------------===//
 
+/// Checks that `operands` broadcast together; an ONNX model that breaks the rule gets
+/// an error naming the node rather than an unverifiable op.
+bool checkBroadcast(Importer &im, const onnx::NodeProto &node, ArrayRef<Value> operands) {
+  Shape shape = GraphBuilder::shape(operands.front());
+  for (Value operand : operands.drop_front()) {
+    Shape next;
+    std::string why;
+    if (!broadcastShapes(shape, GraphBuilder::shape(operand), next, why))
+      return im.fail(node, "operands do not broadcast: " + why);
+    shape = next;
+  }
+  return true;
+}
+
 template <Value (GraphBuilder::*Fn)(Value, Value)>
 bool convertBinary(Importer &im, const onnx::NodeProto &node) {
   if (binaryOnContents(im, node))
     return true;
   Value a = im.input(node, 0), b = im.input(node, 1);
   if (!a || !b)
+    return false;
+  if (!checkBroadcast(im, node, {a, b}))
     return false;
   if (elementOf(a) != elementOf(b))
     b = im.g.cast(b, elementOf(a)); // Pow takes an exponent of another type
@@ -119,7 +135,7 @@ bool convertVariadic(Importer &im, const onnx::NodeProto &node) {
   Value result = im.input(node, 0);
   for (int i = 1; result && i < node.input_size(); ++i) {
     Value next = im.input(node, i);
-    if (!next)
+    if (!next || !checkBroadcast(im, node, {result, next}))
       return false;
     result = (im.g.*Fn)(result, next);
   }
@@ -134,7 +150,7 @@ bool convertCompare(Importer &im, const onnx::NodeProto &node) {
   if (binaryOnContents(im, node))
     return true;
   Value a = im.input(node, 0), b = im.input(node, 1);
-  if (!a || !b)
+  if (!a || !b || !checkBroadcast(im, node, {a, b}))
     return false;
   im.define(node, 0, im.g.compare(Kind, a, b));
   return true;
@@ -164,6 +180,14 @@ bool convertNot(Importer &im, const onnx::NodeProto &node) {
     return true;
   }
   return convertUnary<NotOp>(im, node);
+}
+
+bool convertCastLike(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0), like = im.input(node, 1);
+  if (!x || !like)
+    return false;
+  im.define(node, 0, im.g.cast(x, elementOf(like)));
+  return true;
 }
 
 bool convertIsNaN(Importer &im, const onnx::NodeProto &node) {
@@ -213,7 +237,7 @@ bool convertWhere(Importer &im, const onnx::NodeProto &node) {
     }
   }
   Value cond = im.input(node, 0), x = im.input(node, 1), y = im.input(node, 2);
-  if (!cond || !x || !y)
+  if (!cond || !x || !y || !checkBroadcast(im, node, {cond, x, y}))
     return false;
   im.define(node, 0, im.g.select(cond, x, y));
   return true;
@@ -307,39 +331,115 @@ bool convertReduce(Importer &im, const onnx::NodeProto &node) {
   return true;
 }
 
-bool convertSoftmax(Importer &im, const onnx::NodeProto &node) {
+/// Input 0 and the node's `axis` attribute (default -1) made non-negative; null after
+/// recording an error.
+Value inputAndAxis(Importer &im, const onnx::NodeProto &node, int64_t &axis) {
   Value x = im.input(node, 0);
+  axis = im.attrInt(node, "axis", -1);
+  if (!x || !im.normalizeAxis(node, axis, rankOf(x)))
+    return {};
+  return x;
+}
+
+bool convertSoftmax(Importer &im, const onnx::NodeProto &node) {
+  int64_t axis;
+  Value x = inputAndAxis(im, node, axis);
   if (!x)
-    return false;
-  int64_t axis = im.attrInt(node, "axis", -1);
-  if (!im.normalizeAxis(node, axis, rankOf(x)))
     return false;
   im.define(node, 0, im.g.softmax(x, axis));
   return true;
 }
 
+/// The normalized dimensions of `x` from `axis` on, and the parameter `i` broadcast to
+/// them (ONNX lets parameters broadcast; loom wants them exact).
+Value normParameter(Importer &im, const onnx::NodeProto &node, int i, const Shape &normalized) {
+  Value p = im.input(node, i);
+  return p ? im.g.broadcastTo(p, normalized) : Value();
+}
+
 bool convertLayerNorm(Importer &im, const onnx::NodeProto &node) {
-  for (int i = 1; i < node.output_size(); ++i)
-    if (!node.output(i).empty())
-      return im.fail(node, "asks for the Mean/InvStdDev outputs, which Loom does not produce");
-  Value x = im.input(node, 0), scale = im.input(node, 1);
-  if (!x || !scale)
-    return false;
-  int64_t axis = im.attrInt(node, "axis", -1);
-  if (!im.normalizeAxis(node, axis, rankOf(x)))
+  int64_t axis;
+  Value x = inputAndAxis(im, node, axis);
+  if (!x)
     return false;
   Shape shape = GraphBuilder::shape(x);
   Shape normalized(shape.begin() + axis, shape.end());
-  // ONNX lets the parameters broadcast to the normalized shape; loom wants them exact.
-  scale = im.g.broadcastTo(scale, normalized);
-  Value bias;
-  if (im.hasInput(node, 2)) {
-    bias = im.input(node, 2);
-    if (!bias)
-      return false;
-    bias = im.g.broadcastTo(bias, normalized);
+  Value scale = normParameter(im, node, 1, normalized);
+  Value bias = im.hasInput(node, 2) ? normParameter(im, node, 2, normalized) : Value();
+  if (!scale || (im.hasInput(node, 2) && !bias))
+    return false;
+  float epsilon = im.attrFloat(node, "epsilon", 1e-5f);
+  im.define(node, 0, im.g.layerNorm(x, scale, bias, epsilon));
+  // The optional statistics: mean and 1/sqrt(biased variance + epsilon), with the
+  // normalized axes kept as size 1.
+  if (node.output_size() > 1) {
+    SmallVector<int64_t> axes;
+    for (int64_t i = axis; i < rankOf(x); ++i)
+      axes.push_back(i);
+    Value mean = im.g.reduce(ReduceKind::Mean, x, axes, /*keepDims=*/true);
+    Value centered = im.g.sub(x, mean);
+    Value variance =
+        im.g.reduce(ReduceKind::Mean, im.g.mul(centered, centered), axes, /*keepDims=*/true);
+    Value eps = im.g.cast(im.g.constant({epsilon}), elementOf(x));
+    im.define(node, 1, mean);
+    im.define(node, 2, im.g.unary<RsqrtOp>(im.g.add(variance, eps)));
   }
-  im.define(node, 0, im.g.layerNorm(x, scale, bias, im.attrFloat(node, "epsilon", 1e-5f)));
+  return true;
+}
+
+bool convertRmsNorm(Importer &im, const onnx::NodeProto &node) {
+  int64_t axis;
+  Value x = inputAndAxis(im, node, axis);
+  if (!x)
+    return false;
+  Shape shape = GraphBuilder::shape(x);
+  Value scale = normParameter(im, node, 1, Shape(shape.begin() + axis, shape.end()));
+  if (!scale)
+    return false;
+  im.define(node, 0, im.g.rmsNorm(x, scale, im.attrFloat(node, "epsilon", 1e-5f)));
+  return true;
+}
+
+bool convertLogSoftmax(Importer &im, const onnx::NodeProto &node) {
+  int64_t axis;
+  Value x = inputAndAxis(im, node, axis);
+  if (!x)
+    return false;
+  // x - max - log(sum(exp(x - max))): the stable form, with no log of a rounded zero.
+  Value shifted = im.g.sub(x, im.g.reduce(ReduceKind::Max, x, {axis}, true));
+  Value total = im.g.reduce(ReduceKind::Sum, im.g.unary<ExpOp>(shifted), {axis}, true);
+  im.define(node, 0, im.g.sub(shifted, im.g.unary<LogOp>(total)));
+  return true;
+}
+
+/// Trilu keeps the elements with j - i >= k (upper) or j - i <= k (lower) of the last
+/// two dimensions and zeroes the rest: a select on a mask built from two iotas.
+bool convertTrilu(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  if (!x)
+    return false;
+  int64_t k = 0;
+  if (im.hasInput(node, 1)) {
+    auto given = im.staticInts(node, 1);
+    if (!given || given->size() != 1)
+      return im.fail(node, "k must be a constant integer");
+    k = (*given)[0];
+  }
+  int64_t rank = rankOf(x);
+  if (rank < 2)
+    return im.fail(node, "needs rank 2 or more");
+  Type i64 = im.g.builder().getI64Type();
+  Shape shape = GraphBuilder::shape(x);
+  Value rows = im.g.reshape(im.g.iota(x, rank - 2, i64), {shape[rank - 2], Dim::fixed(1)});
+  Value cols = im.g.iota(x, rank - 1, i64);
+  Value diagonal = im.g.sub(cols, rows); // j - i, [rows, cols]
+  Value kValue = im.intConstant({k}, true, i64);
+  bool upper = im.attrInt(node, "upper", 1) != 0;
+  Value keep = im.g.compare(upper ? CompareKind::GE : CompareKind::LE, diagonal, kValue);
+  Value zero = llvm::isa<FloatType>(elementOf(x))
+                   ? im.g.cast(im.g.constant({0.0f}), elementOf(x))
+                   : im.intConstant({0}, true, elementOf(x));
+  im.define(node, 0, im.g.select(keep, x, zero));
   return true;
 }
 
@@ -426,6 +526,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"Add", {convertBinary<&GraphBuilder::add>}},
       {"And", {convertBinary<&GraphBuilder::logicalAnd>}},
       {"Cast", {convertCast}},
+      {"CastLike", {convertCastLike}},
       {"Concat", {convertConcat}},
       {"Constant", {convertConstant}},
       {"ConstantOfShape", {convertConstantOfShape}},
@@ -446,6 +547,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"Identity", {convertIdentity}},
       {"IsNaN", {convertIsNaN}},
       {"LayerNormalization", {convertLayerNorm, 17}},
+      {"LogSoftmax", {convertLogSoftmax}},
       {"Less", {convertCompare<CompareKind::LT>}},
       {"LessOrEqual", {convertCompare<CompareKind::LE>}},
       {"Log", {convertUnary<LogOp>}},
@@ -464,6 +566,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"ReduceSum", {convertReduce<ReduceKind::Sum>}},
       {"Relu", {convertUnary<ReluOp>}},
       {"Reshape", {convertReshape}},
+      {"RMSNormalization", {convertRmsNorm, 23}},
       {"Shape", {convertShape}},
       {"Sigmoid", {convertUnary<SigmoidOp>}},
       {"Sin", {convertUnary<SinOp>}},
@@ -475,6 +578,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"Sub", {convertBinary<&GraphBuilder::sub>}},
       {"Tanh", {convertUnary<TanhOp>}},
       {"Transpose", {convertTranspose}},
+      {"Trilu", {convertTrilu}},
       {"Unsqueeze", {convertUnsqueeze}},
       {"Where", {convertWhere}},
   };
