@@ -9,6 +9,10 @@
 
 namespace loom::onnximport {
 
+// Transformer operators of opset 23 (OnnxAttentionOps.cpp).
+bool convertAttention(Importer &, const onnx::NodeProto &);
+bool convertRotaryEmbedding(Importer &, const onnx::NodeProto &);
+
 // Shape-aware operators (OnnxShapeOps.cpp).
 bool convertCast(Importer &, const onnx::NodeProto &);
 bool convertConcat(Importer &, const onnx::NodeProto &);

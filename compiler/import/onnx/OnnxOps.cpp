@@ -51,6 +51,14 @@ std::optional<Dim> foldDims(const std::string &op, Dim a, Dim b, MLIRContext *co
       return fromExpr(*q, context);
     return std::nullopt;
   }
+  if (op == "Mod") {
+    if (!x->isConstant() || !y->isConstant() || y->constantValue() == 0)
+      return std::nullopt;
+    int64_t r = x->constantValue() % y->constantValue();
+    if (r != 0 && ((r < 0) != (y->constantValue() < 0)))
+      r += y->constantValue(); // ONNX Mod (fmod=0) takes the divisor's sign
+    return Dim::fixed(r);
+  }
   if (op == "And" || op == "Or") {
     if (!x->isConstant() || !y->isConstant())
       return std::nullopt;
@@ -180,6 +188,13 @@ bool convertNot(Importer &im, const onnx::NodeProto &node) {
     return true;
   }
   return convertUnary<NotOp>(im, node);
+}
+
+/// Mod on known integers (sizes); Loom has no remainder op for tensor data.
+bool convertMod(Importer &im, const onnx::NodeProto &node) {
+  if (im.attrInt(node, "fmod", 0) == 0 && binaryOnContents(im, node))
+    return true;
+  return im.fail(node, "is supported only on integers known at import time (sizes)");
 }
 
 bool convertCastLike(Importer &im, const onnx::NodeProto &node) {
@@ -524,6 +539,7 @@ bool convertGatherND(Importer &im, const onnx::NodeProto &node) {
 const std::map<std::string, OpInfo> &converters() {
   static const std::map<std::string, OpInfo> table = {
       {"Add", {convertBinary<&GraphBuilder::add>}},
+      {"Attention", {convertAttention, 23}},
       {"And", {convertBinary<&GraphBuilder::logicalAnd>}},
       {"Cast", {convertCast}},
       {"CastLike", {convertCastLike}},
@@ -554,6 +570,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"MatMul", {convertMatMul}},
       {"Max", {convertVariadic<&GraphBuilder::maximum>}},
       {"Min", {convertVariadic<&GraphBuilder::minimum>}},
+      {"Mod", {convertMod}},
       {"Mul", {convertBinary<&GraphBuilder::mul>}},
       {"Neg", {convertUnary<NegOp>}},
       {"Not", {convertNot}},
@@ -566,6 +583,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"ReduceSum", {convertReduce<ReduceKind::Sum>}},
       {"Relu", {convertUnary<ReluOp>}},
       {"Reshape", {convertReshape}},
+      {"RotaryEmbedding", {convertRotaryEmbedding, 23}},
       {"RMSNormalization", {convertRmsNorm, 23}},
       {"Shape", {convertShape}},
       {"Sigmoid", {convertUnary<SigmoidOp>}},
