@@ -175,9 +175,25 @@ template <typename OpTy> bool convertUnary(Importer &im, const onnx::NodeProto &
   return true;
 }
 
+bool convertNeg(Importer &im, const onnx::NodeProto &node) {
+  const Slot &a = im.slots.at(node.input(0));
+  if (a.contents) {
+    Shape out;
+    for (const Dim &d : *a.contents) {
+      std::optional<SizeExpr> size = toExpr(d);
+      if (!size)
+        return convertUnary<NegOp>(im, node);
+      out.push_back(fromExpr(SizeExpr::constant(0) - *size, im.g.builder().getContext()));
+    }
+    im.define(node, 0, {}, out, a.scalar);
+    return true;
+  }
+  return convertUnary<NegOp>(im, node);
+}
+
 bool convertNot(Importer &im, const onnx::NodeProto &node) {
   const Slot &a = im.slots.at(node.input(0));
-  if (a.contents && !a.value) {
+  if (a.contents) {
     Shape out;
     for (const Dim &d : *a.contents) {
       if (!d.isStatic())
@@ -553,6 +569,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"Erf", {convertUnary<ErfOp>}},
       {"Exp", {convertUnary<ExpOp>}},
       {"Expand", {convertExpand}},
+      {"Flatten", {convertFlatten}},
       {"Gather", {convertGather}},
       {"GatherElements", {convertGatherElements}},
       {"GatherND", {convertGatherND}},
@@ -572,7 +589,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"Min", {convertVariadic<&GraphBuilder::minimum>}},
       {"Mod", {convertMod}},
       {"Mul", {convertBinary<&GraphBuilder::mul>}},
-      {"Neg", {convertUnary<NegOp>}},
+      {"Neg", {convertNeg}},
       {"Not", {convertNot}},
       {"Or", {convertBinary<&GraphBuilder::logicalOr>}},
       {"Pow", {convertBinary<&GraphBuilder::pow>}},
@@ -591,9 +608,11 @@ const std::map<std::string, OpInfo> &converters() {
       {"Slice", {convertSlice}},
       {"Softmax", {convertSoftmax}},
       {"Split", {convertSplit}},
+      {"Size", {convertSize}},
       {"Sqrt", {convertUnary<SqrtOp>}},
       {"Squeeze", {convertSqueeze}},
       {"Sub", {convertBinary<&GraphBuilder::sub>}},
+      {"Sum", {convertVariadic<&GraphBuilder::add>}},
       {"Tanh", {convertUnary<TanhOp>}},
       {"Transpose", {convertTranspose}},
       {"Trilu", {convertTrilu}},

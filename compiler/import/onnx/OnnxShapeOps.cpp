@@ -49,7 +49,7 @@ std::optional<std::vector<int64_t>> axesOf(Importer &im, const onnx::NodeProto &
 bool convertShape(Importer &im, const onnx::NodeProto &node) {
   const Slot &from = im.slots.at(node.input(0));
   Shape shape;
-  if (from.contents && !from.value) {
+  if (from.contents) {
     if (!from.scalar)
       shape.push_back(Dim::fixed(from.contents->size()));
   } else {
@@ -109,7 +109,7 @@ bool convertCast(Importer &im, const onnx::NodeProto &node) {
     return im.fail(node, "casts to ONNX element type " + std::to_string(to) +
                              ", which Loom does not support");
   const Slot &from = im.slots.at(node.input(0));
-  if (from.contents && llvm::isa<IntegerType>(type) && !from.value) {
+  if (from.contents && llvm::isa<IntegerType>(type)) {
     Shape contents = *from.contents;
     if (type.isInteger(1))
       for (Dim &dim : contents)
@@ -131,7 +131,7 @@ bool convertUnsqueeze(Importer &im, const onnx::NodeProto &node) {
   if (!axes)
     return false;
   const Slot &from = im.slots.at(node.input(0));
-  if (from.contents && !from.value && from.scalar && axes->size() == 1 &&
+  if (from.contents && from.scalar && axes->size() == 1 &&
       ((*axes)[0] == 0 || (*axes)[0] == -1)) {
     im.define(node, 0, {}, from.contents, /*scalar=*/false);
     return true;
@@ -162,7 +162,7 @@ bool convertSqueeze(Importer &im, const onnx::NodeProto &node) {
   if (!axes)
     return false;
   const Slot &from = im.slots.at(node.input(0));
-  if (from.contents && !from.value && !from.scalar && from.contents->size() == 1) {
+  if (from.contents && !from.scalar && from.contents->size() == 1) {
     im.define(node, 0, {}, from.contents, /*scalar=*/true);
     return true;
   }
@@ -246,7 +246,7 @@ bool convertSlice(Importer &im, const onnx::NodeProto &node) {
       steps.size() != starts->size())
     return im.fail(node, "starts, ends, axes and steps differ in length");
   const Slot &from = im.slots.at(node.input(0));
-  if (from.contents && !from.value && !from.scalar && axes.size() == 1 && steps[0] == 1 &&
+  if (from.contents && !from.scalar && axes.size() == 1 && steps[0] == 1 &&
       (*starts)[0].isStatic() && (*ends)[0].isStatic()) {
     int64_t n = from.contents->size();
     auto clamp = [n](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + n : v, 0, n); };
@@ -314,7 +314,7 @@ bool convertGather(Importer &im, const onnx::NodeProto &node) {
   const Slot &data = im.slots.at(node.input(0));
   std::optional<std::vector<int64_t>> indices = im.staticInts(node, 1);
   const Slot &indexSlot = im.slots.at(node.input(1));
-  if (data.contents && !data.value && indices && axis == 0) {
+  if (data.contents && indices && axis == 0) {
     Shape picked;
     int64_t n = data.contents->size();
     for (int64_t index : *indices) {
@@ -387,7 +387,7 @@ bool convertReshape(Importer &im, const onnx::NodeProto &node) {
   if (!requested)
     return false;
   const Slot &from = im.slots.at(node.input(0));
-  if (from.contents && !from.value && requested->size() <= 1) {
+  if (from.contents && requested->size() <= 1) {
     im.define(node, 0, {}, from.contents, requested->empty());
     return true;
   }
@@ -397,7 +397,8 @@ bool convertReshape(Importer &im, const onnx::NodeProto &node) {
   Shape target;
   if (!reshapeTarget(im, node, x, *requested, target))
     return false;
-  im.define(node, 0, im.g.reshape(x, target), from.contents, target.empty());
+  // Contents describe rank-0 and rank-1 values only; the early return took those.
+  im.define(node, 0, im.g.reshape(x, target));
   return true;
 }
 
@@ -510,6 +511,54 @@ bool convertSplit(Importer &im, const onnx::NodeProto &node) {
   if (total.isStatic() && begin != total.size)
     return im.fail(node, "split sizes add up to " + std::to_string(begin) + ", not " +
                              std::to_string(total.size));
+  return true;
+}
+
+} // namespace loom::onnximport
+
+namespace loom::onnximport {
+
+/// Product of `dims` as a size; anonymous if any is unknown.
+static Dim productOf(ArrayRef<Dim> dims, MLIRContext *context) {
+  SizeExpr product = SizeExpr::constant(1);
+  for (const Dim &dim : dims) {
+    std::optional<SizeExpr> size = toExpr(dim);
+    if (!size)
+      return Dim::anonymous();
+    product = product * *size;
+  }
+  return fromExpr(product, context);
+}
+
+bool convertFlatten(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  if (!x)
+    return false;
+  int64_t rank = rankOf(x), axis = im.attrInt(node, "axis", 1);
+  if (axis < -rank || axis > rank)
+    return im.fail(node, "axis " + std::to_string(axis) + " is out of range");
+  if (axis < 0)
+    axis += rank;
+  Shape shape = GraphBuilder::shape(x);
+  MLIRContext *context = im.g.builder().getContext();
+  im.define(node, 0,
+            im.g.reshape(x, {productOf(ArrayRef<Dim>(shape).take_front(axis), context),
+                             productOf(ArrayRef<Dim>(shape).drop_front(axis), context)}));
+  return true;
+}
+
+bool convertSize(Importer &im, const onnx::NodeProto &node) {
+  const Slot &from = im.slots.at(node.input(0));
+  Dim size;
+  if (from.contents) {
+    size = Dim::fixed(from.scalar ? 1 : from.contents->size());
+  } else {
+    Value x = im.input(node, 0);
+    if (!x)
+      return false;
+    size = productOf(GraphBuilder::shape(x), im.g.builder().getContext());
+  }
+  im.define(node, 0, {}, Shape{size}, /*scalar=*/true);
   return true;
 }
 
