@@ -21,17 +21,22 @@ Value GraphBuilder::weight(StringRef name, ArrayRef<int64_t> shape) {
   return WeightOp::create(builder_, loc_, RankedTensorType::get(shape, floatType_), name);
 }
 
-Value GraphBuilder::constant(ArrayRef<float> values, ArrayRef<int64_t> shape) {
-  auto type = RankedTensorType::get(shape, floatType_);
+DenseElementsAttr GraphBuilder::floatElements(ArrayRef<float> values, RankedTensorType type) {
   SmallVector<APFloat> converted;
-  const llvm::fltSemantics &semantics = llvm::cast<FloatType>(floatType_).getFloatSemantics();
+  const llvm::fltSemantics &semantics =
+      llvm::cast<FloatType>(type.getElementType()).getFloatSemantics();
   for (float value : values) {
     APFloat element(value);
     bool lost;
     element.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
     converted.push_back(element);
   }
-  return ConstantOp::create(builder_, loc_, DenseElementsAttr::get(type, converted));
+  return DenseElementsAttr::get(type, converted);
+}
+
+Value GraphBuilder::constant(ArrayRef<float> values, ArrayRef<int64_t> shape) {
+  return ConstantOp::create(builder_, loc_,
+                            floatElements(values, RankedTensorType::get(shape, floatType_)));
 }
 
 Value GraphBuilder::iota(Value shapeSource, int64_t dim, Type elementType) {

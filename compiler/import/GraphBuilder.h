@@ -27,6 +27,9 @@ public:
   mlir::StringAttr name(llvm::StringRef text) { return builder_.getStringAttr(text); }
   Dim dim(llvm::StringRef name) { return Dim::named(this->name(name)); }
   static Shape shape(mlir::Value value);
+  /// `values` rounded to nearest-even into the float element type of `type`.
+  static mlir::DenseElementsAttr floatElements(llvm::ArrayRef<float> values,
+                                               mlir::RankedTensorType type);
 
   // Sources.
   mlir::Value weight(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);

@@ -241,8 +241,33 @@ static bool externalLocation(const std::string &folder, const onnx::TensorProto 
   return true;
 }
 
+/// True when the tensor's elements are raw bytes (raw_data or external data) rather than
+/// the typed repeated fields.
+static bool storesRawBytes(const onnx::TensorProto &tensor) {
+  return tensor.has_raw_data() ||
+         tensor.data_location() == onnx::TensorProto_DataLocation_EXTERNAL;
+}
+
+/// Checks that `found` items (bytes or values) match the tensor's element count.
+static bool checkCount(const onnx::TensorProto &tensor, size_t found, const char *what,
+                       std::string &error, int64_t width = 1) {
+  int64_t count = numElements(tensor);
+  if (static_cast<int64_t>(found) == count * width)
+    return true;
+  error = "tensor '" + tensor.name() + "' holds " + std::to_string(found) + " " + what +
+          " for " + std::to_string(count) + " elements";
+  return false;
+}
+
 bool Importer::readRawBytes(const onnx::TensorProto &tensor, std::string &bytes,
                             std::string &error) {
+  if (!readRawBytesUnchecked(tensor, bytes, error))
+    return false;
+  return checkCount(tensor, bytes.size(), "bytes", error, onnxTypeBytes(tensor.data_type()));
+}
+
+bool Importer::readRawBytesUnchecked(const onnx::TensorProto &tensor, std::string &bytes,
+                                     std::string &error) {
   if (tensor.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
     std::string path;
     uint64_t offset, length;
@@ -267,16 +292,11 @@ bool Importer::readInts(const onnx::TensorProto &tensor, std::vector<int64_t> &o
   out.clear();
   int32_t type = tensor.data_type();
   int64_t count = numElements(tensor);
-  if (tensor.has_raw_data() || tensor.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
+  if (storesRawBytes(tensor)) {
     std::string bytes;
     if (!readRawBytes(tensor, bytes, error))
       return false;
     int64_t width = onnxTypeBytes(type);
-    if (static_cast<int64_t>(bytes.size()) != count * width) {
-      error = "tensor '" + tensor.name() + "' holds " + std::to_string(bytes.size()) +
-              " bytes for " + std::to_string(count) + " elements";
-      return false;
-    }
     for (int64_t i = 0; i < count; ++i) {
       int64_t v = 0;
       if (width == 8) {
@@ -302,12 +322,7 @@ bool Importer::readInts(const onnx::TensorProto &tensor, std::vector<int64_t> &o
     out.assign(tensor.int64_data().begin(), tensor.int64_data().end());
   else
     out.assign(tensor.int32_data().begin(), tensor.int32_data().end());
-  if (static_cast<int64_t>(out.size()) != count) {
-    error = "tensor '" + tensor.name() + "' holds " + std::to_string(out.size()) +
-            " values for " + std::to_string(count) + " elements";
-    return false;
-  }
-  return true;
+  return checkCount(tensor, out.size(), "values", error);
 }
 
 /// IEEE half / bfloat16 bits to float.
@@ -331,16 +346,11 @@ bool Importer::readFloats(const onnx::TensorProto &tensor, std::vector<float> &o
   int64_t count = numElements(tensor);
   bool half = type == onnx::TensorProto_DataType_FLOAT16 ||
               type == onnx::TensorProto_DataType_BFLOAT16;
-  if (tensor.has_raw_data() || tensor.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
+  if (storesRawBytes(tensor)) {
     std::string bytes;
     if (!readRawBytes(tensor, bytes, error))
       return false;
     int64_t width = onnxTypeBytes(type);
-    if (static_cast<int64_t>(bytes.size()) != count * width) {
-      error = "tensor '" + tensor.name() + "' holds " + std::to_string(bytes.size()) +
-              " bytes for " + std::to_string(count) + " elements";
-      return false;
-    }
     for (int64_t i = 0; i < count; ++i) {
       if (width == 4) {
         float f;
@@ -367,12 +377,7 @@ bool Importer::readFloats(const onnx::TensorProto &tensor, std::vector<float> &o
     for (int32_t bits : tensor.int32_data())
       out.push_back(halfToFloat(static_cast<uint16_t>(bits),
                                 type == onnx::TensorProto_DataType_BFLOAT16));
-  if (static_cast<int64_t>(out.size()) != count) {
-    error = "tensor '" + tensor.name() + "' holds " + std::to_string(out.size()) +
-            " values for " + std::to_string(count) + " elements";
-    return false;
-  }
-  return true;
+  return checkCount(tensor, out.size(), "values", error);
 }
 
 bool Importer::materializeTensor(const onnx::TensorProto &tensor, Slot &out,
@@ -427,15 +432,7 @@ bool Importer::materializeTensor(const onnx::TensorProto &tensor, Slot &out,
   std::vector<float> values;
   if (!readFloats(tensor, values, error))
     return false;
-  SmallVector<APFloat> elements;
-  const llvm::fltSemantics &semantics = llvm::cast<FloatType>(type).getFloatSemantics();
-  for (float v : values) {
-    APFloat element(v);
-    bool lost;
-    element.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
-    elements.push_back(element);
-  }
-  out.value = ConstantOp::create(b, loc, DenseElementsAttr::get(tensorType, elements));
+  out.value = ConstantOp::create(b, loc, GraphBuilder::floatElements(values, tensorType));
   return true;
 }
 

@@ -103,7 +103,10 @@ public:
   bool normalizeAxis(const onnx::NodeProto &node, int64_t &axis, int64_t rank);
 
 private:
+  /// The raw bytes of a tensor, checked against its element count.
   bool readRawBytes(const onnx::TensorProto &tensor, std::string &bytes, std::string &error);
+  bool readRawBytesUnchecked(const onnx::TensorProto &tensor, std::string &bytes,
+                             std::string &error);
 };
 
 /// Rank of a value's tensor type.
