@@ -95,14 +95,11 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
   }
   OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
   std::vector<std::string> errors;
-  if (isDirectory(path)) {
-    if (!importHfFolder(path, *module, floatType, errors, result.warnings)) {
-      error = "cannot import " + path + ":\n  " + joinLines(errors);
-      for (size_t at = error.find('\n'); at != std::string::npos; at = error.find('\n', at + 3))
-        error.replace(at, 1, "\n  ");
-      return false;
-    }
-  } else if (!importOnnxFile(path, *module, floatType, errors, result.warnings)) {
+  bool imported = isDirectory(path)
+                      ? importHfFolder(path, *module, floatType, errors, result.warnings)
+                      : importOnnxFile(path, *module, floatType, errors, result.warnings);
+  if (!imported) {
+    // Every line of every error, indented under the heading.
     error = "cannot import " + path + ":\n  " + joinLines(errors);
     for (size_t at = error.find('\n'); at != std::string::npos; at = error.find('\n', at + 3))
       error.replace(at, 1, "\n  ");

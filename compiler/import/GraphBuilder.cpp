@@ -188,6 +188,18 @@ Value GraphBuilder::concat(ValueRange inputs, int64_t axis) {
                           inputs, axis);
 }
 
+Value GraphBuilder::splitHeads(Value x, int64_t heads) {
+  Shape s = shape(x);
+  Value r = reshape(x, {s[0], s[1], Dim::fixed(heads), Dim::fixed(s[2].size / heads)});
+  return transpose(r, {0, 2, 1, 3});
+}
+
+Value GraphBuilder::mergeHeads(Value x) {
+  Shape s = shape(x);
+  Value t = transpose(x, {0, 2, 1, 3});
+  return reshape(t, {s[0], s[2], Dim::fixed(s[1].size * s[3].size)});
+}
+
 Value GraphBuilder::rope(Value x, Value cos, Value sin) {
   return RopeOp::create(builder_, loc_, x.getType(), x, cos, sin);
 }

@@ -77,6 +77,12 @@ public:
   /// x[..., start:end, ...] along `axis` with step 1.
   mlir::Value slice(mlir::Value x, int64_t axis, int64_t start, int64_t end);
 
+  /// [batch, seq, heads * dim] -> [batch, heads, seq, dim] (reshape + transpose); the
+  /// last dimension is static and a multiple of `heads`.
+  mlir::Value splitHeads(mlir::Value x, int64_t heads);
+  /// [batch, heads, seq, dim] -> [batch, seq, heads * dim], the inverse of splitHeads.
+  mlir::Value mergeHeads(mlir::Value x);
+
   // Transformer blocks.
   mlir::Value rope(mlir::Value x, mlir::Value cos, mlir::Value sin);
   mlir::Value attention(mlir::Value q, mlir::Value k, mlir::Value v, mlir::Value mask,

@@ -67,19 +67,6 @@ public:
     return x;
   }
 
-  /// [batch, seq, heads * dim] -> [batch, heads, seq, dim].
-  Value splitHeads(Value x, int64_t heads) {
-    Shape s = GraphBuilder::shape(x);
-    Value r = g_.reshape(x, {s[0], s[1], Dim::fixed(heads), Dim::fixed(spec_.headDim)});
-    return g_.transpose(r, {0, 2, 1, 3});
-  }
-  /// [batch, heads, seq, dim] -> [batch, seq, heads * dim].
-  Value mergeHeads(Value x) {
-    Shape s = GraphBuilder::shape(x);
-    Value t = g_.transpose(x, {0, 2, 1, 3});
-    return g_.reshape(t, {s[0], s[2], Dim::fixed(s[1].size * s[3].size)});
-  }
-
   static std::string shapeText(ArrayRef<int64_t> shape) {
     std::string text = "[";
     for (size_t i = 0; i < shape.size(); ++i)
@@ -118,10 +105,10 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
     Value q = m.linear(a, p + "self_attn.q_proj", h, s.numHeads * hd, s.attentionBias);
     Value k = m.linear(a, p + "self_attn.k_proj", h, s.numKvHeads * hd, s.attentionBias);
     Value v = m.linear(a, p + "self_attn.v_proj", h, s.numKvHeads * hd, s.attentionBias);
-    q = g.rope(m.splitHeads(q, s.numHeads), cos, sin);
-    k = g.rope(m.splitHeads(k, s.numKvHeads), cos, sin);
-    v = m.splitHeads(v, s.numKvHeads);
-    Value o = m.mergeHeads(g.attention(q, k, v, {}, /*causal=*/true, std::nullopt));
+    q = g.rope(g.splitHeads(q, s.numHeads), cos, sin);
+    k = g.rope(g.splitHeads(k, s.numKvHeads), cos, sin);
+    v = g.splitHeads(v, s.numKvHeads);
+    Value o = g.mergeHeads(g.attention(q, k, v, {}, /*causal=*/true, std::nullopt));
     x = g.add(x, m.linear(o, p + "self_attn.o_proj", s.numHeads * hd, h, s.outputBias));
 
     Value b = g.rmsNorm(x, m.weight(p + "post_attention_layernorm.weight", {h}),
@@ -151,13 +138,13 @@ SmallVector<Value> buildGpt2(HfImporter &m, Value ids) {
     Value a = g.layerNorm(x, m.weight(p + "ln_1.weight", {h}), m.weight(p + "ln_1.bias", {h}),
                           s.normEpsilon);
     Value qkv = m.linear(a, p + "attn.c_attn", h, 3 * h, true, /*conv1d=*/true);
-    Value q = m.splitHeads(g.slice(qkv, 2, 0, h), s.numHeads);
-    Value k = m.splitHeads(g.slice(qkv, 2, h, 2 * h), s.numHeads);
-    Value v = m.splitHeads(g.slice(qkv, 2, 2 * h, 3 * h), s.numHeads);
+    Value q = g.splitHeads(g.slice(qkv, 2, 0, h), s.numHeads);
+    Value k = g.splitHeads(g.slice(qkv, 2, h, 2 * h), s.numHeads);
+    Value v = g.splitHeads(g.slice(qkv, 2, 2 * h, 3 * h), s.numHeads);
     float scale = s.scaleAttention ? 1.0f / std::sqrt(static_cast<float>(s.headDim)) : 1.0f;
     if (s.scaleByInverseLayer)
       scale /= static_cast<float>(layer + 1);
-    Value o = m.mergeHeads(g.attention(q, k, v, {}, /*causal=*/true, scale));
+    Value o = g.mergeHeads(g.attention(q, k, v, {}, /*causal=*/true, scale));
     x = g.add(x, m.linear(o, p + "attn.c_proj", h, h, true, true));
     Value b = g.layerNorm(x, m.weight(p + "ln_2.weight", {h}), m.weight(p + "ln_2.bias", {h}),
                           s.normEpsilon);
@@ -196,10 +183,10 @@ SmallVector<Value> buildBert(HfImporter &m, Value ids, Value mask, Value types) 
 
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
     std::string p = root + "encoder.layer." + std::to_string(layer) + ".";
-    Value q = m.splitHeads(m.linear(x, p + "attention.self.query", h, h, true), s.numHeads);
-    Value k = m.splitHeads(m.linear(x, p + "attention.self.key", h, h, true), s.numHeads);
-    Value v = m.splitHeads(m.linear(x, p + "attention.self.value", h, h, true), s.numHeads);
-    Value o = m.mergeHeads(g.attention(q, k, v, additive, /*causal=*/false, std::nullopt));
+    Value q = g.splitHeads(m.linear(x, p + "attention.self.query", h, h, true), s.numHeads);
+    Value k = g.splitHeads(m.linear(x, p + "attention.self.key", h, h, true), s.numHeads);
+    Value v = g.splitHeads(m.linear(x, p + "attention.self.value", h, h, true), s.numHeads);
+    Value o = g.mergeHeads(g.attention(q, k, v, additive, /*causal=*/false, std::nullopt));
     o = m.linear(o, p + "attention.output.dense", h, h, true);
     x = g.layerNorm(g.add(o, x), m.weight(p + "attention.output.LayerNorm.weight", {h}),
                     m.weight(p + "attention.output.LayerNorm.bias", {h}), s.normEpsilon);

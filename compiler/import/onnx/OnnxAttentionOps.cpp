@@ -15,20 +15,6 @@ namespace loom::onnximport {
 
 namespace {
 
-/// [batch, seq, heads * dim] -> [batch, heads, seq, dim].
-Value splitHeads(GraphBuilder &g, Value x, int64_t heads) {
-  Shape s = GraphBuilder::shape(x);
-  Value r = g.reshape(x, {s[0], s[1], Dim::fixed(heads), Dim::fixed(s[2].size / heads)});
-  return g.transpose(r, {0, 2, 1, 3});
-}
-
-/// [batch, heads, seq, dim] -> [batch, seq, heads * dim].
-Value mergeHeads(GraphBuilder &g, Value x) {
-  Shape s = GraphBuilder::shape(x);
-  Value t = g.transpose(x, {0, 2, 1, 3});
-  return g.reshape(t, {s[0], s[2], Dim::fixed(s[1].size * s[3].size)});
-}
-
 /// A scalar of `type` (a float type).
 Value scalar(GraphBuilder &g, float value, Type type) {
   return g.cast(g.constant({value}), type);
@@ -68,9 +54,9 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
         !checkHeads(im, node, k, kvHeads, "kv_num_heads") ||
         !checkHeads(im, node, v, kvHeads, "kv_num_heads"))
       return false;
-    q = splitHeads(g, q, qHeads);
-    k = splitHeads(g, k, kvHeads);
-    v = splitHeads(g, v, kvHeads);
+    q = g.splitHeads(q, qHeads);
+    k = g.splitHeads(k, kvHeads);
+    v = g.splitHeads(v, kvHeads);
   }
   bool hasPast = im.hasInput(node, 4) && im.hasInput(node, 5);
   if (hasPast) {
@@ -110,7 +96,7 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
   if (im.attr(node, "scale"))
     scale = im.attrFloat(node, "scale", 1.0f);
   Value y = g.attention(q, k, v, mask, causal, scale);
-  im.define(node, 0, rank == 3 ? mergeHeads(g, y) : y);
+  im.define(node, 0, rank == 3 ? g.mergeHeads(y) : y);
   im.define(node, 1, k);
   im.define(node, 2, v);
   return true;
