@@ -21,11 +21,12 @@ Value GraphBuilder::weight(StringRef name, ArrayRef<int64_t> shape) {
   return WeightOp::create(builder_, loc_, RankedTensorType::get(shape, floatType_), name);
 }
 
-DenseElementsAttr GraphBuilder::floatElements(ArrayRef<float> values, RankedTensorType type) {
+DenseElementsAttr GraphBuilder::floatElements(ArrayRef<double> values,
+                                              RankedTensorType type) {
   SmallVector<APFloat> converted;
   const llvm::fltSemantics &semantics =
       llvm::cast<FloatType>(type.getElementType()).getFloatSemantics();
-  for (float value : values) {
+  for (double value : values) {
     APFloat element(value);
     bool lost;
     element.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
@@ -35,8 +36,9 @@ DenseElementsAttr GraphBuilder::floatElements(ArrayRef<float> values, RankedTens
 }
 
 Value GraphBuilder::constant(ArrayRef<float> values, ArrayRef<int64_t> shape) {
+  SmallVector<double> widened(values.begin(), values.end());
   return ConstantOp::create(builder_, loc_,
-                            floatElements(values, RankedTensorType::get(shape, floatType_)));
+                            floatElements(widened, RankedTensorType::get(shape, floatType_)));
 }
 
 Value GraphBuilder::iota(Value shapeSource, int64_t dim, Type elementType) {

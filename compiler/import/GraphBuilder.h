@@ -28,7 +28,7 @@ public:
   Dim dim(llvm::StringRef name) { return Dim::named(this->name(name)); }
   static Shape shape(mlir::Value value);
   /// `values` rounded to nearest-even into the float element type of `type`.
-  static mlir::DenseElementsAttr floatElements(llvm::ArrayRef<float> values,
+  static mlir::DenseElementsAttr floatElements(llvm::ArrayRef<double> values,
                                                mlir::RankedTensorType type);
 
   // Sources.

@@ -35,6 +35,25 @@ bool SizeExpr::isNonNegative() const {
                      [](const auto &term) { return term.second > 0; });
 }
 
+std::optional<int64_t> SizeExpr::evaluate(const std::map<std::string, int64_t> &bindings,
+                                          std::string *unbound) const {
+  int64_t total = 0;
+  for (const auto &[monomial, coefficient] : terms_) {
+    int64_t term = coefficient;
+    for (const std::string &name : monomial) {
+      auto it = bindings.find(name);
+      if (it == bindings.end()) {
+        if (unbound)
+          *unbound = name;
+        return std::nullopt;
+      }
+      term *= it->second;
+    }
+    total += term;
+  }
+  return total;
+}
+
 SizeExpr SizeExpr::operator+(const SizeExpr &other) const {
   SizeExpr sum = *this;
   for (const auto &[monomial, coefficient] : other.terms_)

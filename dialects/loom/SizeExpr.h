@@ -39,6 +39,10 @@ public:
   /// Exact division by a monomial (`c*x*y`); nullopt when `other` is not one or does
   /// not divide every term.
   std::optional<SizeExpr> divide(const SizeExpr &other) const;
+  /// The value with each name replaced by its size in `bindings`; nullopt when a name
+  /// is unbound. `unbound`, when given, receives the first such name.
+  std::optional<int64_t> evaluate(const std::map<std::string, int64_t> &bindings,
+                                  std::string *unbound = nullptr) const;
   bool operator==(const SizeExpr &other) const { return terms_ == other.terms_; }
   bool operator!=(const SizeExpr &other) const { return !(*this == other); }
 

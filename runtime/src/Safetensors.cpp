@@ -259,4 +259,88 @@ bool readSafetensorsHeader(const std::string &path, SafetensorsHeader &out,
   return true;
 }
 
+bool readTensorBytes(const SafetensorsHeader &header, const TensorInfo &tensor,
+                     std::string &bytes, std::string &error) {
+  std::unique_ptr<FILE, int (*)(FILE *)> file(std::fopen(header.path.c_str(), "rb"),
+                                              &std::fclose);
+  uint64_t size = tensor.fileEnd - tensor.fileBegin;
+  bytes.resize(size);
+  if (!file || std::fseek(file.get(), static_cast<long>(tensor.fileBegin), SEEK_SET) != 0 ||
+      std::fread(bytes.data(), 1, size, file.get()) != size) {
+    error = header.path + ": cannot read the data of tensor '" + tensor.name + "'";
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+/// `text` as a JSON string literal.
+std::string jsonString(const std::string &text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char escape[8];
+      std::snprintf(escape, sizeof escape, "\\u%04x", c);
+      out += escape;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+} // namespace
+
+bool writeSafetensors(const std::string &path, const std::vector<TensorBytes> &tensors,
+                      std::string &error) {
+  std::string header = "{";
+  uint64_t offset = 0;
+  for (const TensorBytes &t : tensors) {
+    int64_t count = 1;
+    std::string shape;
+    for (int64_t d : t.shape) {
+      count *= d;
+      shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    }
+    if (static_cast<uint64_t>(count * dtypeSize(t.dtype)) != t.bytes.size()) {
+      error = "tensor '" + t.name + "' has " + std::to_string(t.bytes.size()) +
+              " bytes for " + std::to_string(count) + " elements of " + dtypeName(t.dtype);
+      return false;
+    }
+    header += (header.size() > 1 ? "," : "") + jsonString(t.name) + ":{\"dtype\":\"" +
+              dtypeName(t.dtype) + "\",\"shape\":[" + shape + "],\"data_offsets\":[" +
+              std::to_string(offset) + "," + std::to_string(offset + t.bytes.size()) + "]}";
+    offset += t.bytes.size();
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' '); // keep the data 8-byte aligned
+
+  std::string temporary = path + ".partial";
+  std::unique_ptr<FILE, int (*)(FILE *)> file(std::fopen(temporary.c_str(), "wb"),
+                                              &std::fclose);
+  if (!file) {
+    error = temporary + ": cannot create the file";
+    return false;
+  }
+  uint8_t prefix[8];
+  for (int i = 0; i < 8; ++i)
+    prefix[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
+  bool ok = std::fwrite(prefix, 1, 8, file.get()) == 8 &&
+            std::fwrite(header.data(), 1, header.size(), file.get()) == header.size();
+  for (const TensorBytes &t : tensors)
+    ok = ok && std::fwrite(t.bytes.data(), 1, t.bytes.size(), file.get()) == t.bytes.size();
+  ok = std::fflush(file.get()) == 0 && ok;
+  file.reset();
+  if (!ok || std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    error = path + ": cannot write the file";
+    return false;
+  }
+  return true;
+}
+
 } // namespace loom

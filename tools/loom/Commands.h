@@ -7,6 +7,8 @@ namespace loom::cli {
 
 /// `loom import`; `argv` starts after the subcommand name. Returns the exit code.
 int runImport(int argc, char **argv);
+/// `loom reference`: runs a model on the CPU reference executor.
+int runReference(int argc, char **argv);
 
 } // namespace loom::cli
 

@@ -165,6 +165,7 @@ void readLlamaLike(ConfigReader &reader, HfModelSpec &spec) {
   std::string act = reader.string("hidden_act", "silu");
   if (!parseActivation(act, spec.activation))
     reader.unsupported("hidden_act", "\"" + act + "\" is not a supported activation");
+  spec.storedDtype = reader.string("dtype", reader.string("torch_dtype", ""));
   readRope(reader, spec);
   if (spec.numKvHeads > 0 && spec.numHeads % spec.numKvHeads)
     reader.unsupported("num_key_value_heads",

@@ -41,6 +41,9 @@ struct HfModelSpec {
   bool scaleByInverseLayer = false;
   bool scaleAttention = true;
   int64_t typeVocabSize = 0; // BERT
+  /// The dtype the checkpoint was saved in ("bfloat16", "float16", "float32"; empty when
+  /// the config does not say). transformers keeps RoPE's inverse frequencies in it.
+  std::string storedDtype;
 };
 
 /// Reads `configPath`. On failure returns false; `errors` lists every problem.

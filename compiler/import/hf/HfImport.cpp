@@ -9,6 +9,7 @@
 #include "compiler/import/GraphBuilder.h"
 #include "compiler/import/hf/HfConfig.h"
 #include "loom/support/Checkpoint.h"
+#include "loom/support/Float16.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -88,11 +89,18 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
   Value x = g.gather(m.weight("model.embed_tokens.weight", {s.vocabSize, h}), ids);
 
   // RoPE tables [seq, rotary/2]: angle = position * theta^(-2i/rotary), as transformers
-  // computes them (inverse frequencies rounded to float32, products in float32).
+  // computes them: the inverse frequencies are a buffer of the model, so a checkpoint
+  // kept in bfloat16 or float16 has them rounded to that type; products in float32.
   SmallVector<float> inverse;
-  for (int64_t i = 0; i < s.rotaryDim / 2; ++i)
-    inverse.push_back(static_cast<float>(
-        1.0 / std::pow(s.ropeTheta, static_cast<double>(2 * i) / s.rotaryDim)));
+  for (int64_t i = 0; i < s.rotaryDim / 2; ++i) {
+    float value = static_cast<float>(
+        1.0 / std::pow(s.ropeTheta, static_cast<double>(2 * i) / s.rotaryDim));
+    if (s.storedDtype == "bfloat16")
+      value = roundToBfloat16(value);
+    else if (s.storedDtype == "float16")
+      value = roundToHalf(value);
+    inverse.push_back(value);
+  }
   Value positions = g.iota(ids, 1, g.floatType());
   Shape seq = GraphBuilder::shape(positions);
   Value angles = g.mul(g.reshape(positions, {seq[0], Dim::fixed(1)}),
@@ -269,6 +277,12 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
   func.setType(builder.getFunctionType(inputTypes, outputTypes));
   for (auto [i, name] : llvm::enumerate(inputNames))
     func.setArgAttr(i, "loom.name", builder.getStringAttr(name));
+  if (spec.family == HfFamily::Bert) {
+    // As in transformers: without a mask every token is attended; without types all
+    // tokens are of type 0.
+    func.setArgAttr(1, "loom.default", builder.getI64IntegerAttr(1));
+    func.setArgAttr(2, "loom.default", builder.getI64IntegerAttr(0));
+  }
   for (size_t i = 0; i < outputs.size(); ++i)
     func.setResultAttr(i, "loom.name", builder.getStringAttr(outputNames[i]));
   return true;

@@ -7,19 +7,12 @@
 
 #include "compiler/import/onnx/OnnxImport.h"
 #include "compiler/import/onnx/OnnxImporter.h"
+#include "compiler/import/onnx/OnnxTensor.h"
 #include "loom/support/Checkpoint.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl.h>
-
-#include <climits>
-#include <cstring>
-#include <fcntl.h>
 #include <set>
-#include <sys/stat.h>
-#include <unistd.h>
 
 using namespace mlir;
 
@@ -173,213 +166,6 @@ Type Importer::elementType(int32_t onnxType) const {
   }
 }
 
-/// "FLOAT", "UINT8", ... for messages.
-static std::string onnxTypeName(int32_t type) {
-  if (onnx::TensorProto_DataType_IsValid(type))
-    return onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(type));
-  return "type " + std::to_string(type);
-}
-
-/// Bytes per element of the ONNX types Loom reads.
-static int64_t onnxTypeBytes(int32_t type) {
-  switch (type) {
-  case onnx::TensorProto_DataType_DOUBLE:
-  case onnx::TensorProto_DataType_INT64:
-    return 8;
-  case onnx::TensorProto_DataType_FLOAT:
-  case onnx::TensorProto_DataType_INT32:
-    return 4;
-  case onnx::TensorProto_DataType_FLOAT16:
-  case onnx::TensorProto_DataType_BFLOAT16:
-  case onnx::TensorProto_DataType_INT16:
-    return 2;
-  default:
-    return 1;
-  }
-}
-
-static int64_t numElements(const onnx::TensorProto &tensor) {
-  int64_t count = 1;
-  for (int64_t d : tensor.dims())
-    count *= d;
-  return count;
-}
-
-/// Where an external tensor's bytes are: its file (inside the model folder) and range.
-static bool externalLocation(const std::string &folder, const onnx::TensorProto &tensor,
-                             std::string &path, uint64_t &offset, uint64_t &length,
-                             std::string &error) {
-  std::string location;
-  offset = 0;
-  length = UINT64_MAX;
-  for (const onnx::StringStringEntryProto &entry : tensor.external_data()) {
-    if (entry.key() == "location")
-      location = entry.value();
-    else if (entry.key() == "offset")
-      offset = std::strtoull(entry.value().c_str(), nullptr, 10);
-    else if (entry.key() == "length")
-      length = std::strtoull(entry.value().c_str(), nullptr, 10);
-  }
-  if (!resolveInside(folder, location, "external data of tensor '" + tensor.name() + "'",
-                     path, error))
-    return false;
-  struct stat info;
-  if (::stat(path.c_str(), &info) != 0) {
-    error = "cannot stat " + path;
-    return false;
-  }
-  uint64_t size = static_cast<uint64_t>(info.st_size);
-  uint64_t needed = numElements(tensor) * onnxTypeBytes(tensor.data_type());
-  if (length == UINT64_MAX)
-    length = needed;
-  if (length != needed || offset > size || length > size - offset) {
-    error = "external data of tensor '" + tensor.name() + "' (" + std::to_string(length) +
-            " bytes at offset " + std::to_string(offset) + ") does not fit " + path + " (" +
-            std::to_string(size) + " bytes) or its shape";
-    return false;
-  }
-  return true;
-}
-
-/// True when the tensor's elements are raw bytes (raw_data or external data) rather than
-/// the typed repeated fields.
-static bool storesRawBytes(const onnx::TensorProto &tensor) {
-  return tensor.has_raw_data() ||
-         tensor.data_location() == onnx::TensorProto_DataLocation_EXTERNAL;
-}
-
-/// Checks that `found` items (bytes or values) match the tensor's element count.
-static bool checkCount(const onnx::TensorProto &tensor, size_t found, const char *what,
-                       std::string &error, int64_t width = 1) {
-  int64_t count = numElements(tensor);
-  if (static_cast<int64_t>(found) == count * width)
-    return true;
-  error = "tensor '" + tensor.name() + "' holds " + std::to_string(found) + " " + what +
-          " for " + std::to_string(count) + " elements";
-  return false;
-}
-
-bool Importer::readRawBytes(const onnx::TensorProto &tensor, std::string &bytes,
-                            std::string &error) {
-  if (!readRawBytesUnchecked(tensor, bytes, error))
-    return false;
-  return checkCount(tensor, bytes.size(), "bytes", error, onnxTypeBytes(tensor.data_type()));
-}
-
-bool Importer::readRawBytesUnchecked(const onnx::TensorProto &tensor, std::string &bytes,
-                                     std::string &error) {
-  if (tensor.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
-    std::string path;
-    uint64_t offset, length;
-    if (!externalLocation(folder, tensor, path, offset, length, error))
-      return false;
-    int fd = ::open(path.c_str(), O_RDONLY);
-    bytes.resize(length);
-    bool ok = fd >= 0 && ::pread(fd, bytes.data(), length, offset) ==
-                             static_cast<ssize_t>(length);
-    if (fd >= 0)
-      ::close(fd);
-    if (!ok)
-      error = "cannot read the external data of tensor '" + tensor.name() + "'";
-    return ok;
-  }
-  bytes = tensor.raw_data();
-  return true;
-}
-
-bool Importer::readInts(const onnx::TensorProto &tensor, std::vector<int64_t> &out,
-                        std::string &error) {
-  out.clear();
-  int32_t type = tensor.data_type();
-  int64_t count = numElements(tensor);
-  if (storesRawBytes(tensor)) {
-    std::string bytes;
-    if (!readRawBytes(tensor, bytes, error))
-      return false;
-    int64_t width = onnxTypeBytes(type);
-    for (int64_t i = 0; i < count; ++i) {
-      int64_t v = 0;
-      if (width == 8) {
-        std::memcpy(&v, bytes.data() + 8 * i, 8);
-      } else if (width == 4) {
-        int32_t x;
-        std::memcpy(&x, bytes.data() + 4 * i, 4);
-        v = x;
-      } else if (width == 2) {
-        int16_t x;
-        std::memcpy(&x, bytes.data() + 2 * i, 2);
-        v = x;
-      } else {
-        v = type == onnx::TensorProto_DataType_UINT8 || type == onnx::TensorProto_DataType_BOOL
-                ? static_cast<uint8_t>(bytes[i])
-                : static_cast<int8_t>(bytes[i]);
-      }
-      out.push_back(v);
-    }
-    return true;
-  }
-  if (type == onnx::TensorProto_DataType_INT64)
-    out.assign(tensor.int64_data().begin(), tensor.int64_data().end());
-  else
-    out.assign(tensor.int32_data().begin(), tensor.int32_data().end());
-  return checkCount(tensor, out.size(), "values", error);
-}
-
-/// IEEE half / bfloat16 bits to float.
-static float halfToFloat(uint16_t bits, bool bfloat) {
-  if (bfloat) {
-    uint32_t word = static_cast<uint32_t>(bits) << 16;
-    float f;
-    std::memcpy(&f, &word, 4);
-    return f;
-  }
-  APFloat value(APFloat::IEEEhalf(), APInt(16, bits));
-  bool lost;
-  value.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
-  return value.convertToFloat();
-}
-
-bool Importer::readFloats(const onnx::TensorProto &tensor, std::vector<float> &out,
-                          std::string &error) {
-  out.clear();
-  int32_t type = tensor.data_type();
-  int64_t count = numElements(tensor);
-  bool half = type == onnx::TensorProto_DataType_FLOAT16 ||
-              type == onnx::TensorProto_DataType_BFLOAT16;
-  if (storesRawBytes(tensor)) {
-    std::string bytes;
-    if (!readRawBytes(tensor, bytes, error))
-      return false;
-    int64_t width = onnxTypeBytes(type);
-    for (int64_t i = 0; i < count; ++i) {
-      if (width == 4) {
-        float f;
-        std::memcpy(&f, bytes.data() + 4 * i, 4);
-        out.push_back(f);
-      } else if (width == 8) {
-        double d;
-        std::memcpy(&d, bytes.data() + 8 * i, 8);
-        out.push_back(static_cast<float>(d));
-      } else {
-        uint16_t bits;
-        std::memcpy(&bits, bytes.data() + 2 * i, 2);
-        out.push_back(halfToFloat(bits, type == onnx::TensorProto_DataType_BFLOAT16));
-      }
-    }
-    return true;
-  }
-  if (type == onnx::TensorProto_DataType_FLOAT)
-    out.assign(tensor.float_data().begin(), tensor.float_data().end());
-  else if (type == onnx::TensorProto_DataType_DOUBLE)
-    for (double d : tensor.double_data())
-      out.push_back(static_cast<float>(d));
-  else if (half)
-    for (int32_t bits : tensor.int32_data())
-      out.push_back(halfToFloat(static_cast<uint16_t>(bits),
-                                type == onnx::TensorProto_DataType_BFLOAT16));
-  return checkCount(tensor, out.size(), "values", error);
-}
-
 bool Importer::materializeTensor(const onnx::TensorProto &tensor, Slot &out,
                                  std::string &error) {
   Type type = elementType(tensor.data_type());
@@ -395,7 +181,7 @@ bool Importer::materializeTensor(const onnx::TensorProto &tensor, Slot &out,
       return false;
     }
   auto tensorType = RankedTensorType::get(shape, type);
-  int64_t count = numElements(tensor);
+  int64_t count = tensorType.getNumElements();
   OpBuilder &b = g.builder();
   Location loc = b.getUnknownLoc();
   if (llvm::isa<IntegerType>(type)) {
@@ -403,9 +189,10 @@ bool Importer::materializeTensor(const onnx::TensorProto &tensor, Slot &out,
       out.value = WeightOp::create(b, loc, tensorType, tensor.name());
       return true;
     }
-    std::vector<int64_t> values;
-    if (!readInts(tensor, values, error))
+    reference::Tensor decoded;
+    if (!decodeTensor(tensor, folder, reference::ElementType::I64, decoded, error))
       return false;
+    const std::vector<int64_t> &values = decoded.ints;
     SmallVector<APInt> elements;
     for (int64_t v : values)
       elements.push_back(APInt(type.getIntOrFloatBitWidth(), v, /*isSigned=*/true));
@@ -429,10 +216,11 @@ bool Importer::materializeTensor(const onnx::TensorProto &tensor, Slot &out,
     out.value = WeightOp::create(b, loc, tensorType, tensor.name());
     return true;
   }
-  std::vector<float> values;
-  if (!readFloats(tensor, values, error))
+  reference::Tensor decoded;
+  if (!decodeTensor(tensor, folder, reference::ElementType::F64, decoded, error))
     return false;
-  out.value = ConstantOp::create(b, loc, GraphBuilder::floatElements(values, tensorType));
+  out.value =
+      ConstantOp::create(b, loc, GraphBuilder::floatElements(decoded.floats, tensorType));
   return true;
 }
 
@@ -451,23 +239,6 @@ static std::string dimName(const std::string &param) {
 namespace loom {
 
 using namespace onnximport;
-
-static bool loadModel(const std::string &path, onnx::ModelProto &model, std::string &error) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    error = path + ": cannot open the file";
-    return false;
-  }
-  google::protobuf::io::FileInputStream raw(fd);
-  raw.SetCloseOnDelete(true);
-  google::protobuf::io::CodedInputStream coded(&raw);
-  coded.SetTotalBytesLimit(INT_MAX);
-  if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
-    error = path + ": not a valid ONNX model (protobuf parse failed)";
-    return false;
-  }
-  return true;
-}
 
 bool importOnnxFile(const std::string &path, ModuleOp module, Type floatType,
                     std::vector<std::string> &errors, std::vector<std::string> &warnings) {

@@ -93,20 +93,11 @@ public:
   /// A tensor (initializer or Constant value) as a loom value: small ones become
   /// constants (and get contents when integer), large ones named weights.
   bool materializeTensor(const onnx::TensorProto &tensor, Slot &out, std::string &error);
-  /// Reads a tensor's elements as int64 / float, from raw, typed or external data.
-  bool readInts(const onnx::TensorProto &tensor, std::vector<int64_t> &out, std::string &error);
-  bool readFloats(const onnx::TensorProto &tensor, std::vector<float> &out, std::string &error);
 
   /// A constant integer tensor from static contents.
   mlir::Value intConstant(llvm::ArrayRef<int64_t> values, bool scalar, mlir::Type type);
   /// Normalizes a possibly negative axis; records an error if out of range.
   bool normalizeAxis(const onnx::NodeProto &node, int64_t &axis, int64_t rank);
-
-private:
-  /// The raw bytes of a tensor, checked against its element count.
-  bool readRawBytes(const onnx::TensorProto &tensor, std::string &bytes, std::string &error);
-  bool readRawBytesUnchecked(const onnx::TensorProto &tensor, std::string &bytes,
-                             std::string &error);
 };
 
 /// Rank of a value's tensor type.

@@ -66,6 +66,23 @@ bool parseSafetensorsHeader(const uint8_t *bytes, uint64_t available, uint64_t f
 bool readSafetensorsHeader(const std::string &path, SafetensorsHeader &out,
                            std::string &error);
 
+/// Reads the bytes of one tensor of `header`'s file.
+bool readTensorBytes(const SafetensorsHeader &header, const TensorInfo &tensor,
+                     std::string &bytes, std::string &error);
+
+/// A tensor to write: its bytes are little-endian elements of `dtype`, row-major.
+struct TensorBytes {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::string bytes;
+};
+
+/// Writes a safetensors file with the tensors in the order given. The file appears
+/// whole or not at all (written beside it, then renamed).
+bool writeSafetensors(const std::string &path, const std::vector<TensorBytes> &tensors,
+                      std::string &error);
+
 } // namespace loom
 
 #endif // LOOM_SUPPORT_SAFETENSORS_H

@@ -1,0 +1,270 @@
+//===- OnnxTensor.cpp - Reading ONNX files and tensors ---------------------===//
+
+#include "compiler/import/onnx/OnnxTensor.h"
+
+#include "loom/support/Checkpoint.h"
+#include "loom/support/Float16.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+
+#include <algorithm>
+#include <climits>
+#include <map>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace loom::onnximport {
+
+using reference::ElementType;
+using reference::Tensor;
+
+bool loadModel(const std::string &path, onnx::ModelProto &model, std::string &error) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) {
+    error = path + ": cannot open the file";
+    return false;
+  }
+  google::protobuf::io::FileInputStream raw(fd);
+  raw.SetCloseOnDelete(true);
+  google::protobuf::io::CodedInputStream coded(&raw);
+  coded.SetTotalBytesLimit(INT_MAX);
+  if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
+    error = path + ": not a valid ONNX model (protobuf parse failed)";
+    return false;
+  }
+  return true;
+}
+
+std::string onnxTypeName(int32_t type) {
+  if (onnx::TensorProto_DataType_IsValid(type))
+    return onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(type));
+  return "type " + std::to_string(type);
+}
+
+bool elementTypeOf(int32_t onnxType, ElementType &out) {
+  switch (onnxType) {
+  case onnx::TensorProto_DataType_FLOAT: out = ElementType::F32; return true;
+  case onnx::TensorProto_DataType_FLOAT16: out = ElementType::F16; return true;
+  case onnx::TensorProto_DataType_BFLOAT16: out = ElementType::BF16; return true;
+  case onnx::TensorProto_DataType_DOUBLE: out = ElementType::F64; return true;
+  case onnx::TensorProto_DataType_INT8: out = ElementType::I8; return true;
+  case onnx::TensorProto_DataType_INT16: out = ElementType::I16; return true;
+  case onnx::TensorProto_DataType_INT32: out = ElementType::I32; return true;
+  case onnx::TensorProto_DataType_INT64: out = ElementType::I64; return true;
+  case onnx::TensorProto_DataType_BOOL: out = ElementType::I1; return true;
+  default: return false;
+  }
+}
+
+namespace {
+
+/// The safetensors dtype with the same little-endian layout as an ONNX data type.
+bool rawLayout(int32_t onnxType, DType &out) {
+  switch (onnxType) {
+  case onnx::TensorProto_DataType_FLOAT: out = DType::F32; return true;
+  case onnx::TensorProto_DataType_FLOAT16: out = DType::F16; return true;
+  case onnx::TensorProto_DataType_BFLOAT16: out = DType::BF16; return true;
+  case onnx::TensorProto_DataType_DOUBLE: out = DType::F64; return true;
+  case onnx::TensorProto_DataType_INT8: out = DType::I8; return true;
+  case onnx::TensorProto_DataType_INT16: out = DType::I16; return true;
+  case onnx::TensorProto_DataType_INT32: out = DType::I32; return true;
+  case onnx::TensorProto_DataType_INT64: out = DType::I64; return true;
+  case onnx::TensorProto_DataType_UINT8: out = DType::U8; return true;
+  case onnx::TensorProto_DataType_UINT16: out = DType::U16; return true;
+  case onnx::TensorProto_DataType_UINT32: out = DType::U32; return true;
+  case onnx::TensorProto_DataType_BOOL: out = DType::Bool; return true;
+  default: return false;
+  }
+}
+
+int64_t numElements(const onnx::TensorProto &tensor) {
+  int64_t count = 1;
+  for (int64_t d : tensor.dims())
+    count *= d;
+  return count;
+}
+
+bool readRawBytes(const onnx::TensorProto &tensor, const std::string &folder,
+                  std::string &bytes, std::string &error) {
+  if (tensor.data_location() != onnx::TensorProto_DataLocation_EXTERNAL) {
+    bytes = tensor.raw_data();
+    return true;
+  }
+  std::string path;
+  uint64_t offset, length;
+  if (!externalLocation(folder, tensor, path, offset, length, error))
+    return false;
+  int fd = ::open(path.c_str(), O_RDONLY);
+  bytes.resize(length);
+  bool ok = fd >= 0 &&
+            ::pread(fd, bytes.data(), length, offset) == static_cast<ssize_t>(length);
+  if (fd >= 0)
+    ::close(fd);
+  if (!ok)
+    error = "cannot read the external data of tensor '" + tensor.name() + "'";
+  return ok;
+}
+
+} // namespace
+
+bool externalLocation(const std::string &folder, const onnx::TensorProto &tensor,
+                      std::string &path, uint64_t &offset, uint64_t &length,
+                      std::string &error) {
+  std::string location;
+  offset = 0;
+  length = UINT64_MAX;
+  for (const onnx::StringStringEntryProto &entry : tensor.external_data()) {
+    if (entry.key() == "location")
+      location = entry.value();
+    else if (entry.key() == "offset")
+      offset = std::strtoull(entry.value().c_str(), nullptr, 10);
+    else if (entry.key() == "length")
+      length = std::strtoull(entry.value().c_str(), nullptr, 10);
+  }
+  if (!resolveInside(folder, location, "external data of tensor '" + tensor.name() + "'",
+                     path, error))
+    return false;
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    error = "cannot stat " + path;
+    return false;
+  }
+  DType layout;
+  uint64_t size = static_cast<uint64_t>(info.st_size);
+  uint64_t width = rawLayout(tensor.data_type(), layout) ? dtypeSize(layout) : 1;
+  uint64_t needed = numElements(tensor) * width;
+  if (length == UINT64_MAX)
+    length = needed;
+  if (length != needed || offset > size || length > size - offset) {
+    error = "external data of tensor '" + tensor.name() + "' (" + std::to_string(length) +
+            " bytes at offset " + std::to_string(offset) + ") does not fit " + path + " (" +
+            std::to_string(size) + " bytes) or its shape";
+    return false;
+  }
+  return true;
+}
+
+bool decodeTensor(const onnx::TensorProto &tensor, const std::string &folder,
+                  ElementType type, Tensor &out, std::string &error) {
+  std::vector<int64_t> shape(tensor.dims().begin(), tensor.dims().end());
+  for (int64_t d : shape)
+    if (d < 0) {
+      error = "tensor '" + tensor.name() + "' has a negative dimension";
+      return false;
+    }
+  int32_t onnxType = tensor.data_type();
+  DType layout;
+  if (!rawLayout(onnxType, layout)) {
+    error = "tensor '" + tensor.name() + "' has element type " + onnxTypeName(onnxType) +
+            ", which Loom does not read";
+    return false;
+  }
+  auto fail = [&](const std::string &why) {
+    error = "tensor '" + tensor.name() + "': " + why;
+    return false;
+  };
+  if (tensor.has_raw_data() ||
+      tensor.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
+    std::string bytes;
+    if (!readRawBytes(tensor, folder, bytes, error))
+      return false;
+    std::string why;
+    return fromBytes(layout, bytes, shape, type, out, why) || fail(why);
+  }
+
+  // Typed fields: floats in float_data/double_data, halves as bits in int32_data,
+  // 64-bit integers in int64_data, the other integers in int32_data.
+  out = Tensor::zeros(type, shape);
+  int64_t count = out.numElements();
+  std::vector<double> floats;
+  std::vector<int64_t> ints;
+  switch (onnxType) {
+  case onnx::TensorProto_DataType_FLOAT:
+    floats.assign(tensor.float_data().begin(), tensor.float_data().end());
+    break;
+  case onnx::TensorProto_DataType_DOUBLE:
+    floats.assign(tensor.double_data().begin(), tensor.double_data().end());
+    break;
+  case onnx::TensorProto_DataType_FLOAT16:
+  case onnx::TensorProto_DataType_BFLOAT16:
+    for (int32_t bits : tensor.int32_data())
+      floats.push_back(onnxType == onnx::TensorProto_DataType_FLOAT16
+                           ? halfToFloat(static_cast<uint16_t>(bits))
+                           : bfloat16ToFloat(static_cast<uint16_t>(bits)));
+    break;
+  case onnx::TensorProto_DataType_INT64:
+    ints.assign(tensor.int64_data().begin(), tensor.int64_data().end());
+    break;
+  case onnx::TensorProto_DataType_UINT32:
+    ints.assign(tensor.uint64_data().begin(), tensor.uint64_data().end());
+    break;
+  default:
+    ints.assign(tensor.int32_data().begin(), tensor.int32_data().end());
+    break;
+  }
+  bool sourceFloat = dtypeIsFloat(layout);
+  size_t found = sourceFloat ? floats.size() : ints.size();
+  if (static_cast<int64_t>(found) != count)
+    return fail("holds " + std::to_string(found) + " values for " + std::to_string(count) +
+                " elements");
+  if (sourceFloat && !out.isFloat())
+    return fail(std::string("cannot read ") + onnxTypeName(onnxType) + " data as " +
+                reference::elementTypeName(type));
+  for (int64_t i = 0; i < count; ++i) {
+    if (out.isFloat())
+      out.floats[i] = reference::roundTo(
+          type, sourceFloat ? floats[i] : static_cast<double>(ints[i]));
+    else
+      out.ints[i] = reference::wrapTo(type, ints[i]);
+  }
+  return true;
+}
+
+namespace {
+
+class OnnxWeights : public reference::WeightSource {
+public:
+  bool open(const std::string &path, std::string &error) {
+    if (!loadModel(path, model_, error))
+      return false;
+    size_t slash = path.find_last_of('/');
+    folder_ = slash == std::string::npos ? "." : path.substr(0, slash);
+    for (const onnx::TensorProto &tensor : model_.graph().initializer())
+      byName_[tensor.name()] = &tensor;
+    return true;
+  }
+
+  bool load(const std::string &name, ElementType type, const reference::Shape &shape,
+            Tensor &out, std::string &error) override {
+    auto it = byName_.find(name);
+    if (it == byName_.end()) {
+      error = "weight '" + name + "' is not an initializer of the ONNX model";
+      return false;
+    }
+    const onnx::TensorProto &tensor = *it->second;
+    if (!std::equal(shape.begin(), shape.end(), tensor.dims().begin(), tensor.dims().end())) {
+      error = "initializer '" + name + "' does not have the shape the IR expects";
+      return false;
+    }
+    return decodeTensor(tensor, folder_, type, out, error);
+  }
+
+private:
+  onnx::ModelProto model_;
+  std::string folder_;
+  std::map<std::string, const onnx::TensorProto *> byName_;
+};
+
+} // namespace
+
+std::unique_ptr<reference::WeightSource> openOnnxWeights(const std::string &path,
+                                                         std::string &error) {
+  auto source = std::make_unique<OnnxWeights>();
+  if (!source->open(path, error))
+    return nullptr;
+  return source;
+}
+
+} // namespace loom::onnximport

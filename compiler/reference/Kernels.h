@@ -1,0 +1,92 @@
+//===- Kernels.h - The reference executor's op implementations -----*- C++ -*-===//
+//
+// One function per loom op (or op family), on host tensors, written to read like the
+// op's definition in LoomOps.td. Float math runs in double and each result is rounded
+// to its element type; integer results wrap to their width. Failures that only show at
+// run time (an index out of range, shapes that turn out not to broadcast, an integer
+// division by zero) return false with a message.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_COMPILER_REFERENCE_KERNELS_H
+#define LOOM_COMPILER_REFERENCE_KERNELS_H
+
+#include "compiler/reference/Tensor.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace loom::reference {
+
+/// Row-major strides of a shape.
+Shape stridesOf(const Shape &shape);
+/// The numpy broadcast of two shapes; false (with `error`) when they do not broadcast.
+bool broadcastShapes(const Shape &a, const Shape &b, Shape &out, std::string &error);
+
+// Elementwise ---------------------------------------------------------------------------
+
+enum class UnaryKind {
+  Neg, Relu, Exp, Log, Sqrt, Rsqrt, Reciprocal, Tanh, Cos, Sin, Erf, Sigmoid, Silu, Not,
+  GeluErf, GeluTanh
+};
+Tensor unary(UnaryKind kind, const Tensor &x);
+
+enum class BinaryKind { Add, Sub, Mul, Div, Pow, Max, Min, And, Or };
+bool binary(BinaryKind kind, const Tensor &a, const Tensor &b, Tensor &out,
+            std::string &error);
+
+enum class CompareKind { EQ, NE, LT, LE, GT, GE };
+bool compare(CompareKind kind, const Tensor &a, const Tensor &b, Tensor &out,
+             std::string &error);
+
+bool select(const Tensor &condition, const Tensor &onTrue, const Tensor &onFalse,
+            Tensor &out, std::string &error);
+
+/// Float to float rounds to nearest even; float to integer truncates toward zero (NaN
+/// and out-of-range values saturate); to i1, nonzero is true.
+Tensor cast(const Tensor &x, ElementType type);
+
+// Layout and indexing --------------------------------------------------------------------
+
+Tensor reshape(const Tensor &x, const Shape &shape);
+Tensor transpose(const Tensor &x, const std::vector<int64_t> &permutation);
+Tensor concat(const std::vector<const Tensor *> &inputs, int64_t axis);
+/// Python-style clamped strided slices; negative bounds count from the end.
+Tensor slice(const Tensor &x, const std::vector<int64_t> &axes,
+             const std::vector<int64_t> &starts, const std::vector<int64_t> &ends,
+             const std::vector<int64_t> &steps);
+/// numpy broadcasting of `x` to `shape`; false when `x` does not broadcast to it.
+bool broadcastTo(const Tensor &x, const Shape &shape, Tensor &out, std::string &error);
+Tensor iota(int64_t count, ElementType type);
+bool gather(const Tensor &data, const Tensor &indices, int64_t axis, Tensor &out,
+            std::string &error);
+bool gatherElements(const Tensor &data, const Tensor &indices, int64_t axis, Tensor &out,
+                    std::string &error);
+bool gatherNd(const Tensor &data, const Tensor &indices, int64_t batchDims, Tensor &out,
+              std::string &error);
+
+// Contractions, reductions, normalizations, transformer blocks ---------------------------
+
+bool matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs, bool transposeRhs,
+            Tensor &out, std::string &error);
+
+enum class ReduceKind { Sum, Mean, Max, Min };
+Tensor reduce(ReduceKind kind, const Tensor &x, const std::vector<int64_t> &axes,
+              bool keepDims);
+Tensor cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse);
+Tensor softmax(const Tensor &x, int64_t axis);
+/// `bias` may be null.
+Tensor layerNorm(const Tensor &x, const Tensor &scale, const Tensor *bias, int64_t axis,
+                 double epsilon);
+Tensor rmsNorm(const Tensor &x, const Tensor &scale, int64_t axis, double epsilon);
+bool rope(const Tensor &x, const Tensor &cos, const Tensor &sin, bool interleaved,
+          Tensor &out, std::string &error);
+/// `mask` may be null; without `scale` the scale is 1/sqrt(head size).
+bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
+               const Tensor *mask, bool causal, std::optional<double> scale, Tensor &out,
+               std::string &error);
+
+} // namespace loom::reference
+
+#endif // LOOM_COMPILER_REFERENCE_KERNELS_H

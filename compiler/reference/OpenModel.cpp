@@ -1,0 +1,33 @@
+//===- OpenModel.cpp - A reference executor for a model file ---------------===//
+
+#include "compiler/Compiler.h"
+#include "compiler/reference/Reference.h"
+
+#include "loom/support/Checkpoint.h"
+
+namespace loom::reference {
+
+std::unique_ptr<Executor> openModel(const std::string &model, const std::string &weights,
+                                    const std::string &dtype, std::string &error) {
+  std::string ir, weightPath = weights;
+  bool isIr = model.size() > 5 && model.compare(model.size() - 5, 5, ".mlir") == 0;
+  if (isIr) {
+    if (!readTextFile(model, ir, error))
+      return nullptr;
+  } else {
+    ImportOptions options;
+    options.dtype = dtype;
+    ImportResult result;
+    if (!importModel(model, options, result, error))
+      return nullptr;
+    ir = std::move(result.ir);
+    if (weightPath.empty())
+      weightPath = model;
+  }
+  std::unique_ptr<WeightSource> source;
+  if (!weightPath.empty() && !(source = openWeights(weightPath, error)))
+    return nullptr;
+  return Executor::create(ir, std::move(source), error);
+}
+
+} // namespace loom::reference

@@ -1,0 +1,171 @@
+//===- Tensor.cpp - Host tensors of the reference executor ------------------===//
+
+#include "compiler/reference/Tensor.h"
+
+#include "loom/support/Float16.h"
+
+#include <cstring>
+
+namespace loom::reference {
+
+const char *elementTypeName(ElementType type) {
+  switch (type) {
+  case ElementType::F16: return "f16";
+  case ElementType::BF16: return "bf16";
+  case ElementType::F32: return "f32";
+  case ElementType::F64: return "f64";
+  case ElementType::I1: return "i1";
+  case ElementType::I8: return "i8";
+  case ElementType::I16: return "i16";
+  case ElementType::I32: return "i32";
+  case ElementType::I64: return "i64";
+  }
+  return "?";
+}
+
+bool isFloat(ElementType type) {
+  return type == ElementType::F16 || type == ElementType::BF16 || type == ElementType::F32 ||
+         type == ElementType::F64;
+}
+
+double roundTo(ElementType type, double value) {
+  switch (type) {
+  case ElementType::F16: return roundToHalf(static_cast<float>(value));
+  case ElementType::BF16: return roundToBfloat16(static_cast<float>(value));
+  case ElementType::F32: return static_cast<float>(value);
+  default: return value;
+  }
+}
+
+int64_t wrapTo(ElementType type, int64_t value) {
+  switch (type) {
+  case ElementType::I1: return value != 0;
+  case ElementType::I8: return static_cast<int8_t>(value);
+  case ElementType::I16: return static_cast<int16_t>(value);
+  case ElementType::I32: return static_cast<int32_t>(value);
+  default: return value;
+  }
+}
+
+Tensor Tensor::zeros(ElementType type, std::vector<int64_t> shape) {
+  Tensor t;
+  t.type = type;
+  t.shape = std::move(shape);
+  if (t.isFloat())
+    t.floats.assign(t.numElements(), 0.0);
+  else
+    t.ints.assign(t.numElements(), 0);
+  return t;
+}
+
+int64_t Tensor::numElements() const {
+  int64_t count = 1;
+  for (int64_t d : shape)
+    count *= d;
+  return count;
+}
+
+std::string Tensor::describe() const {
+  std::string text = "tensor<";
+  for (int64_t d : shape)
+    text += std::to_string(d) + "x";
+  return text + elementTypeName(type) + ">";
+}
+
+namespace {
+
+template <typename T> T load(const std::string &bytes, int64_t i) {
+  T value;
+  std::memcpy(&value, bytes.data() + i * sizeof(T), sizeof(T));
+  return value;
+}
+
+template <typename T> void store(std::string &bytes, int64_t i, T value) {
+  std::memcpy(bytes.data() + i * sizeof(T), &value, sizeof(T));
+}
+
+} // namespace
+
+bool fromBytes(DType dtype, const std::string &bytes, std::vector<int64_t> shape,
+               ElementType type, Tensor &out, std::string &error) {
+  out = Tensor::zeros(type, std::move(shape));
+  int64_t count = out.numElements();
+  if (static_cast<int64_t>(bytes.size()) != count * dtypeSize(dtype)) {
+    error = std::to_string(bytes.size()) + " bytes do not hold " + std::to_string(count) +
+            " elements of " + dtypeName(dtype);
+    return false;
+  }
+  bool sourceFloat = dtypeIsFloat(dtype);
+  if (!out.isFloat() && sourceFloat) {
+    error = std::string("cannot read ") + dtypeName(dtype) + " data as " +
+            elementTypeName(type);
+    return false;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    double f = 0;
+    int64_t n = 0;
+    switch (dtype) {
+    case DType::F64: f = load<double>(bytes, i); break;
+    case DType::F32: f = load<float>(bytes, i); break;
+    case DType::F16: f = halfToFloat(load<uint16_t>(bytes, i)); break;
+    case DType::BF16: f = bfloat16ToFloat(load<uint16_t>(bytes, i)); break;
+    case DType::I64: n = load<int64_t>(bytes, i); break;
+    case DType::I32: n = load<int32_t>(bytes, i); break;
+    case DType::I16: n = load<int16_t>(bytes, i); break;
+    case DType::I8: n = load<int8_t>(bytes, i); break;
+    case DType::U32: n = load<uint32_t>(bytes, i); break;
+    case DType::U16: n = load<uint16_t>(bytes, i); break;
+    case DType::U8: n = load<uint8_t>(bytes, i); break;
+    case DType::Bool: n = load<uint8_t>(bytes, i) != 0; break;
+    default:
+      error = std::string("cannot read ") + dtypeName(dtype) + " data";
+      return false;
+    }
+    if (out.isFloat())
+      out.floats[i] = roundTo(type, sourceFloat ? f : static_cast<double>(n));
+    else
+      out.ints[i] = wrapTo(type, n);
+  }
+  return true;
+}
+
+DType safetensorsType(ElementType type) {
+  switch (type) {
+  case ElementType::F16: return DType::F16;
+  case ElementType::BF16: return DType::BF16;
+  case ElementType::F32: return DType::F32;
+  case ElementType::F64: return DType::F64;
+  case ElementType::I1: return DType::Bool;
+  case ElementType::I8: return DType::I8;
+  case ElementType::I16: return DType::I16;
+  case ElementType::I32: return DType::I32;
+  case ElementType::I64: return DType::I64;
+  }
+  return DType::F32;
+}
+
+std::string toBytes(const Tensor &tensor) {
+  DType dtype = safetensorsType(tensor.type);
+  int64_t count = tensor.numElements();
+  std::string bytes(count * dtypeSize(dtype), '\0');
+  for (int64_t i = 0; i < count; ++i) {
+    switch (tensor.type) {
+    case ElementType::F16:
+      store(bytes, i, floatToHalf(static_cast<float>(tensor.floats[i])));
+      break;
+    case ElementType::BF16:
+      store(bytes, i, floatToBfloat16(static_cast<float>(tensor.floats[i])));
+      break;
+    case ElementType::F32: store(bytes, i, static_cast<float>(tensor.floats[i])); break;
+    case ElementType::F64: store(bytes, i, tensor.floats[i]); break;
+    case ElementType::I1:
+    case ElementType::I8: store(bytes, i, static_cast<int8_t>(tensor.ints[i])); break;
+    case ElementType::I16: store(bytes, i, static_cast<int16_t>(tensor.ints[i])); break;
+    case ElementType::I32: store(bytes, i, static_cast<int32_t>(tensor.ints[i])); break;
+    case ElementType::I64: store(bytes, i, tensor.ints[i]); break;
+    }
+  }
+  return bytes;
+}
+
+} // namespace loom::reference

@@ -1,0 +1,68 @@
+//===- Tensor.h - Host tensors of the reference executor -----------*- C++ -*-===//
+//
+// A tensor as the reference executor holds it: every float type's elements as doubles
+// (each already rounded to its own type), every integer and boolean type's as int64
+// (each already wrapped to its width). Plain enough that each op reads like its
+// definition. No MLIR here: tools and tests use it directly.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_COMPILER_REFERENCE_TENSOR_H
+#define LOOM_COMPILER_REFERENCE_TENSOR_H
+
+#include "loom/support/Safetensors.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loom::reference {
+
+using Shape = std::vector<int64_t>;
+
+enum class ElementType { F16, BF16, F32, F64, I1, I8, I16, I32, I64 };
+
+/// "f32", "i64", "i1", ... as in MLIR.
+const char *elementTypeName(ElementType type);
+bool isFloat(ElementType type);
+
+/// `value` rounded to the nearest value of float type `type` (ties to even).
+double roundTo(ElementType type, double value);
+/// `value` wrapped to the width of integer type `type` (two's complement); for i1,
+/// nonzero is 1.
+int64_t wrapTo(ElementType type, int64_t value);
+
+struct Tensor {
+  ElementType type = ElementType::F32;
+  std::vector<int64_t> shape;
+  /// The elements, row-major: `floats` for float types, `ints` otherwise.
+  std::vector<double> floats;
+  std::vector<int64_t> ints;
+
+  static Tensor zeros(ElementType type, std::vector<int64_t> shape);
+
+  int64_t numElements() const;
+  bool isFloat() const { return reference::isFloat(type); }
+  /// Element `i` as a double (integers converted).
+  double asDouble(int64_t i) const {
+    return isFloat() ? floats[i] : static_cast<double>(ints[i]);
+  }
+  /// "tensor<2x24xi64>" for messages.
+  std::string describe() const;
+};
+
+/// Decodes little-endian elements of a safetensors dtype into a tensor of `type`,
+/// converting exactly where `type` can hold the values (bf16 -> f32, i32 -> i64) and
+/// rounding otherwise. Fails for dtypes with no conversion (float8, unsigned to float
+/// is allowed, float to integer is not).
+bool fromBytes(DType dtype, const std::string &bytes, std::vector<int64_t> shape,
+               ElementType type, Tensor &out, std::string &error);
+
+/// The safetensors dtype that holds `type` exactly.
+DType safetensorsType(ElementType type);
+/// The tensor's elements as little-endian bytes of safetensorsType(type).
+std::string toBytes(const Tensor &tensor);
+
+} // namespace loom::reference
+
+#endif // LOOM_COMPILER_REFERENCE_TENSOR_H

@@ -1,0 +1,91 @@
+//===- Weights.cpp - Weight sources of the reference executor --------------===//
+
+#include "compiler/import/onnx/OnnxTensor.h"
+#include "compiler/reference/Reference.h"
+
+#include "loom/support/Checkpoint.h"
+
+#include <sys/stat.h>
+
+namespace loom::reference {
+
+WeightSource::~WeightSource() = default;
+
+namespace {
+
+std::string shapeText(const Shape &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+/// Weights from safetensors files: one file, or a folder's (possibly sharded) checkpoint.
+class SafetensorsWeights : public WeightSource {
+public:
+  bool open(const std::string &path, bool isFolder, std::string &error) {
+    if (isFolder)
+      return checkpoint_.open(path, error);
+    SafetensorsHeader header;
+    if (!readSafetensorsHeader(path, header, error))
+      return false;
+    single_ = std::move(header);
+    return true;
+  }
+
+  bool load(const std::string &name, ElementType type, const Shape &shape, Tensor &out,
+            std::string &error) override {
+    const TensorInfo *info = single_.path.empty() ? checkpoint_.find(name) : single_.find(name);
+    if (!info) {
+      error = "weight '" + name + "' is not in the checkpoint";
+      return false;
+    }
+    if (info->shape != shape) {
+      error = "weight '" + name + "' has shape " + shapeText(info->shape) +
+              " in the checkpoint, the IR expects " + shapeText(shape);
+      return false;
+    }
+    const SafetensorsHeader &file = single_.path.empty() ? checkpoint_.shardOf(*info) : single_;
+    std::string bytes, why;
+    if (!readTensorBytes(file, *info, bytes, error))
+      return false;
+    if (!fromBytes(info->dtype, bytes, shape, type, out, why)) {
+      error = "weight '" + name + "': " + why;
+      return false;
+    }
+    return true;
+  }
+
+private:
+  Checkpoint checkpoint_;
+  SafetensorsHeader single_;
+};
+
+bool endsWith(const std::string &text, const std::string &suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+} // namespace
+
+std::unique_ptr<WeightSource> openWeights(const std::string &path, std::string &error) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    error = path + ": no such file or folder";
+    return nullptr;
+  }
+  if (endsWith(path, ".onnx"))
+    return onnximport::openOnnxWeights(path, error);
+  bool isFolder = S_ISDIR(info.st_mode);
+  if (!isFolder && !endsWith(path, ".safetensors")) {
+    error = path + ": weights come from a Hugging Face folder, a .safetensors file or an "
+                   ".onnx file";
+    return nullptr;
+  }
+  auto source = std::make_unique<SafetensorsWeights>();
+  if (!source->open(path, isFolder, error))
+    return nullptr;
+  return source;
+}
+
+} // namespace loom::reference

@@ -1,0 +1,201 @@
+//===- ReferenceCommand.cpp - `loom reference` ------------------------------===//
+//
+// Runs a model on the CPU reference executor: named inputs from a safetensors file,
+// named outputs to another, optionally compared with expected outputs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Commands.h"
+#include "compiler/reference/Kernels.h"
+#include "compiler/reference/Reference.h"
+
+#include "loom/support/Safetensors.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+namespace loom::cli {
+
+using reference::Tensor;
+
+namespace {
+
+/// Every tensor of a safetensors file, each read in the element type closest to its
+/// stored dtype (the executor converts nothing implicitly, so types must match).
+bool readTensors(const std::string &path, std::map<std::string, Tensor> &out,
+                 const std::map<std::string, reference::ElementType> &wanted,
+                 std::string &error) {
+  SafetensorsHeader header;
+  if (!readSafetensorsHeader(path, header, error))
+    return false;
+  for (const TensorInfo &info : header.tensors) {
+    auto it = wanted.find(info.name);
+    if (it == wanted.end())
+      continue;
+    std::string bytes, why;
+    if (!readTensorBytes(header, info, bytes, error))
+      return false;
+    if (!reference::fromBytes(info.dtype, bytes, info.shape, it->second, out[info.name],
+                              why)) {
+      error = path + ": tensor '" + info.name + "': " + why;
+      return false;
+    }
+  }
+  return true;
+}
+
+/// The largest difference from the expected tensor, absolute and relative to the
+/// expected tensor's largest magnitude.
+struct Difference {
+  double maxAbsolute = 0, relative = 0;
+  bool shapeDiffers = false;
+};
+Difference compareTensors(const Tensor &actual, const Tensor &expected) {
+  Difference d;
+  if (actual.shape != expected.shape)
+    return Difference{0, 0, true};
+  double scale = 0;
+  for (int64_t i = 0; i < expected.numElements(); ++i) {
+    double a = actual.asDouble(i), e = expected.asDouble(i);
+    scale = std::max(scale, std::fabs(e));
+    double diff = std::isnan(a) != std::isnan(e) ? INFINITY
+                  : std::isnan(a)                ? 0.0
+                                                 : std::fabs(a - e);
+    d.maxAbsolute = std::max(d.maxAbsolute, diff);
+  }
+  d.relative = scale > 0 ? d.maxAbsolute / scale : d.maxAbsolute;
+  return d;
+}
+
+} // namespace
+
+int runReference(int argc, char **argv) {
+  const char *usage =
+      "usage: loom reference <model.onnx | hf-folder | model.mlir> --inputs in.safetensors\n"
+      "                      [--outputs out.safetensors] [--weights path] [--dtype f32|bf16|f16]\n"
+      "                      [--check expected.safetensors [--tolerance 1e-4]]\n"
+      "Runs the model on the CPU reference executor. Inputs are read by name; inputs\n"
+      "with a default (BERT's attention_mask, token_type_ids) may be left out. With\n"
+      "--check, each output is compared with the tensor of the same name: the relative\n"
+      "error is the largest absolute difference over the expected tensor's largest\n"
+      "magnitude, and the command fails when it exceeds the tolerance.\n";
+  std::string model, inputsPath, outputsPath, weights, checkPath, dtype = "f32";
+  double tolerance = 1e-4;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](std::string &into) {
+      if (i + 1 >= argc)
+        return false;
+      into = argv[++i];
+      return true;
+    };
+    std::string number;
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    bool ok = true;
+    if (arg == "--inputs")
+      ok = value(inputsPath);
+    else if (arg == "--outputs" || arg == "-o")
+      ok = value(outputsPath);
+    else if (arg == "--weights")
+      ok = value(weights);
+    else if (arg == "--dtype")
+      ok = value(dtype);
+    else if (arg == "--check")
+      ok = value(checkPath);
+    else if (arg == "--tolerance" && (ok = value(number)))
+      tolerance = std::strtod(number.c_str(), nullptr);
+    else if (!arg.empty() && arg[0] != '-' && model.empty())
+      model = arg;
+    else
+      ok = false;
+    if (!ok) {
+      std::fprintf(stderr, "loom reference: unexpected argument '%s'\n%s", arg.c_str(), usage);
+      return 2;
+    }
+  }
+  if (model.empty() || inputsPath.empty()) {
+    std::fputs(usage, stderr);
+    return 2;
+  }
+  std::string error;
+  std::unique_ptr<reference::Executor> executor =
+      reference::openModel(model, weights, dtype, error);
+  if (!executor) {
+    std::fprintf(stderr, "loom reference: %s\n", error.c_str());
+    return 1;
+  }
+  std::map<std::string, reference::ElementType> inputTypes, outputTypes;
+  for (const reference::Port &port : executor->inputs())
+    inputTypes[port.name] = port.type;
+  for (const reference::Port &port : executor->outputs())
+    outputTypes[port.name] = port.type;
+  std::map<std::string, Tensor> inputs;
+  if (!readTensors(inputsPath, inputs, inputTypes, error)) {
+    std::fprintf(stderr, "loom reference: %s\n", error.c_str());
+    return 1;
+  }
+  std::vector<Tensor> outputs;
+  auto start = std::chrono::steady_clock::now();
+  if (!executor->run(inputs, outputs, error)) {
+    std::fprintf(stderr, "loom reference: %s\n", error.c_str());
+    return 1;
+  }
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(stderr, "loom reference: %s ran in %.3f s on the CPU reference executor\n",
+               model.c_str(), seconds);
+
+  if (!outputsPath.empty()) {
+    std::vector<TensorBytes> written;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      // Float outputs are written as float32, whatever the compute type.
+      Tensor out = outputs[i].isFloat() ? reference::cast(outputs[i], reference::ElementType::F32)
+                                        : outputs[i];
+      written.push_back({executor->outputs()[i].name, reference::safetensorsType(out.type),
+                         out.shape, reference::toBytes(out)});
+    }
+    if (!writeSafetensors(outputsPath, written, error)) {
+      std::fprintf(stderr, "loom reference: %s\n", error.c_str());
+      return 1;
+    }
+  }
+
+  if (checkPath.empty())
+    return 0;
+  std::map<std::string, Tensor> expected;
+  if (!readTensors(checkPath, expected, outputTypes, error)) {
+    std::fprintf(stderr, "loom reference: %s\n", error.c_str());
+    return 1;
+  }
+  bool passed = true;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::string &name = executor->outputs()[i].name;
+    auto it = expected.find(name);
+    if (it == expected.end()) {
+      std::printf("%-20s not in %s\n", name.c_str(), checkPath.c_str());
+      passed = false;
+      continue;
+    }
+    Difference d = compareTensors(outputs[i], it->second);
+    if (d.shapeDiffers) {
+      std::printf("%-20s FAIL: shape %s, expected %s\n", name.c_str(),
+                  outputs[i].describe().c_str(), it->second.describe().c_str());
+      passed = false;
+      continue;
+    }
+    bool ok = d.relative <= tolerance;
+    passed = passed && ok;
+    std::printf("%-20s %s: max abs error %.3g, relative %.3g (tolerance %.3g)\n",
+                name.c_str(), ok ? "ok" : "FAIL", d.maxAbsolute, d.relative, tolerance);
+  }
+  return passed ? 0 : 1;
+}
+
+} // namespace loom::cli
