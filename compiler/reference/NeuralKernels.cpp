@@ -326,10 +326,12 @@ bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
           weights[j] = s;
           max = std::max(max, s);
         }
+        double *o = out.floats.data() + ((b * heads + h) * sq + i) * dv;
+        if (max == -std::numeric_limits<double>::infinity())
+          continue; // every key masked: the row is zeros, by definition of the op
         double sum = 0;
         for (int64_t j = 0; j < skv; ++j)
           sum += weights[j] = std::exp(weights[j] - max);
-        double *o = out.floats.data() + ((b * heads + h) * sq + i) * dv;
         for (int64_t j = 0; j < skv; ++j)
           for (int64_t t = 0; t < dv; ++t)
             o[t] += weights[j] / sum * v[j * dv + t];

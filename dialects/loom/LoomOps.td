@@ -485,7 +485,8 @@ def Loom_AttentionOp : Loom_Op<"attention",
 
     `scale` defaults to `1 / sqrt(D)`. The optional `mask` is added to the scores and
     broadcasts to `[B, Hq, Sq, Skv]`. With `causal`, query `i` sees keys `j <= i + Skv - Sq`
-    (aligned to the end, so that decoding one token over a cache sees every key).
+    (aligned to the end, so that decoding one token over a cache sees every key). A query
+    whose every score is `-inf` (all keys masked) gets a zero row, not NaN.
 
     ```mlir
     %o = loom.attention %q, %k, %v causal
