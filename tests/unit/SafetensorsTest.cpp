@@ -1,12 +1,15 @@
 //===- SafetensorsTest.cpp - The safetensors reader on good and bad files ---===//
 
 #include "loom/support/Checkpoint.h"
+#include "loom/support/Float16.h"
 #include "loom/support/Json.h"
 #include "loom/support/Safetensors.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -248,3 +251,51 @@ TEST(Checkpoint, RefusesPickleAndMissingTensors) {
 }
 
 } // namespace
+
+TEST(Float16, EveryHalfAndBfloat16RoundTrips) {
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    float h = loom::halfToFloat(static_cast<uint16_t>(bits));
+    float b = loom::bfloat16ToFloat(static_cast<uint16_t>(bits));
+    if (!std::isnan(h))
+      EXPECT_EQ(loom::floatToHalf(h), bits) << bits;
+    if (!std::isnan(b))
+      EXPECT_EQ(loom::floatToBfloat16(b), bits) << bits;
+  }
+}
+
+TEST(Float16, RoundsToNearestEven) {
+  EXPECT_EQ(loom::roundToHalf(1.0f + 1.0f / 2048), 1.0f);               // tie, to even
+  EXPECT_EQ(loom::roundToHalf(1.0f + 3.0f / 2048), 1.0f + 2.0f / 1024); // tie, to even
+  EXPECT_EQ(loom::roundToHalf(65520.0f), INFINITY);
+  EXPECT_EQ(loom::roundToHalf(65519.0f), 65504.0f);
+  EXPECT_EQ(loom::roundToHalf(std::ldexp(1.0f, -25)), 0.0f);              // tie below min
+  EXPECT_EQ(loom::roundToHalf(std::ldexp(3.0f, -26)), std::ldexp(1.0f, -24));
+  EXPECT_EQ(loom::roundToBfloat16(1.0f + 1.0f / 256), 1.0f);
+  EXPECT_EQ(loom::roundToBfloat16(1.0f + 3.0f / 256), 1.0f + 2.0f / 128);
+  EXPECT_TRUE(std::isnan(loom::roundToBfloat16(NAN)));
+  EXPECT_TRUE(std::isnan(loom::roundToHalf(NAN)));
+}
+
+TEST(Safetensors, WritesWhatItReads) {
+  std::string path = ::testing::TempDir() + "/loom-written.safetensors", error;
+  std::string floats(6 * 4, '\0'), ids(2 * 8, '\x01');
+  for (int i = 0; i < 6; ++i) {
+    float f = 0.5f * i;
+    std::memcpy(&floats[4 * i], &f, 4);
+  }
+  ASSERT_TRUE(loom::writeSafetensors(
+      path, {{"logits", loom::DType::F32, {2, 3}, floats}, {"odd \"name\"", loom::DType::I64, {2}, ids}},
+      error)) << error;
+  loom::SafetensorsHeader header;
+  ASSERT_TRUE(loom::readSafetensorsHeader(path, header, error)) << error;
+  ASSERT_EQ(header.tensors.size(), 2u);
+  EXPECT_EQ(header.dataOffset % 8, 0u);
+  std::string bytes;
+  ASSERT_TRUE(loom::readTensorBytes(header, *header.find("logits"), bytes, error));
+  EXPECT_EQ(bytes, floats);
+  ASSERT_NE(header.find("odd \"name\""), nullptr);
+  // A tensor whose bytes do not match its shape is refused and nothing is written.
+  std::string other = ::testing::TempDir() + "/loom-not-written.safetensors";
+  EXPECT_FALSE(loom::writeSafetensors(other, {{"x", loom::DType::F32, {3}, "abc"}}, error));
+  EXPECT_NE(access(other.c_str(), F_OK), 0);
+}
