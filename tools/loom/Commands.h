@@ -9,6 +9,8 @@ namespace loom::cli {
 int runImport(int argc, char **argv);
 /// `loom reference`: runs a model on the CPU reference executor.
 int runReference(int argc, char **argv);
+/// `loom generate`: text generation from a prompt.
+int runGenerate(int argc, char **argv);
 
 } // namespace loom::cli
 

@@ -20,6 +20,7 @@ int usage(FILE *out) {
                     "commands:\n"
 #ifdef LOOM_WITH_COMPILER
                     "  import    print a model (ONNX file or Hugging Face folder) as loom IR\n"
+                    "  generate  generate text from a prompt\n"
                     "  reference run a model on the CPU reference executor\n"
 #endif
                     "  devices   list the CUDA devices this machine has\n"
@@ -62,6 +63,8 @@ int main(int argc, char **argv) {
 #ifdef LOOM_WITH_COMPILER
   if (command == "import")
     return loom::cli::runImport(argc - 2, argv + 2);
+  if (command == "generate")
+    return loom::cli::runGenerate(argc - 2, argv + 2);
   if (command == "reference")
     return loom::cli::runReference(argc - 2, argv + 2);
 #endif

@@ -1,0 +1,228 @@
+//===- GenerateCommand.cpp - `loom generate` --------------------------------===//
+//
+// Text generation from a prompt. Until the GPU path lands it runs on the CPU reference
+// executor, recomputing the whole sequence for each new token (no KV cache there).
+// Tokens stream to stdout as they come; a line with the speed goes to stderr.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Commands.h"
+#include "compiler/reference/Reference.h"
+
+#include "loom/runtime.hpp"
+#include "loom/support/Checkpoint.h"
+#include "loom/support/Json.h"
+#include "loom/support/Sampler.h"
+#include "loom/support/Tokenizer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <sys/stat.h>
+
+namespace loom::cli {
+
+namespace {
+
+bool isDirectory(const std::string &path) {
+  struct stat info;
+  return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+/// End-of-sequence ids from generation_config.json, else config.json (a number or a
+/// list of numbers under "eos_token_id").
+std::set<int32_t> readEosIds(const std::string &folder) {
+  std::set<int32_t> ids;
+  for (const char *file : {"generation_config.json", "config.json"}) {
+    std::string text, error;
+    json::Value root;
+    if (!readTextFile(folder + "/" + file, text, error) || !json::parse(text, root, error))
+      continue;
+    const json::Value *eos = root.get("eos_token_id");
+    if (!eos)
+      continue;
+    if (eos->isInteger())
+      ids.insert(static_cast<int32_t>(eos->asInteger()));
+    for (const json::Value &id : eos->isArray() ? eos->asArray() : std::vector<json::Value>{})
+      if (id.isInteger())
+        ids.insert(static_cast<int32_t>(id.asInteger()));
+    if (!ids.empty())
+      break;
+  }
+  return ids;
+}
+
+/// The number of positions the model supports, from config.json; 0 when unknown.
+int64_t readMaxPositions(const std::string &folder) {
+  std::string text, error;
+  json::Value root;
+  if (!readTextFile(folder + "/config.json", text, error) || !json::parse(text, root, error))
+    return 0;
+  for (const char *key : {"max_position_embeddings", "n_positions"})
+    if (const json::Value *v = root.get(key); v && v->isInteger())
+      return v->asInteger();
+  return 0;
+}
+
+/// Length of the longest prefix of `bytes` that does not end inside a UTF-8 sequence.
+size_t completeUtf8Prefix(const std::string &bytes) {
+  size_t n = bytes.size();
+  for (size_t back = 1; back <= 3 && back <= n; ++back) {
+    unsigned char c = static_cast<unsigned char>(bytes[n - back]);
+    if ((c & 0xc0) == 0x80)
+      continue; // a continuation byte: look further back for the lead byte
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    return length > back ? n - back : n;
+  }
+  return n;
+}
+
+} // namespace
+
+int runGenerate(int argc, char **argv) {
+  const char *usage =
+      "usage: loom generate <hf-folder | model.onnx> --prompt TEXT [--max-new-tokens N]\n"
+      "                     [--temperature T --top-k K --top-p P --seed S] [--show-ids]\n"
+      "Greedy unless --temperature is above 0. The tokenizer is the model folder's\n"
+      "tokenizer.json; generation stops at an end-of-sequence token or after N tokens\n"
+      "(default 32). --show-ids prints the prompt and generated token ids to stderr.\n";
+  std::string model, prompt;
+  bool havePrompt = false, showIds = false;
+  int64_t maxNewTokens = 32;
+  SamplingOptions sampling;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    bool hasValue = i + 1 < argc;
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(usage, stdout);
+      return 0;
+    } else if (arg == "--prompt" && hasValue) {
+      prompt = argv[++i];
+      havePrompt = true;
+    } else if (arg == "--max-new-tokens" && hasValue) {
+      maxNewTokens = std::strtoll(argv[++i], nullptr, 10);
+    } else if (arg == "--temperature" && hasValue) {
+      sampling.temperature = std::strtod(argv[++i], nullptr);
+    } else if (arg == "--top-k" && hasValue) {
+      sampling.topK = std::strtoll(argv[++i], nullptr, 10);
+    } else if (arg == "--top-p" && hasValue) {
+      sampling.topP = std::strtod(argv[++i], nullptr);
+    } else if (arg == "--seed" && hasValue) {
+      sampling.seed = std::strtoull(argv[++i], nullptr, 10);
+    } else if (arg == "--show-ids") {
+      showIds = true;
+    } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
+      model = arg;
+    } else {
+      std::fprintf(stderr, "loom generate: unexpected argument '%s'\n%s", arg.c_str(), usage);
+      return 2;
+    }
+  }
+  if (model.empty() || !havePrompt) {
+    std::fputs(usage, stderr);
+    return 2;
+  }
+  if (maxNewTokens < 0 || sampling.temperature < 0 || sampling.topK < 0 ||
+      !(sampling.topP > 0 && sampling.topP <= 1)) {
+    std::fprintf(stderr, "loom generate: --max-new-tokens, --temperature and --top-k must "
+                         "not be negative; --top-p must be in (0, 1]\n");
+    return 2;
+  }
+  std::string folder = isDirectory(model) ? model
+                       : model.find('/') == std::string::npos
+                           ? "."
+                           : model.substr(0, model.find_last_of('/'));
+
+  std::string error;
+  Tokenizer tokenizer;
+  if (!tokenizer.load(folder + "/tokenizer.json", error)) {
+    std::fprintf(stderr, "loom generate: %s\n", error.c_str());
+    return 1;
+  }
+  std::vector<loom_device_info_t> devices;
+  bool haveGpu = listDevices(devices).ok() && !devices.empty();
+  std::fprintf(stderr, "loom generate: %s; running on the CPU reference executor\n",
+               haveGpu ? "the GPU path is not built yet" : "no CUDA device here");
+  std::unique_ptr<reference::Executor> executor =
+      reference::openModel(model, "", "f32", error);
+  if (!executor) {
+    std::fprintf(stderr, "loom generate: %s\n", error.c_str());
+    return 1;
+  }
+  if (executor->inputs().empty() || executor->inputs()[0].type != reference::ElementType::I64 ||
+      executor->outputs().empty() || executor->outputs()[0].name != "logits") {
+    std::fprintf(stderr, "loom generate: %s does not take token ids and give logits\n",
+                 model.c_str());
+    return 1;
+  }
+
+  std::vector<int32_t> ids = tokenizer.encode(prompt);
+  if (ids.empty()) {
+    std::fprintf(stderr, "loom generate: the prompt is empty after tokenization\n");
+    return 1;
+  }
+  int64_t maxPositions = readMaxPositions(folder);
+  if (maxPositions > 0 && static_cast<int64_t>(ids.size()) + maxNewTokens > maxPositions) {
+    std::fprintf(stderr, "loom generate: %zu prompt tokens + %lld new tokens exceed the "
+                         "model's %lld positions\n",
+                 ids.size(), static_cast<long long>(maxNewTokens),
+                 static_cast<long long>(maxPositions));
+    return 1;
+  }
+  std::set<int32_t> eos = readEosIds(folder);
+  size_t promptLength = ids.size();
+  Sampler sampler(sampling);
+  std::string pending; // bytes of a UTF-8 character not complete yet
+  auto start = std::chrono::steady_clock::now();
+  double firstTokenSeconds = 0;
+  for (int64_t step = 0; step < maxNewTokens; ++step) {
+    reference::Tensor input = reference::Tensor::zeros(reference::ElementType::I64,
+                                                       {1, static_cast<int64_t>(ids.size())});
+    for (size_t i = 0; i < ids.size(); ++i)
+      input.ints[i] = ids[i];
+    std::vector<reference::Tensor> outputs;
+    if (!executor->run(std::map<std::string, reference::Tensor>{
+                           {executor->inputs()[0].name, std::move(input)}},
+                       outputs, error)) {
+      std::fprintf(stderr, "\nloom generate: %s\n", error.c_str());
+      return 1;
+    }
+    const reference::Tensor &logits = outputs[0];
+    int64_t vocab = logits.shape.back();
+    std::vector<float> last(vocab);
+    for (int64_t v = 0; v < vocab; ++v)
+      last[v] = static_cast<float>(logits.floats[(ids.size() - 1) * vocab + v]);
+    int32_t next = sampler.sample(last.data(), vocab);
+    if (step == 0)
+      firstTokenSeconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ids.push_back(next);
+    if (eos.count(next))
+      break;
+    pending += tokenizer.isSpecial(next) ? "" : tokenizer.tokenBytes(next);
+    size_t ready = completeUtf8Prefix(pending);
+    std::fwrite(pending.data(), 1, ready, stdout);
+    std::fflush(stdout);
+    pending.erase(0, ready);
+  }
+  std::fwrite(pending.data(), 1, pending.size(), stdout);
+  std::fputc('\n', stdout);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  size_t generated = ids.size() - promptLength;
+  if (showIds) {
+    std::string text = "prompt ids:";
+    for (size_t i = 0; i < promptLength; ++i)
+      text += " " + std::to_string(ids[i]);
+    text += "\ngenerated ids:";
+    for (size_t i = promptLength; i < ids.size(); ++i)
+      text += " " + std::to_string(ids[i]);
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+  std::fprintf(stderr, "%zu tokens in %.2f s: %.1f tokens/s (first token after %.2f s)\n",
+               generated, seconds, seconds > 0 ? generated / seconds : 0.0, firstTokenSeconds);
+  return 0;
+}
+
+} // namespace loom::cli
