@@ -193,7 +193,10 @@ struct TempDir {
     char pattern[] = "/tmp/loom-test-XXXXXX";
     path = mkdtemp(pattern);
   }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+  ~TempDir() {
+    if (std::system(("rm -rf '" + path + "'").c_str()) != 0)
+      std::fprintf(stderr, "could not remove %s\n", path.c_str());
+  }
   void write(const std::string &name, const std::string &bytes) const {
     std::ofstream(path + "/" + name, std::ios::binary) << bytes;
   }
