@@ -210,8 +210,12 @@ bool runCase(const std::string &caseDir, loom::reference::Executor &executor,
 
 /// A short category for why a case was refused at import.
 std::string refusalCategory(const std::string &error) {
-  if (error.find("outside the supported range") != std::string::npos)
-    return "opset outside 13..24";
+  if (error.find("outside the range Loom knows") != std::string::npos)
+    return "opset newer than Loom knows";
+  if (error.find(" with attribute '") != std::string::npos)
+    return "attribute not supported";
+  if (error.find("converted from opset") != std::string::npos)
+    return "opset older than the converter";
   if (error.find("element type") != std::string::npos ||
       error.find("not a ranked tensor of a supported element type") != std::string::npos)
     return "element type Loom does not support";

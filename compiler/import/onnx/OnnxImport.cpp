@@ -23,6 +23,9 @@ namespace loom::onnximport {
 constexpr int64_t kInlineFloatElements = 16;
 /// Integer tensors are usually indices or shapes: inline them up to this size.
 constexpr int64_t kInlineIntElements = 4096;
+/// The newest default-domain opset whose operator set Loom has checked its converters
+/// against (ONNX 1.23).
+constexpr int64_t kNewestOpset = 28;
 
 bool Importer::fail(const onnx::NodeProto &node, const std::string &message) {
   errors.push_back(node.op_type() + " node '" + node.name() + "': " + message);
@@ -252,23 +255,37 @@ bool importOnnxFile(const std::string &path, ModuleOp module, Type floatType,
   for (const onnx::OperatorSetIdProto &id : model.opset_import())
     if (id.domain().empty() || id.domain() == "ai.onnx")
       opset = id.version();
-  if (opset < 13 || opset > 24) {
+  if (opset < 1 || opset > kNewestOpset) {
     errors.push_back(path + ": default-domain opset " + std::to_string(opset) +
-                     " is outside the supported range 13 to 24");
+                     " is outside the range Loom knows (1 to " + std::to_string(kNewestOpset) +
+                     ")");
     return false;
   }
   const onnx::GraphProto &graph = model.graph();
 
-  // Every unsupported operator, with its nodes, before converting anything.
+  // Every unsupported operator, with its nodes, before converting anything: unknown
+  // operators, operators at an opset older than their converter, and attributes that
+  // no converter reads (a newer opset's additions among them).
   std::map<std::string, std::vector<std::string>> unsupported;
   for (const onnx::NodeProto &node : graph.node()) {
     std::string domain = node.domain().empty() || node.domain() == "ai.onnx" ? "" : node.domain();
     auto it = converters().find(node.op_type());
-    if (!domain.empty() || it == converters().end() || opset < it->second.sinceOpset) {
-      std::string key = (domain.empty() ? "" : domain + "::") + node.op_type() + " (opset " +
-                        std::to_string(opset) + ")";
-      unsupported[key].push_back(node.name().empty() ? "<unnamed>" : node.name());
+    std::string key = (domain.empty() ? "" : domain + "::") + node.op_type() + " (opset " +
+                      std::to_string(opset) + ")";
+    if (domain.empty() && it != converters().end() && opset < it->second.sinceOpset)
+      key += ", converted from opset " + std::to_string(it->second.sinceOpset) + " on";
+    bool known = domain.empty() && it != converters().end() && opset >= it->second.sinceOpset;
+    if (known) {
+      std::string attributes = std::string(" ") + it->second.attributes + " ";
+      for (const onnx::AttributeProto &attribute : node.attribute())
+        if (attributes.find(" " + attribute.name() + " ") == std::string::npos) {
+          key += " with attribute '" + attribute.name() + "'";
+          known = false;
+          break;
+        }
     }
+    if (!known)
+      unsupported[key].push_back(node.name().empty() ? "<unnamed>" : node.name());
   }
   if (!unsupported.empty()) {
     std::string message = path + ": " + std::to_string(unsupported.size()) +

@@ -43,10 +43,15 @@ class Importer;
 /// Converts one node; returns false after recording an error.
 using Converter = bool (*)(Importer &, const onnx::NodeProto &);
 
-/// Converters by op type, and the opsets they cover.
+/// Converters by op type. A node converts when the model's opset is at least
+/// `sinceOpset` (the first version of the operator whose meaning the converter
+/// implements; later versions only added element types or the attributes listed) and
+/// it has no attribute outside `attributes` (space-separated), so that an attribute a
+/// newer opset adds is refused by name rather than ignored.
 struct OpInfo {
   Converter convert;
   int64_t sinceOpset = 13;
+  const char *attributes = "";
 };
 const std::map<std::string, OpInfo> &converters();
 

@@ -238,7 +238,8 @@ bool convertGelu(Importer &im, const onnx::NodeProto &node) {
   if (approximate != "none" && approximate != "tanh")
     return im.fail(node, "has approximate=\"" + approximate + "\"");
   im.define(node, 0,
-            im.g.gelu(x, approximate == "tanh" ? GeluApproximation::Tanh : GeluApproximation::Erf));
+            im.g.gelu(x, approximate == "tanh" ? GeluApproximation::Tanh
+                                               : GeluApproximation::Erf));
   return true;
 }
 
@@ -307,7 +308,8 @@ bool convertGemm(Importer &im, const onnx::NodeProto &node) {
     return false;
   if (rankOf(a) != 2 || rankOf(b) != 2)
     return im.fail(node, "needs 2-D A and B");
-  float alpha = im.attrFloat(node, "alpha", 1.0f), beta = im.attrFloat(node, "beta", 1.0f);
+  float alpha = im.attrFloat(node, "alpha", 1.0f),
+        beta = im.attrFloat(node, "beta", 1.0f);
   Value y = im.g.matmul(a, b, im.attrInt(node, "transB", 0) != 0,
                         im.attrInt(node, "transA", 0) != 0);
   if (alpha != 1.0f)
@@ -324,8 +326,7 @@ bool convertGemm(Importer &im, const onnx::NodeProto &node) {
   return true;
 }
 
-template <ReduceKind Kind>
-bool convertReduce(Importer &im, const onnx::NodeProto &node) {
+template <ReduceKind Kind> bool convertReduce(Importer &im, const onnx::NodeProto &node) {
   Value x = im.input(node, 0);
   if (!x)
     return false;
@@ -383,7 +384,8 @@ bool convertSoftmax(Importer &im, const onnx::NodeProto &node) {
 
 /// The normalized dimensions of `x` from `axis` on, and the parameter `i` broadcast to
 /// them (ONNX lets parameters broadcast; loom wants them exact).
-Value normParameter(Importer &im, const onnx::NodeProto &node, int i, const Shape &normalized) {
+Value normParameter(Importer &im, const onnx::NodeProto &node, int i,
+                    const Shape &normalized) {
   Value p = im.input(node, i);
   return p ? im.g.broadcastTo(p, normalized) : Value();
 }
@@ -409,8 +411,8 @@ bool convertLayerNorm(Importer &im, const onnx::NodeProto &node) {
       axes.push_back(i);
     Value mean = im.g.reduce(ReduceKind::Mean, x, axes, /*keepDims=*/true);
     Value centered = im.g.sub(x, mean);
-    Value variance =
-        im.g.reduce(ReduceKind::Mean, im.g.mul(centered, centered), axes, /*keepDims=*/true);
+    Value variance = im.g.reduce(ReduceKind::Mean, im.g.mul(centered, centered), axes,
+                                 /*keepDims=*/true);
     Value eps = im.g.cast(im.g.constant({epsilon}), elementOf(x));
     im.define(node, 1, mean);
     im.define(node, 2, im.g.unary<RsqrtOp>(im.g.add(variance, eps)));
@@ -461,7 +463,8 @@ bool convertTrilu(Importer &im, const onnx::NodeProto &node) {
     return im.fail(node, "needs rank 2 or more");
   Type i64 = im.g.builder().getI64Type();
   Shape shape = GraphBuilder::shape(x);
-  Value rows = im.g.reshape(im.g.iota(x, rank - 2, i64), {shape[rank - 2], Dim::fixed(1)});
+  Value rows =
+      im.g.reshape(im.g.iota(x, rank - 2, i64), {shape[rank - 2], Dim::fixed(1)});
   Value cols = im.g.iota(x, rank - 1, i64);
   Value diagonal = im.g.sub(cols, rows); // j - i, [rows, cols]
   Value kValue = im.intConstant({k}, true, i64);
@@ -491,8 +494,8 @@ bool convertTranspose(Importer &im, const onnx::NodeProto &node) {
       perm.push_back(i);
   }
   if (static_cast<int64_t>(perm.size()) != rank)
-    return im.fail(node, "perm has " + std::to_string(perm.size()) + " entries for rank " +
-                             std::to_string(rank));
+    return im.fail(node, "perm has " + std::to_string(perm.size()) +
+                             " entries for rank " + std::to_string(rank));
   for (int64_t &p : perm)
     if (!im.normalizeAxis(node, p, rank))
       return false;
@@ -511,10 +514,11 @@ bool convertCumSum(Importer &im, const onnx::NodeProto &node) {
   if (!im.normalizeAxis(node, a, rankOf(x)))
     return false;
   OpBuilder &b = im.g.builder();
-  im.define(node, 0,
-            CumsumOp::create(b, im.g.loc(), x.getType(), x, b.getI64IntegerAttr(a),
-                             im.attrInt(node, "exclusive", 0) ? b.getUnitAttr() : UnitAttr(),
-                             im.attrInt(node, "reverse", 0) ? b.getUnitAttr() : UnitAttr()));
+  im.define(
+      node, 0,
+      CumsumOp::create(b, im.g.loc(), x.getType(), x, b.getI64IntegerAttr(a),
+                       im.attrInt(node, "exclusive", 0) ? b.getUnitAttr() : UnitAttr(),
+                       im.attrInt(node, "reverse", 0) ? b.getUnitAttr() : UnitAttr()));
   return true;
 }
 
@@ -526,8 +530,9 @@ bool convertGatherElements(Importer &im, const onnx::NodeProto &node) {
   if (!im.normalizeAxis(node, axis, rankOf(data)))
     return false;
   auto type = makeTensorType(GraphBuilder::shape(indices), elementOf(data));
-  im.define(node, 0, GatherElementsOp::create(im.g.builder(), im.g.loc(), type, data, indices,
-                                              axis));
+  im.define(
+      node, 0,
+      GatherElementsOp::create(im.g.builder(), im.g.loc(), type, data, indices, axis));
   return true;
 }
 
@@ -546,7 +551,8 @@ bool convertGatherND(Importer &im, const onnx::NodeProto &node) {
   result.append(ds.begin() + batch + depth, ds.end());
   im.define(node, 0,
             GatherNdOp::create(im.g.builder(), im.g.loc(),
-                               makeTensorType(result, elementOf(data)), data, indices, batch));
+                               makeTensorType(result, elementOf(data)), data, indices,
+                               batch));
   return true;
 }
 
@@ -554,70 +560,78 @@ bool convertGatherND(Importer &im, const onnx::NodeProto &node) {
 
 const std::map<std::string, OpInfo> &converters() {
   static const std::map<std::string, OpInfo> table = {
-      {"Add", {convertBinary<&GraphBuilder::add>}},
-      {"Attention", {convertAttention, 23}},
-      {"And", {convertBinary<&GraphBuilder::logicalAnd>}},
-      {"Cast", {convertCast}},
-      {"CastLike", {convertCastLike}},
-      {"Concat", {convertConcat}},
-      {"Constant", {convertConstant}},
-      {"ConstantOfShape", {convertConstantOfShape}},
-      {"Cos", {convertUnary<CosOp>}},
-      {"CumSum", {convertCumSum}},
-      {"Div", {convertBinary<&GraphBuilder::div>}},
-      {"Equal", {convertCompare<CompareKind::EQ>}},
-      {"Erf", {convertUnary<ErfOp>}},
-      {"Exp", {convertUnary<ExpOp>}},
-      {"Expand", {convertExpand}},
-      {"Flatten", {convertFlatten}},
-      {"Gather", {convertGather}},
-      {"GatherElements", {convertGatherElements}},
-      {"GatherND", {convertGatherND}},
-      {"Gelu", {convertGelu, 20}},
-      {"Gemm", {convertGemm}},
-      {"Greater", {convertCompare<CompareKind::GT>}},
-      {"GreaterOrEqual", {convertCompare<CompareKind::GE>}},
-      {"Identity", {convertIdentity}},
-      {"IsNaN", {convertIsNaN}},
-      {"LayerNormalization", {convertLayerNorm, 17}},
-      {"LogSoftmax", {convertLogSoftmax}},
-      {"Less", {convertCompare<CompareKind::LT>}},
-      {"LessOrEqual", {convertCompare<CompareKind::LE>}},
-      {"Log", {convertUnary<LogOp>}},
-      {"MatMul", {convertMatMul}},
-      {"Max", {convertVariadic<&GraphBuilder::maximum>}},
-      {"Min", {convertVariadic<&GraphBuilder::minimum>}},
-      {"Mod", {convertMod}},
-      {"Mul", {convertBinary<&GraphBuilder::mul>}},
-      {"Neg", {convertNeg}},
-      {"Not", {convertNot}},
-      {"Or", {convertBinary<&GraphBuilder::logicalOr>}},
-      {"Pow", {convertBinary<&GraphBuilder::pow>}},
-      {"Range", {convertRange}},
-      {"Reciprocal", {convertUnary<ReciprocalOp>}},
-      {"ReduceMax", {convertReduce<ReduceKind::Max>}},
-      {"ReduceMean", {convertReduce<ReduceKind::Mean>}},
-      {"ReduceSum", {convertReduce<ReduceKind::Sum>}},
-      {"Relu", {convertUnary<ReluOp>}},
-      {"Reshape", {convertReshape}},
-      {"RotaryEmbedding", {convertRotaryEmbedding, 23}},
-      {"RMSNormalization", {convertRmsNorm, 23}},
-      {"Shape", {convertShape}},
-      {"Sigmoid", {convertUnary<SigmoidOp>}},
-      {"Sin", {convertUnary<SinOp>}},
-      {"Slice", {convertSlice}},
-      {"Softmax", {convertSoftmax}},
-      {"Split", {convertSplit}},
-      {"Size", {convertSize}},
-      {"Sqrt", {convertUnary<SqrtOp>}},
-      {"Squeeze", {convertSqueeze}},
-      {"Sub", {convertBinary<&GraphBuilder::sub>}},
-      {"Sum", {convertVariadic<&GraphBuilder::add>}},
-      {"Tanh", {convertUnary<TanhOp>}},
-      {"Transpose", {convertTranspose}},
-      {"Trilu", {convertTrilu}},
-      {"Unsqueeze", {convertUnsqueeze}},
-      {"Where", {convertWhere}},
+      {"Add", {convertBinary<&GraphBuilder::add>, 7, ""}},
+      {"Attention",
+       {convertAttention, 23,
+        "is_causal kv_num_heads q_num_heads qk_matmul_output_mode scale softcap "
+        "softmax_precision"}},
+      {"And", {convertBinary<&GraphBuilder::logicalAnd>, 7, ""}},
+      {"Cast", {convertCast, 13, "to saturate"}},
+      {"CastLike", {convertCastLike, 15, "saturate"}},
+      {"Concat", {convertConcat, 11, "axis"}},
+      {"Constant",
+       {convertConstant, 13, "value value_float value_floats value_int value_ints"}},
+      {"ConstantOfShape", {convertConstantOfShape, 9, "value"}},
+      {"Cos", {convertUnary<CosOp>, 7, ""}},
+      {"CumSum", {convertCumSum, 11, "exclusive reverse"}},
+      {"Div", {convertBinary<&GraphBuilder::div>, 7, ""}},
+      {"Equal", {convertCompare<CompareKind::EQ>, 7, ""}},
+      {"Erf", {convertUnary<ErfOp>, 9, ""}},
+      {"Exp", {convertUnary<ExpOp>, 6, ""}},
+      {"Expand", {convertExpand, 8, ""}},
+      {"Flatten", {convertFlatten, 13, "axis"}},
+      {"Gather", {convertGather, 11, "axis"}},
+      {"GatherElements", {convertGatherElements, 11, "axis"}},
+      {"GatherND", {convertGatherND, 12, "batch_dims"}},
+      {"Gelu", {convertGelu, 20, "approximate"}},
+      {"Gemm", {convertGemm, 11, "alpha beta transA transB"}},
+      {"Greater", {convertCompare<CompareKind::GT>, 7, ""}},
+      {"GreaterOrEqual", {convertCompare<CompareKind::GE>, 12, ""}},
+      {"Identity", {convertIdentity, 1, ""}},
+      {"IsNaN", {convertIsNaN, 9, ""}},
+      {"LayerNormalization", {convertLayerNorm, 17, "axis epsilon stash_type"}},
+      {"LogSoftmax", {convertLogSoftmax, 13, "axis"}},
+      {"Less", {convertCompare<CompareKind::LT>, 7, ""}},
+      {"LessOrEqual", {convertCompare<CompareKind::LE>, 12, ""}},
+      {"Log", {convertUnary<LogOp>, 6, ""}},
+      {"MatMul", {convertMatMul, 1, ""}},
+      {"Max", {convertVariadic<&GraphBuilder::maximum>, 8, ""}},
+      {"Min", {convertVariadic<&GraphBuilder::minimum>, 8, ""}},
+      {"Mod", {convertMod, 10, "fmod"}},
+      {"Mul", {convertBinary<&GraphBuilder::mul>, 7, ""}},
+      {"Neg", {convertNeg, 6, ""}},
+      {"Not", {convertNot, 1, ""}},
+      {"Or", {convertBinary<&GraphBuilder::logicalOr>, 7, ""}},
+      {"Pow", {convertBinary<&GraphBuilder::pow>, 7, ""}},
+      {"Range", {convertRange, 11, ""}},
+      {"Reciprocal", {convertUnary<ReciprocalOp>, 6, ""}},
+      {"ReduceMax",
+       {convertReduce<ReduceKind::Max>, 13, "axes keepdims noop_with_empty_axes"}},
+      {"ReduceMean",
+       {convertReduce<ReduceKind::Mean>, 13, "axes keepdims noop_with_empty_axes"}},
+      {"ReduceSum",
+       {convertReduce<ReduceKind::Sum>, 13, "axes keepdims noop_with_empty_axes"}},
+      {"Relu", {convertUnary<ReluOp>, 6, ""}},
+      {"Reshape", {convertReshape, 5, "allowzero"}},
+      {"RotaryEmbedding",
+       {convertRotaryEmbedding, 23, "interleaved num_heads rotary_embedding_dim"}},
+      {"RMSNormalization", {convertRmsNorm, 23, "axis epsilon stash_type"}},
+      {"Shape", {convertShape, 13, "start end"}},
+      {"Sigmoid", {convertUnary<SigmoidOp>, 6, ""}},
+      {"Sin", {convertUnary<SinOp>, 7, ""}},
+      {"Slice", {convertSlice, 13, ""}},
+      {"Softmax", {convertSoftmax, 13, "axis"}},
+      {"Split", {convertSplit, 13, "axis num_outputs"}},
+      {"Size", {convertSize, 13, ""}},
+      {"Sqrt", {convertUnary<SqrtOp>, 6, ""}},
+      {"Squeeze", {convertSqueeze, 13, ""}},
+      {"Sub", {convertBinary<&GraphBuilder::sub>, 7, ""}},
+      {"Sum", {convertVariadic<&GraphBuilder::add>, 8, ""}},
+      {"Tanh", {convertUnary<TanhOp>, 6, ""}},
+      {"Transpose", {convertTranspose, 1, "perm"}},
+      {"Trilu", {convertTrilu, 14, "upper"}},
+      {"Unsqueeze", {convertUnsqueeze, 13, ""}},
+      {"Where", {convertWhere, 9, ""}},
   };
   return table;
 }

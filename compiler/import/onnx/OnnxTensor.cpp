@@ -233,6 +233,14 @@ public:
     folder_ = slash == std::string::npos ? "." : path.substr(0, slash);
     for (const onnx::TensorProto &tensor : model_.graph().initializer())
       byName_[tensor.name()] = &tensor;
+    // Large Constant node values become weights too, named as the importer names them
+    // (the tensor's own name, else the node's output).
+    for (const onnx::NodeProto &node : model_.graph().node())
+      if (node.op_type() == "Constant" && node.domain().empty())
+        for (const onnx::AttributeProto &attribute : node.attribute())
+          if (attribute.name() == "value" && attribute.has_t())
+            byName_.emplace(attribute.t().name().empty() ? node.output(0) : attribute.t().name(),
+                            &attribute.t());
     return true;
   }
 
