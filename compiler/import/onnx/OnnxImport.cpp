@@ -76,20 +76,28 @@ Value Importer::input(const onnx::NodeProto &node, int i) {
   auto it = slots.find(node.input(i));
   if (it == slots.end())
     return {};
-  Slot &slot = it->second;
+  std::string why;
+  Value value = materialize(it->second, why);
+  if (!value)
+    fail(node, "input '" + node.input(i) + "' " + why);
+  return value;
+}
+
+Value Importer::materialize(Slot &slot, std::string &why) {
   if (!slot.value && slot.contents) {
     std::vector<int64_t> values;
     for (const Dim &dim : *slot.contents) {
       if (!dim.isStatic()) {
-        fail(node, "input '" + node.input(i) + "' holds the size of dimension '" +
-                       toString(dim) + "' as data; computing with sizes of dynamic "
-                                       "dimensions is not supported");
+        why = "holds the size of dimension '" + toString(dim) +
+              "' as data; computing with sizes of dynamic dimensions is not supported";
         return {};
       }
       values.push_back(dim.size);
     }
     slot.value = intConstant(values, slot.scalar, g.builder().getI64Type());
   }
+  if (!slot.value)
+    why = "has no value";
   return slot.value;
 }
 
@@ -377,11 +385,16 @@ bool importOnnxFile(const std::string &path, ModuleOp module, Type floatType,
   SmallVector<Type> outputTypes;
   for (const onnx::ValueInfoProto &info : graph.output()) {
     auto it = importer.slots.find(info.name());
-    if (it == importer.slots.end() || !it->second.value) {
+    if (it == importer.slots.end()) {
       errors.push_back("graph output '" + info.name() + "' is never computed");
       return false;
     }
-    Value value = it->second.value;
+    std::string why;
+    Value value = importer.materialize(it->second, why);
+    if (!value) {
+      errors.push_back("graph output '" + info.name() + "' " + why);
+      return false;
+    }
     if (elementOf(value) == floatType)
       value = g.cast(value, builder.getF32Type());
     outputs.push_back(value);

@@ -76,6 +76,9 @@ public:
   bool hasInput(const onnx::NodeProto &node, int i) const;
   /// The tensor of input `i`, materializing known contents as a constant if needed.
   mlir::Value input(const onnx::NodeProto &node, int i);
+  /// The slot's value, made a constant from its contents when those are static; null
+  /// (with `why`) when they hold sizes of dynamic dimensions.
+  mlir::Value materialize(Slot &slot, std::string &why);
   /// Known contents of input `i`, or nullopt.
   std::optional<Shape> contents(const onnx::NodeProto &node, int i);
   /// Known static integer contents of input `i` (every element a number).

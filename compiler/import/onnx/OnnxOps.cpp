@@ -135,6 +135,22 @@ bool convertBinary(Importer &im, const onnx::NodeProto &node) {
   return true;
 }
 
+/// Pow of an integer base computes in f64 and truncates back, as ONNX's reference does
+/// (numpy's power, then a cast to the base's type).
+bool convertPow(Importer &im, const onnx::NodeProto &node) {
+  Value a = im.input(node, 0), b = im.input(node, 1);
+  if (!a || !b || !checkBroadcast(im, node, {a, b}))
+    return false;
+  Type element = elementOf(a);
+  if (llvm::isa<FloatType>(element)) {
+    im.define(node, 0, im.g.pow(a, elementOf(b) == element ? b : im.g.cast(b, element)));
+    return true;
+  }
+  Type f64 = im.g.builder().getF64Type();
+  im.define(node, 0, im.g.cast(im.g.pow(im.g.cast(a, f64), im.g.cast(b, f64)), element));
+  return true;
+}
+
 /// Max and Min take any number of inputs.
 template <Value (GraphBuilder::*Fn)(Value, Value)>
 bool convertVariadic(Importer &im, const onnx::NodeProto &node) {
@@ -359,7 +375,19 @@ template <ReduceKind Kind> bool convertReduce(Importer &im, const onnx::NodeProt
     im.define(node, 0, x);
     return true;
   }
-  im.define(node, 0, im.g.reduce(Kind, x, axes, im.attrInt(node, "keepdims", 1) != 0));
+  bool keepDims = im.attrInt(node, "keepdims", 1) != 0;
+  if (elementOf(x).isInteger(1)) {
+    // Booleans: max is "any", min is "all"; computed on 0/1 integers, so that an empty
+    // set gives the identity (false for max, true for min).
+    if (Kind != ReduceKind::Max && Kind != ReduceKind::Min)
+      return im.fail(node, "reducing booleans needs ReduceMax or ReduceMin");
+    Type i64 = im.g.builder().getI64Type();
+    Value reduced = im.g.reduce(Kind, im.g.cast(x, i64), axes, keepDims);
+    Value zero = im.intConstant({0}, /*scalar=*/true, i64);
+    im.define(node, 0, im.g.compare(CompareKind::GT, reduced, zero));
+    return true;
+  }
+  im.define(node, 0, im.g.reduce(Kind, x, axes, keepDims));
   return true;
 }
 
@@ -602,7 +630,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"Neg", {convertNeg, 6, ""}},
       {"Not", {convertNot, 1, ""}},
       {"Or", {convertBinary<&GraphBuilder::logicalOr>, 7, ""}},
-      {"Pow", {convertBinary<&GraphBuilder::pow>, 7, ""}},
+      {"Pow", {convertPow, 7, ""}},
       {"Range", {convertRange, 11, ""}},
       {"Reciprocal", {convertUnary<ReciprocalOp>, 6, ""}},
       {"ReduceMax",
