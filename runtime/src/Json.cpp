@@ -1,6 +1,7 @@
 //===- Json.cpp - A small strict JSON reader --------------------------------===//
 
 #include "loom/support/Json.h"
+#include "loom/support/Utf8.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -173,23 +174,6 @@ private:
     return true;
   }
 
-  static void appendUtf8(std::string &out, uint32_t code) {
-    if (code < 0x80) {
-      out += static_cast<char>(code);
-    } else if (code < 0x800) {
-      out += static_cast<char>(0xC0 | (code >> 6));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    } else if (code < 0x10000) {
-      out += static_cast<char>(0xE0 | (code >> 12));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (code >> 18));
-      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    }
-  }
 
   bool parseString(std::string &out) {
     ++pos_; // '"'
@@ -244,7 +228,7 @@ private:
         } else if (code >= 0xDC00 && code <= 0xDFFF) {
           return fail("unpaired UTF-16 surrogate in a \\u escape");
         }
-        appendUtf8(out, code);
+        utf8::append(out, code);
         break;
       }
       default:

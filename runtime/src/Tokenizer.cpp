@@ -3,6 +3,7 @@
 #include "loom/support/Tokenizer.h"
 #include "loom/support/Checkpoint.h"
 #include "loom/support/Json.h"
+#include "loom/support/Utf8.h"
 
 #include <algorithm>
 #include <climits>
@@ -14,24 +15,6 @@ namespace loom {
 
 namespace {
 
-void appendUtf8(std::string &out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
-
 /// One code point of `text` at `i` and its length in bytes; invalid UTF-8 is taken a
 /// byte at a time (as U+FFFD-like stand-ins that keep their byte).
 struct CodePoint {
@@ -41,8 +24,8 @@ struct CodePoint {
 CodePoint decodeAt(const std::string &text, size_t i) {
   auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
   unsigned char c = byte(i);
-  size_t length = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (length == 0 || i + length > text.size())
+  size_t length = utf8::sequenceLength(c);
+  if ((c >= 0x80 && length == 1) || i + length > text.size())
     return {0xfffd, 1};
   uint32_t value = length == 1 ? c : c & (0x7f >> length);
   for (size_t k = 1; k < length; ++k) {
@@ -173,7 +156,7 @@ bool Tokenizer::load(const std::string &path, std::string &error) {
   for (uint32_t b = 0; b < 256; ++b) {
     bool printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || b >= 0xae;
     uint32_t cp = printable ? b : next++;
-    appendUtf8(byteToText_[b], cp);
+    utf8::append(byteToText_[b], cp);
     codepointToByte_[cp] = static_cast<uint8_t>(b);
   }
 

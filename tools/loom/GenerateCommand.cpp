@@ -14,6 +14,7 @@
 #include "loom/support/Json.h"
 #include "loom/support/Sampler.h"
 #include "loom/support/Tokenizer.h"
+#include "loom/support/Utf8.h"
 
 #include <chrono>
 #include <cstdio>
@@ -64,19 +65,6 @@ int64_t readMaxPositions(const std::string &folder) {
     if (const json::Value *v = root.get(key); v && v->isInteger())
       return v->asInteger();
   return 0;
-}
-
-/// Length of the longest prefix of `bytes` that does not end inside a UTF-8 sequence.
-size_t completeUtf8Prefix(const std::string &bytes) {
-  size_t n = bytes.size();
-  for (size_t back = 1; back <= 3 && back <= n; ++back) {
-    unsigned char c = static_cast<unsigned char>(bytes[n - back]);
-    if ((c & 0xc0) == 0x80)
-      continue; // a continuation byte: look further back for the lead byte
-    size_t length = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    return length > back ? n - back : n;
-  }
-  return n;
 }
 
 } // namespace
@@ -202,7 +190,7 @@ int runGenerate(int argc, char **argv) {
     if (eos.count(next))
       break;
     pending += tokenizer.isSpecial(next) ? "" : tokenizer.tokenBytes(next);
-    size_t ready = completeUtf8Prefix(pending);
+    size_t ready = utf8::completePrefix(pending);
     std::fwrite(pending.data(), 1, ready, stdout);
     std::fflush(stdout);
     pending.erase(0, ready);
