@@ -207,12 +207,13 @@ Value GraphBuilder::rope(Value x, Value cos, Value sin) {
 }
 
 Value GraphBuilder::attention(Value q, Value k, Value v, Value mask, bool causal,
-                              std::optional<float> scale) {
+                              std::optional<float> scale, std::optional<float> softcap) {
   Shape qs = shape(q), vs = shape(v);
   Shape result{qs[0], qs[1], qs[2], vs[3]};
   return AttentionOp::create(builder_, loc_, typeOf(result, elementTypeOf(q)), q, k, v, mask,
                              causal ? builder_.getUnitAttr() : UnitAttr(),
-                             scale ? builder_.getF32FloatAttr(*scale) : FloatAttr());
+                             scale ? builder_.getF32FloatAttr(*scale) : FloatAttr(),
+                             softcap ? builder_.getF32FloatAttr(*softcap) : FloatAttr());
 }
 
 } // namespace loom

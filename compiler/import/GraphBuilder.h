@@ -86,7 +86,8 @@ public:
   // Transformer blocks.
   mlir::Value rope(mlir::Value x, mlir::Value cos, mlir::Value sin);
   mlir::Value attention(mlir::Value q, mlir::Value k, mlir::Value v, mlir::Value mask,
-                        bool causal, std::optional<float> scale);
+                        bool causal, std::optional<float> scale,
+                        std::optional<float> softcap = std::nullopt);
 
 private:
   template <typename OpTy> mlir::Value binary(mlir::Value a, mlir::Value b);

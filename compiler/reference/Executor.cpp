@@ -361,7 +361,10 @@ bool Executor::Impl::execute(Operation *op, llvm::DenseMap<Value, Tensor> &value
     std::optional<double> scale;
     if (std::optional<APFloat> s = a.getScale())
       scale = s->convertToFloat();
-    ok = attention(in(0), in(1), in(2), mask, a.getCausal(), scale, result, why);
+    std::optional<double> softcap;
+    if (std::optional<APFloat> c = a.getSoftcap())
+      softcap = c->convertToFloat();
+    ok = attention(in(0), in(1), in(2), mask, a.getCausal(), scale, softcap, result, why);
   } else {
     return fail(op, "the reference executor does not know this op");
   }

@@ -82,10 +82,11 @@ Tensor layerNorm(const Tensor &x, const Tensor &scale, const Tensor *bias, int64
 Tensor rmsNorm(const Tensor &x, const Tensor &scale, int64_t axis, double epsilon);
 bool rope(const Tensor &x, const Tensor &cos, const Tensor &sin, bool interleaved,
           Tensor &out, std::string &error);
-/// `mask` may be null; without `scale` the scale is 1/sqrt(head size).
+/// `mask` may be null; without `scale` the scale is 1/sqrt(head size); `softcap`
+/// bounds the scaled scores to (-softcap, softcap) with tanh before the mask.
 bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
-               const Tensor *mask, bool causal, std::optional<double> scale, Tensor &out,
-               std::string &error);
+               const Tensor *mask, bool causal, std::optional<double> scale,
+               std::optional<double> softcap, Tensor &out, std::string &error);
 
 } // namespace loom::reference
 

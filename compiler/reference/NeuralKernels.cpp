@@ -277,8 +277,8 @@ bool rope(const Tensor &x, const Tensor &cos, const Tensor &sin, bool interleave
 }
 
 bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
-               const Tensor *mask, bool causal, std::optional<double> scale, Tensor &out,
-               std::string &error) {
+               const Tensor *mask, bool causal, std::optional<double> scale,
+               std::optional<double> softcap, Tensor &out, std::string &error) {
   int64_t batch = query.shape[0], heads = query.shape[1], sq = query.shape[2],
           d = query.shape[3];
   int64_t kvHeads = key.shape[1], skv = key.shape[2], dv = value.shape[3];
@@ -318,6 +318,8 @@ bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
           for (int64_t t = 0; t < d; ++t)
             s += q[t] * k[j * d + t];
           s *= factor;
+          if (softcap)
+            s = *softcap * std::tanh(s / *softcap);
           if (mask)
             s += mask->floats[b * maskStrides[0] + h * maskStrides[1] + i * maskStrides[2] +
                               j * maskStrides[3]];

@@ -416,6 +416,8 @@ LogicalResult AttentionOp::verify() {
                          << ") must be a multiple of KV heads (" << k[1].size << ")";
   if (FloatAttr scale = getScaleAttr(); scale && !(scale.getValueAsDouble() > 0.0))
     return emitOpError() << "scale " << scale.getValueAsDouble() << " must be positive";
+  if (FloatAttr cap = getSoftcapAttr(); cap && !(cap.getValueAsDouble() > 0.0))
+    return emitOpError() << "softcap " << cap.getValueAsDouble() << " must be positive";
   if (Value mask = getMask()) {
     Shape maskShape = shapeOf(mask);
     Shape scores{q[0], q[1], q[2], k[2]}, joined;

@@ -486,7 +486,9 @@ def Loom_AttentionOp : Loom_Op<"attention",
     `scale` defaults to `1 / sqrt(D)`. The optional `mask` is added to the scores and
     broadcasts to `[B, Hq, Sq, Skv]`. With `causal`, query `i` sees keys `j <= i + Skv - Sq`
     (aligned to the end, so that decoding one token over a cache sees every key). A query
-    whose every score is `-inf` (all keys masked) gets a zero row, not NaN.
+    whose every score is `-inf` (all keys masked) gets a zero row, not NaN. With `softcap`
+    `c`, each scaled score `s` becomes `c * tanh(s / c)` before the mask is added (the
+    Gemma 2 / ONNX form, so that a `-inf` mask stays `-inf`).
 
     ```mlir
     %o = loom.attention %q, %k, %v causal
@@ -496,10 +498,12 @@ def Loom_AttentionOp : Loom_Op<"attention",
   }];
   let arguments = (ins Loom_FloatTensor:$query, Loom_FloatTensor:$key,
                    Loom_FloatTensor:$value, Optional<Loom_FloatTensor>:$mask,
-                   UnitAttr:$causal, OptionalAttr<F32Attr>:$scale);
+                   UnitAttr:$causal, OptionalAttr<F32Attr>:$scale,
+                   OptionalAttr<F32Attr>:$softcap);
   let results = (outs Loom_FloatTensor:$result);
   let assemblyFormat = "$query `,` $key `,` $value (`mask` $mask^)? (`causal` $causal^)? "
-                       "(`scale` $scale^)? attr-dict `:` functional-type(operands, results)";
+                       "(`scale` $scale^)? (`softcap` $softcap^)? attr-dict `:` "
+                       "functional-type(operands, results)";
   let hasVerifier = 1;
 }
 

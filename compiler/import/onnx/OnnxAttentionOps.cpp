@@ -38,8 +38,9 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
   Value q = im.input(node, 0), k = im.input(node, 1), v = im.input(node, 2);
   if (!q || !k || !v)
     return false;
-  if (im.attrFloat(node, "softcap", 0.0f) != 0.0f)
-    return im.fail(node, "uses softcap, which Loom does not support");
+  float softcap = im.attrFloat(node, "softcap", 0.0f);
+  if (softcap < 0.0f)
+    return im.fail(node, "softcap " + std::to_string(softcap) + " is negative");
   if (node.output_size() > 3 && !node.output(3).empty())
     return im.fail(node, "asks for qk_matmul_output, which Loom does not produce");
   if (im.hasInput(node, 6))
@@ -95,7 +96,8 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
   std::optional<float> scale;
   if (im.attr(node, "scale"))
     scale = im.attrFloat(node, "scale", 1.0f);
-  Value y = g.attention(q, k, v, mask, causal, scale);
+  Value y = g.attention(q, k, v, mask, causal, scale,
+                        softcap > 0.0f ? std::optional<float>(softcap) : std::nullopt);
   im.define(node, 0, rank == 3 ? g.mergeHeads(y) : y);
   im.define(node, 1, k);
   im.define(node, 2, v);

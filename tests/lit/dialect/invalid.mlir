@@ -859,6 +859,15 @@ func.func @case96(%q: tensor<2x4x5x16xf32>) {
 
 // -----
 
+// Attention softcap is positive.
+func.func @case96b(%q: tensor<2x4x5x16xf32>) {
+  // expected-error @+1 {{softcap 0.000000e+00 must be positive}}
+  %y = loom.attention %q, %q, %q softcap 0.0 : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>, tensor<2x4x5x16xf32>) -> tensor<2x4x5x16xf32>
+  return
+}
+
+// -----
+
 // The mask broadcasts to the scores.
 func.func @case97(%q: tensor<2x4x5x16xf32>, %m: tensor<5x16xf32>) {
   // expected-error @+1 {{mask [5, 16] does not broadcast to the scores [batch, heads, seq, kv_seq] [2, 4, 5, 5]}}

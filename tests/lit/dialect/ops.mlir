@@ -199,6 +199,7 @@ func.func @layout(%table: tensor<2048x256xf32>, %ids: tensor<?x?xi64, #loom.dims
 // CHECK: loom.attention %{{.*}}, %{{.*}}, %{{.*}} mask %{{.*}} : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x1x?xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
 // CHECK: loom.attention %{{.*}}, %{{.*}}, %{{.*}} causal : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
 // CHECK: loom.attention %{{.*}}, %{{.*}}, %{{.*}} causal scale 1.250000e-01 : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x64xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x64xf32, #loom.dims<batch, seq>>
+// CHECK: loom.attention %{{.*}}, %{{.*}}, %{{.*}} causal softcap 5.000000e+01 : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
 // CHECK: loom.attention %{{.*}}, %{{.*}}, %{{.*}} causal : (tensor<?x8x1x32xbf16, #loom.dims<batch>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>) -> tensor<?x8x1x32xbf16, #loom.dims<batch>>
 func.func @transformer_blocks(%q: tensor<?x8x?x32xf32, #loom.dims<batch, seq>>,
     %cos: tensor<?x1x?x16xf32, #loom.dims<batch, seq>>, %sin: tensor<?x1x?x16xf32, #loom.dims<batch, seq>>,
@@ -214,6 +215,7 @@ func.func @transformer_blocks(%q: tensor<?x8x?x32xf32, #loom.dims<batch, seq>>,
   %3 = loom.attention %q, %q, %q mask %mask : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x1x?xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
   %4 = loom.attention %q, %kv2, %kv2 causal : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
   %5 = loom.attention %q, %k1, %v1 causal scale 0.125 : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x?x64xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x64xf32, #loom.dims<batch, seq>>
+  %7 = loom.attention %q, %kv2, %kv2 causal softcap 50.0 : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x32xf32, #loom.dims<batch, seq>>
   %6 = loom.attention %qd, %cache, %cache causal : (tensor<?x8x1x32xbf16, #loom.dims<batch>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>) -> tensor<?x8x1x32xbf16, #loom.dims<batch>>
   return
 }
