@@ -43,8 +43,6 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
     return im.fail(node, "softcap " + std::to_string(softcap) + " is negative");
   if (node.output_size() > 3 && !node.output(3).empty())
     return im.fail(node, "asks for qk_matmul_output, which Loom does not produce");
-  if (im.hasInput(node, 6))
-    return im.fail(node, "uses nonpad_kv_seqlen, which Loom does not support yet");
   int64_t rank = rankOf(q);
   if (rank != rankOf(k) || rank != rankOf(v) || (rank != 3 && rank != 4))
     return im.fail(node, "Q, K and V need the same rank, 3 or 4");
@@ -82,9 +80,36 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
                                                  "supported");
     mask = elementOf(mask).isInteger(1) ? g.select(mask, zero, negInf) : g.cast(mask, type);
   }
+  // nonpad_kv_seqlen[b]: keys from that position on are padding for batch b.
+  bool nonpadCausal = false;
+  if (im.hasInput(node, 6)) {
+    Value lengths = im.input(node, 6);
+    if (!lengths)
+      return false;
+    if (rankOf(lengths) != 1)
+      return im.fail(node, "nonpad_kv_seqlen must be a 1-D tensor of lengths");
+    Type i64 = g.builder().getI64Type();
+    Dim batch = GraphBuilder::shape(lengths)[0];
+    Value limits = g.reshape(g.cast(lengths, i64), {batch, Dim::fixed(1), Dim::fixed(1),
+                                                    Dim::fixed(1)});
+    Value keys = g.iota(k, 2, i64);
+    Value padding = g.select(g.compare(CompareKind::LT, keys, limits), zero, negInf);
+    mask = mask ? g.add(mask, padding) : padding;
+    if (im.attrInt(node, "is_causal", 0) != 0) {
+      // The queries are the last Sq of each batch's valid keys: query i sees keys
+      // j <= i + length[b] - Sq.
+      if (!qs[2].isStatic())
+        return im.fail(node, "is_causal with nonpad_kv_seqlen needs a static query length");
+      Value rows = g.reshape(g.iota(q, 2, i64), {qs[2], Dim::fixed(1)});
+      Value last = g.add(rows, g.sub(limits, im.intConstant({qs[2].size}, true, i64)));
+      Value causalMask = g.select(g.compare(CompareKind::LE, keys, last), zero, negInf);
+      mask = g.add(mask, causalMask);
+      nonpadCausal = true;
+    }
+  }
   // ONNX aligns the causal diagonal at the end of a past cache; with no past it starts
   // at the top-left, which differs from loom's end alignment when the lengths differ.
-  bool causal = im.attrInt(node, "is_causal", 0) != 0;
+  bool causal = im.attrInt(node, "is_causal", 0) != 0 && !nonpadCausal;
   if (causal && !hasPast && qs[2] != ks[2]) {
     Type i64 = g.builder().getI64Type();
     Value rows = g.reshape(g.iota(q, 2, i64), {qs[2], Dim::fixed(1)});
