@@ -43,41 +43,56 @@ std::string onnxTypeName(int32_t type) {
   return "type " + std::to_string(type);
 }
 
-bool elementTypeOf(int32_t onnxType, ElementType &out) {
-  switch (onnxType) {
-  case onnx::TensorProto_DataType_FLOAT: out = ElementType::F32; return true;
-  case onnx::TensorProto_DataType_FLOAT16: out = ElementType::F16; return true;
-  case onnx::TensorProto_DataType_BFLOAT16: out = ElementType::BF16; return true;
-  case onnx::TensorProto_DataType_DOUBLE: out = ElementType::F64; return true;
-  case onnx::TensorProto_DataType_INT8: out = ElementType::I8; return true;
-  case onnx::TensorProto_DataType_INT16: out = ElementType::I16; return true;
-  case onnx::TensorProto_DataType_INT32: out = ElementType::I32; return true;
-  case onnx::TensorProto_DataType_INT64: out = ElementType::I64; return true;
-  case onnx::TensorProto_DataType_BOOL: out = ElementType::I1; return true;
-  default: return false;
-  }
-}
-
 namespace {
+
+/// The ONNX data types Loom reads: their little-endian layout (as a safetensors dtype)
+/// and, for those it computes with, the element type.
+struct TypeEntry {
+  int32_t onnxType;
+  DType layout;
+  bool computable;
+  ElementType element;
+};
+constexpr TypeEntry kTypes[] = {
+    {onnx::TensorProto_DataType_FLOAT, DType::F32, true, ElementType::F32},
+    {onnx::TensorProto_DataType_FLOAT16, DType::F16, true, ElementType::F16},
+    {onnx::TensorProto_DataType_BFLOAT16, DType::BF16, true, ElementType::BF16},
+    {onnx::TensorProto_DataType_DOUBLE, DType::F64, true, ElementType::F64},
+    {onnx::TensorProto_DataType_INT8, DType::I8, true, ElementType::I8},
+    {onnx::TensorProto_DataType_INT16, DType::I16, true, ElementType::I16},
+    {onnx::TensorProto_DataType_INT32, DType::I32, true, ElementType::I32},
+    {onnx::TensorProto_DataType_INT64, DType::I64, true, ElementType::I64},
+    {onnx::TensorProto_DataType_BOOL, DType::Bool, true, ElementType::I1},
+    {onnx::TensorProto_DataType_UINT8, DType::U8, false, ElementType::I64},
+    {onnx::TensorProto_DataType_UINT16, DType::U16, false, ElementType::I64},
+    {onnx::TensorProto_DataType_UINT32, DType::U32, false, ElementType::I64},
+};
+
+const TypeEntry *typeEntry(int32_t onnxType) {
+  for (const TypeEntry &entry : kTypes)
+    if (entry.onnxType == onnxType)
+      return &entry;
+  return nullptr;
+}
 
 /// The safetensors dtype with the same little-endian layout as an ONNX data type.
 bool rawLayout(int32_t onnxType, DType &out) {
-  switch (onnxType) {
-  case onnx::TensorProto_DataType_FLOAT: out = DType::F32; return true;
-  case onnx::TensorProto_DataType_FLOAT16: out = DType::F16; return true;
-  case onnx::TensorProto_DataType_BFLOAT16: out = DType::BF16; return true;
-  case onnx::TensorProto_DataType_DOUBLE: out = DType::F64; return true;
-  case onnx::TensorProto_DataType_INT8: out = DType::I8; return true;
-  case onnx::TensorProto_DataType_INT16: out = DType::I16; return true;
-  case onnx::TensorProto_DataType_INT32: out = DType::I32; return true;
-  case onnx::TensorProto_DataType_INT64: out = DType::I64; return true;
-  case onnx::TensorProto_DataType_UINT8: out = DType::U8; return true;
-  case onnx::TensorProto_DataType_UINT16: out = DType::U16; return true;
-  case onnx::TensorProto_DataType_UINT32: out = DType::U32; return true;
-  case onnx::TensorProto_DataType_BOOL: out = DType::Bool; return true;
-  default: return false;
-  }
+  const TypeEntry *entry = typeEntry(onnxType);
+  if (entry)
+    out = entry->layout;
+  return entry != nullptr;
 }
+
+} // namespace
+
+bool elementTypeOf(int32_t onnxType, ElementType &out) {
+  const TypeEntry *entry = typeEntry(onnxType);
+  if (entry && entry->computable)
+    out = entry->element;
+  return entry && entry->computable;
+}
+
+namespace {
 
 int64_t numElements(const onnx::TensorProto &tensor) {
   int64_t count = 1;
