@@ -73,12 +73,19 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
     mask = im.input(node, 3);
     if (!mask)
       return false;
-    Dim last = GraphBuilder::shape(mask).back();
-    if (!areCompatible(last, ks[2]))
-      return im.fail(node, "attn_mask covers " + toString(last) + " keys but there are " +
-                               toString(ks[2]) + "; masks shorter than the keys are not "
-                                                 "supported");
+    Shape maskShape = GraphBuilder::shape(mask);
+    Dim last = maskShape.back();
     mask = elementOf(mask).isInteger(1) ? g.select(mask, zero, negInf) : g.cast(mask, type);
+    if (last.isStatic() && ks[2].isStatic() && last.size < ks[2].size) {
+      // A mask shorter than the keys leaves the keys after it masked out (ONNX pads it
+      // with -inf).
+      Shape rest = maskShape;
+      rest.back() = Dim::fixed(ks[2].size - last.size);
+      mask = g.concat({mask, g.broadcastTo(negInf, rest)}, maskShape.size() - 1);
+    } else if (!areCompatible(last, ks[2])) {
+      return im.fail(node, "attn_mask covers " + toString(last) + " keys but there are " +
+                               toString(ks[2]));
+    }
   }
   // nonpad_kv_seqlen[b]: keys from that position on are padding for batch b.
   bool nonpadCausal = false;
