@@ -450,6 +450,9 @@ bool convertRange(Importer &im, const onnx::NodeProto &node) {
                          "time (float ranges are not supported)");
   Dim first = (*start)[0], last = (*limit)[0], step = (*delta)[0];
   Type i64 = im.g.builder().getI64Type();
+  // The result has the inputs' element type (an int32 range stays int32).
+  auto startSlot = im.slots.find(node.input(0));
+  Type element = startSlot->second.value ? elementOf(startSlot->second.value) : i64;
   if (first.isStatic() && last.isStatic() && step.isStatic()) {
     if (step.size == 0)
       return im.fail(node, "has a zero delta");
@@ -459,7 +462,7 @@ bool convertRange(Importer &im, const onnx::NodeProto &node) {
     Shape contents;
     for (int64_t v : values)
       contents.push_back(Dim::fixed(v));
-    im.define(node, 0, im.intConstant(values, false, i64), contents);
+    im.define(node, 0, im.intConstant(values, false, element), contents);
     return true;
   }
   if (first.isStatic() && first.size == 0 && step.isStatic() && step.size == 1 &&
