@@ -113,7 +113,6 @@ struct Executor::Impl {
   /// Checks a computed shape against a type: rank, static sizes, named sizes.
   bool checkShape(Operation *op, const std::string &what, RankedTensorType type,
                   const Shape &shape) {
-    Shape expected;
     if (static_cast<int64_t>(shape.size()) != type.getRank())
       return fail(op, what + " has rank " + std::to_string(shape.size()) + ", its type " +
                           std::to_string(type.getRank()));

@@ -311,10 +311,10 @@ int main(int argc, char **argv) {
     loom::ImportResult result;
     std::string error;
     bool imported = loom::importModel(importPath, loom::ImportOptions(), result, error);
-    if (importPath != path)
-      std::remove(importPath.c_str());
     Row &row = table[op];
     if (!imported) {
+      if (importPath != path)
+        std::remove(importPath.c_str());
       ++row.refused;
       reasons[name] = "refused: " + error.substr(0, error.find('\n', error.find('\n') + 1));
       if (listed)
@@ -327,15 +327,17 @@ int main(int argc, char **argv) {
       }
       continue;
     }
-    // Initializers live in the model file: weights come from the (possibly folded) copy,
-    // so run from an in-memory weight-free IR plus the original file's initializers.
-    std::unique_ptr<loom::reference::WeightSource> weights;
-    if (!folded)
-      weights = loom::reference::openWeights(path, error);
+    // Weights are the initializers of the file that was imported (the folded copy,
+    // which is removed once the case has run).
+    std::unique_ptr<loom::reference::WeightSource> weights =
+        loom::reference::openWeights(importPath, error);
     std::unique_ptr<loom::reference::Executor> executor =
-        loom::reference::Executor::create(result.ir, std::move(weights), error);
+        weights ? loom::reference::Executor::create(result.ir, std::move(weights), error)
+                : nullptr;
     std::string why;
     bool ok = executor && runCase(caseDir, *executor, inputIndices, folded, why);
+    if (importPath != path)
+      std::remove(importPath.c_str());
     if (!executor)
       why = error;
     if (ok) {
