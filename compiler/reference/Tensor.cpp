@@ -86,47 +86,63 @@ template <typename T> void store(std::string &bytes, int64_t i, T value) {
 
 } // namespace
 
-bool fromBytes(DType dtype, const std::string &bytes, std::vector<int64_t> shape,
-               ElementType type, Tensor &out, std::string &error) {
+bool fromValues(bool sourceFloat, const std::vector<double> &floats,
+                const std::vector<int64_t> &ints, std::vector<int64_t> shape,
+                ElementType type, Tensor &out, std::string &error) {
   out = Tensor::zeros(type, std::move(shape));
   int64_t count = out.numElements();
+  size_t found = sourceFloat ? floats.size() : ints.size();
+  if (static_cast<int64_t>(found) != count) {
+    error = "holds " + std::to_string(found) + " values for " + std::to_string(count) +
+            " elements";
+    return false;
+  }
+  if (sourceFloat && !out.isFloat()) {
+    error = std::string("cannot read float data as ") + elementTypeName(type);
+    return false;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    if (out.isFloat())
+      out.floats[i] = roundTo(type, sourceFloat ? floats[i] : static_cast<double>(ints[i]));
+    else
+      out.ints[i] = wrapTo(type, ints[i]);
+  }
+  return true;
+}
+
+bool fromBytes(DType dtype, const std::string &bytes, std::vector<int64_t> shape,
+               ElementType type, Tensor &out, std::string &error) {
+  int64_t count = 1;
+  for (int64_t d : shape)
+    count *= d;
   if (static_cast<int64_t>(bytes.size()) != count * dtypeSize(dtype)) {
     error = std::to_string(bytes.size()) + " bytes do not hold " + std::to_string(count) +
             " elements of " + dtypeName(dtype);
     return false;
   }
   bool sourceFloat = dtypeIsFloat(dtype);
-  if (!out.isFloat() && sourceFloat) {
-    error = std::string("cannot read ") + dtypeName(dtype) + " data as " +
-            elementTypeName(type);
-    return false;
-  }
+  std::vector<double> floats(sourceFloat ? count : 0);
+  std::vector<int64_t> ints(sourceFloat ? 0 : count);
   for (int64_t i = 0; i < count; ++i) {
-    double f = 0;
-    int64_t n = 0;
     switch (dtype) {
-    case DType::F64: f = load<double>(bytes, i); break;
-    case DType::F32: f = load<float>(bytes, i); break;
-    case DType::F16: f = halfToFloat(load<uint16_t>(bytes, i)); break;
-    case DType::BF16: f = bfloat16ToFloat(load<uint16_t>(bytes, i)); break;
-    case DType::I64: n = load<int64_t>(bytes, i); break;
-    case DType::I32: n = load<int32_t>(bytes, i); break;
-    case DType::I16: n = load<int16_t>(bytes, i); break;
-    case DType::I8: n = load<int8_t>(bytes, i); break;
-    case DType::U32: n = load<uint32_t>(bytes, i); break;
-    case DType::U16: n = load<uint16_t>(bytes, i); break;
-    case DType::U8: n = load<uint8_t>(bytes, i); break;
-    case DType::Bool: n = load<uint8_t>(bytes, i) != 0; break;
+    case DType::F64: floats[i] = load<double>(bytes, i); break;
+    case DType::F32: floats[i] = load<float>(bytes, i); break;
+    case DType::F16: floats[i] = halfToFloat(load<uint16_t>(bytes, i)); break;
+    case DType::BF16: floats[i] = bfloat16ToFloat(load<uint16_t>(bytes, i)); break;
+    case DType::I64: ints[i] = load<int64_t>(bytes, i); break;
+    case DType::I32: ints[i] = load<int32_t>(bytes, i); break;
+    case DType::I16: ints[i] = load<int16_t>(bytes, i); break;
+    case DType::I8: ints[i] = load<int8_t>(bytes, i); break;
+    case DType::U32: ints[i] = load<uint32_t>(bytes, i); break;
+    case DType::U16: ints[i] = load<uint16_t>(bytes, i); break;
+    case DType::U8: ints[i] = load<uint8_t>(bytes, i); break;
+    case DType::Bool: ints[i] = load<uint8_t>(bytes, i) != 0; break;
     default:
       error = std::string("cannot read ") + dtypeName(dtype) + " data";
       return false;
     }
-    if (out.isFloat())
-      out.floats[i] = roundTo(type, sourceFloat ? f : static_cast<double>(n));
-    else
-      out.ints[i] = wrapTo(type, n);
   }
-  return true;
+  return fromValues(sourceFloat, floats, ints, std::move(shape), type, out, error);
 }
 
 DType safetensorsType(ElementType type) {

@@ -58,6 +58,13 @@ struct Tensor {
 bool fromBytes(DType dtype, const std::string &bytes, std::vector<int64_t> shape,
                ElementType type, Tensor &out, std::string &error);
 
+/// Makes a tensor of `type` from decoded values: `floats` when the source was a float
+/// type, else `ints` (one per element of `shape`), converted exactly where `type` holds
+/// them and rounded otherwise. Float sources cannot become integer tensors.
+bool fromValues(bool sourceFloat, const std::vector<double> &floats,
+                const std::vector<int64_t> &ints, std::vector<int64_t> shape,
+                ElementType type, Tensor &out, std::string &error);
+
 /// The safetensors dtype that holds `type` exactly.
 DType safetensorsType(ElementType type);
 /// The tensor's elements as little-endian bytes of safetensorsType(type).

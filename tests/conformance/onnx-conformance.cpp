@@ -190,16 +190,18 @@ bool runCase(const std::string &caseDir, loom::reference::Executor &executor,
       std::string file = dir + "/output_" + std::to_string(j) + ".pb";
       reference::Tensor expected;
       reference::ElementType expectedType;
-      if (readTensorFile(file, proto) &&
-          onnximport::elementTypeOf(proto.data_type(), expectedType) &&
+      if (!readTensorFile(file, proto)) {
+        why = "cannot read " + file;
+        return false;
+      }
+      if (onnximport::elementTypeOf(proto.data_type(), expectedType) &&
           expectedType != outputs[j].type) {
         why = "output " + std::to_string(j) + " is " +
               reference::elementTypeName(outputs[j].type) + ", expected " +
               reference::elementTypeName(expectedType);
         return false;
       }
-      if (!readTensorFile(file, proto) ||
-          !onnximport::decodeTensor(proto, dir, outputs[j].type, expected, why)) {
+      if (!onnximport::decodeTensor(proto, dir, outputs[j].type, expected, why)) {
         why = "cannot read " + file + (why.empty() ? "" : ": " + why);
         return false;
       }

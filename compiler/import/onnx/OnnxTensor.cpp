@@ -191,8 +191,6 @@ bool decodeTensor(const onnx::TensorProto &tensor, const std::string &folder,
 
   // Typed fields: floats in float_data/double_data, halves as bits in int32_data,
   // 64-bit integers in int64_data, the other integers in int32_data.
-  out = Tensor::zeros(type, shape);
-  int64_t count = out.numElements();
   std::vector<double> floats;
   std::vector<int64_t> ints;
   switch (onnxType) {
@@ -219,22 +217,8 @@ bool decodeTensor(const onnx::TensorProto &tensor, const std::string &folder,
     ints.assign(tensor.int32_data().begin(), tensor.int32_data().end());
     break;
   }
-  bool sourceFloat = dtypeIsFloat(layout);
-  size_t found = sourceFloat ? floats.size() : ints.size();
-  if (static_cast<int64_t>(found) != count)
-    return fail("holds " + std::to_string(found) + " values for " + std::to_string(count) +
-                " elements");
-  if (sourceFloat && !out.isFloat())
-    return fail(std::string("cannot read ") + onnxTypeName(onnxType) + " data as " +
-                reference::elementTypeName(type));
-  for (int64_t i = 0; i < count; ++i) {
-    if (out.isFloat())
-      out.floats[i] = reference::roundTo(
-          type, sourceFloat ? floats[i] : static_cast<double>(ints[i]));
-    else
-      out.ints[i] = reference::wrapTo(type, ints[i]);
-  }
-  return true;
+  std::string why;
+  return fromValues(dtypeIsFloat(layout), floats, ints, shape, type, out, why) || fail(why);
 }
 
 namespace {
