@@ -149,7 +149,10 @@ Value GraphBuilder::gather(Value table, Value indices, int64_t axis) {
 }
 
 Value GraphBuilder::reshape(Value x, ArrayRef<Dim> to) {
-  return ReshapeOp::create(builder_, loc_, typeOf(to, elementTypeOf(x)), x);
+  RankedTensorType type = typeOf(to, elementTypeOf(x));
+  if (type == x.getType())
+    return x;
+  return ReshapeOp::create(builder_, loc_, type, x);
 }
 
 Value GraphBuilder::transpose(Value x, ArrayRef<int64_t> permutation) {

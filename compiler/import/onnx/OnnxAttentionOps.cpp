@@ -33,6 +33,100 @@ bool checkHeads(Importer &im, const onnx::NodeProto &node, Value x, int64_t head
 
 } // namespace
 
+/// Where query 0 sits among the keys; query i sits i further. Causal and window bounds
+/// are measured from these positions.
+struct QueryOffset {
+  /// A per-batch offset `[B, 1, 1, 1]` (i64), when the offset depends on the batch.
+  Value perBatch;
+  /// Otherwise a fixed offset, if known at import time.
+  std::optional<int64_t> fixed = 0;
+  /// The offset is Skv - Sq, which is loom.attention's own causal alignment.
+  bool endAligned = false;
+
+  bool known() const { return perBatch || fixed; }
+};
+
+/// Additive mask (0 or -inf) allowing key `j` to query position `p` when
+/// `minDiff <= p - j <= maxDiff` for the bounds given.
+static Value bandMask(Importer &im, Value positions, Value k, std::optional<int64_t> minDiff,
+                      std::optional<int64_t> maxDiff, Value zero, Value negInf) {
+  GraphBuilder &g = im.g;
+  Type i64 = g.builder().getI64Type();
+  Value diff = g.sub(positions, g.iota(k, 2, i64));
+  auto bound = [&](int64_t value) { return im.intConstant({value}, true, i64); };
+  Value allowed;
+  if (minDiff)
+    allowed = g.compare(CompareKind::GE, diff, bound(*minDiff));
+  if (maxDiff) {
+    Value upper = g.compare(CompareKind::LE, diff, bound(*maxDiff));
+    allowed = allowed ? g.logicalAnd(allowed, upper) : upper;
+  }
+  return g.select(allowed, zero, negInf);
+}
+
+/// `[B, Hkv, S, D]` repeated to `[B, Hkv * reps, S, D]` with each head's copies
+/// adjacent (head h of the result reads head h / reps).
+static Value repeatHeads(GraphBuilder &g, Value x, int64_t reps) {
+  if (reps == 1)
+    return x;
+  Shape s = GraphBuilder::shape(x);
+  Value grouped = g.reshape(x, {s[0], s[1], Dim::fixed(1), s[2], s[3]});
+  Value copies = g.broadcastTo(grouped, {s[0], s[1], Dim::fixed(reps), s[2], s[3]});
+  return g.reshape(copies, {s[0], Dim::fixed(s[1].size * reps), s[2], s[3]});
+}
+
+namespace {
+
+/// What ONNX's qk_matmul_output returns, by qk_matmul_output_mode (as the ONNX reference
+/// implementation numbers them): 0 and 1 the scores after softcap, 2 with the mask
+/// added, 3 the probabilities after softmax.
+enum class ScoresOutput { None, Scores, WithMask, Probabilities };
+
+/// The attention spelled out in primitive ops, for when the scores themselves are an
+/// output: softmax(cap(Q K^T * scale) + mask) V, zero rows where the mask allows
+/// nothing.
+struct ExplicitAttention {
+  Value y, scores;
+};
+
+ExplicitAttention explicitAttention(Importer &im, Value q, Value k, Value v, Value mask,
+                                    float scale, std::optional<float> softcap,
+                                    Type softmaxType, ScoresOutput what, Value zero,
+                                    Value negInf) {
+  GraphBuilder &g = im.g;
+  Type type = elementOf(q);
+  Shape qs = GraphBuilder::shape(q), ks = GraphBuilder::shape(k);
+  int64_t reps = qs[1].size / ks[1].size;
+  k = repeatHeads(g, k, reps);
+  v = repeatHeads(g, v, reps);
+  // ONNX scales Q and K by sqrt(scale) each, in the input type.
+  Value root = scalar(g, std::sqrt(scale), type);
+  Value scores = g.matmul(g.mul(q, root), g.mul(k, root), /*transposeRhs=*/true);
+  if (softcap) {
+    Value cap = scalar(g, *softcap, type);
+    scores = g.mul(g.unary<TanhOp>(g.div(scores, cap)), cap);
+  }
+  ExplicitAttention out;
+  out.scores = scores;
+  Value biased = mask ? g.add(scores, mask) : scores;
+  if (what == ScoresOutput::WithMask)
+    out.scores = biased;
+  Value probs = g.softmax(softmaxType ? g.cast(biased, softmaxType) : biased, 3);
+  if (softmaxType)
+    probs = g.cast(probs, type);
+  if (mask) {
+    // A row the mask closes entirely attends to nothing: zeros, not NaN.
+    Value rowMax = g.reduce(ReduceKind::Max, mask, {rankOf(mask) - 1}, /*keepDims=*/true);
+    probs = g.select(g.compare(CompareKind::EQ, rowMax, negInf), zero, probs);
+  }
+  if (what == ScoresOutput::Probabilities)
+    out.scores = probs;
+  out.y = g.matmul(probs, v, /*transposeRhs=*/false);
+  return out;
+}
+
+} // namespace
+
 bool convertAttention(Importer &im, const onnx::NodeProto &node) {
   GraphBuilder &g = im.g;
   Value q = im.input(node, 0), k = im.input(node, 1), v = im.input(node, 2);
@@ -41,8 +135,29 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
   float softcap = im.attrFloat(node, "softcap", 0.0f);
   if (softcap < 0.0f)
     return im.fail(node, "softcap " + std::to_string(softcap) + " is negative");
-  if (node.output_size() > 3 && !node.output(3).empty())
-    return im.fail(node, "asks for qk_matmul_output, which Loom does not produce");
+  ScoresOutput scoresOutput = ScoresOutput::None;
+  if (node.output_size() > 3 && !node.output(3).empty()) {
+    int64_t mode = im.attrInt(node, "qk_matmul_output_mode", 0);
+    if (mode < 0 || mode > 3)
+      return im.fail(node, "qk_matmul_output_mode " + std::to_string(mode) +
+                               " is not one of 0, 1, 2, 3");
+    scoresOutput = mode == 3   ? ScoresOutput::Probabilities
+                   : mode == 2 ? ScoresOutput::WithMask
+                               : ScoresOutput::Scores;
+  }
+  Type softmaxType;
+  if (im.attr(node, "softmax_precision")) {
+    int64_t precision = im.attrInt(node, "softmax_precision", 0);
+    softmaxType = im.elementType(precision);
+    if (!softmaxType || !llvm::isa<FloatType>(softmaxType))
+      return im.fail(node, "softmax_precision " + std::to_string(precision) +
+                               " is not a float type Loom supports");
+  }
+  int64_t left = im.attrInt(node, "left_window_size", -1);
+  int64_t right = im.attrInt(node, "right_window_size", -1);
+  if (left < -1 || right < -1)
+    return im.fail(node, "window sizes must be -1 (unbounded) or nonnegative");
+  bool window = left >= 0 || right >= 0;
   int64_t rank = rankOf(q);
   if (rank != rankOf(k) || rank != rankOf(v) || (rank != 3 && rank != 4))
     return im.fail(node, "Q, K and V need the same rank, 3 or 4");
@@ -58,6 +173,7 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
     v = g.splitHeads(v, kvHeads);
   }
   bool hasPast = im.hasInput(node, 4) && im.hasInput(node, 5);
+  Dim newKeys = GraphBuilder::shape(k)[2];
   if (hasPast) {
     Value pastK = im.input(node, 4), pastV = im.input(node, 5);
     if (!pastK || !pastV)
@@ -66,6 +182,7 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
     v = g.concat({pastV, v}, 2);
   }
   Type type = elementOf(q);
+  Type i64 = g.builder().getI64Type();
   Value negInf = scalar(g, -INFINITY, type), zero = scalar(g, 0.0f, type);
   Shape qs = GraphBuilder::shape(q), ks = GraphBuilder::shape(k);
   Value mask;
@@ -87,49 +204,79 @@ bool convertAttention(Importer &im, const onnx::NodeProto &node) {
                                toString(ks[2]));
     }
   }
-  // nonpad_kv_seqlen[b]: keys from that position on are padding for batch b.
-  bool nonpadCausal = false;
+  auto addMask = [&](Value more) { mask = mask ? g.add(mask, more) : more; };
+
+  // Query positions: after the past keys (internal cache), at the end of each batch's
+  // valid keys (nonpad_kv_seqlen, an external cache), or from 0 (no cache).
+  QueryOffset offset;
+  offset.endAligned = !hasPast && qs[2] == ks[2];
   if (im.hasInput(node, 6)) {
     Value lengths = im.input(node, 6);
     if (!lengths)
       return false;
     if (rankOf(lengths) != 1)
       return im.fail(node, "nonpad_kv_seqlen must be a 1-D tensor of lengths");
-    Type i64 = g.builder().getI64Type();
+    if (hasPast)
+      return im.fail(node, "nonpad_kv_seqlen cannot be combined with past_key/past_value");
     Dim batch = GraphBuilder::shape(lengths)[0];
     Value limits = g.reshape(g.cast(lengths, i64), {batch, Dim::fixed(1), Dim::fixed(1),
                                                     Dim::fixed(1)});
-    Value keys = g.iota(k, 2, i64);
-    Value padding = g.select(g.compare(CompareKind::LT, keys, limits), zero, negInf);
-    mask = mask ? g.add(mask, padding) : padding;
-    if (im.attrInt(node, "is_causal", 0) != 0) {
-      // The queries are the last Sq of each batch's valid keys: query i sees keys
-      // j <= i + length[b] - Sq.
-      if (!qs[2].isStatic())
-        return im.fail(node, "is_causal with nonpad_kv_seqlen needs a static query length");
-      Value rows = g.reshape(g.iota(q, 2, i64), {qs[2], Dim::fixed(1)});
-      Value last = g.add(rows, g.sub(limits, im.intConstant({qs[2].size}, true, i64)));
-      Value causalMask = g.select(g.compare(CompareKind::LE, keys, last), zero, negInf);
-      mask = g.add(mask, causalMask);
-      nonpadCausal = true;
-    }
+    // Keys from length[b] on are padding for batch b.
+    addMask(g.select(g.compare(CompareKind::LT, g.iota(k, 2, i64), limits), zero, negInf));
+    offset.endAligned = false;
+    offset.fixed = std::nullopt;
+    if (qs[2].isStatic())
+      offset.perBatch = g.sub(limits, im.intConstant({qs[2].size}, true, i64));
+  } else if (hasPast) {
+    // After the past keys: the end of all keys when Q and the new keys are equally long.
+    offset.endAligned = qs[2] == newKeys;
+    offset.fixed = ks[2].isStatic() && newKeys.isStatic()
+                       ? std::optional<int64_t>(ks[2].size - newKeys.size)
+                       : std::nullopt;
   }
-  // ONNX aligns the causal diagonal at the end of a past cache; with no past it starts
-  // at the top-left, which differs from loom's end alignment when the lengths differ.
-  bool causal = im.attrInt(node, "is_causal", 0) != 0 && !nonpadCausal;
-  if (causal && !hasPast && qs[2] != ks[2]) {
-    Type i64 = g.builder().getI64Type();
+  auto positions = [&]() {
     Value rows = g.reshape(g.iota(q, 2, i64), {qs[2], Dim::fixed(1)});
-    Value cols = g.iota(k, 2, i64);
-    Value topLeft = g.select(g.compare(CompareKind::LE, cols, rows), zero, negInf);
-    mask = mask ? g.add(mask, topLeft) : topLeft;
+    if (offset.perBatch)
+      return g.add(rows, offset.perBatch);
+    return *offset.fixed ? g.add(rows, im.intConstant({*offset.fixed}, true, i64)) : rows;
+  };
+
+  bool explicitScores = scoresOutput != ScoresOutput::None;
+  bool causal = im.attrInt(node, "is_causal", 0) != 0;
+  if ((causal && (!offset.endAligned || explicitScores)) || window) {
+    if (!offset.known())
+      return im.fail(node, "is_causal or a window needs static query lengths with "
+                           "nonpad_kv_seqlen, and static key lengths with a past cache, "
+                           "unless loom.attention's own causal flag applies");
+    Value where = positions();
+    if (causal)
+      addMask(bandMask(im, where, k, 0, std::nullopt, zero, negInf));
+    if (window)
+      addMask(bandMask(im, where, k,
+                       right >= 0 ? std::optional<int64_t>(-right) : std::nullopt,
+                       left >= 0 ? std::optional<int64_t>(left) : std::nullopt, zero, negInf));
     causal = false;
   }
-  std::optional<float> scale;
-  if (im.attr(node, "scale"))
-    scale = im.attrFloat(node, "scale", 1.0f);
-  Value y = g.attention(q, k, v, mask, causal, scale,
-                        softcap > 0.0f ? std::optional<float>(softcap) : std::nullopt);
+
+  std::optional<float> cap = softcap > 0.0f ? std::optional<float>(softcap) : std::nullopt;
+  Value y;
+  if (explicitScores) {
+    if (!qs[3].isStatic() || !qs[1].isStatic() || !ks[1].isStatic() ||
+        qs[1].size % ks[1].size)
+      return im.fail(node, "qk_matmul_output needs static head counts (query heads a "
+                           "multiple of KV heads) and head size");
+    float scale = im.attr(node, "scale") ? im.attrFloat(node, "scale", 1.0f)
+                                         : 1.0f / std::sqrt(float(qs[3].size));
+    ExplicitAttention out = explicitAttention(im, q, k, v, mask, scale, cap, softmaxType,
+                                              scoresOutput, zero, negInf);
+    y = out.y;
+    im.define(node, 3, out.scores);
+  } else {
+    std::optional<float> scale;
+    if (im.attr(node, "scale"))
+      scale = im.attrFloat(node, "scale", 1.0f);
+    y = g.attention(q, k, v, mask, causal, scale, cap);
+  }
   im.define(node, 0, rank == 3 ? g.mergeHeads(y) : y);
   im.define(node, 1, k);
   im.define(node, 2, v);

@@ -22,6 +22,7 @@ bool convertExpand(Importer &, const onnx::NodeProto &);
 bool convertFlatten(Importer &, const onnx::NodeProto &);
 bool convertGather(Importer &, const onnx::NodeProto &);
 bool convertIdentity(Importer &, const onnx::NodeProto &);
+bool convertPad(Importer &, const onnx::NodeProto &);
 bool convertRange(Importer &, const onnx::NodeProto &);
 bool convertReshape(Importer &, const onnx::NodeProto &);
 bool convertShape(Importer &, const onnx::NodeProto &);

@@ -292,6 +292,10 @@ bool importOnnxFile(const std::string &path, ModuleOp module, Type floatType,
           break;
         }
     }
+    if (!known && domain.empty() &&
+        (node.op_type() == "Loop" || node.op_type() == "If" || node.op_type() == "Scan"))
+      key += " [control flow: Loom compiles dataflow graphs whose shapes follow from the "
+             "inputs' shapes]";
     if (!known)
       unsupported[key].push_back(node.name().empty() ? "<unnamed>" : node.name());
   }

@@ -591,10 +591,12 @@ const std::map<std::string, OpInfo> &converters() {
       {"Add", {convertBinary<&GraphBuilder::add>, 7, ""}},
       {"Attention",
        {convertAttention, 23,
-        "is_causal kv_num_heads q_num_heads qk_matmul_output_mode scale softcap "
+        "is_causal kv_num_heads left_window_size q_num_heads qk_matmul_output_mode "
+        "right_window_size scale softcap "
         "softmax_precision"}},
       {"And", {convertBinary<&GraphBuilder::logicalAnd>, 7, ""}},
-      {"Cast", {convertCast, 13, "to saturate"}},
+      // round_mode only applies to casts into FLOAT8E8M0, which convertCast refuses.
+      {"Cast", {convertCast, 13, "round_mode saturate to"}},
       {"CastLike", {convertCastLike, 15, "saturate"}},
       {"Concat", {convertConcat, 11, "axis"}},
       {"Constant",
@@ -630,6 +632,7 @@ const std::map<std::string, OpInfo> &converters() {
       {"Neg", {convertNeg, 6, ""}},
       {"Not", {convertNot, 1, ""}},
       {"Or", {convertBinary<&GraphBuilder::logicalOr>, 7, ""}},
+      {"Pad", {convertPad, 11, "mode"}},
       {"Pow", {convertPow, 7, ""}},
       {"Range", {convertRange, 11, ""}},
       {"Reciprocal", {convertUnary<ReciprocalOp>, 6, ""}},

@@ -441,17 +441,54 @@ bool convertConstantOfShape(Importer &im, const onnx::NodeProto &node) {
   return true;
 }
 
+/// The value of a one-element float constant, or nullopt.
+static std::optional<double> constantFloat(Value value) {
+  auto constant = value ? value.getDefiningOp<ConstantOp>() : nullptr;
+  auto dense = constant ? llvm::dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
+  if (!dense || dense.getNumElements() != 1 || !llvm::isa<FloatType>(dense.getElementType()))
+    return std::nullopt;
+  return (*dense.getValues<APFloat>().begin()).convertToDouble();
+}
+
+/// A float Range with constant bounds: ceil((limit - start) / delta) values
+/// start + i * delta, rounded to the element type.
+static bool convertFloatRange(Importer &im, const onnx::NodeProto &node, Type element) {
+  std::optional<double> start = constantFloat(im.input(node, 0)),
+                        limit = constantFloat(im.input(node, 1)),
+                        delta = constantFloat(im.input(node, 2));
+  if (!start || !limit || !delta)
+    return im.fail(node, "a float Range needs start, limit and delta known at import time");
+  if (*delta == 0.0 || !std::isfinite(*start) || !std::isfinite(*limit) ||
+      !std::isfinite(*delta))
+    return im.fail(node, "needs finite bounds and a nonzero delta");
+  double count = std::max(std::ceil((*limit - *start) / *delta), 0.0);
+  constexpr double kMaxConstant = 4096;
+  if (count > kMaxConstant)
+    return im.fail(node, "makes " + std::to_string(int64_t(count)) +
+                             " values, more than a constant holds (4096)");
+  std::vector<double> values;
+  for (int64_t i = 0; i < int64_t(count); ++i)
+    values.push_back(*start + double(i) * *delta);
+  auto type = RankedTensorType::get({int64_t(values.size())}, element);
+  im.define(node, 0,
+            ConstantOp::create(im.g.builder(), im.g.builder().getUnknownLoc(),
+                               GraphBuilder::floatElements(values, type)));
+  return true;
+}
+
 bool convertRange(Importer &im, const onnx::NodeProto &node) {
+  auto startSlot = im.slots.find(node.input(0));
+  if (startSlot != im.slots.end() && startSlot->second.value &&
+      llvm::isa<FloatType>(elementOf(startSlot->second.value)))
+    return convertFloatRange(im, node, elementOf(startSlot->second.value));
   std::optional<Shape> start = im.contents(node, 0), limit = im.contents(node, 1),
                        delta = im.contents(node, 2);
   if (!start || !limit || !delta || start->size() != 1 || limit->size() != 1 ||
       delta->size() != 1)
-    return im.fail(node, "start, limit and delta must be integer scalars known at import "
-                         "time (float ranges are not supported)");
+    return im.fail(node, "start, limit and delta must be scalars known at import time");
   Dim first = (*start)[0], last = (*limit)[0], step = (*delta)[0];
   Type i64 = im.g.builder().getI64Type();
   // The result has the inputs' element type (an int32 range stays int32).
-  auto startSlot = im.slots.find(node.input(0));
   Type element = startSlot->second.value ? elementOf(startSlot->second.value) : i64;
   if (first.isStatic() && last.isStatic() && step.isStatic()) {
     if (step.size == 0)
@@ -562,6 +599,90 @@ bool convertSize(Importer &im, const onnx::NodeProto &node) {
     size = productOf(GraphBuilder::shape(x), im.g.builder().getContext());
   }
   im.define(node, 0, {}, Shape{size}, /*scalar=*/true);
+  return true;
+}
+
+/// Pad in its four modes, as slices and concatenations: negative pads crop, positive
+/// ones add `constant` values, copies of the edge element, the mirror image without the
+/// edge (`reflect`), or the elements from the other end (`wrap`).
+bool convertPad(Importer &im, const onnx::NodeProto &node) {
+  Value x = im.input(node, 0);
+  std::optional<std::vector<int64_t>> pads = x ? requireInts(im, node, 1, "pads") : std::nullopt;
+  if (!pads)
+    return false;
+  int64_t rank = rankOf(x);
+  std::vector<int64_t> axes;
+  if (im.hasInput(node, 3)) {
+    auto given = requireInts(im, node, 3, "axes");
+    if (!given)
+      return false;
+    axes = *given;
+  } else {
+    for (int64_t axis = 0; axis < rank; ++axis)
+      axes.push_back(axis);
+  }
+  if (pads->size() != 2 * axes.size())
+    return im.fail(node, "has " + std::to_string(pads->size()) + " pads for " +
+                             std::to_string(axes.size()) + " axes (two per axis)");
+  std::string mode = im.attrString(node, "mode", "constant");
+  if (mode != "constant" && mode != "edge" && mode != "reflect" && mode != "wrap")
+    return im.fail(node, "has mode=\"" + mode + "\"");
+  GraphBuilder &g = im.g;
+  Value fill;
+  if (mode == "constant") {
+    if (im.hasInput(node, 2)) {
+      fill = im.input(node, 2);
+      if (!fill)
+        return false;
+      if (GraphBuilder::shape(fill) != Shape{} && GraphBuilder::shape(fill) != Shape{Dim::fixed(1)})
+        return im.fail(node, "constant_value must be a scalar or a one-element tensor");
+      fill = g.reshape(fill, {});
+    } else {
+      fill = g.cast(g.constant({0.0f}), elementOf(x));
+    }
+  }
+  constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t axis = axes[i];
+    if (!im.normalizeAxis(node, axis, rank))
+      return false;
+    int64_t before = (*pads)[i], after = (*pads)[i + axes.size()];
+    if (before < 0)
+      x = g.slice(x, axis, -before, kEnd);
+    if (after < 0)
+      x = g.slice(x, axis, 0, after);
+    before = std::max<int64_t>(before, 0);
+    after = std::max<int64_t>(after, 0);
+    if (before == 0 && after == 0)
+      continue;
+    Dim size = GraphBuilder::shape(x)[axis];
+    int64_t longest = std::max(before, after);
+    if (mode != "constant" && size.isStatic() &&
+        (size.size == 0 || longest > size.size - (mode == "reflect" ? 1 : 0)))
+      return im.fail(node, "pads " + std::to_string(longest) + " in mode \"" + mode +
+                               "\" along an axis of " + std::to_string(size.size));
+    auto block = [&](int64_t count, bool atStart) -> Value {
+      Shape shape = GraphBuilder::shape(x);
+      shape[axis] = Dim::fixed(count);
+      if (mode == "constant")
+        return g.broadcastTo(fill, shape);
+      if (mode == "edge")
+        return g.broadcastTo(atStart ? g.slice(x, axis, 0, 1) : g.slice(x, axis, -1, kEnd),
+                             shape);
+      if (mode == "wrap")
+        return atStart ? g.slice(x, axis, -count, kEnd) : g.slice(x, axis, 0, count);
+      return atStart ? g.slice(x, {axis}, {count}, {0}, {-1})
+                     : g.slice(x, {axis}, {-2}, {-2 - count}, {-1});
+    };
+    SmallVector<Value> parts;
+    if (before)
+      parts.push_back(block(before, true));
+    parts.push_back(x);
+    if (after)
+      parts.push_back(block(after, false));
+    x = g.concat(parts, axis);
+  }
+  im.define(node, 0, x);
   return true;
 }
 
