@@ -1,6 +1,7 @@
 //===- Compiler.cpp - The compiler's entry points ----------------------------===//
 
 #include "compiler/Compiler.h"
+#include "compiler/ModuleSummary.h"
 #include "compiler/import/hf/HfImport.h"
 #include "compiler/import/onnx/OnnxImport.h"
 #include "dialects/loom/LoomDialect.h"
@@ -21,10 +22,7 @@ using namespace mlir;
 
 namespace loom {
 
-namespace {
-
-/// "ops: 12 matmul, 4 rms_norm, ...; 29 weights, 28.1 MiB; dynamic dims: batch, seq".
-std::string summarize(ModuleOp module) {
+std::string summarizeModule(ModuleOp module) {
   std::map<std::string, int> ops;
   std::set<std::string> dims;
   int64_t weights = 0;
@@ -66,6 +64,8 @@ std::string summarize(ModuleOp module) {
     os << "none";
   return text;
 }
+
+namespace {
 
 bool isDirectory(const std::string &path) {
   struct stat info;
@@ -120,7 +120,7 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
   }
   llvm::raw_string_ostream os(result.ir);
   module->print(os);
-  result.summary = summarize(*module);
+  result.summary = summarizeModule(*module);
   return true;
 }
 

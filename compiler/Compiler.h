@@ -8,6 +8,8 @@
 #ifndef LOOM_COMPILER_COMPILER_H
 #define LOOM_COMPILER_COMPILER_H
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,44 @@ struct ImportResult {
 /// verified loom IR. On failure returns false; `error` lists every problem found.
 bool importModel(const std::string &path, const ImportOptions &options, ImportResult &result,
                  std::string &error);
+
+struct OptimizeOptions {
+  /// A pass pipeline in MLIR's textual form ("loom-canonicalize,cse"); empty runs the
+  /// default pipeline.
+  std::string pipeline;
+  /// Runs the reference executor on the same random inputs before the first pass and
+  /// after every pass, and fails at the first pass whose outputs differ by more than
+  /// `tolerance` (largest difference relative to the largest expected magnitude).
+  bool verifyEachPass = false;
+  double tolerance = 1e-4;
+  /// Sizes of the named input dimensions for the random inputs (default: 2 for names
+  /// containing "batch", 6 otherwise).
+  std::map<std::string, int64_t> dimSizes;
+  uint64_t seed = 0;
+  /// Where the IR's weights are (a model file or folder); needed by verifyEachPass when
+  /// the IR has weights.
+  std::string weights;
+};
+
+struct PassRecord {
+  std::string name;
+  /// Ops after the pass, as in ImportResult::summary.
+  std::string summary;
+  /// Relative error against the unoptimized outputs (with verifyEachPass), else -1.
+  double relativeError = -1;
+};
+
+struct OptimizeResult {
+  std::string ir;
+  std::string summary;
+  std::vector<PassRecord> passes;
+};
+
+/// Runs a pass pipeline over loom IR text. On failure (a pass fails, or with
+/// verifyEachPass a pass changes the outputs) returns false and says which pass and why;
+/// `result.passes` then holds the passes run so far.
+bool optimizeModule(const std::string &ir, const OptimizeOptions &options,
+                    OptimizeResult &result, std::string &error);
 
 } // namespace loom
 

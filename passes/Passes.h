@@ -8,6 +8,7 @@
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
+class OpPassManager;
 class RewritePatternSet;
 } // namespace mlir
 
@@ -18,6 +19,11 @@ namespace loom {
 
 /// Adds the canonicalization patterns of every loom op to `patterns`.
 void populateLoomCanonicalizationPatterns(mlir::RewritePatternSet &patterns);
+
+/// Adds the default pipeline (`loom-default-pipeline` in loom-opt) to `pm`.
+void buildDefaultPipeline(mlir::OpPassManager &pm);
+/// Registers the named pipelines with MLIR's pass registry.
+void registerLoomPipelines();
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"

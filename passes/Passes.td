@@ -40,4 +40,52 @@ def LoomCanonicalize : Pass<"loom-canonicalize"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// Raising: primitive spellings of transformer blocks back to loom's fused ops
+//===----------------------------------------------------------------------===//
+
+def LoomRaiseActivations : Pass<"loom-raise-activations"> {
+  let summary = "Replaces primitive SiLU and GELU (erf and tanh forms) with loom ops";
+  let description = [{
+    `x * sigmoid(x)` becomes `loom.silu`; `0.5 * x * (1 + erf(x / sqrt(2)))` becomes
+    `loom.gelu erf` and `0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))`
+    `loom.gelu tanh`, with the products associated in any order. Constants must equal
+    the formula's (to float rounding), every `x` must be the same value, and intermediate
+    products may have no other users. A SwiGLU MLP is then `silu(gate) * up`.
+
+    Before:
+    ```mlir
+    %s = loom.sigmoid %x : tensor<?x704xf32, #loom.dims<tokens>>
+    %y = loom.mul %x, %s : (tensor<?x704xf32, #loom.dims<tokens>>, tensor<?x704xf32, #loom.dims<tokens>>) -> tensor<?x704xf32, #loom.dims<tokens>>
+    ```
+    After: `%y = loom.silu %x : tensor<?x704xf32, #loom.dims<tokens>>`.
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
+def LoomRaiseNormalization : Pass<"loom-raise-normalization"> {
+  let summary = "Replaces primitive RMSNorm and LayerNorm with loom ops";
+  let description = [{
+    `x * rsqrt(mean(x^2) + eps)` (also spelled with `reciprocal(sqrt(..))` or
+    `x / sqrt(..)`) becomes `loom.rms_norm`; the same over `d = x - mean(x)` becomes
+    `loom.layer_norm`. A following `* scale` (and `+ bias`) whose shape is exactly the
+    normalized dimensions is folded in; without one the scale is a splat of ones. The
+    means must reduce the same trailing axes with `keep_dims`, epsilon must be a scalar
+    constant and the squared value must be the normalized one; a mean over another axis
+    or a variance of a different value is left alone.
+
+    Before:
+    ```mlir
+    %sq = loom.pow %x, %two : (tensor<?x256xf32, #loom.dims<tokens>>, tensor<f32>) -> tensor<?x256xf32, #loom.dims<tokens>>
+    %ms = loom.reduce mean %sq axes [1] keep_dims : tensor<?x256xf32, #loom.dims<tokens>> -> tensor<?x1xf32, #loom.dims<tokens>>
+    %v = loom.add %ms, %eps : (tensor<?x1xf32, #loom.dims<tokens>>, tensor<f32>) -> tensor<?x1xf32, #loom.dims<tokens>>
+    %r = loom.rsqrt %v : tensor<?x1xf32, #loom.dims<tokens>>
+    %n = loom.mul %x, %r : (tensor<?x256xf32, #loom.dims<tokens>>, tensor<?x1xf32, #loom.dims<tokens>>) -> tensor<?x256xf32, #loom.dims<tokens>>
+    %y = loom.mul %w, %n : (tensor<256xf32>, tensor<?x256xf32, #loom.dims<tokens>>) -> tensor<?x256xf32, #loom.dims<tokens>>
+    ```
+    After: `%y = loom.rms_norm %x, %w axis 1 epsilon 1.0e-05 : ...`.
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 #endif // LOOM_PASSES_TD

@@ -4,6 +4,7 @@
 
 #include "loom/support/Float16.h"
 
+#include <cmath>
 #include <cstring>
 
 namespace loom::reference {
@@ -182,6 +183,25 @@ std::string toBytes(const Tensor &tensor) {
     }
   }
   return bytes;
+}
+
+TensorDifference compareTensors(const Tensor &actual, const Tensor &expected) {
+  TensorDifference d;
+  if (actual.shape != expected.shape) {
+    d.shapeDiffers = true;
+    return d;
+  }
+  double scale = 0;
+  for (int64_t i = 0; i < expected.numElements(); ++i) {
+    double a = actual.asDouble(i), e = expected.asDouble(i);
+    scale = std::max(scale, std::fabs(e));
+    double diff = std::isnan(a) != std::isnan(e) ? INFINITY
+                  : std::isnan(a)                ? 0.0
+                                                 : std::fabs(a - e);
+    d.maxAbsolute = std::max(d.maxAbsolute, diff);
+  }
+  d.relative = scale > 0 ? d.maxAbsolute / scale : d.maxAbsolute;
+  return d;
 }
 
 } // namespace loom::reference

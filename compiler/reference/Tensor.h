@@ -51,6 +51,15 @@ struct Tensor {
   std::string describe() const;
 };
 
+/// How far `actual` is from `expected`: the largest absolute difference (NaN against
+/// NaN counts as equal, NaN against a number as infinite) and that relative to the
+/// expected tensor's largest magnitude.
+struct TensorDifference {
+  double maxAbsolute = 0, relative = 0;
+  bool shapeDiffers = false;
+};
+TensorDifference compareTensors(const Tensor &actual, const Tensor &expected);
+
 /// Decodes little-endian elements of a safetensors dtype into a tensor of `type`,
 /// converting exactly where `type` can hold the values (bf16 -> f32, i32 -> i64) and
 /// rounding otherwise. Fails for dtypes with no conversion (float8, unsigned to float

@@ -17,6 +17,7 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   registry.insert<loom::LoomDialect, mlir::func::FuncDialect>();
   loom::registerLoomPasses();
+  loom::registerLoomPipelines();
   mlir::registerTransformsPasses();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "Loom optimizer: runs loom passes on MLIR\n", registry));

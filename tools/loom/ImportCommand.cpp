@@ -9,9 +9,7 @@
 
 namespace loom::cli {
 
-/// Writes `text` to `path` through a temporary file and a rename, so a failure never
-/// leaves a half-written output behind.
-static bool writeAtomically(const std::string &path, const std::string &text,
+bool writeAtomically(const std::string &path, const std::string &text,
                             std::string &error) {
   std::string temp = path + ".tmp." + std::to_string(::getpid());
   FILE *file = std::fopen(temp.c_str(), "wb");

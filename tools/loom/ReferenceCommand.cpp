@@ -48,29 +48,6 @@ bool readTensors(const std::string &path, std::map<std::string, Tensor> &out,
   return true;
 }
 
-/// The largest difference from the expected tensor, absolute and relative to the
-/// expected tensor's largest magnitude.
-struct Difference {
-  double maxAbsolute = 0, relative = 0;
-  bool shapeDiffers = false;
-};
-Difference compareTensors(const Tensor &actual, const Tensor &expected) {
-  Difference d;
-  if (actual.shape != expected.shape)
-    return Difference{0, 0, true};
-  double scale = 0;
-  for (int64_t i = 0; i < expected.numElements(); ++i) {
-    double a = actual.asDouble(i), e = expected.asDouble(i);
-    scale = std::max(scale, std::fabs(e));
-    double diff = std::isnan(a) != std::isnan(e) ? INFINITY
-                  : std::isnan(a)                ? 0.0
-                                                 : std::fabs(a - e);
-    d.maxAbsolute = std::max(d.maxAbsolute, diff);
-  }
-  d.relative = scale > 0 ? d.maxAbsolute / scale : d.maxAbsolute;
-  return d;
-}
-
 } // namespace
 
 int runReference(int argc, char **argv) {
@@ -183,7 +160,7 @@ int runReference(int argc, char **argv) {
       passed = false;
       continue;
     }
-    Difference d = compareTensors(outputs[i], it->second);
+    reference::TensorDifference d = reference::compareTensors(outputs[i], it->second);
     if (d.shapeDiffers) {
       std::printf("%-20s FAIL: shape %s, expected %s\n", name.c_str(),
                   outputs[i].describe().c_str(), it->second.describe().c_str());

@@ -20,6 +20,7 @@ int usage(FILE *out) {
                     "commands:\n"
 #ifdef LOOM_WITH_COMPILER
                     "  import    print a model (ONNX file or Hugging Face folder) as loom IR\n"
+                    "  optimize  run the pass pipeline over a model and print the IR\n"
                     "  generate  generate text from a prompt\n"
                     "  reference run a model on the CPU reference executor\n"
 #endif
@@ -63,6 +64,8 @@ int main(int argc, char **argv) {
 #ifdef LOOM_WITH_COMPILER
   if (command == "import")
     return loom::cli::runImport(argc - 2, argv + 2);
+  if (command == "optimize")
+    return loom::cli::runOptimize(argc - 2, argv + 2);
   if (command == "generate")
     return loom::cli::runGenerate(argc - 2, argv + 2);
   if (command == "reference")

@@ -1,0 +1,26 @@
+//===- Pipeline.cpp - The default pass pipeline ----------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void loom::buildDefaultPipeline(OpPassManager &pm) {
+  // Clean up what the importer left (layout chains, identities, duplicates), raise the
+  // primitive spellings in the order their patterns depend on each other, clean up again.
+  pm.addPass(createLoomCanonicalize());
+  pm.addPass(createCSEPass());
+  pm.addPass(createLoomRaiseNormalization());
+  pm.addPass(createLoomRaiseActivations());
+  pm.addPass(createLoomCanonicalize());
+  pm.addPass(createCSEPass());
+}
+
+void loom::registerLoomPipelines() {
+  PassPipelineRegistration<>("loom-default-pipeline",
+                             "Loom's default pipeline: clean up, raise, clean up",
+                             buildDefaultPipeline);
+}
