@@ -81,4 +81,121 @@ bool coversTrailingDims(Value scale, Value x, int64_t axis) {
   return true;
 }
 
+std::optional<LayoutView> layoutView(Value value, function_ref<bool(Value)> stop) {
+  SmallVector<Operation *> chain;
+  Value source = value;
+  while (Operation *op = source.getDefiningOp()) {
+    if (!llvm::isa<ReshapeOp, TransposeOp>(op) || stop(source))
+      break;
+    chain.push_back(op);
+    source = op->getOperand(0);
+  }
+  Shape sourceShape = getShape(llvm::cast<RankedTensorType>(source.getType()));
+  LayoutView view{source, {}};
+  auto &groups = view.groups;
+  for (size_t k = 0; k < sourceShape.size(); ++k)
+    groups.push_back(sourceShape[k].isOne() ? SmallVector<int64_t, 2>{}
+                                            : SmallVector<int64_t, 2>{int64_t(k)});
+  for (Operation *op : llvm::reverse(chain)) {
+    if (auto transpose = llvm::dyn_cast<TransposeOp>(op)) {
+      SmallVector<SmallVector<int64_t, 2>, 4> permuted;
+      for (int64_t p : transpose.getPermutation())
+        permuted.push_back(groups[p]);
+      groups = std::move(permuted);
+      continue;
+    }
+    // A reshape regroups the atoms in row-major order.
+    SmallVector<int64_t> atoms;
+    for (const auto &group : groups)
+      atoms.append(group.begin(), group.end());
+    Shape to = getShape(llvm::cast<RankedTensorType>(op->getResult(0).getType()));
+    SmallVector<SmallVector<int64_t, 2>, 4> regrouped;
+    size_t next = 0;
+    for (const Dim &dim : to) {
+      SmallVector<int64_t, 2> group;
+      if (!dim.isOne()) {
+        std::optional<SizeExpr> want = toExpr(dim);
+        if (!want)
+          return std::nullopt;
+        SizeExpr have = SizeExpr::constant(1);
+        while (have != *want) {
+          if (next == atoms.size())
+            return std::nullopt;
+          std::optional<SizeExpr> atom = toExpr(sourceShape[atoms[next]]);
+          if (!atom)
+            return std::nullopt;
+          have = have * *atom;
+          group.push_back(atoms[next++]);
+        }
+      }
+      regrouped.push_back(group);
+    }
+    if (next != atoms.size())
+      return std::nullopt;
+    groups = std::move(regrouped);
+  }
+  return view;
+}
+
+std::optional<SmallVector<int64_t, 4>> LayoutView::permutation() const {
+  Shape sourceShape = getShape(llvm::cast<RankedTensorType>(source.getType()));
+  if (groups.size() != sourceShape.size())
+    return std::nullopt;
+  SmallVector<int64_t> units;
+  for (size_t k = 0; k < sourceShape.size(); ++k)
+    if (sourceShape[k].isOne())
+      units.push_back(k);
+  SmallVector<int64_t, 4> permutation;
+  size_t nextUnit = 0;
+  for (const auto &group : groups) {
+    if (group.size() > 1)
+      return std::nullopt;
+    if (group.empty()) {
+      if (nextUnit == units.size())
+        return std::nullopt;
+      permutation.push_back(units[nextUnit++]);
+    } else {
+      permutation.push_back(group[0]);
+    }
+  }
+  return permutation;
+}
+
+Value headRepeatSource(Value value, int64_t &repeats) {
+  auto broadcast = value.getDefiningOp<BroadcastOp>();
+  auto split = broadcast ? broadcast.getOperand().getDefiningOp<ReshapeOp>() : nullptr;
+  if (!split)
+    return nullptr;
+  Value x = split.getOperand();
+  Shape xs = getShape(llvm::cast<RankedTensorType>(x.getType()));
+  Shape grouped = getShape(llvm::cast<RankedTensorType>(split.getType()));
+  Shape copies = getShape(llvm::cast<RankedTensorType>(broadcast.getType()));
+  if (xs.size() != 4 || copies.size() != 5 || !copies[2].isStatic())
+    return nullptr;
+  int64_t r = copies[2].size;
+  if (grouped != Shape{xs[0], xs[1], Dim::fixed(1), xs[2], xs[3]} ||
+      copies != Shape{xs[0], xs[1], Dim::fixed(r), xs[2], xs[3]})
+    return nullptr;
+  repeats = r;
+  return x;
+}
+
+Value stripHeadRepeat(Value value, int64_t &repeats) {
+  repeats = 1;
+  auto merge = value.getDefiningOp<ReshapeOp>();
+  Value x = merge ? headRepeatSource(merge.getOperand(), repeats) : nullptr;
+  if (!x) {
+    repeats = 1;
+    return value;
+  }
+  Shape xs = getShape(llvm::cast<RankedTensorType>(x.getType()));
+  Shape merged = getShape(llvm::cast<RankedTensorType>(merge.getType()));
+  if (!xs[1].isStatic() ||
+      merged != Shape{xs[0], Dim::fixed(xs[1].size * repeats), xs[2], xs[3]}) {
+    repeats = 1;
+    return value;
+  }
+  return x;
+}
+
 } // namespace loom::match

@@ -13,6 +13,7 @@
 #include "dialects/loom/LoomDialect.h"
 #include "dialects/loom/Shape.h"
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
 
 #include <optional>
@@ -53,6 +54,31 @@ std::optional<int64_t> trailingReduction(mlir::Operation *reduce, ReduceKind kin
 /// True if `scale` (a tensor) has exactly the shape of the dimensions [axis, rank) of
 /// `x`, all static: what the `scale`/`bias` of rms_norm and layer_norm must be.
 bool coversTrailingDims(mlir::Value scale, mlir::Value x, int64_t axis);
+
+/// `value` seen through a chain of loom.reshape and loom.transpose ops as a regrouping
+/// of the dimensions of `source`: `groups[i]` lists the source dimensions (never its
+/// static 1s) that dimension i of `value` merges, in row-major order; a 1 has none.
+/// Fails when a reshape would split a dimension into parts that are not whole source
+/// dimensions. The walk stops at a value for which `stop` is true.
+struct LayoutView {
+  mlir::Value source;
+  llvm::SmallVector<llvm::SmallVector<int64_t, 2>, 4> groups;
+
+  /// The permutation when `value` is `transpose(source, permutation)` (1s pair up in
+  /// order).
+  std::optional<llvm::SmallVector<int64_t, 4>> permutation() const;
+};
+std::optional<LayoutView> layoutView(mlir::Value value,
+                                     llvm::function_ref<bool(mlir::Value)> stop);
+
+/// If `broadcast` repeats each head of `x [B, Hkv, S, D]` `repeats` times in place (x
+/// reshaped to `[B, Hkv, 1, S, D]` and broadcast to `[B, Hkv, r, S, D]`), returns x and
+/// sets `repeats`; otherwise null.
+mlir::Value headRepeatSource(mlir::Value broadcast, int64_t &repeats);
+
+/// `value` as a head repeat merged back to `[B, Hkv * r, S, D]` (reshape of the above):
+/// returns x and sets `repeats`; otherwise returns value, 1.
+mlir::Value stripHeadRepeat(mlir::Value value, int64_t &repeats);
 
 } // namespace loom::match
 

@@ -44,6 +44,36 @@ def LoomCanonicalize : Pass<"loom-canonicalize"> {
 // Raising: primitive spellings of transformer blocks back to loom's fused ops
 //===----------------------------------------------------------------------===//
 
+def LoomRaiseAttention : Pass<"loom-raise-attention"> {
+  let summary = "Replaces primitive scaled dot-product attention with loom.attention";
+  let description = [{
+    `softmax(Q K^T * scale + mask) V` in primitive ops becomes one `loom.attention`.
+    Scalars on Q, on K^T or on the scores multiply into `scale` (kept as an attribute only
+    when it differs from `1/sqrt(D)`); K^T may reach K through reshapes and transposes that
+    move whole dimensions; K and V heads repeated in place (GQA/MQA via expand) are
+    un-repeated, since the op groups heads itself; the NaN guard after the softmax is
+    dropped (it only differs where rows are fully masked, which the op sets to zero). A
+    mask `select(c, 0, -inf or lowest)` whose condition the index analysis proves to be
+    `key <= query`, with equal query and key lengths, becomes the `causal` flag; any other
+    mask stays additive. A softmax over another axis, or a matmul that is not fed by
+    one, is left alone.
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
+def LoomFoldIndexArithmetic : Pass<"loom-fold-index-arithmetic"> {
+  let summary = "Replaces mask and position arithmetic that is constant with constants";
+  let description = [{
+    Integer and boolean values computed from shapes and positions (iota, broadcasts,
+    slices, concatenations, sums, comparisons, cumulative sums, gathers of constants)
+    are analyzed as functions of their own indices; those that are the same constant at
+    every index become a splat constant (broadcast to the shape when it is dynamic). For
+    example the "same packed sequence" test transformers builds from position ids is
+    the constant true when positions are an iota.
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomRaiseActivations : Pass<"loom-raise-activations"> {
   let summary = "Replaces primitive SiLU and GELU (erf and tanh forms) with loom ops";
   let description = [{

@@ -13,8 +13,10 @@ void loom::buildDefaultPipeline(OpPassManager &pm) {
   // primitive spellings in the order their patterns depend on each other, clean up again.
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
+  pm.addPass(createLoomFoldIndexArithmetic());
   pm.addPass(createLoomRaiseNormalization());
   pm.addPass(createLoomRaiseActivations());
+  pm.addPass(createLoomRaiseAttention());
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
 }
