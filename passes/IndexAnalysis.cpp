@@ -226,25 +226,60 @@ IndexFn IndexAnalysis::compute(Value value, int depth) {
     return in;
   }
   if (auto concat = llvm::dyn_cast<ConcatOp>(op)) {
-    int64_t axis = concat.getAxis(), offset = 0;
-    std::optional<IndexFn> agreed;
+    // Each part must agree with one function of the result's index along the axis on
+    // the stretch it covers; a part one element long only has to agree at its offset.
+    int64_t axis = concat.getAxis();
+    struct Part {
+      IndexFn fn;
+      int64_t offset, length; // -1 when not static
+    };
+    SmallVector<Part> parts;
+    int64_t offset = 0;
     for (Value input : concat.getInputs()) {
-      IndexFn part = lookup(input, depth + 1);
-      if (!part.known())
-        return part;
-      // Element j of this part is element offset + j of the result.
-      if (part.coeffs[axis] != 0) {
-        if (offset < 0)
-          return unknown();
-        part.constant -= part.coeffs[axis] * offset;
-      }
-      if (agreed && !(*agreed == part))
-        return unknown();
-      agreed = part;
+      IndexFn fn = lookup(input, depth + 1);
+      if (!fn.known())
+        return fn;
       Dim size = shapeOf(input)[axis];
-      offset = size.isStatic() && offset >= 0 ? offset + size.size : -1;
+      int64_t length = size.isStatic() ? size.size : -1;
+      parts.push_back({fn, offset, length});
+      offset = offset >= 0 && length >= 0 ? offset + length : -1;
     }
-    return agreed ? *agreed : unknown();
+    auto global = [&](const Part &part) -> std::optional<IndexFn> {
+      IndexFn g = part.fn;
+      if (g.coeffs[axis] != 0) {
+        if (part.offset < 0)
+          return std::nullopt;
+        g.constant -= g.coeffs[axis] * part.offset;
+      }
+      return g;
+    };
+    const Part *model = &parts.front();
+    for (const Part &part : parts)
+      if (part.length != 1) {
+        model = &part;
+        break;
+      }
+    std::optional<IndexFn> agreed = global(*model);
+    if (!agreed)
+      return unknown();
+    for (const Part &part : parts) {
+      IndexFn expected = *agreed;
+      if (part.length == 1) {
+        if (part.offset < 0)
+          return unknown();
+        expected.constant += expected.coeffs[axis] * part.offset;
+        expected.coeffs[axis] = 0;
+        IndexFn got = part.fn;
+        got.coeffs[axis] = 0;
+        if (!(got == expected))
+          return unknown();
+      } else {
+        std::optional<IndexFn> got = global(part);
+        if (!got || !(*got == expected))
+          return unknown();
+      }
+    }
+    return *agreed;
   }
   if (auto cumsum = llvm::dyn_cast<CumsumOp>(op)) {
     IndexFn in = lookup(cumsum.getOperand(), depth + 1);
