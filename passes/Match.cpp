@@ -81,15 +81,10 @@ bool coversTrailingDims(Value scale, Value x, int64_t axis) {
   return true;
 }
 
-std::optional<LayoutView> layoutView(Value value, function_ref<bool(Value)> stop) {
-  SmallVector<Operation *> chain;
-  Value source = value;
-  while (Operation *op = source.getDefiningOp()) {
-    if (!llvm::isa<ReshapeOp, TransposeOp>(op) || stop(source))
-      break;
-    chain.push_back(op);
-    source = op->getOperand(0);
-  }
+/// The view of the last value of `chain` (ops from the value back towards the source)
+/// in terms of the operand of its last op.
+static std::optional<LayoutView> viewThrough(ArrayRef<Operation *> chain, Value value) {
+  Value source = chain.empty() ? value : chain.back()->getOperand(0);
   Shape sourceShape = getShape(llvm::cast<RankedTensorType>(source.getType()));
   LayoutView view{source, {}};
   auto &groups = view.groups;
@@ -135,6 +130,23 @@ std::optional<LayoutView> layoutView(Value value, function_ref<bool(Value)> stop
     groups = std::move(regrouped);
   }
   return view;
+}
+
+std::optional<LayoutView> layoutView(Value value, function_ref<bool(Value)> stop) {
+  SmallVector<Operation *> chain;
+  Value source = value;
+  while (Operation *op = source.getDefiningOp()) {
+    if (!llvm::isa<ReshapeOp, TransposeOp>(op) || stop(source))
+      break;
+    chain.push_back(op);
+    source = op->getOperand(0);
+  }
+  // The longest chain that only regroups whole dimensions (a reshape splitting a
+  // dimension of an earlier source ends it).
+  for (size_t length = chain.size() + 1; length-- > 0;)
+    if (std::optional<LayoutView> view = viewThrough(ArrayRef(chain).take_front(length), value))
+      return view;
+  return std::nullopt;
 }
 
 std::optional<SmallVector<int64_t, 4>> LayoutView::permutation() const {
