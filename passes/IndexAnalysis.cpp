@@ -109,11 +109,26 @@ const IndexFn &IndexAnalysis::get(Value value) {
   return cache_[value];
 }
 
+/// Indices are never negative: `e <= 0` with no positive coefficient and a constant
+/// term <= 0 always holds, and with no negative coefficient and a positive constant
+/// never does.
+IndexFn simplify(IndexFn f) {
+  if (f.kind != IndexFn::Kind::Bool || f.isConstant())
+    return f;
+  int64_t rank = f.coeffs.size();
+  if (f.constant <= 0 && llvm::all_of(f.coeffs, [](int64_t c) { return c <= 0; }))
+    return boolConstant(rank, true);
+  if (f.constant > 0 && llvm::all_of(f.coeffs, [](int64_t c) { return c >= 0; }))
+    return boolConstant(rank, false);
+  return f;
+}
+
 IndexFn IndexAnalysis::lookup(Value value, int depth) {
   auto it = cache_.find(value);
   if (it != cache_.end())
     return it->second;
-  IndexFn f = depth > kMaxDepth || !isIntegerTensor(value) ? unknown() : compute(value, depth);
+  IndexFn f = depth > kMaxDepth || !isIntegerTensor(value) ? unknown()
+                                                           : simplify(compute(value, depth));
   cache_[value] = f;
   return f;
 }

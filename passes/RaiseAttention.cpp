@@ -119,9 +119,11 @@ struct RaiseAttention : OpRewritePattern<MatmulOp> {
         !qs[3].isStatic() || ks[3] != qs[3] || ks[2] != vs[2] || ks[1] != vs[1])
       return rewriter.notifyMatchFailure(pv, "Q, K, V do not have attention's shapes");
 
-    // A causal mask becomes the flag.
+    // A mask that adds zero everywhere goes; a causal mask becomes the flag.
     bool causal = false;
-    if (mask && isCausal(mask, scores, ss)) {
+    if (mask && isZeroMask(mask)) {
+      mask = nullptr;
+    } else if (mask && isCausal(mask, scores, ss)) {
       mask = nullptr;
       causal = true;
     }
@@ -198,6 +200,18 @@ struct RaiseAttention : OpRewritePattern<MatmulOp> {
     if (scale)
       *scale *= factor;
     return qk;
+  }
+
+  /// `select(c, 0, x)` with c true at every index (or a zero splat).
+  static bool isZeroMask(Value mask) {
+    if (match::isSplat(mask, 0.0))
+      return true;
+    auto select = mask.getDefiningOp<SelectOp>();
+    if (!select || !match::isSplat(select.getTrueValue(), 0.0))
+      return false;
+    IndexAnalysis analysis;
+    const IndexFn &c = analysis.get(select.getCondition());
+    return c.isConstant() && c.constantValue() == 1;
   }
 
   /// `select(c, 0, masked)` where c is `key <= query` and query and key lengths agree.
