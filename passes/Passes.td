@@ -118,4 +118,17 @@ def LoomRaiseNormalization : Pass<"loom-raise-normalization"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomRaiseRope : Pass<"loom-raise-rope"> {
+  let summary = "Replaces primitive half-rotation rotary embeddings with loom.rope";
+  let description = [{
+    `x * cos + concat(-x[..., D/2:], x[..., :D/2]) * sin` becomes `loom.rope %x, %c,
+    %s` with half-width tables, when the full-width tables are provably two equal halves
+    (`cos(concat(f, f))`, or that reshaped in its leading dimensions): the half tables
+    are `cos(f)` and `sin(f)`. Both `x` must be the same value and the slices exact
+    halves; a rotation of another value, unequal halves or tables that cannot be shown
+    to repeat are left alone. (The interleaved GPT-J form is not raised yet.)
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 #endif // LOOM_PASSES_TD

@@ -16,6 +16,7 @@ void loom::buildDefaultPipeline(OpPassManager &pm) {
   pm.addPass(createLoomFoldIndexArithmetic());
   pm.addPass(createLoomRaiseNormalization());
   pm.addPass(createLoomRaiseActivations());
+  pm.addPass(createLoomRaiseRope());
   pm.addPass(createLoomRaiseAttention());
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());

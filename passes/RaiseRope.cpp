@@ -1,0 +1,136 @@
+//===- RaiseRope.cpp - Primitive rotary embeddings to loom.rope ------------===//
+//
+// The half-rotation form exporters write for Llama-style models:
+//
+//   x * cos + concat(-x[..., D/2:], x[..., :D/2]) * sin
+//
+// with full-width tables whose two halves are equal (cos(concat(f, f)), or such a table
+// reshaped in its leading dimensions). It becomes loom.rope with the half tables
+// (cos(f), sin(f)). Both x must be the same value, the slices exact halves of a static
+// even last dimension, and the tables' halves provably equal; otherwise nothing changes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Match.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace loom {
+#define GEN_PASS_DEF_LOOMRAISEROPE
+#include "passes/Passes.h.inc"
+} // namespace loom
+
+using namespace mlir;
+using namespace loom;
+
+namespace {
+
+Shape shapeOf(Value v) { return getShape(llvm::cast<RankedTensorType>(v.getType())); }
+
+/// `concat(h, h)` along the last axis: h.
+Value duplicatedHalf(Value v) {
+  auto concat = v.getDefiningOp<ConcatOp>();
+  if (!concat || concat.getInputs().size() != 2 ||
+      concat.getAxis() != int64_t(shapeOf(v).size()) - 1 ||
+      concat.getInputs()[0] != concat.getInputs()[1])
+    return {};
+  return concat.getInputs()[0];
+}
+
+/// The first half of a table whose last dimension is two equal halves, built next to
+/// the table's own definition; null if the halves are not known to be equal.
+Value halfTable(Value table, PatternRewriter &rewriter) {
+  if (Value half = duplicatedHalf(table))
+    return half;
+  Shape ts = shapeOf(table);
+  Operation *op = table.getDefiningOp();
+  if (auto reshape = llvm::dyn_cast_or_null<ReshapeOp>(op)) {
+    if (shapeOf(reshape.getOperand()).back() != ts.back())
+      return {};
+    Value half = halfTable(reshape.getOperand(), rewriter);
+    if (!half)
+      return {};
+    Shape hs = ts;
+    hs.back() = Dim::fixed(ts.back().size / 2);
+    rewriter.setInsertionPointAfterValue(half);
+    return ReshapeOp::create(rewriter, reshape.getLoc(),
+                             makeTensorType(hs, getElementTypeOrSelf(table.getType())), half);
+  }
+  if (llvm::isa_and_nonnull<CosOp, SinOp>(op)) {
+    Value angles = duplicatedHalf(op->getOperand(0));
+    if (!angles)
+      return {};
+    rewriter.setInsertionPointAfterValue(angles);
+    if (llvm::isa<CosOp>(op))
+      return CosOp::create(rewriter, op->getLoc(), angles);
+    return SinOp::create(rewriter, op->getLoc(), angles);
+  }
+  return {};
+}
+
+/// `concat(-x[..., D/2:], x[..., :D/2])` along the last axis: x.
+Value rotatedHalfOf(Value v) {
+  auto concat = v.getDefiningOp<ConcatOp>();
+  Shape vs = shapeOf(v);
+  int64_t last = vs.size() - 1;
+  if (!concat || concat.getInputs().size() != 2 || concat.getAxis() != last ||
+      !vs[last].isStatic() || vs[last].size % 2)
+    return {};
+  int64_t half = vs[last].size / 2;
+  auto neg = concat.getInputs()[0].getDefiningOp<NegOp>();
+  auto second = neg ? neg.getOperand().getDefiningOp<SliceOp>() : nullptr;
+  auto first = concat.getInputs()[1].getDefiningOp<SliceOp>();
+  auto isHalf = [&](SliceOp slice, int64_t start) {
+    return slice && slice.getAxes().size() == 1 && slice.getAxes()[0] == last &&
+           slice.getSteps()[0] == 1 && slice.getStarts()[0] == start &&
+           shapeOf(slice)[last] == Dim::fixed(half);
+  };
+  if (!isHalf(first, 0) || !isHalf(second, half) || first.getOperand() != second.getOperand() ||
+      first.getOperand().getType() != v.getType())
+    return {};
+  return first.getOperand();
+}
+
+struct RaiseRope : OpRewritePattern<AddOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AddOp add, PatternRewriter &rewriter) const override {
+    for (auto [direct, rotated] : {std::pair(add.getLhs(), add.getRhs()),
+                                   std::pair(add.getRhs(), add.getLhs())}) {
+      auto cosMul = direct.getDefiningOp<MulOp>(), sinMul = rotated.getDefiningOp<MulOp>();
+      if (!cosMul || !sinMul)
+        continue;
+      for (auto [x, cos] : {std::pair(cosMul.getLhs(), cosMul.getRhs()),
+                            std::pair(cosMul.getRhs(), cosMul.getLhs())}) {
+        for (auto [r, sin] : {std::pair(sinMul.getLhs(), sinMul.getRhs()),
+                              std::pair(sinMul.getRhs(), sinMul.getLhs())}) {
+          if (x.getType() != add.getType() || rotatedHalfOf(r) != x ||
+              cos.getType() != sin.getType() || shapeOf(cos).back() != shapeOf(x).back())
+            continue;
+          OpBuilder::InsertionGuard guard(rewriter);
+          Value cosHalf = halfTable(cos, rewriter);
+          Value sinHalf = cosHalf ? halfTable(sin, rewriter) : Value();
+          if (!cosHalf || !sinHalf)
+            continue;
+          rewriter.setInsertionPoint(add);
+          rewriter.replaceOpWithNewOp<RopeOp>(add, add.getType(), x, cosHalf, sinHalf,
+                                              UnitAttr());
+          return success();
+        }
+      }
+    }
+    return rewriter.notifyMatchFailure(add, "not x * cos + rotate_half(x) * sin");
+  }
+};
+
+struct LoomRaiseRopePass : loom::impl::LoomRaiseRopeBase<LoomRaiseRopePass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<RaiseRope>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+
+} // namespace
