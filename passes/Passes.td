@@ -41,25 +41,8 @@ def LoomCanonicalize : Pass<"loom-canonicalize"> {
 }
 
 //===----------------------------------------------------------------------===//
-// Raising: primitive spellings of transformer blocks back to loom's fused ops
+// Folding: shape, position and mask arithmetic
 //===----------------------------------------------------------------------===//
-
-def LoomRaiseAttention : Pass<"loom-raise-attention"> {
-  let summary = "Replaces primitive scaled dot-product attention with loom.attention";
-  let description = [{
-    `softmax(Q K^T * scale + mask) V` in primitive ops becomes one `loom.attention`.
-    Scalars on Q, on K^T or on the scores multiply into `scale` (kept as an attribute only
-    when it differs from `1/sqrt(D)`); K^T may reach K through reshapes and transposes that
-    move whole dimensions; K and V heads repeated in place (GQA/MQA via expand) are
-    un-repeated, since the op groups heads itself; the NaN guard after the softmax is
-    dropped (it only differs where rows are fully masked, which the op sets to zero). A
-    mask `select(c, 0, -inf or lowest)` whose condition the index analysis proves to be
-    `key <= query`, with equal query and key lengths, becomes the `causal` flag; any other
-    mask stays additive. A softmax over another axis, or a matmul that is not fed by
-    one, is left alone.
-  }];
-  let dependentDialects = ["::loom::LoomDialect"];
-}
 
 def LoomFoldIndexArithmetic : Pass<"loom-fold-index-arithmetic"> {
   let summary = "Replaces mask and position arithmetic that is constant with constants";
@@ -73,6 +56,10 @@ def LoomFoldIndexArithmetic : Pass<"loom-fold-index-arithmetic"> {
   }];
   let dependentDialects = ["::loom::LoomDialect"];
 }
+
+//===----------------------------------------------------------------------===//
+// Raising: primitive spellings of transformer blocks back to loom's fused ops
+//===----------------------------------------------------------------------===//
 
 def LoomRaiseActivations : Pass<"loom-raise-activations"> {
   let summary = "Replaces primitive SiLU and GELU (erf and tanh forms) with loom ops";
@@ -89,6 +76,23 @@ def LoomRaiseActivations : Pass<"loom-raise-activations"> {
     %y = loom.mul %x, %s : (tensor<?x704xf32, #loom.dims<tokens>>, tensor<?x704xf32, #loom.dims<tokens>>) -> tensor<?x704xf32, #loom.dims<tokens>>
     ```
     After: `%y = loom.silu %x : tensor<?x704xf32, #loom.dims<tokens>>`.
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
+def LoomRaiseAttention : Pass<"loom-raise-attention"> {
+  let summary = "Replaces primitive scaled dot-product attention with loom.attention";
+  let description = [{
+    `softmax(Q K^T * scale + mask) V` in primitive ops becomes one `loom.attention`.
+    Scalars on Q, on K^T or on the scores multiply into `scale` (kept as an attribute only
+    when it differs from `1/sqrt(D)`); K^T may reach K through reshapes and transposes that
+    move whole dimensions; K and V heads repeated in place (GQA/MQA via expand) are
+    un-repeated, since the op groups heads itself; the NaN guard after the softmax is
+    dropped (it only differs where rows are fully masked, which the op sets to zero). A
+    mask `select(c, 0, -inf or lowest)` whose condition the index analysis proves to be
+    `key <= query`, with equal query and key lengths, becomes the `causal` flag; any other
+    mask stays additive. A softmax over another axis, or a matmul that is not fed by
+    one, is left alone.
   }];
   let dependentDialects = ["::loom::LoomDialect"];
 }

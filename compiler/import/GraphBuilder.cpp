@@ -2,6 +2,8 @@
 
 #include "compiler/import/GraphBuilder.h"
 
+#include <cmath>
+
 using namespace mlir;
 
 namespace loom {
@@ -213,6 +215,10 @@ Value GraphBuilder::attention(Value q, Value k, Value v, Value mask, bool causal
                               std::optional<float> scale, std::optional<float> softcap) {
   Shape qs = shape(q), vs = shape(v);
   Shape result{qs[0], qs[1], qs[2], vs[3]};
+  // The default scale is left implicit, so every spelling of it gives the same op.
+  if (scale && qs[3].isStatic() &&
+      *scale == static_cast<float>(1.0 / std::sqrt(static_cast<double>(qs[3].size))))
+    scale = std::nullopt;
   return AttentionOp::create(builder_, loc_, typeOf(result, elementTypeOf(q)), q, k, v, mask,
                              causal ? builder_.getUnitAttr() : UnitAttr(),
                              scale ? builder_.getF32FloatAttr(*scale) : FloatAttr(),
