@@ -88,32 +88,18 @@ std::optional<MeanSquare> matchNormalized(Value n) {
   return std::nullopt;
 }
 
-/// The single user of `value` that multiplies it by a tensor of the normalized shape
-/// (returning that tensor), or null.
-Value scaleUser(Value value, Value x, int64_t axis, Operation *&user) {
+/// The single user of `value` that is an `OpTy` (mul for a scale, add for a bias) with
+/// a tensor of the normalized shape: returns that tensor and sets `user`, or null.
+template <typename OpTy> Value affineUser(Value value, Value x, int64_t axis, Operation *&user) {
   if (!value.hasOneUse())
     return {};
-  auto mul = llvm::dyn_cast<MulOp>(*value.getUsers().begin());
-  if (!mul || mul.getType() != value.getType())
+  auto op = llvm::dyn_cast<OpTy>(*value.getUsers().begin());
+  if (!op || op.getType() != value.getType())
     return {};
-  Value other = mul.getLhs() == value ? mul.getRhs() : mul.getLhs();
+  Value other = op.getLhs() == value ? op.getRhs() : op.getLhs();
   if (!match::coversTrailingDims(other, x, axis) || other == value)
     return {};
-  user = mul;
-  return other;
-}
-
-/// Same for `+ bias`.
-Value biasUser(Value value, Value x, int64_t axis, Operation *&user) {
-  if (!value.hasOneUse())
-    return {};
-  auto add = llvm::dyn_cast<AddOp>(*value.getUsers().begin());
-  if (!add || add.getType() != value.getType())
-    return {};
-  Value other = add.getLhs() == value ? add.getRhs() : add.getLhs();
-  if (!match::coversTrailingDims(other, x, axis) || other == value)
-    return {};
-  user = add;
+  user = op;
   return other;
 }
 
@@ -140,7 +126,7 @@ template <typename OpTy> struct RaiseRmsNorm : OpRewritePattern<OpTy> {
         return rewriter.notifyMatchFailure(op, "centered: a layer norm");
     Value x = ms->y;
     Operation *root = op;
-    Value scale = scaleUser(n, x, ms->axis, root);
+    Value scale = affineUser<MulOp>(n, x, ms->axis, root);
     rewriter.setInsertionPoint(root);
     if (!scale)
       scale = onesLike(rewriter, op.getLoc(), x, ms->axis);
@@ -167,10 +153,10 @@ template <typename OpTy> struct RaiseLayerNorm : OpRewritePattern<OpTy> {
         match::trailingReduction(mean, ReduceKind::Mean) != ms->axis)
       return rewriter.notifyMatchFailure(op, "the centering mean is not over the same axes");
     Operation *root = op;
-    Value scale = scaleUser(n, x, ms->axis, root);
+    Value scale = affineUser<MulOp>(n, x, ms->axis, root);
     Value bias;
     if (scale)
-      bias = biasUser(root->getResult(0), x, ms->axis, root);
+      bias = affineUser<AddOp>(root->getResult(0), x, ms->axis, root);
     rewriter.setInsertionPoint(root);
     if (!scale)
       scale = onesLike(rewriter, op.getLoc(), x, ms->axis);

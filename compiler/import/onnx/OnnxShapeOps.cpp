@@ -611,16 +611,13 @@ bool convertPad(Importer &im, const onnx::NodeProto &node) {
   if (!pads)
     return false;
   int64_t rank = rankOf(x);
-  std::vector<int64_t> axes;
-  if (im.hasInput(node, 3)) {
-    auto given = requireInts(im, node, 3, "axes");
-    if (!given)
-      return false;
-    axes = *given;
-  } else {
+  std::optional<std::vector<int64_t>> given = axesOf(im, node, 3);
+  if (!given)
+    return false;
+  std::vector<int64_t> axes = *given;
+  if (axes.empty())
     for (int64_t axis = 0; axis < rank; ++axis)
       axes.push_back(axis);
-  }
   if (pads->size() != 2 * axes.size())
     return im.fail(node, "has " + std::to_string(pads->size()) + " pads for " +
                              std::to_string(axes.size()) + " axes (two per axis)");
