@@ -23,6 +23,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cctype>
+#include <mutex>
 #include <random>
 
 using namespace mlir;
@@ -170,9 +171,13 @@ bool optimizeModule(const std::string &ir, const OptimizeOptions &options,
   if (options.pipeline.empty()) {
     buildDefaultPipeline(pm);
   } else {
-    registerLoomPasses();
-    registerLoomPipelines();
-    registerTransformsPasses();
+    // Parsing a textual pipeline looks passes up by name: register them once per process.
+    static std::once_flag registered;
+    std::call_once(registered, [] {
+      registerLoomPasses();
+      registerLoomPipelines();
+      registerTransformsPasses();
+    });
     std::string why;
     llvm::raw_string_ostream os(why);
     if (failed(parsePassPipeline(options.pipeline, pm, os))) {

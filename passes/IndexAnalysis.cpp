@@ -98,17 +98,6 @@ IndexFn negation(const IndexFn &p) {
   return e;
 }
 
-bool isIntegerTensor(Value v) {
-  return llvm::isa<IntegerType>(llvm::cast<RankedTensorType>(v.getType()).getElementType());
-}
-
-} // namespace
-
-const IndexFn &IndexAnalysis::get(Value value) {
-  lookup(value, 0);
-  return cache_[value];
-}
-
 /// Indices are never negative: `e <= 0` with no positive coefficient and a constant
 /// term <= 0 always holds, and with no negative coefficient and a positive constant
 /// never does.
@@ -121,6 +110,17 @@ IndexFn simplify(IndexFn f) {
   if (f.constant > 0 && llvm::all_of(f.coeffs, [](int64_t c) { return c >= 0; }))
     return boolConstant(rank, false);
   return f;
+}
+
+bool isIntegerTensor(Value v) {
+  return llvm::isa<IntegerType>(llvm::cast<RankedTensorType>(v.getType()).getElementType());
+}
+
+} // namespace
+
+const IndexFn &IndexAnalysis::get(Value value) {
+  lookup(value, 0);
+  return cache_[value];
 }
 
 IndexFn IndexAnalysis::lookup(Value value, int depth) {

@@ -195,18 +195,15 @@ Value headRepeatSource(Value value, int64_t &repeats) {
 Value stripHeadRepeat(Value value, int64_t &repeats) {
   repeats = 1;
   auto merge = value.getDefiningOp<ReshapeOp>();
-  Value x = merge ? headRepeatSource(merge.getOperand(), repeats) : nullptr;
-  if (!x) {
-    repeats = 1;
+  int64_t r = 1;
+  Value x = merge ? headRepeatSource(merge.getOperand(), r) : nullptr;
+  if (!x)
     return value;
-  }
   Shape xs = getShape(llvm::cast<RankedTensorType>(x.getType()));
   Shape merged = getShape(llvm::cast<RankedTensorType>(merge.getType()));
-  if (!xs[1].isStatic() ||
-      merged != Shape{xs[0], Dim::fixed(xs[1].size * repeats), xs[2], xs[3]}) {
-    repeats = 1;
+  if (!xs[1].isStatic() || merged != Shape{xs[0], Dim::fixed(xs[1].size * r), xs[2], xs[3]})
     return value;
-  }
+  repeats = r;
   return x;
 }
 

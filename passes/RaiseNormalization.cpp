@@ -73,8 +73,6 @@ std::optional<MeanSquare> matchNormalized(Value n) {
       return std::nullopt;
     return found;
   };
-  if (n.getType() == Type())
-    return std::nullopt;
   if (auto div = n.getDefiningOp<DivOp>())
     if (div.getType() == div.getLhs().getType())
       return check(div.getLhs(), div.getRhs(), /*isRoot=*/true);
