@@ -57,6 +57,30 @@ def LoomFoldIndexArithmetic : Pass<"loom-fold-index-arithmetic"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomInferShapes : Pass<"loom-infer-shapes"> {
+  let summary = "Gives every value the most precise shape its operands imply";
+  let description = [{
+    Re-derives each result shape from the operand shapes with the rules the verifiers
+    check, in program order, so that a dimension the importer could only write as `?`
+    becomes a static size or an expression of the named input dimensions: a slice
+    `[0:-1]` of `seq+1` is `seq`, a reshape to `[?, 4, 32]` of `[batch*seq, 128]` is
+    `[batch*seq, 4, 32]`, an elementwise op meeting `?` and `seq` is `seq`. Dimensions
+    already known are never changed; function result types follow their returned values.
+
+    Before:
+    ```mlir
+    %s = loom.slice %x axes [1] starts [0] ends [-1] steps [1]
+        : tensor<2x?xf32, #loom.dims<"seq+1">> -> tensor<2x?xf32>
+    %y = loom.exp %s : tensor<2x?xf32>
+    ```
+    After: both results are `tensor<2x?xf32, #loom.dims<seq>>`.
+  }];
+  let statistics = [
+    Statistic<"numRefined", "refined-dims", "Dimensions that were ? and became known">
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Raising: primitive spellings of transformer blocks back to loom's fused ops
 //===----------------------------------------------------------------------===//
@@ -93,6 +117,31 @@ def LoomRaiseAttention : Pass<"loom-raise-attention"> {
     `key <= query`, with equal query and key lengths, becomes the `causal` flag; any other
     mask stays additive. A softmax over another axis, or a matmul that is not fed by
     one, is left alone.
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
+def LoomRaiseLinear : Pass<"loom-raise-linear"> {
+  let summary = "Matmuls by a weight matrix become loom.linear, with bias and layout folded";
+  let description = [{
+    `matmul(x, W)` with a static 2-D `W` becomes `loom.linear`; an added bias that varies
+    only along the output features becomes its `bias`; a reshape that keeps the last
+    dimension (a regrouping of rows, such as the `[batch*seq, K]` flattening around an
+    ONNX Gemm) moves past the layer and its bias, so the flattening and its inverse meet
+    and cancel. A transpose that swaps the last two dimensions of a matmul operand
+    becomes the matmul's `transpose_lhs`/`transpose_rhs` flag, and a matmul contracting a
+    static 1 (an outer product, as in rope angle tables) a broadcast `loom.mul`. Matmuls of two activations
+    (attention scores), biases that vary along rows, and reshapes that change the last
+    dimension are left alone.
+
+    Before:
+    ```mlir
+    %f = loom.reshape %x : tensor<?x?x128xf32, #loom.dims<batch, seq>> -> tensor<?x128xf32, #loom.dims<"batch*seq">>
+    %m = loom.matmul %f, %w : (tensor<?x128xf32, #loom.dims<"batch*seq">>, tensor<128x384xf32>) -> tensor<?x384xf32, #loom.dims<"batch*seq">>
+    %a = loom.add %b, %m : (tensor<384xf32>, tensor<?x384xf32, #loom.dims<"batch*seq">>) -> tensor<?x384xf32, #loom.dims<"batch*seq">>
+    %y = loom.reshape %a : tensor<?x384xf32, #loom.dims<"batch*seq">> -> tensor<?x?x384xf32, #loom.dims<batch, seq>>
+    ```
+    After: `%y = loom.linear %x, %w bias %b : ...` on the 3-D input.
   }];
   let dependentDialects = ["::loom::LoomDialect"];
 }

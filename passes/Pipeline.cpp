@@ -13,11 +13,13 @@ void loom::buildDefaultPipeline(OpPassManager &pm) {
   // primitive spellings in the order their patterns depend on each other, clean up again.
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
+  pm.addPass(createLoomInferShapes());
   pm.addPass(createLoomFoldIndexArithmetic());
   pm.addPass(createLoomRaiseNormalization());
   pm.addPass(createLoomRaiseActivations());
   pm.addPass(createLoomRaiseRope());
   pm.addPass(createLoomRaiseAttention());
+  pm.addPass(createLoomRaiseLinear());
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
 }

@@ -281,6 +281,9 @@ bool Executor::Impl::execute(Operation *op, llvm::DenseMap<Value, Tensor> &value
     result = iota(in(0).shape[iotaOp.getDim()], type);
   } else if (auto m = dyn_cast<MatmulOp>(op)) {
     ok = matmul(in(0), in(1), m.getTransposeLhs(), m.getTransposeRhs(), result, why);
+  } else if (auto l = dyn_cast<LinearOp>(op)) {
+    const Tensor *bias = l.getBias() ? &values.find(l.getBias())->second : nullptr;
+    ok = linear(in(0), in(1), bias, l.getTransposeWeight(), result, why);
   } else if (auto r = dyn_cast<ReduceOp>(op)) {
     result = reduce(static_cast<reference::ReduceKind>(r.getKind()), in(0),
                     toVector(r.getAxes()), r.getKeepDims());

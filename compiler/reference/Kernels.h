@@ -70,6 +70,10 @@ bool gatherNd(const Tensor &data, const Tensor &indices, int64_t batchDims, Tens
 
 bool matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs, bool transposeRhs,
             Tensor &out, std::string &error);
+/// `x [..., K]` times `weight [K, N]` (`[N, K]` transposed), rounded, plus `bias [N]`
+/// (may be null), rounded: the same numbers as a matmul followed by an add.
+bool linear(const Tensor &x, const Tensor &weight, const Tensor *bias, bool transposeWeight,
+            Tensor &out, std::string &error);
 
 enum class ReduceKind { Sum, Mean, Max, Min };
 Tensor reduce(ReduceKind kind, const Tensor &x, const std::vector<int64_t> &axes,

@@ -82,6 +82,25 @@ bool matmul(const Tensor &lhs, const Tensor &rhs, bool transposeLhs, bool transp
   return true;
 }
 
+bool linear(const Tensor &x, const Tensor &weight, const Tensor *bias, bool transposeWeight,
+            Tensor &out, std::string &error) {
+  int64_t k = x.shape.back();
+  Tensor rows = reshape(x, {k == 0 ? 0 : x.numElements() / k, k});
+  Tensor product;
+  if (!matmul(rows, weight, /*transposeLhs=*/false, transposeWeight, product, error))
+    return false;
+  Shape shape = x.shape;
+  shape.back() = product.shape.back();
+  out = reshape(product, shape);
+  if (!bias)
+    return true;
+  Tensor sum;
+  if (!binary(BinaryKind::Add, out, *bias, sum, error))
+    return false;
+  out = std::move(sum);
+  return true;
+}
+
 Tensor reduce(ReduceKind kind, const Tensor &x, const std::vector<int64_t> &axes,
               bool keepDims) {
   Shape kept = x.shape, shape;

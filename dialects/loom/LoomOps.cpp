@@ -140,6 +140,29 @@ LogicalResult MatmulOp::verify() {
   return verifyResultShape(*this, getResult(), batch, "[batch..., M, N] of the product");
 }
 
+LogicalResult LinearOp::verify() {
+  Shape input = shapeOf(getInput()), weight = shapeOf(getWeight());
+  if (input.empty())
+    return emitOpError("input needs rank 1 or more");
+  if (weight.size() != 2 || !weight[0].isStatic() || !weight[1].isStatic())
+    return emitOpError() << "weight " << toString(weight) << " must be a static matrix";
+  Dim k = getTransposeWeight() ? weight[1] : weight[0];
+  Dim n = getTransposeWeight() ? weight[0] : weight[1];
+  if (!areCompatible(input.back(), k))
+    return emitOpError() << "input features " << toString(input.back())
+                         << " differ from the weight's " << k.size
+                         << (getTransposeWeight() ? " (weight is [N, K])" : " (weight is [K, N])");
+  if (Value bias = getBias()) {
+    Shape biasShape = shapeOf(bias);
+    if (biasShape.size() != 1 || biasShape[0] != n)
+      return emitOpError() << "bias " << toString(biasShape) << " must be [" << n.size
+                           << "], one value per output feature";
+  }
+  Shape expected = input;
+  expected.back() = n;
+  return verifyResultShape(*this, getResult(), expected, "[..., N] of the layer");
+}
+
 LogicalResult ReduceOp::verify() {
   Shape input = shapeOf(getOperand());
   ArrayRef<int64_t> axes = getAxes();
@@ -258,19 +281,6 @@ LogicalResult GatherNdOp::verify() {
   expected.append(data.begin() + batch + depth, data.end());
   return verifyResultShape(*this, getResult(), expected,
                            "indices.shape[:-1] + data.shape[batch_dims + K:]");
-}
-
-/// The element count of `shape` as a size expression; nullopt when an anonymous
-/// dimension makes it unknowable.
-static std::optional<SizeExpr> elementCount(ArrayRef<Dim> shape) {
-  SizeExpr count = SizeExpr::constant(1);
-  for (const Dim &dim : shape) {
-    std::optional<SizeExpr> size = toExpr(dim);
-    if (!size)
-      return std::nullopt;
-    count = count * *size;
-  }
-  return count;
 }
 
 LogicalResult ReshapeOp::verify() {

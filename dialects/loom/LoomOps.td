@@ -224,6 +224,30 @@ def Loom_MatmulOp : Loom_Op<"matmul", [SameOperandsAndResultElementType]> {
   let hasVerifier = 1;
 }
 
+def Loom_LinearOp : Loom_Op<"linear",
+    [AllElementTypesMatch<["input", "weight", "result"]>]> {
+  let summary = "A linear layer: input times a 2-D weight, plus an optional bias";
+  let description = [{
+    `input [..., K]` times `weight [K, N]` (`[N, K]` with `transpose_weight`, the
+    PyTorch `nn.Linear` layout), plus `bias [N]` when given: result `[..., N]`. The
+    leading dimensions of the input are rows of one GEMM, so the weight is read once
+    for all of them; `K` and `N` are static.
+
+    ```mlir
+    %y = loom.linear %x, %w bias %b transpose_weight
+        : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<512x256xf32>, tensor<512xf32>)
+        -> tensor<?x?x512xf32, #loom.dims<batch, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, Loom_FloatTensor:$weight,
+                   Optional<Loom_FloatTensor>:$bias, UnitAttr:$transpose_weight);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $weight (`bias` $bias^)? "
+                       "(`transpose_weight` $transpose_weight^)? attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Loom_ReduceOp : Loom_Op<"reduce", [SameOperandsAndResultElementType]> {
   let summary = "Sum, mean, max or min over a set of axes";
   let description = [{

@@ -136,6 +136,17 @@ static int64_t staticSliceLength(int64_t size, int64_t start, int64_t end, int64
   return s > e ? (s - e + (-step) - 1) / (-step) : 0;
 }
 
+std::optional<SizeExpr> elementCount(ArrayRef<Dim> shape) {
+  SizeExpr count = SizeExpr::constant(1);
+  for (const Dim &dim : shape) {
+    std::optional<SizeExpr> size = toExpr(dim);
+    if (!size)
+      return std::nullopt;
+    count = count * *size;
+  }
+  return count;
+}
+
 Dim sliceDim(const Dim &dim, int64_t start, int64_t end, int64_t step) {
   if (dim.isStatic())
     return Dim::fixed(staticSliceLength(dim.size, start, end, step));
@@ -145,6 +156,9 @@ Dim sliceDim(const Dim &dim, int64_t start, int64_t end, int64_t step) {
   if (step == 1 && start > 0 && end == toEnd && dim.isNamed())
     if (std::optional<SizeExpr> size = toExpr(dim))
       return fromExpr(*size - SizeExpr::constant(start), dim.name.getContext());
+  if (step == 1 && start >= 0 && end < 0 && dim.isNamed())
+    if (std::optional<SizeExpr> size = toExpr(dim))
+      return fromExpr(*size - SizeExpr::constant(start - end), dim.name.getContext());
   if (step > 0 && start >= 0 && end >= start && end != toEnd)
     return Dim::fixed((end - start + step - 1) / step);
   if (step > 0 && start < 0 && (end < 0 || end == toEnd)) {

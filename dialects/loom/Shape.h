@@ -68,6 +68,10 @@ std::optional<SizeExpr> toExpr(const Dim &dim);
 /// otherwise.
 Dim fromExpr(const SizeExpr &expr, mlir::MLIRContext *context);
 
+/// The element count of `shape` as a size expression; nullopt when an anonymous
+/// dimension makes it unknowable.
+std::optional<SizeExpr> elementCount(llvm::ArrayRef<Dim> shape);
+
 /// "4", "seq" or "?".
 std::string toString(const Dim &dim);
 /// "[batch, seq, 256]".
@@ -76,8 +80,8 @@ std::string toString(llvm::ArrayRef<Dim> shape);
 /// The size of a slice `range(start, end, step)` of `dim` with Python's clamping, when it
 /// can be known: always for a static dimension. For a dynamic one, assuming the axis is
 /// at least as long as the bounds need (the runtime checks it): `[s:]` is `dim - s`,
-/// constant bounds `[a:b]` and bounds counted from the end give a static size. Anything
-/// else gives an anonymous dimension.
+/// `[s:-e]` is `dim - s - e`, constant bounds `[a:b]` and bounds counted from the end
+/// give a static size. Anything else gives an anonymous dimension.
 Dim sliceDim(const Dim &dim, int64_t start, int64_t end, int64_t step);
 
 } // namespace loom

@@ -93,6 +93,9 @@ TEST_F(ShapeTest, DynamicSlicesKnowWhatTheyCan) {
   EXPECT_EQ(loom::sliceDim(seq, -1, end, 1), Dim::fixed(1)); // last element
   EXPECT_EQ(loom::sliceDim(seq, -4, -1, 2), Dim::fixed(2));
   EXPECT_EQ(loom::toString(loom::sliceDim(seq, 1, end, 1)), "seq-1"); // x[1:]
+  EXPECT_EQ(loom::toString(loom::sliceDim(seq, 0, -1, 1)), "seq-1"); // x[:-1]
+  EXPECT_EQ(loom::toString(loom::sliceDim(seq, 2, -3, 1)), "seq-5"); // x[2:-3]
+  EXPECT_TRUE(loom::sliceDim(seq, 2, -3, 2).isAnonymous());
   EXPECT_EQ(loom::sliceDim(seq, 0, 4, 1), Dim::fixed(4)); // assumes seq >= 4
   EXPECT_TRUE(loom::sliceDim(seq, 0, 4, -1).isAnonymous());
 }
