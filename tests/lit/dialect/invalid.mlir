@@ -892,3 +892,39 @@ func.func @case99(%q: tensor<2x4x5x16xf32>, %k: tensor<2x4x5x16xbf16>) {
   %y = loom.attention %q, %k, %k : (tensor<2x4x5x16xf32>, tensor<2x4x5x16xbf16>, tensor<2x4x5x16xbf16>) -> tensor<2x4x5x16xf32>
   return
 }
+
+// -----
+
+// A linear layer's input features are the weight's K.
+func.func @case100(%x: tensor<4x16xf32>, %w: tensor<16x8xf32>) {
+  // expected-error @+1 {{input features 16 differ from the weight's 8 (weight is [N, K])}}
+  %y = loom.linear %x, %w transpose_weight : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+// A linear layer's weight is a static matrix.
+func.func @case101(%x: tensor<4x16xf32>, %w: tensor<?x8xf32, #loom.dims<k>>) {
+  // expected-error @+1 {{weight [k, 8] must be a static matrix}}
+  %y = loom.linear %x, %w : (tensor<4x16xf32>, tensor<?x8xf32, #loom.dims<k>>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// A linear layer's bias has one value per output feature.
+func.func @case102(%x: tensor<4x16xf32>, %w: tensor<16x8xf32>, %b: tensor<1x8xf32>) {
+  // expected-error @+1 {{bias [1, 8] must be [8], one value per output feature}}
+  %y = loom.linear %x, %w bias %b : (tensor<4x16xf32>, tensor<16x8xf32>, tensor<1x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// A linear layer gives [..., N].
+func.func @case103(%x: tensor<2x4x16xf32>, %w: tensor<16x8xf32>) {
+  // expected-error @+1 {{result shape [2, 4, 16] does not match [2, 4, 8], the shape [..., N] of the layer}}
+  %y = loom.linear %x, %w : (tensor<2x4x16xf32>, tensor<16x8xf32>) -> tensor<2x4x16xf32>
+  return
+}

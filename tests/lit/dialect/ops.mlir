@@ -219,3 +219,14 @@ func.func @transformer_blocks(%q: tensor<?x8x?x32xf32, #loom.dims<batch, seq>>,
   %6 = loom.attention %qd, %cache, %cache causal : (tensor<?x8x1x32xbf16, #loom.dims<batch>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>, tensor<?x2x?x32xbf16, #loom.dims<batch, kv_len>>) -> tensor<?x8x1x32xbf16, #loom.dims<batch>>
   return
 }
+
+// Linear layers: [K, N] and [N, K] weights, with and without a bias.
+// CHECK-LABEL: func.func @linear
+// CHECK: loom.linear %{{.*}}, %{{.*}} bias %{{.*}} transpose_weight : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<512x256xf32>, tensor<512xf32>) -> tensor<?x?x512xf32, #loom.dims<batch, seq>>
+// CHECK: loom.linear %{{.*}}, %{{.*}} : (tensor<8xbf16>, tensor<8x3xbf16>) -> tensor<3xbf16>
+func.func @linear(%x: tensor<?x?x256xf32, #loom.dims<batch, seq>>, %w: tensor<512x256xf32>,
+                  %b: tensor<512xf32>, %v: tensor<8xbf16>, %m: tensor<8x3xbf16>) {
+  %0 = loom.linear %x, %w bias %b transpose_weight : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<512x256xf32>, tensor<512xf32>) -> tensor<?x?x512xf32, #loom.dims<batch, seq>>
+  %1 = loom.linear %v, %m : (tensor<8xbf16>, tensor<8x3xbf16>) -> tensor<3xbf16>
+  return
+}
