@@ -172,14 +172,16 @@ def LoomRaiseNormalization : Pass<"loom-raise-normalization"> {
 }
 
 def LoomRaiseRope : Pass<"loom-raise-rope"> {
-  let summary = "Replaces primitive half-rotation rotary embeddings with loom.rope";
+  let summary = "Replaces primitive rotary embeddings (half-rotation and interleaved) with loom.rope";
   let description = [{
     `x * cos + concat(-x[..., D/2:], x[..., :D/2]) * sin` becomes `loom.rope %x, %c,
     %s` with half-width tables, when the full-width tables are provably two equal halves
     (`cos(concat(f, f))`, or that reshaped in its leading dimensions): the half tables
     are `cos(f)` and `sin(f)`. Both `x` must be the same value and the slices exact
     halves; a rotation of another value, unequal halves or tables that cannot be shown
-    to repeat are left alone. (The interleaved GPT-J form is not raised yet.)
+    to repeat are left alone. The interleaved GPT-J form, `x * cos +
+    flatten(stack(-x[..., 1::2], x[..., ::2])) * sin` with tables that repeat each entry
+    twice (`repeat_interleave(c, 2)`), becomes `loom.rope interleaved` with the tables `c`.
   }];
   let dependentDialects = ["::loom::LoomDialect"];
 }

@@ -6,8 +6,15 @@
 //
 // with full-width tables whose two halves are equal (cos(concat(f, f)), or such a table
 // reshaped in its leading dimensions). It becomes loom.rope with the half tables
-// (cos(f), sin(f)). Both x must be the same value, the slices exact halves of a static
-// even last dimension, and the tables' halves provably equal; otherwise nothing changes.
+// (cos(f), sin(f)). The interleaved (GPT-J) form
+//
+//   x * cos + flatten(stack(-x[..., 1::2], x[..., ::2])) * sin
+//
+// with tables that repeat each entry twice (repeat_interleave(c, 2): c unsqueezed,
+// then concatenated with itself or broadcast to pairs, then flattened) becomes
+// loom.rope interleaved with the tables c. Both x must be the same value, the slices
+// exact halves of a static even last dimension, and the tables' halves (or pairs)
+// provably equal; otherwise nothing changes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -93,6 +100,109 @@ Value rotatedHalfOf(Value v) {
   return first.getOperand();
 }
 
+/// `v` reshaped to its own shape plus a trailing 1: v's operand.
+Value unsqueezedLast(Value v) {
+  auto reshape = v.getDefiningOp<ReshapeOp>();
+  if (!reshape)
+    return {};
+  Shape from = shapeOf(reshape.getOperand()), to = shapeOf(v);
+  if (to.size() != from.size() + 1 || !to.back().isOne() ||
+      ArrayRef<Dim>(to).drop_back() != ArrayRef<Dim>(from))
+    return {};
+  return reshape.getOperand();
+}
+
+/// `v` as pairs flattened: `reshape([..., H, 2] -> [..., 2H])` of `pairs`.
+Value flattenedPairs(Value v) {
+  auto reshape = v.getDefiningOp<ReshapeOp>();
+  if (!reshape)
+    return {};
+  Shape from = shapeOf(reshape.getOperand()), to = shapeOf(v);
+  if (from.size() != to.size() + 1 || from.back() != Dim::fixed(2) || !to.back().isStatic() ||
+      from[from.size() - 2] != Dim::fixed(to.back().size / 2) ||
+      ArrayRef<Dim>(from).drop_back(2) != ArrayRef<Dim>(to).drop_back())
+    return {};
+  return reshape.getOperand();
+}
+
+/// `x[..., start::2]` over the last axis of x: x.
+Value everyOther(Value v, int64_t start) {
+  auto slice = v.getDefiningOp<SliceOp>();
+  int64_t last = shapeOf(v).size() - 1;
+  if (!slice || slice.getAxes().size() != 1 || slice.getAxes()[0] != last ||
+      slice.getSteps()[0] != 2 || slice.getStarts()[0] != start)
+    return {};
+  Shape xs = shapeOf(slice.getOperand());
+  if (!xs[last].isStatic() || xs[last].size % 2 || shapeOf(v)[last] != Dim::fixed(xs[last].size / 2))
+    return {};
+  return slice.getOperand();
+}
+
+/// `flatten(stack(-x[..., 1::2], x[..., ::2]))`: x.
+Value rotatedPairsOf(Value v) {
+  Value pairs = flattenedPairs(v);
+  auto concat = pairs ? pairs.getDefiningOp<ConcatOp>() : nullptr;
+  if (!concat || concat.getInputs().size() != 2 ||
+      concat.getAxis() != int64_t(shapeOf(pairs).size()) - 1)
+    return {};
+  // The negation may come before or after the unsqueeze.
+  Value odd = concat.getInputs()[0], even = unsqueezedLast(concat.getInputs()[1]);
+  if (auto neg = odd.getDefiningOp<NegOp>())
+    odd = unsqueezedLast(neg.getOperand());
+  else if ((odd = unsqueezedLast(odd)) && odd.getDefiningOp<NegOp>())
+    odd = odd.getDefiningOp<NegOp>().getOperand();
+  else
+    return {};
+  Value x = odd ? everyOther(odd, 1) : Value();
+  if (!x || !even || everyOther(even, 0) != x || x.getType() != v.getType())
+    return {};
+  return x;
+}
+
+/// The table `c` of `repeat_interleave(c, 2)` along the last axis; null if `table` is
+/// not provably one.
+Value pairedEntries(Value table) {
+  Value pairs = flattenedPairs(table);
+  if (!pairs)
+    return {};
+  if (auto concat = pairs.getDefiningOp<ConcatOp>()) {
+    if (concat.getInputs().size() != 2 || concat.getInputs()[0] != concat.getInputs()[1])
+      return {};
+    return unsqueezedLast(concat.getInputs()[0]);
+  }
+  if (auto broadcast = pairs.getDefiningOp<BroadcastOp>())
+    return unsqueezedLast(broadcast.getOperand());
+  return {};
+}
+
+struct RaiseInterleavedRope : OpRewritePattern<AddOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AddOp add, PatternRewriter &rewriter) const override {
+    for (auto [direct, rotated] : {std::pair(add.getLhs(), add.getRhs()),
+                                   std::pair(add.getRhs(), add.getLhs())}) {
+      auto cosMul = direct.getDefiningOp<MulOp>(), sinMul = rotated.getDefiningOp<MulOp>();
+      if (!cosMul || !sinMul)
+        continue;
+      for (auto [x, cos] : {std::pair(cosMul.getLhs(), cosMul.getRhs()),
+                            std::pair(cosMul.getRhs(), cosMul.getLhs())}) {
+        for (auto [r, sin] : {std::pair(sinMul.getLhs(), sinMul.getRhs()),
+                              std::pair(sinMul.getRhs(), sinMul.getLhs())}) {
+          if (x.getType() != add.getType() || rotatedPairsOf(r) != x ||
+              shapeOf(cos).back() != shapeOf(x).back() || cos.getType() != sin.getType())
+            continue;
+          Value c = pairedEntries(cos), s = pairedEntries(sin);
+          if (!c || !s)
+            continue;
+          rewriter.replaceOpWithNewOp<RopeOp>(add, add.getType(), x, c, s,
+                                              rewriter.getUnitAttr());
+          return success();
+        }
+      }
+    }
+    return rewriter.notifyMatchFailure(add, "not x * cos + rotate_every_two(x) * sin");
+  }
+};
+
 struct RaiseRope : OpRewritePattern<AddOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AddOp add, PatternRewriter &rewriter) const override {
@@ -127,7 +237,7 @@ struct RaiseRope : OpRewritePattern<AddOp> {
 struct LoomRaiseRopePass : loom::impl::LoomRaiseRopeBase<LoomRaiseRopePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<RaiseRope>(&getContext());
+    patterns.add<RaiseRope, RaiseInterleavedRope>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -60,3 +60,80 @@ func.func @wrong_rotation(%x: tensor<2x4x8xf32>, %f: tensor<4x4xf32>) -> tensor<
   %6 = loom.add %0, %5 : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
   return %6 : tensor<2x4x8xf32>
 }
+
+// -----
+
+// GPT-J's rotate_every_two: stack(-x[..., 1::2], x[..., ::2]) flattened, with tables
+// repeat_interleave(c, 2) written as a concatenation of the unsqueezed table.
+// CHECK-LABEL: func.func @interleaved
+// CHECK: %[[R:.+]] = loom.rope %arg0, %arg1, %arg2 interleaved : (tensor<2x4x8xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<2x4x8xf32>
+// CHECK-NEXT: return %[[R]]
+func.func @interleaved(%x: tensor<2x4x8xf32>, %c: tensor<4x4xf32>, %s: tensor<4x4xf32>) -> tensor<2x4x8xf32> {
+  %cu = loom.reshape %c : tensor<4x4xf32> -> tensor<4x4x1xf32>
+  %cp = loom.concat %cu, %cu axis 2 : (tensor<4x4x1xf32>, tensor<4x4x1xf32>) -> tensor<4x4x2xf32>
+  %cf = loom.reshape %cp : tensor<4x4x2xf32> -> tensor<4x8xf32>
+  %su = loom.reshape %s : tensor<4x4xf32> -> tensor<4x4x1xf32>
+  %sp = loom.concat %su, %su axis 2 : (tensor<4x4x1xf32>, tensor<4x4x1xf32>) -> tensor<4x4x2xf32>
+  %sf = loom.reshape %sp : tensor<4x4x2xf32> -> tensor<4x8xf32>
+  %0 = loom.mul %x, %cf : (tensor<2x4x8xf32>, tensor<4x8xf32>) -> tensor<2x4x8xf32>
+  %even = loom.slice %x axes [2] starts [0] ends [8] steps [2] : tensor<2x4x8xf32> -> tensor<2x4x4xf32>
+  %odd = loom.slice %x axes [2] starts [1] ends [8] steps [2] : tensor<2x4x8xf32> -> tensor<2x4x4xf32>
+  %nodd = loom.neg %odd : tensor<2x4x4xf32>
+  %a = loom.reshape %nodd : tensor<2x4x4xf32> -> tensor<2x4x4x1xf32>
+  %b = loom.reshape %even : tensor<2x4x4xf32> -> tensor<2x4x4x1xf32>
+  %st = loom.concat %a, %b axis 3 : (tensor<2x4x4x1xf32>, tensor<2x4x4x1xf32>) -> tensor<2x4x4x2xf32>
+  %rot = loom.reshape %st : tensor<2x4x4x2xf32> -> tensor<2x4x8xf32>
+  %1 = loom.mul %rot, %sf : (tensor<2x4x8xf32>, tensor<4x8xf32>) -> tensor<2x4x8xf32>
+  %2 = loom.add %0, %1 : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  return %2 : tensor<2x4x8xf32>
+}
+
+// -----
+
+// The same with the negation after the unsqueeze and the tables broadcast to pairs.
+// CHECK-LABEL: func.func @interleaved_broadcast_tables
+// CHECK: loom.rope %arg0, %arg1, %arg2 interleaved
+func.func @interleaved_broadcast_tables(%x: tensor<2x4x8xf32>, %c: tensor<4x4xf32>, %s: tensor<4x4xf32>) -> tensor<2x4x8xf32> {
+  %cu = loom.reshape %c : tensor<4x4xf32> -> tensor<4x4x1xf32>
+  %cp = loom.broadcast %cu : tensor<4x4x1xf32> -> tensor<4x4x2xf32>
+  %cf = loom.reshape %cp : tensor<4x4x2xf32> -> tensor<4x8xf32>
+  %su = loom.reshape %s : tensor<4x4xf32> -> tensor<4x4x1xf32>
+  %sp = loom.broadcast %su : tensor<4x4x1xf32> -> tensor<4x4x2xf32>
+  %sf = loom.reshape %sp : tensor<4x4x2xf32> -> tensor<4x8xf32>
+  %0 = loom.mul %cf, %x : (tensor<4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  %even = loom.slice %x axes [2] starts [0] ends [8] steps [2] : tensor<2x4x8xf32> -> tensor<2x4x4xf32>
+  %odd = loom.slice %x axes [2] starts [1] ends [8] steps [2] : tensor<2x4x8xf32> -> tensor<2x4x4xf32>
+  %a = loom.reshape %odd : tensor<2x4x4xf32> -> tensor<2x4x4x1xf32>
+  %na = loom.neg %a : tensor<2x4x4x1xf32>
+  %b = loom.reshape %even : tensor<2x4x4xf32> -> tensor<2x4x4x1xf32>
+  %st = loom.concat %na, %b axis 3 : (tensor<2x4x4x1xf32>, tensor<2x4x4x1xf32>) -> tensor<2x4x4x2xf32>
+  %rot = loom.reshape %st : tensor<2x4x4x2xf32> -> tensor<2x4x8xf32>
+  %1 = loom.mul %sf, %rot : (tensor<4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  %2 = loom.add %1, %0 : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  return %2 : tensor<2x4x8xf32>
+}
+
+// -----
+
+// Must not fire: the pairs are stacked the wrong way (stack(x[..., ::2], -x[..., 1::2])).
+// CHECK-LABEL: func.func @interleaved_wrong_order
+// CHECK-NOT: loom.rope
+func.func @interleaved_wrong_order(%x: tensor<2x4x8xf32>, %c: tensor<4x4xf32>, %s: tensor<4x4xf32>) -> tensor<2x4x8xf32> {
+  %cu = loom.reshape %c : tensor<4x4xf32> -> tensor<4x4x1xf32>
+  %cp = loom.concat %cu, %cu axis 2 : (tensor<4x4x1xf32>, tensor<4x4x1xf32>) -> tensor<4x4x2xf32>
+  %cf = loom.reshape %cp : tensor<4x4x2xf32> -> tensor<4x8xf32>
+  %su = loom.reshape %s : tensor<4x4xf32> -> tensor<4x4x1xf32>
+  %sp = loom.concat %su, %su axis 2 : (tensor<4x4x1xf32>, tensor<4x4x1xf32>) -> tensor<4x4x2xf32>
+  %sf = loom.reshape %sp : tensor<4x4x2xf32> -> tensor<4x8xf32>
+  %0 = loom.mul %x, %cf : (tensor<2x4x8xf32>, tensor<4x8xf32>) -> tensor<2x4x8xf32>
+  %even = loom.slice %x axes [2] starts [0] ends [8] steps [2] : tensor<2x4x8xf32> -> tensor<2x4x4xf32>
+  %odd = loom.slice %x axes [2] starts [1] ends [8] steps [2] : tensor<2x4x8xf32> -> tensor<2x4x4xf32>
+  %nodd = loom.neg %odd : tensor<2x4x4xf32>
+  %a = loom.reshape %nodd : tensor<2x4x4xf32> -> tensor<2x4x4x1xf32>
+  %b = loom.reshape %even : tensor<2x4x4xf32> -> tensor<2x4x4x1xf32>
+  %st = loom.concat %b, %a axis 3 : (tensor<2x4x4x1xf32>, tensor<2x4x4x1xf32>) -> tensor<2x4x4x2xf32>
+  %rot = loom.reshape %st : tensor<2x4x4x2xf32> -> tensor<2x4x8xf32>
+  %1 = loom.mul %rot, %sf : (tensor<2x4x8xf32>, tensor<4x8xf32>) -> tensor<2x4x8xf32>
+  %2 = loom.add %0, %1 : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  return %2 : tensor<2x4x8xf32>
+}
