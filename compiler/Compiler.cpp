@@ -34,9 +34,12 @@ std::string summarizeModule(ModuleOp module) {
           dims.insert(name.str());
   };
   module.walk([&](Operation *op) {
-    if (!llvm::isa<LoomDialect>(op->getDialect()))
+    if (!llvm::isa<LoomDialect>(op->getDialect()) || llvm::isa<YieldOp>(op))
       return;
-    ++ops[op->getName().stripDialect().str()];
+    if (auto kernel = llvm::dyn_cast<KernelOp>(op))
+      ++ops[stringifyKernelKind(kernel.getKind()).str() + " kernel"];
+    else
+      ++ops[op->getName().stripDialect().str()];
     for (Type type : op->getResultTypes())
       noteType(type);
     if (auto weight = llvm::dyn_cast<WeightOp>(op)) {

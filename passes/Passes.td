@@ -186,4 +186,38 @@ def LoomRaiseRope : Pass<"loom-raise-rope"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// Fusion: kernels for the code generator
+//===----------------------------------------------------------------------===//
+
+def LoomFuse : Pass<"loom-fuse"> {
+  let summary = "Groups ops into loom.kernel regions, one per GPU kernel";
+  let description = [{
+    Every op that computes (all but weights and constants) ends up in exactly one
+    `loom.kernel`, whose kind names the op it is built around: `matmul` (matmul or
+    linear), `attention`, `normalization`, `reduction`, or `pointwise` when it has none.
+    Reshapes are views of contiguous buffers: one joins a kernel as a free epilogue or
+    between fused ops, and otherwise stays outside as a view.
+
+    The cost rule: a value that crosses a kernel boundary is written to GPU memory and
+    read back, so ops are fused where that removes a round trip without adding memory
+    traffic. A pointwise op joins the kernel producing its operand when it is that
+    value's only reader and computes as many elements (an epilogue); a pointwise kernel
+    joins the normalization, reduction or attention kernel that is the only reader of
+    its outputs (a prologue, computed as the anchor loads it). Two anchors never share a
+    kernel (each decides its own parallel decomposition); matmuls take no prologue and
+    only elementwise epilogues; attention also takes a transpose as epilogue. A merge
+    that would make the kernel graph cyclic is refused.
+
+    For a Llama layer this gives: rms_norm; the Q, K, V linears; attention with the
+    head transposes and both ropes as prologue and the output transpose as epilogue;
+    the output linear with the residual add; rms_norm; the up linear; the gate linear
+    with `silu(gate) * up` as epilogue; the down linear with the residual add.
+  }];
+  let statistics = [
+    Statistic<"numKernels", "kernels", "Kernels formed">
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 #endif // LOOM_PASSES_TD

@@ -10,7 +10,8 @@ using namespace mlir;
 
 void loom::buildDefaultPipeline(OpPassManager &pm) {
   // Clean up what the importer left (layout chains, identities, duplicates), raise the
-  // primitive spellings in the order their patterns depend on each other, clean up again.
+  // primitive spellings in the order their patterns depend on each other, clean up again,
+  // and group what is left into kernels.
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
   pm.addPass(createLoomInferShapes());
@@ -22,10 +23,11 @@ void loom::buildDefaultPipeline(OpPassManager &pm) {
   pm.addPass(createLoomRaiseLinear());
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
+  pm.addPass(createLoomFuse());
 }
 
 void loom::registerLoomPipelines() {
   PassPipelineRegistration<>("loom-default-pipeline",
-                             "Loom's default pipeline: clean up, raise, clean up",
+                             "Loom's default pipeline: clean up, raise, clean up, fuse",
                              buildDefaultPipeline);
 }

@@ -202,6 +202,8 @@ struct Executor::Impl {
   }
 
   bool execute(Operation *op, llvm::DenseMap<Value, Tensor> &values);
+  /// Runs a kernel's body on its inputs; its outputs join `values`.
+  bool executeKernel(KernelOp kernel, llvm::DenseMap<Value, Tensor> &values);
   bool run(const std::vector<const Tensor *> &inputs, std::vector<Tensor> &outputs);
 };
 
@@ -245,7 +247,22 @@ std::vector<int64_t> toVector(ArrayRef<int64_t> values) {
 
 } // namespace
 
+bool Executor::Impl::executeKernel(KernelOp kernel, llvm::DenseMap<Value, Tensor> &values) {
+  llvm::DenseMap<Value, Tensor> local;
+  Block &body = kernel.getBody().front();
+  for (auto [arg, input] : llvm::zip(body.getArguments(), kernel.getInputs()))
+    local[arg] = values.find(input)->second;
+  for (Operation &op : body.without_terminator())
+    if (!execute(&op, local))
+      return false;
+  for (auto [result, yielded] : llvm::zip(kernel.getResults(), body.getTerminator()->getOperands()))
+    values[result] = local.find(yielded)->second;
+  return true;
+}
+
 bool Executor::Impl::execute(Operation *op, llvm::DenseMap<Value, Tensor> &values) {
+  if (auto kernel = dyn_cast<KernelOp>(op))
+    return executeKernel(kernel, values);
   auto in = [&](unsigned i) -> const Tensor & { return values.find(op->getOperand(i))->second; };
   Tensor result;
   std::string why;

@@ -101,6 +101,19 @@ def Loom_GeluApproximationAttr
   let assemblyFormat = "$value";
 }
 
+def Loom_KernelKind : I32EnumAttr<"KernelKind", "what a fused kernel is built around", [
+    I32EnumAttrCase<"Pointwise", 0, "pointwise">,
+    I32EnumAttrCase<"Reduction", 1, "reduction">,
+    I32EnumAttrCase<"Normalization", 2, "normalization">,
+    I32EnumAttrCase<"Matmul", 3, "matmul">,
+    I32EnumAttrCase<"Attention", 4, "attention">]> {
+  let cppNamespace = "::loom";
+  let genSpecializedAttr = 0;
+}
+def Loom_KernelKindAttr : EnumAttr<Loom_Dialect, Loom_KernelKind, "kernel_kind"> {
+  let assemblyFormat = "$value";
+}
+
 //===----------------------------------------------------------------------===//
 // Tensor constraints
 //===----------------------------------------------------------------------===//

@@ -441,3 +441,62 @@ LogicalResult AttentionOp::verify() {
   return verifyResultShape(*this, getResult(), Shape{q[0], q[1], q[2], v[3]},
                            "[batch, heads, seq, value head_dim] of the attention output");
 }
+
+//===----------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------===//
+
+std::optional<KernelKind> KernelOp::anchorKindOf(Operation *op) {
+  if (isa<MatmulOp, LinearOp>(op))
+    return KernelKind::Matmul;
+  if (isa<AttentionOp>(op))
+    return KernelKind::Attention;
+  if (isa<RmsNormOp, LayerNormOp>(op))
+    return KernelKind::Normalization;
+  if (isa<ReduceOp, SoftmaxOp, CumsumOp>(op))
+    return KernelKind::Reduction;
+  return std::nullopt;
+}
+
+Operation *KernelOp::getAnchor() {
+  for (Operation &op : getBody().front())
+    if (anchorKindOf(&op))
+      return &op;
+  return nullptr;
+}
+
+LogicalResult KernelOp::verify() {
+  Block &body = getBody().front();
+  if (body.getNumArguments() != getInputs().size())
+    return emitOpError() << "body has " << body.getNumArguments() << " arguments for "
+                         << getInputs().size() << " inputs";
+  for (auto [i, arg, input] : llvm::enumerate(body.getArguments(), getInputs()))
+    if (arg.getType() != input.getType())
+      return emitOpError() << "body argument " << i << " has type " << arg.getType()
+                           << " but input " << i << " has type " << input.getType();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  if (yield.getValues().getTypes() != getResultTypes())
+    return emitOpError() << "yields " << yield.getValues().size()
+                         << " value(s) whose types differ from the kernel's results";
+  if (getNumResults() == 0)
+    return emitOpError("has no outputs; a kernel whose results are unused is dead code");
+  int anchors = 0;
+  for (Operation &op : body.without_terminator()) {
+    if (isa<KernelOp>(op))
+      return emitOpError("contains another kernel");
+    if (isa<WeightOp>(op))
+      return emitOpError("reads a weight inside its body; weights are kernel inputs");
+    std::optional<KernelKind> kind = anchorKindOf(&op);
+    if (!kind)
+      continue;
+    ++anchors;
+    if (*kind != getKind())
+      return emitOpError() << "of kind " << stringifyKernelKind(getKind()) << " contains '"
+                           << op.getName() << "', which anchors a "
+                           << stringifyKernelKind(*kind) << " kernel";
+  }
+  if (getKind() == KernelKind::Pointwise ? anchors != 0 : anchors != 1)
+    return emitOpError() << "of kind " << stringifyKernelKind(getKind()) << " has " << anchors
+                         << " anchor op(s); a pointwise kernel has none, others exactly one";
+  return success();
+}

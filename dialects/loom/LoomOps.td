@@ -531,4 +531,61 @@ def Loom_AttentionOp : Loom_Op<"attention",
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------===//
+
+def Loom_KernelOp : Loom_Op<"kernel",
+    [IsolatedFromAbove, SingleBlockImplicitTerminator<"YieldOp">]> {
+  let summary = "A group of ops that runs as one GPU kernel";
+  let description = [{
+    The fusion pass wraps each group of ops that will become one kernel in a
+    `loom.kernel`. The body reads only its block arguments (the kernel's inputs, which
+    are the op's operands) and constants, and yields the values used outside it (the
+    kernel's outputs, which are the op's results); every other value in the body lives
+    in registers or shared memory. `kind` says what the kernel is built around:
+
+    - `pointwise`: elementwise and index-mapping ops only (casts, broadcasts,
+      transposes, slices, gathers, rope), one thread per output element;
+    - `reduction`: one `reduce`/`softmax`/`cumsum` with pointwise prologue and epilogue;
+    - `normalization`: one `rms_norm`/`layer_norm` with pointwise prologue and epilogue;
+    - `matmul`: one `matmul`/`linear` with a pointwise epilogue on its output tile;
+    - `attention`: one `attention` with pointwise prologues on its operands (rope,
+      layout) and a pointwise epilogue.
+
+    ```mlir
+    %y = loom.kernel matmul (%x, %w, %b) : (tensor<?x256xf32, #loom.dims<tokens>>,
+        tensor<704x256xf32>, tensor<?x704xf32, #loom.dims<tokens>>)
+        -> tensor<?x704xf32, #loom.dims<tokens>> {
+    ^bb0(%a: tensor<?x256xf32, #loom.dims<tokens>>, %m: tensor<704x256xf32>,
+         %u: tensor<?x704xf32, #loom.dims<tokens>>):
+      %g = loom.linear %a, %m transpose_weight : ...
+      %s = loom.silu %g : tensor<?x704xf32, #loom.dims<tokens>>
+      %p = loom.mul %s, %u : ...
+      loom.yield %p : tensor<?x704xf32, #loom.dims<tokens>>
+    }
+    ```
+  }];
+  let arguments = (ins Loom_KernelKindAttr:$kind, Variadic<Loom_Tensor>:$inputs);
+  let results = (outs Variadic<Loom_Tensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "`` $kind `(` $inputs `)` attr-dict `:` "
+                       "functional-type($inputs, $results) $body";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The op the kernel is built around (null for a pointwise kernel).
+    ::mlir::Operation *getAnchor();
+    /// The kind of kernel `op` anchors (matmul, linear, attention, norms, reductions);
+    /// nullopt for ops that fit in any kernel.
+    static std::optional<KernelKind> anchorKindOf(::mlir::Operation *op);
+  }];
+}
+
+def Loom_YieldOp : Loom_Op<"yield", [Terminator, HasParent<"KernelOp">]> {
+  let summary = "The outputs of a loom.kernel";
+  let arguments = (ins Variadic<Loom_Tensor>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+  let builders = [OpBuilder<(ins), [{ build($_builder, $_state, ::mlir::ValueRange()); }]>];
+}
+
 #endif // LOOM_OPS_TD

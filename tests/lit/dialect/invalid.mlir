@@ -928,3 +928,57 @@ func.func @case103(%x: tensor<2x4x16xf32>, %w: tensor<16x8xf32>) {
   %y = loom.linear %x, %w : (tensor<2x4x16xf32>, tensor<16x8xf32>) -> tensor<2x4x16xf32>
   return
 }
+
+// -----
+
+// A kernel's kind names the op it is built around.
+func.func @case104(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{of kind pointwise contains 'loom.softmax', which anchors a reduction kernel}}
+  %y = loom.kernel pointwise(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %s = loom.softmax %a axis 1 : tensor<4x8xf32>
+    loom.yield %s : tensor<4x8xf32>
+  }
+  return
+}
+
+// -----
+
+// A kernel has exactly one anchor.
+func.func @case105(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{of kind reduction has 2 anchor op(s); a pointwise kernel has none, others exactly one}}
+  %y = loom.kernel reduction(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %s = loom.softmax %a axis 1 : tensor<4x8xf32>
+    %t = loom.softmax %s axis 0 : tensor<4x8xf32>
+    loom.yield %t : tensor<4x8xf32>
+  }
+  return
+}
+
+// -----
+
+// A kernel's body arguments are its inputs.
+func.func @case106(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{body argument 0 has type 'tensor<8x4xf32>' but input 0 has type 'tensor<4x8xf32>'}}
+  %y = loom.kernel pointwise(%x) : (tensor<4x8xf32>) -> tensor<8x4xf32> {
+  ^bb0(%a: tensor<8x4xf32>):
+    %e = loom.exp %a : tensor<8x4xf32>
+    loom.yield %e : tensor<8x4xf32>
+  }
+  return
+}
+
+// -----
+
+// A kernel body is isolated: it reads its inputs, not values from outside.
+func.func @case107(%x: tensor<4x8xf32>) {
+  // expected-note @+1 {{required by region isolation constraints}}
+  %y = loom.kernel pointwise(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    // expected-error @+1 {{using value defined outside the region}}
+    %e = loom.add %a, %x : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+    loom.yield %e : tensor<4x8xf32>
+  }
+  return
+}

@@ -230,3 +230,17 @@ func.func @linear(%x: tensor<?x?x256xf32, #loom.dims<batch, seq>>, %w: tensor<51
   %1 = loom.linear %v, %m : (tensor<8xbf16>, tensor<8x3xbf16>) -> tensor<3xbf16>
   return
 }
+
+// A kernel: inputs as block arguments, outputs yielded.
+// CHECK-LABEL: func.func @kernel
+// CHECK: loom.kernel matmul(%{{.*}}, %{{.*}}) : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<64x16xf32>) -> (tensor<?x16xf32, #loom.dims<tokens>>, tensor<?x16xf32, #loom.dims<tokens>>) {
+// CHECK: loom.yield %{{.*}}, %{{.*}} : tensor<?x16xf32, #loom.dims<tokens>>, tensor<?x16xf32, #loom.dims<tokens>>
+func.func @kernel(%x: tensor<?x64xf32, #loom.dims<tokens>>, %w: tensor<64x16xf32>) {
+  %y:2 = loom.kernel matmul(%x, %w) : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<64x16xf32>) -> (tensor<?x16xf32, #loom.dims<tokens>>, tensor<?x16xf32, #loom.dims<tokens>>) {
+  ^bb0(%a: tensor<?x64xf32, #loom.dims<tokens>>, %b: tensor<64x16xf32>):
+    %l = loom.linear %a, %b : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<64x16xf32>) -> tensor<?x16xf32, #loom.dims<tokens>>
+    %g = loom.gelu tanh %l : tensor<?x16xf32, #loom.dims<tokens>>
+    loom.yield %l, %g : tensor<?x16xf32, #loom.dims<tokens>>, tensor<?x16xf32, #loom.dims<tokens>>
+  }
+  return
+}

@@ -1,0 +1,309 @@
+//===- Fuse.cpp - Group ops into the kernels the CUDA emitter will write ----===//
+//
+// The cost rule. A value that crosses a kernel boundary is written to GPU memory and
+// read back; inside a kernel it stays in registers or shared memory. So the pass fuses
+// where that removes a round trip without adding memory traffic:
+//   - epilogue: a pointwise op joins the kernel that produces its operand when it is
+//     that value's only reader and computes as many elements (the value is consumed
+//     where it is made and never stored);
+//   - prologue: a pointwise kernel joins the normalization, reduction or attention
+//     kernel that is the only reader of all its outputs (its elements are computed as
+//     the anchor loads them, instead of stored and loaded).
+// An anchor (matmul/linear, attention, normalization, reduction) decides its kernel's
+// parallel decomposition, so two anchors never share a kernel. Matmuls take no prologue
+// (tensor-core tiles stage raw operands through shared memory) and only elementwise
+// epilogues (applied to the accumulator tile); attention also takes a transpose as
+// epilogue (a permuted store). Reshapes are views of contiguous buffers: one joins a
+// kernel as a free epilogue or between fused ops, and otherwise stays outside as a
+// view; weights and constants are inputs. A merge that would make the kernel graph
+// cyclic is refused.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialects/loom/Shape.h"
+
+#include "mlir/Analysis/TopologicalSortUtils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+
+namespace loom {
+#define GEN_PASS_DEF_LOOMFUSE
+#include "passes/Passes.h.inc"
+} // namespace loom
+
+using namespace mlir;
+using namespace loom;
+
+namespace {
+
+/// Sources: never inside a kernel (weights are inputs, constants are copied in).
+bool staysOutside(Operation *op) {
+  return !llvm::isa<LoomDialect>(op->getDialect()) ||
+         llvm::isa<WeightOp, ConstantOp, KernelOp, YieldOp>(op);
+}
+
+/// Ops whose output element i depends only on element i of each (broadcast) operand.
+bool isElementwise(Operation *op) {
+  return llvm::isa<NegOp, ReluOp, ExpOp, LogOp, SqrtOp, RsqrtOp, ReciprocalOp, TanhOp, CosOp,
+                   SinOp, ErfOp, SigmoidOp, SiluOp, NotOp, GeluOp, AddOp, SubOp, MulOp, DivOp,
+                   PowOp, MaxOp, MinOp, AndOp, OrOp, CompareOp, SelectOp, CastOp>(op);
+}
+
+bool sameElementCount(Value a, Value b) {
+  auto count = [](Value v) {
+    return elementCount(getShape(llvm::cast<RankedTensorType>(v.getType())));
+  };
+  std::optional<SizeExpr> x = count(a), y = count(b);
+  return x && y && *x == *y;
+}
+
+/// Groups of ops as a union-find over the ops of one block, in program order.
+class Grouping {
+public:
+  explicit Grouping(Block &block) {
+    for (Operation &op : block)
+      if (!staysOutside(&op)) {
+        index_[&op] = ops_.size();
+        ops_.push_back(&op);
+        parent_.push_back(parent_.size());
+        members_.push_back({&op});
+        kind_.push_back(KernelOp::anchorKindOf(&op));
+      }
+  }
+
+  ArrayRef<Operation *> ops() const { return ops_; }
+  /// The group of `op`; nullopt for ops outside every group.
+  std::optional<unsigned> groupOf(Operation *op) {
+    auto it = index_.find(op);
+    if (it == index_.end())
+      return std::nullopt;
+    return find(it->second);
+  }
+  std::optional<KernelKind> anchor(unsigned group) const { return kind_[group]; }
+  ArrayRef<Operation *> members(unsigned group) const { return members_[group]; }
+
+  /// Moves every op of `from` into `into` (which keeps its anchor, or takes from's).
+  void merge(unsigned into, unsigned from) {
+    parent_[from] = into;
+    if (!kind_[into])
+      kind_[into] = kind_[from];
+    members_[into].append(members_[from].begin(), members_[from].end());
+    members_[from].clear();
+  }
+
+  /// True when a path of data dependences leads from group `from` to group `to`
+  /// through at least one other group: merging the two would then make a cycle.
+  bool reachesIndirectly(unsigned from, unsigned to) {
+    SmallVector<unsigned> work;
+    llvm::DenseSet<unsigned> seen{from, to};
+    for (unsigned next : successors(from))
+      if (seen.insert(next).second)
+        work.push_back(next);
+    while (!work.empty()) {
+      unsigned group = work.pop_back_val();
+      for (unsigned next : successors(group)) {
+        if (next == to)
+          return true;
+        if (seen.insert(next).second)
+          work.push_back(next);
+      }
+    }
+    return false;
+  }
+
+  /// True when every reader of a value made in `group` (outside it) is in `reader`.
+  bool feedsOnly(unsigned group, unsigned reader) {
+    for (unsigned next : successors(group))
+      if (next != reader)
+        return false;
+    return !readByOutside(group);
+  }
+
+private:
+  unsigned find(unsigned i) {
+    while (parent_[i] != i)
+      i = parent_[i] = parent_[parent_[i]];
+    return i;
+  }
+
+  /// Groups that read a value of `group`.
+  SmallVector<unsigned> successors(unsigned group) {
+    SmallVector<unsigned> result;
+    for (Operation *op : members_[group])
+      for (Operation *user : op->getUsers()) {
+        std::optional<unsigned> next = groupOf(user);
+        if (next && *next != group && !llvm::is_contained(result, *next))
+          result.push_back(*next);
+      }
+    return result;
+  }
+
+  /// True when a value of `group` is read by something that is not a group (a return).
+  bool readByOutside(unsigned group) {
+    for (Operation *op : members_[group])
+      for (Operation *user : op->getUsers())
+        if (!groupOf(user))
+          return true;
+    return false;
+  }
+
+  llvm::DenseMap<Operation *, unsigned> index_;
+  SmallVector<Operation *> ops_;
+  SmallVector<unsigned> parent_;
+  SmallVector<SmallVector<Operation *, 4>> members_;
+  SmallVector<std::optional<KernelKind>> kind_;
+};
+
+/// Whether `op` may run on the output of a kernel of `kind` inside that kernel.
+bool isEpilogueOf(Operation *op, std::optional<KernelKind> kind) {
+  if (!kind || llvm::isa<ReshapeOp>(op))
+    return true; // pointwise chains, and views of any kernel's output
+  if (*kind == KernelKind::Attention && llvm::isa<TransposeOp>(op))
+    return true;
+  return isElementwise(op);
+}
+
+void fuseEpilogues(Grouping &grouping) {
+  for (Operation *op : grouping.ops()) {
+    if (KernelOp::anchorKindOf(op))
+      continue;
+    unsigned self = *grouping.groupOf(op);
+    for (Value operand : op->getOperands()) {
+      Operation *producer = operand.getDefiningOp();
+      std::optional<unsigned> group = producer ? grouping.groupOf(producer) : std::nullopt;
+      if (!group || *group == self ||
+          !llvm::all_of(operand.getUsers(), [&](Operation *user) { return user == op; }) ||
+          !sameElementCount(operand, op->getResult(0)) ||
+          !isEpilogueOf(op, grouping.anchor(*group)) ||
+          grouping.reachesIndirectly(*group, self))
+        continue;
+      grouping.merge(*group, self);
+      break;
+    }
+  }
+}
+
+/// Merges into `self` one pointwise group whose outputs only `self` reads; false if
+/// there is none.
+bool absorbOnePrologue(Grouping &grouping, unsigned self) {
+  for (Operation *member : grouping.members(self))
+    for (Value operand : member->getOperands()) {
+      Operation *producer = operand.getDefiningOp();
+      std::optional<unsigned> group = producer ? grouping.groupOf(producer) : std::nullopt;
+      if (!group || *group == self || grouping.anchor(*group) ||
+          !grouping.feedsOnly(*group, self) || grouping.reachesIndirectly(*group, self))
+        continue;
+      grouping.merge(self, *group);
+      return true;
+    }
+  return false;
+}
+
+void fusePrologues(Grouping &grouping) {
+  for (Operation *op : grouping.ops()) {
+    std::optional<KernelKind> kind = KernelOp::anchorKindOf(op);
+    if (!kind || *kind == KernelKind::Matmul)
+      continue;
+    // Absorbing one prologue can expose the next (a transpose feeding a rope).
+    while (absorbOnePrologue(grouping, *grouping.groupOf(op))) {
+    }
+  }
+}
+
+/// Replaces the ops of one group by a loom.kernel holding them.
+void outline(ArrayRef<Operation *> members, KernelKind kind, OpBuilder &builder) {
+  llvm::SmallPtrSet<Operation *, 16> inGroup(members.begin(), members.end());
+  SmallVector<Operation *> ordered(members.begin(), members.end());
+  llvm::sort(ordered, [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+
+  SmallVector<Value> inputs, outputs;
+  SmallVector<Operation *> constants;
+  for (Operation *op : ordered) {
+    for (Value operand : op->getOperands()) {
+      Operation *def = operand.getDefiningOp();
+      if (def && inGroup.contains(def))
+        continue;
+      if (auto constant = llvm::dyn_cast_or_null<ConstantOp>(def)) {
+        if (!llvm::is_contained(constants, def))
+          constants.push_back(def);
+      } else if (!llvm::is_contained(inputs, operand)) {
+        inputs.push_back(operand);
+      }
+    }
+    for (Value result : op->getResults())
+      if (llvm::any_of(result.getUsers(), [&](Operation *u) { return !inGroup.contains(u); }))
+        outputs.push_back(result);
+  }
+
+  builder.setInsertionPoint(ordered.back());
+  SmallVector<Type> resultTypes;
+  for (Value output : outputs)
+    resultTypes.push_back(output.getType());
+  auto kernel = KernelOp::create(builder, ordered.front()->getLoc(), resultTypes, kind, inputs);
+  Block *body = builder.createBlock(&kernel.getBody());
+  IRMapping mapping;
+  for (Value input : inputs)
+    mapping.map(input, body->addArgument(input.getType(), input.getLoc()));
+  for (Operation *constant : constants)
+    builder.clone(*constant, mapping);
+  for (Operation *op : ordered)
+    builder.clone(*op, mapping);
+  SmallVector<Value> yielded;
+  for (Value output : outputs)
+    yielded.push_back(mapping.lookup(output));
+  YieldOp::create(builder, kernel.getLoc(), yielded);
+
+  for (auto [output, result] : llvm::zip(outputs, kernel.getResults()))
+    output.replaceUsesWithIf(result, [&](OpOperand &use) {
+      return !inGroup.contains(use.getOwner());
+    });
+  for (Operation *op : llvm::reverse(ordered))
+    op->erase();
+}
+
+struct LoomFusePass : loom::impl::LoomFuseBase<LoomFusePass> {
+  void runOnOperation() override {
+    getOperation()->walk([&](func::FuncOp func) {
+      if (func.isExternal())
+        return;
+      Block &block = func.getBody().front();
+      Grouping grouping(block);
+      fuseEpilogues(grouping);
+      fusePrologues(grouping);
+
+      // One kernel per group, in the order of the groups' first ops.
+      SmallVector<unsigned> roots;
+      for (Operation *op : grouping.ops()) {
+        unsigned group = *grouping.groupOf(op);
+        if (!llvm::is_contained(roots, group))
+          roots.push_back(group);
+      }
+      SmallVector<std::pair<SmallVector<Operation *>, KernelKind>> groups;
+      for (unsigned root : roots)
+        groups.emplace_back(SmallVector<Operation *>(grouping.members(root)),
+                            grouping.anchor(root).value_or(KernelKind::Pointwise));
+      OpBuilder builder(func.getContext());
+      for (auto &[members, kind] : groups) {
+        // A reshape nothing was fused with stays a view.
+        if (llvm::all_of(members, [](Operation *op) { return llvm::isa<ReshapeOp>(op); }))
+          continue;
+        outline(members, kind, builder);
+        ++numKernels;
+      }
+      // A kernel sits where its last op was; readers of its earlier outputs move after it.
+      if (!sortTopologically(&block)) {
+        func.emitError("fusion made the kernel graph cyclic");
+        return signalPassFailure();
+      }
+      // Constants and weights now read only by kernels stay as kernel inputs or copies.
+      for (Operation &op : llvm::make_early_inc_range(block))
+        if (llvm::isa<ConstantOp>(op) && op.use_empty())
+          op.erase();
+    });
+  }
+};
+
+} // namespace
