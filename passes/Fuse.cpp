@@ -47,9 +47,10 @@ bool staysOutside(Operation *op) {
 
 /// Ops whose output element i depends only on element i of each (broadcast) operand.
 bool isElementwise(Operation *op) {
-  return llvm::isa<NegOp, ReluOp, ExpOp, LogOp, SqrtOp, RsqrtOp, ReciprocalOp, TanhOp, CosOp,
-                   SinOp, ErfOp, SigmoidOp, SiluOp, NotOp, GeluOp, AddOp, SubOp, MulOp, DivOp,
-                   PowOp, MaxOp, MinOp, AndOp, OrOp, CompareOp, SelectOp, CastOp>(op);
+  return llvm::isa<NegOp, ReluOp, ExpOp, LogOp, SqrtOp, RsqrtOp, ReciprocalOp, TanhOp,
+                   CosOp, SinOp, ErfOp, SigmoidOp, SiluOp, NotOp, GeluOp, AddOp, SubOp,
+                   MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp, CompareOp, SelectOp,
+                   CastOp>(op);
 }
 
 bool sameElementCount(Value a, Value b) {
@@ -173,9 +174,11 @@ void fuseEpilogues(Grouping &grouping) {
     unsigned self = *grouping.groupOf(op);
     for (Value operand : op->getOperands()) {
       Operation *producer = operand.getDefiningOp();
-      std::optional<unsigned> group = producer ? grouping.groupOf(producer) : std::nullopt;
+      std::optional<unsigned> group =
+          producer ? grouping.groupOf(producer) : std::nullopt;
       if (!group || *group == self ||
-          !llvm::all_of(operand.getUsers(), [&](Operation *user) { return user == op; }) ||
+          !llvm::all_of(operand.getUsers(),
+                        [&](Operation *user) { return user == op; }) ||
           !sameElementCount(operand, op->getResult(0)) ||
           !isEpilogueOf(op, grouping.anchor(*group)) ||
           grouping.reachesIndirectly(*group, self))
@@ -192,7 +195,8 @@ bool absorbOnePrologue(Grouping &grouping, unsigned self) {
   for (Operation *member : grouping.members(self))
     for (Value operand : member->getOperands()) {
       Operation *producer = operand.getDefiningOp();
-      std::optional<unsigned> group = producer ? grouping.groupOf(producer) : std::nullopt;
+      std::optional<unsigned> group =
+          producer ? grouping.groupOf(producer) : std::nullopt;
       if (!group || *group == self || grouping.anchor(*group) ||
           !grouping.feedsOnly(*group, self) || grouping.reachesIndirectly(*group, self))
         continue;
@@ -234,7 +238,8 @@ void outline(ArrayRef<Operation *> members, KernelKind kind, OpBuilder &builder)
       }
     }
     for (Value result : op->getResults())
-      if (llvm::any_of(result.getUsers(), [&](Operation *u) { return !inGroup.contains(u); }))
+      if (llvm::any_of(result.getUsers(),
+                       [&](Operation *u) { return !inGroup.contains(u); }))
         outputs.push_back(result);
   }
 
@@ -242,7 +247,8 @@ void outline(ArrayRef<Operation *> members, KernelKind kind, OpBuilder &builder)
   SmallVector<Type> resultTypes;
   for (Value output : outputs)
     resultTypes.push_back(output.getType());
-  auto kernel = KernelOp::create(builder, ordered.front()->getLoc(), resultTypes, kind, inputs);
+  auto kernel =
+      KernelOp::create(builder, ordered.front()->getLoc(), resultTypes, kind, inputs);
   Block *body = builder.createBlock(&kernel.getBody());
   IRMapping mapping;
   for (Value input : inputs)
@@ -257,9 +263,8 @@ void outline(ArrayRef<Operation *> members, KernelKind kind, OpBuilder &builder)
   YieldOp::create(builder, kernel.getLoc(), yielded);
 
   for (auto [output, result] : llvm::zip(outputs, kernel.getResults()))
-    output.replaceUsesWithIf(result, [&](OpOperand &use) {
-      return !inGroup.contains(use.getOwner());
-    });
+    output.replaceUsesWithIf(
+        result, [&](OpOperand &use) { return !inGroup.contains(use.getOwner()); });
   for (Operation *op : llvm::reverse(ordered))
     op->erase();
 }
@@ -293,7 +298,8 @@ struct LoomFusePass : loom::impl::LoomFuseBase<LoomFusePass> {
         outline(members, kind, builder);
         ++numKernels;
       }
-      // A kernel sits where its last op was; readers of its earlier outputs move after it.
+      // A kernel sits where its last op was; readers of its earlier outputs move after
+      // it.
       if (!sortTopologically(&block)) {
         func.emitError("fusion made the kernel graph cyclic");
         return signalPassFailure();

@@ -26,7 +26,9 @@ using namespace loom;
 
 namespace {
 
-Shape shapeOf(Value value) { return getShape(llvm::cast<RankedTensorType>(value.getType())); }
+Shape shapeOf(Value value) {
+  return getShape(llvm::cast<RankedTensorType>(value.getType()));
+}
 
 /// Broadcasts the shapes of `values` together; nullopt if they do not broadcast.
 std::optional<Shape> broadcastAll(ValueRange values) {
@@ -97,7 +99,8 @@ std::optional<Shape> concatShape(ConcatOp op) {
   Shape result = shapeOf(op.getInputs().front());
   Dim &total = result[op.getAxis()];
   for (Value input : op.getInputs().drop_front()) {
-    std::optional<SizeExpr> sum = toExpr(total), part = toExpr(shapeOf(input)[op.getAxis()]);
+    std::optional<SizeExpr> sum = toExpr(total),
+                            part = toExpr(shapeOf(input)[op.getAxis()]);
     total = sum && part ? fromExpr(*sum + *part, op.getContext()) : Dim::anonymous();
   }
   return result;
@@ -106,7 +109,8 @@ std::optional<Shape> concatShape(ConcatOp op) {
 std::optional<Shape> sliceShape(SliceOp op) {
   Shape result = shapeOf(op.getOperand());
   for (auto [i, axis] : llvm::enumerate(op.getAxes()))
-    result[axis] = sliceDim(result[axis], op.getStarts()[i], op.getEnds()[i], op.getSteps()[i]);
+    result[axis] =
+        sliceDim(result[axis], op.getStarts()[i], op.getEnds()[i], op.getSteps()[i]);
   return result;
 }
 
@@ -116,7 +120,8 @@ std::optional<Shape> reshapeShape(ReshapeOp op) {
   Shape result = shapeOf(op.getResult());
   auto unknown = llvm::find_if(result, [](const Dim &d) { return d.isAnonymous(); });
   if (unknown == result.end() ||
-      std::count_if(result.begin(), result.end(), [](const Dim &d) { return d.isAnonymous(); }) != 1)
+      std::count_if(result.begin(), result.end(),
+                    [](const Dim &d) { return d.isAnonymous(); }) != 1)
     return std::nullopt;
   *unknown = Dim::fixed(1);
   std::optional<SizeExpr> total = elementCount(shapeOf(op.getOperand()));

@@ -32,7 +32,9 @@ using namespace loom;
 
 namespace {
 
-Shape shapeOf(Value value) { return getShape(llvm::cast<RankedTensorType>(value.getType())); }
+Shape shapeOf(Value value) {
+  return getShape(llvm::cast<RankedTensorType>(value.getType()));
+}
 
 /// The length N of `bias` when it varies only along its last dimension (every other
 /// dimension a static 1) and that dimension is `features`.
@@ -40,7 +42,8 @@ bool isFeatureVector(Value bias, const Dim &features) {
   Shape shape = shapeOf(bias);
   if (shape.empty() || shape.back() != features || !features.isStatic())
     return false;
-  return llvm::all_of(ArrayRef<Dim>(shape).drop_back(), [](const Dim &d) { return d.isOne(); });
+  return llvm::all_of(ArrayRef<Dim>(shape).drop_back(),
+                      [](const Dim &d) { return d.isOne(); });
 }
 
 /// `bias` as a rank-1 `[N]` tensor.
@@ -56,7 +59,8 @@ Value asVector(PatternRewriter &rewriter, Value bias) {
 /// A reshape that only regroups rows: the last dimension is the same before and after.
 bool keepsRows(ReshapeOp reshape) {
   Shape from = shapeOf(reshape.getOperand()), to = shapeOf(reshape.getResult());
-  return !from.empty() && !to.empty() && from.back() == to.back() && from.back().isStatic();
+  return !from.empty() && !to.empty() && from.back() == to.back() &&
+         from.back().isStatic();
 }
 
 /// `shape` with its last dimension replaced by `last`.
@@ -74,8 +78,8 @@ struct MatmulToLinear : OpRewritePattern<MatmulOp> {
     if (weight.getRank() != 2 || !weight.hasStaticShape() || op.getTransposeLhs() ||
         !llvm::isa<FloatType>(weight.getElementType()))
       return rewriter.notifyMatchFailure(op, "not activations times a static matrix");
-    rewriter.replaceOpWithNewOp<LinearOp>(op, op.getType(), op.getLhs(), op.getRhs(), Value(),
-                                          op.getTransposeRhs());
+    rewriter.replaceOpWithNewOp<LinearOp>(op, op.getType(), op.getLhs(), op.getRhs(),
+                                          Value(), op.getTransposeRhs());
     return success();
   }
 };
@@ -96,7 +100,8 @@ struct OuterProduct : OpRewritePattern<MatmulOp> {
 struct FoldBias : OpRewritePattern<AddOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AddOp op, PatternRewriter &rewriter) const override {
-    for (auto [y, bias] : {std::pair(op.getLhs(), op.getRhs()), std::pair(op.getRhs(), op.getLhs())}) {
+    for (auto [y, bias] :
+         {std::pair(op.getLhs(), op.getRhs()), std::pair(op.getRhs(), op.getLhs())}) {
       auto linear = y.getDefiningOp<LinearOp>();
       if (!linear || linear.getBias() || !y.hasOneUse() || y.getType() != op.getType() ||
           !isFeatureVector(bias, shapeOf(y).back()))
@@ -147,11 +152,11 @@ struct HoistReshapeOverLinear : OpRewritePattern<LinearOp> {
       return rewriter.notifyMatchFailure(op, "the reshape already only merges features");
     auto elementType = llvm::cast<RankedTensorType>(source.getType()).getElementType();
     if (merged != from)
-      source = ReshapeOp::create(rewriter, reshape.getLoc(), makeTensorType(merged, elementType),
-                                 source);
-    Value wide = LinearOp::create(rewriter, op.getLoc(), withLast(source, shapeOf(op).back()),
-                                  source, op.getWeight(), op.getBias(),
-                                  op.getTransposeWeight());
+      source = ReshapeOp::create(rewriter, reshape.getLoc(),
+                                 makeTensorType(merged, elementType), source);
+    Value wide =
+        LinearOp::create(rewriter, op.getLoc(), withLast(source, shapeOf(op).back()),
+                         source, op.getWeight(), op.getBias(), op.getTransposeWeight());
     rewriter.replaceOpWithNewOp<ReshapeOp>(op, op.getType(), wide);
     return success();
   }
@@ -160,10 +165,11 @@ struct HoistReshapeOverLinear : OpRewritePattern<LinearOp> {
 struct HoistReshapeOverBias : OpRewritePattern<AddOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AddOp op, PatternRewriter &rewriter) const override {
-    for (auto [y, bias] : {std::pair(op.getLhs(), op.getRhs()), std::pair(op.getRhs(), op.getLhs())}) {
+    for (auto [y, bias] :
+         {std::pair(op.getLhs(), op.getRhs()), std::pair(op.getRhs(), op.getLhs())}) {
       auto reshape = y.getDefiningOp<ReshapeOp>();
-      if (!reshape || !y.hasOneUse() || !keepsRows(reshape) || y.getType() != op.getType() ||
-          !isFeatureVector(bias, shapeOf(y).back()))
+      if (!reshape || !y.hasOneUse() || !keepsRows(reshape) ||
+          y.getType() != op.getType() || !isFeatureVector(bias, shapeOf(y).back()))
         continue;
       Value source = reshape.getOperand();
       Value sum = AddOp::create(rewriter, op.getLoc(), source.getType(), source,
@@ -212,8 +218,8 @@ struct FoldOperandTranspose : OpRewritePattern<MatmulOp> {
 struct LoomRaiseLinearPass : loom::impl::LoomRaiseLinearBase<LoomRaiseLinearPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<FoldOperandTranspose, MatmulToLinear, OuterProduct, FoldBias, HoistReshapeOverLinear,
-                 HoistReshapeOverBias>(&getContext());
+    patterns.add<FoldOperandTranspose, MatmulToLinear, OuterProduct, FoldBias,
+                 HoistReshapeOverLinear, HoistReshapeOverBias>(&getContext());
     populateLoomCanonicalizationPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();

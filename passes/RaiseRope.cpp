@@ -63,7 +63,8 @@ Value halfTable(Value table, PatternRewriter &rewriter) {
     hs.back() = Dim::fixed(ts.back().size / 2);
     rewriter.setInsertionPointAfterValue(half);
     return ReshapeOp::create(rewriter, reshape.getLoc(),
-                             makeTensorType(hs, getElementTypeOrSelf(table.getType())), half);
+                             makeTensorType(hs, getElementTypeOrSelf(table.getType())),
+                             half);
   }
   if (llvm::isa_and_nonnull<CosOp, SinOp>(op)) {
     Value angles = duplicatedHalf(op->getOperand(0));
@@ -94,7 +95,8 @@ Value rotatedHalfOf(Value v) {
            slice.getSteps()[0] == 1 && slice.getStarts()[0] == start &&
            shapeOf(slice)[last] == Dim::fixed(half);
   };
-  if (!isHalf(first, 0) || !isHalf(second, half) || first.getOperand() != second.getOperand() ||
+  if (!isHalf(first, 0) || !isHalf(second, half) ||
+      first.getOperand() != second.getOperand() ||
       first.getOperand().getType() != v.getType())
     return {};
   return first.getOperand();
@@ -118,8 +120,8 @@ Value flattenedPairs(Value v) {
   if (!reshape)
     return {};
   Shape from = shapeOf(reshape.getOperand()), to = shapeOf(v);
-  if (from.size() != to.size() + 1 || from.back() != Dim::fixed(2) || !to.back().isStatic() ||
-      from[from.size() - 2] != Dim::fixed(to.back().size / 2) ||
+  if (from.size() != to.size() + 1 || from.back() != Dim::fixed(2) ||
+      !to.back().isStatic() || from[from.size() - 2] != Dim::fixed(to.back().size / 2) ||
       ArrayRef<Dim>(from).drop_back(2) != ArrayRef<Dim>(to).drop_back())
     return {};
   return reshape.getOperand();
@@ -133,7 +135,8 @@ Value everyOther(Value v, int64_t start) {
       slice.getSteps()[0] != 2 || slice.getStarts()[0] != start)
     return {};
   Shape xs = shapeOf(slice.getOperand());
-  if (!xs[last].isStatic() || xs[last].size % 2 || shapeOf(v)[last] != Dim::fixed(xs[last].size / 2))
+  if (!xs[last].isStatic() || xs[last].size % 2 ||
+      shapeOf(v)[last] != Dim::fixed(xs[last].size / 2))
     return {};
   return slice.getOperand();
 }
@@ -175,62 +178,63 @@ Value pairedEntries(Value table) {
   return {};
 }
 
+/// The candidates `(x, cos, r, sin)` of `add = x * cos + r * sin`, in every operand
+/// order, with x of the sum's type and tables of one type as wide as x; stops at the
+/// first for which `tryRewrite` returns true.
+bool forEachRotation(AddOp add,
+                     llvm::function_ref<bool(Value, Value, Value, Value)> tryRewrite) {
+  for (auto [direct, rotated] :
+       {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())}) {
+    auto cosMul = direct.getDefiningOp<MulOp>(), sinMul = rotated.getDefiningOp<MulOp>();
+    if (!cosMul || !sinMul)
+      continue;
+    for (auto [x, cos] : {std::pair(cosMul.getLhs(), cosMul.getRhs()),
+                          std::pair(cosMul.getRhs(), cosMul.getLhs())})
+      for (auto [r, sin] : {std::pair(sinMul.getLhs(), sinMul.getRhs()),
+                            std::pair(sinMul.getRhs(), sinMul.getLhs())})
+        if (x.getType() == add.getType() && cos.getType() == sin.getType() &&
+            shapeOf(cos).back() == shapeOf(x).back() && tryRewrite(x, cos, r, sin))
+          return true;
+  }
+  return false;
+}
+
 struct RaiseInterleavedRope : OpRewritePattern<AddOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AddOp add, PatternRewriter &rewriter) const override {
-    for (auto [direct, rotated] : {std::pair(add.getLhs(), add.getRhs()),
-                                   std::pair(add.getRhs(), add.getLhs())}) {
-      auto cosMul = direct.getDefiningOp<MulOp>(), sinMul = rotated.getDefiningOp<MulOp>();
-      if (!cosMul || !sinMul)
-        continue;
-      for (auto [x, cos] : {std::pair(cosMul.getLhs(), cosMul.getRhs()),
-                            std::pair(cosMul.getRhs(), cosMul.getLhs())}) {
-        for (auto [r, sin] : {std::pair(sinMul.getLhs(), sinMul.getRhs()),
-                              std::pair(sinMul.getRhs(), sinMul.getLhs())}) {
-          if (x.getType() != add.getType() || rotatedPairsOf(r) != x ||
-              shapeOf(cos).back() != shapeOf(x).back() || cos.getType() != sin.getType())
-            continue;
-          Value c = pairedEntries(cos), s = pairedEntries(sin);
-          if (!c || !s)
-            continue;
-          rewriter.replaceOpWithNewOp<RopeOp>(add, add.getType(), x, c, s,
-                                              rewriter.getUnitAttr());
-          return success();
-        }
-      }
-    }
-    return rewriter.notifyMatchFailure(add, "not x * cos + rotate_every_two(x) * sin");
+    bool done = forEachRotation(add, [&](Value x, Value cos, Value r, Value sin) {
+      Value c = rotatedPairsOf(r) == x ? pairedEntries(cos) : Value();
+      Value s = c ? pairedEntries(sin) : Value();
+      if (!s)
+        return false;
+      rewriter.replaceOpWithNewOp<RopeOp>(add, add.getType(), x, c, s,
+                                          rewriter.getUnitAttr());
+      return true;
+    });
+    return done ? success()
+                : rewriter.notifyMatchFailure(add,
+                                              "not x * cos + rotate_every_two(x) * sin");
   }
 };
 
 struct RaiseRope : OpRewritePattern<AddOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AddOp add, PatternRewriter &rewriter) const override {
-    for (auto [direct, rotated] : {std::pair(add.getLhs(), add.getRhs()),
-                                   std::pair(add.getRhs(), add.getLhs())}) {
-      auto cosMul = direct.getDefiningOp<MulOp>(), sinMul = rotated.getDefiningOp<MulOp>();
-      if (!cosMul || !sinMul)
-        continue;
-      for (auto [x, cos] : {std::pair(cosMul.getLhs(), cosMul.getRhs()),
-                            std::pair(cosMul.getRhs(), cosMul.getLhs())}) {
-        for (auto [r, sin] : {std::pair(sinMul.getLhs(), sinMul.getRhs()),
-                              std::pair(sinMul.getRhs(), sinMul.getLhs())}) {
-          if (x.getType() != add.getType() || rotatedHalfOf(r) != x ||
-              cos.getType() != sin.getType() || shapeOf(cos).back() != shapeOf(x).back())
-            continue;
-          OpBuilder::InsertionGuard guard(rewriter);
-          Value cosHalf = halfTable(cos, rewriter);
-          Value sinHalf = cosHalf ? halfTable(sin, rewriter) : Value();
-          if (!cosHalf || !sinHalf)
-            continue;
-          rewriter.setInsertionPoint(add);
-          rewriter.replaceOpWithNewOp<RopeOp>(add, add.getType(), x, cosHalf, sinHalf,
-                                              UnitAttr());
-          return success();
-        }
-      }
-    }
-    return rewriter.notifyMatchFailure(add, "not x * cos + rotate_half(x) * sin");
+    bool done = forEachRotation(add, [&](Value x, Value cos, Value r, Value sin) {
+      if (rotatedHalfOf(r) != x)
+        return false;
+      OpBuilder::InsertionGuard guard(rewriter);
+      Value cosHalf = halfTable(cos, rewriter);
+      Value sinHalf = cosHalf ? halfTable(sin, rewriter) : Value();
+      if (!sinHalf)
+        return false;
+      rewriter.setInsertionPoint(add);
+      rewriter.replaceOpWithNewOp<RopeOp>(add, add.getType(), x, cosHalf, sinHalf,
+                                          UnitAttr());
+      return true;
+    });
+    return done ? success()
+                : rewriter.notifyMatchFailure(add, "not x * cos + rotate_half(x) * sin");
   }
 };
 
