@@ -180,30 +180,52 @@ std::optional<Shape> derivedShape(Operation *op) {
 }
 
 struct LoomInferShapesPass : loom::impl::LoomInferShapesBase<LoomInferShapesPass> {
+  /// Gives `op`'s result the dimensions its operands imply where it has `?`.
+  void refine(Operation *op) {
+    std::optional<Shape> derived = derivedShape(op);
+    if (!derived)
+      return;
+    Value result = op->getResult(0);
+    auto type = llvm::cast<RankedTensorType>(result.getType());
+    Shape shape = getShape(type);
+    if (shape.size() != derived->size())
+      return;
+    bool changed = false;
+    for (auto [dim, known] : llvm::zip(shape, *derived))
+      if (dim.isAnonymous() && !known.isAnonymous()) {
+        dim = known;
+        changed = true;
+        ++numRefined;
+      }
+    if (changed)
+      result.setType(makeTensorType(shape, type.getElementType()));
+  }
+
+  /// Refines a block in order; a kernel's arguments take its inputs' types and its
+  /// results the types its body yields.
+  void refine(Block &block) {
+    for (Operation &op : block) {
+      auto kernel = llvm::dyn_cast<KernelOp>(op);
+      if (!kernel) {
+        refine(&op);
+        continue;
+      }
+      Block &body = kernel.getBody().front();
+      for (auto [arg, input] : llvm::zip(body.getArguments(), kernel.getInputs()))
+        arg.setType(input.getType());
+      refine(body);
+      for (auto [result, yielded] :
+           llvm::zip(kernel.getResults(), body.getTerminator()->getOperands()))
+        result.setType(yielded.getType());
+    }
+  }
+
   void runOnOperation() override {
-    getOperation()->walk([&](Operation *op) {
-      std::optional<Shape> derived = derivedShape(op);
-      if (!derived)
-        return;
-      Value result = op->getResult(0);
-      auto type = llvm::cast<RankedTensorType>(result.getType());
-      Shape shape = getShape(type);
-      if (shape.size() != derived->size())
-        return;
-      bool changed = false;
-      for (auto [dim, known] : llvm::zip(shape, *derived))
-        if (dim.isAnonymous() && !known.isAnonymous()) {
-          dim = known;
-          changed = true;
-          ++numRefined;
-        }
-      if (changed)
-        result.setType(makeTensorType(shape, type.getElementType()));
-    });
-    // Function results follow what is returned.
-    getOperation()->walk([](func::FuncOp func) {
+    getOperation()->walk([&](func::FuncOp func) {
       if (func.isExternal())
         return;
+      refine(func.getBody().front());
+      // Function results follow what is returned.
       auto ret = llvm::cast<func::ReturnOp>(func.getBody().back().getTerminator());
       func.setFunctionType(FunctionType::get(func.getContext(), func.getArgumentTypes(),
                                              ret.getOperandTypes()));

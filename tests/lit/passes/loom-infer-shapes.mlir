@@ -53,3 +53,21 @@ func.func @nothing_to_learn(%x: tensor<?x128xf32, #loom.dims<tokens>>) -> (tenso
   %e = loom.exp %x : tensor<?x128xf32, #loom.dims<tokens>>
   return %r, %e : tensor<?x?x32xf32>, tensor<?x128xf32, #loom.dims<tokens>>
 }
+
+// -----
+
+// Inside a kernel: the body's arguments follow the inputs, the results what the body
+// yields.
+// CHECK-LABEL: func.func @kernel_body
+// CHECK: loom.kernel pointwise(%{{.+}}) : (tensor<2x?xf32, #loom.dims<seq>>) -> tensor<2x?xf32, #loom.dims<seq>>
+// CHECK-NEXT: ^bb0(%{{.+}}: tensor<2x?xf32, #loom.dims<seq>>):
+// CHECK-NEXT: loom.exp %{{.+}} : tensor<2x?xf32, #loom.dims<seq>>
+func.func @kernel_body(%x: tensor<2x?xf32, #loom.dims<"seq+1">>) -> tensor<2x?xf32> {
+  %s = loom.slice %x axes [1] starts [0] ends [-1] steps [1] : tensor<2x?xf32, #loom.dims<"seq+1">> -> tensor<2x?xf32>
+  %k = loom.kernel pointwise(%s) : (tensor<2x?xf32>) -> tensor<2x?xf32> {
+  ^bb0(%a: tensor<2x?xf32>):
+    %e = loom.exp %a : tensor<2x?xf32>
+    loom.yield %e : tensor<2x?xf32>
+  }
+  return %k : tensor<2x?xf32>
+}
