@@ -15,7 +15,7 @@ config.excludes = ["CMakeLists.txt", "Inputs", "lit.cfg.py", "lit.site.cfg.py"]
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["loom-opt", "loom"], [config.loom_tools_dir, config.llvm_tools_dir])
+    ["loom-opt", "loom-translate", "loom"], [config.loom_tools_dir, config.llvm_tools_dir])
 config.substitutions.append(("%loom_src", config.loom_src_root))
 config.substitutions.append(("%shared", config.loom_shared_dir))
 config.substitutions.append(("%python", sys.executable))
