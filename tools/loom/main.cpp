@@ -8,7 +8,10 @@
 #include "Commands.h"
 #include "loom/runtime.hpp"
 
+#include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -25,6 +28,7 @@ int usage(FILE *out) {
                     "  reference run a model on the CPU reference executor\n"
 #endif
                     "  devices   list the CUDA devices this machine has\n"
+                    "  cuda-compile  compile CUDA C++ (loom-translate output) with NVRTC\n"
                     "  version   print the version of Loom\n"
                     "  help      print this message\n");
   return out == stdout ? 0 : 2;
@@ -47,6 +51,56 @@ int runDevices() {
   return 0;
 }
 
+/// `loom cuda-compile <file.cu> [--arch sm_80,sm_90a]`: compiles every kernel of a
+/// generated source with NVRTC for each architecture, printing size and time.
+int runCudaCompile(int argc, char **argv) {
+  std::string path, archs = "sm_80,sm_90a";
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--arch" && i + 1 < argc)
+      archs = argv[++i];
+    else if (!arg.empty() && arg[0] != '-' && path.empty())
+      path = arg;
+    else {
+      std::fprintf(stderr, "loom cuda-compile: unexpected argument '%s'\n"
+                           "usage: loom cuda-compile <file.cu> [--arch sm_80,sm_90a]\n",
+                   arg.c_str());
+      return 2;
+    }
+  }
+  if (path.empty()) {
+    std::fprintf(stderr, "usage: loom cuda-compile <file.cu> [--arch sm_80,sm_90a]\n");
+    return 2;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "loom cuda-compile: cannot read %s\n", path.c_str());
+    return 1;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string source = buffer.str();
+  size_t kernels = 0;
+  for (size_t at = source.find("__global__"); at != std::string::npos;
+       at = source.find("__global__", at + 1))
+    ++kernels;
+  std::stringstream list(archs);
+  for (std::string arch; std::getline(list, arch, ',');) {
+    auto start = std::chrono::steady_clock::now();
+    std::string binary;
+    loom::Status status = loom::compileCuda(source, path, arch, binary);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!status.ok()) {
+      std::fprintf(stderr, "loom cuda-compile: %s\n", status.message().c_str());
+      return 1;
+    }
+    std::printf("%s: %zu kernels, %zu bytes in %.2f s\n", arch.c_str(), kernels,
+                binary.size(), seconds);
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -61,6 +115,8 @@ int main(int argc, char **argv) {
   }
   if (command == "devices")
     return runDevices();
+  if (command == "cuda-compile")
+    return runCudaCompile(argc - 2, argv + 2);
 #ifdef LOOM_WITH_COMPILER
   if (command == "import")
     return loom::cli::runImport(argc - 2, argv + 2);

@@ -19,7 +19,9 @@ namespace {
 constexpr int kThreads = 256;
 
 Shape shapeOf(Value v) { return getShape(llvm::cast<RankedTensorType>(v.getType())); }
-Type elementOf(Value v) { return llvm::cast<RankedTensorType>(v.getType()).getElementType(); }
+Type elementOf(Value v) {
+  return llvm::cast<RankedTensorType>(v.getType()).getElementType();
+}
 
 /// Helpers every kernel may use; 16-bit float headers only when a kernel needs them.
 const char *kPrelude = R"(
@@ -72,7 +74,8 @@ std::string product(ArrayRef<Dim> dims) {
 
 class KernelWriter {
 public:
-  KernelWriter(KernelOp kernel, std::string name) : kernel_(kernel), name_(std::move(name)) {
+  KernelWriter(KernelOp kernel, std::string name)
+      : kernel_(kernel), name_(std::move(name)) {
     std::vector<std::string> inputNames;
     for (unsigned i = 0; i < kernel.getInputs().size(); ++i)
       inputNames.push_back("in" + std::to_string(i));
@@ -93,12 +96,16 @@ public:
   LogicalResult write(llvm::raw_ostream &os) {
     bool ok = true;
     switch (kernel_.getKind()) {
-    case KernelKind::Pointwise: ok = pointwise(); break;
-    case KernelKind::Normalization: ok = normalization(); break;
+    case KernelKind::Pointwise:
+      ok = pointwise();
+      break;
+    case KernelKind::Normalization:
+      ok = normalization();
+      break;
     default:
-      return kernel_.emitOpError() << "the CUDA emitter cannot write "
-                                   << stringifyKernelKind(kernel_.getKind())
-                                   << " kernels yet";
+      return kernel_.emitOpError()
+             << "the CUDA emitter cannot write " << stringifyKernelKind(kernel_.getKind())
+             << " kernels yet";
     }
     if (!ok || emitter_->failed())
       return kernel_.emitOpError() << "cannot be written as CUDA: "
@@ -106,11 +113,12 @@ public:
     os << "\n// " << stringifyKernelKind(kernel_.getKind()) << " kernel; launch "
        << info_.threads << " threads per block, one block per " << info_.itemsPerBlock
        << " of " << info_.items << " items\n";
-    os << "extern \"C\" __global__ void __launch_bounds__(" << info_.threads << ") " << name_
-       << "(";
+    os << "extern \"C\" __global__ void __launch_bounds__(" << info_.threads << ") "
+       << name_ << "(";
     std::string separator;
     for (auto [i, input] : llvm::enumerate(kernel_.getInputs())) {
-      os << separator << "const " << storageType(elementOf(input)) << " *__restrict__ in" << i;
+      os << separator << "const " << storageType(elementOf(input)) << " *__restrict__ in"
+         << i;
       separator = ", ";
     }
     for (auto [i, output] : llvm::enumerate(kernel_.getResults())) {
@@ -146,8 +154,9 @@ private:
         info_.items = count;
       e.open("");
       e.line("const long long n = " + count + ";");
-      e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
-             "t += (long long)gridDim.x * blockDim.x)");
+      e.open(
+          "for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
+          "t += (long long)gridDim.x * blockDim.x)");
       Index index = e.delinearize("t", shape);
       std::string v = e.at(value, index);
       e.line(store(elementOf(value), "out" + std::to_string(i) + "[t]", v));
@@ -209,13 +218,15 @@ private:
     });
     std::string eps;
     llvm::raw_string_ostream(eps) << llvm::format("%.9e", static_cast<double>(epsilon));
-    e.line("const " + type + " inverse = (" + type + ")1 / sqrt(loom_block_sum(squares) / (" +
-           type + ")cols + (" + type + ")" + eps + ");");
+    e.line("const " + type + " inverse = (" + type +
+           ")1 / sqrt(loom_block_sum(squares) / (" + type + ")cols + (" + type + ")" +
+           eps + ");");
     columnLoop([&] {
       auto [index, columns] = element("c");
       std::string x = e.at(input, index);
       std::string y = e.fresh("y");
-      std::string value = "(" + x + " - " + center + ") * inverse * " + e.at(scale, columns);
+      std::string value =
+          "(" + x + " - " + center + ") * inverse * " + e.at(scale, columns);
       if (bias)
         value += " + " + e.at(bias, columns);
       e.line("const " + type + " " + y + " = " + value + ";");
@@ -243,7 +254,8 @@ std::string structuralName(KernelOp kernel) {
   kernel->print(os, OpPrintingFlags().printGenericOpForm().useLocalScope());
   // The op's own results and location are not part of its structure.
   size_t body = text.find('(');
-  uint64_t hash = llvm::xxh3_64bits(StringRef(text).substr(body == std::string::npos ? 0 : body));
+  uint64_t hash =
+      llvm::xxh3_64bits(StringRef(text).substr(body == std::string::npos ? 0 : body));
   std::string name;
   llvm::raw_string_ostream ns(name);
   ns << "loom_" << stringifyKernelKind(kernel.getKind()) << "_"
@@ -290,7 +302,8 @@ LogicalResult emitCuda(ModuleOp module, llvm::raw_ostream &os,
   });
   if (result.wasInterrupted())
     return failure();
-  os << "// CUDA C++ generated by Loom: one extern \"C\" kernel per distinct fused group.\n";
+  os << "// CUDA C++ generated by Loom: one extern \"C\" kernel per distinct fused "
+        "group.\n";
   if (halves)
     os << "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n";
   os << kPrelude << text;

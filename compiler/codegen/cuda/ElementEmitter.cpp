@@ -18,7 +18,9 @@ namespace loom::cuda {
 namespace {
 
 Shape shapeOf(Value v) { return getShape(llvm::cast<RankedTensorType>(v.getType())); }
-Type elementOf(Value v) { return llvm::cast<RankedTensorType>(v.getType()).getElementType(); }
+Type elementOf(Value v) {
+  return llvm::cast<RankedTensorType>(v.getType()).getElementType();
+}
 
 bool isFloat(Type t) { return llvm::isa<FloatType>(t); }
 /// True for computations in float (f32, and f16/bf16 widened).
@@ -40,7 +42,8 @@ std::string math(Type t, const char *name, const std::string &x) {
 std::string floatLiteral(Type t, double value) {
   bool single = isSingle(t);
   if (std::isnan(value))
-    return single ? "__int_as_float(0x7fffffff)" : "__longlong_as_double(0x7ff8000000000000LL)";
+    return single ? "__int_as_float(0x7fffffff)"
+                  : "__longlong_as_double(0x7ff8000000000000LL)";
   if (std::isinf(value)) {
     if (single)
       return value > 0 ? "__int_as_float(0x7f800000)" : "__int_as_float(0xff800000)";
@@ -64,14 +67,22 @@ std::string literal(Type t, double floatValue, int64_t intValue) {
 } // namespace
 
 std::string storageType(Type t) {
-  if (t.isF32()) return "float";
-  if (t.isF64()) return "double";
-  if (t.isF16()) return "__half";
-  if (t.isBF16()) return "__nv_bfloat16";
-  if (t.isInteger(1)) return "bool";
-  if (t.isInteger(8)) return "signed char";
-  if (t.isInteger(16)) return "short";
-  if (t.isInteger(32)) return "int";
+  if (t.isF32())
+    return "float";
+  if (t.isF64())
+    return "double";
+  if (t.isF16())
+    return "__half";
+  if (t.isBF16())
+    return "__nv_bfloat16";
+  if (t.isInteger(1))
+    return "bool";
+  if (t.isInteger(8))
+    return "signed char";
+  if (t.isInteger(16))
+    return "short";
+  if (t.isInteger(32))
+    return "int";
   return "long long";
 }
 
@@ -92,8 +103,8 @@ std::string sizeExpr(const Dim &dim) {
   for (size_t i = 0; i < name.size();) {
     if (std::isalpha(static_cast<unsigned char>(name[i])) || name[i] == '_') {
       size_t end = i;
-      while (end < name.size() && (std::isalnum(static_cast<unsigned char>(name[end])) ||
-                                   name[end] == '_'))
+      while (end < name.size() &&
+             (std::isalnum(static_cast<unsigned char>(name[end])) || name[end] == '_'))
         ++end;
       text += "s_" + name.substr(i, end - i).str();
       i = end;
@@ -138,7 +149,7 @@ void ElementEmitter::line(const std::string &text) {
 }
 
 void ElementEmitter::open(const std::string &header) {
-  line(header + " {");
+  line(header.empty() ? "{" : header + " {");
   ++indent_;
   memo_.emplace_back();
 }
@@ -164,6 +175,7 @@ std::string ElementEmitter::fail(Operation *op, const std::string &why) {
 std::string ElementEmitter::linearize(const Index &index, ArrayRef<Dim> shape) {
   if (index.empty())
     return "0LL";
+  // Composite index expressions are parenthesized where they are made.
   std::string offset = index[0];
   for (size_t i = 1; i < index.size(); ++i)
     offset = "(" + offset + ") * " + sizeExpr(shape[i]) + " + " + index[i];
@@ -178,8 +190,8 @@ Index ElementEmitter::delinearize(const std::string &offset, ArrayRef<Dim> shape
   line("long long " + rest + " = " + offset + ";");
   for (size_t i = shape.size(); i-- > 1;) {
     index[i] = fresh("i");
-    line("const long long " + index[i] + " = " + rest + " % " + sizeExpr(shape[i]) + "; " +
-         rest + " /= " + sizeExpr(shape[i]) + ";");
+    line("const long long " + index[i] + " = " + rest + " % " + sizeExpr(shape[i]) +
+         "; " + rest + " /= " + sizeExpr(shape[i]) + ";");
   }
   index[0] = rest;
   return index;
@@ -207,7 +219,8 @@ std::string ElementEmitter::at(Value value, const Index &index) {
   } else if (Operation *op = value.getDefiningOp()) {
     name = compute(op, index);
   } else {
-    return fail(value.getParentBlock()->getParentOp(), "reads a value that is not an input");
+    return fail(value.getParentBlock()->getParentOp(),
+                "reads a value that is not an input");
   }
   memo_.back()[key] = name;
   return name;
@@ -248,34 +261,42 @@ std::string ElementEmitter::elementwise(Operation *op, const Index &index) {
           .Case([&](CosOp) { return math(in, "cos", a); })
           .Case([&](SinOp) { return math(in, "sin", a); })
           .Case([&](ErfOp) { return math(in, "erf", a); })
-          .Case([&](SigmoidOp) { return one + " / (" + one + " + " + math(in, "exp", "-" + a) + ")"; })
-          .Case([&](SiluOp) { return a + " / (" + one + " + " + math(in, "exp", "-" + a) + ")"; })
+          .Case([&](SigmoidOp) {
+            return one + " / (" + one + " + " + math(in, "exp", "-" + a) + ")";
+          })
+          .Case([&](SiluOp) {
+            return a + " / (" + one + " + " + math(in, "exp", "-" + a) + ")";
+          })
           .Case([&](NotOp) { return "!" + a; })
           .Case([&](GeluOp g) {
             if (g.getApproximation() == GeluApproximation::Erf)
               return half + " * " + a + " * (" + one + " + " +
                      math(in, "erf", a + " * " + floatLiteral(in, M_SQRT1_2)) + ")";
             return half + " * " + a + " * (" + one + " + " +
-                   math(in, "tanh", floatLiteral(in, std::sqrt(2.0 / M_PI)) + " * (" + a +
-                                        " + " + floatLiteral(in, 0.044715) + " * " + a +
-                                        " * " + a + " * " + a + ")") +
+                   math(in, "tanh",
+                        floatLiteral(in, std::sqrt(2.0 / M_PI)) + " * (" + a + " + " +
+                            floatLiteral(in, 0.044715) + " * " + a + " * " + a + " * " +
+                            a + ")") +
                    ")";
           })
           .Case([&](AddOp) { return a + " + " + b; })
           .Case([&](SubOp) { return a + " - " + b; })
           .Case([&](MulOp) { return a + " * " + b; })
           .Case([&](DivOp) {
-            return fl ? a + " / " + b : "(" + b + " == -1 ? -" + a + " : " + a + " / " + b + ")";
+            return fl ? a + " / " + b
+                      : "(" + b + " == -1 ? -" + a + " : " + a + " / " + b + ")";
           })
-          .Case([&](PowOp) { return single ? "powf(" + a + ", " + b + ")" : "pow(" + a + ", " + b + ")"; })
+          .Case([&](PowOp) {
+            return single ? "powf(" + a + ", " + b + ")" : "pow(" + a + ", " + b + ")";
+          })
           .Case([&](MaxOp) {
-            return fl ? "(" + a + " != " + a + " || " + b + " != " + b + " ? " + a + " + " + b +
-                            " : " + math(in, "fmax", a + ", " + b) + ")"
+            return fl ? "(" + a + " != " + a + " || " + b + " != " + b + " ? " + a +
+                            " + " + b + " : " + math(in, "fmax", a + ", " + b) + ")"
                       : "(" + a + " > " + b + " ? " + a + " : " + b + ")";
           })
           .Case([&](MinOp) {
-            return fl ? "(" + a + " != " + a + " || " + b + " != " + b + " ? " + a + " + " + b +
-                            " : " + math(in, "fmin", a + ", " + b) + ")"
+            return fl ? "(" + a + " != " + a + " || " + b + " != " + b + " ? " + a +
+                            " + " + b + " : " + math(in, "fmin", a + ", " + b) + ")"
                       : "(" + a + " < " + b + " ? " + a + " : " + b + ")";
           })
           .Case([&](AndOp) { return "(" + a + " && " + b + ")"; })
@@ -314,7 +335,8 @@ std::string ElementEmitter::constant(ConstantOp op, const Index &index) {
       return literal(element, v.convertToDouble(), 0);
     }
     APInt v = dense.getValues<APInt>()[i];
-    return literal(element, 0, element.isInteger(1) ? v.getZExtValue() : v.getSExtValue());
+    return literal(element, 0,
+                   element.isInteger(1) ? v.getZExtValue() : v.getSExtValue());
   };
   std::string name = fresh("c");
   std::string type = computeType(element);
@@ -327,8 +349,8 @@ std::string ElementEmitter::constant(ConstantOp op, const Index &index) {
   for (int64_t i = 0; i < dense.getNumElements(); ++i)
     values += (i ? ", " : "") + valueAt(i);
   line("const " + type + " " + table + "[] = {" + values + "};");
-  line("const " + type + " " + name + " = " + table + "[" + linearize(index, shapeOf(op)) +
-       "];");
+  line("const " + type + " " + name + " = " + table + "[" +
+       linearize(index, shapeOf(op)) + "];");
   return name;
 }
 
@@ -343,9 +365,11 @@ std::string ElementEmitter::sliceValue(SliceOp op, const Index &index) {
       first = start < 0 ? "loom_max(" + dim + " + (" + std::to_string(start) + "LL), 0LL)"
                         : "loom_min(" + std::to_string(start) + "LL, " + dim + ")";
     else
-      first = start < 0 ? "loom_max(" + dim + " + (" + std::to_string(start) + "LL), -1LL)"
-                        : "loom_min(" + std::to_string(start) + "LL, " + dim + " - 1)";
-    source[axis] = "(" + first + " + " + index[axis] + " * (" + std::to_string(step) + "LL))";
+      first = start < 0
+                  ? "loom_max(" + dim + " + (" + std::to_string(start) + "LL), -1LL)"
+                  : "loom_min(" + std::to_string(start) + "LL, " + dim + " - 1)";
+    source[axis] =
+        "(" + first + " + " + index[axis] + " * (" + std::to_string(step) + "LL))";
   }
   return at(op.getOperand(), source);
 }
@@ -378,7 +402,7 @@ std::string ElementEmitter::ropeValue(RopeOp op, const Index &index) {
   Value x = op.getInput();
   Shape table = shapeOf(op.getCos());
   int64_t half = table.back().size, rotated = 2 * half;
-  std::string j = index.back();
+  const std::string &j = index.back();
   // The tables' index: the input's leading indices (broadcast) and a column.
   auto tableIndex = [&](const std::string &column) {
     Index full = index;
@@ -402,24 +426,24 @@ std::string ElementEmitter::ropeValue(RopeOp op, const Index &index) {
   if (!op.getInterleaved()) {
     branch("if (" + j + " < " + h + ")", [&] {
       Index t = tableIndex(j);
-      return xAt(j) + " * " + at(op.getCos(), t) + " - " + xAt(j + " + " + h) + " * " +
-             at(op.getSin(), t);
+      return xAt(j) + " * " + at(op.getCos(), t) + " - " +
+             xAt("(" + j + " + " + h + ")") + " * " + at(op.getSin(), t);
     });
     branch("else if (" + j + " < " + r + ")", [&] {
-      Index t = tableIndex(j + " - " + h);
-      return xAt(j) + " * " + at(op.getCos(), t) + " + " + xAt(j + " - " + h) + " * " +
-             at(op.getSin(), t);
+      Index t = tableIndex("(" + j + " - " + h + ")");
+      return xAt(j) + " * " + at(op.getCos(), t) + " + " +
+             xAt("(" + j + " - " + h + ")") + " * " + at(op.getSin(), t);
     });
   } else {
     branch("if (" + j + " < " + r + " && " + j + " % 2 == 0)", [&] {
-      Index t = tableIndex(j + " / 2");
-      return xAt(j) + " * " + at(op.getCos(), t) + " - " + xAt(j + " + 1") + " * " +
-             at(op.getSin(), t);
+      Index t = tableIndex("(" + j + " / 2)");
+      return xAt(j) + " * " + at(op.getCos(), t) + " - " + xAt("(" + j + " + 1)") +
+             " * " + at(op.getSin(), t);
     });
     branch("else if (" + j + " < " + r + ")", [&] {
-      Index t = tableIndex(j + " / 2");
-      return xAt(j) + " * " + at(op.getCos(), t) + " + " + xAt(j + " - 1") + " * " +
-             at(op.getSin(), t);
+      Index t = tableIndex("(" + j + " / 2)");
+      return xAt(j) + " * " + at(op.getCos(), t) + " + " + xAt("(" + j + " - 1)") +
+             " * " + at(op.getSin(), t);
     });
   }
   branch("else", [&] { return xAt(j); });
@@ -428,9 +452,10 @@ std::string ElementEmitter::ropeValue(RopeOp op, const Index &index) {
 
 std::string ElementEmitter::compute(Operation *op, const Index &index) {
   if (op->getNumOperands() > 0 && op->getNumResults() == 1 &&
-      (llvm::isa<NegOp, ReluOp, ExpOp, LogOp, SqrtOp, RsqrtOp, ReciprocalOp, TanhOp, CosOp,
-                 SinOp, ErfOp, SigmoidOp, SiluOp, NotOp, GeluOp, AddOp, SubOp, MulOp, DivOp,
-                 PowOp, MaxOp, MinOp, AndOp, OrOp, CompareOp, SelectOp, CastOp>(op)))
+      (llvm::isa<NegOp, ReluOp, ExpOp, LogOp, SqrtOp, RsqrtOp, ReciprocalOp, TanhOp,
+                 CosOp, SinOp, ErfOp, SigmoidOp, SiluOp, NotOp, GeluOp, AddOp, SubOp,
+                 MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp, CompareOp, SelectOp,
+                 CastOp>(op)))
     return elementwise(op, index);
   return llvm::TypeSwitch<Operation *, std::string>(op)
       .Case([&](ConstantOp c) { return constant(c, index); })
@@ -459,8 +484,9 @@ std::string ElementEmitter::compute(Operation *op, const Index &index) {
         std::string position = at(g.getIndices(), where);
         std::string wrapped = fresh("g");
         std::string dim = sizeExpr(shapeOf(g.getData())[axis]);
-        line("const long long " + wrapped + " = (long long)" + position + " < 0 ? (long long)" +
-             position + " + " + dim + " : (long long)" + position + ";");
+        line("const long long " + wrapped + " = (long long)" + position +
+             " < 0 ? (long long)" + position + " + " + dim + " : (long long)" + position +
+             ";");
         Index source(index.begin(), index.begin() + axis);
         source.push_back(wrapped);
         source.insert(source.end(), index.begin() + axis + rank, index.end());
@@ -472,7 +498,9 @@ std::string ElementEmitter::compute(Operation *op, const Index &index) {
              computeType(elementOf(i)) + ")" + index[0] + ";");
         return name;
       })
-      .Default([&](Operation *) { return fail(op, "the CUDA emitter cannot write this op yet"); });
+      .Default([&](Operation *) {
+        return fail(op, "the CUDA emitter cannot write this op yet");
+      });
 }
 
 } // namespace loom::cuda

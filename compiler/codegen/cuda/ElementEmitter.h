@@ -41,7 +41,8 @@ void collectSymbols(mlir::Type type, std::set<std::string> &names);
 class ElementEmitter {
 public:
   /// `inputs[i]` is read from the kernel parameter named `inputNames[i]`.
-  ElementEmitter(llvm::ArrayRef<mlir::Value> inputs, llvm::ArrayRef<std::string> inputNames);
+  ElementEmitter(llvm::ArrayRef<mlir::Value> inputs,
+                 llvm::ArrayRef<std::string> inputNames);
 
   /// The name of a compute-typed C++ variable holding `value` at `index`, emitting the
   /// code that computes it. Fails (sets error()) for ops it cannot write.

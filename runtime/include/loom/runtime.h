@@ -62,6 +62,24 @@ loom_status_t loom_device_count(int32_t *out_count);
 /* Describes device `ordinal` (0-based). */
 loom_status_t loom_device_info(int32_t ordinal, loom_device_info_t *out_info);
 
+/*===--------------------------------------------------------------------===*
+ * Kernel compilation (NVRTC, loaded with dlopen; needs no GPU)
+ *===--------------------------------------------------------------------===*/
+
+/* Compiles CUDA C++ `source` (called `name` in messages) for GPU architecture `arch`:
+ * "sm_80", "sm_90a", ... give a cubin, "compute_90" PTX. On success *out_binary holds
+ * *out_size bytes, released with loom_free. Fails with LOOM_STATUS_UNAVAILABLE when
+ * NVRTC cannot be loaded and LOOM_STATUS_INVALID_ARGUMENT, carrying the compiler's log,
+ * when the source does not compile. */
+loom_status_t loom_compile_cuda(const char *source, const char *name, const char *arch,
+                                void **out_binary, size_t *out_size);
+
+/* NVRTC's version as "MAJOR.MINOR", written to `out` (`capacity` bytes, NUL included). */
+loom_status_t loom_nvrtc_version(char *out, size_t capacity);
+
+/* Releases memory the runtime handed out. NULL is ignored. */
+void loom_free(void *memory);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

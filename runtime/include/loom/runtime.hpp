@@ -51,6 +51,18 @@ inline Status listDevices(std::vector<loom_device_info_t> &out) {
   return status;
 }
 
+/// Compiles CUDA C++ for `arch` with NVRTC into `binary` (a cubin, or PTX for
+/// `compute_*`); the status carries the compiler's log when the source is wrong.
+inline Status compileCuda(const std::string &source, const std::string &name,
+                          const std::string &arch, std::string &binary) {
+  void *data = nullptr;
+  size_t size = 0;
+  Status status(loom_compile_cuda(source.c_str(), name.c_str(), arch.c_str(), &data, &size));
+  binary.assign(static_cast<const char *>(data), data ? size : 0);
+  loom_free(data);
+  return status;
+}
+
 } // namespace loom
 
 #endif // LOOM_RUNTIME_HPP
