@@ -150,8 +150,11 @@ bool compileCuda(const std::string &source, const std::string &name,
     error = std::string("nvrtcCreateProgram failed: ") + api->getErrorString(result);
     return false;
   }
+  // Generated kernels name every index they compute; unused ones (warning 177) are
+  // expected and removed by the compiler.
   std::vector<std::string> options = {"--gpu-architecture=" + arch, "--std=c++17",
-                                      "--device-as-default-execution-space"};
+                                      "--device-as-default-execution-space",
+                                      "--diag-suppress=177"};
   if (std::string include = cudaIncludeDir(); !include.empty())
     options.push_back("--include-path=" + include);
   std::vector<const char *> pointers;

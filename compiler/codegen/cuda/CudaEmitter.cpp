@@ -10,6 +10,8 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/xxhash.h"
 
+#include <cmath>
+
 using namespace mlir;
 
 namespace loom::cuda {
@@ -102,6 +104,12 @@ public:
     case KernelKind::Normalization:
       ok = normalization();
       break;
+    case KernelKind::Matmul:
+      ok = matmul();
+      break;
+    case KernelKind::Attention:
+      ok = attention();
+      break;
     default:
       return kernel_.emitOpError()
              << "the CUDA emitter cannot write " << stringifyKernelKind(kernel_.getKind())
@@ -110,9 +118,9 @@ public:
     if (!ok || emitter_->failed())
       return kernel_.emitOpError() << "cannot be written as CUDA: "
                                    << (emitter_->failed() ? emitter_->error() : why_);
-    os << "\n// " << stringifyKernelKind(kernel_.getKind()) << " kernel; launch "
-       << info_.threads << " threads per block, one block per " << info_.itemsPerBlock
-       << " of " << info_.items << " items\n";
+    os << "\n// " << stringifyKernelKind(kernel_.getKind()) << " kernel; launch with "
+       << info_.threads << " threads per block, grid (" << info_.grid[0] << ", "
+       << info_.grid[1] << ", " << info_.grid[2] << ")\n";
     os << "extern \"C\" __global__ void __launch_bounds__(" << info_.threads << ") "
        << name_ << "(";
     std::string separator;
@@ -151,7 +159,7 @@ private:
       Shape shape = shapeOf(value);
       std::string count = product(shape);
       if (i == 0)
-        info_.items = count;
+        info_.grid[0] = "loom_min((" + count + " + 255) / 256, 65536LL)";
       e.open("");
       e.line("const long long n = " + count + ";");
       e.open(
@@ -179,14 +187,10 @@ private:
     int64_t axis = rms ? rms.getAxis() : layer.getAxis();
     float epsilon = (rms ? rms.getEpsilon() : layer.getEpsilon()).convertToFloat();
     Shape shape = shapeOf(input);
-    for (Value out : yielded())
-      if (shapeOf(out) != shape)
-        return refuse("an output of another shape than the normalized value");
     ArrayRef<Dim> lead = ArrayRef<Dim>(shape).take_front(axis);
     ArrayRef<Dim> trail = ArrayRef<Dim>(shape).drop_front(axis);
     std::string type = computeType(elementOf(input));
-    info_.items = product(lead);
-    info_.itemsPerBlock = 1;
+    info_.grid[0] = "loom_min(" + product(lead) + ", 65536LL)";
     std::string cols = product(trail);
 
     e.line("const long long rows = " + product(lead) + ", cols = " + cols + ";");
@@ -203,6 +207,7 @@ private:
       body();
       e.close();
     };
+    bool stored = true;
     std::string center = "0";
     if (layer) {
       e.line(type + " sum = 0;");
@@ -230,13 +235,307 @@ private:
       if (bias)
         value += " + " + e.at(bias, columns);
       e.line("const " + type + " " + y + " = " + value + ";");
-      e.define(anchor->getResult(0), index, y);
-      for (auto [i, out] : llvm::enumerate(yielded()))
-        e.line(store(elementOf(out), "out" + std::to_string(i) + "[row * cols + c]",
-                     e.at(out, index)));
+      stored = storeOutputs(anchor->getResult(0), index, y);
     });
     e.close();
+    return stored;
+  }
+
+  /// True when `value` is computed from `anchor` inside the kernel.
+  static bool dependsOn(Value value, Value anchor) {
+    if (value == anchor)
+      return true;
+    Operation *op = value.getDefiningOp();
+    return op && llvm::any_of(op->getOperands(),
+                              [&](Value operand) { return dependsOn(operand, anchor); });
+  }
+
+  /// The index in `output` of the element that the anchor's element at `index` becomes,
+  /// following the epilogue (elementwise ops keep the index, transposes permute it,
+  /// reshapes keep the linear offset). Fails for other epilogues.
+  std::optional<Index> forward(Value anchor, const Index &index, Value output) {
+    SmallVector<Operation *> chain;
+    for (Value v = output; v != anchor;) {
+      Operation *op = v.getDefiningOp();
+      if (!op || !dependsOn(v, anchor))
+        return std::nullopt;
+      chain.push_back(op);
+      v = *llvm::find_if(op->getOperands(),
+                         [&](Value x) { return dependsOn(x, anchor); });
+    }
+    ElementEmitter &e = *emitter_;
+    Index at = index;
+    Value current = anchor;
+    for (Operation *op : llvm::reverse(chain)) {
+      Shape from = shapeOf(current), to = shapeOf(op->getResult(0));
+      if (auto t = llvm::dyn_cast<TransposeOp>(op)) {
+        Index next;
+        for (int64_t p : t.getPermutation())
+          next.push_back(at[p]);
+        at = next;
+      } else if (llvm::isa<ReshapeOp>(op) && from != to) {
+        std::string offset = e.fresh("o");
+        e.line("const long long " + offset + " = " + ElementEmitter::linearize(at, from) +
+               ";");
+        e.alias(at, from, offset);
+        at = e.delinearize(offset, to);
+      } else if (from != to) {
+        return std::nullopt;
+      }
+      current = op->getResult(0);
+    }
+    return at;
+  }
+
+  /// Stores every output at the element the anchor's element at `index` becomes; the
+  /// anchor's value there is `value`.
+  bool storeOutputs(Value anchor, const Index &index, const std::string &value) {
+    ElementEmitter &e = *emitter_;
+    e.define(anchor, index, value);
+    for (auto [i, out] : llvm::enumerate(yielded())) {
+      std::optional<Index> at = forward(anchor, index, out);
+      if (!at)
+        return refuse(
+            "an output that is not the anchor's result through elementwise ops, "
+            "transposes and reshapes");
+      e.line(store(elementOf(out),
+                   "out" + std::to_string(i) + "[" +
+                       ElementEmitter::linearize(*at, shapeOf(out)) + "]",
+                   e.at(out, *at)));
+    }
     return true;
+  }
+
+  /// The kernel input that `value` is, as a parameter name; empty if it is computed.
+  std::string parameter(Value value) {
+    for (auto [i, arg] : llvm::enumerate(body().getArguments()))
+      if (arg == value)
+        return "in" + std::to_string(i);
+    return "";
+  }
+
+  /// A tiled SIMT GEMM: 64x64 output tiles per block of 256 threads, 16-deep slices of
+  /// A and B staged in shared memory, each thread accumulating a 4x4 grid of outputs
+  /// (rows ty + 16i, columns tx + 16j, so stores are coalesced); then the bias and the
+  /// epilogue on each output element.
+  bool matmul() {
+    ElementEmitter &e = *emitter_;
+    Operation *anchor = kernel_.getAnchor();
+    auto linear = llvm::dyn_cast<LinearOp>(anchor);
+    auto product2 = llvm::dyn_cast<MatmulOp>(anchor);
+    Value lhs = linear ? linear.getInput() : product2.getLhs();
+    Value rhs = linear ? linear.getWeight() : product2.getRhs();
+    std::string a = parameter(lhs), b = parameter(rhs);
+    if (a.empty() || b.empty())
+      return refuse("matmul operands must be kernel inputs (a matmul takes no prologue)");
+    Shape result = shapeOf(anchor->getResult(0));
+    Shape ls = shapeOf(lhs), rs = shapeOf(rhs);
+    bool transA = product2 && product2.getTransposeLhs();
+    bool transB = linear ? linear.getTransposeWeight() : product2.getTransposeRhs();
+    std::string M, N, K;
+    Shape batchShape;
+    if (linear) {
+      M = product(ArrayRef<Dim>(ls).drop_back());
+      K = sizeExpr(ls.back());
+      N = sizeExpr(result.back());
+    } else {
+      M = sizeExpr(result[result.size() - 2]);
+      N = sizeExpr(result.back());
+      K = sizeExpr(transA ? ls[ls.size() - 2] : ls.back());
+      batchShape.assign(result.begin(), result.end() - 2);
+    }
+    Type element = elementOf(lhs);
+    std::string acc = computeType(element) == "double" ? "double" : computeType(element);
+    auto widen = [&](const std::string &load) {
+      if (element.isF16())
+        return "__half2float(" + load + ")";
+      if (element.isBF16())
+        return "__bfloat162float(" + load + ")";
+      return load;
+    };
+    info_.grid[0] = "(" + N + " + 63) / 64";
+    info_.grid[1] = "(" + M + " + 63) / 64";
+    info_.grid[2] = product(batchShape);
+
+    e.line("const long long M = " + M + ", N = " + N + ", K = " + K + ";");
+    e.line("__shared__ " + acc + " As[16][64], Bs[16][64];");
+    e.line("const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;");
+    e.line("const long long m0 = blockIdx.y * 64LL, n0 = blockIdx.x * 64LL;");
+    // Batch offsets of each operand (a broadcast batch dimension stays at 0).
+    std::string aBase = "0LL", bBase = "0LL";
+    Index batchIndex;
+    if (!batchShape.empty()) {
+      batchIndex = e.delinearize("(long long)blockIdx.z", batchShape);
+      auto base = [&](ArrayRef<Dim> shape, const std::string &matrix) {
+        Index own;
+        size_t lead = batchShape.size() - (shape.size() - 2);
+        for (size_t i = 0; i + 2 < shape.size(); ++i)
+          own.push_back(shape[i].isOne() ? "0LL" : batchIndex[lead + i]);
+        if (own.empty())
+          return std::string("0LL");
+        return "(" + ElementEmitter::linearize(own, shape.drop_back(2)) + ") * " + matrix;
+      };
+      aBase = base(ls, "M * K");
+      bBase = base(rs, "K * N");
+    }
+    e.line("const long long aBase = " + aBase + ", bBase = " + bBase + ";");
+    e.line(acc + " sum[4][4] = {};");
+    e.open("for (long long k0 = 0; k0 < K; k0 += 16)");
+    // Stage A as As[k][m] and B as Bs[k][n]; consecutive threads read consecutive
+    // addresses of whichever dimension is contiguous in memory.
+    auto stage = [&](const std::string &target, const std::string &source,
+                     bool kContiguous, const std::string &outer,
+                     const std::string &rowStride, const std::string &base) {
+      e.open("for (int t = threadIdx.x; t < 16 * 64; t += 256)");
+      if (kContiguous)
+        e.line("const int kk = t % 16, xx = t / 16;");
+      else
+        e.line("const int kk = t / 64, xx = t % 64;");
+      e.line("const long long k = k0 + kk, x = " + outer + "0 + xx;");
+      std::string offset = kContiguous ? "x * K + k" : "k * " + rowStride + " + x";
+      e.line(target + "[kk][xx] = (k < K && x < " + (outer == "m" ? "M" : "N") + ") ? (" +
+             acc + ")" + widen(source + "[" + base + " + " + offset + "]") + " : (" +
+             acc + ")0;");
+      e.close();
+    };
+    stage("As", a, !transA, "m", "M", "aBase");
+    stage("Bs", b, transB, "n", "N", "bBase");
+    e.line("__syncthreads();");
+    e.open("for (int kk = 0; kk < 16; ++kk)");
+    e.open("for (int i = 0; i < 4; ++i)");
+    e.line("const " + acc + " av = As[kk][ty + 16 * i];");
+    e.open("for (int j = 0; j < 4; ++j)");
+    e.line("sum[i][j] += av * Bs[kk][tx + 16 * j];");
+    e.close();
+    e.close();
+    e.close();
+    e.line("__syncthreads();");
+    e.close();
+    e.open("for (int i = 0; i < 4; ++i)");
+    e.open("for (int j = 0; j < 4; ++j)");
+    e.line("const long long m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;");
+    e.open("if (m < M && n < N)");
+    Index index;
+    if (linear) {
+      index = e.delinearize("m", ArrayRef<Dim>(result).drop_back());
+      index.push_back("n");
+    } else {
+      index = batchIndex;
+      index.push_back("m");
+      index.push_back("n");
+    }
+    std::string value = "sum[i][j]";
+    if (linear && linear.getBias())
+      value += " + " + e.at(linear.getBias(), {"n"});
+    std::string y = e.fresh("y");
+    e.line("const " + acc + " " + y + " = " + value + ";");
+    bool stored = storeOutputs(anchor->getResult(0), index, y);
+    e.close();
+    e.close();
+    e.close();
+    return stored;
+  }
+
+  /// Flash-style attention without tensor cores yet: a block of 64 threads per (query
+  /// tile, head, batch), one query per thread with its row of Q and its output row in
+  /// registers; K and V pass through shared memory 32 keys at a time and the softmax is
+  /// computed online (running maximum and sum), so no [Sq, Skv] matrix exists. Query
+  /// head h reads KV head h / (Hq / Hkv). The prologue (rope, layout) is computed as Q,
+  /// K and V are loaded; the epilogue as the output row is stored.
+  bool attention() {
+    ElementEmitter &e = *emitter_;
+    auto op = llvm::cast<AttentionOp>(kernel_.getAnchor());
+    Shape q = shapeOf(op.getQuery()), k = shapeOf(op.getKey()),
+          v = shapeOf(op.getValue());
+    if (!q[3].isStatic() || !v[3].isStatic())
+      return refuse("attention head dimensions must be static");
+    int64_t d = q[3].size, dv = v[3].size;
+    Type element = elementOf(op.getQuery());
+    std::string type = computeType(element);
+    double scale = op.getScale() ? op.getScale()->convertToDouble()
+                                 : 1.0 / std::sqrt(static_cast<double>(d));
+    info_.threads = 64;
+    info_.grid[0] = "(" + sizeExpr(q[2]) + " + 63) / 64";
+    info_.grid[1] = sizeExpr(q[1]);
+    info_.grid[2] = sizeExpr(q[0]);
+    auto literal = [&](double x) {
+      std::string text;
+      llvm::raw_string_ostream(text) << llvm::format("%.9e", x);
+      return "(" + type + ")" + text;
+    };
+    e.line("const long long Sq = " + sizeExpr(q[2]) + ", Skv = " + sizeExpr(k[2]) +
+           ", H = " + sizeExpr(q[1]) + ", Hkv = " + sizeExpr(k[1]) + ";");
+    e.line("const long long b = blockIdx.z, h = blockIdx.y, i = blockIdx.x * 64LL + "
+           "threadIdx.x, kvh = h / (H / Hkv);");
+    e.line("const bool active = i < Sq;");
+    e.line("__shared__ " + type + " Ks[32][" + std::to_string(d) + "], Vs[32][" +
+           std::to_string(dv) + "];");
+    e.line(type + " qrow[" + std::to_string(d) + "], orow[" + std::to_string(dv) + "];");
+    std::string minusInf = type == "double" ? "__longlong_as_double(0xfff0000000000000LL)"
+                                            : "__int_as_float(0xff800000)";
+    e.line(type + " running = " + minusInf + ", total = 0;");
+    e.open("for (int d = 0; d < " + std::to_string(d) + "; ++d)");
+    e.line("qrow[d] = 0;");
+    e.open("if (active)");
+    e.line("qrow[d] = " + e.at(op.getQuery(), {"b", "h", "i", "(long long)d"}) + ";");
+    e.close();
+    e.close();
+    e.open("for (int d = 0; d < " + std::to_string(dv) + "; ++d)");
+    e.line("orow[d] = 0;");
+    e.close();
+    e.open("for (long long j0 = 0; j0 < Skv; j0 += 32)");
+    auto stage = [&](const std::string &tile, Value source, int64_t width) {
+      std::string w = std::to_string(width);
+      e.open("for (int t = threadIdx.x; t < 32 * " + w + "; t += blockDim.x)");
+      e.line("const long long j = j0 + t / " + w + ", d = t % " + w + ";");
+      e.open("if (j < Skv)");
+      e.line(tile + "[t / " + w + "][d] = " + e.at(source, {"b", "kvh", "j", "d"}) + ";");
+      e.close();
+      e.close();
+    };
+    stage("Ks", op.getKey(), d);
+    stage("Vs", op.getValue(), dv);
+    e.line("__syncthreads();");
+    e.open("if (active)");
+    e.open("for (int jj = 0; jj < 32 && j0 + jj < Skv; ++jj)");
+    e.line("const long long j = j0 + jj;");
+    if (op.getCausal())
+      e.line("if (j > i + Skv - Sq) break;");
+    e.line(type + " score = 0;");
+    e.line("#pragma unroll");
+    e.open("for (int d = 0; d < " + std::to_string(d) + "; ++d)");
+    e.line("score += qrow[d] * Ks[jj][d];");
+    e.close();
+    e.line("score *= " + literal(scale) + ";");
+    if (std::optional<APFloat> cap = op.getSoftcap())
+      e.line("score = " + literal(cap->convertToDouble()) + " * tanh(score / " +
+             literal(cap->convertToDouble()) + ");");
+    if (Value mask = op.getMask()) {
+      Shape ms = shapeOf(mask);
+      Index full = {"b", "h", "i", "j"}, index;
+      for (size_t x = 0; x < ms.size(); ++x)
+        index.push_back(ms[x].isOne() ? "0LL" : full[4 - ms.size() + x]);
+      e.line("score += " + e.at(mask, index) + ";");
+    }
+    e.line("if (score == " + minusInf + ") continue;");
+    e.line("const " + type + " next = score > running ? score : running;");
+    e.line("const " + type + " correction = exp(running - next), p = exp(score - next);");
+    e.line("total = total * correction + p;");
+    e.open("for (int d = 0; d < " + std::to_string(dv) + "; ++d)");
+    e.line("orow[d] = orow[d] * correction + p * Vs[jj][d];");
+    e.close();
+    e.line("running = next;");
+    e.close();
+    e.close();
+    e.line("__syncthreads();");
+    e.close();
+    e.open("if (active)");
+    e.open("for (int dd = 0; dd < " + std::to_string(dv) + "; ++dd)");
+    e.line("const " + type + " y = total > 0 ? orow[dd] / total : (" + type + ")0;");
+    bool stored = storeOutputs(op.getResult(), {"b", "h", "i", "(long long)dd"}, "y");
+    e.close();
+    e.close();
+    return stored;
   }
 
   KernelOp kernel_;

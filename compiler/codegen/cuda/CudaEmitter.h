@@ -26,12 +26,10 @@ struct EmittedKernel {
   /// The function name, `loom_<kind>_<structural hash>`.
   std::string name;
   KernelKind kind;
-  /// Threads per block, and the work items the grid should cover: a size expression
-  /// over the `s_<name>` parameters (elements for pointwise kernels, rows for
-  /// normalizations), one block per `itemsPerBlock` items.
+  /// Threads per block, and the grid: C++ expressions over the `s_<name>` parameters
+  /// (every kernel loops over its work, so a smaller grid is still correct).
   int threads = 256;
-  std::string items;
-  int itemsPerBlock = 256;
+  std::string grid[3] = {"1", "1", "1"};
   /// The dimension names the kernel takes, in parameter order.
   std::vector<std::string> symbols;
 };

@@ -141,7 +141,7 @@ void collectSymbols(Type type, std::set<std::string> &names) {
 ElementEmitter::ElementEmitter(ArrayRef<Value> inputs, ArrayRef<std::string> inputNames) {
   for (auto [value, name] : llvm::zip(inputs, inputNames))
     inputs_[value] = name;
-  memo_.emplace_back();
+  scopes_.emplace_back();
 }
 
 void ElementEmitter::line(const std::string &text) {
@@ -151,11 +151,11 @@ void ElementEmitter::line(const std::string &text) {
 void ElementEmitter::open(const std::string &header) {
   line(header.empty() ? "{" : header + " {");
   ++indent_;
-  memo_.emplace_back();
+  scopes_.emplace_back();
 }
 
 void ElementEmitter::close() {
-  memo_.pop_back();
+  scopes_.pop_back();
   --indent_;
   line("}");
 }
@@ -182,7 +182,16 @@ std::string ElementEmitter::linearize(const Index &index, ArrayRef<Dim> shape) {
   return offset;
 }
 
+void ElementEmitter::alias(const Index &index, ArrayRef<Dim> shape,
+                           const std::string &offset) {
+  scopes_.back().delinearized[{offset, toString(shape)}] = index;
+  scopes_.back().origin[join(index)] = {offset, toString(shape)};
+}
+
 Index ElementEmitter::delinearize(const std::string &offset, ArrayRef<Dim> shape) {
+  if (const Index *known =
+          lookup(&Scope::delinearized, std::pair(offset, toString(shape))))
+    return *known;
   Index index(shape.size());
   if (shape.empty())
     return index;
@@ -194,18 +203,18 @@ Index ElementEmitter::delinearize(const std::string &offset, ArrayRef<Dim> shape
          "; " + rest + " /= " + sizeExpr(shape[i]) + ";");
   }
   index[0] = rest;
+  alias(index, shape, offset);
   return index;
 }
 
 void ElementEmitter::define(Value value, const Index &index, const std::string &name) {
-  memo_.back()[{value.getAsOpaquePointer(), join(index)}] = name;
+  scopes_.back().values[{value.getAsOpaquePointer(), join(index)}] = name;
 }
 
 std::string ElementEmitter::at(Value value, const Index &index) {
   std::pair<void *, std::string> key{value.getAsOpaquePointer(), join(index)};
-  for (auto it = memo_.rbegin(); it != memo_.rend(); ++it)
-    if (auto found = it->find(key); found != it->end())
-      return found->second;
+  if (const std::string *known = lookup(&Scope::values, key))
+    return *known;
   std::string name;
   Type element = elementOf(value);
   if (auto input = inputs_.find(value); input != inputs_.end()) {
@@ -222,7 +231,7 @@ std::string ElementEmitter::at(Value value, const Index &index) {
     return fail(value.getParentBlock()->getParentOp(),
                 "reads a value that is not an input");
   }
-  memo_.back()[key] = name;
+  scopes_.back().values[key] = name;
   return name;
 }
 
@@ -472,7 +481,12 @@ std::string ElementEmitter::compute(Operation *op, const Index &index) {
         Shape from = shapeOf(r.getOperand()), to = shapeOf(r);
         if (from == to)
           return at(r.getOperand(), index);
-        return at(r.getOperand(), delinearize(linearize(index, to), from));
+        // An index that came from a linear offset goes back through that offset.
+        const auto *origin = lookup(&Scope::origin, join(index));
+        std::string offset = origin && origin->second == toString(to)
+                                 ? origin->first
+                                 : linearize(index, to);
+        return at(r.getOperand(), delinearize(offset, from));
       })
       .Case([&](SliceOp s) { return sliceValue(s, index); })
       .Case([&](ConcatOp c) { return concatValue(c, index); })

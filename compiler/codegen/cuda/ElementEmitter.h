@@ -66,8 +66,12 @@ public:
 
   /// The linear offset of `index` in a row-major tensor of `shape`.
   static std::string linearize(const Index &index, llvm::ArrayRef<Dim> shape);
-  /// The indices in `shape` of a linear offset.
+  /// The indices in `shape` of a linear offset (the same variables when asked twice).
   Index delinearize(const std::string &offset, llvm::ArrayRef<Dim> shape);
+  /// Records that `index` in `shape` is at linear offset `offset`, so that a reshape
+  /// reading it back through that offset finds the same index (and the values defined
+  /// at it).
+  void alias(const Index &index, llvm::ArrayRef<Dim> shape, const std::string &offset);
 
 private:
   std::string compute(mlir::Operation *op, const Index &index);
@@ -81,9 +85,24 @@ private:
   std::string ropeValue(RopeOp op, const Index &index);
   std::string fail(mlir::Operation *op, const std::string &why);
 
+  /// What an open C++ block knows; inner blocks see their enclosing blocks' entries.
+  struct Scope {
+    /// (value, index text) -> the variable holding it.
+    std::map<std::pair<void *, std::string>, std::string> values;
+    /// (offset, shape) -> the index delinearized from it, and back.
+    std::map<std::pair<std::string, std::string>, Index> delinearized;
+    std::map<std::string, std::pair<std::string, std::string>> origin;
+  };
+  template <typename Map, typename Key>
+  const typename Map::mapped_type *lookup(Map Scope::*map, const Key &key) const {
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
+      if (auto found = ((*it).*map).find(key); found != ((*it).*map).end())
+        return &found->second;
+    return nullptr;
+  }
+
   llvm::DenseMap<mlir::Value, std::string> inputs_;
-  /// One memo per open block: (value, index text) -> variable.
-  std::vector<std::map<std::pair<void *, std::string>, std::string>> memo_;
+  std::vector<Scope> scopes_;
   std::string code_;
   std::string error_;
   int indent_ = 1;
