@@ -16,7 +16,7 @@
 // CHECK: const long long rows = 1LL * (s_batch) * (s_seq), cols = 1LL * 64LL;
 // CHECK: __bfloat162float(in0[(g{{[0-9]+}}) * 64LL + r{{[0-9]+}}])
 // CHECK: loom_block_sum(squares)
-// CHECK: out0[row * cols + c] = __float2bfloat16_rn(
+// CHECK: out0[{{.+}}] = __float2bfloat16_rn(y
 
 // Rope on [batch, heads, seq, 16] read through the head split (reshape + transpose of
 // the [batch, seq, 64] projection), half-rotation: pairs (j, j + 4) of the first 8.
