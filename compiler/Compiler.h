@@ -72,6 +72,22 @@ struct OptimizeResult {
 bool optimizeModule(const std::string &ir, const OptimizeOptions &options,
                     OptimizeResult &result, std::string &error);
 
+struct KernelHarnessOptions {
+  /// Sizes of the named dimensions (default: 2 for names containing "batch", 7 else).
+  std::map<std::string, int64_t> dimSizes;
+  uint64_t seed = 0;
+};
+
+/// For a fused module (the default pipeline's output), writes into folder `dir`:
+/// `kernels.cu` (the CUDA of every distinct kernel), `tensors.safetensors` (random
+/// inputs of each kernel and the reference executor's outputs for them) and
+/// `harness.json` (per kernel: name, threads, grid, dimension sizes, its tensors), so
+/// that `loom kernel-check` can run each kernel on a GPU and compare. `summary` says
+/// how many kernels were written.
+bool writeKernelHarness(const std::string &ir, const std::string &dir,
+                        const KernelHarnessOptions &options, std::string &summary,
+                        std::string &error);
+
 } // namespace loom
 
 #endif // LOOM_COMPILER_COMPILER_H

@@ -45,6 +45,18 @@ LoadedDriver load() {
   resolve(library, "cuDeviceGetAttribute", d.deviceGetAttribute, error);
   resolve(library, "cuDeviceTotalMem_v2", d.deviceTotalMem, error);
   resolve(library, "cuGetErrorString", d.getErrorString, error);
+  resolve(library, "cuDevicePrimaryCtxRetain", d.primaryCtxRetain, error);
+  resolve(library, "cuDevicePrimaryCtxRelease_v2", d.primaryCtxRelease, error);
+  resolve(library, "cuCtxSetCurrent", d.ctxSetCurrent, error);
+  resolve(library, "cuCtxSynchronize", d.ctxSynchronize, error);
+  resolve(library, "cuModuleLoadData", d.moduleLoadData, error);
+  resolve(library, "cuModuleUnload", d.moduleUnload, error);
+  resolve(library, "cuModuleGetFunction", d.moduleGetFunction, error);
+  resolve(library, "cuMemAlloc_v2", d.memAlloc, error);
+  resolve(library, "cuMemFree_v2", d.memFree, error);
+  resolve(library, "cuMemcpyHtoD_v2", d.memcpyHtoD, error);
+  resolve(library, "cuMemcpyDtoH_v2", d.memcpyDtoH, error);
+  resolve(library, "cuLaunchKernel", d.launchKernel, error);
   if (!error.empty())
     return loaded;
   CUresult result = d.init(0);

@@ -16,6 +16,11 @@ namespace loom::rt {
 
 using CUresult = int;
 using CUdevice = int;
+using CUdeviceptr = unsigned long long;
+using CUcontext = struct CUctxOpaque *;
+using CUmodule = struct CUmodOpaque *;
+using CUfunction = struct CUfuncOpaque *;
+using CUstream = struct CUstreamOpaque *;
 
 constexpr CUresult kCudaSuccess = 0;
 constexpr CUresult kCudaErrorNoDevice = 100;
@@ -32,6 +37,20 @@ struct CudaDriver {
   CUresult (*deviceGetAttribute)(int *value, int attribute, CUdevice device);
   CUresult (*deviceTotalMem)(size_t *bytes, CUdevice device);
   CUresult (*getErrorString)(CUresult result, const char **text);
+  CUresult (*primaryCtxRetain)(CUcontext *context, CUdevice device);
+  CUresult (*primaryCtxRelease)(CUdevice device);
+  CUresult (*ctxSetCurrent)(CUcontext context);
+  CUresult (*ctxSynchronize)();
+  CUresult (*moduleLoadData)(CUmodule *module, const void *image);
+  CUresult (*moduleUnload)(CUmodule module);
+  CUresult (*moduleGetFunction)(CUfunction *function, CUmodule module, const char *name);
+  CUresult (*memAlloc)(CUdeviceptr *pointer, size_t bytes);
+  CUresult (*memFree)(CUdeviceptr pointer);
+  CUresult (*memcpyHtoD)(CUdeviceptr target, const void *source, size_t bytes);
+  CUresult (*memcpyDtoH)(void *target, CUdeviceptr source, size_t bytes);
+  CUresult (*launchKernel)(CUfunction function, unsigned gridX, unsigned gridY, unsigned gridZ,
+                           unsigned blockX, unsigned blockY, unsigned blockZ,
+                           unsigned sharedBytes, CUstream stream, void **params, void **extra);
   /// True when cuInit reported that the machine has no CUDA device.
   bool noDevice = false;
 

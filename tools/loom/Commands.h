@@ -3,6 +3,8 @@
 #ifndef LOOM_TOOLS_LOOM_COMMANDS_H
 #define LOOM_TOOLS_LOOM_COMMANDS_H
 
+#include <cstdint>
+#include <map>
 #include <string>
 
 namespace loom::cli {
@@ -10,6 +12,13 @@ namespace loom::cli {
 /// Writes `text` to `path` through a temporary file and a rename, so a failure never
 /// leaves a half-written output behind.
 bool writeAtomically(const std::string &path, const std::string &text, std::string &error);
+
+/// "batch=2,seq=7" into sizes (each N > 0); false if malformed.
+bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes);
+/// Loom IR of a model: a .mlir file as is, else the import of an ONNX file or HF folder
+/// in `dtype` (the import's summary goes to stderr).
+bool loadModelIr(const std::string &model, const std::string &dtype, std::string &ir,
+                 std::string &error);
 
 /// `loom import`; `argv` starts after the subcommand name. Returns the exit code.
 int runImport(int argc, char **argv);
@@ -19,6 +28,10 @@ int runReference(int argc, char **argv);
 int runOptimize(int argc, char **argv);
 /// `loom generate`: text generation from a prompt.
 int runGenerate(int argc, char **argv);
+/// `loom kernel-harness`: per-kernel test data for a model's generated kernels.
+int runKernelHarness(int argc, char **argv);
+/// `loom kernel-check`: runs a kernel harness on a GPU (runtime only).
+int runKernelCheck(int argc, char **argv);
 
 } // namespace loom::cli
 

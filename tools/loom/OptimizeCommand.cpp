@@ -18,13 +18,10 @@
 
 namespace loom::cli {
 
-namespace {
-
-bool endsWith(const std::string &s, const std::string &suffix) {
+static bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-/// "batch=2,seq=7" into sizes.
 bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes) {
   std::stringstream in(text);
   std::string item;
@@ -41,7 +38,26 @@ bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes) 
   return true;
 }
 
-} // namespace
+bool loadModelIr(const std::string &model, const std::string &dtype, std::string &ir,
+                 std::string &error) {
+  if (endsWith(model, ".mlir")) {
+    std::ifstream in(model);
+    if (!in) {
+      error = "cannot read " + model;
+      return false;
+    }
+    ir.assign(std::istreambuf_iterator<char>(in), {});
+    return true;
+  }
+  ImportOptions importOptions;
+  importOptions.dtype = dtype;
+  ImportResult imported;
+  if (!importModel(model, importOptions, imported, error))
+    return false;
+  ir = imported.ir;
+  std::fprintf(stderr, "imported:  %s\n", imported.summary.c_str());
+  return true;
+}
 
 int runOptimize(int argc, char **argv) {
   const char *usage =
@@ -92,26 +108,12 @@ int runOptimize(int argc, char **argv) {
   }
 
   std::string ir, error;
-  if (endsWith(model, ".mlir")) {
-    std::ifstream in(model);
-    if (!in) {
-      std::fprintf(stderr, "loom optimize: cannot read %s\n", model.c_str());
-      return 1;
-    }
-    ir.assign(std::istreambuf_iterator<char>(in), {});
-  } else {
-    ImportOptions importOptions;
-    importOptions.dtype = dtype;
-    ImportResult imported;
-    if (!importModel(model, importOptions, imported, error)) {
-      std::fprintf(stderr, "loom optimize: %s\n", error.c_str());
-      return 1;
-    }
-    ir = imported.ir;
-    if (options.weights.empty())
-      options.weights = model;
-    std::fprintf(stderr, "imported:  %s\n", imported.summary.c_str());
+  if (!loadModelIr(model, dtype, ir, error)) {
+    std::fprintf(stderr, "loom optimize: %s\n", error.c_str());
+    return 1;
   }
+  if (options.weights.empty() && !endsWith(model, ".mlir"))
+    options.weights = model;
 
   OptimizeResult result;
   bool ok = optimizeModule(ir, options, result, error);

@@ -26,9 +26,11 @@ int usage(FILE *out) {
                     "  optimize  run the pass pipeline over a model and print the IR\n"
                     "  generate  generate text from a prompt\n"
                     "  reference run a model on the CPU reference executor\n"
+                    "  kernel-harness  write per-kernel test data for a model's CUDA kernels\n"
 #endif
                     "  devices   list the CUDA devices this machine has\n"
                     "  cuda-compile  compile CUDA C++ (loom-translate output) with NVRTC\n"
+                    "  kernel-check  run a kernel harness on the GPU against its reference outputs\n"
                     "  version   print the version of Loom\n"
                     "  help      print this message\n");
   return out == stdout ? 0 : 2;
@@ -117,6 +119,8 @@ int main(int argc, char **argv) {
     return runDevices();
   if (command == "cuda-compile")
     return runCudaCompile(argc - 2, argv + 2);
+  if (command == "kernel-check")
+    return loom::cli::runKernelCheck(argc - 2, argv + 2);
 #ifdef LOOM_WITH_COMPILER
   if (command == "import")
     return loom::cli::runImport(argc - 2, argv + 2);
@@ -126,6 +130,8 @@ int main(int argc, char **argv) {
     return loom::cli::runGenerate(argc - 2, argv + 2);
   if (command == "reference")
     return loom::cli::runReference(argc - 2, argv + 2);
+  if (command == "kernel-harness")
+    return loom::cli::runKernelHarness(argc - 2, argv + 2);
 #endif
   std::fprintf(stderr, "loom: unknown command '%s'\n\n", command.c_str());
   return usage(stderr);

@@ -67,6 +67,17 @@ std::string store(Type element, const std::string &target, const std::string &va
   return target + " = (" + storageType(element) + ")(" + value + ");";
 }
 
+/// The product of `dims` as size-expression text ("?" if one is anonymous).
+std::string work(ArrayRef<Dim> dims) {
+  std::optional<SizeExpr> count = elementCount(dims);
+  return count ? count->str() : "?";
+}
+
+std::string describe(const EmittedKernel::GridDim &dim) {
+  std::string text = dim.per == 1 ? dim.work : "ceil(" + dim.work + " / " + std::to_string(dim.per) + ")";
+  return dim.cap ? "min(" + text + ", " + std::to_string(dim.cap) + ")" : text;
+}
+
 std::string product(ArrayRef<Dim> dims) {
   std::string text = "1LL";
   for (const Dim &d : dims)
@@ -119,8 +130,8 @@ public:
       return kernel_.emitOpError() << "cannot be written as CUDA: "
                                    << (emitter_->failed() ? emitter_->error() : why_);
     os << "\n// " << stringifyKernelKind(kernel_.getKind()) << " kernel; launch with "
-       << info_.threads << " threads per block, grid (" << info_.grid[0] << ", "
-       << info_.grid[1] << ", " << info_.grid[2] << ")\n";
+       << info_.threads << " threads per block, grid (" << describe(info_.grid[0]) << ", "
+       << describe(info_.grid[1]) << ", " << describe(info_.grid[2]) << ")\n";
     os << "extern \"C\" __global__ void __launch_bounds__(" << info_.threads << ") "
        << name_ << "(";
     std::string separator;
@@ -159,7 +170,7 @@ private:
       Shape shape = shapeOf(value);
       std::string count = product(shape);
       if (i == 0)
-        info_.grid[0] = "loom_min((" + count + " + 255) / 256, 65536LL)";
+        info_.grid[0] = {work(shape), 256, 65536};
       e.open("");
       e.line("const long long n = " + count + ";");
       e.open(
@@ -190,7 +201,7 @@ private:
     ArrayRef<Dim> lead = ArrayRef<Dim>(shape).take_front(axis);
     ArrayRef<Dim> trail = ArrayRef<Dim>(shape).drop_front(axis);
     std::string type = computeType(elementOf(input));
-    info_.grid[0] = "loom_min(" + product(lead) + ", 65536LL)";
+    info_.grid[0] = {work(lead), 1, 65536};
     std::string cols = product(trail);
 
     e.line("const long long rows = " + product(lead) + ", cols = " + cols + ";");
@@ -353,9 +364,11 @@ private:
         return "__bfloat162float(" + load + ")";
       return load;
     };
-    info_.grid[0] = "(" + N + " + 63) / 64";
-    info_.grid[1] = "(" + M + " + 63) / 64";
-    info_.grid[2] = product(batchShape);
+    info_.grid[0] = {work(ArrayRef<Dim>(result).take_back()), 64, 0};
+    info_.grid[1] = {work(linear ? ArrayRef<Dim>(ls).drop_back()
+                                 : ArrayRef<Dim>(result).drop_back().take_back()),
+                     64, 0};
+    info_.grid[2] = {work(batchShape), 1, 0};
 
     e.line("const long long M = " + M + ", N = " + N + ", K = " + K + ";");
     e.line("__shared__ " + acc + " As[16][64], Bs[16][64];");
@@ -455,9 +468,9 @@ private:
     double scale = op.getScale() ? op.getScale()->convertToDouble()
                                  : 1.0 / std::sqrt(static_cast<double>(d));
     info_.threads = 64;
-    info_.grid[0] = "(" + sizeExpr(q[2]) + " + 63) / 64";
-    info_.grid[1] = sizeExpr(q[1]);
-    info_.grid[2] = sizeExpr(q[0]);
+    info_.grid[0] = {work(ArrayRef<Dim>(q).slice(2, 1)), 64, 0};
+    info_.grid[1] = {work(ArrayRef<Dim>(q).slice(1, 1)), 1, 0};
+    info_.grid[2] = {work(ArrayRef<Dim>(q).take_front()), 1, 0};
     auto literal = [&](double x) {
       std::string text;
       llvm::raw_string_ostream(text) << llvm::format("%.9e", x);
@@ -563,6 +576,16 @@ std::string structuralName(KernelOp kernel) {
 }
 
 } // namespace
+
+std::optional<int64_t>
+EmittedKernel::GridDim::blocks(const std::map<std::string, int64_t> &sizes) const {
+  std::optional<SizeExpr> expr = SizeExpr::parse(work);
+  std::optional<int64_t> count = expr ? expr->evaluate(sizes) : std::nullopt;
+  if (!count)
+    return std::nullopt;
+  int64_t blocks = std::max<int64_t>(1, (*count + per - 1) / per);
+  return cap ? std::min(blocks, cap) : blocks;
+}
 
 LogicalResult emitCuda(ModuleOp module, llvm::raw_ostream &os,
                        std::vector<EmittedKernel> *kernels) {

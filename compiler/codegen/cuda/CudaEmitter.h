@@ -17,6 +17,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,10 +28,18 @@ struct EmittedKernel {
   /// The function name, `loom_<kind>_<structural hash>`.
   std::string name;
   KernelKind kind;
-  /// Threads per block, and the grid: C++ expressions over the `s_<name>` parameters
-  /// (every kernel loops over its work, so a smaller grid is still correct).
+  /// One dimension of the grid: `ceil(work / per)` blocks, at most `cap` (0: no cap;
+  /// a capped dimension is a grid-stride loop, so fewer blocks are still correct).
+  /// `work` is a size expression over the kernel's dimension names ("batch*seq").
+  struct GridDim {
+    std::string work = "1";
+    int64_t per = 1;
+    int64_t cap = 0;
+    /// The number of blocks for the given sizes; nullopt if a name is unbound.
+    std::optional<int64_t> blocks(const std::map<std::string, int64_t> &sizes) const;
+  };
   int threads = 256;
-  std::string grid[3] = {"1", "1", "1"};
+  GridDim grid[3];
   /// The dimension names the kernel takes, in parameter order.
   std::vector<std::string> symbols;
 };

@@ -63,6 +63,36 @@ loom_status_t loom_device_count(int32_t *out_count);
 loom_status_t loom_device_info(int32_t ordinal, loom_device_info_t *out_info);
 
 /*===--------------------------------------------------------------------===*
+ * Device memory and kernels (the layer the model executor is built on)
+ *===--------------------------------------------------------------------===*/
+
+/* An open device: its primary context, made current on the calling thread by every
+ * call that takes it. */
+typedef struct loom_device_s *loom_device_t;
+loom_status_t loom_device_open(int32_t ordinal, loom_device_t *out_device);
+void loom_device_close(loom_device_t device);
+
+/* Device memory is addressed by 64-bit device pointers. */
+loom_status_t loom_device_alloc(loom_device_t device, size_t bytes, uint64_t *out_pointer);
+loom_status_t loom_device_free(loom_device_t device, uint64_t pointer);
+loom_status_t loom_device_upload(loom_device_t device, uint64_t target, const void *source,
+                                 size_t bytes);
+loom_status_t loom_device_download(loom_device_t device, void *target, uint64_t source,
+                                   size_t bytes);
+/* Waits for all launched work; reports a kernel fault here. */
+loom_status_t loom_device_synchronize(loom_device_t device);
+
+/* A loaded cubin or PTX image (from loom_compile_cuda). */
+typedef struct loom_module_s *loom_module_t;
+loom_status_t loom_module_load(loom_device_t device, const void *image, size_t size,
+                               loom_module_t *out_module);
+void loom_module_unload(loom_module_t module);
+/* Launches `kernel` on `grid` blocks of `threads` threads; `args[i]` points at the i-th
+ * parameter's value (a uint64_t device pointer or an int64_t size). Asynchronous. */
+loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
+                                 const uint32_t grid[3], uint32_t threads, void **args);
+
+/*===--------------------------------------------------------------------===*
  * Kernel compilation (NVRTC, loaded with dlopen; needs no GPU)
  *===--------------------------------------------------------------------===*/
 

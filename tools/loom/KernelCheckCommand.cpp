@@ -1,0 +1,262 @@
+//===- KernelCheckCommand.cpp - `loom kernel-check`: generated kernels on a GPU ===//
+//
+// Reads a harness folder written by `loom kernel-harness` (kernels.cu, harness.json,
+// tensors.safetensors), compiles the kernels with NVRTC for the device, and runs each
+// kernel alone on its recorded inputs, with its outputs poisoned (all bytes 0xFF, NaN
+// for floats) before the launch, then compares with the reference executor's outputs.
+// Runtime only: builds without MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Commands.h"
+#include "loom/runtime.hpp"
+#include "loom/support/Float16.h"
+#include "loom/support/Json.h"
+#include "loom/support/Safetensors.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace loom::cli {
+
+namespace {
+
+bool readFile(const std::string &path, std::string &out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return false;
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  out = buffer.str();
+  return true;
+}
+
+/// The elements of a tensor as doubles.
+std::vector<double> decode(DType dtype, const std::string &bytes) {
+  int64_t size = dtypeSize(dtype), count = static_cast<int64_t>(bytes.size()) / size;
+  std::vector<double> values(count);
+  const char *data = bytes.data();
+  for (int64_t i = 0; i < count; ++i) {
+    const char *at = data + i * size;
+    switch (dtype) {
+    case DType::F32: { float f; std::memcpy(&f, at, 4); values[i] = f; break; }
+    case DType::F64: { double f; std::memcpy(&f, at, 8); values[i] = f; break; }
+    case DType::F16: { uint16_t h; std::memcpy(&h, at, 2); values[i] = halfToFloat(h); break; }
+    case DType::BF16: { uint16_t h; std::memcpy(&h, at, 2); values[i] = bfloat16ToFloat(h); break; }
+    case DType::I64: { int64_t n; std::memcpy(&n, at, 8); values[i] = static_cast<double>(n); break; }
+    case DType::I32: { int32_t n; std::memcpy(&n, at, 4); values[i] = n; break; }
+    case DType::I16: { int16_t n; std::memcpy(&n, at, 2); values[i] = n; break; }
+    case DType::I8: { int8_t n; std::memcpy(&n, at, 1); values[i] = n; break; }
+    case DType::Bool: values[i] = *at ? 1 : 0; break;
+    default: values[i] = NAN;
+    }
+  }
+  return values;
+}
+
+/// Largest |actual - expected| over the largest |expected| (NaN if any actual is NaN
+/// where expected is not).
+double relativeError(const std::vector<double> &actual, const std::vector<double> &expected) {
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    if (std::isnan(actual[i]) != std::isnan(expected[i]))
+      return NAN;
+    if (std::isinf(expected[i]) || std::isnan(expected[i])) {
+      if (actual[i] != expected[i] && !(std::isnan(actual[i]) && std::isnan(expected[i])))
+        return NAN;
+      continue;
+    }
+    worst = std::max(worst, std::fabs(actual[i] - expected[i]));
+    scale = std::max(scale, std::fabs(expected[i]));
+  }
+  return worst / std::max(scale, 1e-30);
+}
+
+double defaultTolerance(DType dtype) {
+  switch (dtype) {
+  case DType::BF16: return 2e-2;
+  case DType::F16: return 5e-3;
+  case DType::F32: return 1e-4;
+  case DType::F64: return 1e-10;
+  default: return 0;
+  }
+}
+
+struct Tensors {
+  SafetensorsHeader header;
+  bool load(const std::string &name, const TensorInfo *&info, std::string &bytes,
+            std::string &error) {
+    info = header.find(name);
+    if (!info) {
+      error = "tensors.safetensors has no tensor '" + name + "'";
+      return false;
+    }
+    return readTensorBytes(header, *info, bytes, error);
+  }
+};
+
+} // namespace
+
+int runKernelCheck(int argc, char **argv) {
+  const char *usage = "usage: loom kernel-check <harness-dir> [--device N] [--tolerance T]\n";
+  std::string dir;
+  int device = 0;
+  double tolerance = -1;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--device" && i + 1 < argc)
+      device = std::atoi(argv[++i]);
+    else if (arg == "--tolerance" && i + 1 < argc)
+      tolerance = std::atof(argv[++i]);
+    else if (!arg.empty() && arg[0] != '-' && dir.empty())
+      dir = arg;
+    else {
+      std::fprintf(stderr, "loom kernel-check: unexpected argument '%s'\n%s", arg.c_str(), usage);
+      return 2;
+    }
+  }
+  if (dir.empty()) {
+    std::fputs(usage, stderr);
+    return 2;
+  }
+  std::string source, manifestText, error;
+  json::Value manifest;
+  Tensors tensors;
+  if (!readFile(dir + "/kernels.cu", source) || !readFile(dir + "/harness.json", manifestText)) {
+    std::fprintf(stderr, "loom kernel-check: %s lacks kernels.cu or harness.json\n", dir.c_str());
+    return 1;
+  }
+  if (!json::parse(manifestText, manifest, error) ||
+      !readSafetensorsHeader(dir + "/tensors.safetensors", tensors.header, error)) {
+    std::fprintf(stderr, "loom kernel-check: %s\n", error.c_str());
+    return 1;
+  }
+
+  std::vector<loom_device_info_t> devices;
+  Status status = listDevices(devices);
+  if (!status.ok() || device < 0 || device >= static_cast<int>(devices.size())) {
+    std::fprintf(stderr, "loom kernel-check: %s\n",
+                 status.ok() ? "no such CUDA device" : status.message().c_str());
+    return 1;
+  }
+  const loom_device_info_t &info = devices[device];
+  std::string arch = "sm_" + std::to_string(info.compute_capability_major) +
+                     std::to_string(info.compute_capability_minor) +
+                     (info.compute_capability_major == 9 ? "a" : "");
+  auto start = std::chrono::steady_clock::now();
+  std::string image;
+  status = compileCuda(source, dir + "/kernels.cu", arch, image);
+  if (!status.ok()) {
+    std::fprintf(stderr, "loom kernel-check: %s\n", status.message().c_str());
+    return 1;
+  }
+  double compileSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%s: compiled for %s in %.2f s\n", info.name, arch.c_str(), compileSeconds);
+
+  loom_device_t gpu = nullptr;
+  loom_module_t module = nullptr;
+  auto fail = [&](loom_status_t s) {
+    std::fprintf(stderr, "loom kernel-check: %s\n", loom_status_message(s));
+    loom_status_free(s);
+    loom_module_unload(module);
+    loom_device_close(gpu);
+    return 1;
+  };
+  if (loom_status_t s = loom_device_open(device, &gpu))
+    return fail(s);
+  if (loom_status_t s = loom_module_load(gpu, image.data(), image.size(), &module))
+    return fail(s);
+
+  const json::Value *list = manifest.get("kernels");
+  int failures = 0, count = 0;
+  for (const json::Value &kernel : list ? list->asArray() : std::vector<json::Value>{}) {
+    std::string name = kernel.get("name")->asString();
+    std::vector<uint64_t> buffers;
+    std::vector<int64_t> sizes;
+    std::vector<void *> args;
+    std::vector<std::pair<uint64_t, const TensorInfo *>> outputs;
+    bool ok = true;
+    auto allocate = [&](const std::string &tensor, bool poison) {
+      const TensorInfo *t = nullptr;
+      std::string bytes;
+      if (!tensors.load(tensor, t, bytes, error))
+        return ok = false;
+      uint64_t pointer = 0;
+      if (loom_status_t s = loom_device_alloc(gpu, bytes.size(), &pointer)) {
+        error = loom_status_message(s);
+        loom_status_free(s);
+        return ok = false;
+      }
+      buffers.push_back(pointer);
+      if (poison)
+        std::memset(bytes.data(), 0xFF, bytes.size());
+      if (loom_status_t s = loom_device_upload(gpu, pointer, bytes.data(), bytes.size())) {
+        error = loom_status_message(s);
+        loom_status_free(s);
+        return ok = false;
+      }
+      if (poison)
+        outputs.emplace_back(pointer, t);
+      return true;
+    };
+    for (const json::Value &input : kernel.get("inputs")->asArray())
+      ok = ok && allocate(input.asString(), false);
+    for (const json::Value &output : kernel.get("outputs")->asArray())
+      ok = ok && allocate(output.asString(), true);
+    for (const json::Value &size : kernel.get("sizes")->asArray())
+      sizes.push_back(size.asInteger());
+    for (uint64_t &pointer : buffers)
+      args.push_back(&pointer);
+    for (int64_t &size : sizes)
+      args.push_back(&size);
+    uint32_t grid[3];
+    for (int d = 0; d < 3; ++d)
+      grid[d] = static_cast<uint32_t>(kernel.get("grid")->asArray()[d].asInteger());
+    uint32_t threads = static_cast<uint32_t>(kernel.get("threads")->asInteger());
+    if (ok) {
+      loom_status_t s = loom_module_launch(module, name.c_str(), grid, threads, args.data());
+      if (!s)
+        s = loom_device_synchronize(gpu);
+      if (s) {
+        error = loom_status_message(s);
+        loom_status_free(s);
+        ok = false;
+      }
+    }
+    double worst = 0;
+    bool pass = ok;
+    for (auto [pointer, t] : outputs) {
+      if (!ok)
+        break;
+      std::string actual(t->fileEnd - t->fileBegin, '\0'), expected;
+      if (loom_status_t s = loom_device_download(gpu, actual.data(), pointer, actual.size()))
+        return fail(s);
+      readTensorBytes(tensors.header, *t, expected, error);
+      double e = relativeError(decode(t->dtype, actual), decode(t->dtype, expected));
+      double limit = tolerance >= 0 ? tolerance : defaultTolerance(t->dtype);
+      worst = std::isnan(e) || std::isnan(worst) ? NAN : std::max(worst, e);
+      pass = pass && !std::isnan(e) && e <= limit;
+    }
+    for (uint64_t pointer : buffers)
+      if (loom_status_t s = loom_device_free(gpu, pointer))
+        loom_status_free(s);
+    ++count;
+    if (!pass)
+      ++failures;
+    std::printf("%-6s %-40s %-13s grid %u,%u,%u x %u  max relative error %.2e%s%s\n",
+                pass ? "PASS" : "FAIL", name.c_str(), kernel.get("kind")->asString().c_str(),
+                grid[0], grid[1], grid[2], threads, worst, ok ? "" : "  ", ok ? "" : error.c_str());
+  }
+  loom_module_unload(module);
+  loom_device_close(gpu);
+  std::printf("%d of %d kernels match the reference executor\n", count - failures, count);
+  return failures ? 1 : 0;
+}
+
+} // namespace loom::cli
