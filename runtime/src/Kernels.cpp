@@ -23,10 +23,12 @@ namespace {
 /// Makes the device's context current; a failure status otherwise.
 loom_status_t enter(loom_device_t device, const char *call) {
   if (!device)
-    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, std::string(call) + ": device is null");
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      std::string(call) + ": device is null");
   CUresult result = device->driver->ctxSetCurrent(device->context);
   if (result != kCudaSuccess)
-    return makeStatus(LOOM_STATUS_INTERNAL, device->driver->describe("cuCtxSetCurrent", result));
+    return makeStatus(LOOM_STATUS_INTERNAL,
+                      device->driver->describe("cuCtxSetCurrent", result));
   return nullptr;
 }
 
@@ -34,7 +36,8 @@ loom_status_t check(loom_device_t device, const char *call, CUresult result) {
   if (result == kCudaSuccess)
     return nullptr;
   constexpr CUresult kOutOfMemory = 2;
-  return makeStatus(result == kOutOfMemory ? LOOM_STATUS_OUT_OF_MEMORY : LOOM_STATUS_INTERNAL,
+  return makeStatus(result == kOutOfMemory ? LOOM_STATUS_OUT_OF_MEMORY
+                                           : LOOM_STATUS_INTERNAL,
                     device->driver->describe(call, result));
 }
 
@@ -44,14 +47,16 @@ extern "C" {
 
 loom_status_t loom_device_open(int32_t ordinal, loom_device_t *out_device) {
   if (!out_device)
-    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, "loom_device_open: out_device is null");
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_device_open: out_device is null");
   *out_device = nullptr;
   int32_t count = 0;
   if (loom_status_t status = loom_device_count(&count))
     return status;
   if (ordinal < 0 || ordinal >= count)
     return makeStatus(LOOM_STATUS_NOT_FOUND, "no CUDA device " + std::to_string(ordinal) +
-                                                 "; this machine has " + std::to_string(count));
+                                                 "; this machine has " +
+                                                 std::to_string(count));
   std::string error;
   const CudaDriver *driver = getCudaDriver(error);
   auto *device = new loom_device_s{driver, 0, nullptr};
@@ -60,7 +65,8 @@ loom_status_t loom_device_open(int32_t ordinal, loom_device_t *out_device) {
     result = driver->primaryCtxRetain(&device->context, device->device);
   if (result != kCudaSuccess) {
     delete device;
-    return makeStatus(LOOM_STATUS_INTERNAL, driver->describe("cuDevicePrimaryCtxRetain", result));
+    return makeStatus(LOOM_STATUS_INTERNAL,
+                      driver->describe("cuDevicePrimaryCtxRetain", result));
   }
   *out_device = device;
   return nullptr;
@@ -73,14 +79,16 @@ void loom_device_close(loom_device_t device) {
   delete device;
 }
 
-loom_status_t loom_device_alloc(loom_device_t device, size_t bytes, uint64_t *out_pointer) {
+loom_status_t loom_device_alloc(loom_device_t device, size_t bytes,
+                                uint64_t *out_pointer) {
   if (loom_status_t status = enter(device, "loom_device_alloc"))
     return status;
   if (!out_pointer)
-    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, "loom_device_alloc: out_pointer is null");
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_device_alloc: out_pointer is null");
   CUdeviceptr pointer = 0;
-  if (loom_status_t status =
-          check(device, "cuMemAlloc", device->driver->memAlloc(&pointer, bytes ? bytes : 1)))
+  if (loom_status_t status = check(device, "cuMemAlloc",
+                                   device->driver->memAlloc(&pointer, bytes ? bytes : 1)))
     return status;
   *out_pointer = pointer;
   return nullptr;
@@ -92,8 +100,8 @@ loom_status_t loom_device_free(loom_device_t device, uint64_t pointer) {
   return check(device, "cuMemFree", device->driver->memFree(pointer));
 }
 
-loom_status_t loom_device_upload(loom_device_t device, uint64_t target, const void *source,
-                                 size_t bytes) {
+loom_status_t loom_device_upload(loom_device_t device, uint64_t target,
+                                 const void *source, size_t bytes) {
   if (loom_status_t status = enter(device, "loom_device_upload"))
     return status;
   if (bytes == 0)
@@ -124,8 +132,8 @@ loom_status_t loom_module_load(loom_device_t device, const void *image, size_t s
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                       "loom_module_load: image, size and out_module are required");
   CUmodule module = nullptr;
-  if (loom_status_t status =
-          check(device, "cuModuleLoadData", device->driver->moduleLoadData(&module, image)))
+  if (loom_status_t status = check(device, "cuModuleLoadData",
+                                   device->driver->moduleLoadData(&module, image)))
     return status;
   *out_module = new loom_module_s{device, module};
   return nullptr;
@@ -150,13 +158,12 @@ loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
   CUfunction function = nullptr;
   CUresult result = device->driver->moduleGetFunction(&function, module->module, kernel);
   if (result != kCudaSuccess)
-    return makeStatus(LOOM_STATUS_NOT_FOUND, "the module has no kernel '" + std::string(kernel) +
-                                                 "': " +
-                                                 device->driver->describe("cuModuleGetFunction",
-                                                                          result));
+    return makeStatus(LOOM_STATUS_NOT_FOUND,
+                      "the module has no kernel '" + std::string(kernel) + "': " +
+                          device->driver->describe("cuModuleGetFunction", result));
   return check(device, "cuLaunchKernel",
-               device->driver->launchKernel(function, grid[0], grid[1], grid[2], threads, 1, 1, 0,
-                                            nullptr, args, nullptr));
+               device->driver->launchKernel(function, grid[0], grid[1], grid[2], threads,
+                                            1, 1, 0, nullptr, args, nullptr));
 }
 
 } // extern "C"

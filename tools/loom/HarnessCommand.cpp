@@ -18,7 +18,8 @@ namespace loom::cli {
 int runKernelHarness(int argc, char **argv) {
   const char *usage =
       "usage: loom kernel-harness <model.onnx | hf-folder | fused.mlir> -o <dir>\n"
-      "                           [--dtype f32|bf16|f16] [--sizes name=N,..] [--seed N]\n";
+      "                           [--dtype f32|bf16|f16] [--sizes name=N,..] [--seed "
+      "N]\n";
   std::string model, dir, dtype = "f32";
   KernelHarnessOptions options;
   for (int i = 0; i < argc; ++i) {
@@ -32,14 +33,15 @@ int runKernelHarness(int argc, char **argv) {
       options.seed = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--sizes" && hasValue) {
       if (!parseSizes(argv[++i], options.dimSizes)) {
-        std::fprintf(stderr, "loom kernel-harness: --sizes wants name=N,name=N (N > 0)\n");
+        std::fprintf(stderr,
+                     "loom kernel-harness: --sizes wants name=N,name=N (N > 0)\n");
         return 2;
       }
     } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
       model = arg;
     } else {
-      std::fprintf(stderr, "loom kernel-harness: unexpected argument '%s'\n%s", arg.c_str(),
-                   usage);
+      std::fprintf(stderr, "loom kernel-harness: unexpected argument '%s'\n%s",
+                   arg.c_str(), usage);
       return 2;
     }
   }

@@ -74,7 +74,9 @@ std::string work(ArrayRef<Dim> dims) {
 }
 
 std::string describe(const EmittedKernel::GridDim &dim) {
-  std::string text = dim.per == 1 ? dim.work : "ceil(" + dim.work + " / " + std::to_string(dim.per) + ")";
+  std::string text = dim.per == 1
+                         ? dim.work
+                         : "ceil(" + dim.work + " / " + std::to_string(dim.per) + ")";
   return dim.cap ? "min(" + text + ", " + std::to_string(dim.cap) + ")" : text;
 }
 

@@ -37,16 +37,26 @@ using reference::ElementType;
 using reference::Tensor;
 
 bool elementTypeOf(Type type, ElementType &out) {
-  if (type.isF32()) out = ElementType::F32;
-  else if (type.isF16()) out = ElementType::F16;
-  else if (type.isBF16()) out = ElementType::BF16;
-  else if (type.isF64()) out = ElementType::F64;
-  else if (type.isInteger(1)) out = ElementType::I1;
-  else if (type.isInteger(8)) out = ElementType::I8;
-  else if (type.isInteger(16)) out = ElementType::I16;
-  else if (type.isInteger(32)) out = ElementType::I32;
-  else if (type.isInteger(64)) out = ElementType::I64;
-  else return false;
+  if (type.isF32())
+    out = ElementType::F32;
+  else if (type.isF16())
+    out = ElementType::F16;
+  else if (type.isBF16())
+    out = ElementType::BF16;
+  else if (type.isF64())
+    out = ElementType::F64;
+  else if (type.isInteger(1))
+    out = ElementType::I1;
+  else if (type.isInteger(8))
+    out = ElementType::I8;
+  else if (type.isInteger(16))
+    out = ElementType::I16;
+  else if (type.isInteger(32))
+    out = ElementType::I32;
+  else if (type.isInteger(64))
+    out = ElementType::I64;
+  else
+    return false;
   return true;
 }
 
@@ -55,7 +65,8 @@ OwningOpRef<ModuleOp> isolate(KernelOp kernel) {
   OpBuilder builder(kernel.getContext());
   OwningOpRef<ModuleOp> module = ModuleOp::create(kernel.getLoc());
   builder.setInsertionPointToEnd(module->getBody());
-  auto type = builder.getFunctionType(kernel.getInputs().getTypes(), kernel.getResultTypes());
+  auto type =
+      builder.getFunctionType(kernel.getInputs().getTypes(), kernel.getResultTypes());
   auto func = func::FuncOp::create(builder, kernel.getLoc(), "forward", type);
   Block *entry = func.addEntryBlock();
   builder.setInsertionPointToEnd(entry);
@@ -68,10 +79,12 @@ OwningOpRef<ModuleOp> isolate(KernelOp kernel) {
 
 /// The exclusive upper bound of random values for kernel input `index`: the indexed
 /// dimension for gather indices, 2 for other integers (valid ids, masks and flags).
-int64_t integerBound(KernelOp kernel, unsigned index, const std::map<std::string, int64_t> &sizes) {
+int64_t integerBound(KernelOp kernel, unsigned index,
+                     const std::map<std::string, int64_t> &sizes) {
   Value arg = kernel.getBody().front().getArgument(index);
   for (Operation *user : arg.getUsers())
-    if (auto gather = llvm::dyn_cast<GatherOp>(user); gather && gather.getIndices() == arg) {
+    if (auto gather = llvm::dyn_cast<GatherOp>(user);
+        gather && gather.getIndices() == arg) {
       Dim dim = getShape(gather.getData().getType())[gather.getAxis()];
       std::optional<SizeExpr> expr = toExpr(dim);
       std::optional<int64_t> size = expr ? expr->evaluate(sizes) : std::nullopt;
@@ -128,8 +141,8 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
     auto name = kernel->getAttrOfType<StringAttr>("loom.cuda_name").str();
     if (!ok || !done.insert(name).second)
       return;
-    const cuda::EmittedKernel &info =
-        *llvm::find_if(kernels, [&](const cuda::EmittedKernel &k) { return k.name == name; });
+    const cuda::EmittedKernel &info = *llvm::find_if(
+        kernels, [&](const cuda::EmittedKernel &k) { return k.name == name; });
     std::vector<Tensor> inputs;
     std::string inputNames, outputNames;
     for (auto [i, input] : llvm::enumerate(kernel.getInputs())) {
@@ -141,7 +154,8 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
         std::optional<SizeExpr> expr = toExpr(dim);
         std::optional<int64_t> size = expr ? expr->evaluate(sizes) : std::nullopt;
         if (!size) {
-          error = name + ": input " + std::to_string(i) + " has a dimension of unknown size";
+          error =
+              name + ": input " + std::to_string(i) + " has a dimension of unknown size";
           ok = false;
           return;
         }
@@ -152,7 +166,8 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
         for (double &f : t.floats)
           f = reference::roundTo(t.type, uniform(rng));
       } else {
-        std::uniform_int_distribution<int64_t> pick(0, integerBound(kernel, i, sizes) - 1);
+        std::uniform_int_distribution<int64_t> pick(0,
+                                                    integerBound(kernel, i, sizes) - 1);
         for (int64_t &n : t.ints)
           n = reference::wrapTo(t.type, pick(rng));
       }
@@ -201,7 +216,8 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
   js << json;
   cu.close();
   js.close();
-  if (!cu || !js || std::rename((dir + "/kernels.cu.tmp").c_str(), (dir + "/kernels.cu").c_str()) ||
+  if (!cu || !js ||
+      std::rename((dir + "/kernels.cu.tmp").c_str(), (dir + "/kernels.cu").c_str()) ||
       std::rename((dir + "/harness.json.tmp").c_str(), (dir + "/harness.json").c_str())) {
     error = "cannot write into " + dir;
     return false;
