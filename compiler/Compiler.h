@@ -72,6 +72,20 @@ struct OptimizeResult {
 bool optimizeModule(const std::string &ir, const OptimizeOptions &options,
                     OptimizeResult &result, std::string &error);
 
+struct ArtifactOptions {
+  /// The GPU architecture the artifact is meant for ("sm_90a"); the runtime compiles
+  /// the kernels for the device it runs on.
+  std::string target = "sm_90a";
+  /// Upper bounds of named dimensions (--max-batch, --max-seq), recorded in the manifest.
+  std::map<std::string, int64_t> bounds;
+};
+
+/// Writes the artifact of a fused module (the default pipeline's output) into folder
+/// `dir`: `kernels.cu` and `manifest.json` (format in docs/artifact.md). The folder
+/// appears whole or not at all. `summary` says what it holds.
+bool writeArtifact(const std::string &ir, const std::string &dir, const ArtifactOptions &options,
+                   std::string &summary, std::string &error);
+
 struct KernelHarnessOptions {
   /// Sizes of the named dimensions (default: 2 for names containing "batch", 7 else).
   std::map<std::string, int64_t> dimSizes;

@@ -28,6 +28,8 @@ int runReference(int argc, char **argv);
 int runOptimize(int argc, char **argv);
 /// `loom generate`: text generation from a prompt.
 int runGenerate(int argc, char **argv);
+/// `loom compile`: a model to an artifact folder.
+int runCompile(int argc, char **argv);
 /// `loom kernel-harness`: per-kernel test data for a model's generated kernels.
 int runKernelHarness(int argc, char **argv);
 /// `loom kernel-check`: runs a kernel harness on a GPU (runtime only).

@@ -24,6 +24,7 @@ int usage(FILE *out) {
 #ifdef LOOM_WITH_COMPILER
                     "  import    print a model (ONNX file or Hugging Face folder) as loom IR\n"
                     "  optimize  run the pass pipeline over a model and print the IR\n"
+                    "  compile   compile a model into an artifact (kernels.cu + manifest.json)\n"
                     "  generate  generate text from a prompt\n"
                     "  reference run a model on the CPU reference executor\n"
                     "  kernel-harness  write per-kernel test data for a model's CUDA kernels\n"
@@ -130,6 +131,8 @@ int main(int argc, char **argv) {
     return loom::cli::runGenerate(argc - 2, argv + 2);
   if (command == "reference")
     return loom::cli::runReference(argc - 2, argv + 2);
+  if (command == "compile")
+    return loom::cli::runCompile(argc - 2, argv + 2);
   if (command == "kernel-harness")
     return loom::cli::runKernelHarness(argc - 2, argv + 2);
 #endif

@@ -1,0 +1,246 @@
+//===- Artifact.cpp - A fused module as kernels.cu + manifest.json ----------===//
+//
+// The manifest is all the runtime needs to run the model without MLIR: the entry
+// point's inputs and outputs, one buffer per stored value (a reshape is a view of its
+// operand's buffer), the weights by name, and the launches in order with their grids
+// as size expressions over the named dimensions. Format: docs/artifact.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/Compiler.h"
+#include "compiler/codegen/cuda/CudaEmitter.h"
+#include "dialects/loom/Shape.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/xxhash.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+using namespace mlir;
+
+namespace loom {
+
+namespace {
+
+std::string quote(StringRef text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+/// The safetensors spelling of an element type.
+std::string dtypeOf(Type type) {
+  if (type.isF32())
+    return "F32";
+  if (type.isF16())
+    return "F16";
+  if (type.isBF16())
+    return "BF16";
+  if (type.isF64())
+    return "F64";
+  if (type.isInteger(1))
+    return "BOOL";
+  if (type.isInteger(8))
+    return "I8";
+  if (type.isInteger(16))
+    return "I16";
+  if (type.isInteger(32))
+    return "I32";
+  return "I64";
+}
+
+/// `["batch", "seq", "256"]`; false if a dimension is anonymous.
+bool shapeJson(Type type, std::string &out) {
+  out = "[";
+  for (auto [i, dim] : llvm::enumerate(getShape(llvm::cast<RankedTensorType>(type)))) {
+    std::optional<SizeExpr> expr = toExpr(dim);
+    if (!expr)
+      return false;
+    out += (i ? ", " : "") + quote(expr->str());
+  }
+  out += "]";
+  return true;
+}
+
+bool writeFile(const std::string &path, const std::string &text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  return static_cast<bool>(out);
+}
+
+} // namespace
+
+bool writeArtifact(const std::string &ir, const std::string &dir,
+                   const ArtifactOptions &options, std::string &summary,
+                   std::string &error) {
+  MLIRContext context;
+  context.loadDialect<LoomDialect, func::FuncDialect>();
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
+    llvm::raw_string_ostream os(diagnostics);
+    os << d.getLocation() << ": " << d.str() << "\n";
+    return success();
+  });
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, ParserConfig(&context));
+  if (!module) {
+    error = "the IR does not parse:\n" + diagnostics;
+    return false;
+  }
+  std::string source;
+  llvm::raw_string_ostream cuda(source);
+  std::vector<cuda::EmittedKernel> kernels;
+  if (failed(cuda::emitCuda(*module, cuda, &kernels))) {
+    error = "the CUDA emitter failed:\n" + diagnostics;
+    return false;
+  }
+  func::FuncOp entry;
+  for (auto func : module->getOps<func::FuncOp>())
+    if (func.getName() == "forward" || !entry)
+      entry = func;
+  if (!entry || entry.isExternal()) {
+    error = "the module has no function to compile";
+    return false;
+  }
+
+  // One buffer per stored value; reshapes view their operand's buffer.
+  llvm::DenseMap<Value, int> bufferOf;
+  std::string buffers, weights, launches, inputs, outputs;
+  int count = 0;
+  auto addBuffer = [&](Value value) -> bool {
+    std::string shape;
+    if (!shapeJson(value.getType(), shape)) {
+      error = "a value has a dimension of unknown size; run loom-infer-shapes";
+      return false;
+    }
+    Type element = llvm::cast<RankedTensorType>(value.getType()).getElementType();
+    buffers += std::string(count ? ",\n    " : "\n    ") +
+               "{\"dtype\": " + quote(dtypeOf(element)) + ", \"shape\": " + shape + "}";
+    bufferOf[value] = count++;
+    return true;
+  };
+  Block &body = entry.getBody().front();
+  for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
+    if (!addBuffer(arg))
+      return false;
+    auto name = entry.getArgAttrOfType<StringAttr>(i, "loom.name");
+    std::string entryText =
+        "{\"name\": " + quote(name ? name.str() : "arg" + std::to_string(i)) +
+        ", \"buffer\": " + std::to_string(bufferOf[arg]);
+    if (auto fill = entry.getArgAttrOfType<IntegerAttr>(i, "loom.default"))
+      entryText += ", \"default\": " + std::to_string(fill.getInt());
+    inputs += std::string(i ? ",\n    " : "\n    ") + entryText + "}";
+  }
+  int weightCount = 0, launchCount = 0;
+  for (Operation &op : body) {
+    if (auto weight = llvm::dyn_cast<WeightOp>(op)) {
+      if (!addBuffer(weight))
+        return false;
+      weights += std::string(weightCount++ ? ",\n    " : "\n    ") +
+                 "{\"name\": " + quote(weight.getName()) +
+                 ", \"buffer\": " + std::to_string(bufferOf[weight]) + "}";
+    } else if (auto reshape = llvm::dyn_cast<ReshapeOp>(op)) {
+      bufferOf[reshape] = bufferOf.lookup(reshape.getOperand());
+    } else if (auto kernel = llvm::dyn_cast<KernelOp>(op)) {
+      std::string name = kernel->getAttrOfType<StringAttr>("loom.cuda_name").str();
+      const cuda::EmittedKernel &info = *llvm::find_if(
+          kernels, [&](const cuda::EmittedKernel &k) { return k.name == name; });
+      std::string args, grid, sizes;
+      for (Value input : kernel.getInputs()) {
+        if (!bufferOf.count(input)) {
+          error = "kernel " + name +
+                  " reads a value that is not stored (a constant outside "
+                  "a kernel?)";
+          return false;
+        }
+        args += (args.empty() ? "" : ", ") + std::to_string(bufferOf[input]);
+      }
+      for (Value result : kernel.getResults()) {
+        if (!addBuffer(result))
+          return false;
+        args += (args.empty() ? "" : ", ") + std::to_string(bufferOf[result]);
+      }
+      for (int d = 0; d < 3; ++d)
+        grid += std::string(d ? ", " : "") + "{\"work\": " + quote(info.grid[d].work) +
+                ", \"per\": " + std::to_string(info.grid[d].per) +
+                ", \"cap\": " + std::to_string(info.grid[d].cap) + "}";
+      for (const std::string &symbol : info.symbols)
+        sizes += (sizes.empty() ? "" : ", ") + quote(symbol);
+      launches += std::string(launchCount++ ? ",\n    " : "\n    ") +
+                  "{\"kernel\": " + quote(name) +
+                  ", \"threads\": " + std::to_string(info.threads) + ", \"grid\": [" +
+                  grid + "], \"args\": [" + args + "], \"sizes\": [" + sizes + "]}";
+    } else if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
+      for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+        auto name = entry.getResultAttrOfType<StringAttr>(i, "loom.name");
+        std::string shape;
+        if (!bufferOf.count(value) || !shapeJson(value.getType(), shape)) {
+          error = "output " + std::to_string(i) + " is not a stored value of known shape";
+          return false;
+        }
+        outputs +=
+            std::string(i ? ",\n    " : "\n    ") +
+            "{\"name\": " + quote(name ? name.str() : "result" + std::to_string(i)) +
+            ", \"buffer\": " + std::to_string(bufferOf[value]) + ", \"dtype\": " +
+            quote(
+                dtypeOf(llvm::cast<RankedTensorType>(value.getType()).getElementType())) +
+            ", \"shape\": " + shape + "}";
+      }
+    } else if (!llvm::isa<ConstantOp>(op) || !op.use_empty()) {
+      error = "'" + op.getName().getStringRef().str() +
+              "' outside a kernel cannot be compiled; run the default pipeline first";
+      return false;
+    }
+  }
+  std::string bounds;
+  for (const auto &[name, bound] : options.bounds)
+    bounds += (bounds.empty() ? "" : ", ") + quote(name) + ": " + std::to_string(bound);
+  uint64_t hash = llvm::xxh3_64bits(source);
+  std::string hashText;
+  llvm::raw_string_ostream(hashText) << llvm::format_hex_no_prefix(hash, 16);
+  std::string manifest =
+      "{\n  \"format\": \"loom-artifact\",\n  \"version\": 1,\n"
+      "  \"target\": " +
+      quote(options.target) +
+      ",\n"
+      "  \"kernels\": {\"file\": \"kernels.cu\", \"xxh3\": " +
+      quote(hashText) + ", \"count\": " + std::to_string(kernels.size()) +
+      "},\n  \"bounds\": {" + bounds + "},\n  \"inputs\": [" + inputs +
+      "\n  ],\n  \"outputs\": [" + outputs + "\n  ],\n  \"weights\": [" + weights +
+      "\n  ],\n  \"buffers\": [" + buffers + "\n  ],\n  \"launches\": [" + launches +
+      "\n  ]\n}\n";
+
+  // Write beside the destination, then move it into place.
+  namespace fs = std::filesystem;
+  std::error_code ignored;
+  std::string staging = dir + ".partial";
+  fs::remove_all(staging, ignored);
+  if (!fs::create_directories(staging, ignored) ||
+      !writeFile(staging + "/kernels.cu", source) ||
+      !writeFile(staging + "/manifest.json", manifest)) {
+    fs::remove_all(staging, ignored);
+    error = "cannot write " + staging;
+    return false;
+  }
+  fs::remove_all(dir, ignored);
+  if (std::rename(staging.c_str(), dir.c_str()) != 0) {
+    error = "cannot move " + staging + " to " + dir;
+    return false;
+  }
+  summary = std::to_string(launchCount) + " launches of " +
+            std::to_string(kernels.size()) + " kernels, " + std::to_string(weightCount) +
+            " weights, " + std::to_string(count) + " buffers";
+  return true;
+}
+
+} // namespace loom
