@@ -8,6 +8,7 @@
 using namespace loom::rt;
 
 struct loom_device_s {
+  int32_t ordinal;
   const CudaDriver *driver;
   CUdevice device;
   CUcontext context;
@@ -59,7 +60,7 @@ loom_status_t loom_device_open(int32_t ordinal, loom_device_t *out_device) {
                                                  std::to_string(count));
   std::string error;
   const CudaDriver *driver = getCudaDriver(error);
-  auto *device = new loom_device_s{driver, 0, nullptr};
+  auto *device = new loom_device_s{ordinal, driver, 0, nullptr};
   CUresult result = driver->deviceGet(&device->device, ordinal);
   if (result == kCudaSuccess)
     result = driver->primaryCtxRetain(&device->context, device->device);
@@ -70,6 +71,10 @@ loom_status_t loom_device_open(int32_t ordinal, loom_device_t *out_device) {
   }
   *out_device = device;
   return nullptr;
+}
+
+int32_t loom_device_ordinal(loom_device_t device) {
+  return device ? device->ordinal : -1;
 }
 
 void loom_device_close(loom_device_t device) {

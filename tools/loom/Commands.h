@@ -32,6 +32,8 @@ int runGenerate(int argc, char **argv);
 int runCompile(int argc, char **argv);
 /// `loom kernel-harness`: per-kernel test data for a model's generated kernels.
 int runKernelHarness(int argc, char **argv);
+/// `loom run`: an artifact on the GPU (runtime only).
+int runRun(int argc, char **argv);
 /// `loom kernel-check`: runs a kernel harness on a GPU (runtime only).
 int runKernelCheck(int argc, char **argv);
 

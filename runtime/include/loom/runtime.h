@@ -71,6 +71,8 @@ loom_status_t loom_device_info(int32_t ordinal, loom_device_info_t *out_info);
 typedef struct loom_device_s *loom_device_t;
 loom_status_t loom_device_open(int32_t ordinal, loom_device_t *out_device);
 void loom_device_close(loom_device_t device);
+/* The ordinal the device was opened with. */
+int32_t loom_device_ordinal(loom_device_t device);
 
 /* Device memory is addressed by 64-bit device pointers. */
 loom_status_t loom_device_alloc(loom_device_t device, size_t bytes, uint64_t *out_pointer);
@@ -91,6 +93,38 @@ void loom_module_unload(loom_module_t module);
  * parameter's value (a uint64_t device pointer or an int64_t size). Asynchronous. */
 loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
                                  const uint32_t grid[3], uint32_t threads, void **args);
+
+/*===--------------------------------------------------------------------===*
+ * Compiled models (artifacts written by `loom compile`)
+ *===--------------------------------------------------------------------===*/
+
+/* A host tensor: `dtype` is a safetensors name ("F32", "BF16", "I64", ...), the data
+ * row-major little-endian. */
+typedef struct loom_host_tensor_t {
+  const char *name;
+  const char *dtype;
+  int32_t rank;
+  int64_t shape[8];
+  void *data;
+  size_t bytes;
+} loom_host_tensor_t;
+
+typedef struct loom_model_s *loom_model_t;
+/* Loads the artifact folder `artifact` (manifest.json, kernels.cu) for `device`,
+ * compiling its kernels with NVRTC for the device's architecture. */
+loom_status_t loom_model_load(loom_device_t device, const char *artifact,
+                              loom_model_t *out_model);
+void loom_model_free(loom_model_t model);
+/* Uploads every weight the manifest names from `path` (a Hugging Face folder or one
+ * .safetensors file), converted to the compiled element type. */
+loom_status_t loom_model_bind_weights(loom_model_t model, const char *path);
+size_t loom_model_num_outputs(loom_model_t model);
+/* Runs the model. Inputs are matched by name (ones with a default may be left out);
+ * `outputs` receives the outputs in manifest order, each `data` allocated by the
+ * runtime and released with loom_free. */
+loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *inputs,
+                             size_t num_inputs, loom_host_tensor_t *outputs,
+                             size_t num_outputs);
 
 /*===--------------------------------------------------------------------===*
  * Kernel compilation (NVRTC, loaded with dlopen; needs no GPU)

@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Writes the kernel harnesses of the GPU suite (tests/gpu) into carry/harness/: every
+# Writes what the GPU suite (tests/gpu) reads into carry/: kernel harnesses (every
 # distinct kernel of the shared models with random inputs and the reference executor's
-# outputs. Run from the repository root after a build with the compiler; then carry
-# `carry` to the GPU machine and run `ctest -L gpu` there.
+# outputs) in carry/harness, compiled artifacts of the shared models in carry/artifacts
+# and their weights and PyTorch references in carry/models. Run from the repository root
+# after a build with the compiler; then carry `carry` to the GPU machine and run
+# `ctest -L gpu` there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 loom=build/bin/loom
 models=../shared/models
 out=carry/harness
-rm -rf "$out"
-mkdir -p "$out"
+rm -rf "$out" carry/artifacts carry/models
+mkdir -p "$out" carry/artifacts carry/models
+for m in tiny-llama tiny-gpt2 tiny-bert; do
+  mkdir -p "carry/models/$m"
+  cp "$models/$m/model.safetensors" "$models/$m/reference.safetensors" "carry/models/$m/"
+  "$loom" compile "$models/$m" -o "carry/artifacts/$m"
+done
+"$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-bf16 --dtype bf16
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf"
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf-long" --sizes batch=1,seq=70 --seed 1
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-bf16" --dtype bf16

@@ -1,0 +1,655 @@
+//===- Model.cpp - Running a compiled artifact ------------------------------===//
+//
+// Reads manifest.json, compiles kernels.cu with NVRTC for the device, uploads weights
+// (converted to the compiled element type on the host), and runs the launch sequence:
+// the named dimensions are bound from the inputs' shapes, every buffer is sized from
+// its shape expression, and each launch's grid is evaluated from its work expression.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Nvrtc.h"
+#include "Status.h"
+
+#include "loom/support/Checkpoint.h"
+#include "loom/support/Float16.h"
+#include "loom/support/Json.h"
+#include "loom/support/Safetensors.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sys/stat.h>
+#include <vector>
+
+using namespace loom;
+using namespace loom::rt;
+
+namespace {
+
+/// Evaluates a size expression in canonical text ("2*batch*seq-1") for `sizes`.
+std::optional<int64_t> evaluate(const std::string &text,
+                                const std::map<std::string, int64_t> &sizes) {
+  int64_t total = 0, term = 1;
+  int sign = 1;
+  bool any = false;
+  size_t i = 0;
+  auto finish = [&] {
+    total += sign * term;
+    term = 1;
+  };
+  while (i < text.size()) {
+    char c = text[i];
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      int64_t value = 0;
+      while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])))
+        value = value * 10 + (text[i++] - '0');
+      term *= value;
+      any = true;
+    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      size_t end = i;
+      while (end < text.size() &&
+             (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_'))
+        ++end;
+      auto it = sizes.find(text.substr(i, end - i));
+      if (it == sizes.end())
+        return std::nullopt;
+      term *= it->second;
+      i = end;
+      any = true;
+    } else if (c == '*') {
+      ++i;
+    } else if (c == '+' || c == '-') {
+      if (any)
+        finish();
+      sign = c == '+' ? 1 : -1;
+      ++i;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!any)
+    return std::nullopt;
+  finish();
+  return total;
+}
+
+bool isName(const std::string &text) {
+  return !text.empty() &&
+         (std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_') &&
+         std::all_of(text.begin(), text.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+         });
+}
+
+/// Element `i` of `bytes` of `dtype` as a double (integers exactly up to 2^53).
+double load(DType dtype, const char *bytes, int64_t i) {
+  const char *at = bytes + i * dtypeSize(dtype);
+  switch (dtype) {
+  case DType::F32: {
+    float f;
+    std::memcpy(&f, at, 4);
+    return f;
+  }
+  case DType::F64: {
+    double f;
+    std::memcpy(&f, at, 8);
+    return f;
+  }
+  case DType::F16: {
+    uint16_t h;
+    std::memcpy(&h, at, 2);
+    return halfToFloat(h);
+  }
+  case DType::BF16: {
+    uint16_t h;
+    std::memcpy(&h, at, 2);
+    return bfloat16ToFloat(h);
+  }
+  case DType::I64: {
+    int64_t n;
+    std::memcpy(&n, at, 8);
+    return static_cast<double>(n);
+  }
+  case DType::I32: {
+    int32_t n;
+    std::memcpy(&n, at, 4);
+    return n;
+  }
+  case DType::I16: {
+    int16_t n;
+    std::memcpy(&n, at, 2);
+    return n;
+  }
+  case DType::I8: {
+    int8_t n;
+    std::memcpy(&n, at, 1);
+    return n;
+  }
+  case DType::Bool:
+    return *at ? 1 : 0;
+  default:
+    return NAN;
+  }
+}
+
+void store(DType dtype, char *bytes, int64_t i, double value) {
+  char *at = bytes + i * dtypeSize(dtype);
+  switch (dtype) {
+  case DType::F32: {
+    float f = static_cast<float>(value);
+    std::memcpy(at, &f, 4);
+    break;
+  }
+  case DType::F64:
+    std::memcpy(at, &value, 8);
+    break;
+  case DType::F16: {
+    uint16_t h = floatToHalf(static_cast<float>(value));
+    std::memcpy(at, &h, 2);
+    break;
+  }
+  case DType::BF16: {
+    uint16_t h = floatToBfloat16(static_cast<float>(value));
+    std::memcpy(at, &h, 2);
+    break;
+  }
+  case DType::I64: {
+    int64_t n = static_cast<int64_t>(value);
+    std::memcpy(at, &n, 8);
+    break;
+  }
+  case DType::I32: {
+    int32_t n = static_cast<int32_t>(value);
+    std::memcpy(at, &n, 4);
+    break;
+  }
+  case DType::I16: {
+    int16_t n = static_cast<int16_t>(value);
+    std::memcpy(at, &n, 2);
+    break;
+  }
+  case DType::I8: {
+    int8_t n = static_cast<int8_t>(value);
+    std::memcpy(at, &n, 1);
+    break;
+  }
+  case DType::Bool:
+    *at = value != 0;
+    break;
+  default:
+    break;
+  }
+}
+
+/// `bytes` of `from` as `to` (a copy when equal; integers move exactly, int64 ids
+/// included, through int64 rather than double).
+std::string convert(const std::string &bytes, DType from, DType to) {
+  if (from == to)
+    return bytes;
+  int64_t count = static_cast<int64_t>(bytes.size()) / dtypeSize(from);
+  std::string out(count * dtypeSize(to), '\0');
+  bool integers = !dtypeIsFloat(from) && !dtypeIsFloat(to);
+  for (int64_t i = 0; i < count; ++i) {
+    if (integers && from == DType::I64 && to == DType::I32) {
+      int64_t n;
+      std::memcpy(&n, bytes.data() + i * 8, 8);
+      int32_t m = static_cast<int32_t>(n);
+      std::memcpy(out.data() + i * 4, &m, 4);
+    } else {
+      store(to, out.data(), i, load(from, bytes.data(), i));
+    }
+  }
+  return out;
+}
+
+struct Buffer {
+  DType dtype = DType::F32;
+  std::vector<std::string> shape;
+  bool weight = false;
+};
+
+struct Launch {
+  std::string kernel;
+  uint32_t threads = 256;
+  struct Grid {
+    std::string work;
+    int64_t per = 1, cap = 0;
+  } grid[3];
+  std::vector<int> args;
+  std::vector<std::string> sizes;
+};
+
+struct Port {
+  std::string name;
+  int buffer = 0;
+  std::optional<int64_t> fill;
+  std::vector<std::string> shape;
+  DType dtype = DType::F32;
+};
+
+bool parseDtypeName(const std::string &text, DType &out) {
+  if (text == "BOOL") {
+    out = DType::Bool;
+    return true;
+  }
+  return parseDType(text, out);
+}
+
+} // namespace
+
+struct loom_model_s {
+  loom_device_t device = nullptr;
+  loom_module_t module = nullptr;
+  std::vector<Buffer> buffers;
+  std::vector<Port> inputs, outputs;
+  std::vector<std::pair<std::string, int>> weights;
+  std::vector<Launch> launches;
+  /// Device memory of the bound weights, by buffer.
+  std::map<int, uint64_t> weightMemory;
+
+  ~loom_model_s() {
+    for (auto &[buffer, pointer] : weightMemory)
+      if (loom_status_t s = loom_device_free(device, pointer))
+        loom_status_free(s);
+    loom_module_unload(module);
+  }
+
+  loom_status_t parse(const json::Value &manifest, const std::string &path) {
+    auto bad = [&](const std::string &why) {
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, path + ": " + why);
+    };
+    const json::Value *format = manifest.get("format");
+    const json::Value *version = manifest.get("version");
+    if (!format || !format->isString() || format->asString() != "loom-artifact")
+      return bad("not a Loom artifact manifest");
+    if (!version || !version->isInteger() || version->asInteger() != 1)
+      return bad("manifest version is not 1 (this runtime reads version 1)");
+    auto shapeOf = [](const json::Value *v, std::vector<std::string> &out) {
+      if (!v || !v->isArray())
+        return false;
+      for (const json::Value &d : v->asArray()) {
+        if (!d.isString())
+          return false;
+        out.push_back(d.asString());
+      }
+      return true;
+    };
+    const json::Value *list = manifest.get("buffers");
+    if (!list || !list->isArray())
+      return bad("no buffers");
+    for (const json::Value &b : list->asArray()) {
+      Buffer buffer;
+      const json::Value *dtype = b.get("dtype");
+      if (!dtype || !dtype->isString() ||
+          !parseDtypeName(dtype->asString(), buffer.dtype) ||
+          !shapeOf(b.get("shape"), buffer.shape))
+        return bad("a buffer has no valid dtype and shape");
+      buffers.push_back(buffer);
+    }
+    auto bufferIndex = [&](const json::Value &entry, int &out) {
+      const json::Value *b = entry.get("buffer");
+      if (!b || !b->isInteger() || b->asInteger() < 0 ||
+          b->asInteger() >= static_cast<int64_t>(buffers.size()))
+        return false;
+      out = static_cast<int>(b->asInteger());
+      return true;
+    };
+    for (const char *key : {"inputs", "outputs"}) {
+      const json::Value *ports = manifest.get(key);
+      if (!ports || !ports->isArray())
+        return bad(std::string("no ") + key);
+      for (const json::Value &p : ports->asArray()) {
+        Port port;
+        const json::Value *name = p.get("name");
+        if (!name || !name->isString() || !bufferIndex(p, port.buffer))
+          return bad(std::string("an entry of ") + key + " lacks a name or buffer");
+        port.name = name->asString();
+        if (const json::Value *fill = p.get("default"); fill && fill->isInteger())
+          port.fill = fill->asInteger();
+        port.shape = buffers[port.buffer].shape;
+        port.dtype = buffers[port.buffer].dtype;
+        if (const json::Value *shape = p.get("shape")) {
+          port.shape.clear();
+          if (!shapeOf(shape, port.shape))
+            return bad("an output has a malformed shape");
+        }
+        (std::string(key) == "inputs" ? inputs : outputs).push_back(port);
+      }
+    }
+    if (const json::Value *ws = manifest.get("weights"); ws && ws->isArray())
+      for (const json::Value &w : ws->asArray()) {
+        int buffer = 0;
+        const json::Value *name = w.get("name");
+        if (!name || !name->isString() || !bufferIndex(w, buffer))
+          return bad("a weight lacks a name or buffer");
+        buffers[buffer].weight = true;
+        weights.emplace_back(name->asString(), buffer);
+      }
+    const json::Value *ls = manifest.get("launches");
+    if (!ls || !ls->isArray())
+      return bad("no launches");
+    for (const json::Value &l : ls->asArray()) {
+      Launch launch;
+      const json::Value *kernel = l.get("kernel"), *threads = l.get("threads");
+      const json::Value *grid = l.get("grid"), *args = l.get("args"),
+                        *sizes = l.get("sizes");
+      if (!kernel || !kernel->isString() || !threads || !threads->isInteger() || !grid ||
+          !grid->isArray() || grid->asArray().size() != 3 || !args || !args->isArray() ||
+          !sizes || !sizes->isArray())
+        return bad("a launch is malformed");
+      launch.kernel = kernel->asString();
+      launch.threads = static_cast<uint32_t>(threads->asInteger());
+      for (int d = 0; d < 3; ++d) {
+        const json::Value &g = grid->asArray()[d];
+        const json::Value *work = g.get("work"), *per = g.get("per"), *cap = g.get("cap");
+        if (!work || !work->isString() || !per || !per->isInteger() ||
+            per->asInteger() <= 0 || !cap || !cap->isInteger())
+          return bad("launch of " + launch.kernel + " has a malformed grid");
+        launch.grid[d] = {work->asString(), per->asInteger(), cap->asInteger()};
+      }
+      for (const json::Value &a : args->asArray()) {
+        if (!a.isInteger() || a.asInteger() < 0 ||
+            a.asInteger() >= static_cast<int64_t>(buffers.size()))
+          return bad("launch of " + launch.kernel +
+                     " names a buffer that does not exist");
+        launch.args.push_back(static_cast<int>(a.asInteger()));
+      }
+      for (const json::Value &n : sizes->asArray())
+        launch.sizes.push_back(n.asString());
+      launches.push_back(launch);
+    }
+    return nullptr;
+  }
+
+  /// The shape of `dims` for `sizes`; binds plain names from `given` when provided.
+  loom_status_t shape(const std::vector<std::string> &dims, const std::string &what,
+                      std::map<std::string, int64_t> &sizes, const int64_t *given,
+                      std::vector<int64_t> &out) {
+    out.clear();
+    for (size_t i = 0; i < dims.size(); ++i) {
+      std::optional<int64_t> size = evaluate(dims[i], sizes);
+      if (!size && given && isName(dims[i])) {
+        sizes[dims[i]] = given[i];
+        size = given[i];
+      }
+      if (!size)
+        return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, what +
+                                                            ": the size of dimension '" +
+                                                            dims[i] + "' is not known");
+      if (given && *size != given[i])
+        return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                          what + ": dimension " + std::to_string(i) + " is " +
+                              std::to_string(given[i]) + " but '" + dims[i] + "' is " +
+                              std::to_string(*size));
+      out.push_back(*size);
+    }
+    return nullptr;
+  }
+};
+
+namespace {
+
+int64_t count(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+bool readFile(const std::string &path, std::string &out) {
+  FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return false;
+  char chunk[65536];
+  size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0)
+    out.append(chunk, got);
+  std::fclose(f);
+  return true;
+}
+
+} // namespace
+
+extern "C" {
+
+loom_status_t loom_model_load(loom_device_t device, const char *artifact,
+                              loom_model_t *out_model) {
+  if (!device || !artifact || !out_model)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_model_load: device, artifact and out_model are required");
+  *out_model = nullptr;
+  std::string dir = artifact, manifestText, source, error;
+  if (!readFile(dir + "/manifest.json", manifestText) ||
+      !readFile(dir + "/kernels.cu", source))
+    return makeStatus(LOOM_STATUS_NOT_FOUND,
+                      dir + " is not an artifact (no manifest.json or kernels.cu)");
+  json::Value manifest;
+  if (!json::parse(manifestText, manifest, error))
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, dir + "/manifest.json: " + error);
+  auto model = std::make_unique<loom_model_s>();
+  model->device = device;
+  if (loom_status_t status = model->parse(manifest, dir + "/manifest.json"))
+    return status;
+  // Compile for this device.
+  loom_device_info_t info;
+  if (loom_status_t status = loom_device_info(loom_device_ordinal(device), &info))
+    return status;
+  std::string arch = "sm_" + std::to_string(info.compute_capability_major) +
+                     std::to_string(info.compute_capability_minor) +
+                     (info.compute_capability_major == 9 ? "a" : "");
+  NvrtcOutput compiled;
+  if (!compileCuda(source, dir + "/kernels.cu", arch, compiled, error))
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, error);
+  if (loom_status_t status = loom_module_load(device, compiled.binary.data(),
+                                              compiled.binary.size(), &model->module))
+    return status;
+  *out_model = model.release();
+  return nullptr;
+}
+
+void loom_model_free(loom_model_t model) { delete model; }
+
+size_t loom_model_num_outputs(loom_model_t model) {
+  return model ? model->outputs.size() : 0;
+}
+
+loom_status_t loom_model_bind_weights(loom_model_t model, const char *path) {
+  if (!model || !path)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_model_bind_weights: model and path are required");
+  std::string error;
+  Checkpoint checkpoint;
+  SafetensorsHeader single;
+  struct stat info;
+  bool folder = stat(path, &info) == 0 && S_ISDIR(info.st_mode);
+  if (folder ? !checkpoint.open(path, error)
+             : !readSafetensorsHeader(path, single, error))
+    return makeStatus(LOOM_STATUS_NOT_FOUND, error);
+  for (const auto &[name, buffer] : model->weights) {
+    const TensorInfo *tensor = folder ? checkpoint.find(name) : single.find(name);
+    if (!tensor)
+      return makeStatus(LOOM_STATUS_NOT_FOUND,
+                        std::string(path) + " has no weight '" + name + "'");
+    const Buffer &b = model->buffers[buffer];
+    std::map<std::string, int64_t> none;
+    std::vector<int64_t> shape;
+    if (loom_status_t s =
+            model->shape(b.shape, "weight '" + name + "'", none, nullptr, shape))
+      return s;
+    if (shape != tensor->shape)
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                        "weight '" + name + "' has another shape in " + path +
+                            " than the model was compiled for");
+    if (dtypeIsFloat(tensor->dtype) != dtypeIsFloat(b.dtype))
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                        "weight '" + name + "' is " + dtypeName(tensor->dtype) +
+                            "; the model needs " + dtypeName(b.dtype));
+    std::string bytes;
+    const SafetensorsHeader &file = folder ? checkpoint.shardOf(*tensor) : single;
+    if (!readTensorBytes(file, *tensor, bytes, error))
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, error);
+    bytes = convert(bytes, tensor->dtype, b.dtype);
+    uint64_t pointer = 0;
+    if (auto it = model->weightMemory.find(buffer); it != model->weightMemory.end())
+      pointer = it->second;
+    else if (loom_status_t s = loom_device_alloc(model->device, bytes.size(), &pointer))
+      return s;
+    model->weightMemory[buffer] = pointer;
+    if (loom_status_t s =
+            loom_device_upload(model->device, pointer, bytes.data(), bytes.size()))
+      return s;
+  }
+  return nullptr;
+}
+
+loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *inputs,
+                             size_t num_inputs, loom_host_tensor_t *outputs,
+                             size_t num_outputs) {
+  if (!model || (num_inputs && !inputs) || num_outputs != model->outputs.size() ||
+      !outputs)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_model_run: the model has " +
+                          std::to_string(model ? model->outputs.size() : 0) +
+                          " outputs; pass that many output slots");
+  if (model->weightMemory.size() != model->weights.size())
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_model_run: bind the weights first (loom_model_bind_weights)");
+  std::map<std::string, int64_t> sizes;
+  std::map<int, std::string> uploads;
+  // Bind the dimensions from the inputs that were given, then fill the others.
+  for (const Port &port : model->inputs) {
+    const loom_host_tensor_t *given = nullptr;
+    for (size_t i = 0; i < num_inputs; ++i)
+      if (inputs[i].name && port.name == inputs[i].name)
+        given = &inputs[i];
+    if (!given)
+      continue;
+    DType dtype;
+    if (!given->dtype || !parseDtypeName(given->dtype, dtype) ||
+        given->rank != static_cast<int32_t>(port.shape.size()))
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                        "input '" + port.name + "' needs rank " +
+                            std::to_string(port.shape.size()) + " and a known dtype");
+    std::vector<int64_t> shape;
+    if (loom_status_t s = model->shape(port.shape, "input '" + port.name + "'", sizes,
+                                       given->shape, shape))
+      return s;
+    if (given->bytes != static_cast<size_t>(count(shape) * dtypeSize(dtype)))
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, "input '" + port.name + "' has " +
+                                                          std::to_string(given->bytes) +
+                                                          " bytes for its shape");
+    if (dtypeIsFloat(dtype) != dtypeIsFloat(port.dtype))
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                        "input '" + port.name + "' is " + dtypeName(dtype) +
+                            "; the model takes " + dtypeName(port.dtype));
+    uploads[port.buffer] =
+        convert(std::string(static_cast<const char *>(given->data), given->bytes), dtype,
+                port.dtype);
+  }
+  for (const Port &port : model->inputs) {
+    if (uploads.count(port.buffer))
+      continue;
+    if (!port.fill)
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                        "input '" + port.name + "' is missing");
+    std::vector<int64_t> shape;
+    if (loom_status_t s =
+            model->shape(port.shape, "input '" + port.name + "'", sizes, nullptr, shape))
+      return s;
+    std::string bytes(count(shape) * dtypeSize(port.dtype), '\0');
+    for (int64_t i = 0; i < count(shape); ++i)
+      store(port.dtype, bytes.data(), i, static_cast<double>(*port.fill));
+    uploads[port.buffer] = bytes;
+  }
+
+  // Allocate every buffer that is not a weight for this run.
+  std::vector<uint64_t> memory(model->buffers.size(), 0);
+  auto release = [&] {
+    for (size_t i = 0; i < memory.size(); ++i)
+      if (memory[i] && !model->buffers[i].weight)
+        if (loom_status_t s = loom_device_free(model->device, memory[i]))
+          loom_status_free(s);
+  };
+  for (size_t i = 0; i < model->buffers.size(); ++i) {
+    const Buffer &b = model->buffers[i];
+    if (b.weight) {
+      memory[i] = model->weightMemory[static_cast<int>(i)];
+      continue;
+    }
+    std::vector<int64_t> shape;
+    loom_status_t s =
+        model->shape(b.shape, "buffer " + std::to_string(i), sizes, nullptr, shape);
+    if (!s)
+      s = loom_device_alloc(model->device, count(shape) * dtypeSize(b.dtype), &memory[i]);
+    if (!s && uploads.count(static_cast<int>(i)))
+      s = loom_device_upload(model->device, memory[i],
+                             uploads[static_cast<int>(i)].data(),
+                             uploads[static_cast<int>(i)].size());
+    if (s) {
+      release();
+      return s;
+    }
+  }
+  for (const Launch &launch : model->launches) {
+    std::vector<uint64_t> pointers;
+    std::vector<int64_t> values;
+    for (int a : launch.args)
+      pointers.push_back(memory[a]);
+    for (const std::string &name : launch.sizes)
+      values.push_back(sizes.count(name) ? sizes[name] : 0);
+    std::vector<void *> args;
+    for (uint64_t &p : pointers)
+      args.push_back(&p);
+    for (int64_t &v : values)
+      args.push_back(&v);
+    uint32_t grid[3];
+    for (int d = 0; d < 3; ++d) {
+      std::optional<int64_t> work = evaluate(launch.grid[d].work, sizes);
+      int64_t blocks = std::max<int64_t>(
+          1, ((work ? *work : 1) + launch.grid[d].per - 1) / launch.grid[d].per);
+      if (launch.grid[d].cap)
+        blocks = std::min(blocks, launch.grid[d].cap);
+      grid[d] = static_cast<uint32_t>(blocks);
+    }
+    if (loom_status_t s = loom_module_launch(model->module, launch.kernel.c_str(), grid,
+                                             launch.threads, args.data())) {
+      release();
+      return s;
+    }
+  }
+  if (loom_status_t s = loom_device_synchronize(model->device)) {
+    release();
+    return s;
+  }
+  for (size_t i = 0; i < model->outputs.size(); ++i) {
+    const Port &port = model->outputs[i];
+    std::vector<int64_t> shape;
+    loom_status_t s =
+        model->shape(port.shape, "output '" + port.name + "'", sizes, nullptr, shape);
+    loom_host_tensor_t &out = outputs[i];
+    out = loom_host_tensor_t{};
+    if (!s) {
+      out.bytes = count(shape) * dtypeSize(port.dtype);
+      out.data = std::malloc(out.bytes ? out.bytes : 1);
+      s = loom_device_download(model->device, out.data, memory[port.buffer], out.bytes);
+    }
+    if (s) {
+      release();
+      return s;
+    }
+    out.name = model->outputs[i].name.c_str();
+    out.dtype = dtypeName(port.dtype);
+    out.rank = static_cast<int32_t>(shape.size());
+    for (size_t d = 0; d < shape.size() && d < 8; ++d)
+      out.shape[d] = shape[d];
+  }
+  release();
+  return nullptr;
+}
+
+} // extern "C"

@@ -1,0 +1,199 @@
+//===- RunCommand.cpp - `loom run`: an artifact on the GPU ------------------===//
+//
+// loom run <artifact> --weights <model> --inputs in.safetensors
+//          [--outputs out.safetensors] [--check expected.safetensors] [--device N]
+// Runtime only (no MLIR). With --check, every output is compared with the tensor of the
+// same name (largest difference over the largest expected magnitude).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Commands.h"
+#include "loom/runtime.hpp"
+#include "loom/support/Float16.h"
+#include "loom/support/Safetensors.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace loom::cli {
+
+namespace {
+
+double element(DType dtype, const char *data, int64_t i) {
+  const char *at = data + i * dtypeSize(dtype);
+  switch (dtype) {
+  case DType::F32: {
+    float f;
+    std::memcpy(&f, at, 4);
+    return f;
+  }
+  case DType::F16: {
+    uint16_t h;
+    std::memcpy(&h, at, 2);
+    return halfToFloat(h);
+  }
+  case DType::BF16: {
+    uint16_t h;
+    std::memcpy(&h, at, 2);
+    return bfloat16ToFloat(h);
+  }
+  case DType::F64: {
+    double f;
+    std::memcpy(&f, at, 8);
+    return f;
+  }
+  case DType::I64: {
+    int64_t n;
+    std::memcpy(&n, at, 8);
+    return static_cast<double>(n);
+  }
+  case DType::I32: {
+    int32_t n;
+    std::memcpy(&n, at, 4);
+    return n;
+  }
+  default:
+    return NAN;
+  }
+}
+
+} // namespace
+
+int runRun(int argc, char **argv) {
+  const char *usage =
+      "usage: loom run <artifact> --weights <model> --inputs in.safetensors\n"
+      "                [--outputs out.safetensors] [--check expected.safetensors]\n"
+      "                [--device N] [--tolerance T]\n";
+  std::string artifact, weights, inputsPath, outputsPath, checkPath;
+  int ordinal = 0;
+  double tolerance = 1e-4;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    bool hasValue = i + 1 < argc;
+    if (arg == "--weights" && hasValue)
+      weights = argv[++i];
+    else if (arg == "--inputs" && hasValue)
+      inputsPath = argv[++i];
+    else if (arg == "--outputs" && hasValue)
+      outputsPath = argv[++i];
+    else if (arg == "--check" && hasValue)
+      checkPath = argv[++i];
+    else if (arg == "--device" && hasValue)
+      ordinal = std::atoi(argv[++i]);
+    else if (arg == "--tolerance" && hasValue)
+      tolerance = std::atof(argv[++i]);
+    else if (!arg.empty() && arg[0] != '-' && artifact.empty())
+      artifact = arg;
+    else {
+      std::fprintf(stderr, "loom run: unexpected argument '%s'\n%s", arg.c_str(), usage);
+      return 2;
+    }
+  }
+  if (artifact.empty() || weights.empty() || inputsPath.empty()) {
+    std::fputs(usage, stderr);
+    return 2;
+  }
+  std::string error;
+  SafetensorsHeader inputFile;
+  if (!readSafetensorsHeader(inputsPath, inputFile, error)) {
+    std::fprintf(stderr, "loom run: %s\n", error.c_str());
+    return 1;
+  }
+  std::vector<std::string> inputBytes(inputFile.tensors.size());
+  std::vector<loom_host_tensor_t> inputs;
+  for (size_t i = 0; i < inputFile.tensors.size(); ++i) {
+    const TensorInfo &t = inputFile.tensors[i];
+    if (!readTensorBytes(inputFile, t, inputBytes[i], error)) {
+      std::fprintf(stderr, "loom run: %s\n", error.c_str());
+      return 1;
+    }
+    loom_host_tensor_t h{};
+    h.name = t.name.c_str();
+    h.dtype = dtypeName(t.dtype);
+    h.rank = static_cast<int32_t>(t.shape.size());
+    for (size_t d = 0; d < t.shape.size() && d < 8; ++d)
+      h.shape[d] = t.shape[d];
+    h.data = inputBytes[i].data();
+    h.bytes = inputBytes[i].size();
+    inputs.push_back(h);
+  }
+
+  auto fail = [&](loom_status_t s) {
+    std::fprintf(stderr, "loom run: %s\n", loom_status_message(s));
+    loom_status_free(s);
+    return 1;
+  };
+  auto clock = [] { return std::chrono::steady_clock::now(); };
+  auto seconds = [](auto a, auto b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  loom_device_t device = nullptr;
+  loom_model_t model = nullptr;
+  if (loom_status_t s = loom_device_open(ordinal, &device))
+    return fail(s);
+  auto t0 = clock();
+  if (loom_status_t s = loom_model_load(device, artifact.c_str(), &model))
+    return fail(s);
+  auto t1 = clock();
+  if (loom_status_t s = loom_model_bind_weights(model, weights.c_str()))
+    return fail(s);
+  auto t2 = clock();
+  std::vector<loom_host_tensor_t> outputs(loom_model_num_outputs(model));
+  if (loom_status_t s = loom_model_run(model, inputs.data(), inputs.size(),
+                                       outputs.data(), outputs.size()))
+    return fail(s);
+  auto t3 = clock();
+  std::fprintf(stderr, "loaded (NVRTC) in %.2f s, weights in %.2f s, ran in %.3f s\n",
+               seconds(t0, t1), seconds(t1, t2), seconds(t2, t3));
+
+  int status = 0;
+  SafetensorsHeader expected;
+  if (!checkPath.empty() && !readSafetensorsHeader(checkPath, expected, error)) {
+    std::fprintf(stderr, "loom run: %s\n", error.c_str());
+    status = 1;
+  }
+  std::vector<TensorBytes> written;
+  for (const loom_host_tensor_t &out : outputs) {
+    DType dtype;
+    parseDType(out.dtype, dtype);
+    TensorBytes t{out.name, dtype, std::vector<int64_t>(out.shape, out.shape + out.rank),
+                  std::string(static_cast<const char *>(out.data), out.bytes)};
+    if (const TensorInfo *e = expected.find(out.name); e && status == 0) {
+      std::string bytes;
+      readTensorBytes(expected, *e, bytes, error);
+      if (e->shape != t.shape) {
+        std::printf("%s: shape differs from the expected tensor\n", out.name);
+        status = 1;
+      } else {
+        double worst = 0, scale = 0;
+        bool nan = false;
+        for (int64_t i = 0; i < e->numElements(); ++i) {
+          double a = element(dtype, t.bytes.data(), i),
+                 x = element(e->dtype, bytes.data(), i);
+          nan |= std::isnan(a) != std::isnan(x);
+          worst = std::max(worst, std::fabs(a - x));
+          scale = std::max(scale, std::fabs(x));
+        }
+        double relative = nan ? NAN : worst / std::max(scale, 1e-30);
+        bool ok = !nan && relative <= tolerance;
+        std::printf("%s: max relative error %.2e (tolerance %.0e) %s\n", out.name,
+                    relative, tolerance, ok ? "ok" : "TOO LARGE");
+        status |= ok ? 0 : 1;
+      }
+    }
+    written.push_back(std::move(t));
+    loom_free(out.data);
+  }
+  if (!outputsPath.empty() && !writeSafetensors(outputsPath, written, error)) {
+    std::fprintf(stderr, "loom run: %s\n", error.c_str());
+    status = 1;
+  }
+  loom_model_free(model);
+  loom_device_close(device);
+  return status;
+}
+
+} // namespace loom::cli
