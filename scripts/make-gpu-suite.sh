@@ -15,6 +15,7 @@ mkdir -p "$out" carry/artifacts carry/models
 for m in tiny-llama tiny-gpt2 tiny-bert; do
   mkdir -p "carry/models/$m"
   cp "$models/$m/model.safetensors" "$models/$m/reference.safetensors" "carry/models/$m/"
+  if [ -f "$models/$m/generations.json" ]; then cp "$models/$m/generations.json" "carry/models/$m/"; fi
   "$loom" compile "$models/$m" -o "carry/artifacts/$m"
 done
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-bf16 --dtype bf16

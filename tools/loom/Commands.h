@@ -34,6 +34,8 @@ int runCompile(int argc, char **argv);
 int runKernelHarness(int argc, char **argv);
 /// `loom run`: an artifact on the GPU (runtime only).
 int runRun(int argc, char **argv);
+/// `loom greedy`: greedy decoding with an artifact, checked against generations.json.
+int runGreedy(int argc, char **argv);
 /// `loom kernel-check`: runs a kernel harness on a GPU (runtime only).
 int runKernelCheck(int argc, char **argv);
 

@@ -9,8 +9,12 @@
 
 #include "Commands.h"
 #include "loom/runtime.hpp"
+#include "loom/support/Checkpoint.h"
 #include "loom/support/Float16.h"
+#include "loom/support/Json.h"
 #include "loom/support/Safetensors.h"
+
+#include <algorithm>
 
 #include <chrono>
 #include <cmath>
@@ -194,6 +198,105 @@ int runRun(int argc, char **argv) {
   loom_model_free(model);
   loom_device_close(device);
   return status;
+}
+
+} // namespace loom::cli
+
+namespace loom::cli {
+
+/// `loom greedy <artifact> --weights <model> --generations generations.json`: for each
+/// prompt, greedy decoding by running the whole prefix again for every new token (no
+/// KV cache yet), compared token by token with the expected continuation.
+int runGreedy(int argc, char **argv) {
+  const char *usage =
+      "usage: loom greedy <artifact> --weights <model> --generations generations.json "
+      "[--device N]\n";
+  std::string artifact, weights, generationsPath, error;
+  int ordinal = 0;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    bool hasValue = i + 1 < argc;
+    if (arg == "--weights" && hasValue)
+      weights = argv[++i];
+    else if (arg == "--generations" && hasValue)
+      generationsPath = argv[++i];
+    else if (arg == "--device" && hasValue)
+      ordinal = std::atoi(argv[++i]);
+    else if (!arg.empty() && arg[0] != '-' && artifact.empty())
+      artifact = arg;
+    else {
+      std::fprintf(stderr, "loom greedy: unexpected argument '%s'\n%s", arg.c_str(),
+                   usage);
+      return 2;
+    }
+  }
+  if (artifact.empty() || weights.empty() || generationsPath.empty()) {
+    std::fputs(usage, stderr);
+    return 2;
+  }
+  std::string text;
+  json::Value generations;
+  if (!readTextFile(generationsPath, text, error) ||
+      !json::parse(text, generations, error)) {
+    std::fprintf(stderr, "loom greedy: %s: %s\n", generationsPath.c_str(), error.c_str());
+    return 1;
+  }
+  auto fail = [&](loom_status_t s) {
+    std::fprintf(stderr, "loom greedy: %s\n", loom_status_message(s));
+    loom_status_free(s);
+    return 1;
+  };
+  loom_device_t device = nullptr;
+  loom_model_t model = nullptr;
+  if (loom_status_t s = loom_device_open(ordinal, &device))
+    return fail(s);
+  if (loom_status_t s = loom_model_load(device, artifact.c_str(), &model))
+    return fail(s);
+  if (loom_status_t s = loom_model_bind_weights(model, weights.c_str()))
+    return fail(s);
+  const json::Value *list = generations.get("generations");
+  int mismatches = 0;
+  for (const json::Value &g : list ? list->asArray() : std::vector<json::Value>{}) {
+    std::vector<int64_t> ids, expected, produced;
+    for (const json::Value &id : g.get("prompt_ids")->asArray())
+      ids.push_back(id.asInteger());
+    for (const json::Value &id : g.get("output_ids")->asArray())
+      expected.push_back(id.asInteger());
+    for (size_t step = 0; step < expected.size(); ++step) {
+      loom_host_tensor_t input{};
+      input.name = "input_ids";
+      input.dtype = "I64";
+      input.rank = 2;
+      input.shape[0] = 1;
+      input.shape[1] = static_cast<int64_t>(ids.size());
+      input.data = ids.data();
+      input.bytes = ids.size() * sizeof(int64_t);
+      std::vector<loom_host_tensor_t> outputs(loom_model_num_outputs(model));
+      if (loom_status_t s =
+              loom_model_run(model, &input, 1, outputs.data(), outputs.size()))
+        return fail(s);
+      const loom_host_tensor_t &logits = outputs[0];
+      int64_t vocab = logits.shape[logits.rank - 1];
+      const float *last =
+          static_cast<const float *>(logits.data) + (ids.size() - 1) * vocab;
+      int64_t best = std::max_element(last, last + vocab) - last;
+      for (loom_host_tensor_t &o : outputs)
+        loom_free(o.data);
+      produced.push_back(best);
+      ids.push_back(best);
+    }
+    size_t same = 0;
+    while (same < expected.size() && produced[same] == expected[same])
+      ++same;
+    std::printf("%-28s %zu of %zu tokens match%s\n",
+                ("\"" + g.get("prompt")->asString() + "\"").c_str(), same,
+                expected.size(),
+                same == expected.size() ? "" : " (first difference there)");
+    mismatches += same != expected.size();
+  }
+  loom_model_free(model);
+  loom_device_close(device);
+  return mismatches ? 1 : 0;
 }
 
 } // namespace loom::cli

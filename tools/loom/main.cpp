@@ -30,6 +30,7 @@ int usage(FILE *out) {
                     "  kernel-harness  write per-kernel test data for a model's CUDA kernels\n"
 #endif
                     "  run       run a compiled artifact on the GPU\n"
+                    "  greedy    greedy decoding with an artifact, checked against generations.json\n"
                     "  devices   list the CUDA devices this machine has\n"
                     "  cuda-compile  compile CUDA C++ (loom-translate output) with NVRTC\n"
                     "  kernel-check  run a kernel harness on the GPU against its reference outputs\n"
@@ -123,6 +124,8 @@ int main(int argc, char **argv) {
     return runCudaCompile(argc - 2, argv + 2);
   if (command == "run")
     return loom::cli::runRun(argc - 2, argv + 2);
+  if (command == "greedy")
+    return loom::cli::runGreedy(argc - 2, argv + 2);
   if (command == "kernel-check")
     return loom::cli::runKernelCheck(argc - 2, argv + 2);
 #ifdef LOOM_WITH_COMPILER
