@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Nvrtc.h"
+#include "KernelCache.h"
 #include "Status.h"
 
 #include "loom/support/Checkpoint.h"
@@ -249,6 +249,9 @@ struct loom_model_s {
   std::vector<Port> inputs, outputs;
   std::vector<std::pair<std::string, int>> weights;
   std::vector<Launch> launches;
+  /// Whether the kernels came from the on-disk cache, and what went wrong with it.
+  bool cacheHit = false;
+  std::string cacheNote;
   /// Device memory of the bound weights, by buffer.
   std::map<int, uint64_t> weightMemory;
 
@@ -442,9 +445,11 @@ loom_status_t loom_model_load(loom_device_t device, const char *artifact,
   std::string arch = "sm_" + std::to_string(info.compute_capability_major) +
                      std::to_string(info.compute_capability_minor) +
                      (info.compute_capability_major == 9 ? "a" : "");
-  NvrtcOutput compiled;
-  if (!compileCuda(source, dir + "/kernels.cu", arch, compiled, error))
+  CachedCompile compiled;
+  if (!compileCached(source, dir + "/kernels.cu", arch, compiled, error))
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, error);
+  model->cacheHit = compiled.hit;
+  model->cacheNote = compiled.note;
   if (loom_status_t status = loom_module_load(device, compiled.binary.data(),
                                               compiled.binary.size(), &model->module))
     return status;
@@ -456,6 +461,14 @@ void loom_model_free(loom_model_t model) { delete model; }
 
 size_t loom_model_num_outputs(loom_model_t model) {
   return model ? model->outputs.size() : 0;
+}
+
+int loom_model_kernels_cached(loom_model_t model) {
+  return model && model->cacheHit ? 1 : 0;
+}
+
+const char *loom_model_cache_note(loom_model_t model) {
+  return model ? model->cacheNote.c_str() : "";
 }
 
 loom_status_t loom_model_bind_weights(loom_model_t model, const char *path) {

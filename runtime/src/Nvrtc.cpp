@@ -133,6 +133,24 @@ std::string nvrtcVersion(std::string &error) {
   return std::to_string(major) + "." + std::to_string(minor);
 }
 
+/// Everything compileCuda passes to NVRTC besides the architecture.
+std::vector<std::string> baseOptions() {
+  // Generated kernels name every index they compute; unused ones (warning 177) are
+  // expected and removed by the compiler.
+  std::vector<std::string> options = {"--std=c++17", "--device-as-default-execution-space",
+                                      "--diag-suppress=177"};
+  if (std::string include = cudaIncludeDir(); !include.empty())
+    options.push_back("--include-path=" + include);
+  return options;
+}
+
+std::string nvrtcOptionsKey() {
+  std::string key;
+  for (const std::string &option : baseOptions())
+    key += option + " ";
+  return key;
+}
+
 bool compileCuda(const std::string &source, const std::string &name,
                  const std::string &arch, NvrtcOutput &output, std::string &error) {
   if (!validArch(arch)) {
@@ -150,13 +168,8 @@ bool compileCuda(const std::string &source, const std::string &name,
     error = std::string("nvrtcCreateProgram failed: ") + api->getErrorString(result);
     return false;
   }
-  // Generated kernels name every index they compute; unused ones (warning 177) are
-  // expected and removed by the compiler.
-  std::vector<std::string> options = {"--gpu-architecture=" + arch, "--std=c++17",
-                                      "--device-as-default-execution-space",
-                                      "--diag-suppress=177"};
-  if (std::string include = cudaIncludeDir(); !include.empty())
-    options.push_back("--include-path=" + include);
+  std::vector<std::string> options = baseOptions();
+  options.push_back("--gpu-architecture=" + arch);
   std::vector<const char *> pointers;
   for (const std::string &option : options)
     pointers.push_back(option.c_str());

@@ -25,6 +25,10 @@ struct NvrtcOutput {
 /// NVRTC's version as "13.0"; empty with `error` set when NVRTC cannot be loaded.
 std::string nvrtcVersion(std::string &error);
 
+/// The options compileCuda passes to NVRTC besides the architecture, as one string (a
+/// part of the kernel cache's key).
+std::string nvrtcOptionsKey();
+
 /// Compiles `source` (named `name` in messages) for `arch` ("sm_90a", "sm_80",
 /// "compute_90"). Returns false with `error` naming the cause: NVRTC missing, an
 /// unknown architecture, or the compile log of a source that does not compile.

@@ -150,8 +150,11 @@ int runRun(int argc, char **argv) {
                                        outputs.data(), outputs.size()))
     return fail(s);
   auto t3 = clock();
-  std::fprintf(stderr, "loaded (NVRTC) in %.2f s, weights in %.2f s, ran in %.3f s\n",
+  std::fprintf(stderr, "kernels %s in %.2f s, weights in %.2f s, ran in %.3f s\n",
+               loom_model_kernels_cached(model) ? "from the cache" : "compiled (NVRTC)",
                seconds(t0, t1), seconds(t1, t2), seconds(t2, t3));
+  if (*loom_model_cache_note(model))
+    std::fprintf(stderr, "kernel cache: %s\n", loom_model_cache_note(model));
 
   int status = 0;
   SafetensorsHeader expected;

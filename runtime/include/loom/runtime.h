@@ -111,7 +111,9 @@ typedef struct loom_host_tensor_t {
 
 typedef struct loom_model_s *loom_model_t;
 /* Loads the artifact folder `artifact` (manifest.json, kernels.cu) for `device`,
- * compiling its kernels with NVRTC for the device's architecture. */
+ * compiling its kernels with NVRTC for the device's architecture, or taking them from
+ * the kernel cache: $LOOM_CACHE_DIR (LOOM_CACHE_DIR=off bypasses it), else
+ * $XDG_CACHE_HOME/loom, else ~/.cache/loom. */
 loom_status_t loom_model_load(loom_device_t device, const char *artifact,
                               loom_model_t *out_model);
 void loom_model_free(loom_model_t model);
@@ -119,6 +121,11 @@ void loom_model_free(loom_model_t model);
  * .safetensors file), converted to the compiled element type. */
 loom_status_t loom_model_bind_weights(loom_model_t model, const char *path);
 size_t loom_model_num_outputs(loom_model_t model);
+/* 1 when the model's kernels came from the kernel cache, else 0. */
+int loom_model_kernels_cached(loom_model_t model);
+/* What went wrong with the cache while loading ("" when nothing did); a static string
+ * valid until the model is freed. */
+const char *loom_model_cache_note(loom_model_t model);
 /* Runs the model. Inputs are matched by name (ones with a default may be left out);
  * `outputs` receives the outputs in manifest order, each `data` allocated by the
  * runtime and released with loom_free. */

@@ -1,0 +1,35 @@
+//===- KernelCache.h - Compiled kernels on disk -----------------*- C++ -*-===//
+//
+// NVRTC output keyed by everything that determines it: the source, the architecture,
+// NVRTC's version and the compile options. Entries live in `$LOOM_CACHE_DIR`, else
+// `$XDG_CACHE_HOME/loom`, else `~/.cache/loom`; `LOOM_CACHE_DIR=off` bypasses the
+// cache. An entry is written to a temporary file and renamed, so readers never see a
+// partial one, and carries its length and checksum, so a corrupt entry is detected,
+// removed and rebuilt.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_RUNTIME_KERNELCACHE_H
+#define LOOM_RUNTIME_KERNELCACHE_H
+
+#include "Nvrtc.h"
+
+#include <string>
+
+namespace loom::rt {
+
+struct CachedCompile {
+  std::string binary;
+  bool hit = false;
+  /// Why the cache was not used or an entry was rebuilt ("" when all went well).
+  std::string note;
+};
+
+/// compileCuda through the on-disk cache. Cache trouble (an unwritable directory, a
+/// corrupt entry) never fails the compile; it is reported in `result.note`.
+bool compileCached(const std::string &source, const std::string &name, const std::string &arch,
+                   CachedCompile &result, std::string &error);
+
+} // namespace loom::rt
+
+#endif // LOOM_RUNTIME_KERNELCACHE_H
