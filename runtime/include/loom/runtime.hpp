@@ -51,6 +51,44 @@ inline Status listDevices(std::vector<loom_device_info_t> &out) {
   return status;
 }
 
+/// A compiled model on a device: load, bind weights, run. Owns the device handle.
+class Model {
+public:
+  Model() = default;
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+  Model(Model &&other) noexcept
+      : device_(std::exchange(other.device_, nullptr)), model_(std::exchange(other.model_, nullptr)) {}
+  ~Model() {
+    loom_model_free(model_);
+    loom_device_close(device_);
+  }
+
+  /// Opens device `ordinal` and loads the artifact folder onto it.
+  Status load(const std::string &artifact, int32_t ordinal = 0) {
+    Status status(loom_device_open(ordinal, &device_));
+    if (status.ok())
+      status = Status(loom_model_load(device_, artifact.c_str(), &model_));
+    return status;
+  }
+  /// Uploads the weights from a Hugging Face folder or a .safetensors file.
+  Status bindWeights(const std::string &path) {
+    return Status(loom_model_bind_weights(model_, path.c_str()));
+  }
+  /// Runs on host inputs; each output's `data` is owned by the caller (loom_free).
+  Status run(const std::vector<loom_host_tensor_t> &inputs,
+             std::vector<loom_host_tensor_t> &outputs) {
+    outputs.assign(loom_model_num_outputs(model_), loom_host_tensor_t{});
+    return Status(loom_model_run(model_, inputs.data(), inputs.size(), outputs.data(),
+                                 outputs.size()));
+  }
+  loom_model_t handle() const { return model_; }
+
+private:
+  loom_device_t device_ = nullptr;
+  loom_model_t model_ = nullptr;
+};
+
 /// Compiles CUDA C++ for `arch` with NVRTC into `binary` (a cubin, or PTX for
 /// `compute_*`); the status carries the compiler's log when the source is wrong.
 inline Status compileCuda(const std::string &source, const std::string &name,
