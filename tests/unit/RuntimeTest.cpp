@@ -65,3 +65,15 @@ TEST(RuntimeDevices, OrdinalOutOfRangeIsNotFound) {
 }
 
 } // namespace
+
+// Without a driver, loading a model fails with the reason and leaves nothing behind.
+TEST(RuntimeTest, ModelLoadWithoutDriverSaysWhy) {
+  setenv("LOOM_CUDA_DRIVER", "/nonexistent/libcuda.so.1", 1);
+  loom::Model model;
+  loom::Status status = model.load("/nonexistent/artifact");
+  unsetenv("LOOM_CUDA_DRIVER");
+  if (status.ok())
+    GTEST_SKIP() << "a driver was already loaded in this process";
+  EXPECT_EQ(model.handle(), nullptr);
+  EXPECT_FALSE(status.message().empty());
+}
