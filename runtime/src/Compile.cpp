@@ -3,6 +3,7 @@
 #include "Nvrtc.h"
 #include "Status.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 

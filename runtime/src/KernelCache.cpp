@@ -2,6 +2,7 @@
 
 #include "KernelCache.h"
 
+#include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>

@@ -3,6 +3,7 @@
 #include "CudaDriver.h"
 #include "Status.h"
 
+#include <cstdint>
 #include <string>
 
 using namespace loom::rt;

@@ -15,6 +15,7 @@
 #include "loom/support/Json.h"
 #include "loom/support/Safetensors.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cctype>
 #include <cmath>

@@ -2,6 +2,8 @@
 
 #include "Nvrtc.h"
 
+#include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <sys/stat.h>

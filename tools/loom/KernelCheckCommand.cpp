@@ -14,6 +14,7 @@
 #include "loom/support/Json.h"
 #include "loom/support/Safetensors.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
