@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/reference/Kernels.h"
+#include "compiler/reference/ElementTypes.h"
 #include "compiler/reference/Reference.h"
 
 #include "dialects/loom/LoomDialect.h"
@@ -33,8 +34,6 @@ std::string Port::describe() const {
   return text + "]";
 }
 
-namespace {
-
 bool elementTypeOf(Type type, ElementType &out) {
   if (type.isF16())
     out = ElementType::F16;
@@ -58,6 +57,8 @@ bool elementTypeOf(Type type, ElementType &out) {
     return false;
   return true;
 }
+
+namespace {
 
 /// Per dimension of a tensor type: the static size, else the dimension's name, else "?".
 std::vector<std::string> dimTexts(RankedTensorType type) {

@@ -11,14 +11,13 @@
 #include "Status.h"
 
 #include "loom/support/Checkpoint.h"
-#include "loom/support/Float16.h"
 #include "loom/support/Json.h"
 #include "loom/support/Safetensors.h"
 
-#include <cstdint>
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -87,106 +86,6 @@ bool isName(const std::string &text) {
          });
 }
 
-/// Element `i` of `bytes` of `dtype` as a double (integers exactly up to 2^53).
-double load(DType dtype, const char *bytes, int64_t i) {
-  const char *at = bytes + i * dtypeSize(dtype);
-  switch (dtype) {
-  case DType::F32: {
-    float f;
-    std::memcpy(&f, at, 4);
-    return f;
-  }
-  case DType::F64: {
-    double f;
-    std::memcpy(&f, at, 8);
-    return f;
-  }
-  case DType::F16: {
-    uint16_t h;
-    std::memcpy(&h, at, 2);
-    return halfToFloat(h);
-  }
-  case DType::BF16: {
-    uint16_t h;
-    std::memcpy(&h, at, 2);
-    return bfloat16ToFloat(h);
-  }
-  case DType::I64: {
-    int64_t n;
-    std::memcpy(&n, at, 8);
-    return static_cast<double>(n);
-  }
-  case DType::I32: {
-    int32_t n;
-    std::memcpy(&n, at, 4);
-    return n;
-  }
-  case DType::I16: {
-    int16_t n;
-    std::memcpy(&n, at, 2);
-    return n;
-  }
-  case DType::I8: {
-    int8_t n;
-    std::memcpy(&n, at, 1);
-    return n;
-  }
-  case DType::Bool:
-    return *at ? 1 : 0;
-  default:
-    return NAN;
-  }
-}
-
-void store(DType dtype, char *bytes, int64_t i, double value) {
-  char *at = bytes + i * dtypeSize(dtype);
-  switch (dtype) {
-  case DType::F32: {
-    float f = static_cast<float>(value);
-    std::memcpy(at, &f, 4);
-    break;
-  }
-  case DType::F64:
-    std::memcpy(at, &value, 8);
-    break;
-  case DType::F16: {
-    uint16_t h = floatToHalf(static_cast<float>(value));
-    std::memcpy(at, &h, 2);
-    break;
-  }
-  case DType::BF16: {
-    uint16_t h = floatToBfloat16(static_cast<float>(value));
-    std::memcpy(at, &h, 2);
-    break;
-  }
-  case DType::I64: {
-    int64_t n = static_cast<int64_t>(value);
-    std::memcpy(at, &n, 8);
-    break;
-  }
-  case DType::I32: {
-    int32_t n = static_cast<int32_t>(value);
-    std::memcpy(at, &n, 4);
-    break;
-  }
-  case DType::I16: {
-    int16_t n = static_cast<int16_t>(value);
-    std::memcpy(at, &n, 2);
-    break;
-  }
-  case DType::I8: {
-    int8_t n = static_cast<int8_t>(value);
-    std::memcpy(at, &n, 1);
-    break;
-  }
-  case DType::Bool:
-    *at = value != 0;
-    break;
-  default:
-    break;
-  }
-}
-
 /// `bytes` of `from` as `to` (a copy when equal; integers move exactly, int64 ids
 /// included, through int64 rather than double).
 std::string convert(const std::string &bytes, DType from, DType to) {
@@ -202,7 +101,7 @@ std::string convert(const std::string &bytes, DType from, DType to) {
       int32_t m = static_cast<int32_t>(n);
       std::memcpy(out.data() + i * 4, &m, 4);
     } else {
-      store(to, out.data(), i, load(from, bytes.data(), i));
+      storeElement(to, out.data(), i, loadElement(from, bytes.data(), i));
     }
   }
   return out;
@@ -577,7 +476,7 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
       return s;
     std::string bytes(count(shape) * dtypeSize(port.dtype), '\0');
     for (int64_t i = 0; i < count(shape); ++i)
-      store(port.dtype, bytes.data(), i, static_cast<double>(*port.fill));
+      storeElement(port.dtype, bytes.data(), i, static_cast<double>(*port.fill));
     uploads[port.buffer] = bytes;
   }
 

@@ -1,7 +1,13 @@
 //===- Safetensors.cpp - Strict reader of safetensors headers --------------===//
 
 #include "loom/support/Safetensors.h"
+
+#include "loom/support/Float16.h"
+
+#include <cstring>
+
 #include "loom/support/Json.h"
+#include <cmath>
 
 #include <algorithm>
 #include <cstdio>
@@ -19,13 +25,13 @@ struct DTypeEntry {
 };
 
 constexpr DTypeEntry kDTypes[] = {
-    {DType::F64, "F64", 8, true},          {DType::F32, "F32", 4, true},
-    {DType::F16, "F16", 2, true},          {DType::BF16, "BF16", 2, true},
-    {DType::F8E4M3, "F8_E4M3", 1, true},   {DType::F8E5M2, "F8_E5M2", 1, true},
-    {DType::I64, "I64", 8, false},         {DType::I32, "I32", 4, false},
-    {DType::I16, "I16", 2, false},         {DType::I8, "I8", 1, false},
-    {DType::U64, "U64", 8, false},         {DType::U32, "U32", 4, false},
-    {DType::U16, "U16", 2, false},         {DType::U8, "U8", 1, false},
+    {DType::F64, "F64", 8, true},        {DType::F32, "F32", 4, true},
+    {DType::F16, "F16", 2, true},        {DType::BF16, "BF16", 2, true},
+    {DType::F8E4M3, "F8_E4M3", 1, true}, {DType::F8E5M2, "F8_E5M2", 1, true},
+    {DType::I64, "I64", 8, false},       {DType::I32, "I32", 4, false},
+    {DType::I16, "I16", 2, false},       {DType::I8, "I8", 1, false},
+    {DType::U64, "U64", 8, false},       {DType::U32, "U32", 4, false},
+    {DType::U16, "U16", 2, false},       {DType::U8, "U8", 1, false},
     {DType::Bool, "BOOL", 1, false},
 };
 
@@ -58,8 +64,9 @@ bool parseTensor(const std::string &name, const json::Value &value, uint64_t dat
   if (!dtype || !shape || !offsets)
     return bad("needs \"dtype\", \"shape\" and \"data_offsets\"");
   if (!dtype->isString() || !parseDType(dtype->asString(), out.dtype))
-    return bad("unsupported dtype " +
-               (dtype->isString() ? "\"" + dtype->asString() + "\"" : std::string("(not a string)")));
+    return bad("unsupported dtype " + (dtype->isString()
+                                           ? "\"" + dtype->asString() + "\""
+                                           : std::string("(not a string)")));
   if (!shape->isArray())
     return bad("\"shape\" is not an array");
   uint64_t bytes = static_cast<uint64_t>(dtypeSize(out.dtype));
@@ -76,7 +83,8 @@ bool parseTensor(const std::string &name, const json::Value &value, uint64_t dat
       !offsets->asArray()[0].isInteger() || !offsets->asArray()[1].isInteger() ||
       offsets->asArray()[0].asInteger() < 0 || offsets->asArray()[1].asInteger() < 0)
     return bad("\"data_offsets\" must be two non-negative integers");
-  uint64_t begin = offsets->asArray()[0].asInteger(), end = offsets->asArray()[1].asInteger();
+  uint64_t begin = offsets->asArray()[0].asInteger(),
+           end = offsets->asArray()[1].asInteger();
   if (begin > end)
     return bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                "] end before they begin");
@@ -225,7 +233,8 @@ bool parseSafetensorsHeader(const uint8_t *bytes, uint64_t available, uint64_t f
 bool readSafetensorsHeader(const std::string &path, SafetensorsHeader &out,
                            std::string &error) {
   out.path = path;
-  std::unique_ptr<FILE, int (*)(FILE *)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  std::unique_ptr<FILE, int (*)(FILE *)> file(std::fopen(path.c_str(), "rb"),
+                                              &std::fclose);
   auto fail = [&](const std::string &why) {
     error = path + ": " + why;
     return false;
@@ -252,8 +261,8 @@ bool readSafetensorsHeader(const std::string &path, SafetensorsHeader &out,
       return fail("cannot read the header");
   }
   std::string why;
-  if (!parseSafetensorsHeader(bytes.data(), bytes.size(), static_cast<uint64_t>(size), out,
-                              why))
+  if (!parseSafetensorsHeader(bytes.data(), bytes.size(), static_cast<uint64_t>(size),
+                              out, why))
     return fail(why);
   out.path = path;
   return true;
@@ -265,7 +274,8 @@ bool readTensorBytes(const SafetensorsHeader &header, const TensorInfo &tensor,
                                               &std::fclose);
   uint64_t size = tensor.fileEnd - tensor.fileBegin;
   bytes.resize(size);
-  if (!file || std::fseek(file.get(), static_cast<long>(tensor.fileBegin), SEEK_SET) != 0 ||
+  if (!file ||
+      std::fseek(file.get(), static_cast<long>(tensor.fileBegin), SEEK_SET) != 0 ||
       std::fread(bytes.data(), 1, size, file.get()) != size) {
     error = header.path + ": cannot read the data of tensor '" + tensor.name + "'";
     return false;
@@ -308,12 +318,14 @@ bool writeSafetensors(const std::string &path, const std::vector<TensorBytes> &t
     }
     if (static_cast<uint64_t>(count * dtypeSize(t.dtype)) != t.bytes.size()) {
       error = "tensor '" + t.name + "' has " + std::to_string(t.bytes.size()) +
-              " bytes for " + std::to_string(count) + " elements of " + dtypeName(t.dtype);
+              " bytes for " + std::to_string(count) + " elements of " +
+              dtypeName(t.dtype);
       return false;
     }
     header += (header.size() > 1 ? "," : "") + jsonString(t.name) + ":{\"dtype\":\"" +
               dtypeName(t.dtype) + "\",\"shape\":[" + shape + "],\"data_offsets\":[" +
-              std::to_string(offset) + "," + std::to_string(offset + t.bytes.size()) + "]}";
+              std::to_string(offset) + "," + std::to_string(offset + t.bytes.size()) +
+              "]}";
     offset += t.bytes.size();
   }
   header += "}";
@@ -332,7 +344,8 @@ bool writeSafetensors(const std::string &path, const std::vector<TensorBytes> &t
   bool ok = std::fwrite(prefix, 1, 8, file.get()) == 8 &&
             std::fwrite(header.data(), 1, header.size(), file.get()) == header.size();
   for (const TensorBytes &t : tensors)
-    ok = ok && std::fwrite(t.bytes.data(), 1, t.bytes.size(), file.get()) == t.bytes.size();
+    ok = ok &&
+         std::fwrite(t.bytes.data(), 1, t.bytes.size(), file.get()) == t.bytes.size();
   ok = std::fflush(file.get()) == 0 && ok;
   file.reset();
   if (!ok || std::rename(temporary.c_str(), path.c_str()) != 0) {
@@ -341,6 +354,87 @@ bool writeSafetensors(const std::string &path, const std::vector<TensorBytes> &t
     return false;
   }
   return true;
+}
+
+double loadElement(DType dtype, const char *data, int64_t index) {
+  const char *at = data + index * dtypeSize(dtype);
+  auto get = [at](auto value) {
+    std::memcpy(&value, at, sizeof value);
+    return value;
+  };
+  switch (dtype) {
+  case DType::F64:
+    return get(double());
+  case DType::F32:
+    return get(float());
+  case DType::F16:
+    return halfToFloat(get(uint16_t()));
+  case DType::BF16:
+    return bfloat16ToFloat(get(uint16_t()));
+  case DType::I64:
+    return static_cast<double>(get(int64_t()));
+  case DType::I32:
+    return get(int32_t());
+  case DType::I16:
+    return get(int16_t());
+  case DType::I8:
+    return get(int8_t());
+  case DType::U32:
+    return get(uint32_t());
+  case DType::U16:
+    return get(uint16_t());
+  case DType::U8:
+    return get(uint8_t());
+  case DType::Bool:
+    return *at ? 1 : 0;
+  default:
+    return std::nan("");
+  }
+}
+
+void storeElement(DType dtype, char *data, int64_t index, double value) {
+  char *at = data + index * dtypeSize(dtype);
+  auto put = [at](auto v) { std::memcpy(at, &v, sizeof v); };
+  switch (dtype) {
+  case DType::F64:
+    put(value);
+    break;
+  case DType::F32:
+    put(static_cast<float>(value));
+    break;
+  case DType::F16:
+    put(floatToHalf(static_cast<float>(value)));
+    break;
+  case DType::BF16:
+    put(floatToBfloat16(static_cast<float>(value)));
+    break;
+  case DType::I64:
+    put(static_cast<int64_t>(value));
+    break;
+  case DType::I32:
+    put(static_cast<int32_t>(value));
+    break;
+  case DType::I16:
+    put(static_cast<int16_t>(value));
+    break;
+  case DType::I8:
+    put(static_cast<int8_t>(value));
+    break;
+  case DType::U32:
+    put(static_cast<uint32_t>(value));
+    break;
+  case DType::U16:
+    put(static_cast<uint16_t>(value));
+    break;
+  case DType::U8:
+    put(static_cast<uint8_t>(value));
+    break;
+  case DType::Bool:
+    *at = value != 0;
+    break;
+  default:
+    break;
+  }
 }
 
 } // namespace loom

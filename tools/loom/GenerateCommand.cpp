@@ -39,14 +39,16 @@ std::set<int32_t> readEosIds(const std::string &folder) {
   for (const char *file : {"generation_config.json", "config.json"}) {
     std::string text, error;
     json::Value root;
-    if (!readTextFile(folder + "/" + file, text, error) || !json::parse(text, root, error))
+    if (!readTextFile(folder + "/" + file, text, error) ||
+        !json::parse(text, root, error))
       continue;
     const json::Value *eos = root.get("eos_token_id");
     if (!eos)
       continue;
     if (eos->isInteger())
       ids.insert(static_cast<int32_t>(eos->asInteger()));
-    for (const json::Value &id : eos->isArray() ? eos->asArray() : std::vector<json::Value>{})
+    for (const json::Value &id :
+         eos->isArray() ? eos->asArray() : std::vector<json::Value>{})
       if (id.isInteger())
         ids.insert(static_cast<int32_t>(id.asInteger()));
     if (!ids.empty())
@@ -59,7 +61,8 @@ std::set<int32_t> readEosIds(const std::string &folder) {
 int64_t readMaxPositions(const std::string &folder) {
   std::string text, error;
   json::Value root;
-  if (!readTextFile(folder + "/config.json", text, error) || !json::parse(text, root, error))
+  if (!readTextFile(folder + "/config.json", text, error) ||
+      !json::parse(text, root, error))
     return 0;
   for (const char *key : {"max_position_embeddings", "n_positions"})
     if (const json::Value *v = root.get(key); v && v->isInteger())
@@ -104,7 +107,8 @@ int runGenerate(int argc, char **argv) {
     } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
       model = arg;
     } else {
-      std::fprintf(stderr, "loom generate: unexpected argument '%s'\n%s", arg.c_str(), usage);
+      std::fprintf(stderr, "loom generate: unexpected argument '%s'\n%s", arg.c_str(),
+                   usage);
       return 2;
     }
   }
@@ -114,8 +118,9 @@ int runGenerate(int argc, char **argv) {
   }
   if (maxNewTokens < 0 || sampling.temperature < 0 || sampling.topK < 0 ||
       !(sampling.topP > 0 && sampling.topP <= 1)) {
-    std::fprintf(stderr, "loom generate: --max-new-tokens, --temperature and --top-k must "
-                         "not be negative; --top-p must be in (0, 1]\n");
+    std::fprintf(stderr,
+                 "loom generate: --max-new-tokens, --temperature and --top-k must "
+                 "not be negative; --top-p must be in (0, 1]\n");
     return 2;
   }
   std::string folder = isDirectory(model) ? model
@@ -139,7 +144,8 @@ int runGenerate(int argc, char **argv) {
     std::fprintf(stderr, "loom generate: %s\n", error.c_str());
     return 1;
   }
-  if (executor->inputs().empty() || executor->inputs()[0].type != reference::ElementType::I64 ||
+  if (executor->inputs().empty() ||
+      executor->inputs()[0].type != reference::ElementType::I64 ||
       executor->outputs().empty() || executor->outputs()[0].name != "logits") {
     std::fprintf(stderr, "loom generate: %s does not take token ids and give logits\n",
                  model.c_str());
@@ -152,9 +158,11 @@ int runGenerate(int argc, char **argv) {
     return 1;
   }
   int64_t maxPositions = readMaxPositions(folder);
-  if (maxPositions > 0 && static_cast<int64_t>(ids.size()) + maxNewTokens > maxPositions) {
-    std::fprintf(stderr, "loom generate: %zu prompt tokens + %lld new tokens exceed the "
-                         "model's %lld positions\n",
+  if (maxPositions > 0 &&
+      static_cast<int64_t>(ids.size()) + maxNewTokens > maxPositions) {
+    std::fprintf(stderr,
+                 "loom generate: %zu prompt tokens + %lld new tokens exceed the "
+                 "model's %lld positions\n",
                  ids.size(), static_cast<long long>(maxNewTokens),
                  static_cast<long long>(maxPositions));
     return 1;
@@ -166,14 +174,15 @@ int runGenerate(int argc, char **argv) {
   auto start = std::chrono::steady_clock::now();
   double firstTokenSeconds = 0;
   for (int64_t step = 0; step < maxNewTokens; ++step) {
-    reference::Tensor input = reference::Tensor::zeros(reference::ElementType::I64,
-                                                       {1, static_cast<int64_t>(ids.size())});
+    reference::Tensor input = reference::Tensor::zeros(
+        reference::ElementType::I64, {1, static_cast<int64_t>(ids.size())});
     for (size_t i = 0; i < ids.size(); ++i)
       input.ints[i] = ids[i];
     std::vector<reference::Tensor> outputs;
-    if (!executor->run(std::map<std::string, reference::Tensor>{
-                           {executor->inputs()[0].name, std::move(input)}},
-                       outputs, error)) {
+    if (!executor->run(
+            std::map<std::string, reference::Tensor>{
+                {executor->inputs()[0].name, std::move(input)}},
+            outputs, error)) {
       std::fprintf(stderr, "\nloom generate: %s\n", error.c_str());
       return 1;
     }
@@ -197,7 +206,8 @@ int runGenerate(int argc, char **argv) {
   }
   std::fwrite(pending.data(), 1, pending.size(), stdout);
   std::fputc('\n', stdout);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   size_t generated = ids.size() - promptLength;
   if (showIds) {
     std::string text = "prompt ids:";
@@ -209,7 +219,8 @@ int runGenerate(int argc, char **argv) {
     std::fprintf(stderr, "%s\n", text.c_str());
   }
   std::fprintf(stderr, "%zu tokens in %.2f s: %.1f tokens/s (first token after %.2f s)\n",
-               generated, seconds, seconds > 0 ? generated / seconds : 0.0, firstTokenSeconds);
+               generated, seconds, seconds > 0 ? generated / seconds : 0.0,
+               firstTokenSeconds);
   return 0;
 }
 

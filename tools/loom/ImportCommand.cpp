@@ -10,7 +10,7 @@
 namespace loom::cli {
 
 bool writeAtomically(const std::string &path, const std::string &text,
-                            std::string &error) {
+                     std::string &error) {
   std::string temp = path + ".tmp." + std::to_string(::getpid());
   FILE *file = std::fopen(temp.c_str(), "wb");
   if (!file) {
@@ -42,7 +42,8 @@ int runImport(int argc, char **argv) {
     } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
       model = arg;
     } else {
-      std::fprintf(stderr, "loom import: unexpected argument '%s'\n%s", arg.c_str(), usage);
+      std::fprintf(stderr, "loom import: unexpected argument '%s'\n%s", arg.c_str(),
+                   usage);
       return 2;
     }
   }

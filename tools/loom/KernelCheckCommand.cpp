@@ -10,14 +10,13 @@
 
 #include "Commands.h"
 #include "loom/runtime.hpp"
-#include "loom/support/Float16.h"
 #include "loom/support/Json.h"
 #include "loom/support/Safetensors.h"
 
-#include <cstdint>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -39,67 +38,9 @@ bool readFile(const std::string &path, std::string &out) {
 
 /// The elements of a tensor as doubles.
 std::vector<double> decode(DType dtype, const std::string &bytes) {
-  int64_t size = dtypeSize(dtype), count = static_cast<int64_t>(bytes.size()) / size;
-  std::vector<double> values(count);
-  const char *data = bytes.data();
-  for (int64_t i = 0; i < count; ++i) {
-    const char *at = data + i * size;
-    switch (dtype) {
-    case DType::F32: {
-      float f;
-      std::memcpy(&f, at, 4);
-      values[i] = f;
-      break;
-    }
-    case DType::F64: {
-      double f;
-      std::memcpy(&f, at, 8);
-      values[i] = f;
-      break;
-    }
-    case DType::F16: {
-      uint16_t h;
-      std::memcpy(&h, at, 2);
-      values[i] = halfToFloat(h);
-      break;
-    }
-    case DType::BF16: {
-      uint16_t h;
-      std::memcpy(&h, at, 2);
-      values[i] = bfloat16ToFloat(h);
-      break;
-    }
-    case DType::I64: {
-      int64_t n;
-      std::memcpy(&n, at, 8);
-      values[i] = static_cast<double>(n);
-      break;
-    }
-    case DType::I32: {
-      int32_t n;
-      std::memcpy(&n, at, 4);
-      values[i] = n;
-      break;
-    }
-    case DType::I16: {
-      int16_t n;
-      std::memcpy(&n, at, 2);
-      values[i] = n;
-      break;
-    }
-    case DType::I8: {
-      int8_t n;
-      std::memcpy(&n, at, 1);
-      values[i] = n;
-      break;
-    }
-    case DType::Bool:
-      values[i] = *at ? 1 : 0;
-      break;
-    default:
-      values[i] = NAN;
-    }
-  }
+  std::vector<double> values(bytes.size() / dtypeSize(dtype));
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = loadElement(dtype, bytes.data(), static_cast<int64_t>(i));
   return values;
 }
 

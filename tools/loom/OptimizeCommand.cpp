@@ -19,7 +19,8 @@
 namespace loom::cli {
 
 static bool endsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes) {
@@ -63,11 +64,13 @@ int runOptimize(int argc, char **argv) {
   const char *usage =
       "usage: loom optimize <model.onnx | hf-folder | model.mlir> [-o out.mlir]\n"
       "                     [--pipeline PASSES] [--dtype f32|bf16|f16] [--weights path]\n"
-      "                     [--verify-each-pass [--tolerance 1e-4] [--sizes batch=2,seq=6]\n"
+      "                     [--verify-each-pass [--tolerance 1e-4] [--sizes "
+      "batch=2,seq=6]\n"
       "                      [--seed N]]\n"
       "Runs the default pass pipeline (or PASSES, e.g. \"loom-canonicalize,cse\") and\n"
       "prints the IR. --verify-each-pass runs the reference executor on random inputs\n"
-      "before and after every pass and stops at the first pass that changes the outputs.\n";
+      "before and after every pass and stops at the first pass that changes the "
+      "outputs.\n";
   std::string model, output, dtype = "f32";
   OptimizeOptions options;
   for (int i = 0; i < argc; ++i) {
@@ -98,7 +101,8 @@ int runOptimize(int argc, char **argv) {
     } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
       model = arg;
     } else {
-      std::fprintf(stderr, "loom optimize: unexpected argument '%s'\n\n%s", arg.c_str(), usage);
+      std::fprintf(stderr, "loom optimize: unexpected argument '%s'\n\n%s", arg.c_str(),
+                   usage);
       return 2;
     }
   }

@@ -52,8 +52,10 @@ bool readTensors(const std::string &path, std::map<std::string, Tensor> &out,
 
 int runReference(int argc, char **argv) {
   const char *usage =
-      "usage: loom reference <model.onnx | hf-folder | model.mlir> --inputs in.safetensors\n"
-      "                      [--outputs out.safetensors] [--weights path] [--dtype f32|bf16|f16]\n"
+      "usage: loom reference <model.onnx | hf-folder | model.mlir> --inputs "
+      "in.safetensors\n"
+      "                      [--outputs out.safetensors] [--weights path] [--dtype "
+      "f32|bf16|f16]\n"
       "                      [--check expected.safetensors [--tolerance 1e-4]]\n"
       "Runs the model on the CPU reference executor. Inputs are read by name; inputs\n"
       "with a default (BERT's attention_mask, token_type_ids) may be left out. With\n"
@@ -93,7 +95,8 @@ int runReference(int argc, char **argv) {
     else
       ok = false;
     if (!ok) {
-      std::fprintf(stderr, "loom reference: unexpected argument '%s'\n%s", arg.c_str(), usage);
+      std::fprintf(stderr, "loom reference: unexpected argument '%s'\n%s", arg.c_str(),
+                   usage);
       return 2;
     }
   }
@@ -133,10 +136,12 @@ int runReference(int argc, char **argv) {
     std::vector<TensorBytes> written;
     for (size_t i = 0; i < outputs.size(); ++i) {
       // Float outputs are written as float32, whatever the compute type.
-      Tensor out = outputs[i].isFloat() ? reference::cast(outputs[i], reference::ElementType::F32)
-                                        : outputs[i];
-      written.push_back({executor->outputs()[i].name, reference::safetensorsType(out.type),
-                         out.shape, reference::toBytes(out)});
+      Tensor out = outputs[i].isFloat()
+                       ? reference::cast(outputs[i], reference::ElementType::F32)
+                       : outputs[i];
+      written.push_back({executor->outputs()[i].name,
+                         reference::safetensorsType(out.type), out.shape,
+                         reference::toBytes(out)});
     }
     if (!writeSafetensors(outputsPath, written, error)) {
       std::fprintf(stderr, "loom reference: %s\n", error.c_str());

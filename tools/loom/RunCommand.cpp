@@ -10,12 +10,11 @@
 #include "Commands.h"
 #include "loom/runtime.hpp"
 #include "loom/support/Checkpoint.h"
-#include "loom/support/Float16.h"
 #include "loom/support/Json.h"
 #include "loom/support/Safetensors.h"
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 
 #include <chrono>
 #include <cmath>
@@ -24,48 +23,6 @@
 #include <cstring>
 
 namespace loom::cli {
-
-namespace {
-
-double element(DType dtype, const char *data, int64_t i) {
-  const char *at = data + i * dtypeSize(dtype);
-  switch (dtype) {
-  case DType::F32: {
-    float f;
-    std::memcpy(&f, at, 4);
-    return f;
-  }
-  case DType::F16: {
-    uint16_t h;
-    std::memcpy(&h, at, 2);
-    return halfToFloat(h);
-  }
-  case DType::BF16: {
-    uint16_t h;
-    std::memcpy(&h, at, 2);
-    return bfloat16ToFloat(h);
-  }
-  case DType::F64: {
-    double f;
-    std::memcpy(&f, at, 8);
-    return f;
-  }
-  case DType::I64: {
-    int64_t n;
-    std::memcpy(&n, at, 8);
-    return static_cast<double>(n);
-  }
-  case DType::I32: {
-    int32_t n;
-    std::memcpy(&n, at, 4);
-    return n;
-  }
-  default:
-    return NAN;
-  }
-}
-
-} // namespace
 
 int runRun(int argc, char **argv) {
   const char *usage =
@@ -179,8 +136,8 @@ int runRun(int argc, char **argv) {
         double worst = 0, scale = 0;
         bool nan = false;
         for (int64_t i = 0; i < e->numElements(); ++i) {
-          double a = element(dtype, t.bytes.data(), i),
-                 x = element(e->dtype, bytes.data(), i);
+          double a = loadElement(dtype, t.bytes.data(), i),
+                 x = loadElement(e->dtype, bytes.data(), i);
           nan |= std::isnan(a) != std::isnan(x);
           worst = std::max(worst, std::fabs(a - x));
           scale = std::max(scale, std::fabs(x));

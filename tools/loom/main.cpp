@@ -10,32 +10,34 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
-#include <cstring>
 #include <string>
 #include <vector>
 
 namespace {
 
 int usage(FILE *out) {
-  std::fprintf(out, "usage: loom <command> [options]\n\n"
-                    "commands:\n"
+  std::fprintf(
+      out,
+      "usage: loom <command> [options]\n\n"
+      "commands:\n"
 #ifdef LOOM_WITH_COMPILER
-                    "  import    print a model (ONNX file or Hugging Face folder) as loom IR\n"
-                    "  optimize  run the pass pipeline over a model and print the IR\n"
-                    "  compile   compile a model into an artifact (kernels.cu + manifest.json)\n"
-                    "  generate  generate text from a prompt\n"
-                    "  reference run a model on the CPU reference executor\n"
-                    "  kernel-harness  write per-kernel test data for a model's CUDA kernels\n"
+      "  import    print a model (ONNX file or Hugging Face folder) as loom IR\n"
+      "  optimize  run the pass pipeline over a model and print the IR\n"
+      "  compile   compile a model into an artifact (kernels.cu + manifest.json)\n"
+      "  generate  generate text from a prompt\n"
+      "  reference run a model on the CPU reference executor\n"
+      "  kernel-harness  write per-kernel test data for a model's CUDA kernels\n"
 #endif
-                    "  run       run a compiled artifact on the GPU\n"
-                    "  greedy    greedy decoding with an artifact, checked against generations.json\n"
-                    "  devices   list the CUDA devices this machine has\n"
-                    "  cuda-compile  compile CUDA C++ (loom-translate output) with NVRTC\n"
-                    "  kernel-check  run a kernel harness on the GPU against its reference outputs\n"
-                    "  version   print the version of Loom\n"
-                    "  help      print this message\n");
+      "  run       run a compiled artifact on the GPU\n"
+      "  greedy    greedy decoding with an artifact, checked against generations.json\n"
+      "  devices   list the CUDA devices this machine has\n"
+      "  cuda-compile  compile CUDA C++ (loom-translate output) with NVRTC\n"
+      "  kernel-check  run a kernel harness on the GPU against its reference outputs\n"
+      "  version   print the version of Loom\n"
+      "  help      print this message\n");
   return out == stdout ? 0 : 2;
 }
 
@@ -67,8 +69,9 @@ int runCudaCompile(int argc, char **argv) {
     else if (!arg.empty() && arg[0] != '-' && path.empty())
       path = arg;
     else {
-      std::fprintf(stderr, "loom cuda-compile: unexpected argument '%s'\n"
-                           "usage: loom cuda-compile <file.cu> [--arch sm_80,sm_90a]\n",
+      std::fprintf(stderr,
+                   "loom cuda-compile: unexpected argument '%s'\n"
+                   "usage: loom cuda-compile <file.cu> [--arch sm_80,sm_90a]\n",
                    arg.c_str());
       return 2;
     }

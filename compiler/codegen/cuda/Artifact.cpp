@@ -84,26 +84,12 @@ bool writeFile(const std::string &path, const std::string &text) {
 bool writeArtifact(const std::string &ir, const std::string &dir,
                    const ArtifactOptions &options, std::string &summary,
                    std::string &error) {
-  MLIRContext context;
-  context.loadDialect<LoomDialect, func::FuncDialect>();
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
-    llvm::raw_string_ostream os(diagnostics);
-    os << d.getLocation() << ": " << d.str() << "\n";
-    return success();
-  });
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, ParserConfig(&context));
-  if (!module) {
-    error = "the IR does not parse:\n" + diagnostics;
+  cuda::EmittedModule emitted;
+  if (!cuda::parseAndEmit(ir, emitted, error))
     return false;
-  }
-  std::string source;
-  llvm::raw_string_ostream cuda(source);
-  std::vector<cuda::EmittedKernel> kernels;
-  if (failed(cuda::emitCuda(*module, cuda, &kernels))) {
-    error = "the CUDA emitter failed:\n" + diagnostics;
-    return false;
-  }
+  OwningOpRef<ModuleOp> &module = emitted.module;
+  const std::string &source = emitted.source;
+  const std::vector<cuda::EmittedKernel> &kernels = emitted.kernels;
   func::FuncOp entry;
   for (auto func : module->getOps<func::FuncOp>())
     if (func.getName() == "forward" || !entry)

@@ -5,7 +5,9 @@
 #include "compiler/codegen/cuda/ElementEmitter.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OperationSupport.h"
+#include "mlir/Parser/Parser.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/xxhash.h"
@@ -632,6 +634,28 @@ LogicalResult emitCuda(ModuleOp module, llvm::raw_ostream &os,
     os << "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n";
   os << kPrelude << text;
   return success();
+}
+
+bool parseAndEmit(const std::string &ir, EmittedModule &out, std::string &error) {
+  out.context = std::make_unique<MLIRContext>();
+  out.context->loadDialect<LoomDialect, func::FuncDialect>();
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(out.context.get(), [&](Diagnostic &d) {
+    llvm::raw_string_ostream os(diagnostics);
+    os << d.getLocation() << ": " << d.str() << "\n";
+    return success();
+  });
+  out.module = parseSourceString<ModuleOp>(ir, ParserConfig(out.context.get()));
+  if (!out.module) {
+    error = "the IR does not parse:\n" + diagnostics;
+    return false;
+  }
+  llvm::raw_string_ostream os(out.source);
+  if (failed(emitCuda(*out.module, os, &out.kernels))) {
+    error = "the CUDA emitter failed:\n" + diagnostics;
+    return false;
+  }
+  return true;
 }
 
 } // namespace loom::cuda

@@ -15,9 +15,11 @@
 #include "dialects/loom/LoomDialect.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +51,19 @@ struct EmittedKernel {
 /// reshapes (run loom-fuse first). Fails with an error on the first op it cannot write.
 mlir::LogicalResult emitCuda(mlir::ModuleOp module, llvm::raw_ostream &os,
                              std::vector<EmittedKernel> *kernels = nullptr);
+
+/// A fused module parsed from text with its CUDA written: what the artifact and harness
+/// writers start from.
+struct EmittedModule {
+  std::unique_ptr<mlir::MLIRContext> context;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  std::string source;
+  std::vector<EmittedKernel> kernels;
+};
+
+/// Parses `ir` (loom and func dialects) and runs emitCuda on it; on failure returns
+/// false with the diagnostics in `error`.
+bool parseAndEmit(const std::string &ir, EmittedModule &out, std::string &error);
 
 } // namespace loom::cuda
 

@@ -10,6 +10,7 @@
 #include "compiler/Compiler.h"
 #include "compiler/codegen/cuda/CudaEmitter.h"
 #include "compiler/codegen/cuda/ElementEmitter.h"
+#include "compiler/reference/ElementTypes.h"
 #include "compiler/reference/Reference.h"
 #include "dialects/loom/Shape.h"
 #include "loom/support/Safetensors.h"
@@ -35,30 +36,6 @@ namespace {
 
 using reference::ElementType;
 using reference::Tensor;
-
-bool elementTypeOf(Type type, ElementType &out) {
-  if (type.isF32())
-    out = ElementType::F32;
-  else if (type.isF16())
-    out = ElementType::F16;
-  else if (type.isBF16())
-    out = ElementType::BF16;
-  else if (type.isF64())
-    out = ElementType::F64;
-  else if (type.isInteger(1))
-    out = ElementType::I1;
-  else if (type.isInteger(8))
-    out = ElementType::I8;
-  else if (type.isInteger(16))
-    out = ElementType::I16;
-  else if (type.isInteger(32))
-    out = ElementType::I32;
-  else if (type.isInteger(64))
-    out = ElementType::I64;
-  else
-    return false;
-  return true;
-}
 
 /// A module whose @forward runs `kernel` alone on its inputs.
 OwningOpRef<ModuleOp> isolate(KernelOp kernel) {
@@ -100,26 +77,12 @@ std::string quote(const std::string &text) { return "\"" + text + "\""; }
 bool writeKernelHarness(const std::string &ir, const std::string &dir,
                         const KernelHarnessOptions &options, std::string &summary,
                         std::string &error) {
-  MLIRContext context;
-  context.loadDialect<LoomDialect, func::FuncDialect>();
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
-    llvm::raw_string_ostream os(diagnostics);
-    os << d.getLocation() << ": " << d.str() << "\n";
-    return success();
-  });
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, ParserConfig(&context));
-  if (!module) {
-    error = "the IR does not parse:\n" + diagnostics;
+  cuda::EmittedModule emitted;
+  if (!cuda::parseAndEmit(ir, emitted, error))
     return false;
-  }
-  std::string source;
-  llvm::raw_string_ostream os(source);
-  std::vector<cuda::EmittedKernel> kernels;
-  if (failed(cuda::emitCuda(*module, os, &kernels))) {
-    error = "the CUDA emitter failed:\n" + diagnostics;
-    return false;
-  }
+  OwningOpRef<ModuleOp> &module = emitted.module;
+  const std::string &source = emitted.source;
+  const std::vector<cuda::EmittedKernel> &kernels = emitted.kernels;
 
   // Sizes for every name the kernels use.
   std::set<std::string> names;
@@ -148,7 +111,7 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
     for (auto [i, input] : llvm::enumerate(kernel.getInputs())) {
       auto type = llvm::cast<RankedTensorType>(input.getType());
       Tensor t;
-      elementTypeOf(type.getElementType(), t.type);
+      reference::elementTypeOf(type.getElementType(), t.type);
       std::vector<int64_t> shape;
       for (const Dim &dim : getShape(type)) {
         std::optional<SizeExpr> expr = toExpr(dim);

@@ -32,6 +32,13 @@ bool dtypeIsFloat(DType dtype);
 /// Parses a safetensors dtype string; false if unknown.
 bool parseDType(std::string_view name, DType &out);
 
+/// Element `index` of little-endian data of `dtype` as a double (integers exactly up to
+/// 2^53; NaN for the 8-bit float and unsigned 64-bit types).
+double loadElement(DType dtype, const char *data, int64_t index);
+/// Stores `value` as element `index` of `dtype` (floats rounded to nearest even,
+/// integers truncated toward zero, bool as value != 0).
+void storeElement(DType dtype, char *data, int64_t index, double value);
+
 /// One tensor of a safetensors file.
 struct TensorInfo {
   std::string name;
