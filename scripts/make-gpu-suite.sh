@@ -27,3 +27,4 @@ done
 "$loom" kernel-harness "$models/tiny-gpt2/model.onnx" -o "$out/gpt2-onnx" --sizes batch=2,sequence=9
 "$loom" kernel-harness "$models/tiny-bert" -o "$out/bert-hf"
 "$loom" kernel-harness "$models/tiny-bert/model.onnx" -o "$out/bert-onnx"
+"$loom" kernel-harness tests/lit/codegen/cuda-reductions.mlir -o "$out/reductions" --sizes rows=5

@@ -198,11 +198,16 @@ Index ElementEmitter::delinearize(const std::string &offset, ArrayRef<Dim> shape
   std::string rest = fresh("r");
   line("long long " + rest + " = " + offset + ";");
   for (size_t i = shape.size(); i-- > 1;) {
+    // A static 1 is index 0, spelled as broadcasts spell it, so values match up.
+    if (shape[i].isOne()) {
+      index[i] = "0LL";
+      continue;
+    }
     index[i] = fresh("i");
     line("const long long " + index[i] + " = " + rest + " % " + sizeExpr(shape[i]) +
          "; " + rest + " /= " + sizeExpr(shape[i]) + ";");
   }
-  index[0] = rest;
+  index[0] = shape[0].isOne() ? "0LL" : rest;
   alias(index, shape, offset);
   return index;
 }
