@@ -513,8 +513,16 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     std::vector<int64_t> values;
     for (int a : launch.args)
       pointers.push_back(memory[a]);
-    for (const std::string &name : launch.sizes)
-      values.push_back(sizes.count(name) ? sizes[name] : 0);
+    for (const std::string &name : launch.sizes) {
+      auto size = sizes.find(name);
+      if (size == sizes.end()) {
+        release();
+        return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                          "kernel " + launch.kernel + " needs the size of '" + name +
+                              "', which no input gives");
+      }
+      values.push_back(size->second);
+    }
     std::vector<void *> args;
     for (uint64_t &p : pointers)
       args.push_back(&p);
