@@ -12,6 +12,7 @@
 
 #include "loom/support/Checkpoint.h"
 #include "loom/support/Json.h"
+#include "loom/support/MemoryPlan.h"
 #include "loom/support/Safetensors.h"
 
 #include <algorithm>
@@ -152,10 +153,15 @@ struct loom_model_s {
   /// Whether the kernels came from the on-disk cache, and what went wrong with it.
   bool cacheHit = false;
   std::string cacheNote;
+  /// The arena that runs lay their buffers out in (grown when a run needs more).
+  uint64_t arena = 0, arenaBytes = 0;
   /// Device memory of the bound weights, by buffer.
   std::map<int, uint64_t> weightMemory;
 
   ~loom_model_s() {
+    if (arena)
+      if (loom_status_t s = loom_device_free(device, arena))
+        loom_status_free(s);
     for (auto &[buffer, pointer] : weightMemory)
       if (loom_status_t s = loom_device_free(device, pointer))
         loom_status_free(s);
@@ -480,34 +486,55 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     uploads[port.buffer] = bytes;
   }
 
-  // Allocate every buffer that is not a weight for this run.
-  std::vector<uint64_t> memory(model->buffers.size(), 0);
-  auto release = [&] {
-    for (size_t i = 0; i < memory.size(); ++i)
-      if (memory[i] && !model->buffers[i].weight)
-        if (loom_status_t s = loom_device_free(model->device, memory[i]))
-          loom_status_free(s);
-  };
+  // Lay the buffers that are not weights out in one arena by liveness (launch steps;
+  // inputs are live from before the first launch, outputs until after the last).
+  std::vector<BufferLife> lives(model->buffers.size());
+  std::vector<bool> used(model->buffers.size(), false);
+  for (size_t step = 0; step < model->launches.size(); ++step)
+    for (int a : model->launches[step].args) {
+      BufferLife &life = lives[a];
+      if (!used[a])
+        life.first = static_cast<int64_t>(step);
+      life.last = static_cast<int64_t>(step);
+      used[a] = true;
+    }
+  for (const Port &port : model->inputs) {
+    lives[port.buffer].first = -1;
+    used[port.buffer] = true;
+  }
+  for (const Port &port : model->outputs) {
+    lives[port.buffer].last = static_cast<int64_t>(model->launches.size());
+    used[port.buffer] = true;
+  }
   for (size_t i = 0; i < model->buffers.size(); ++i) {
     const Buffer &b = model->buffers[i];
-    if (b.weight) {
-      memory[i] = model->weightMemory[static_cast<int>(i)];
+    if (b.weight || !used[i])
       continue;
-    }
     std::vector<int64_t> shape;
-    loom_status_t s =
-        model->shape(b.shape, "buffer " + std::to_string(i), sizes, nullptr, shape);
-    if (!s)
-      s = loom_device_alloc(model->device, count(shape) * dtypeSize(b.dtype), &memory[i]);
-    if (!s && uploads.count(static_cast<int>(i)))
-      s = loom_device_upload(model->device, memory[i],
-                             uploads[static_cast<int>(i)].data(),
-                             uploads[static_cast<int>(i)].size());
-    if (s) {
-      release();
+    if (loom_status_t s =
+            model->shape(b.shape, "buffer " + std::to_string(i), sizes, nullptr, shape))
       return s;
-    }
+    lives[i].bytes = static_cast<uint64_t>(count(shape) * dtypeSize(b.dtype));
   }
+  MemoryPlan plan = planMemory(lives);
+  if (plan.peak > model->arenaBytes) {
+    if (model->arena)
+      if (loom_status_t s = loom_device_free(model->device, model->arena))
+        loom_status_free(s);
+    model->arena = 0;
+    model->arenaBytes = 0;
+    if (loom_status_t s = loom_device_alloc(model->device, plan.peak, &model->arena))
+      return s;
+    model->arenaBytes = plan.peak;
+  }
+  std::vector<uint64_t> memory(model->buffers.size(), 0);
+  for (size_t i = 0; i < model->buffers.size(); ++i)
+    memory[i] = model->buffers[i].weight ? model->weightMemory[static_cast<int>(i)]
+                                         : model->arena + plan.offsets[i];
+  for (auto &[buffer, bytes] : uploads)
+    if (loom_status_t s =
+            loom_device_upload(model->device, memory[buffer], bytes.data(), bytes.size()))
+      return s;
   for (const Launch &launch : model->launches) {
     std::vector<uint64_t> pointers;
     std::vector<int64_t> values;
@@ -516,7 +543,6 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     for (const std::string &name : launch.sizes) {
       auto size = sizes.find(name);
       if (size == sizes.end()) {
-        release();
         return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                           "kernel " + launch.kernel + " needs the size of '" + name +
                               "', which no input gives");
@@ -539,12 +565,10 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     }
     if (loom_status_t s = loom_module_launch(model->module, launch.kernel.c_str(), grid,
                                              launch.threads, args.data())) {
-      release();
       return s;
     }
   }
   if (loom_status_t s = loom_device_synchronize(model->device)) {
-    release();
     return s;
   }
   for (size_t i = 0; i < model->outputs.size(); ++i) {
@@ -560,7 +584,6 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
       s = loom_device_download(model->device, out.data, memory[port.buffer], out.bytes);
     }
     if (s) {
-      release();
       return s;
     }
     out.name = model->outputs[i].name.c_str();
@@ -569,7 +592,6 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     for (size_t d = 0; d < shape.size() && d < 8; ++d)
       out.shape[d] = shape[d];
   }
-  release();
   return nullptr;
 }
 

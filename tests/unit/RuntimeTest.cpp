@@ -2,6 +2,7 @@
 
 #include "loom/runtime.h"
 #include "loom/runtime.hpp"
+#include "loom/support/MemoryPlan.h"
 
 #include <gtest/gtest.h>
 
@@ -76,4 +77,26 @@ TEST(RuntimeTest, ModelLoadWithoutDriverSaysWhy) {
     GTEST_SKIP() << "a driver was already loaded in this process";
   EXPECT_EQ(model.handle(), nullptr);
   EXPECT_FALSE(status.message().empty());
+}
+
+// Buffers whose lifetimes do not overlap share memory; overlapping ones never do.
+TEST(MemoryPlan, ReusesMemoryOfDeadBuffers) {
+  std::vector<loom::BufferLife> buffers = {
+      {1000, 0, 1}, // a: steps 0-1
+      {1000, 1, 2}, // b: overlaps a at step 1
+      {1000, 2, 3}, // c: overlaps b, not a: may take a's place
+      {100, 0, 3},  // d: alive throughout
+  };
+  loom::MemoryPlan plan = loom::planMemory(buffers, 256);
+  for (size_t i = 0; i < buffers.size(); ++i)
+    for (size_t j = i + 1; j < buffers.size(); ++j) {
+      bool alive = buffers[i].first <= buffers[j].last && buffers[j].first <= buffers[i].last;
+      bool apart = plan.offsets[i] + buffers[i].bytes <= plan.offsets[j] ||
+                   plan.offsets[j] + buffers[j].bytes <= plan.offsets[i];
+      EXPECT_TRUE(!alive || apart) << "buffers " << i << " and " << j << " overlap";
+    }
+  EXPECT_EQ(plan.offsets[0], plan.offsets[2]);
+  EXPECT_LT(plan.peak, 3000u);
+  for (uint64_t offset : plan.offsets)
+    EXPECT_EQ(offset % 256, 0u);
 }

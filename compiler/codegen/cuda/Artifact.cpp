@@ -9,8 +9,10 @@
 
 #include "compiler/Compiler.h"
 #include "compiler/codegen/cuda/CudaEmitter.h"
+#include "compiler/codegen/cuda/ElementEmitter.h"
 #include "dialects/loom/Shape.h"
 
+#include "loom/support/MemoryPlan.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -22,6 +24,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 using namespace mlir;
 
@@ -73,6 +76,68 @@ bool shapeJson(Type type, std::string &out) {
   return true;
 }
 
+int64_t elementBytes(Type element) {
+  return element.isInteger(1) ? 1 : (element.getIntOrFloatBitWidth() + 7) / 8;
+}
+
+/// The bound of a dimension name: its own, else --max-seq for names with "seq" and
+/// --max-batch for names with "batch".
+std::optional<int64_t> boundOf(const std::string &name,
+                               const std::map<std::string, int64_t> &bounds) {
+  if (auto it = bounds.find(name); it != bounds.end())
+    return it->second;
+  for (const char *key : {"batch", "seq"})
+    if (name.find(key) != std::string::npos)
+      if (auto it = bounds.find(key); it != bounds.end())
+        return it->second;
+  return std::nullopt;
+}
+
+std::optional<uint64_t> peakAtBounds(const std::vector<Type> &types,
+                                     const std::vector<int> &weights,
+                                     const std::vector<int> &inputs,
+                                     const std::vector<int> &outputs,
+                                     const std::vector<std::vector<int>> &launches,
+                                     const std::map<std::string, int64_t> &bounds) {
+  std::vector<BufferLife> lives(types.size());
+  std::vector<bool> used(types.size(), false);
+  for (size_t step = 0; step < launches.size(); ++step)
+    for (int a : launches[step]) {
+      if (!used[a])
+        lives[a].first = static_cast<int64_t>(step);
+      lives[a].last = static_cast<int64_t>(step);
+      used[a] = true;
+    }
+  for (int i : inputs) {
+    lives[i].first = -1;
+    used[i] = true;
+  }
+  for (int o : outputs) {
+    lives[o].last = static_cast<int64_t>(launches.size());
+    used[o] = true;
+  }
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (llvm::is_contained(weights, static_cast<int>(i)) || !used[i])
+      continue;
+    auto tensor = llvm::cast<RankedTensorType>(types[i]);
+    std::set<std::string> names;
+    cuda::collectSymbols(tensor, names);
+    std::map<std::string, int64_t> sizes;
+    for (const std::string &name : names) {
+      std::optional<int64_t> bound = boundOf(name, bounds);
+      if (!bound)
+        return std::nullopt;
+      sizes[name] = *bound;
+    }
+    std::optional<SizeExpr> elements = elementCount(getShape(tensor));
+    std::optional<int64_t> n = elements ? elements->evaluate(sizes) : std::nullopt;
+    if (!n)
+      return std::nullopt;
+    lives[i].bytes = static_cast<uint64_t>(*n * elementBytes(tensor.getElementType()));
+  }
+  return planMemory(lives).peak;
+}
+
 bool writeFile(const std::string &path, const std::string &text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
@@ -101,6 +166,9 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
 
   // One buffer per stored value; reshapes view their operand's buffer.
   llvm::DenseMap<Value, int> bufferOf;
+  std::vector<Type> bufferTypes;
+  std::vector<std::vector<int>> launchArgs;
+  std::vector<int> weightBuffers, inputBuffers, outputBuffers;
   std::string buffers, weights, launches, inputs, outputs;
   int count = 0;
   auto addBuffer = [&](Value value) -> bool {
@@ -113,12 +181,14 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
     buffers += std::string(count ? ",\n    " : "\n    ") +
                "{\"dtype\": " + quote(dtypeOf(element)) + ", \"shape\": " + shape + "}";
     bufferOf[value] = count++;
+    bufferTypes.push_back(value.getType());
     return true;
   };
   Block &body = entry.getBody().front();
   for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
     if (!addBuffer(arg))
       return false;
+    inputBuffers.push_back(bufferOf[arg]);
     auto name = entry.getArgAttrOfType<StringAttr>(i, "loom.name");
     std::string entryText =
         "{\"name\": " + quote(name ? name.str() : "arg" + std::to_string(i)) +
@@ -132,6 +202,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
     if (auto weight = llvm::dyn_cast<WeightOp>(op)) {
       if (!addBuffer(weight))
         return false;
+      weightBuffers.push_back(bufferOf[weight]);
       weights += std::string(weightCount++ ? ",\n    " : "\n    ") +
                  "{\"name\": " + quote(weight.getName()) +
                  ", \"buffer\": " + std::to_string(bufferOf[weight]) + "}";
@@ -142,6 +213,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       const cuda::EmittedKernel &info = *llvm::find_if(
           kernels, [&](const cuda::EmittedKernel &k) { return k.name == name; });
       std::string args, grid, sizes;
+      launchArgs.emplace_back();
       for (Value input : kernel.getInputs()) {
         if (!bufferOf.count(input)) {
           error = "kernel " + name +
@@ -150,11 +222,13 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
           return false;
         }
         args += (args.empty() ? "" : ", ") + std::to_string(bufferOf[input]);
+        launchArgs.back().push_back(bufferOf[input]);
       }
       for (Value result : kernel.getResults()) {
         if (!addBuffer(result))
           return false;
         args += (args.empty() ? "" : ", ") + std::to_string(bufferOf[result]);
+        launchArgs.back().push_back(bufferOf[result]);
       }
       for (int d = 0; d < 3; ++d)
         grid += std::string(d ? ", " : "") + "{\"work\": " + quote(info.grid[d].work) +
@@ -174,6 +248,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
           error = "output " + std::to_string(i) + " is not a stored value of known shape";
           return false;
         }
+        outputBuffers.push_back(bufferOf[value]);
         outputs +=
             std::string(i ? ",\n    " : "\n    ") +
             "{\"name\": " + quote(name ? name.str() : "result" + std::to_string(i)) +
@@ -188,6 +263,9 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       return false;
     }
   }
+  // Peak activation memory at the declared bounds, planned as the runtime plans it.
+  std::optional<uint64_t> peak = peakAtBounds(bufferTypes, weightBuffers, inputBuffers,
+                                              outputBuffers, launchArgs, options.bounds);
   std::string bounds;
   for (const auto &[name, bound] : options.bounds)
     bounds += (bounds.empty() ? "" : ", ") + quote(name) + ": " + std::to_string(bound);
@@ -201,10 +279,11 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       ",\n"
       "  \"kernels\": {\"file\": \"kernels.cu\", \"xxh3\": " +
       quote(hashText) + ", \"count\": " + std::to_string(kernels.size()) +
-      "},\n  \"bounds\": {" + bounds + "},\n  \"inputs\": [" + inputs +
-      "\n  ],\n  \"outputs\": [" + outputs + "\n  ],\n  \"weights\": [" + weights +
-      "\n  ],\n  \"buffers\": [" + buffers + "\n  ],\n  \"launches\": [" + launches +
-      "\n  ]\n}\n";
+      "},\n  \"bounds\": {" + bounds + "},\n  \"peak_activation_bytes\": " +
+      (peak ? std::to_string(*peak) : std::string("null")) + ",\n  \"inputs\": [" +
+      inputs + "\n  ],\n  \"outputs\": [" + outputs + "\n  ],\n  \"weights\": [" +
+      weights + "\n  ],\n  \"buffers\": [" + buffers + "\n  ],\n  \"launches\": [" +
+      launches + "\n  ]\n}\n";
 
   // Write beside the destination, then move it into place.
   namespace fs = std::filesystem;
@@ -226,6 +305,13 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
   summary = std::to_string(launchCount) + " launches of " +
             std::to_string(kernels.size()) + " kernels, " + std::to_string(weightCount) +
             " weights, " + std::to_string(count) + " buffers";
+  if (peak) {
+    std::string text;
+    llvm::raw_string_ostream(text) << llvm::format("%.1f", *peak / (1024.0 * 1024.0));
+    summary += "; peak activation memory " + text + " MiB at the bounds";
+  } else {
+    summary += "; peak activation memory unknown (give --max-batch and --max-seq)";
+  }
   return true;
 }
 
