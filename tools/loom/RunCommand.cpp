@@ -28,9 +28,9 @@ int runRun(int argc, char **argv) {
   const char *usage =
       "usage: loom run <artifact> --weights <model> --inputs in.safetensors\n"
       "                [--outputs out.safetensors] [--check expected.safetensors]\n"
-      "                [--device N] [--tolerance T]\n";
+      "                [--device N] [--tolerance T] [--repeat N]\n";
   std::string artifact, weights, inputsPath, outputsPath, checkPath;
-  int ordinal = 0;
+  int ordinal = 0, repeat = 1;
   double tolerance = 1e-4;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
@@ -47,6 +47,8 @@ int runRun(int argc, char **argv) {
       ordinal = std::atoi(argv[++i]);
     else if (arg == "--tolerance" && hasValue)
       tolerance = std::atof(argv[++i]);
+    else if (arg == "--repeat" && hasValue)
+      repeat = std::max(1, std::atoi(argv[++i]));
     else if (!arg.empty() && arg[0] != '-' && artifact.empty())
       artifact = arg;
     else {
@@ -103,11 +105,28 @@ int runRun(int argc, char **argv) {
   if (loom_status_t s = loom_model_bind_weights(model, weights.c_str()))
     return fail(s);
   auto t2 = clock();
+  // With --repeat, every run after the first is timed (host inputs in, host outputs
+  // out) and the median is reported.
   std::vector<loom_host_tensor_t> outputs(loom_model_num_outputs(model));
-  if (loom_status_t s = loom_model_run(model, inputs.data(), inputs.size(),
-                                       outputs.data(), outputs.size()))
-    return fail(s);
+  std::vector<double> times;
   auto t3 = clock();
+  for (int r = 0; r < repeat; ++r) {
+    if (r > 0)
+      for (loom_host_tensor_t &o : outputs)
+        loom_free(o.data);
+    auto start = clock();
+    if (loom_status_t s = loom_model_run(model, inputs.data(), inputs.size(), outputs.data(),
+                                         outputs.size()))
+      return fail(s);
+    t3 = clock();
+    if (r > 0)
+      times.push_back(seconds(start, t3));
+  }
+  if (!times.empty()) {
+    std::sort(times.begin(), times.end());
+    std::fprintf(stderr, "median of %zu runs after the first: %.3f ms\n", times.size(),
+                 1e3 * times[times.size() / 2]);
+  }
   std::fprintf(stderr, "kernels %s in %.2f s, weights in %.2f s, ran in %.3f s\n",
                loom_model_kernels_cached(model) ? "from the cache" : "compiled (NVRTC)",
                seconds(t0, t1), seconds(t1, t2), seconds(t2, t3));
