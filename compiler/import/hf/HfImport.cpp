@@ -90,7 +90,7 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
 
   // RoPE tables [seq, rotary/2]: angle = position * theta^(-2i/rotary), as transformers
   // computes them: the inverse frequencies are a buffer of the model, so a checkpoint
-  // kept in bfloat16 or float16 has them rounded to that type; products in float32.
+  // kept in bfloat16 or float16 has them rounded to that type.
   SmallVector<float> inverse;
   for (int64_t i = 0; i < s.rotaryDim / 2; ++i) {
     float value = static_cast<float>(
@@ -101,11 +101,18 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
       value = roundToHalf(value);
     inverse.push_back(value);
   }
-  Value positions = g.iota(ids, 1, g.floatType());
+  // Positions, angles, cos and sin are float32 whatever the model's type (a bfloat16
+  // position is inexact past 256), then cast, as transformers does.
+  Type f32 = g.builder().getF32Type();
+  Value positions = g.iota(ids, 1, f32);
   Shape seq = GraphBuilder::shape(positions);
-  Value angles = g.mul(g.reshape(positions, {seq[0], Dim::fixed(1)}),
-                       g.constant(inverse, {s.rotaryDim / 2}));
-  Value cos = g.unary<CosOp>(angles), sin = g.unary<SinOp>(angles);
+  SmallVector<double> wide(inverse.begin(), inverse.end());
+  Value frequencies = ConstantOp::create(
+      g.builder(), g.loc(),
+      GraphBuilder::floatElements(wide, RankedTensorType::get({s.rotaryDim / 2}, f32)));
+  Value angles = g.mul(g.reshape(positions, {seq[0], Dim::fixed(1)}), frequencies);
+  Value cos = g.cast(g.unary<CosOp>(angles), g.floatType());
+  Value sin = g.cast(g.unary<SinOp>(angles), g.floatType());
 
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
     std::string p = "model.layers." + std::to_string(layer) + ".";
