@@ -1,5 +1,5 @@
 # The 1.1B Llama of GPU.md (seed 0, bf16): one 1x2048 forward in transformers, timed.
-# timed in transformers (CUDA events, median), and the inputs/outputs for Loom's run.
+# Also writes the inputs for Loom and the logits to compare (see README.md).
 import json, os, sys, time
 import torch
 from safetensors.torch import save_file, load_file
