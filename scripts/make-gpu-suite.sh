@@ -24,6 +24,7 @@ done
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-bf16" --dtype bf16
 "$loom" kernel-harness "$models/tiny-llama/model.onnx" -o "$out/llama-onnx"
 "$loom" kernel-harness "$models/tiny-gpt2" -o "$out/gpt2-hf"
+"$loom" kernel-harness "$models/tiny-gpt2" -o "$out/gpt2-bf16" --dtype bf16
 "$loom" kernel-harness "$models/tiny-gpt2/model.onnx" -o "$out/gpt2-onnx" --sizes batch=2,sequence=9
 "$loom" kernel-harness "$models/tiny-bert" -o "$out/bert-hf"
 "$loom" kernel-harness "$models/tiny-bert/model.onnx" -o "$out/bert-onnx"

@@ -385,6 +385,9 @@ private:
     if (a.empty() || b.empty())
       return refuse("matmul operands must be kernel inputs (a matmul takes no prologue)");
     Shape result = shapeOf(anchor->getResult(0));
+    Type lhsElement = elementOf(lhs);
+    if (linear && (lhsElement.isBF16() || lhsElement.isF16()))
+      return tensorCoreLinear(linear, a, b);
     Shape ls = shapeOf(lhs), rs = shapeOf(rhs);
     bool transA = product2 && product2.getTransposeLhs();
     bool transB = linear ? linear.getTransposeWeight() : product2.getTransposeRhs();
@@ -494,6 +497,100 @@ private:
     return stored;
   }
 
+  /// A 16-bit linear layer on tensor cores (mma.sync m16n8k16, f32 accumulation,
+  /// sm_80 and up): 64x64 output tiles per block of 4 warps, each warp 32x32 (2 x 4
+  /// mma tiles); 32-deep slices of A ([m][k]) and of the weight as [n][k] staged in
+  /// shared memory, padded against bank conflicts; fragments read as pairs of
+  /// consecutive k. Then the bias and the epilogue per accumulator element.
+  bool tensorCoreLinear(LinearOp op, const std::string &a, const std::string &b) {
+    ElementEmitter &e = *emitter_;
+    Shape ls = shapeOf(op.getInput()), result = shapeOf(op.getResult());
+    Type element = elementOf(op.getInput());
+    std::string storage = storageType(element);
+    std::string kind = element.isBF16() ? "bf16" : "f16";
+    std::string M = product(ArrayRef<Dim>(ls).drop_back()), K = sizeExpr(ls.back()),
+                N = sizeExpr(result.back());
+    info_.threads = 128;
+    info_.grid[0] = {work(ArrayRef<Dim>(result).take_back()), 64, 0};
+    info_.grid[1] = {work(ArrayRef<Dim>(ls).drop_back()), 64, 0};
+    e.line("const long long M = " + M + ", N = " + N + ", K = " + K + ";");
+    e.line("__shared__ __align__(16) " + storage + " As[64][40], Bs[64][40];");
+    e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+    e.line("const int group = lane / 4, pair = lane % 4;");
+    e.line("const int wm = (warp / 2) * 32, wn = (warp % 2) * 32;");
+    e.line("const long long m0 = blockIdx.y * 64LL, n0 = blockIdx.x * 64LL;");
+    e.line("float acc[2][4][4] = {};");
+    e.line("const " + storage + " zero = " +
+           (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") +
+           ";");
+    e.open("for (long long k0 = 0; k0 < K; k0 += 32)");
+    // A rows are k-contiguous; the weight is [N, K] (k-contiguous) or [K, N].
+    e.open("for (int t = threadIdx.x; t < 64 * 32; t += 128)");
+    e.line("const int r = t / 32, c = t % 32;");
+    e.line("const long long m = m0 + r, k = k0 + c;");
+    e.line("As[r][c] = (m < M && k < K) ? " + a + "[m * K + k] : zero;");
+    e.close();
+    e.open("for (int t = threadIdx.x; t < 64 * 32; t += 128)");
+    if (op.getTransposeWeight()) {
+      e.line("const int r = t / 32, c = t % 32;");
+      e.line("const long long n = n0 + r, k = k0 + c;");
+      e.line("Bs[r][c] = (n < N && k < K) ? " + b + "[n * K + k] : zero;");
+    } else {
+      e.line("const int c = t / 64, r = t % 64;");
+      e.line("const long long n = n0 + r, k = k0 + c;");
+      e.line("Bs[r][c] = (n < N && k < K) ? " + b + "[k * N + n] : zero;");
+    }
+    e.close();
+    e.line("__syncthreads();");
+    e.open("for (int kk = 0; kk < 32; kk += 16)");
+    e.line("unsigned af[2][4], bf[4][2];");
+    e.open("for (int i = 0; i < 2; ++i)");
+    e.line("const int r = wm + i * 16 + group, c = kk + pair * 2;");
+    e.line("af[i][0] = *reinterpret_cast<const unsigned *>(&As[r][c]);");
+    e.line("af[i][1] = *reinterpret_cast<const unsigned *>(&As[r + 8][c]);");
+    e.line("af[i][2] = *reinterpret_cast<const unsigned *>(&As[r][c + 8]);");
+    e.line("af[i][3] = *reinterpret_cast<const unsigned *>(&As[r + 8][c + 8]);");
+    e.close();
+    e.open("for (int j = 0; j < 4; ++j)");
+    e.line("const int r = wn + j * 8 + group, c = kk + pair * 2;");
+    e.line("bf[j][0] = *reinterpret_cast<const unsigned *>(&Bs[r][c]);");
+    e.line("bf[j][1] = *reinterpret_cast<const unsigned *>(&Bs[r][c + 8]);");
+    e.close();
+    e.open("for (int i = 0; i < 2; ++i)");
+    e.open("for (int j = 0; j < 4; ++j)");
+    e.line("asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32." + kind + "." + kind +
+           ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\\n\"");
+    e.line("    : \"+f\"(acc[i][j][0]), \"+f\"(acc[i][j][1]), \"+f\"(acc[i][j][2]), "
+           "\"+f\"(acc[i][j][3])");
+    e.line("    : \"r\"(af[i][0]), \"r\"(af[i][1]), \"r\"(af[i][2]), \"r\"(af[i][3]), "
+           "\"r\"(bf[j][0]), \"r\"(bf[j][1]));");
+    e.close();
+    e.close();
+    e.close();
+    e.line("__syncthreads();");
+    e.close();
+    // Accumulator element q of tile (i, j): row group (+8 for q >= 2), column pair*2 (+1
+    // for odd q).
+    e.open("for (int i = 0; i < 2; ++i)");
+    e.open("for (int j = 0; j < 4; ++j)");
+    e.open("for (int q = 0; q < 4; ++q)");
+    e.line("const long long m = m0 + wm + i * 16 + group + (q >= 2 ? 8 : 0);");
+    e.line("const long long n = n0 + wn + j * 8 + pair * 2 + (q & 1);");
+    e.open("if (m < M && n < N)");
+    Index index = e.delinearize("m", ArrayRef<Dim>(result).drop_back());
+    index.push_back("n");
+    std::string value = "acc[i][j][q]";
+    if (Value bias = op.getBias())
+      value += " + " + e.at(bias, {"n"});
+    e.line("const float y = " + value + ";");
+    bool stored = storeOutputs(op.getResult(), index, "y");
+    e.close();
+    e.close();
+    e.close();
+    e.close();
+    return stored;
+  }
+
   /// Identity of a reduction in compute type `type`.
   static std::string identity(ReduceKind kind, const std::string &type) {
     bool floating = type == "float" || type == "double";
@@ -533,7 +630,8 @@ private:
                                                             : "LoomSum()";
     std::string init = identity(op.getKind(), type);
     info_.grid[0] = {work(out), 1, 65536};
-    e.line("const long long outputs = " + product(out) + ", inner = " + product(reduced) + ";");
+    e.line("const long long outputs = " + product(out) + ", inner = " + product(reduced) +
+           ";");
     e.open("for (long long o = blockIdx.x; o < outputs; o += gridDim.x)");
     Index outIndex = e.delinearize("o", out);
     e.line(type + " acc = " + init + ";");
@@ -550,11 +648,14 @@ private:
         source.push_back(outIndex[j++]);
       }
     }
-    e.line("acc = " + std::string(functor) + "(acc, " + e.at(op.getOperand(), source) + ");");
+    e.line("acc = " + std::string(functor) + "(acc, " + e.at(op.getOperand(), source) +
+           ");");
     e.close();
-    e.line("const " + type + " total = loom_block_reduce(acc, " + functor + ", " + init + ");");
+    e.line("const " + type + " total = loom_block_reduce(acc, " + functor + ", " + init +
+           ");");
     e.open("if (threadIdx.x == 0)");
-    std::string value = op.getKind() == ReduceKind::Mean ? "total / (" + type + ")inner" : "total";
+    std::string value =
+        op.getKind() == ReduceKind::Mean ? "total / (" + type + ")inner" : "total";
     e.line("const " + type + " reduced = " + value + ";");
     bool stored = storeOutputs(op.getResult(), outIndex, "reduced");
     e.close();
@@ -573,7 +674,8 @@ private:
     std::string type = computeType(elementOf(op.getResult()));
     std::string minusInf = identity(ReduceKind::Max, type);
     info_.grid[0] = {work(rest), 1, 65536};
-    e.line("const long long rows = " + product(rest) + ", n = " + sizeExpr(shape[axis]) + ";");
+    e.line("const long long rows = " + product(rest) + ", n = " + sizeExpr(shape[axis]) +
+           ";");
     e.open("for (long long row = blockIdx.x; row < rows; row += gridDim.x)");
     Index rowIndex = e.delinearize("row", rest);
     auto element = [&] {
@@ -593,7 +695,8 @@ private:
     e.line("sum = loom_block_reduce(sum, LoomSum(), (" + type + ")0);");
     bool stored = true;
     e.open("for (long long j = threadIdx.x; j < n; j += blockDim.x)");
-    e.line("const " + type + " p = exp(" + e.at(op.getOperand(), element()) + " - high) / sum;");
+    e.line("const " + type + " p = exp(" + e.at(op.getOperand(), element()) +
+           " - high) / sum;");
     stored = storeOutputs(op.getResult(), element(), "p");
     e.close();
     e.close();
@@ -609,15 +712,18 @@ private:
     rest.erase(rest.begin() + axis);
     std::string type = computeType(elementOf(op.getResult()));
     info_.grid[0] = {work(rest), 256, 65536};
-    e.line("const long long lines = " + product(rest) + ", n = " + sizeExpr(shape[axis]) + ";");
-    e.open("for (long long line = blockIdx.x * (long long)blockDim.x + threadIdx.x; line < "
-           "lines; line += (long long)gridDim.x * blockDim.x)");
+    e.line("const long long lines = " + product(rest) + ", n = " + sizeExpr(shape[axis]) +
+           ";");
+    e.open(
+        "for (long long line = blockIdx.x * (long long)blockDim.x + threadIdx.x; line < "
+        "lines; line += (long long)gridDim.x * blockDim.x)");
     Index lineIndex = e.delinearize("line", rest);
     Index index = lineIndex;
     index.insert(index.begin() + axis, "j");
     e.line(type + " acc = 0;");
     e.open("for (long long step = 0; step < n; ++step)");
-    e.line("const long long j = " + std::string(op.getReverse() ? "n - 1 - step" : "step") + ";");
+    e.line("const long long j = " +
+           std::string(op.getReverse() ? "n - 1 - step" : "step") + ";");
     e.line("const " + type + " x = " + e.at(op.getOperand(), index) + ";");
     if (!op.getExclusive())
       e.line("acc += x;");
