@@ -378,6 +378,12 @@ const char *loom_model_cache_note(loom_model_t model) {
 }
 
 loom_status_t loom_model_bind_weights(loom_model_t model, const char *path) {
+  return loom_model_bind_weights_with_progress(model, path, nullptr, nullptr);
+}
+
+loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const char *path,
+                                                    loom_progress_fn progress,
+                                                    void *user) {
   if (!model || !path)
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                       "loom_model_bind_weights: model and path are required");
@@ -389,6 +395,11 @@ loom_status_t loom_model_bind_weights(loom_model_t model, const char *path) {
   if (folder ? !checkpoint.open(path, error)
              : !readSafetensorsHeader(path, single, error))
     return makeStatus(LOOM_STATUS_NOT_FOUND, error);
+  uint64_t doneBytes = 0, totalBytes = 0;
+  for (const auto &[name, buffer] : model->weights)
+    if (const TensorInfo *t = folder ? checkpoint.find(name) : single.find(name))
+      totalBytes += t->fileEnd - t->fileBegin;
+  size_t done = 0;
   for (const auto &[name, buffer] : model->weights) {
     const TensorInfo *tensor = folder ? checkpoint.find(name) : single.find(name);
     if (!tensor)
@@ -422,6 +433,9 @@ loom_status_t loom_model_bind_weights(loom_model_t model, const char *path) {
     if (loom_status_t s =
             loom_device_upload(model->device, pointer, bytes.data(), bytes.size()))
       return s;
+    doneBytes += tensor->fileEnd - tensor->fileBegin;
+    if (progress)
+      progress(user, ++done, model->weights.size(), doneBytes, totalBytes);
   }
   return nullptr;
 }

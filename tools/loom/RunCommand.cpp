@@ -21,8 +21,32 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 
 namespace loom::cli {
+
+namespace {
+
+/// A one-line progress bar on stderr, redrawn in place (only on a terminal).
+void drawProgress(void *, size_t done, size_t total, uint64_t doneBytes,
+                  uint64_t totalBytes) {
+  const int width = 30;
+  int filled = totalBytes ? static_cast<int>(width * doneBytes / totalBytes) : width;
+  std::fprintf(stderr, "\rweights [%.*s%*s] %zu/%zu  %.1f/%.1f MiB", filled,
+               "##############################", width - filled, "", done, total,
+               doneBytes / 1048576.0, totalBytes / 1048576.0);
+  if (done == total)
+    std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+/// Binds weights, with a progress bar when stderr is a terminal.
+loom_status_t bindWeights(loom_model_t model, const std::string &path) {
+  return loom_model_bind_weights_with_progress(
+      model, path.c_str(), isatty(2) ? drawProgress : nullptr, nullptr);
+}
+
+} // namespace
 
 int runRun(int argc, char **argv) {
   const char *usage =
@@ -102,7 +126,7 @@ int runRun(int argc, char **argv) {
   if (loom_status_t s = loom_model_load(device, artifact.c_str(), &model))
     return fail(s);
   auto t1 = clock();
-  if (loom_status_t s = loom_model_bind_weights(model, weights.c_str()))
+  if (loom_status_t s = bindWeights(model, weights))
     return fail(s);
   auto t2 = clock();
   // With --repeat, every run after the first is timed (host inputs in, host outputs
@@ -115,8 +139,8 @@ int runRun(int argc, char **argv) {
       for (loom_host_tensor_t &o : outputs)
         loom_free(o.data);
     auto start = clock();
-    if (loom_status_t s = loom_model_run(model, inputs.data(), inputs.size(), outputs.data(),
-                                         outputs.size()))
+    if (loom_status_t s = loom_model_run(model, inputs.data(), inputs.size(),
+                                         outputs.data(), outputs.size()))
       return fail(s);
     t3 = clock();
     if (r > 0)
@@ -232,7 +256,7 @@ int runGreedy(int argc, char **argv) {
     return fail(s);
   if (loom_status_t s = loom_model_load(device, artifact.c_str(), &model))
     return fail(s);
-  if (loom_status_t s = loom_model_bind_weights(model, weights.c_str()))
+  if (loom_status_t s = bindWeights(model, weights))
     return fail(s);
   const json::Value *list = generations.get("generations");
   int mismatches = 0;

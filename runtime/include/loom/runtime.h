@@ -120,6 +120,13 @@ void loom_model_free(loom_model_t model);
 /* Uploads every weight the manifest names from `path` (a Hugging Face folder or one
  * .safetensors file), converted to the compiled element type. */
 loom_status_t loom_model_bind_weights(loom_model_t model, const char *path);
+/* Called after each weight is uploaded: weights done of total, checkpoint bytes done of
+ * total. */
+typedef void (*loom_progress_fn)(void *user, size_t done, size_t total, uint64_t done_bytes,
+                                 uint64_t total_bytes);
+/* loom_model_bind_weights, reporting progress to `progress` (may be NULL). */
+loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const char *path,
+                                                    loom_progress_fn progress, void *user);
 size_t loom_model_num_outputs(loom_model_t model);
 /* 1 when the model's kernels came from the kernel cache, else 0. */
 int loom_model_kernels_cached(loom_model_t model);
