@@ -54,10 +54,7 @@ bool isElementwise(Operation *op) {
 }
 
 bool sameElementCount(Value a, Value b) {
-  auto count = [](Value v) {
-    return elementCount(getShape(llvm::cast<RankedTensorType>(v.getType())));
-  };
-  std::optional<SizeExpr> x = count(a), y = count(b);
+  std::optional<SizeExpr> x = elementCount(shapeOf(a)), y = elementCount(shapeOf(b));
   return x && y && *x == *y;
 }
 

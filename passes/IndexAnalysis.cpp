@@ -16,8 +16,6 @@ namespace {
 
 constexpr int kMaxDepth = 64;
 
-Shape shapeOf(Value v) { return getShape(llvm::cast<RankedTensorType>(v.getType())); }
-
 IndexFn unknown() { return {}; }
 
 IndexFn constantFn(IndexFn::Kind kind, int64_t rank, int64_t value) {

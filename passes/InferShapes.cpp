@@ -26,10 +26,6 @@ using namespace loom;
 
 namespace {
 
-Shape shapeOf(Value value) {
-  return getShape(llvm::cast<RankedTensorType>(value.getType()));
-}
-
 /// Broadcasts the shapes of `values` together; nullopt if they do not broadcast.
 std::optional<Shape> broadcastAll(ValueRange values) {
   Shape shape = shapeOf(values.front());

@@ -71,8 +71,8 @@ std::optional<int64_t> trailingReduction(Operation *op, ReduceKind kind) {
 }
 
 bool coversTrailingDims(Value scale, Value x, int64_t axis) {
-  Shape s = getShape(llvm::cast<RankedTensorType>(scale.getType()));
-  Shape xs = getShape(llvm::cast<RankedTensorType>(x.getType()));
+  Shape s = shapeOf(scale);
+  Shape xs = shapeOf(x);
   if (int64_t(s.size()) != int64_t(xs.size()) - axis)
     return false;
   for (size_t i = 0; i < s.size(); ++i)
@@ -85,7 +85,7 @@ bool coversTrailingDims(Value scale, Value x, int64_t axis) {
 /// in terms of the operand of its last op.
 static std::optional<LayoutView> viewThrough(ArrayRef<Operation *> chain, Value value) {
   Value source = chain.empty() ? value : chain.back()->getOperand(0);
-  Shape sourceShape = getShape(llvm::cast<RankedTensorType>(source.getType()));
+  Shape sourceShape = shapeOf(source);
   LayoutView view{source, {}};
   auto &groups = view.groups;
   for (size_t k = 0; k < sourceShape.size(); ++k)
@@ -103,7 +103,7 @@ static std::optional<LayoutView> viewThrough(ArrayRef<Operation *> chain, Value 
     SmallVector<int64_t> atoms;
     for (const auto &group : groups)
       atoms.append(group.begin(), group.end());
-    Shape to = getShape(llvm::cast<RankedTensorType>(op->getResult(0).getType()));
+    Shape to = shapeOf(op->getResult(0));
     SmallVector<SmallVector<int64_t, 2>, 4> regrouped;
     size_t next = 0;
     for (const Dim &dim : to) {
@@ -150,7 +150,7 @@ std::optional<LayoutView> layoutView(Value value, function_ref<bool(Value)> stop
 }
 
 std::optional<SmallVector<int64_t, 4>> LayoutView::permutation() const {
-  Shape sourceShape = getShape(llvm::cast<RankedTensorType>(source.getType()));
+  Shape sourceShape = shapeOf(source);
   if (groups.size() != sourceShape.size())
     return std::nullopt;
   SmallVector<int64_t> units;
@@ -179,9 +179,9 @@ Value headRepeatSource(Value value, int64_t &repeats) {
   if (!split)
     return nullptr;
   Value x = split.getOperand();
-  Shape xs = getShape(llvm::cast<RankedTensorType>(x.getType()));
-  Shape grouped = getShape(llvm::cast<RankedTensorType>(split.getType()));
-  Shape copies = getShape(llvm::cast<RankedTensorType>(broadcast.getType()));
+  Shape xs = shapeOf(x);
+  Shape grouped = shapeOf(split);
+  Shape copies = shapeOf(broadcast);
   if (xs.size() != 4 || copies.size() != 5 || !copies[2].isStatic())
     return nullptr;
   int64_t r = copies[2].size;
@@ -199,8 +199,8 @@ Value stripHeadRepeat(Value value, int64_t &repeats) {
   Value x = merge ? headRepeatSource(merge.getOperand(), r) : nullptr;
   if (!x)
     return value;
-  Shape xs = getShape(llvm::cast<RankedTensorType>(x.getType()));
-  Shape merged = getShape(llvm::cast<RankedTensorType>(merge.getType()));
+  Shape xs = shapeOf(x);
+  Shape merged = shapeOf(merge);
   if (!xs[1].isStatic() || merged != Shape{xs[0], Dim::fixed(xs[1].size * r), xs[2], xs[3]})
     return value;
   repeats = r;

@@ -37,8 +37,6 @@ using namespace loom;
 
 namespace {
 
-Shape shapeOf(Value v) { return getShape(llvm::cast<RankedTensorType>(v.getType())); }
-
 /// `x * c` or `c * x` with a scalar constant c: returns x and multiplies `factor`.
 Value peelScalarMul(Value v, double &factor) {
   auto mul = v.getDefiningOp<MulOp>();

@@ -32,10 +32,6 @@ using namespace loom;
 
 namespace {
 
-Shape shapeOf(Value value) {
-  return getShape(llvm::cast<RankedTensorType>(value.getType()));
-}
-
 /// The length N of `bias` when it varies only along its last dimension (every other
 /// dimension a static 1) and that dimension is `features`.
 bool isFeatureVector(Value bias, const Dim &features) {

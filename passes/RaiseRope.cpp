@@ -34,8 +34,6 @@ using namespace loom;
 
 namespace {
 
-Shape shapeOf(Value v) { return getShape(llvm::cast<RankedTensorType>(v.getType())); }
-
 /// `concat(h, h)` along the last axis: h.
 Value duplicatedHalf(Value v) {
   auto concat = v.getDefiningOp<ConcatOp>();

@@ -15,9 +15,7 @@ static Type elementTypeOf(Value value) {
 GraphBuilder::GraphBuilder(OpBuilder &builder, Location loc, Type floatType)
     : builder_(builder), loc_(loc), floatType_(floatType) {}
 
-Shape GraphBuilder::shape(Value value) {
-  return getShape(llvm::cast<RankedTensorType>(value.getType()));
-}
+Shape GraphBuilder::shape(Value value) { return shapeOf(value); }
 
 Value GraphBuilder::weight(StringRef name, ArrayRef<int64_t> shape) {
   return WeightOp::create(builder_, loc_, RankedTensorType::get(shape, floatType_), name);

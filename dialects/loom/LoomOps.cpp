@@ -18,10 +18,6 @@ using namespace loom;
 #define GET_OP_CLASSES
 #include "dialects/loom/LoomOps.cpp.inc"
 
-static Shape shapeOf(Value value) {
-  return getShape(llvm::cast<RankedTensorType>(value.getType()));
-}
-
 /// Checks that `result` has `expected` shape (dimension by dimension, under the naming
 /// rules); `rule` says where the expectation came from.
 static LogicalResult verifyResultShape(Operation *op, Value result, ArrayRef<Dim> expected,

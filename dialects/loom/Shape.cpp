@@ -136,6 +136,10 @@ static int64_t staticSliceLength(int64_t size, int64_t start, int64_t end, int64
   return s > e ? (s - e + (-step) - 1) / (-step) : 0;
 }
 
+Shape shapeOf(Value value) {
+  return getShape(llvm::cast<RankedTensorType>(value.getType()));
+}
+
 std::optional<SizeExpr> elementCount(ArrayRef<Dim> shape) {
   SizeExpr count = SizeExpr::constant(1);
   for (const Dim &dim : shape) {

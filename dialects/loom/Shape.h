@@ -45,6 +45,8 @@ using Shape = llvm::SmallVector<Dim, 4>;
 
 /// The dimensions of `type`, named where its `#loom.dims` encoding names them.
 Shape getShape(mlir::RankedTensorType type);
+/// The dimensions of a value of ranked tensor type.
+Shape shapeOf(mlir::Value value);
 
 /// A tensor type with `shape`; carries a `#loom.dims` encoding iff a dimension is named
 /// (unknown sizes beside named ones are written `?` in the encoding).

@@ -22,7 +22,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-Shape shapeOf(Value v) { return getShape(llvm::cast<RankedTensorType>(v.getType())); }
 Type elementOf(Value v) {
   return llvm::cast<RankedTensorType>(v.getType()).getElementType();
 }

@@ -17,7 +17,6 @@ namespace loom::cuda {
 
 namespace {
 
-Shape shapeOf(Value v) { return getShape(llvm::cast<RankedTensorType>(v.getType())); }
 Type elementOf(Value v) {
   return llvm::cast<RankedTensorType>(v.getType()).getElementType();
 }
