@@ -8,6 +8,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/xxhash.h"
@@ -296,27 +297,29 @@ private:
     return stored;
   }
 
-  /// True when `value` is computed from `anchor` inside the kernel.
-  static bool dependsOn(Value value, Value anchor) {
-    if (value == anchor)
-      return true;
-    Operation *op = value.getDefiningOp();
-    return op && llvm::any_of(op->getOperands(),
-                              [&](Value operand) { return dependsOn(operand, anchor); });
+  /// The values of the body computed from `anchor` (the anchor included), in one pass
+  /// over the body, which is in dependence order.
+  llvm::DenseSet<Value> computedFrom(Value anchor) {
+    llvm::DenseSet<Value> found{anchor};
+    for (Operation &op : body().without_terminator())
+      if (llvm::any_of(op.getOperands(), [&](Value v) { return found.contains(v); }))
+        found.insert(op.result_begin(), op.result_end());
+    return found;
   }
 
   /// The index in `output` of the element that the anchor's element at `index` becomes,
   /// following the epilogue (elementwise ops keep the index, transposes permute it,
   /// reshapes keep the linear offset). Fails for other epilogues.
-  std::optional<Index> forward(Value anchor, const Index &index, Value output) {
+  std::optional<Index> forward(Value anchor, const llvm::DenseSet<Value> &fromAnchor,
+                               const Index &index, Value output) {
     SmallVector<Operation *> chain;
     for (Value v = output; v != anchor;) {
       Operation *op = v.getDefiningOp();
-      if (!op || !dependsOn(v, anchor))
+      if (!op || !fromAnchor.contains(v))
         return std::nullopt;
       chain.push_back(op);
       v = *llvm::find_if(op->getOperands(),
-                         [&](Value x) { return dependsOn(x, anchor); });
+                         [&](Value x) { return fromAnchor.contains(x); });
     }
     ElementEmitter &e = *emitter_;
     Index at = index;
@@ -347,8 +350,9 @@ private:
   bool storeOutputs(Value anchor, const Index &index, const std::string &value) {
     ElementEmitter &e = *emitter_;
     e.define(anchor, index, value);
+    llvm::DenseSet<Value> fromAnchor = computedFrom(anchor);
     for (auto [i, out] : llvm::enumerate(yielded())) {
-      std::optional<Index> at = forward(anchor, index, out);
+      std::optional<Index> at = forward(anchor, fromAnchor, index, out);
       if (!at)
         return refuse(
             "an output that is not the anchor's result through elementwise ops, "
@@ -363,10 +367,8 @@ private:
 
   /// The kernel input that `value` is, as a parameter name; empty if it is computed.
   std::string parameter(Value value) {
-    for (auto [i, arg] : llvm::enumerate(body().getArguments()))
-      if (arg == value)
-        return "in" + std::to_string(i);
-    return "";
+    auto arg = llvm::dyn_cast<BlockArgument>(value);
+    return arg ? "in" + std::to_string(arg.getArgNumber()) : "";
   }
 
   /// A tiled SIMT GEMM: 64x64 output tiles per block of 256 threads, 16-deep slices of
