@@ -1,4 +1,4 @@
-//===- Artifact.cpp - A fused module as kernels.cu + manifest.json ----------===//
+//===- Artifact.cpp - A fused module as kernels.cu + manifest.json --------===//
 //
 // The manifest is all the runtime needs to run the model without MLIR: the entry
 // point's inputs and outputs, one buffer per stored value (a reshape is a view of its

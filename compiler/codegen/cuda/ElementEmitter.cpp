@@ -1,4 +1,4 @@
-//===- ElementEmitter.cpp - CUDA code for one element of a value ------------===//
+//===- ElementEmitter.cpp - CUDA code for one element of a value ----------===//
 
 #include "compiler/codegen/cuda/ElementEmitter.h"
 
@@ -16,10 +16,6 @@ using namespace mlir;
 namespace loom::cuda {
 
 namespace {
-
-Type elementOf(Value v) {
-  return llvm::cast<RankedTensorType>(v.getType()).getElementType();
-}
 
 bool isFloat(Type t) { return llvm::isa<FloatType>(t); }
 /// True for computations in float (f32, and f16/bf16 widened).
@@ -64,6 +60,10 @@ std::string literal(Type t, double floatValue, int64_t intValue) {
 }
 
 } // namespace
+
+Type elementOf(Value v) {
+  return llvm::cast<RankedTensorType>(v.getType()).getElementType();
+}
 
 std::string storageType(Type t) {
   if (t.isF32())

@@ -27,6 +27,9 @@ namespace loom::cuda {
 /// C++ expressions of `long long` type, one per dimension.
 using Index = std::vector<std::string>;
 
+/// The element type of a tensor value.
+mlir::Type elementOf(mlir::Value value);
+
 /// The C++ type a loom element type is stored as, and the type it is computed in
 /// (16-bit floats compute in float).
 std::string storageType(mlir::Type element);

@@ -1,4 +1,4 @@
-//===- Harness.cpp - Per-kernel test data for checking kernels on a GPU -----===//
+//===- Harness.cpp - Per-kernel test data for checking kernels on a GPU ---===//
 //
 // Each distinct kernel of a fused module becomes a one-kernel module that the
 // reference executor runs on random inputs; the inputs and the outputs it computes go

@@ -1,0 +1,279 @@
+//===- KernelWriter.cpp - Pointwise, normalization, shared parts ----------===//
+//
+// The writer's dispatch and signature, the kinds without a separate file, and the
+// epilogue stores every anchored kind uses.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/codegen/cuda/KernelWriter.h"
+
+#include "llvm/Support/Format.h"
+
+#include <set>
+
+using namespace mlir;
+
+namespace loom::cuda {
+
+/// The statement storing compute-typed `value` into `target`.
+std::string store(Type element, const std::string &target, const std::string &value) {
+  if (element.isF16())
+    return target + " = __float2half_rn(" + value + ");";
+  if (element.isBF16())
+    return target + " = __float2bfloat16_rn(" + value + ");";
+  return target + " = (" + storageType(element) + ")(" + value + ");";
+}
+
+/// The product of `dims` as size-expression text ("?" if one is anonymous).
+std::string work(ArrayRef<Dim> dims) {
+  std::optional<SizeExpr> count = elementCount(dims);
+  return count ? count->str() : "?";
+}
+
+std::string product(ArrayRef<Dim> dims) {
+  std::string text = "1LL";
+  for (const Dim &d : dims)
+    text += " * " + sizeExpr(d);
+  return text;
+}
+
+/// "ceil(batch*seq / 256)", "min(.., 65536)": a grid dimension for the launch comment.
+static std::string describe(const EmittedKernel::GridDim &dim) {
+  std::string text = dim.per == 1
+                         ? dim.work
+                         : "ceil(" + dim.work + " / " + std::to_string(dim.per) + ")";
+  return dim.cap ? "min(" + text + ", " + std::to_string(dim.cap) + ")" : text;
+}
+
+KernelWriter::KernelWriter(KernelOp kernel, std::string name)
+    : kernel_(kernel), name_(std::move(name)) {
+  std::vector<std::string> inputNames;
+  for (unsigned i = 0; i < kernel.getInputs().size(); ++i)
+    inputNames.push_back("in" + std::to_string(i));
+  SmallVector<Value> args(body().getArguments().begin(), body().getArguments().end());
+  emitter_ = std::make_unique<ElementEmitter>(args, inputNames);
+  std::set<std::string> symbols;
+  kernel.walk([&](Operation *op) {
+    for (Type t : op->getResultTypes())
+      collectSymbols(t, symbols);
+  });
+  for (Type t : kernel.getInputs().getTypes())
+    collectSymbols(t, symbols);
+  info_.symbols.assign(symbols.begin(), symbols.end());
+  info_.name = name_;
+  info_.kind = kernel.getKind();
+}
+
+LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
+  bool ok = true;
+  switch (kernel_.getKind()) {
+  case KernelKind::Pointwise:
+    ok = pointwise();
+    break;
+  case KernelKind::Normalization:
+    ok = normalization();
+    break;
+  case KernelKind::Matmul:
+    ok = matmul();
+    break;
+  case KernelKind::Attention:
+    ok = attention();
+    break;
+  case KernelKind::Reduction:
+    ok = reduction();
+    break;
+  default:
+    return kernel_.emitOpError()
+           << "the CUDA emitter cannot write " << stringifyKernelKind(kernel_.getKind())
+           << " kernels yet";
+  }
+  if (!ok || emitter_->failed())
+    return kernel_.emitOpError() << "cannot be written as CUDA: "
+                                 << (emitter_->failed() ? emitter_->error() : why_);
+  os << "\n// " << stringifyKernelKind(kernel_.getKind()) << " kernel; launch with "
+     << info_.threads << " threads per block, grid (" << describe(info_.grid[0]) << ", "
+     << describe(info_.grid[1]) << ", " << describe(info_.grid[2]) << ")\n";
+  os << "extern \"C\" __global__ void __launch_bounds__(" << info_.threads << ") "
+     << name_ << "(";
+  std::string separator;
+  for (auto [i, input] : llvm::enumerate(kernel_.getInputs())) {
+    os << separator << "const " << storageType(elementOf(input)) << " *__restrict__ in"
+       << i;
+    separator = ", ";
+  }
+  for (auto [i, output] : llvm::enumerate(kernel_.getResults())) {
+    os << separator << storageType(elementOf(output)) << " *__restrict__ out" << i;
+    separator = ", ";
+  }
+  for (const std::string &symbol : info_.symbols) {
+    os << separator << "long long s_" << symbol;
+    separator = ", ";
+  }
+  os << ") {\n" << emitter_->code() << "}\n";
+  return success();
+}
+
+/// One grid-stride loop per output over its elements.
+bool KernelWriter::pointwise() {
+  ElementEmitter &e = *emitter_;
+  for (auto [i, value] : llvm::enumerate(yielded())) {
+    Shape shape = shapeOf(value);
+    std::string count = product(shape);
+    if (i == 0)
+      info_.grid[0] = {work(shape), 256, 65536};
+    e.open("");
+    e.line("const long long n = " + count + ";");
+    e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
+           "t += (long long)gridDim.x * blockDim.x)");
+    Index index = e.delinearize("t", shape);
+    std::string v = e.at(value, index);
+    e.line(store(elementOf(value), "out" + std::to_string(i) + "[t]", v));
+    e.close();
+    e.close();
+  }
+  return true;
+}
+
+/// One block per row: the row's statistics by block reductions, then the normalized
+/// row with the epilogue applied.
+bool KernelWriter::normalization() {
+  ElementEmitter &e = *emitter_;
+  Operation *anchor = kernel_.getAnchor();
+  auto rms = llvm::dyn_cast<RmsNormOp>(anchor);
+  auto layer = llvm::dyn_cast<LayerNormOp>(anchor);
+  Value input = rms ? rms.getInput() : layer.getInput();
+  Value scale = rms ? rms.getScale() : layer.getScale();
+  Value bias = layer ? layer.getBias() : Value();
+  int64_t axis = rms ? rms.getAxis() : layer.getAxis();
+  float epsilon = (rms ? rms.getEpsilon() : layer.getEpsilon()).convertToFloat();
+  Shape shape = shapeOf(input);
+  ArrayRef<Dim> lead = ArrayRef<Dim>(shape).take_front(axis);
+  ArrayRef<Dim> trail = ArrayRef<Dim>(shape).drop_front(axis);
+  std::string type = computeType(elementOf(input));
+  info_.grid[0] = {work(lead), 1, 65536};
+  std::string cols = product(trail);
+
+  e.line("const long long rows = " + product(lead) + ", cols = " + cols + ";");
+  e.open("for (long long row = blockIdx.x; row < rows; row += gridDim.x)");
+  Index rowIndex = e.delinearize("row", lead);
+  auto element = [&](const std::string &column) {
+    Index index = rowIndex;
+    Index columns = e.delinearize(column, trail);
+    index.insert(index.end(), columns.begin(), columns.end());
+    return std::pair(index, columns);
+  };
+  auto columnLoop = [&](auto body) {
+    e.open("for (long long c = threadIdx.x; c < cols; c += blockDim.x)");
+    body();
+    e.close();
+  };
+  bool stored = true;
+  std::string center = "0";
+  if (layer) {
+    e.line(type + " sum = 0;");
+    columnLoop([&] { e.line("sum += " + e.at(input, element("c").first) + ";"); });
+    e.line("const " + type + " mean = loom_block_sum(sum) / (" + type + ")cols;");
+    center = "mean";
+  }
+  e.line(type + " squares = 0;");
+  columnLoop([&] {
+    std::string x = e.at(input, element("c").first);
+    e.line("const " + type + " d = " + x + " - " + center + ";");
+    e.line("squares += d * d;");
+  });
+  std::string eps;
+  llvm::raw_string_ostream(eps) << llvm::format("%.9e", static_cast<double>(epsilon));
+  e.line("const " + type + " inverse = (" + type +
+         ")1 / sqrt(loom_block_sum(squares) / (" + type + ")cols + (" + type + ")" + eps +
+         ");");
+  columnLoop([&] {
+    auto [index, columns] = element("c");
+    std::string x = e.at(input, index);
+    std::string y = e.fresh("y");
+    std::string value =
+        "(" + x + " - " + center + ") * inverse * " + e.at(scale, columns);
+    if (bias)
+      value += " + " + e.at(bias, columns);
+    e.line("const " + type + " " + y + " = " + value + ";");
+    stored = storeOutputs(anchor->getResult(0), index, y);
+  });
+  e.close();
+  return stored;
+}
+
+/// The values of the body computed from `anchor` (the anchor included), in one pass
+/// over the body, which is in dependence order.
+llvm::DenseSet<Value> KernelWriter::computedFrom(Value anchor) {
+  llvm::DenseSet<Value> found{anchor};
+  for (Operation &op : body().without_terminator())
+    if (llvm::any_of(op.getOperands(), [&](Value v) { return found.contains(v); }))
+      found.insert(op.result_begin(), op.result_end());
+  return found;
+}
+
+/// The index in `output` of the element that the anchor's element at `index` becomes,
+/// following the epilogue (elementwise ops keep the index, transposes permute it,
+/// reshapes keep the linear offset). Fails for other epilogues.
+std::optional<Index> KernelWriter::forward(Value anchor,
+                                           const llvm::DenseSet<Value> &fromAnchor,
+                                           const Index &index, Value output) {
+  SmallVector<Operation *> chain;
+  for (Value v = output; v != anchor;) {
+    Operation *op = v.getDefiningOp();
+    if (!op || !fromAnchor.contains(v))
+      return std::nullopt;
+    chain.push_back(op);
+    v = *llvm::find_if(op->getOperands(),
+                       [&](Value x) { return fromAnchor.contains(x); });
+  }
+  ElementEmitter &e = *emitter_;
+  Index at = index;
+  Value current = anchor;
+  for (Operation *op : llvm::reverse(chain)) {
+    Shape from = shapeOf(current), to = shapeOf(op->getResult(0));
+    if (auto t = llvm::dyn_cast<TransposeOp>(op)) {
+      Index next;
+      for (int64_t p : t.getPermutation())
+        next.push_back(at[p]);
+      at = next;
+    } else if (llvm::isa<ReshapeOp>(op) && from != to) {
+      std::string offset = e.fresh("o");
+      e.line("const long long " + offset + " = " + ElementEmitter::linearize(at, from) +
+             ";");
+      e.alias(at, from, offset);
+      at = e.delinearize(offset, to);
+    } else if (from != to) {
+      return std::nullopt;
+    }
+    current = op->getResult(0);
+  }
+  return at;
+}
+
+/// Stores every output at the element the anchor's element at `index` becomes; the
+/// anchor's value there is `value`.
+bool KernelWriter::storeOutputs(Value anchor, const Index &index,
+                                const std::string &value) {
+  ElementEmitter &e = *emitter_;
+  e.define(anchor, index, value);
+  llvm::DenseSet<Value> fromAnchor = computedFrom(anchor);
+  for (auto [i, out] : llvm::enumerate(yielded())) {
+    std::optional<Index> at = forward(anchor, fromAnchor, index, out);
+    if (!at)
+      return refuse("an output that is not the anchor's result through elementwise ops, "
+                    "transposes and reshapes");
+    e.line(store(elementOf(out),
+                 "out" + std::to_string(i) + "[" +
+                     ElementEmitter::linearize(*at, shapeOf(out)) + "]",
+                 e.at(out, *at)));
+  }
+  return true;
+}
+
+/// The kernel input that `value` is, as a parameter name; empty if it is computed.
+std::string KernelWriter::parameter(Value value) {
+  auto arg = llvm::dyn_cast<BlockArgument>(value);
+  return arg ? "in" + std::to_string(arg.getArgNumber()) : "";
+}
+
+} // namespace loom::cuda

@@ -1,0 +1,76 @@
+//===- KernelWriter.h - One loom.kernel as a CUDA function -------*- C++ -*-===//
+//
+// Internal to the CUDA emitter. A KernelWriter writes the body of one kernel with an
+// ElementEmitter, by kind: pointwise and normalization (KernelWriter.cpp), matmul
+// (MatmulKernels.cpp), reductions (ReductionKernels.cpp), attention
+// (AttentionKernel.cpp). Anchored kinds compute their anchor's value themselves and
+// store every output through storeOutputs, which follows the epilogue.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_COMPILER_CODEGEN_CUDA_KERNELWRITER_H
+#define LOOM_COMPILER_CODEGEN_CUDA_KERNELWRITER_H
+
+#include "compiler/codegen/cuda/CudaEmitter.h"
+#include "compiler/codegen/cuda/ElementEmitter.h"
+
+#include "llvm/ADT/DenseSet.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace loom::cuda {
+
+/// The statement storing compute-typed `value` into `target` of `element` storage.
+std::string store(mlir::Type element, const std::string &target,
+                  const std::string &value);
+/// The product of `dims` as size-expression text ("?" if one is anonymous).
+std::string work(llvm::ArrayRef<Dim> dims);
+/// The product of `dims` as a C++ expression over the `s_<name>` parameters.
+std::string product(llvm::ArrayRef<Dim> dims);
+
+class KernelWriter {
+public:
+  KernelWriter(KernelOp kernel, std::string name);
+  /// Writes the kernel's function to `os`, or reports on the kernel op why it cannot.
+  mlir::LogicalResult write(llvm::raw_ostream &os);
+  const EmittedKernel &info() const { return info_; }
+
+private:
+  mlir::Block &body() { return kernel_.getBody().front(); }
+  mlir::ValueRange yielded() { return body().getTerminator()->getOperands(); }
+
+  bool refuse(const std::string &why) {
+    why_ = why;
+    return false;
+  }
+
+  bool pointwise();
+  bool normalization();
+  bool matmul();
+  bool tensorCoreLinear(LinearOp op, const std::string &a, const std::string &b);
+  bool reduction();
+  bool reduceKernel(ReduceOp op);
+  bool softmaxKernel(SoftmaxOp op);
+  bool cumsumKernel(CumsumOp op);
+  bool attention();
+  static std::string identity(ReduceKind kind, const std::string &type);
+
+  llvm::DenseSet<mlir::Value> computedFrom(mlir::Value anchor);
+  std::optional<Index> forward(mlir::Value anchor,
+                               const llvm::DenseSet<mlir::Value> &fromAnchor,
+                               const Index &index, mlir::Value output);
+  bool storeOutputs(mlir::Value anchor, const Index &index, const std::string &value);
+  std::string parameter(mlir::Value value);
+
+  KernelOp kernel_;
+  std::string name_;
+  std::unique_ptr<ElementEmitter> emitter_;
+  EmittedKernel info_;
+  std::string why_;
+};
+
+} // namespace loom::cuda
+
+#endif // LOOM_COMPILER_CODEGEN_CUDA_KERNELWRITER_H
