@@ -310,18 +310,6 @@ int64_t count(const std::vector<int64_t> &shape) {
   return n;
 }
 
-bool readFile(const std::string &path, std::string &out) {
-  FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f)
-    return false;
-  char chunk[65536];
-  size_t got;
-  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0)
-    out.append(chunk, got);
-  std::fclose(f);
-  return true;
-}
-
 } // namespace
 
 extern "C" {
@@ -333,8 +321,8 @@ loom_status_t loom_model_load(loom_device_t device, const char *artifact,
                       "loom_model_load: device, artifact and out_model are required");
   *out_model = nullptr;
   std::string dir = artifact, manifestText, source, error;
-  if (!readFile(dir + "/manifest.json", manifestText) ||
-      !readFile(dir + "/kernels.cu", source))
+  if (!readTextFile(dir + "/manifest.json", manifestText, error) ||
+      !readTextFile(dir + "/kernels.cu", source, error))
     return makeStatus(LOOM_STATUS_NOT_FOUND,
                       dir + " is not an artifact (no manifest.json or kernels.cu)");
   json::Value manifest;

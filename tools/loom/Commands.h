@@ -3,15 +3,19 @@
 #ifndef LOOM_TOOLS_LOOM_COMMANDS_H
 #define LOOM_TOOLS_LOOM_COMMANDS_H
 
+#include "loom/support/Safetensors.h"
+
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace loom::cli {
 
 /// Writes `text` to `path` through a temporary file and a rename, so a failure never
 /// leaves a half-written output behind.
-bool writeAtomically(const std::string &path, const std::string &text, std::string &error);
+bool writeAtomically(const std::string &path, const std::string &text,
+                     std::string &error);
 
 /// "batch=2,seq=7" into sizes (each N > 0); false if malformed.
 bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes);
@@ -19,6 +23,14 @@ bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes);
 /// in `dtype` (the import's summary goes to stderr).
 bool loadModelIr(const std::string &model, const std::string &dtype, std::string &ir,
                  std::string &error);
+
+/// The elements of little-endian tensor bytes of `dtype` as doubles.
+std::vector<double> decodeElements(DType dtype, const std::string &bytes);
+/// Largest |actual - expected| over the largest |expected|; NaN when a NaN or an
+/// infinity of `expected` is not matched exactly (what `run --check` and `kernel-check`
+/// compare by).
+double maxRelativeError(const std::vector<double> &actual,
+                        const std::vector<double> &expected);
 
 /// `loom import`; `argv` starts after the subcommand name. Returns the exit code.
 int runImport(int argc, char **argv);

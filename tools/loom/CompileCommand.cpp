@@ -16,6 +16,17 @@
 
 namespace loom::cli {
 
+/// The model through the default pipeline: the fused IR both commands start from.
+static bool loadOptimized(const std::string &model, const std::string &dtype,
+                          std::string &ir, std::string &error) {
+  OptimizeResult optimized;
+  if (!loadModelIr(model, dtype, ir, error) ||
+      !optimizeModule(ir, OptimizeOptions(), optimized, error))
+    return false;
+  ir = std::move(optimized.ir);
+  return true;
+}
+
 int runKernelHarness(int argc, char **argv) {
   const char *usage =
       "usage: loom kernel-harness <model.onnx | hf-folder | fused.mlir> -o <dir>\n"
@@ -51,13 +62,8 @@ int runKernelHarness(int argc, char **argv) {
     return 2;
   }
   std::string ir, error, summary;
-  if (!loadModelIr(model, dtype, ir, error)) {
-    std::fprintf(stderr, "loom kernel-harness: %s\n", error.c_str());
-    return 1;
-  }
-  OptimizeResult optimized;
-  if (!optimizeModule(ir, OptimizeOptions(), optimized, error) ||
-      !writeKernelHarness(optimized.ir, dir, options, summary, error)) {
+  if (!loadOptimized(model, dtype, ir, error) ||
+      !writeKernelHarness(ir, dir, options, summary, error)) {
     std::fprintf(stderr, "loom kernel-harness: %s\n", error.c_str());
     return 1;
   }
@@ -110,13 +116,8 @@ int runCompile(int argc, char **argv) {
     return 2;
   }
   std::string ir, error, summary;
-  if (!loadModelIr(model, dtype, ir, error)) {
-    std::fprintf(stderr, "loom compile: %s\n", error.c_str());
-    return 1;
-  }
-  OptimizeResult optimized;
-  if (!optimizeModule(ir, OptimizeOptions(), optimized, error) ||
-      !writeArtifact(optimized.ir, dir, options, summary, error)) {
+  if (!loadOptimized(model, dtype, ir, error) ||
+      !writeArtifact(ir, dir, options, summary, error)) {
     std::fprintf(stderr, "loom compile: %s\n", error.c_str());
     return 1;
   }

@@ -10,6 +10,7 @@
 
 #include "Commands.h"
 #include "loom/runtime.hpp"
+#include "loom/support/Checkpoint.h"
 #include "loom/support/Json.h"
 #include "loom/support/Safetensors.h"
 
@@ -19,35 +20,18 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace loom::cli {
 
-namespace {
-
-bool readFile(const std::string &path, std::string &out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return false;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  out = buffer.str();
-  return true;
-}
-
-/// The elements of a tensor as doubles.
-std::vector<double> decode(DType dtype, const std::string &bytes) {
+std::vector<double> decodeElements(DType dtype, const std::string &bytes) {
   std::vector<double> values(bytes.size() / dtypeSize(dtype));
   for (size_t i = 0; i < values.size(); ++i)
     values[i] = loadElement(dtype, bytes.data(), static_cast<int64_t>(i));
   return values;
 }
 
-/// Largest |actual - expected| over the largest |expected| (NaN if any actual is NaN
-/// where expected is not).
-double relativeError(const std::vector<double> &actual,
-                     const std::vector<double> &expected) {
+double maxRelativeError(const std::vector<double> &actual,
+                        const std::vector<double> &expected) {
   double worst = 0, scale = 0;
   for (size_t i = 0; i < expected.size(); ++i) {
     if (std::isnan(actual[i]) != std::isnan(expected[i]))
@@ -62,6 +46,8 @@ double relativeError(const std::vector<double> &actual,
   }
   return worst / std::max(scale, 1e-30);
 }
+
+namespace {
 
 double defaultTolerance(DType dtype) {
   switch (dtype) {
@@ -120,8 +106,8 @@ int runKernelCheck(int argc, char **argv) {
   std::string source, manifestText, error;
   json::Value manifest;
   Tensors tensors;
-  if (!readFile(dir + "/kernels.cu", source) ||
-      !readFile(dir + "/harness.json", manifestText)) {
+  if (!readTextFile(dir + "/kernels.cu", source, error) ||
+      !readTextFile(dir + "/harness.json", manifestText, error)) {
     std::fprintf(stderr, "loom kernel-check: %s lacks kernels.cu or harness.json\n",
                  dir.c_str());
     return 1;
@@ -245,7 +231,8 @@ int runKernelCheck(int argc, char **argv) {
               loom_device_download(gpu, actual.data(), pointer, actual.size()))
         return fail(s);
       readTensorBytes(tensors.header, *t, expected, error);
-      double e = relativeError(decode(t->dtype, actual), decode(t->dtype, expected));
+      double e = maxRelativeError(decodeElements(t->dtype, actual),
+                                  decodeElements(t->dtype, expected));
       worst = std::isnan(e) || std::isnan(worst) ? NAN : std::max(worst, e);
       pass = pass && !std::isnan(e) && e <= limit;
     }

@@ -176,17 +176,9 @@ int runRun(int argc, char **argv) {
         std::printf("%s: shape differs from the expected tensor\n", out.name);
         status = 1;
       } else {
-        double worst = 0, scale = 0;
-        bool nan = false;
-        for (int64_t i = 0; i < e->numElements(); ++i) {
-          double a = loadElement(dtype, t.bytes.data(), i),
-                 x = loadElement(e->dtype, bytes.data(), i);
-          nan |= std::isnan(a) != std::isnan(x);
-          worst = std::max(worst, std::fabs(a - x));
-          scale = std::max(scale, std::fabs(x));
-        }
-        double relative = nan ? NAN : worst / std::max(scale, 1e-30);
-        bool ok = !nan && relative <= tolerance;
+        double relative = maxRelativeError(decodeElements(dtype, t.bytes),
+                                           decodeElements(e->dtype, bytes));
+        bool ok = !std::isnan(relative) && relative <= tolerance;
         std::printf("%s: max relative error %.2e (tolerance %.0e) %s\n", out.name,
                     relative, tolerance, ok ? "ok" : "TOO LARGE");
         status |= ok ? 0 : 1;

@@ -7,11 +7,11 @@
 
 #include "Commands.h"
 #include "loom/runtime.hpp"
+#include "loom/support/Checkpoint.h"
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -80,14 +80,11 @@ int runCudaCompile(int argc, char **argv) {
     std::fprintf(stderr, "usage: loom cuda-compile <file.cu> [--arch sm_80,sm_90a]\n");
     return 2;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "loom cuda-compile: cannot read %s\n", path.c_str());
+  std::string source, error;
+  if (!loom::readTextFile(path, source, error)) {
+    std::fprintf(stderr, "loom cuda-compile: %s\n", error.c_str());
     return 1;
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string source = buffer.str();
   size_t kernels = 0;
   for (size_t at = source.find("__global__"); at != std::string::npos;
        at = source.find("__global__", at + 1))
