@@ -1,6 +1,7 @@
 //===- CudaDriver.cpp - Loading libcuda.so.1 at run time --------------------===//
 
 #include "CudaDriver.h"
+#include "Symbols.h"
 
 #include <cstdlib>
 #include <dlfcn.h>
@@ -15,13 +16,11 @@ struct LoadedDriver {
   std::string error; // empty when the driver loaded and initialized
 };
 
-/// Resolves `symbol` into `slot`; records the first missing symbol in `error`.
+/// Resolves one driver entry point (see resolveSymbol).
 template <typename Fn>
 void resolve(void *library, const char *symbol, Fn &slot, std::string &error) {
-  slot = reinterpret_cast<Fn>(dlsym(library, symbol));
-  if (!slot && error.empty())
-    error = std::string("the CUDA driver has no symbol ") + symbol +
-            " (the driver is older than the runtime needs)";
+  resolveSymbol(library, symbol, slot, error, "the CUDA driver",
+                " (the driver is older than the runtime needs)");
 }
 
 LoadedDriver load() {

@@ -1,6 +1,7 @@
 //===- Nvrtc.cpp - NVRTC, loaded with dlopen --------------------------------===//
 
 #include "Nvrtc.h"
+#include "Symbols.h"
 
 #include <cctype>
 #include <cstdint>
@@ -42,9 +43,7 @@ struct LoadedNvrtc {
 
 template <typename Fn>
 void resolve(void *library, const char *symbol, Fn &slot, std::string &error) {
-  slot = reinterpret_cast<Fn>(dlsym(library, symbol));
-  if (!slot && error.empty())
-    error = std::string("NVRTC has no symbol ") + symbol;
+  resolveSymbol(library, symbol, slot, error, "NVRTC");
 }
 
 LoadedNvrtc load() {
