@@ -27,20 +27,11 @@
 #include <set>
 
 using namespace mlir;
+using loom::cuda::jsonString;
 
 namespace loom {
 
 namespace {
-
-std::string quote(StringRef text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
 
 /// The safetensors spelling of an element type.
 std::string dtypeOf(Type type) {
@@ -70,7 +61,7 @@ bool shapeJson(Type type, std::string &out) {
     std::optional<SizeExpr> expr = toExpr(dim);
     if (!expr)
       return false;
-    out += (i ? ", " : "") + quote(expr->str());
+    out += (i ? ", " : "") + jsonString(expr->str());
   }
   out += "]";
   return true;
@@ -179,7 +170,8 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
     }
     Type element = llvm::cast<RankedTensorType>(value.getType()).getElementType();
     buffers += std::string(count ? ",\n    " : "\n    ") +
-               "{\"dtype\": " + quote(dtypeOf(element)) + ", \"shape\": " + shape + "}";
+               "{\"dtype\": " + jsonString(dtypeOf(element)) + ", \"shape\": " + shape +
+               "}";
     bufferOf[value] = count++;
     bufferTypes.push_back(value.getType());
     return true;
@@ -191,7 +183,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
     inputBuffers.push_back(bufferOf[arg]);
     auto name = entry.getArgAttrOfType<StringAttr>(i, "loom.name");
     std::string entryText =
-        "{\"name\": " + quote(name ? name.str() : "arg" + std::to_string(i)) +
+        "{\"name\": " + jsonString(name ? name.str() : "arg" + std::to_string(i)) +
         ", \"buffer\": " + std::to_string(bufferOf[arg]);
     if (auto fill = entry.getArgAttrOfType<IntegerAttr>(i, "loom.default"))
       entryText += ", \"default\": " + std::to_string(fill.getInt());
@@ -204,7 +196,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         return false;
       weightBuffers.push_back(bufferOf[weight]);
       weights += std::string(weightCount++ ? ",\n    " : "\n    ") +
-                 "{\"name\": " + quote(weight.getName()) +
+                 "{\"name\": " + jsonString(weight.getName()) +
                  ", \"buffer\": " + std::to_string(bufferOf[weight]) + "}";
     } else if (auto reshape = llvm::dyn_cast<ReshapeOp>(op)) {
       bufferOf[reshape] = bufferOf.lookup(reshape.getOperand());
@@ -231,13 +223,14 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         launchArgs.back().push_back(bufferOf[result]);
       }
       for (int d = 0; d < 3; ++d)
-        grid += std::string(d ? ", " : "") + "{\"work\": " + quote(info.grid[d].work) +
+        grid += std::string(d ? ", " : "") +
+                "{\"work\": " + jsonString(info.grid[d].work) +
                 ", \"per\": " + std::to_string(info.grid[d].per) +
                 ", \"cap\": " + std::to_string(info.grid[d].cap) + "}";
       for (const std::string &symbol : info.symbols)
-        sizes += (sizes.empty() ? "" : ", ") + quote(symbol);
+        sizes += (sizes.empty() ? "" : ", ") + jsonString(symbol);
       launches += std::string(launchCount++ ? ",\n    " : "\n    ") +
-                  "{\"kernel\": " + quote(name) +
+                  "{\"kernel\": " + jsonString(name) +
                   ", \"threads\": " + std::to_string(info.threads) + ", \"grid\": [" +
                   grid + "], \"args\": [" + args + "], \"sizes\": [" + sizes + "]}";
     } else if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
@@ -251,9 +244,9 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         outputBuffers.push_back(bufferOf[value]);
         outputs +=
             std::string(i ? ",\n    " : "\n    ") +
-            "{\"name\": " + quote(name ? name.str() : "result" + std::to_string(i)) +
+            "{\"name\": " + jsonString(name ? name.str() : "result" + std::to_string(i)) +
             ", \"buffer\": " + std::to_string(bufferOf[value]) + ", \"dtype\": " +
-            quote(
+            jsonString(
                 dtypeOf(llvm::cast<RankedTensorType>(value.getType()).getElementType())) +
             ", \"shape\": " + shape + "}";
       }
@@ -268,17 +261,18 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
                                               outputBuffers, launchArgs, options.bounds);
   std::string bounds;
   for (const auto &[name, bound] : options.bounds)
-    bounds += (bounds.empty() ? "" : ", ") + quote(name) + ": " + std::to_string(bound);
+    bounds +=
+        (bounds.empty() ? "" : ", ") + jsonString(name) + ": " + std::to_string(bound);
   uint64_t hash = llvm::xxh3_64bits(source);
   std::string hashText;
   llvm::raw_string_ostream(hashText) << llvm::format_hex_no_prefix(hash, 16);
   std::string manifest =
       "{\n  \"format\": \"loom-artifact\",\n  \"version\": 1,\n"
       "  \"target\": " +
-      quote(options.target) +
+      jsonString(options.target) +
       ",\n"
       "  \"kernels\": {\"file\": \"kernels.cu\", \"xxh3\": " +
-      quote(hashText) + ", \"count\": " + std::to_string(kernels.size()) +
+      jsonString(hashText) + ", \"count\": " + std::to_string(kernels.size()) +
       "},\n  \"bounds\": {" + bounds + "},\n  \"peak_activation_bytes\": " +
       (peak ? std::to_string(*peak) : std::string("null")) + ",\n  \"inputs\": [" +
       inputs + "\n  ],\n  \"outputs\": [" + outputs + "\n  ],\n  \"weights\": [" +

@@ -169,6 +169,16 @@ LogicalResult emitCuda(ModuleOp module, llvm::raw_ostream &os,
   return success();
 }
 
+std::string jsonString(StringRef text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
 bool parseAndEmit(const std::string &ir, EmittedModule &out, std::string &error) {
   out.context = std::make_unique<MLIRContext>();
   out.context->loadDialect<LoomDialect, func::FuncDialect>();

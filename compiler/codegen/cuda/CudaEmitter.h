@@ -52,6 +52,10 @@ struct EmittedKernel {
 mlir::LogicalResult emitCuda(mlir::ModuleOp module, llvm::raw_ostream &os,
                              std::vector<EmittedKernel> *kernels = nullptr);
 
+/// `text` as a JSON string literal (quotes and backslashes escaped), for the manifest
+/// and harness writers.
+std::string jsonString(llvm::StringRef text);
+
 /// A fused module parsed from text with its CUDA written: what the artifact and harness
 /// writers start from.
 struct EmittedModule {

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 
 using namespace mlir;
+using loom::cuda::jsonString;
 
 namespace loom {
 
@@ -69,8 +70,6 @@ int64_t integerBound(KernelOp kernel, unsigned index,
     }
   return 2;
 }
-
-std::string quote(const std::string &text) { return "\"" + text + "\""; }
 
 } // namespace
 
@@ -137,7 +136,7 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
       std::string tensorName = name + ".in" + std::to_string(i);
       tensors.push_back({tensorName, reference::safetensorsType(t.type), t.shape,
                          reference::toBytes(t)});
-      inputNames += (i ? ", " : "") + quote(tensorName);
+      inputNames += (i ? ", " : "") + jsonString(tensorName);
       inputs.push_back(std::move(t));
     }
     OwningOpRef<ModuleOp> alone = isolate(kernel);
@@ -156,15 +155,16 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
       std::string tensorName = name + ".out" + std::to_string(i);
       tensors.push_back({tensorName, reference::safetensorsType(t.type), t.shape,
                          reference::toBytes(t)});
-      outputNames += (i ? ", " : "") + quote(tensorName);
+      outputNames += (i ? ", " : "") + jsonString(tensorName);
     }
     std::string grid, symbols;
     for (int d = 0; d < 3; ++d)
       grid += (d ? ", " : "") + std::to_string(info.grid[d].blocks(sizes).value_or(1));
     for (const std::string &symbol : info.symbols)
       symbols += (symbols.empty() ? "" : ", ") + std::to_string(sizes[symbol]);
-    json += std::string(done.size() > 1 ? "," : "") + "\n    {\"name\": " + quote(name) +
-            ", \"kind\": " + quote(stringifyKernelKind(info.kind).str()) +
+    json += std::string(done.size() > 1 ? "," : "") +
+            "\n    {\"name\": " + jsonString(name) +
+            ", \"kind\": " + jsonString(stringifyKernelKind(info.kind).str()) +
             ", \"threads\": " + std::to_string(info.threads) + ", \"grid\": [" + grid +
             "], \"sizes\": [" + symbols + "], \"inputs\": [" + inputNames +
             "], \"outputs\": [" + outputNames + "]}";
