@@ -7,6 +7,31 @@
 
 namespace loom {
 
+std::vector<BufferLife> bufferLives(size_t count,
+                                    const std::vector<std::vector<int>> &steps,
+                                    const std::vector<int> &inputs,
+                                    const std::vector<int> &outputs,
+                                    std::vector<bool> &used) {
+  std::vector<BufferLife> lives(count);
+  used.assign(count, false);
+  for (size_t step = 0; step < steps.size(); ++step)
+    for (int b : steps[step]) {
+      if (!used[b])
+        lives[b].first = static_cast<int64_t>(step);
+      lives[b].last = static_cast<int64_t>(step);
+      used[b] = true;
+    }
+  for (int b : inputs) {
+    lives[b].first = -1;
+    used[b] = true;
+  }
+  for (int b : outputs) {
+    lives[b].last = static_cast<int64_t>(steps.size());
+    used[b] = true;
+  }
+  return lives;
+}
+
 MemoryPlan planMemory(const std::vector<BufferLife> &buffers, uint64_t alignment) {
   MemoryPlan plan;
   plan.offsets.assign(buffers.size(), 0);

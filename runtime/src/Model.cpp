@@ -153,6 +153,10 @@ struct loom_model_s {
   /// Whether the kernels came from the on-disk cache, and what went wrong with it.
   bool cacheHit = false;
   std::string cacheNote;
+  /// Live ranges of the buffers over the launch sequence (sizes filled per run), and
+  /// whether each buffer is touched at all.
+  std::vector<BufferLife> lives;
+  std::vector<bool> used;
   /// The arena that runs lay their buffers out in (grown when a run needs more).
   uint64_t arena = 0, arenaBytes = 0;
   /// Device memory of the bound weights, by buffer.
@@ -272,6 +276,15 @@ struct loom_model_s {
         launch.sizes.push_back(n.asString());
       launches.push_back(launch);
     }
+    std::vector<std::vector<int>> steps;
+    std::vector<int> in, out;
+    for (const Launch &launch : launches)
+      steps.push_back(launch.args);
+    for (const Port &port : inputs)
+      in.push_back(port.buffer);
+    for (const Port &port : outputs)
+      out.push_back(port.buffer);
+    lives = bufferLives(buffers.size(), steps, in, out, used);
     return nullptr;
   }
 
@@ -488,26 +501,10 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     uploads[port.buffer] = bytes;
   }
 
-  // Lay the buffers that are not weights out in one arena by liveness (launch steps;
-  // inputs are live from before the first launch, outputs until after the last).
-  std::vector<BufferLife> lives(model->buffers.size());
-  std::vector<bool> used(model->buffers.size(), false);
-  for (size_t step = 0; step < model->launches.size(); ++step)
-    for (int a : model->launches[step].args) {
-      BufferLife &life = lives[a];
-      if (!used[a])
-        life.first = static_cast<int64_t>(step);
-      life.last = static_cast<int64_t>(step);
-      used[a] = true;
-    }
-  for (const Port &port : model->inputs) {
-    lives[port.buffer].first = -1;
-    used[port.buffer] = true;
-  }
-  for (const Port &port : model->outputs) {
-    lives[port.buffer].last = static_cast<int64_t>(model->launches.size());
-    used[port.buffer] = true;
-  }
+  // Lay the buffers that are not weights out in one arena by liveness: the live ranges
+  // are the model's, the sizes this run's.
+  std::vector<BufferLife> lives = model->lives;
+  const std::vector<bool> &used = model->used;
   for (size_t i = 0; i < model->buffers.size(); ++i) {
     const Buffer &b = model->buffers[i];
     if (b.weight || !used[i])

@@ -90,23 +90,9 @@ std::optional<uint64_t> peakAtBounds(const std::vector<Type> &types,
                                      const std::vector<int> &outputs,
                                      const std::vector<std::vector<int>> &launches,
                                      const std::map<std::string, int64_t> &bounds) {
-  std::vector<BufferLife> lives(types.size());
-  std::vector<bool> used(types.size(), false);
-  for (size_t step = 0; step < launches.size(); ++step)
-    for (int a : launches[step]) {
-      if (!used[a])
-        lives[a].first = static_cast<int64_t>(step);
-      lives[a].last = static_cast<int64_t>(step);
-      used[a] = true;
-    }
-  for (int i : inputs) {
-    lives[i].first = -1;
-    used[i] = true;
-  }
-  for (int o : outputs) {
-    lives[o].last = static_cast<int64_t>(launches.size());
-    used[o] = true;
-  }
+  std::vector<bool> used;
+  std::vector<BufferLife> lives =
+      bufferLives(types.size(), launches, inputs, outputs, used);
   for (size_t i = 0; i < types.size(); ++i) {
     if (llvm::is_contained(weights, static_cast<int>(i)) || !used[i])
       continue;

@@ -12,6 +12,7 @@
 #ifndef LOOM_SUPPORT_MEMORYPLAN_H
 #define LOOM_SUPPORT_MEMORYPLAN_H
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -28,6 +29,16 @@ struct MemoryPlan {
   /// The arena size: the end of the highest placed buffer.
   uint64_t peak = 0;
 };
+
+/// The live ranges of `count` buffers over a sequence of steps (launches): `steps[s]`
+/// lists the buffers step s reads or writes; `inputs` are live from before the first
+/// step, `outputs` until after the last. `used[i]` says whether buffer i is touched at
+/// all. Sizes are left 0 for the caller to fill.
+std::vector<BufferLife> bufferLives(size_t count,
+                                    const std::vector<std::vector<int>> &steps,
+                                    const std::vector<int> &inputs,
+                                    const std::vector<int> &outputs,
+                                    std::vector<bool> &used);
 
 /// Places `buffers` (offsets aligned to `alignment` bytes).
 MemoryPlan planMemory(const std::vector<BufferLife> &buffers, uint64_t alignment = 256);
