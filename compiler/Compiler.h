@@ -38,6 +38,8 @@ struct OptimizeOptions {
   /// A pass pipeline in MLIR's textual form ("loom-canonicalize,cse"); empty runs the
   /// default pipeline.
   std::string pipeline;
+  /// The GPU the default pipeline's loom-choose-tiles chooses schedules for.
+  std::string target = "sm_90a";
   /// Runs the reference executor on the same random inputs before the first pass and
   /// after every pass, and fails at the first pass whose outputs differ by more than
   /// `tolerance` (largest difference relative to the largest expected magnitude).

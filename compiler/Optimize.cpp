@@ -169,7 +169,7 @@ bool optimizeModule(const std::string &ir, const OptimizeOptions &options,
   }
   PassManager pm(&context);
   if (options.pipeline.empty()) {
-    buildDefaultPipeline(pm);
+    buildDefaultPipeline(pm, options.target);
   } else {
     // Parsing a textual pipeline looks passes up by name: register them once per process.
     static std::once_flag registered;

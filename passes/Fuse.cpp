@@ -245,7 +245,8 @@ void outline(ArrayRef<Operation *> members, KernelKind kind, OpBuilder &builder)
   for (Value output : outputs)
     resultTypes.push_back(output.getType());
   auto kernel =
-      KernelOp::create(builder, ordered.front()->getLoc(), resultTypes, kind, inputs);
+      KernelOp::create(builder, ordered.front()->getLoc(), resultTypes, kind, inputs,
+                       /*schedule=*/nullptr);
   Block *body = builder.createBlock(&kernel.getBody());
   IRMapping mapping;
   for (Value input : inputs)

@@ -4,6 +4,7 @@
 #define LOOM_PASSES_PASSES_H
 
 #include "dialects/loom/LoomDialect.h"
+#include "dialects/loom/Schedule.h"
 
 #include "mlir/Pass/Pass.h"
 
@@ -20,8 +21,13 @@ namespace loom {
 /// Adds the canonicalization patterns of every loom op to `patterns`.
 void populateLoomCanonicalizationPatterns(mlir::RewritePatternSet &patterns);
 
+/// The schedule loom-choose-tiles gives `kernel` for `target` ("sm_90a").
+KernelSchedule chooseSchedule(KernelOp kernel, llvm::StringRef target);
+/// The kernel's `schedule` attribute, or the choice for sm_80 when it has none.
+KernelSchedule scheduleOf(KernelOp kernel);
+
 /// Adds the default pipeline (`loom-default-pipeline` in loom-opt) to `pm`.
-void buildDefaultPipeline(mlir::OpPassManager &pm);
+void buildDefaultPipeline(mlir::OpPassManager &pm, llvm::StringRef target = "sm_90a");
 /// Registers the named pipelines with MLIR's pass registry.
 void registerLoomPipelines();
 

@@ -220,4 +220,39 @@ def LoomFuse : Pass<"loom-fuse"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomChooseTiles : Pass<"loom-choose-tiles"> {
+  let summary = "Chooses tile sizes, warps and vector widths per kernel and target";
+  let description = [{
+    Sets the `schedule` of every `loom.kernel` that has none: what the CUDA emitter
+    needs to lay the kernel out on the GPU, visible here so that it can be read, tested
+    and overridden (a schedule written by hand is kept).
+
+    - `matmul`: a linear layer on bf16/f16 inputs runs on tensor cores (mma.sync,
+      sm_80 and up) with 128x128 output tiles of 8 warps, or 64x64 tiles of 4 warps
+      when its rows or columns are statically at most 64; k-slices of 32,
+      double-buffered (`stages = 2`) through shared memory. Other matmuls are SIMT:
+      64x64 tiles of 8 warps, k-slices of 16.
+    - `attention`: bf16/f16 operands with static head sizes that are multiples of 16
+      (at most 128) use tensor cores: 64 queries per block of 4 warps, 64 keys per
+      step (32 when a head size exceeds 64, for shared memory). Otherwise one query per thread, 64 per block, 32 keys per step.
+    - `pointwise`: 256 threads, each computing `vector` consecutive elements (16
+      bytes' worth when every output's innermost dimension is static and divisible).
+    - `normalization`, `reduction`: one block per row, a power of two threads from 32
+      to 256, about four elements each.
+
+    ```mlir
+    %y = loom.kernel matmul (%x, %w) {schedule = {stages = 2 : i64, tensor_cores = true,
+        tile_k = 32 : i64, tile_m = 128 : i64, tile_n = 128 : i64, warps = 8 : i64}} : ...
+    ```
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"sm_90a\"",
+           "GPU architecture: sm_80, sm_86, sm_89, sm_90 or sm_90a">
+  ];
+  let statistics = [
+    Statistic<"numScheduled", "scheduled", "Kernels given a schedule">
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 #endif // LOOM_PASSES_TD

@@ -8,10 +8,10 @@
 
 using namespace mlir;
 
-void loom::buildDefaultPipeline(OpPassManager &pm) {
+void loom::buildDefaultPipeline(OpPassManager &pm, StringRef target) {
   // Clean up what the importer left (layout chains, identities, duplicates), raise the
   // primitive spellings in the order their patterns depend on each other, clean up again,
-  // and group what is left into kernels.
+  // group what is left into kernels, and choose how each kernel is laid out.
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
   pm.addPass(createLoomInferShapes());
@@ -24,10 +24,12 @@ void loom::buildDefaultPipeline(OpPassManager &pm) {
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
   pm.addPass(createLoomFuse());
+  pm.addPass(createLoomChooseTiles(LoomChooseTilesOptions{target.str()}));
 }
 
 void loom::registerLoomPipelines() {
   PassPipelineRegistration<>("loom-default-pipeline",
-                             "Loom's default pipeline: clean up, raise, clean up, fuse",
-                             buildDefaultPipeline);
+                             "Loom's default pipeline: clean up, raise, clean up, fuse, choose tiles "
+                             "(for sm_90a)",
+                             [](OpPassManager &pm) { buildDefaultPipeline(pm); });
 }

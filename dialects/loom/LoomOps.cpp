@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialects/loom/LoomDialect.h"
+#include "dialects/loom/Schedule.h"
 #include "dialects/loom/Shape.h"
 
 #include "mlir/IR/Builders.h"
@@ -494,5 +495,10 @@ LogicalResult KernelOp::verify() {
   if (getKind() == KernelKind::Pointwise ? anchors != 0 : anchors != 1)
     return emitOpError() << "of kind " << stringifyKernelKind(getKind()) << " has " << anchors
                          << " anchor op(s); a pointwise kernel has none, others exactly one";
+  if (std::optional<DictionaryAttr> schedule = getSchedule()) {
+    std::string why;
+    if (!KernelSchedule::fromAttr(*schedule, getKind(), why))
+      return emitOpError() << why;
+  }
   return success();
 }

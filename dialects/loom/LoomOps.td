@@ -565,8 +565,20 @@ def Loom_KernelOp : Loom_Op<"kernel",
       loom.yield %p : tensor<?x704xf32, #loom.dims<tokens>>
     }
     ```
+
+    `schedule` (set by `loom-choose-tiles`) is how the code generator lays the kernel
+    out on the GPU; the verifier accepts only the keys of the kernel's kind, with
+    positive sizes:
+
+    - `matmul`: `tile_m`, `tile_n`, `tile_k` (the block's output tile and its
+      k-slice), `warps`, `stages` (shared-memory slices in flight), `tensor_cores`;
+    - `attention`: `tile_q` (queries per block), `tile_kv` (keys per step), `warps`,
+      `tensor_cores`;
+    - `pointwise`: `threads`, `vector` (consecutive elements per thread);
+    - `normalization`, `reduction`: `threads`.
   }];
-  let arguments = (ins Loom_KernelKindAttr:$kind, Variadic<Loom_Tensor>:$inputs);
+  let arguments = (ins Loom_KernelKindAttr:$kind, Variadic<Loom_Tensor>:$inputs,
+                       OptionalAttr<DictionaryAttr>:$schedule);
   let results = (outs Variadic<Loom_Tensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "`` $kind `(` $inputs `)` attr-dict `:` "

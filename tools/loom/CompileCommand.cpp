@@ -18,10 +18,12 @@ namespace loom::cli {
 
 /// The model through the default pipeline: the fused IR both commands start from.
 static bool loadOptimized(const std::string &model, const std::string &dtype,
-                          std::string &ir, std::string &error) {
+                          const std::string &target, std::string &ir, std::string &error) {
   OptimizeResult optimized;
+  OptimizeOptions options;
+  options.target = target;
   if (!loadModelIr(model, dtype, ir, error) ||
-      !optimizeModule(ir, OptimizeOptions(), optimized, error))
+      !optimizeModule(ir, options, optimized, error))
     return false;
   ir = std::move(optimized.ir);
   return true;
@@ -30,9 +32,9 @@ static bool loadOptimized(const std::string &model, const std::string &dtype,
 int runKernelHarness(int argc, char **argv) {
   const char *usage =
       "usage: loom kernel-harness <model.onnx | hf-folder | fused.mlir> -o <dir>\n"
-      "                           [--dtype f32|bf16|f16] [--sizes name=N,..] [--seed "
-      "N]\n";
-  std::string model, dir, dtype = "f32";
+      "                           [--dtype f32|bf16|f16] [--target sm_80|sm_90a]\n"
+      "                           [--sizes name=N,..] [--seed N]\n";
+  std::string model, dir, dtype = "f32", target = "sm_90a";
   KernelHarnessOptions options;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
@@ -41,6 +43,8 @@ int runKernelHarness(int argc, char **argv) {
       dir = argv[++i];
     } else if (arg == "--dtype" && hasValue) {
       dtype = argv[++i];
+    } else if (arg == "--target" && hasValue) {
+      target = argv[++i];
     } else if (arg == "--seed" && hasValue) {
       options.seed = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--sizes" && hasValue) {
@@ -62,7 +66,7 @@ int runKernelHarness(int argc, char **argv) {
     return 2;
   }
   std::string ir, error, summary;
-  if (!loadOptimized(model, dtype, ir, error) ||
+  if (!loadOptimized(model, dtype, target, ir, error) ||
       !writeKernelHarness(ir, dir, options, summary, error)) {
     std::fprintf(stderr, "loom kernel-harness: %s\n", error.c_str());
     return 1;
@@ -116,7 +120,7 @@ int runCompile(int argc, char **argv) {
     return 2;
   }
   std::string ir, error, summary;
-  if (!loadOptimized(model, dtype, ir, error) ||
+  if (!loadOptimized(model, dtype, options.target, ir, error) ||
       !writeArtifact(ir, dir, options, summary, error)) {
     std::fprintf(stderr, "loom compile: %s\n", error.c_str());
     return 1;

@@ -15,6 +15,43 @@ using namespace mlir;
 
 namespace loom::cuda {
 
+/// `x` as a literal of compute type `type`.
+static std::string literal(double x, const std::string &type) {
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::format("%.9e", x);
+  return "(" + type + ")" + text;
+}
+
+/// Keys past this bound are never needed by the block's queries: the causal diagonal of
+/// its last query, or all keys.
+std::string KernelWriter::kvEnd(AttentionOp op, const std::string &tileQ) {
+  if (!op.getCausal())
+    return "Skv";
+  return "loom_min(Skv, loom_max(0LL, (blockIdx.x + 1LL) * " + tileQ + " + Skv - Sq))";
+}
+
+/// Scales the raw score `score` of query `row` and key `col`, then applies the softcap
+/// and adds the mask.
+void KernelWriter::adjustScore(AttentionOp op, const std::string &score,
+                               const std::string &row, const std::string &col,
+                               const std::string &type) {
+  ElementEmitter &e = *emitter_;
+  int64_t d = shapeOf(op.getQuery())[3].size;
+  double scale = op.getScale() ? op.getScale()->convertToDouble()
+                               : 1.0 / std::sqrt(static_cast<double>(d));
+  e.line(score + " *= " + literal(scale, type) + ";");
+  if (std::optional<APFloat> cap = op.getSoftcap())
+    e.line(score + " = " + literal(cap->convertToDouble(), type) + " * tanh(" + score +
+           " / " + literal(cap->convertToDouble(), type) + ");");
+  if (Value mask = op.getMask()) {
+    Shape ms = shapeOf(mask);
+    Index full = {"b", "h", row, col}, index;
+    for (size_t x = 0; x < ms.size(); ++x)
+      index.push_back(ms[x].isOne() ? "0LL" : full[4 - ms.size() + x]);
+    e.line(score + " += " + e.at(mask, index) + ";");
+  }
+}
+
 /// Flash-style attention without tensor cores yet: a block of 64 threads per (query
 /// tile, head, batch), one query per thread with its row of Q and its output row in
 /// registers; K and V pass through shared memory 32 keys at a time and the softmax is
@@ -30,23 +67,23 @@ bool KernelWriter::attention() {
   int64_t d = q[3].size, dv = v[3].size;
   Type element = elementOf(op.getQuery());
   std::string type = computeType(element);
-  double scale = op.getScale() ? op.getScale()->convertToDouble()
-                               : 1.0 / std::sqrt(static_cast<double>(d));
-  info_.threads = 64;
-  info_.grid[0] = {work(ArrayRef<Dim>(q).slice(2, 1)), 64, 0};
+  if (schedule_.tensorCores)
+    return tensorCoreAttention(op);
+  if (schedule_.tileQ != schedule_.warps * 32)
+    return refuse("SIMT attention runs one query per thread: tile_q must be warps * 32");
+  std::string tileQ = std::to_string(schedule_.tileQ),
+              tileKv = std::to_string(schedule_.tileKv);
+  info_.grid[0] = {work(ArrayRef<Dim>(q).slice(2, 1)), schedule_.tileQ, 0};
   info_.grid[1] = {work(ArrayRef<Dim>(q).slice(1, 1)), 1, 0};
   info_.grid[2] = {work(ArrayRef<Dim>(q).take_front()), 1, 0};
-  auto literal = [&](double x) {
-    std::string text;
-    llvm::raw_string_ostream(text) << llvm::format("%.9e", x);
-    return "(" + type + ")" + text;
-  };
   e.line("const long long Sq = " + sizeExpr(q[2]) + ", Skv = " + sizeExpr(k[2]) +
          ", H = " + sizeExpr(q[1]) + ", Hkv = " + sizeExpr(k[1]) + ";");
-  e.line("const long long b = blockIdx.z, h = blockIdx.y, i = blockIdx.x * 64LL + "
-         "threadIdx.x, kvh = h / (H / Hkv);");
+  e.line("const long long b = blockIdx.z, h = blockIdx.y, i = blockIdx.x * " + tileQ +
+         "LL + threadIdx.x, kvh = h / (H / Hkv);");
   e.line("const bool active = i < Sq;");
-  e.line("__shared__ " + type + " Ks[32][" + std::to_string(d) + "], Vs[32][" +
+  e.line("const long long kvEnd = " + kvEnd(op, tileQ) + ";");
+  e.line("__shared__ " + type + " Ks[" + tileKv + "][" + std::to_string(d) + "], Vs[" +
+         tileKv + "][" +
          std::to_string(dv) + "];");
   e.line(type + " qrow[" + std::to_string(d) + "], orow[" + std::to_string(dv) + "];");
   std::string minusInf = type == "double" ? "__longlong_as_double(0xfff0000000000000LL)"
@@ -61,10 +98,10 @@ bool KernelWriter::attention() {
   e.open("for (int d = 0; d < " + std::to_string(dv) + "; ++d)");
   e.line("orow[d] = 0;");
   e.close();
-  e.open("for (long long j0 = 0; j0 < Skv; j0 += 32)");
+  e.open("for (long long j0 = 0; j0 < kvEnd; j0 += " + tileKv + ")");
   auto stage = [&](const std::string &tile, Value source, int64_t width) {
     std::string w = std::to_string(width);
-    e.open("for (int t = threadIdx.x; t < 32 * " + w + "; t += blockDim.x)");
+    e.open("for (int t = threadIdx.x; t < " + tileKv + " * " + w + "; t += blockDim.x)");
     e.line("const long long j = j0 + t / " + w + ", d = t % " + w + ";");
     e.open("if (j < Skv)");
     e.line(tile + "[t / " + w + "][d] = " + e.at(source, {"b", "kvh", "j", "d"}) + ";");
@@ -75,7 +112,7 @@ bool KernelWriter::attention() {
   stage("Vs", op.getValue(), dv);
   e.line("__syncthreads();");
   e.open("if (active)");
-  e.open("for (int jj = 0; jj < 32 && j0 + jj < Skv; ++jj)");
+  e.open("for (int jj = 0; jj < " + tileKv + " && j0 + jj < Skv; ++jj)");
   e.line("const long long j = j0 + jj;");
   if (op.getCausal())
     e.line("if (j > i + Skv - Sq) break;");
@@ -84,17 +121,7 @@ bool KernelWriter::attention() {
   e.open("for (int d = 0; d < " + std::to_string(d) + "; ++d)");
   e.line("score += qrow[d] * Ks[jj][d];");
   e.close();
-  e.line("score *= " + literal(scale) + ";");
-  if (std::optional<APFloat> cap = op.getSoftcap())
-    e.line("score = " + literal(cap->convertToDouble()) + " * tanh(score / " +
-           literal(cap->convertToDouble()) + ");");
-  if (Value mask = op.getMask()) {
-    Shape ms = shapeOf(mask);
-    Index full = {"b", "h", "i", "j"}, index;
-    for (size_t x = 0; x < ms.size(); ++x)
-      index.push_back(ms[x].isOne() ? "0LL" : full[4 - ms.size() + x]);
-    e.line("score += " + e.at(mask, index) + ";");
-  }
+  adjustScore(op, "score", "i", "j", type);
   e.line("if (score == " + minusInf + ") continue;");
   e.line("const " + type + " next = score > running ? score : running;");
   e.line("const " + type + " correction = exp(running - next), p = exp(score - next);");
@@ -111,6 +138,177 @@ bool KernelWriter::attention() {
   e.open("for (int dd = 0; dd < " + std::to_string(dv) + "; ++dd)");
   e.line("const " + type + " y = total > 0 ? orow[dd] / total : (" + type + ")0;");
   bool stored = storeOutputs(op.getResult(), {"b", "h", "i", "(long long)dd"}, "y");
+  e.close();
+  e.close();
+  return stored;
+}
+
+/// Flash attention on tensor cores (16-bit operands, mma.sync m16n8k16, f32
+/// accumulation): a block per (tile_q queries, head, batch), one warp per 16 query
+/// rows. Q is staged once; K and V pass through shared memory tile_kv keys at a time
+/// (the prologue computed as they load). S = Q K^T comes from mma with K as the
+/// column operand; the online softmax keeps each row's running maximum and sum in the
+/// four threads that hold the row (a quad); P is re-packed from the S accumulators
+/// into 16-bit A fragments and P V accumulates with V read by ldmatrix.trans. Keys past
+/// the causal diagonal of the block's last query are never loaded.
+bool KernelWriter::tensorCoreAttention(AttentionOp op) {
+  ElementEmitter &e = *emitter_;
+  const KernelSchedule &sc = schedule_;
+  Shape q = shapeOf(op.getQuery()), k = shapeOf(op.getKey()), v = shapeOf(op.getValue());
+  int64_t d = q[3].size, dv = v[3].size;
+  if (sc.tileQ != sc.warps * 16 || sc.tileKv % 16 || d % 16 || dv % 16)
+    return refuse("tensor-core attention needs tile_q = 16 * warps, tile_kv and the head "
+                  "sizes multiples of 16");
+  int64_t ldQ = d + 8, ldV = dv + 8;
+  int64_t sharedBytes = (sc.tileQ * ldQ + sc.tileKv * ldQ + sc.tileKv * ldV) * 2;
+  if (sharedBytes > 48 * 1024)
+    return refuse("the schedule needs " + std::to_string(sharedBytes) +
+                  " bytes of shared memory; a block has 48 KiB");
+  Type element = elementOf(op.getQuery());
+  std::string T = storageType(element), kind = element.isBF16() ? "bf16" : "f16";
+  auto num = [](int64_t x) { return std::to_string(x); };
+  std::string tileQ = num(sc.tileQ), tileKv = num(sc.tileKv);
+  int64_t kvTiles = sc.tileKv / 8, dTiles = dv / 8;
+  info_.grid[0] = {work(ArrayRef<Dim>(q).slice(2, 1)), sc.tileQ, 0};
+  info_.grid[1] = {work(ArrayRef<Dim>(q).slice(1, 1)), 1, 0};
+  info_.grid[2] = {work(ArrayRef<Dim>(q).take_front()), 1, 0};
+  std::string minusInf = "__int_as_float(0xff800000)";
+  e.line("const long long Sq = " + sizeExpr(q[2]) + ", Skv = " + sizeExpr(k[2]) +
+         ", H = " + sizeExpr(q[1]) + ", Hkv = " + sizeExpr(k[1]) + ";");
+  e.line("const long long b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * " + tileQ +
+         "LL, kvh = h / (H / Hkv);");
+  e.line("const long long kvEnd = " + kvEnd(op, tileQ) + ";");
+  e.line("__shared__ __align__(16) " + T + " Qs[" + tileQ + "][" + num(ldQ) + "], Ks[" +
+         tileKv + "][" + num(ldQ) + "], Vs[" + tileKv + "][" + num(ldV) + "];");
+  e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+  e.line("const int group = lane / 4, pair = lane % 4;");
+  e.line("const " + T + " zero = " +
+         (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") + ";");
+  // Stages rows [base, base + rows) of `source` (indexed b, head, row, column).
+  auto stage = [&](const std::string &tile, Value source, const std::string &head,
+                   const std::string &rows, int64_t width, const std::string &base,
+                   const std::string &limit) {
+    std::string w = num(width);
+    e.open("for (int t = threadIdx.x; t < " + rows + " * " + w + "; t += blockDim.x)");
+    e.line("const int r = t / " + w + ", c = t % " + w + ";");
+    e.line("const long long row = " + base + " + r, col = c;");
+    e.open("if (row < " + limit + ")");
+    e.line(store(element, tile + "[r][c]", e.at(source, {"b", head, "row", "col"})));
+    e.close();
+    e.open("else");
+    e.line(tile + "[r][c] = zero;");
+    e.close();
+    e.close();
+  };
+  stage("Qs", op.getQuery(), "h", tileQ, d, "i0", "Sq");
+  e.line("__syncthreads();");
+  // Q fragments stay in registers for the whole key loop.
+  e.line("unsigned qf[" + num(d / 16) + "][4];");
+  e.line("#pragma unroll");
+  e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
+  e.line("loom_ldmatrix_x4(qf[kk], &Qs[warp * 16 + lane % 16][kk * 16 + (lane / 16) * 8]);");
+  e.close();
+  // Rows group and group + 8 of the warp's 16.
+  e.line("const long long row0 = i0 + warp * 16 + group, row1 = row0 + 8;");
+  e.line("float o[" + num(dTiles) + "][4] = {};");
+  e.line("float running[2] = {" + minusInf + ", " + minusInf + "}, total[2] = {0.f, 0.f};");
+  e.open("for (long long j0 = 0; j0 < kvEnd; j0 += " + tileKv + ")");
+  e.line("__syncthreads();");
+  stage("Ks", op.getKey(), "kvh", tileKv, d, "j0", "Skv");
+  stage("Vs", op.getValue(), "kvh", tileKv, dv, "j0", "Skv");
+  e.line("__syncthreads();");
+  e.line("float s[" + num(kvTiles) + "][4] = {};");
+  e.line("#pragma unroll");
+  e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(kvTiles) + "; j += 2)");
+  e.line("unsigned r[4];");
+  e.line("loom_ldmatrix_x4(r, &Ks[j * 8 + lane % 8 + (lane / 16) * 8][kk * 16 + ((lane / "
+         "8) & 1) * 8]);");
+  e.line("const unsigned b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};");
+  e.line("loom_mma_" + kind + "(s[j], qf[kk], b0);");
+  e.line("loom_mma_" + kind + "(s[j + 1], qf[kk], b1);");
+  e.close();
+  e.close();
+  // Scale, softcap, mask and bounds per element; then the tile's row maxima.
+  e.line("float tileMax[2] = {" + minusInf + ", " + minusInf + "};");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
+  e.line("#pragma unroll");
+  e.open("for (int x = 0; x < 4; ++x)");
+  e.line("const long long row = x < 2 ? row0 : row1;");
+  e.line("const long long col = j0 + j * 8 + pair * 2 + (x & 1);");
+  e.line("float score = s[j][x];");
+  e.open("if (col < Skv && row < Sq)");
+  adjustScore(op, "score", "row", "col", "float");
+  e.close();
+  std::string outside = "col >= Skv";
+  if (op.getCausal())
+    outside += " || col > row + Skv - Sq";
+  e.line("if (" + outside + ") score = " + minusInf + ";");
+  e.line("s[j][x] = score;");
+  e.line("tileMax[x / 2] = fmaxf(tileMax[x / 2], score);");
+  e.close();
+  e.close();
+  e.line("float scaleRow[2];");
+  e.line("#pragma unroll");
+  e.open("for (int r = 0; r < 2; ++r)");
+  e.line("tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));");
+  e.line("tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));");
+  e.line("const float next = fmaxf(running[r], tileMax[r]);");
+  // A row that has seen only -inf keeps 0 as its reference, so exp gives 0, not NaN.
+  e.line("const float base = next == " + minusInf + " ? 0.f : next;");
+  e.line("scaleRow[r] = expf(running[r] - base);");
+  e.line("running[r] = next;");
+  e.line("total[r] *= scaleRow[r];");
+  e.line("tileMax[r] = base;");
+  e.close();
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
+  e.line("#pragma unroll");
+  e.open("for (int x = 0; x < 4; ++x)");
+  e.line("s[j][x] = expf(s[j][x] - tileMax[x / 2]);");
+  e.line("total[x / 2] += s[j][x];");
+  e.close();
+  e.close();
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(dTiles) + "; ++j)");
+  e.line("o[j][0] *= scaleRow[0]; o[j][1] *= scaleRow[0];");
+  e.line("o[j][2] *= scaleRow[1]; o[j][3] *= scaleRow[1];");
+  e.close();
+  // O += P V, 16 keys at a time: the S accumulators of key tiles 2c and 2c+1 are the A
+  // fragment of P.
+  e.line("#pragma unroll");
+  e.open("for (int c = 0; c < " + num(sc.tileKv / 16) + "; ++c)");
+  e.line("const unsigned pf[4] = {loom_pack_" + kind + "(s[2 * c][0], s[2 * c][1]), loom_pack_" +
+         kind + "(s[2 * c][2], s[2 * c][3]), loom_pack_" + kind +
+         "(s[2 * c + 1][0], s[2 * c + 1][1]), loom_pack_" + kind +
+         "(s[2 * c + 1][2], s[2 * c + 1][3])};");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(dTiles) + "; j += 2)");
+  e.line("unsigned r[4];");
+  e.line("loom_ldmatrix_x4_trans(r, &Vs[c * 16 + lane % 8 + ((lane / 8) & 1) * 8][j * 8 + "
+         "(lane / 16) * 8]);");
+  e.line("const unsigned b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};");
+  e.line("loom_mma_" + kind + "(o[j], pf, b0);");
+  e.line("loom_mma_" + kind + "(o[j + 1], pf, b1);");
+  e.close();
+  e.close();
+  e.close();
+  // The row sums are spread over the quad; gather them, normalize and store.
+  e.line("#pragma unroll");
+  e.open("for (int r = 0; r < 2; ++r)");
+  e.line("total[r] += __shfl_xor_sync(0xffffffffu, total[r], 1);");
+  e.line("total[r] += __shfl_xor_sync(0xffffffffu, total[r], 2);");
+  e.close();
+  e.open("for (int j = 0; j < " + num(dTiles) + "; ++j)");
+  e.open("for (int x = 0; x < 4; ++x)");
+  e.line("const long long row = x < 2 ? row0 : row1, col = j * 8 + pair * 2 + (x & 1);");
+  e.open("if (row < Sq)");
+  e.line("const float sum = total[x / 2];");
+  e.line("const float y = sum > 0.f ? o[j][x] / sum : 0.f;");
+  bool stored = storeOutputs(op.getResult(), {"b", "h", "row", "col"}, "y");
+  e.close();
   e.close();
   e.close();
   return stored;

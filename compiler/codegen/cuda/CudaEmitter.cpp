@@ -95,6 +95,54 @@ template <typename T> __device__ T loom_block_sum(T v) {
 }
 )";
 
+/// Tensor-core helpers (sm_80 and up): 16-byte asynchronous copies into shared memory
+/// (zero-filled past `bytes`), 8x8 matrix loads from shared memory, and the
+/// m16n8k16 multiply-accumulate with f32 accumulators.
+const char *kTensorCorePrelude = R"(
+__device__ __forceinline__ unsigned loom_smem(const void *p) {
+  return (unsigned)__cvta_generic_to_shared(p);
+}
+__device__ __forceinline__ void loom_cp_async16(void *shared, const void *global, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+               :: "r"(loom_smem(shared)), "l"(global), "r"(bytes));
+}
+__device__ __forceinline__ void loom_cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int N> __device__ __forceinline__ void loom_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" :: "n"(N));
+}
+__device__ __forceinline__ void loom_ldmatrix_x4(unsigned r[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(loom_smem(p)));
+}
+__device__ __forceinline__ void loom_ldmatrix_x4_trans(unsigned r[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(loom_smem(p)));
+}
+__device__ __forceinline__ void loom_mma_bf16(float c[4], const unsigned a[4], const unsigned b[2]) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+__device__ __forceinline__ void loom_mma_f16(float c[4], const unsigned a[4], const unsigned b[2]) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+/// Two floats as the packed 16-bit pair an mma operand register holds (low = first).
+__device__ __forceinline__ unsigned loom_pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<unsigned *>(&v);
+}
+__device__ __forceinline__ unsigned loom_pack_f16(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<unsigned *>(&v);
+}
+)";
+
 /// A name that is the same for kernels identical in structure.
 std::string structuralName(KernelOp kernel) {
   kernel->removeAttr("loom.cuda_name");
@@ -165,7 +213,10 @@ LogicalResult emitCuda(ModuleOp module, llvm::raw_ostream &os,
         "group.\n";
   if (halves)
     os << "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n";
-  os << kPrelude << text;
+  os << kPrelude;
+  if (halves)
+    os << kTensorCorePrelude;
+  os << text;
   return success();
 }
 

@@ -46,7 +46,7 @@ static std::string describe(const EmittedKernel::GridDim &dim) {
 }
 
 KernelWriter::KernelWriter(KernelOp kernel, std::string name)
-    : kernel_(kernel), name_(std::move(name)) {
+    : kernel_(kernel), schedule_(scheduleOf(kernel)), name_(std::move(name)) {
   std::vector<std::string> inputNames;
   for (unsigned i = 0; i < kernel.getInputs().size(); ++i)
     inputNames.push_back("in" + std::to_string(i));
@@ -62,6 +62,7 @@ KernelWriter::KernelWriter(KernelOp kernel, std::string name)
   info_.symbols.assign(symbols.begin(), symbols.end());
   info_.name = name_;
   info_.kind = kernel.getKind();
+  info_.threads = static_cast<int>(schedule_.blockThreads());
 }
 
 LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
@@ -90,7 +91,9 @@ LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
   if (!ok || emitter_->failed())
     return kernel_.emitOpError() << "cannot be written as CUDA: "
                                  << (emitter_->failed() ? emitter_->error() : why_);
-  os << "\n// " << stringifyKernelKind(kernel_.getKind()) << " kernel; launch with "
+  // The marker line lets the runtime compile kernels in separate NVRTC programs.
+  os << "\n//@loom-kernel " << name_ << "\n";
+  os << "// " << stringifyKernelKind(kernel_.getKind()) << " kernel; launch with "
      << info_.threads << " threads per block, grid (" << describe(info_.grid[0]) << ", "
      << describe(info_.grid[1]) << ", " << describe(info_.grid[2]) << ")\n";
   os << "extern \"C\" __global__ void __launch_bounds__(" << info_.threads << ") "
@@ -113,21 +116,65 @@ LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
   return success();
 }
 
-/// One grid-stride loop per output over its elements.
+/// One grid-stride loop per output. With a schedule vector of V > 1 each thread
+/// computes V consecutive elements of one row (the innermost dimension is a multiple
+/// of V), delinearizing its first index once, and stores them with one V-element store
+/// when the output is aligned for it (else element by element).
 bool KernelWriter::pointwise() {
   ElementEmitter &e = *emitter_;
+  int64_t vector = std::max<int64_t>(1, schedule_.vector);
+  std::string V = std::to_string(vector);
   for (auto [i, value] : llvm::enumerate(yielded())) {
     Shape shape = shapeOf(value);
-    std::string count = product(shape);
+    std::string count = product(shape), out = "out" + std::to_string(i);
+    Type element = elementOf(value);
     if (i == 0)
-      info_.grid[0] = {work(shape), 256, 65536};
+      info_.grid[0] = {work(shape), info_.threads * vector, 65536};
     e.open("");
     e.line("const long long n = " + count + ";");
-    e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
-           "t += (long long)gridDim.x * blockDim.x)");
+    if (vector == 1) {
+      e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
+             "t += (long long)gridDim.x * blockDim.x)");
+      std::string v = e.at(value, e.delinearize("t", shape));
+      e.line(store(element, out + "[t]", v));
+      e.close();
+      e.close();
+      continue;
+    }
+    if (shape.empty() || !shape.back().isStatic() || shape.back().size % vector)
+      return refuse("vector " + V + " does not divide the innermost dimension of output " +
+                    std::to_string(i));
+    int64_t bytes = vector * ((element.getIntOrFloatBitWidth() + 7) / 8);
+    std::string word = bytes == 16  ? "uint4"
+                       : bytes == 8 ? "uint2"
+                       : bytes == 4 ? "unsigned"
+                       : bytes == 2 ? "unsigned short"
+                                    : "";
+    e.line("const bool aligned = (reinterpret_cast<unsigned long long>(" + out + ") % " +
+           std::to_string(bytes) + ") == 0;");
+    e.open("for (long long t = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * " + V +
+           "; t < n; t += (long long)gridDim.x * blockDim.x * " + V + ")");
     Index index = e.delinearize("t", shape);
-    std::string v = e.at(value, index);
-    e.line(store(elementOf(value), "out" + std::to_string(i) + "[t]", v));
+    std::string last = index.back();
+    e.line("__align__(16) " + storageType(element) + " lanes[" + V + "];");
+    e.line("#pragma unroll");
+    e.open("for (int l = 0; l < " + V + "; ++l)");
+    index.back() = "(" + last + " + l)";
+    e.line(store(element, "lanes[l]", e.at(value, index)));
+    e.close();
+    if (!word.empty()) {
+      e.open("if (aligned)");
+      e.line("*reinterpret_cast<" + word + " *>(" + out + " + t) = *reinterpret_cast<const " +
+             word + " *>(lanes);");
+      e.close();
+      e.open("else");
+    } else {
+      e.open("");
+    }
+    e.open("for (int l = 0; l < " + V + "; ++l)");
+    e.line(out + "[t + l] = lanes[l];");
+    e.close();
+    e.close();
     e.close();
     e.close();
   }

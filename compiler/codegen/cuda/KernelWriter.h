@@ -13,6 +13,7 @@
 
 #include "compiler/codegen/cuda/CudaEmitter.h"
 #include "compiler/codegen/cuda/ElementEmitter.h"
+#include "passes/Passes.h"
 
 #include "llvm/ADT/DenseSet.h"
 
@@ -55,6 +56,10 @@ private:
   bool softmaxKernel(SoftmaxOp op);
   bool cumsumKernel(CumsumOp op);
   bool attention();
+  bool tensorCoreAttention(AttentionOp op);
+  std::string kvEnd(AttentionOp op, const std::string &tileQ);
+  void adjustScore(AttentionOp op, const std::string &score, const std::string &row,
+                   const std::string &col, const std::string &type);
   static std::string identity(ReduceKind kind, const std::string &type);
 
   llvm::DenseSet<mlir::Value> computedFrom(mlir::Value anchor);
@@ -65,6 +70,8 @@ private:
   std::string parameter(mlir::Value value);
 
   KernelOp kernel_;
+  /// How the kernel is laid out: its `schedule`, or the default choice without one.
+  KernelSchedule schedule_;
   std::string name_;
   std::unique_ptr<ElementEmitter> emitter_;
   EmittedKernel info_;

@@ -26,8 +26,14 @@ bool KernelWriter::matmul() {
     return refuse("matmul operands must be kernel inputs (a matmul takes no prologue)");
   Shape result = shapeOf(anchor->getResult(0));
   Type lhsElement = elementOf(lhs);
-  if (linear && (lhsElement.isBF16() || lhsElement.isF16()))
+  if (schedule_.tensorCores) {
+    if (!linear || !(lhsElement.isBF16() || lhsElement.isF16()))
+      return refuse("tensor cores run 16-bit linear layers only");
     return tensorCoreLinear(linear, a, b);
+  }
+  if (schedule_.tileM != 64 || schedule_.tileN != 64 || schedule_.tileK != 16 ||
+      schedule_.warps != 8)
+    return refuse("a SIMT matmul takes tile_m = tile_n = 64, tile_k = 16, 8 warps");
   Shape ls = shapeOf(lhs), rs = shapeOf(rhs);
   bool transA = product2 && product2.getTransposeLhs();
   bool transB = linear ? linear.getTransposeWeight() : product2.getTransposeRhs();
@@ -137,74 +143,131 @@ bool KernelWriter::matmul() {
   return stored;
 }
 
-/// A 16-bit linear layer on tensor cores (mma.sync m16n8k16, f32 accumulation,
-/// sm_80 and up): 64x64 output tiles per block of 4 warps, each warp 32x32 (2 x 4
-/// mma tiles); 32-deep slices of A ([m][k]) and of the weight as [n][k] staged in
-/// shared memory, padded against bank conflicts; fragments read as pairs of
-/// consecutive k. Then the bias and the epilogue per accumulator element.
+/// A 16-bit linear layer on tensor cores (mma.sync m16n8k16, f32 accumulation, sm_80
+/// and up), laid out by the kernel's schedule: tile_m x tile_n outputs per block,
+/// warps arranged 2 x warps/2, each owning a (tile_m/2) x (tile_n/(warps/2)) sub-tile
+/// of 16x8 mma tiles. k-slices of tile_k are copied into shared memory with 16-byte
+/// cp.async, `stages` slices in flight, rows padded by 8 elements so that ldmatrix
+/// reads are free of bank conflicts; the weight is staged as [n][k] when it is
+/// transposed ([N, K], k-contiguous) and as [k][n] otherwise (read with ldmatrix.trans).
+/// When K (or N for a [K, N] weight) is not a multiple of 8 or a pointer is not
+/// 16-byte aligned, the same tiles are filled by plain loads. Then the bias and the
+/// epilogue per accumulator element.
 bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
                                     const std::string &b) {
   ElementEmitter &e = *emitter_;
+  const KernelSchedule &s = schedule_;
+  int64_t warpsN = s.warps / 2;
+  if (s.warps < 2 || s.warps % 2 || s.tileK % 16 || s.tileM % 32 || s.tileN % warpsN ||
+      (s.tileN / warpsN) % 16 || s.stages < 1)
+    return refuse("unsupported tensor-core schedule (tile_m a multiple of 32, tile_k of "
+                  "16, tile_n / (warps / 2) of 16, an even number of warps)");
+  bool transposed = op.getTransposeWeight();
+  int64_t wm = s.tileM / 2, wn = s.tileN / warpsN, mi = wm / 16, nj = wn / 8;
+  int64_t ldA = s.tileK + 8, bRows = transposed ? s.tileN : s.tileK,
+          ldB = transposed ? s.tileK + 8 : s.tileN + 8;
+  int64_t sharedBytes = s.stages * (s.tileM * ldA + bRows * ldB) * 2;
+  if (sharedBytes > 48 * 1024)
+    return refuse("the schedule needs " + std::to_string(sharedBytes) +
+                  " bytes of shared memory; a block has 48 KiB");
   Shape ls = shapeOf(op.getInput()), result = shapeOf(op.getResult());
   Type element = elementOf(op.getInput());
-  std::string storage = storageType(element);
-  std::string kind = element.isBF16() ? "bf16" : "f16";
-  std::string M = product(ArrayRef<Dim>(ls).drop_back()), K = sizeExpr(ls.back()),
-              N = sizeExpr(result.back());
-  info_.threads = 128;
-  info_.grid[0] = {work(ArrayRef<Dim>(result).take_back()), 64, 0};
-  info_.grid[1] = {work(ArrayRef<Dim>(ls).drop_back()), 64, 0};
-  e.line("const long long M = " + M + ", N = " + N + ", K = " + K + ";");
-  e.line("__shared__ __align__(16) " + storage + " As[64][40], Bs[64][40];");
+  std::string T = storageType(element), kind = element.isBF16() ? "bf16" : "f16";
+  auto num = [](int64_t v) { return std::to_string(v); };
+  info_.threads = static_cast<int>(s.warps * 32);
+  info_.grid[0] = {work(ArrayRef<Dim>(result).take_back()), s.tileN, 0};
+  info_.grid[1] = {work(ArrayRef<Dim>(ls).drop_back()), s.tileM, 0};
+  e.line("const long long M = " + product(ArrayRef<Dim>(ls).drop_back()) +
+         ", N = " + sizeExpr(result.back()) + ", K = " + sizeExpr(ls.back()) + ";");
+  e.line("__shared__ __align__(16) " + T + " As[" + num(s.stages) + "][" + num(s.tileM) +
+         "][" + num(ldA) + "];");
+  e.line("__shared__ __align__(16) " + T + " Bs[" + num(s.stages) + "][" + num(bRows) +
+         "][" + num(ldB) + "];");
   e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   e.line("const int group = lane / 4, pair = lane % 4;");
-  e.line("const int wm = (warp / 2) * 32, wn = (warp % 2) * 32;");
-  e.line("const long long m0 = blockIdx.y * 64LL, n0 = blockIdx.x * 64LL;");
-  e.line("float acc[2][4][4] = {};");
-  e.line("const " + storage + " zero = " +
-         (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") +
-         ";");
-  e.open("for (long long k0 = 0; k0 < K; k0 += 32)");
-  // A rows are k-contiguous; the weight is [N, K] (k-contiguous) or [K, N].
-  e.open("for (int t = threadIdx.x; t < 64 * 32; t += 128)");
-  e.line("const int r = t / 32, c = t % 32;");
-  e.line("const long long m = m0 + r, k = k0 + c;");
-  e.line("As[r][c] = (m < M && k < K) ? " + a + "[m * K + k] : zero;");
+  e.line("const int wm = (warp % 2) * " + num(wm) + ", wn = (warp / 2) * " + num(wn) + ";");
+  e.line("const long long m0 = blockIdx.y * " + num(s.tileM) + "LL, n0 = blockIdx.x * " +
+         num(s.tileN) + "LL;");
+  e.line("const bool vec = K % 8 == 0" + std::string(transposed ? "" : " && N % 8 == 0") +
+         " && ((reinterpret_cast<unsigned long long>(" + a +
+         ") | reinterpret_cast<unsigned long long>(" + b + ")) & 15) == 0;");
+  e.line("const " + T + " zero = " +
+         (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") + ";");
+  e.line("float acc[" + num(mi) + "][" + num(nj) + "][4] = {};");
+  e.line("const int tiles = (int)((K + " + num(s.tileK - 1) + ") / " + num(s.tileK) + ");");
+  // Copies k-slice `tile` into stage `stage`: 8 elements per copy, rows of `cols`.
+  auto copy = [&](const std::string &array, const std::string &source, int64_t rows,
+                  int64_t cols, const std::string &rowBase, const std::string &rowLimit,
+                  const std::string &colBase, const std::string &colLimit,
+                  const std::string &offset) {
+    std::string chunks = num(cols / 8);
+    e.open("for (int t = threadIdx.x; t < " + num(rows * cols / 8) + "; t += " +
+           num(s.warps * 32) + ")");
+    e.line("const int r = t / " + chunks + ", c = (t % " + chunks + ") * 8;");
+    e.line("const long long row = " + rowBase + " + r, col = " + colBase + " + c;");
+    e.open("if (vec)");
+    e.line("const bool in = row < " + rowLimit + " && col < " + colLimit + ";");
+    e.line("loom_cp_async16(&" + array + "[stage][r][c], " + source + " + (in ? " + offset +
+           " : 0), in ? 16 : 0);");
+    e.close();
+    e.open("else");
+    e.open("for (int x = 0; x < 8; ++x)");
+    e.line(array + "[stage][r][c + x] = row < " + rowLimit + " && col + x < " + colLimit +
+           " ? " + source + "[" + offset + " + x] : zero;");
+    e.close();
+    e.close();
+    e.close();
+  };
+  auto load = [&](const std::string &tile) {
+    e.open("");
+    e.line("const int stage = (" + tile + ") % " + num(s.stages) + ";");
+    e.line("const long long k0 = (long long)(" + tile + ") * " + num(s.tileK) + ";");
+    copy("As", a, s.tileM, s.tileK, "m0", "M", "k0", "K", "row * K + col");
+    if (transposed)
+      copy("Bs", b, s.tileN, s.tileK, "n0", "N", "k0", "K", "row * K + col");
+    else
+      copy("Bs", b, s.tileK, s.tileN, "k0", "K", "n0", "N", "row * N + col");
+    e.close();
+  };
+  // Prologue: the first stages-1 slices in flight.
+  e.open("for (int p = 0; p < " + num(s.stages - 1) + "; ++p)");
+  e.open("if (p < tiles)");
+  load("p");
   e.close();
-  e.open("for (int t = threadIdx.x; t < 64 * 32; t += 128)");
-  if (op.getTransposeWeight()) {
-    e.line("const int r = t / 32, c = t % 32;");
-    e.line("const long long n = n0 + r, k = k0 + c;");
-    e.line("Bs[r][c] = (n < N && k < K) ? " + b + "[n * K + k] : zero;");
-  } else {
-    e.line("const int c = t / 64, r = t % 64;");
-    e.line("const long long n = n0 + r, k = k0 + c;");
-    e.line("Bs[r][c] = (n < N && k < K) ? " + b + "[k * N + n] : zero;");
-  }
+  e.line("loom_cp_async_commit();");
   e.close();
+  e.open("for (int tile = 0; tile < tiles; ++tile)");
+  e.open("if (tile + " + num(s.stages - 1) + " < tiles)");
+  load("tile + " + num(s.stages - 1));
+  e.close();
+  e.line("loom_cp_async_commit();");
+  e.line("loom_cp_async_wait<" + num(s.stages - 1) + ">();");
   e.line("__syncthreads();");
-  e.open("for (int kk = 0; kk < 32; kk += 16)");
-  e.line("unsigned af[2][4], bf[4][2];");
-  e.open("for (int i = 0; i < 2; ++i)");
-  e.line("const int r = wm + i * 16 + group, c = kk + pair * 2;");
-  e.line("af[i][0] = *reinterpret_cast<const unsigned *>(&As[r][c]);");
-  e.line("af[i][1] = *reinterpret_cast<const unsigned *>(&As[r + 8][c]);");
-  e.line("af[i][2] = *reinterpret_cast<const unsigned *>(&As[r][c + 8]);");
-  e.line("af[i][3] = *reinterpret_cast<const unsigned *>(&As[r + 8][c + 8]);");
+  e.line("const int stage = tile % " + num(s.stages) + ";");
+  e.line("#pragma unroll");
+  e.open("for (int kk = 0; kk < " + num(s.tileK) + "; kk += 16)");
+  e.line("unsigned af[" + num(mi) + "][4], bf[" + num(nj) + "][2];");
+  e.line("#pragma unroll");
+  e.open("for (int i = 0; i < " + num(mi) + "; ++i)");
+  e.line("loom_ldmatrix_x4(af[i], &As[stage][wm + i * 16 + lane % 16][kk + (lane / 16) * "
+         "8]);");
   e.close();
-  e.open("for (int j = 0; j < 4; ++j)");
-  e.line("const int r = wn + j * 8 + group, c = kk + pair * 2;");
-  e.line("bf[j][0] = *reinterpret_cast<const unsigned *>(&Bs[r][c]);");
-  e.line("bf[j][1] = *reinterpret_cast<const unsigned *>(&Bs[r][c + 8]);");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(nj) + "; j += 2)");
+  e.line("unsigned r[4];");
+  if (transposed)
+    e.line("loom_ldmatrix_x4(r, &Bs[stage][wn + j * 8 + lane % 8 + (lane / 16) * 8][kk + "
+           "((lane / 8) & 1) * 8]);");
+  else
+    e.line("loom_ldmatrix_x4_trans(r, &Bs[stage][kk + lane % 8 + ((lane / 8) & 1) * 8][wn "
+           "+ j * 8 + (lane / 16) * 8]);");
+  e.line("bf[j][0] = r[0]; bf[j][1] = r[1]; bf[j + 1][0] = r[2]; bf[j + 1][1] = r[3];");
   e.close();
-  e.open("for (int i = 0; i < 2; ++i)");
-  e.open("for (int j = 0; j < 4; ++j)");
-  e.line("asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32." + kind + "." + kind +
-         ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\\n\"");
-  e.line("    : \"+f\"(acc[i][j][0]), \"+f\"(acc[i][j][1]), \"+f\"(acc[i][j][2]), "
-         "\"+f\"(acc[i][j][3])");
-  e.line("    : \"r\"(af[i][0]), \"r\"(af[i][1]), \"r\"(af[i][2]), \"r\"(af[i][3]), "
-         "\"r\"(bf[j][0]), \"r\"(bf[j][1]));");
+  e.line("#pragma unroll");
+  e.open("for (int i = 0; i < " + num(mi) + "; ++i)");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(nj) + "; ++j)");
+  e.line("loom_mma_" + kind + "(acc[i][j], af[i], bf[j]);");
   e.close();
   e.close();
   e.close();
@@ -212,8 +275,8 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.close();
   // Accumulator element q of tile (i, j): row group (+8 for q >= 2), column pair*2 (+1
   // for odd q).
-  e.open("for (int i = 0; i < 2; ++i)");
-  e.open("for (int j = 0; j < 4; ++j)");
+  e.open("for (int i = 0; i < " + num(mi) + "; ++i)");
+  e.open("for (int j = 0; j < " + num(nj) + "; ++j)");
   e.open("for (int q = 0; q < 4; ++q)");
   e.line("const long long m = m0 + wm + i * 16 + group + (q >= 2 ? 8 : 0);");
   e.line("const long long n = n0 + wn + j * 8 + pair * 2 + (q & 1);");

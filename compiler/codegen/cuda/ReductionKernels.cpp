@@ -130,7 +130,7 @@ bool KernelWriter::cumsumKernel(CumsumOp op) {
   Shape rest = shape;
   rest.erase(rest.begin() + axis);
   std::string type = computeType(elementOf(op.getResult()));
-  info_.grid[0] = {work(rest), 256, 65536};
+  info_.grid[0] = {work(rest), info_.threads, 65536};
   e.line("const long long lines = " + product(rest) + ", n = " + sizeExpr(shape[axis]) +
          ";");
   e.open("for (long long line = blockIdx.x * (long long)blockDim.x + threadIdx.x; line < "

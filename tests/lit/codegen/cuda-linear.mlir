@@ -1,27 +1,42 @@
-// Linear layers: 16-bit ones on tensor cores (mma.sync, f32 accumulation), f32 ones as
-// SIMT tiles (tf32 would miss the 1e-4 target). Both compile with NVRTC.
-// RUN: loom-opt %s -loom-fuse | loom-translate --loom-to-cuda > %t.cu
+// Linear layers: 16-bit ones on tensor cores (mma.sync, f32 accumulation; tiles from
+// loom-choose-tiles), f32 ones as SIMT tiles (tf32 would miss the 1e-4 target). All
+// compile with NVRTC.
+// RUN: loom-opt %s -loom-fuse -loom-choose-tiles | loom-translate --loom-to-cuda > %t.cu
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
 // NVRTC: sm_80: 3 kernels
 // NVRTC: sm_90a: 3 kernels
 
-// bf16 with the weight as [N, K] and a gelu epilogue.
-// CHECK-LABEL: __launch_bounds__(128) loom_matmul_
-// CHECK: Bs[r][c] = (n < N && k < K) ? in1[n * K + k] : zero;
-// CHECK: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// bf16 with the weight as [N, K] (staged as [n][k]) and a gelu epilogue: 128x128 tiles
+// of 8 warps, each 64x32; 16-byte asynchronous copies, two stages.
+// CHECK-LABEL: //@loom-kernel loom_matmul_
+// CHECK: __launch_bounds__(256)
+// CHECK: __shared__ __align__(16) __nv_bfloat16 As[2][128][40];
+// CHECK: __shared__ __align__(16) __nv_bfloat16 Bs[2][128][40];
+// CHECK: float acc[4][4][4] = {};
+// CHECK: loom_cp_async16(&Bs[stage][r][c], in1 + (in ? row * K + col : 0), in ? 16 : 0);
+// CHECK: Bs[stage][r][c + x] = row < N && col + x < K ? in1[row * K + col + x] : zero;
+// CHECK: loom_cp_async_wait<1>();
+// CHECK: loom_ldmatrix_x4(r, &Bs[stage]
+// CHECK: loom_mma_bf16(acc[i][j], af[i], bf[j]);
 // CHECK: tanh
 
-// f16 with the weight as [K, N] and a bias.
-// CHECK-LABEL: __launch_bounds__(128) loom_matmul_
-// CHECK: Bs[r][c] = (n < N && k < K) ? in1[k * N + n] : zero;
-// CHECK: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// f16 with the weight as [K, N] (staged as [k][n], read transposed) and a bias; N = 48
+// takes 64x64 tiles of 4 warps.
+// CHECK-LABEL: //@loom-kernel loom_matmul_
+// CHECK: __launch_bounds__(128)
+// CHECK: __shared__ __align__(16) __half Bs[2][32][72];
+// CHECK: const bool vec = K % 8 == 0 && N % 8 == 0
+// CHECK: loom_cp_async16(&Bs[stage][r][c], in1 + (in ? row * N + col : 0), in ? 16 : 0);
+// CHECK: loom_ldmatrix_x4_trans(r, &Bs[stage]
+// CHECK: loom_mma_f16(acc[i][j], af[i], bf[j]);
 // CHECK: __half2float(in2[n])
 
 // f32: SIMT.
-// CHECK-LABEL: __launch_bounds__(256) loom_matmul_
-// CHECK-NOT: mma.sync
+// CHECK-LABEL: //@loom-kernel loom_matmul_
+// CHECK: __launch_bounds__(256)
+// CHECK-NOT: loom_mma
 // CHECK: sum[i][j] += av * Bs[kk][tx + 16 * j];
 
 func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<96x64xbf16>,

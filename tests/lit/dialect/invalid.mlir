@@ -982,3 +982,42 @@ func.func @case107(%x: tensor<4x8xf32>) {
   }
   return
 }
+
+// -----
+
+// A schedule holds only its kind's keys.
+func.func @case108(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{a pointwise schedule has no key 'tile_m'}}
+  %y = loom.kernel pointwise(%x) {schedule = {threads = 256, vector = 4, tile_m = 64}} : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %e = loom.exp %a : tensor<4x8xf32>
+    loom.yield %e : tensor<4x8xf32>
+  }
+  return
+}
+
+// -----
+
+// Schedule sizes are positive.
+func.func @case109(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{schedule key 'vector' must be a positive integer}}
+  %y = loom.kernel pointwise(%x) {schedule = {threads = 256, vector = 0}} : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %e = loom.exp %a : tensor<4x8xf32>
+    loom.yield %e : tensor<4x8xf32>
+  }
+  return
+}
+
+// -----
+
+// A schedule names every key of its kind.
+func.func @case110(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{schedule lacks 'threads'}}
+  %y = loom.kernel reduction(%x) {schedule = {}} : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %e = loom.softmax %a axis 1 : tensor<4x8xf32>
+    loom.yield %e : tensor<4x8xf32>
+  }
+  return
+}

@@ -1,0 +1,44 @@
+// Attention kernels: bf16 on tensor cores (flash attention with mma.sync; causal, GQA,
+// a rope prologue computed as Q and K load), head size 128 with 32 keys per step, and
+// f32 one query per thread. Checked text; NVRTC for sm_80 and sm_90a. The GPU suite
+// runs them against the reference (harnesses llama-bf16, llama-hf).
+// RUN: loom-opt %s -loom-fuse -loom-choose-tiles | loom-translate --loom-to-cuda > %t.cu
+// RUN: FileCheck %s < %t.cu
+// RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
+
+// NVRTC: sm_80: 3 kernels
+// NVRTC: sm_90a: 3 kernels
+
+// CHECK-LABEL: //@loom-kernel loom_attention_
+// CHECK: __launch_bounds__(128)
+// CHECK: kvh = h / (H / Hkv);
+// CHECK: const long long kvEnd = loom_min(Skv, loom_max(0LL, (blockIdx.x + 1LL) * 64 + Skv - Sq));
+// CHECK: __shared__ __align__(16) __nv_bfloat16 Qs[64][72], Ks[64][72], Vs[64][72];
+// CHECK: loom_ldmatrix_x4(qf[kk], &Qs[warp * 16 + lane % 16][kk * 16 + (lane / 16) * 8]);
+// CHECK: for (long long j0 = 0; j0 < kvEnd; j0 += 64) {
+// CHECK: loom_mma_bf16(s[j], qf[kk], b0);
+// CHECK: if (col >= Skv || col > row + Skv - Sq) score = __int_as_float(0xff800000);
+// CHECK: loom_pack_bf16(s[2 * c][0], s[2 * c][1])
+// CHECK: loom_ldmatrix_x4_trans(r, &Vs[
+// CHECK: loom_mma_bf16(o[j], pf, b0);
+// CHECK: total[r] += __shfl_xor_sync(0xffffffffu, total[r], 1);
+
+// CHECK-LABEL: //@loom-kernel loom_attention_
+// CHECK: const long long kvEnd = Skv;
+// CHECK: Qs[64][136], Ks[32][136], Vs[32][136];
+
+// CHECK-LABEL: //@loom-kernel loom_attention_
+// CHECK: __launch_bounds__(64)
+// CHECK: float qrow[64], orow[64];
+
+func.func @forward(%q: tensor<?x8x?x64xbf16, #loom.dims<batch, seq>>, %k: tensor<?x2x?x64xbf16, #loom.dims<batch, seq>>,
+                   %cos: tensor<?x32xbf16, #loom.dims<seq>>, %sin: tensor<?x32xbf16, #loom.dims<seq>>,
+                   %p: tensor<?x8x?x128xbf16, #loom.dims<batch, seq>>, %f: tensor<?x8x?x64xf32, #loom.dims<batch, seq>>)
+    -> (tensor<?x8x?x64xbf16, #loom.dims<batch, seq>>, tensor<?x8x?x128xbf16, #loom.dims<batch, seq>>, tensor<?x8x?x64xf32, #loom.dims<batch, seq>>) {
+  %qr = loom.rope %q, %cos, %sin : (tensor<?x8x?x64xbf16, #loom.dims<batch, seq>>, tensor<?x32xbf16, #loom.dims<seq>>, tensor<?x32xbf16, #loom.dims<seq>>) -> tensor<?x8x?x64xbf16, #loom.dims<batch, seq>>
+  %kr = loom.rope %k, %cos, %sin : (tensor<?x2x?x64xbf16, #loom.dims<batch, seq>>, tensor<?x32xbf16, #loom.dims<seq>>, tensor<?x32xbf16, #loom.dims<seq>>) -> tensor<?x2x?x64xbf16, #loom.dims<batch, seq>>
+  %0 = loom.attention %qr, %kr, %k causal : (tensor<?x8x?x64xbf16, #loom.dims<batch, seq>>, tensor<?x2x?x64xbf16, #loom.dims<batch, seq>>, tensor<?x2x?x64xbf16, #loom.dims<batch, seq>>) -> tensor<?x8x?x64xbf16, #loom.dims<batch, seq>>
+  %1 = loom.attention %p, %p, %p : (tensor<?x8x?x128xbf16, #loom.dims<batch, seq>>, tensor<?x8x?x128xbf16, #loom.dims<batch, seq>>, tensor<?x8x?x128xbf16, #loom.dims<batch, seq>>) -> tensor<?x8x?x128xbf16, #loom.dims<batch, seq>>
+  %2 = loom.attention %f, %f, %f causal : (tensor<?x8x?x64xf32, #loom.dims<batch, seq>>, tensor<?x8x?x64xf32, #loom.dims<batch, seq>>, tensor<?x8x?x64xf32, #loom.dims<batch, seq>>) -> tensor<?x8x?x64xf32, #loom.dims<batch, seq>>
+  return %0, %1, %2 : tensor<?x8x?x64xbf16, #loom.dims<batch, seq>>, tensor<?x8x?x128xbf16, #loom.dims<batch, seq>>, tensor<?x8x?x64xf32, #loom.dims<batch, seq>>
+}
