@@ -8,7 +8,11 @@
 //     where it is made and never stored);
 //   - prologue: a pointwise kernel joins the normalization, reduction or attention
 //     kernel that is the only reader of all its outputs (its elements are computed as
-//     the anchor loads them, instead of stored and loaded).
+//     the anchor loads them, instead of stored and loaded). Attention's key and value
+//     operands take only layout prologues (transposes, reshapes, broadcasts): every
+//     query block reads every key, so a computed prologue there (rope on K) would be
+//     recomputed once per query block and query head, which costs more than the one
+//     store and load it saves.
 // An anchor (matmul/linear, attention, normalization, reduction) decides its kernel's
 // parallel decomposition, so two anchors never share a kernel. Matmuls take no prologue
 // (tensor-core tiles stage raw operands through shared memory) and only elementwise
@@ -186,9 +190,37 @@ void fuseEpilogues(Grouping &grouping) {
   }
 }
 
-/// Merges into `self` one pointwise group whose outputs only `self` reads; false if
-/// there is none.
-bool absorbOnePrologue(Grouping &grouping, unsigned self) {
+/// The values that flow into `attention`'s key or value operand through the ops of
+/// group `self` (and the operands those ops read from outside it).
+llvm::DenseSet<Value> keyValueSide(Grouping &grouping, unsigned self,
+                                   AttentionOp attention) {
+  llvm::DenseSet<Value> seen;
+  SmallVector<Value> work = {attention.getKey(), attention.getValue()};
+  while (!work.empty()) {
+    Value value = work.pop_back_val();
+    if (!seen.insert(value).second)
+      continue;
+    Operation *producer = value.getDefiningOp();
+    if (producer && grouping.groupOf(producer) == self)
+      work.append(producer->operand_begin(), producer->operand_end());
+  }
+  return seen;
+}
+
+bool onlyLayout(ArrayRef<Operation *> ops) {
+  return llvm::all_of(
+      ops, [](Operation *op) { return llvm::isa<TransposeOp, ReshapeOp, BroadcastOp>(op); });
+}
+
+/// Merges into `self` (anchored by `anchor`) one pointwise group whose outputs only
+/// `self` reads; false if there is none. Attention's key and value take only layout
+/// prologues: every query block reads all keys and values, so computing them there
+/// (rope on K) would repeat the work once per query block and query head.
+bool absorbOnePrologue(Grouping &grouping, unsigned self, Operation *anchor) {
+  auto attention = llvm::dyn_cast<AttentionOp>(anchor);
+  llvm::DenseSet<Value> keyValue;
+  if (attention)
+    keyValue = keyValueSide(grouping, self, attention);
   for (Operation *member : grouping.members(self))
     for (Value operand : member->getOperands()) {
       Operation *producer = operand.getDefiningOp();
@@ -196,6 +228,8 @@ bool absorbOnePrologue(Grouping &grouping, unsigned self) {
           producer ? grouping.groupOf(producer) : std::nullopt;
       if (!group || *group == self || grouping.anchor(*group) ||
           !grouping.feedsOnly(*group, self) || grouping.reachesIndirectly(*group, self))
+        continue;
+      if (attention && keyValue.contains(operand) && !onlyLayout(grouping.members(*group)))
         continue;
       grouping.merge(self, *group);
       return true;
@@ -209,7 +243,7 @@ void fusePrologues(Grouping &grouping) {
     if (!kind || *kind == KernelKind::Matmul)
       continue;
     // Absorbing one prologue can expose the next (a transpose feeding a rope).
-    while (absorbOnePrologue(grouping, *grouping.groupOf(op))) {
+    while (absorbOnePrologue(grouping, *grouping.groupOf(op), op)) {
     }
   }
 }

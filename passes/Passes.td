@@ -204,13 +204,17 @@ def LoomFuse : Pass<"loom-fuse"> {
     traffic. A pointwise op joins the kernel producing its operand when it is that
     value's only reader and computes as many elements (an epilogue); a pointwise kernel
     joins the normalization, reduction or attention kernel that is the only reader of
-    its outputs (a prologue, computed as the anchor loads it). Two anchors never share a
-    kernel (each decides its own parallel decomposition); matmuls take no prologue and
-    only elementwise epilogues; attention also takes a transpose as epilogue. A merge
-    that would make the kernel graph cyclic is refused.
+    its outputs (a prologue, computed as the anchor loads it); attention's key and value
+    take only layout prologues (transposes, reshapes), since every query block reads
+    every key and a computed prologue (rope on K) would be recomputed per query block
+    and head. Two anchors never share a kernel (each decides its own parallel
+    decomposition); matmuls take no prologue and only elementwise epilogues; attention
+    also takes a transpose as epilogue. A merge that would make the kernel graph cyclic
+    is refused.
 
-    For a Llama layer this gives: rms_norm; the Q, K, V linears; attention with the
-    head transposes and both ropes as prologue and the output transpose as epilogue;
+    For a Llama layer this gives: rms_norm; the Q, K, V linears; rope on K (with its
+    head transpose); attention with the Q head transpose and rope and the V head
+    transpose as prologue and the output transpose as epilogue;
     the output linear with the residual add; rms_norm; the up linear; the gate linear
     with `silu(gate) * up` as epilogue; the down linear with the residual add.
   }];

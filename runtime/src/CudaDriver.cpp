@@ -56,6 +56,11 @@ LoadedDriver load() {
   resolve(library, "cuMemcpyHtoD_v2", d.memcpyHtoD, error);
   resolve(library, "cuMemcpyDtoH_v2", d.memcpyDtoH, error);
   resolve(library, "cuLaunchKernel", d.launchKernel, error);
+  resolve(library, "cuEventCreate", d.eventCreate, error);
+  resolve(library, "cuEventRecord", d.eventRecord, error);
+  resolve(library, "cuEventSynchronize", d.eventSynchronize, error);
+  resolve(library, "cuEventElapsedTime", d.eventElapsedTime, error);
+  resolve(library, "cuEventDestroy_v2", d.eventDestroy, error);
   if (!error.empty())
     return loaded;
   CUresult result = d.init(0);

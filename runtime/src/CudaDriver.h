@@ -21,6 +21,7 @@ using CUcontext = struct CUctxOpaque *;
 using CUmodule = struct CUmodOpaque *;
 using CUfunction = struct CUfuncOpaque *;
 using CUstream = struct CUstreamOpaque *;
+using CUevent = struct CUeventOpaque *;
 
 constexpr CUresult kCudaSuccess = 0;
 constexpr CUresult kCudaErrorNoDevice = 100;
@@ -51,6 +52,11 @@ struct CudaDriver {
   CUresult (*launchKernel)(CUfunction function, unsigned gridX, unsigned gridY, unsigned gridZ,
                            unsigned blockX, unsigned blockY, unsigned blockZ,
                            unsigned sharedBytes, CUstream stream, void **params, void **extra);
+  CUresult (*eventCreate)(CUevent *event, unsigned flags);
+  CUresult (*eventRecord)(CUevent event, CUstream stream);
+  CUresult (*eventSynchronize)(CUevent event);
+  CUresult (*eventElapsedTime)(float *milliseconds, CUevent start, CUevent end);
+  CUresult (*eventDestroy)(CUevent event);
   /// True when cuInit reported that the machine has no CUDA device.
   bool noDevice = false;
 

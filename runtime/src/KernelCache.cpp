@@ -2,8 +2,9 @@
 
 #include "KernelCache.h"
 
-#include <cstdint>
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -80,7 +81,10 @@ bool readEntry(const std::string &path, std::string &payload, bool &corrupt) {
 }
 
 bool writeEntry(const std::string &path, const std::string &payload) {
-  std::string temporary = path + ".tmp." + std::to_string(getpid());
+  // Unique per process and per write, so threads writing entries never share one.
+  static std::atomic<unsigned> writes{0};
+  std::string temporary =
+      path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(writes++);
   {
     std::ofstream out(temporary, std::ios::binary);
     uint64_t length = payload.size(), checksum = fnv(payload, 14695981039346656037ULL);

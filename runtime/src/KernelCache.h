@@ -15,6 +15,7 @@
 #include "Nvrtc.h"
 
 #include <string>
+#include <vector>
 
 namespace loom::rt {
 
@@ -29,6 +30,21 @@ struct CachedCompile {
 /// corrupt entry) never fails the compile; it is reported in `result.note`.
 bool compileCached(const std::string &source, const std::string &name, const std::string &arch,
                    CachedCompile &result, std::string &error);
+
+/// One NVRTC program of a split compile: the kernels it defines and its cubin.
+struct CompiledPart {
+  std::vector<std::string> kernels;
+  CachedCompile compiled;
+};
+
+/// Compiles a generated kernels.cu as several NVRTC programs in parallel threads, each
+/// through the cache: the source is cut at its `//@loom-kernel <name>` marker lines
+/// into the prelude (everything before the first marker) and one section per kernel;
+/// the sections are dealt round-robin into at most `threads` programs, each the prelude
+/// plus its sections. A source without markers is one program. `threads` 0 means
+/// `$LOOM_COMPILE_THREADS`, else the number of cores, at most 16.
+bool compileSplit(const std::string &source, const std::string &name, const std::string &arch,
+                  unsigned threads, std::vector<CompiledPart> &parts, std::string &error);
 
 } // namespace loom::rt
 

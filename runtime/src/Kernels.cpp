@@ -4,7 +4,9 @@
 #include "Status.h"
 
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 using namespace loom::rt;
 
@@ -18,6 +20,14 @@ struct loom_device_s {
 struct loom_module_s {
   loom_device_t device;
   CUmodule module;
+  /// Functions looked up so far, by name (launches happen per step; lookups once).
+  std::unordered_map<std::string, CUfunction> functions;
+  std::mutex lock;
+};
+
+struct loom_event_s {
+  loom_device_t device;
+  CUevent event;
 };
 
 namespace {
@@ -141,7 +151,7 @@ loom_status_t loom_module_load(loom_device_t device, const void *image, size_t s
   if (loom_status_t status = check(device, "cuModuleLoadData",
                                    device->driver->moduleLoadData(&module, image)))
     return status;
-  *out_module = new loom_module_s{device, module};
+  *out_module = new loom_module_s{device, module, {}, {}};
   return nullptr;
 }
 
@@ -162,14 +172,68 @@ loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
   if (loom_status_t status = enter(device, "loom_module_launch"))
     return status;
   CUfunction function = nullptr;
-  CUresult result = device->driver->moduleGetFunction(&function, module->module, kernel);
-  if (result != kCudaSuccess)
-    return makeStatus(LOOM_STATUS_NOT_FOUND,
-                      "the module has no kernel '" + std::string(kernel) + "': " +
-                          device->driver->describe("cuModuleGetFunction", result));
+  {
+    std::lock_guard<std::mutex> guard(module->lock);
+    auto found = module->functions.find(kernel);
+    if (found != module->functions.end()) {
+      function = found->second;
+    } else {
+      CUresult result =
+          device->driver->moduleGetFunction(&function, module->module, kernel);
+      if (result != kCudaSuccess)
+        return makeStatus(LOOM_STATUS_NOT_FOUND,
+                          "the module has no kernel '" + std::string(kernel) + "': " +
+                              device->driver->describe("cuModuleGetFunction", result));
+      module->functions.emplace(kernel, function);
+    }
+  }
   return check(device, "cuLaunchKernel",
                device->driver->launchKernel(function, grid[0], grid[1], grid[2], threads,
                                             1, 1, 0, nullptr, args, nullptr));
+}
+
+loom_status_t loom_event_create(loom_device_t device, loom_event_t *out_event) {
+  if (loom_status_t status = enter(device, "loom_event_create"))
+    return status;
+  if (!out_event)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, "loom_event_create: out_event is null");
+  CUevent event = nullptr;
+  if (loom_status_t status =
+          check(device, "cuEventCreate", device->driver->eventCreate(&event, 0)))
+    return status;
+  *out_event = new loom_event_s{device, event};
+  return nullptr;
+}
+
+loom_status_t loom_event_record(loom_event_t event) {
+  if (!event)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, "loom_event_record: event is null");
+  if (loom_status_t status = enter(event->device, "loom_event_record"))
+    return status;
+  return check(event->device, "cuEventRecord",
+               event->device->driver->eventRecord(event->event, nullptr));
+}
+
+loom_status_t loom_event_elapsed_ms(loom_event_t start, loom_event_t end, float *out_ms) {
+  if (!start || !end || !out_ms || start->device != end->device)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_event_elapsed_ms: two events of one device and out_ms");
+  loom_device_t device = end->device;
+  if (loom_status_t status = enter(device, "loom_event_elapsed_ms"))
+    return status;
+  if (loom_status_t status = check(device, "cuEventSynchronize",
+                                   device->driver->eventSynchronize(end->event)))
+    return status;
+  return check(device, "cuEventElapsedTime",
+               device->driver->eventElapsedTime(out_ms, start->event, end->event));
+}
+
+void loom_event_destroy(loom_event_t event) {
+  if (!event)
+    return;
+  if (!enter(event->device, "loom_event_destroy"))
+    event->device->driver->eventDestroy(event->event);
+  delete event;
 }
 
 } // extern "C"

@@ -1,7 +1,8 @@
 //===- Model.cpp - Running a compiled artifact ------------------------------===//
 //
-// Reads manifest.json, compiles kernels.cu with NVRTC for the device, uploads weights
-// (converted to the compiled element type on the host), and runs the launch sequence:
+// Reads manifest.json, compiles kernels.cu with NVRTC for the device (in parallel
+// parts), uploads weights from the memory-mapped checkpoint (converted to the compiled
+// element type on the GPU), and runs the launch sequence:
 // the named dimensions are bound from the inputs' shapes, every buffer is sized from
 // its shape expression, and each launch's grid is evaluated from its work expression.
 //
@@ -9,6 +10,7 @@
 
 #include "KernelCache.h"
 #include "Status.h"
+#include "WeightUpload.h"
 
 #include "loom/support/Checkpoint.h"
 #include "loom/support/Json.h"
@@ -19,6 +21,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -116,6 +119,8 @@ struct Buffer {
 
 struct Launch {
   std::string kernel;
+  /// The module (NVRTC program) that defines the kernel.
+  loom_module_t module = nullptr;
   uint32_t threads = 256;
   struct Grid {
     std::string work;
@@ -145,7 +150,9 @@ bool parseDtypeName(const std::string &text, DType &out) {
 
 struct loom_model_s {
   loom_device_t device = nullptr;
-  loom_module_t module = nullptr;
+  /// The GPU architecture the kernels were compiled for ("sm_90a").
+  std::string arch;
+  std::vector<loom_module_t> modules;
   std::vector<Buffer> buffers;
   std::vector<Port> inputs, outputs;
   std::vector<std::pair<std::string, int>> weights;
@@ -161,6 +168,10 @@ struct loom_model_s {
   uint64_t arena = 0, arenaBytes = 0;
   /// Device memory of the bound weights, by buffer.
   std::map<int, uint64_t> weightMemory;
+  /// Profiling: per-kernel launch counts and milliseconds, and the last report.
+  bool profiling = false;
+  std::map<std::string, std::pair<int64_t, double>> profile;
+  std::string profileText;
 
   ~loom_model_s() {
     if (arena)
@@ -169,7 +180,8 @@ struct loom_model_s {
     for (auto &[buffer, pointer] : weightMemory)
       if (loom_status_t s = loom_device_free(device, pointer))
         loom_status_free(s);
-    loom_module_unload(module);
+    for (loom_module_t module : modules)
+      loom_module_unload(module);
   }
 
   loom_status_t parse(const json::Value &manifest, const std::string &path) {
@@ -352,14 +364,30 @@ loom_status_t loom_model_load(loom_device_t device, const char *artifact,
   std::string arch = "sm_" + std::to_string(info.compute_capability_major) +
                      std::to_string(info.compute_capability_minor) +
                      (info.compute_capability_major == 9 ? "a" : "");
-  CachedCompile compiled;
-  if (!compileCached(source, dir + "/kernels.cu", arch, compiled, error))
+  model->arch = arch;
+  std::vector<CompiledPart> parts;
+  if (!compileSplit(source, dir + "/kernels.cu", arch, 0, parts, error))
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, error);
-  model->cacheHit = compiled.hit;
-  model->cacheNote = compiled.note;
-  if (loom_status_t status = loom_module_load(device, compiled.binary.data(),
-                                              compiled.binary.size(), &model->module))
-    return status;
+  model->cacheHit = true;
+  std::map<std::string, loom_module_t> moduleOf;
+  for (CompiledPart &part : parts) {
+    model->cacheHit &= part.compiled.hit;
+    if (!part.compiled.note.empty() && model->cacheNote.find(part.compiled.note) ==
+                                           std::string::npos)
+      model->cacheNote += (model->cacheNote.empty() ? "" : "; ") + part.compiled.note;
+    loom_module_t module = nullptr;
+    if (loom_status_t status = loom_module_load(device, part.compiled.binary.data(),
+                                                part.compiled.binary.size(), &module))
+      return status;
+    model->modules.push_back(module);
+    for (const std::string &kernel : part.kernels)
+      moduleOf[kernel] = module;
+  }
+  for (Launch &launch : model->launches) {
+    auto found = moduleOf.find(launch.kernel);
+    // A source without markers is one program that defines every kernel.
+    launch.module = found != moduleOf.end() ? found->second : model->modules.front();
+  }
   *out_model = model.release();
   return nullptr;
 }
@@ -401,6 +429,8 @@ loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const ch
     if (const TensorInfo *t = folder ? checkpoint.find(name) : single.find(name))
       totalBytes += t->fileEnd - t->fileBegin;
   size_t done = 0;
+  std::map<std::string, MappedFile> maps;
+  DeviceConverter converter(model->device, model->arch);
   for (const auto &[name, buffer] : model->weights) {
     const TensorInfo *tensor = folder ? checkpoint.find(name) : single.find(name);
     if (!tensor)
@@ -420,20 +450,36 @@ loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const ch
       return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                         "weight '" + name + "' is " + dtypeName(tensor->dtype) +
                             "; the model needs " + dtypeName(b.dtype));
-    std::string bytes;
+    // Upload from the mapped file; convert floats on the GPU, others on the host.
     const SafetensorsHeader &file = folder ? checkpoint.shardOf(*tensor) : single;
-    if (!readTensorBytes(file, *tensor, bytes, error))
-      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, error);
-    bytes = convert(bytes, tensor->dtype, b.dtype);
+    MappedFile &map = maps[file.path];
+    if (!map.data() && !map.open(file.path, error))
+      return makeStatus(LOOM_STATUS_NOT_FOUND, error);
+    if (tensor->fileEnd > map.size() || tensor->fileBegin > tensor->fileEnd)
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                        file.path + ": the data of '" + name + "' lies past the file's end");
+    const char *stored = map.data() + tensor->fileBegin;
+    size_t storedBytes = tensor->fileEnd - tensor->fileBegin;
+    size_t count = storedBytes / static_cast<size_t>(dtypeSize(tensor->dtype));
+    size_t bytes = count * static_cast<size_t>(dtypeSize(b.dtype));
     uint64_t pointer = 0;
     if (auto it = model->weightMemory.find(buffer); it != model->weightMemory.end())
       pointer = it->second;
-    else if (loom_status_t s = loom_device_alloc(model->device, bytes.size(), &pointer))
+    else if (loom_status_t s = loom_device_alloc(model->device, bytes, &pointer))
       return s;
     model->weightMemory[buffer] = pointer;
-    if (loom_status_t s =
-            loom_device_upload(model->device, pointer, bytes.data(), bytes.size()))
-      return s;
+    loom_status_t uploaded = nullptr;
+    if (tensor->dtype == b.dtype) {
+      uploaded = loom_device_upload(model->device, pointer, stored, bytes);
+    } else if (DeviceConverter::handles(tensor->dtype, b.dtype)) {
+      uploaded = converter.convert(stored, count, tensor->dtype, b.dtype, pointer);
+    } else {
+      std::string converted =
+          convert(std::string(stored, storedBytes), tensor->dtype, b.dtype);
+      uploaded = loom_device_upload(model->device, pointer, converted.data(), bytes);
+    }
+    if (uploaded)
+      return uploaded;
     doneBytes += tensor->fileEnd - tensor->fileBegin;
     if (progress)
       progress(user, ++done, model->weights.size(), doneBytes, totalBytes);
@@ -534,6 +580,23 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     if (loom_status_t s =
             loom_device_upload(model->device, memory[buffer], bytes.data(), bytes.size()))
       return s;
+  // With profiling on, an event before every launch and one after the last.
+  std::vector<loom_event_t> events;
+  struct EventsGuard {
+    std::vector<loom_event_t> &events;
+    ~EventsGuard() {
+      for (loom_event_t event : events)
+        loom_event_destroy(event);
+    }
+  } eventsGuard{events};
+  if (model->profiling)
+    for (size_t i = 0; i <= model->launches.size(); ++i) {
+      loom_event_t event = nullptr;
+      if (loom_status_t s = loom_event_create(model->device, &event))
+        return s;
+      events.push_back(event);
+    }
+  size_t step = 0;
   for (const Launch &launch : model->launches) {
     std::vector<uint64_t> pointers;
     std::vector<int64_t> values;
@@ -562,9 +625,25 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
         blocks = std::min(blocks, launch.grid[d].cap);
       grid[d] = static_cast<uint32_t>(blocks);
     }
-    if (loom_status_t s = loom_module_launch(model->module, launch.kernel.c_str(), grid,
+    if (model->profiling && !events.empty())
+      if (loom_status_t s = loom_event_record(events[step]))
+        return s;
+    if (loom_status_t s = loom_module_launch(launch.module, launch.kernel.c_str(), grid,
                                              launch.threads, args.data())) {
       return s;
+    }
+    ++step;
+  }
+  if (model->profiling && !events.empty()) {
+    if (loom_status_t s = loom_event_record(events[step]))
+      return s;
+    for (size_t i = 0; i < model->launches.size(); ++i) {
+      float ms = 0;
+      if (loom_status_t s = loom_event_elapsed_ms(events[i], events[i + 1], &ms))
+        return s;
+      auto &[launches, total] = model->profile[model->launches[i].kernel];
+      ++launches;
+      total += ms;
     }
   }
   if (loom_status_t s = loom_device_synchronize(model->device)) {
@@ -592,6 +671,42 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
       out.shape[d] = shape[d];
   }
   return nullptr;
+}
+
+loom_status_t loom_model_set_profiling(loom_model_t model, int on) {
+  if (!model)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, "loom_model_set_profiling: model is null");
+  model->profiling = on != 0;
+  model->profile.clear();
+  return nullptr;
+}
+
+const char *loom_model_profile(loom_model_t model) {
+  if (!model)
+    return "";
+  std::vector<std::pair<std::string, std::pair<int64_t, double>>> rows(
+      model->profile.begin(), model->profile.end());
+  std::sort(rows.begin(), rows.end(),
+            [](const auto &a, const auto &b) { return a.second.second > b.second.second; });
+  double total = 0;
+  for (const auto &row : rows)
+    total += row.second.second;
+  std::string &text = model->profileText;
+  text.clear();
+  char line[256];
+  std::snprintf(line, sizeof line, "%-36s %9s %11s %11s %7s\n", "kernel", "launches",
+                "total ms", "mean us", "share");
+  text += line;
+  for (const auto &[kernel, entry] : rows) {
+    std::snprintf(line, sizeof line, "%-36s %9lld %11.3f %11.1f %6.1f%%\n", kernel.c_str(),
+                  static_cast<long long>(entry.first), entry.second,
+                  1000.0 * entry.second / std::max<int64_t>(1, entry.first),
+                  total > 0 ? 100.0 * entry.second / total : 0.0);
+    text += line;
+  }
+  std::snprintf(line, sizeof line, "%-36s %9s %11.3f\n", "all kernels", "", total);
+  text += line;
+  return text.c_str();
 }
 
 } // extern "C"

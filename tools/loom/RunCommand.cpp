@@ -52,9 +52,10 @@ int runRun(int argc, char **argv) {
   const char *usage =
       "usage: loom run <artifact> --weights <model> --inputs in.safetensors\n"
       "                [--outputs out.safetensors] [--check expected.safetensors]\n"
-      "                [--device N] [--tolerance T] [--repeat N]\n";
+      "                [--device N] [--tolerance T] [--repeat N] [--profile]\n";
   std::string artifact, weights, inputsPath, outputsPath, checkPath;
   int ordinal = 0, repeat = 1;
+  bool profile = false;
   double tolerance = 1e-4;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
@@ -73,6 +74,8 @@ int runRun(int argc, char **argv) {
       tolerance = std::atof(argv[++i]);
     else if (arg == "--repeat" && hasValue)
       repeat = std::max(1, std::atoi(argv[++i]));
+    else if (arg == "--profile")
+      profile = true;
     else if (!arg.empty() && arg[0] != '-' && artifact.empty())
       artifact = arg;
     else {
@@ -138,6 +141,10 @@ int runRun(int argc, char **argv) {
     if (r > 0)
       for (loom_host_tensor_t &o : outputs)
         loom_free(o.data);
+    // Profile the runs after the first (which warms up), or the only one.
+    if (profile && (r == 1 || repeat == 1))
+      if (loom_status_t s = loom_model_set_profiling(model, 1))
+        return fail(s);
     auto start = clock();
     if (loom_status_t s = loom_model_run(model, inputs.data(), inputs.size(),
                                          outputs.data(), outputs.size()))
@@ -146,6 +153,9 @@ int runRun(int argc, char **argv) {
     if (r > 0)
       times.push_back(seconds(start, t3));
   }
+  if (profile)
+    std::fprintf(stderr, "GPU time per kernel over %d run(s):\n%s", repeat > 1 ? repeat - 1 : 1,
+                 loom_model_profile(model));
   if (!times.empty()) {
     std::sort(times.begin(), times.end());
     std::fprintf(stderr, "median of %zu runs after the first: %.3f ms\n", times.size(),

@@ -184,11 +184,37 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   e.line("const int group = lane / 4, pair = lane % 4;");
   e.line("const " + T + " zero = " +
          (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") + ";");
-  // Stages rows [base, base + rows) of `source` (indexed b, head, row, column).
+  // Stages rows [base, base + rows) of `source` (indexed b, head, row, column): 16-byte
+  // asynchronous copies when the source is an input read in place (its rows
+  // contiguous), else element by element through the prologue.
   auto stage = [&](const std::string &tile, Value source, const std::string &head,
                    const std::string &rows, int64_t width, const std::string &base,
                    const std::string &limit) {
     std::string w = num(width);
+    if (e.isContiguousSource(source)) {
+      std::string chunks = num(width / 8);
+      e.open("for (int t = threadIdx.x; t < " + rows + " * " + chunks +
+             "; t += blockDim.x)");
+      e.line("const int r = t / " + chunks + ", c = (t % " + chunks + ") * 8;");
+      e.line("const long long row = " + base + " + r;");
+      e.open("if (row < " + limit + ")");
+      auto [input, offset] = *e.contiguousSource(source, {"b", head, "row", "0LL"});
+      e.line("const " + T + " *from = " + input + " + (" + offset + ") + c;");
+      e.open("if ((reinterpret_cast<unsigned long long>(from) & 15) == 0)");
+      e.line("loom_cp_async16(&" + tile + "[r][c], from, 16);");
+      e.close();
+      e.open("else");
+      e.line("for (int x = 0; x < 8; ++x) " + tile + "[r][c + x] = from[x];");
+      e.close();
+      e.close();
+      e.open("else");
+      e.line("for (int x = 0; x < 8; ++x) " + tile + "[r][c + x] = zero;");
+      e.close();
+      e.close();
+      e.line("loom_cp_async_commit();");
+      e.line("loom_cp_async_wait<0>();");
+      return;
+    }
     e.open("for (int t = threadIdx.x; t < " + rows + " * " + w + "; t += blockDim.x)");
     e.line("const int r = t / " + w + ", c = t % " + w + ";");
     e.line("const long long row = " + base + " + r, col = c;");

@@ -239,6 +239,45 @@ std::string ElementEmitter::at(Value value, const Index &index) {
   return name;
 }
 
+bool ElementEmitter::isContiguousSource(Value value) const {
+  if (inputs_.count(value))
+    return true;
+  if (auto t = value.getDefiningOp<TransposeOp>()) {
+    ArrayRef<int64_t> permutation = t.getPermutation();
+    return !permutation.empty() &&
+           permutation.back() == static_cast<int64_t>(permutation.size()) - 1 &&
+           isContiguousSource(t.getOperand());
+  }
+  if (auto r = value.getDefiningOp<ReshapeOp>())
+    return isContiguousSource(r.getOperand());
+  return false;
+}
+
+std::optional<std::pair<std::string, std::string>>
+ElementEmitter::contiguousSource(Value value, const Index &index) {
+  if (!isContiguousSource(value))
+    return std::nullopt;
+  if (auto input = inputs_.find(value); input != inputs_.end())
+    return std::pair(input->second, linearize(index, shapeOf(value)));
+  if (auto t = value.getDefiningOp<TransposeOp>()) {
+    ArrayRef<int64_t> permutation = t.getPermutation();
+    if (permutation.empty() ||
+        permutation.back() != static_cast<int64_t>(permutation.size()) - 1)
+      return std::nullopt;
+    Index source(index.size());
+    for (auto [j, p] : llvm::enumerate(permutation))
+      source[p] = index[j];
+    return contiguousSource(t.getOperand(), source);
+  }
+  if (auto r = value.getDefiningOp<ReshapeOp>()) {
+    // Row-major order is what a reshape keeps, so consecutive stays consecutive.
+    Shape from = shapeOf(r.getOperand());
+    return contiguousSource(r.getOperand(),
+                            delinearize(linearize(index, shapeOf(r)), from));
+  }
+  return std::nullopt;
+}
+
 Index ElementEmitter::broadcastIndex(Value operand, const Index &index) {
   Shape shape = shapeOf(operand);
   size_t lead = index.size() - shape.size();

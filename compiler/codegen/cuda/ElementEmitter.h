@@ -18,6 +18,7 @@
 #include "llvm/ADT/DenseMap.h"
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -50,6 +51,14 @@ public:
   /// The name of a compute-typed C++ variable holding `value` at `index`, emitting the
   /// code that computes it. Fails (sets error()) for ops it cannot write.
   std::string at(mlir::Value value, const Index &index);
+  /// When `value` is a kernel input seen through transposes and reshapes that keep its
+  /// innermost dimension innermost, the input's name and the linear offset of `index`
+  /// in it (consecutive innermost indices are then consecutive in memory); nullopt
+  /// otherwise.
+  std::optional<std::pair<std::string, std::string>> contiguousSource(mlir::Value value,
+                                                                      const Index &index);
+  /// Whether contiguousSource succeeds for `value` (emits nothing).
+  bool isContiguousSource(mlir::Value value) const;
   /// Makes `name` the value of `value` at `index` (an anchor's result computed by the
   /// kernel's own code).
   void define(mlir::Value value, const Index &index, const std::string &name);

@@ -94,6 +94,14 @@ void loom_module_unload(loom_module_t module);
 loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
                                  const uint32_t grid[3], uint32_t threads, void **args);
 
+/* GPU timestamps: record two events around launched work, then read the time between
+ * them (waits for the second). */
+typedef struct loom_event_s *loom_event_t;
+loom_status_t loom_event_create(loom_device_t device, loom_event_t *out_event);
+loom_status_t loom_event_record(loom_event_t event);
+loom_status_t loom_event_elapsed_ms(loom_event_t start, loom_event_t end, float *out_ms);
+void loom_event_destroy(loom_event_t event);
+
 /*===--------------------------------------------------------------------===*
  * Compiled models (artifacts written by `loom compile`)
  *===--------------------------------------------------------------------===*/
@@ -128,7 +136,9 @@ typedef void (*loom_progress_fn)(void *user, size_t done, size_t total, uint64_t
 loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const char *path,
                                                     loom_progress_fn progress, void *user);
 size_t loom_model_num_outputs(loom_model_t model);
-/* 1 when the model's kernels came from the kernel cache, else 0. */
+/* 1 when all of the model's kernels came from the kernel cache, else 0. Kernels are
+ * compiled as several NVRTC programs in parallel threads ($LOOM_COMPILE_THREADS, else
+ * one per core up to 16). */
 int loom_model_kernels_cached(loom_model_t model);
 /* What went wrong with the cache while loading ("" when nothing did); a static string
  * valid until the model is freed. */
@@ -139,6 +149,13 @@ const char *loom_model_cache_note(loom_model_t model);
 loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *inputs,
                              size_t num_inputs, loom_host_tensor_t *outputs,
                              size_t num_outputs);
+/* Profiling: with `on` nonzero, every later run times each launch with GPU events and
+ * adds it to per-kernel totals (which this call resets). Runs are slower while on. */
+loom_status_t loom_model_set_profiling(loom_model_t model, int on);
+/* The per-kernel totals since profiling was turned on, as a text table sorted by time
+ * (kernel, launches, total and mean time, share); valid until the next call or
+ * until the model is freed. */
+const char *loom_model_profile(loom_model_t model);
 
 /*===--------------------------------------------------------------------===*
  * Kernel compilation (NVRTC, loaded with dlopen; needs no GPU)

@@ -1,21 +1,29 @@
 // Attention kernels: bf16 on tensor cores (flash attention with mma.sync; causal, GQA,
-// a rope prologue computed as Q and K load), head size 128 with 32 keys per step, and
-// f32 one query per thread. Checked text; NVRTC for sm_80 and sm_90a. The GPU suite
+// a rope prologue computed as Q loads; K, roped by a kernel of its own, and V copied in
+// place with cp.async), head size 128 with 32 keys per step, and f32 one query per
+// thread. Checked text; NVRTC for sm_80 and sm_90a. The GPU suite
 // runs them against the reference (harnesses llama-bf16, llama-hf).
 // RUN: loom-opt %s -loom-fuse -loom-choose-tiles | loom-translate --loom-to-cuda > %t.cu
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
-// NVRTC: sm_80: 3 kernels
-// NVRTC: sm_90a: 3 kernels
+// NVRTC: sm_80: 4 kernels
+// NVRTC: sm_90a: 4 kernels
+
+// CHECK-LABEL: //@loom-kernel loom_pointwise_
+// CHECK: lanes[8];
 
 // CHECK-LABEL: //@loom-kernel loom_attention_
 // CHECK: __launch_bounds__(128)
 // CHECK: kvh = h / (H / Hkv);
 // CHECK: const long long kvEnd = loom_min(Skv, loom_max(0LL, (blockIdx.x + 1LL) * 64 + Skv - Sq));
 // CHECK: __shared__ __align__(16) __nv_bfloat16 Qs[64][72], Ks[64][72], Vs[64][72];
+// CHECK: Qs[r][c] = __float2bfloat16_rn(
 // CHECK: loom_ldmatrix_x4(qf[kk], &Qs[warp * 16 + lane % 16][kk * 16 + (lane / 16) * 8]);
 // CHECK: for (long long j0 = 0; j0 < kvEnd; j0 += 64) {
+// CHECK: const __nv_bfloat16 *from = in{{[0-9]}} + (
+// CHECK: loom_cp_async16(&Ks[r][c], from, 16);
+// CHECK: loom_cp_async16(&Vs[r][c], from, 16);
 // CHECK: loom_mma_bf16(s[j], qf[kk], b0);
 // CHECK: if (col >= Skv || col > row + Skv - Sq) score = __int_as_float(0xff800000);
 // CHECK: loom_pack_bf16(s[2 * c][0], s[2 * c][1])
@@ -26,6 +34,7 @@
 // CHECK-LABEL: //@loom-kernel loom_attention_
 // CHECK: const long long kvEnd = Skv;
 // CHECK: Qs[64][136], Ks[32][136], Vs[32][136];
+// CHECK: loom_cp_async16(&Qs[r][c], from, 16);
 
 // CHECK-LABEL: //@loom-kernel loom_attention_
 // CHECK: __launch_bounds__(64)

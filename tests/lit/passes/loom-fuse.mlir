@@ -34,15 +34,20 @@ func.func @swiglu(%x: tensor<?x64xf32, #loom.dims<tokens>>) -> tensor<?x64xf32, 
 
 // -----
 
-// Attention takes the head splits (reshape, transpose) and the ropes as prologue and
-// the output transpose and reshape as epilogue: one kernel from inputs to output.
+// Attention takes the head splits (reshape, transpose), the rope on Q and the V head
+// transpose as prologue, and the output transpose and reshape as epilogue. The rope on
+// K is a kernel of its own: every query block reads all keys, so computing it in the
+// prologue would repeat it per query block and head.
 // CHECK-LABEL: func.func @attention_with_rope
-// CHECK-NEXT: %[[O:.+]] = loom.kernel attention(%arg0, %arg1, %arg2, %arg3) :
+// CHECK-NEXT: %[[K4:.+]] = loom.reshape %arg1
+// CHECK-NEXT: %[[K:.+]] = loom.kernel pointwise(%[[K4]], %arg2, %arg3) :
 // CHECK-NEXT: ^bb0
-// CHECK-NEXT: loom.reshape
-// CHECK-NEXT: loom.reshape
 // CHECK-NEXT: loom.transpose
 // CHECK-NEXT: loom.rope
+// CHECK-NEXT: loom.yield
+// CHECK: %[[O:.+]] = loom.kernel attention(%arg0, %arg2, %arg3, %[[K4]], %[[K]]) :
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: loom.reshape
 // CHECK-NEXT: loom.transpose
 // CHECK-NEXT: loom.rope
 // CHECK-NEXT: loom.transpose
