@@ -5,9 +5,9 @@
 // present (written by hand to try another one) is kept. The rules, per kind:
 //
 // - matmul: a linear layer on 16-bit inputs runs on tensor cores (mma.sync, sm_80 and
-//   up) with 128x128 output tiles of 8 warps, or 64x64 of 4 warps when the rows or the
-//   columns are statically at most 64 (small layers would leave most of a large tile
-//   idle); k-slices of 32 double-buffered through shared memory (two stages of
+//   up) with 128x128 output tiles of 8 warps, or 64x64 of 4 warps when the rows are
+//   statically at most 64 or the columns at most 512 (a small layer in large tiles
+//   leaves most of the GPU's multiprocessors idle); k-slices of 32 double-buffered through shared memory (two stages of
 //   20 KiB fit the 48 KiB a block may use without opting in). Other matmuls (f32,
 //   batched) are SIMT: 64x64 tiles of 8 warps, k-slices of 16.
 // - attention: 16-bit operands with static head sizes that are multiples of 16 (at
@@ -61,7 +61,7 @@ KernelSchedule matmulSchedule(Operation *anchor) {
     Shape in = shapeOf(linear.getInput()), out = shapeOf(linear.getResult());
     std::optional<int64_t> rows = staticCount(ArrayRef<Dim>(in).drop_back());
     std::optional<int64_t> cols = staticCount(ArrayRef<Dim>(out).take_back());
-    bool small = (rows && *rows <= 64) || (cols && *cols <= 64);
+    bool small = (rows && *rows <= 64) || (cols && *cols <= 512);
     s.tensorCores = true;
     s.tileM = s.tileN = small ? 64 : 128;
     s.warps = small ? 4 : 8;

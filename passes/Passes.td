@@ -233,7 +233,8 @@ def LoomChooseTiles : Pass<"loom-choose-tiles"> {
 
     - `matmul`: a linear layer on bf16/f16 inputs runs on tensor cores (mma.sync,
       sm_80 and up) with 128x128 output tiles of 8 warps, or 64x64 tiles of 4 warps
-      when its rows or columns are statically at most 64; k-slices of 32,
+      when its rows are statically at most 64 or its columns at most 512 (too few
+      large tiles to fill the GPU); k-slices of 32,
       double-buffered (`stages = 2`) through shared memory. Other matmuls are SIMT:
       64x64 tiles of 8 warps, k-slices of 16.
     - `attention`: bf16/f16 operands with static head sizes that are multiples of 16

@@ -39,13 +39,13 @@
 // CHECK-NOT: loom_mma
 // CHECK: sum[i][j] += av * Bs[kk][tx + 16 * j];
 
-func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<96x64xbf16>,
+func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<640x64xbf16>,
                    %h: tensor<?x64xf16, #loom.dims<tokens>>, %v: tensor<64x48xf16>, %b: tensor<48xf16>,
                    %f: tensor<?x64xf32, #loom.dims<tokens>>, %u: tensor<32x64xf32>)
-    -> (tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>) {
-  %0 = loom.linear %x, %w transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
-  %1 = loom.gelu tanh %0 : tensor<?x96xbf16, #loom.dims<tokens>>
+    -> (tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>) {
+  %0 = loom.linear %x, %w transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<640x64xbf16>) -> tensor<?x640xbf16, #loom.dims<tokens>>
+  %1 = loom.gelu tanh %0 : tensor<?x640xbf16, #loom.dims<tokens>>
   %2 = loom.linear %h, %v bias %b : (tensor<?x64xf16, #loom.dims<tokens>>, tensor<64x48xf16>, tensor<48xf16>) -> tensor<?x48xf16, #loom.dims<tokens>>
   %3 = loom.linear %f, %u transpose_weight : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<32x64xf32>) -> tensor<?x32xf32, #loom.dims<tokens>>
-  return %1, %2, %3 : tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>
+  return %1, %2, %3 : tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>
 }

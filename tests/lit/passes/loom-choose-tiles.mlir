@@ -5,20 +5,20 @@
 // TARGET: loom-choose-tiles: unsupported target 'sm_70'
 
 // A bf16 linear over dynamic rows: tensor cores, 128x128 tiles of 8 warps; with 48
-// output columns (at most 64) 64x64 tiles of 4 warps; f32: SIMT 64x64x16.
+// output columns (at most 512) 64x64 tiles of 4 warps; f32: SIMT 64x64x16.
 // CHECK-LABEL: func.func @linears
 // CHECK: loom.kernel matmul{{.+}}schedule = {stages = 2 : i64, tensor_cores = true, tile_k = 32 : i64, tile_m = 128 : i64, tile_n = 128 : i64, warps = 8 : i64}
 // CHECK: loom.kernel matmul{{.+}}schedule = {stages = 2 : i64, tensor_cores = true, tile_k = 32 : i64, tile_m = 64 : i64, tile_n = 64 : i64, warps = 4 : i64}
 // CHECK: loom.kernel matmul{{.+}}schedule = {stages = 1 : i64, tensor_cores = false, tile_k = 16 : i64, tile_m = 64 : i64, tile_n = 64 : i64, warps = 8 : i64}
 func.func @linears(%x: tensor<?x256xbf16, #loom.dims<tokens>>, %f: tensor<?x256xf32, #loom.dims<tokens>>)
-    -> (tensor<?x512xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>, tensor<?x64xf32, #loom.dims<tokens>>) {
-  %w = loom.weight "w" : tensor<512x256xbf16>
+    -> (tensor<?x1024xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>, tensor<?x64xf32, #loom.dims<tokens>>) {
+  %w = loom.weight "w" : tensor<1024x256xbf16>
   %n = loom.weight "n" : tensor<48x256xbf16>
   %u = loom.weight "u" : tensor<64x256xf32>
-  %0 = loom.linear %x, %w transpose_weight : (tensor<?x256xbf16, #loom.dims<tokens>>, tensor<512x256xbf16>) -> tensor<?x512xbf16, #loom.dims<tokens>>
+  %0 = loom.linear %x, %w transpose_weight : (tensor<?x256xbf16, #loom.dims<tokens>>, tensor<1024x256xbf16>) -> tensor<?x1024xbf16, #loom.dims<tokens>>
   %1 = loom.linear %x, %n transpose_weight : (tensor<?x256xbf16, #loom.dims<tokens>>, tensor<48x256xbf16>) -> tensor<?x48xbf16, #loom.dims<tokens>>
   %2 = loom.linear %f, %u transpose_weight : (tensor<?x256xf32, #loom.dims<tokens>>, tensor<64x256xf32>) -> tensor<?x64xf32, #loom.dims<tokens>>
-  return %0, %1, %2 : tensor<?x512xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>, tensor<?x64xf32, #loom.dims<tokens>>
+  return %0, %1, %2 : tensor<?x1024xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>, tensor<?x64xf32, #loom.dims<tokens>>
 }
 
 // -----
