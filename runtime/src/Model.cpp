@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -499,6 +500,17 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
   if (model->weightMemory.size() != model->weights.size())
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                       "loom_model_run: bind the weights first (loom_model_bind_weights)");
+  // With profiling on, host time per phase of the run is added to the profile too.
+  auto last = std::chrono::steady_clock::now();
+  auto phase = [&](const char *name) {
+    if (!model->profiling)
+      return;
+    auto now = std::chrono::steady_clock::now();
+    auto &[count, total] = model->profile[name];
+    ++count;
+    total += std::chrono::duration<double, std::milli>(now - last).count();
+    last = now;
+  };
   std::map<std::string, int64_t> sizes;
   std::map<int, std::string> uploads;
   // Bind the dimensions from the inputs that were given, then fill the others.
@@ -547,6 +559,7 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     uploads[port.buffer] = bytes;
   }
 
+  phase("(host) inputs: bind sizes, convert");
   // Lay the buffers that are not weights out in one arena by liveness: the live ranges
   // are the model's, the sizes this run's.
   std::vector<BufferLife> lives = model->lives;
@@ -576,10 +589,12 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
   for (size_t i = 0; i < model->buffers.size(); ++i)
     memory[i] = model->buffers[i].weight ? model->weightMemory[static_cast<int>(i)]
                                          : model->arena + plan.offsets[i];
+  phase("(host) memory plan");
   for (auto &[buffer, bytes] : uploads)
     if (loom_status_t s =
             loom_device_upload(model->device, memory[buffer], bytes.data(), bytes.size()))
       return s;
+  phase("(host) upload inputs");
   // With profiling on, an event before every launch and one after the last.
   std::vector<loom_event_t> events;
   struct EventsGuard {
@@ -634,9 +649,16 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     }
     ++step;
   }
+  phase("(host) launch kernels");
   if (model->profiling && !events.empty()) {
     if (loom_status_t s = loom_event_record(events[step]))
       return s;
+    float span = 0;
+    if (loom_status_t s = loom_event_elapsed_ms(events.front(), events.back(), &span))
+      return s;
+    auto &[runs, spanTotal] = model->profile["(gpu) first launch to last kernel end"];
+    ++runs;
+    spanTotal += span;
     for (size_t i = 0; i < model->launches.size(); ++i) {
       float ms = 0;
       if (loom_status_t s = loom_event_elapsed_ms(events[i], events[i + 1], &ms))
@@ -649,6 +671,7 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
   if (loom_status_t s = loom_device_synchronize(model->device)) {
     return s;
   }
+  phase("(host) wait for the GPU");
   for (size_t i = 0; i < model->outputs.size(); ++i) {
     const Port &port = model->outputs[i];
     std::vector<int64_t> shape;
@@ -670,6 +693,7 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     for (size_t d = 0; d < shape.size() && d < 8; ++d)
       out.shape[d] = shape[d];
   }
+  phase("(host) download outputs");
   return nullptr;
 }
 
@@ -688,24 +712,41 @@ const char *loom_model_profile(loom_model_t model) {
       model->profile.begin(), model->profile.end());
   std::sort(rows.begin(), rows.end(),
             [](const auto &a, const auto &b) { return a.second.second > b.second.second; });
+  // Kernel rows share the GPU total; host phases ("(host) ...") are listed apart.
+  auto isHost = [](const std::string &name) { return !name.empty() && name[0] == '('; };
+  std::stable_partition(rows.begin(), rows.end(),
+                        [&](const auto &row) { return !isHost(row.first); });
   double total = 0;
   for (const auto &row : rows)
-    total += row.second.second;
+    if (!isHost(row.first))
+      total += row.second.second;
   std::string &text = model->profileText;
   text.clear();
   char line[256];
   std::snprintf(line, sizeof line, "%-36s %9s %11s %11s %7s\n", "kernel", "launches",
                 "total ms", "mean us", "share");
   text += line;
+  bool hostRows = false;
   for (const auto &[kernel, entry] : rows) {
-    std::snprintf(line, sizeof line, "%-36s %9lld %11.3f %11.1f %6.1f%%\n", kernel.c_str(),
+    if (isHost(kernel) && !hostRows) {
+      std::snprintf(line, sizeof line, "%-36s %9s %11.3f\n", "all kernels", "", total);
+      text += line;
+      hostRows = true;
+    }
+    std::snprintf(line, sizeof line, "%-36s %9lld %11.3f %11.1f", kernel.c_str(),
                   static_cast<long long>(entry.first), entry.second,
-                  1000.0 * entry.second / std::max<int64_t>(1, entry.first),
-                  total > 0 ? 100.0 * entry.second / total : 0.0);
+                  1000.0 * entry.second / std::max<int64_t>(1, entry.first));
+    text += line;
+    if (!isHost(kernel)) {
+      std::snprintf(line, sizeof line, " %6.1f%%", total > 0 ? 100.0 * entry.second / total : 0.0);
+      text += line;
+    }
+    text += "\n";
+  }
+  if (!hostRows) {
+    std::snprintf(line, sizeof line, "%-36s %9s %11.3f\n", "all kernels", "", total);
     text += line;
   }
-  std::snprintf(line, sizeof line, "%-36s %9s %11.3f\n", "all kernels", "", total);
-  text += line;
   return text.c_str();
 }
 

@@ -150,7 +150,9 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
                              size_t num_inputs, loom_host_tensor_t *outputs,
                              size_t num_outputs);
 /* Profiling: with `on` nonzero, every later run times each launch with GPU events and
- * adds it to per-kernel totals (which this call resets). Runs are slower while on. */
+ * adds it to per-kernel totals, and times its host phases (input conversion, memory
+ * plan, uploads, launches, the wait, downloads); this call resets them. Runs are slower
+ * while on. */
 loom_status_t loom_model_set_profiling(loom_model_t model, int on);
 /* The per-kernel totals since profiling was turned on, as a text table sorted by time
  * (kernel, launches, total and mean time, share); valid until the next call or
