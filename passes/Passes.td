@@ -234,8 +234,8 @@ def LoomChooseTiles : Pass<"loom-choose-tiles"> {
     - `matmul`: a linear layer on bf16/f16 inputs runs on tensor cores (mma.sync,
       sm_80 and up) with 128x128 output tiles of 8 warps, or 64x64 tiles of 4 warps
       when its rows are statically at most 64 or its columns at most 512 (too few
-      large tiles to fill the GPU); k-slices of 32,
-      double-buffered (`stages = 2`) through shared memory. Other matmuls are SIMT:
+      large tiles to fill the GPU); k-slices of 32 through dynamic shared memory,
+      `stages = 4` in flight on sm_90/sm_90a and 3 on the others. Other matmuls are SIMT:
       64x64 tiles of 8 warps, k-slices of 16.
     - `attention`: bf16/f16 operands with static head sizes that are multiples of 16
       (at most 128) use tensor cores: 64 queries per block of 4 warps, 64 keys per
@@ -246,7 +246,7 @@ def LoomChooseTiles : Pass<"loom-choose-tiles"> {
       to 256, about four elements each.
 
     ```mlir
-    %y = loom.kernel matmul (%x, %w) {schedule = {stages = 2 : i64, tensor_cores = true,
+    %y = loom.kernel matmul (%x, %w) {schedule = {stages = 4 : i64, tensor_cores = true,
         tile_k = 32 : i64, tile_m = 128 : i64, tile_n = 128 : i64, warps = 8 : i64}} : ...
     ```
   }];

@@ -51,6 +51,7 @@ LoadedDriver load() {
   resolve(library, "cuModuleLoadData", d.moduleLoadData, error);
   resolve(library, "cuModuleUnload", d.moduleUnload, error);
   resolve(library, "cuModuleGetFunction", d.moduleGetFunction, error);
+  resolve(library, "cuFuncSetAttribute", d.funcSetAttribute, error);
   resolve(library, "cuMemAlloc_v2", d.memAlloc, error);
   resolve(library, "cuMemFree_v2", d.memFree, error);
   resolve(library, "cuMemcpyHtoD_v2", d.memcpyHtoD, error);

@@ -28,6 +28,7 @@ constexpr CUresult kCudaErrorNoDevice = 100;
 constexpr int kAttrMultiprocessorCount = 16;
 constexpr int kAttrComputeCapabilityMajor = 75;
 constexpr int kAttrComputeCapabilityMinor = 76;
+constexpr int kFuncAttrMaxDynamicSharedSizeBytes = 8;
 
 /// Entry points of libcuda.so.1 used by the runtime.
 struct CudaDriver {
@@ -45,6 +46,7 @@ struct CudaDriver {
   CUresult (*moduleLoadData)(CUmodule *module, const void *image);
   CUresult (*moduleUnload)(CUmodule module);
   CUresult (*moduleGetFunction)(CUfunction *function, CUmodule module, const char *name);
+  CUresult (*funcSetAttribute)(CUfunction function, int attribute, int value);
   CUresult (*memAlloc)(CUdeviceptr *pointer, size_t bytes);
   CUresult (*memFree)(CUdeviceptr pointer);
   CUresult (*memcpyHtoD)(CUdeviceptr target, const void *source, size_t bytes);

@@ -20,8 +20,13 @@ struct loom_device_s {
 struct loom_module_s {
   loom_device_t device;
   CUmodule module;
-  /// Functions looked up so far, by name (launches happen per step; lookups once).
-  std::unordered_map<std::string, CUfunction> functions;
+  /// Functions looked up so far, by name (launches happen per step; lookups once), with
+  /// the dynamic shared memory each was opted in to.
+  struct Function {
+    CUfunction function = nullptr;
+    uint32_t sharedLimit = 48 * 1024;
+  };
+  std::unordered_map<std::string, Function> functions;
   std::mutex lock;
 };
 
@@ -165,6 +170,12 @@ void loom_module_unload(loom_module_t module) {
 
 loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
                                  const uint32_t grid[3], uint32_t threads, void **args) {
+  return loom_module_launch_shared(module, kernel, grid, threads, 0, args);
+}
+
+loom_status_t loom_module_launch_shared(loom_module_t module, const char *kernel,
+                                        const uint32_t grid[3], uint32_t threads,
+                                        uint32_t shared_bytes, void **args) {
   if (!module || !kernel || !grid)
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                       "loom_module_launch: module, kernel and grid are required");
@@ -175,21 +186,30 @@ loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
   {
     std::lock_guard<std::mutex> guard(module->lock);
     auto found = module->functions.find(kernel);
-    if (found != module->functions.end()) {
-      function = found->second;
-    } else {
+    if (found == module->functions.end()) {
+      loom_module_s::Function entry;
       CUresult result =
-          device->driver->moduleGetFunction(&function, module->module, kernel);
+          device->driver->moduleGetFunction(&entry.function, module->module, kernel);
       if (result != kCudaSuccess)
         return makeStatus(LOOM_STATUS_NOT_FOUND,
                           "the module has no kernel '" + std::string(kernel) + "': " +
                               device->driver->describe("cuModuleGetFunction", result));
-      module->functions.emplace(kernel, function);
+      found = module->functions.emplace(kernel, entry).first;
     }
+    if (shared_bytes > found->second.sharedLimit) {
+      if (loom_status_t status = check(
+              device, "cuFuncSetAttribute",
+              device->driver->funcSetAttribute(found->second.function,
+                                               kFuncAttrMaxDynamicSharedSizeBytes,
+                                               static_cast<int>(shared_bytes))))
+        return status;
+      found->second.sharedLimit = shared_bytes;
+    }
+    function = found->second.function;
   }
   return check(device, "cuLaunchKernel",
                device->driver->launchKernel(function, grid[0], grid[1], grid[2], threads,
-                                            1, 1, 0, nullptr, args, nullptr));
+                                            1, 1, shared_bytes, nullptr, args, nullptr));
 }
 
 loom_status_t loom_event_create(loom_device_t device, loom_event_t *out_event) {

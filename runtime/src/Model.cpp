@@ -123,6 +123,8 @@ struct Launch {
   /// The module (NVRTC program) that defines the kernel.
   loom_module_t module = nullptr;
   uint32_t threads = 256;
+  /// Bytes of dynamic shared memory per block.
+  uint32_t shared = 0;
   struct Grid {
     std::string work;
     int64_t per = 1, cap = 0;
@@ -270,6 +272,11 @@ struct loom_model_s {
         return bad("a launch is malformed");
       launch.kernel = kernel->asString();
       launch.threads = static_cast<uint32_t>(threads->asInteger());
+      if (const json::Value *shared = l.get("shared")) {
+        if (!shared->isInteger() || shared->asInteger() < 0)
+          return bad("launch of " + launch.kernel + " has a malformed shared size");
+        launch.shared = static_cast<uint32_t>(shared->asInteger());
+      }
       for (int d = 0; d < 3; ++d) {
         const json::Value &g = grid->asArray()[d];
         const json::Value *work = g.get("work"), *per = g.get("per"), *cap = g.get("cap");
@@ -643,8 +650,9 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     if (model->profiling && !events.empty())
       if (loom_status_t s = loom_event_record(events[step]))
         return s;
-    if (loom_status_t s = loom_module_launch(launch.module, launch.kernel.c_str(), grid,
-                                             launch.threads, args.data())) {
+    if (loom_status_t s =
+            loom_module_launch_shared(launch.module, launch.kernel.c_str(), grid,
+                                      launch.threads, launch.shared, args.data())) {
       return s;
     }
     ++step;

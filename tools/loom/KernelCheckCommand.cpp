@@ -201,9 +201,12 @@ int runKernelCheck(int argc, char **argv) {
     for (int d = 0; d < 3; ++d)
       grid[d] = static_cast<uint32_t>(kernel.get("grid")->asArray()[d].asInteger());
     uint32_t threads = static_cast<uint32_t>(kernel.get("threads")->asInteger());
+    const json::Value *shared = kernel.get("shared");
+    uint32_t sharedBytes =
+        shared && shared->isInteger() ? static_cast<uint32_t>(shared->asInteger()) : 0;
     if (ok) {
-      loom_status_t s =
-          loom_module_launch(module, name.c_str(), grid, threads, args.data());
+      loom_status_t s = loom_module_launch_shared(module, name.c_str(), grid, threads,
+                                                  sharedBytes, args.data());
       if (!s)
         s = loom_device_synchronize(gpu);
       if (s) {

@@ -217,7 +217,10 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         sizes += (sizes.empty() ? "" : ", ") + jsonString(symbol);
       launches += std::string(launchCount++ ? ",\n    " : "\n    ") +
                   "{\"kernel\": " + jsonString(name) +
-                  ", \"threads\": " + std::to_string(info.threads) + ", \"grid\": [" +
+                  ", \"threads\": " + std::to_string(info.threads) +
+                  (info.sharedBytes ? ", \"shared\": " + std::to_string(info.sharedBytes)
+                                    : std::string()) +
+                  ", \"grid\": [" +
                   grid + "], \"args\": [" + args + "], \"sizes\": [" + sizes + "]}";
     } else if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {

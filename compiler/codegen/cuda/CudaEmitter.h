@@ -41,6 +41,8 @@ struct EmittedKernel {
     std::optional<int64_t> blocks(const std::map<std::string, int64_t> &sizes) const;
   };
   int threads = 256;
+  /// Bytes of dynamic shared memory the launch must provide (0: none).
+  int64_t sharedBytes = 0;
   GridDim grid[3];
   /// The dimension names the kernel takes, in parameter order.
   std::vector<std::string> symbols;

@@ -165,7 +165,8 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
     json += std::string(done.size() > 1 ? "," : "") +
             "\n    {\"name\": " + jsonString(name) +
             ", \"kind\": " + jsonString(stringifyKernelKind(info.kind).str()) +
-            ", \"threads\": " + std::to_string(info.threads) + ", \"grid\": [" + grid +
+            ", \"threads\": " + std::to_string(info.threads) +
+            ", \"shared\": " + std::to_string(info.sharedBytes) + ", \"grid\": [" + grid +
             "], \"sizes\": [" + symbols + "], \"inputs\": [" + inputNames +
             "], \"outputs\": [" + outputNames + "]}";
   });

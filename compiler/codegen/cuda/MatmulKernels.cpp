@@ -146,8 +146,8 @@ bool KernelWriter::matmul() {
 /// A 16-bit linear layer on tensor cores (mma.sync m16n8k16, f32 accumulation, sm_80
 /// and up), laid out by the kernel's schedule: tile_m x tile_n outputs per block,
 /// warps arranged 2 x warps/2, each owning a (tile_m/2) x (tile_n/(warps/2)) sub-tile
-/// of 16x8 mma tiles. k-slices of tile_k are copied into shared memory with 16-byte
-/// cp.async, `stages` slices in flight, rows padded by 8 elements so that ldmatrix
+/// of 16x8 mma tiles. k-slices of tile_k are copied into (dynamic) shared memory with
+/// 16-byte cp.async, `stages` slices in flight, rows padded by 8 elements so that ldmatrix
 /// reads are free of bank conflicts; the weight is staged as [n][k] when it is
 /// transposed ([N, K], k-contiguous) and as [k][n] otherwise (read with ldmatrix.trans).
 /// When K (or N for a [K, N] weight) is not a multiple of 8 or a pointer is not
@@ -166,10 +166,11 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   int64_t wm = s.tileM / 2, wn = s.tileN / warpsN, mi = wm / 16, nj = wn / 8;
   int64_t ldA = s.tileK + 8, bRows = transposed ? s.tileN : s.tileK,
           ldB = transposed ? s.tileK + 8 : s.tileN + 8;
-  int64_t sharedBytes = s.stages * (s.tileM * ldA + bRows * ldB) * 2;
-  if (sharedBytes > 48 * 1024)
+  int64_t aBytes = s.stages * s.tileM * ldA * 2;
+  int64_t sharedBytes = aBytes + s.stages * bRows * ldB * 2;
+  if (sharedBytes > 227 * 1024)
     return refuse("the schedule needs " + std::to_string(sharedBytes) +
-                  " bytes of shared memory; a block has 48 KiB");
+                  " bytes of shared memory; no GPU has more than 227 KiB per block");
   Shape ls = shapeOf(op.getInput()), result = shapeOf(op.getResult());
   Type element = elementOf(op.getInput());
   std::string T = storageType(element), kind = element.isBF16() ? "bf16" : "f16";
@@ -179,10 +180,15 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   info_.grid[1] = {work(ArrayRef<Dim>(ls).drop_back()), s.tileM, 0};
   e.line("const long long M = " + product(ArrayRef<Dim>(ls).drop_back()) +
          ", N = " + sizeExpr(result.back()) + ", K = " + sizeExpr(ls.back()) + ";");
-  e.line("__shared__ __align__(16) " + T + " As[" + num(s.stages) + "][" + num(s.tileM) +
-         "][" + num(ldA) + "];");
-  e.line("__shared__ __align__(16) " + T + " Bs[" + num(s.stages) + "][" + num(bRows) +
-         "][" + num(ldB) + "];");
+  // The stages live in dynamic shared memory (more than the 48 KiB of static memory).
+  info_.sharedBytes = sharedBytes;
+  e.line("extern __shared__ __align__(16) unsigned char loom_shared[];");
+  std::string aDims = "[" + num(s.tileM) + "][" + num(ldA) + "]",
+              bDims = "[" + num(bRows) + "][" + num(ldB) + "]";
+  e.line(T + " (*As)" + aDims + " = reinterpret_cast<" + T + " (*)" + aDims +
+         ">(loom_shared);");
+  e.line(T + " (*Bs)" + bDims + " = reinterpret_cast<" + T + " (*)" + bDims +
+         ">(loom_shared + " + num(aBytes) + ");");
   e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   e.line("const int group = lane / 4, pair = lane % 4;");
   e.line("const int wm = (warp % 2) * " + num(wm) + ", wn = (warp / 2) * " + num(wn) + ";");

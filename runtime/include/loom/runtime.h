@@ -93,6 +93,11 @@ void loom_module_unload(loom_module_t module);
  * parameter's value (a uint64_t device pointer or an int64_t size). Asynchronous. */
 loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
                                  const uint32_t grid[3], uint32_t threads, void **args);
+/* loom_module_launch with `shared_bytes` of dynamic shared memory per block (above
+ * 48 KiB the kernel is opted in to the device's maximum first). */
+loom_status_t loom_module_launch_shared(loom_module_t module, const char *kernel,
+                                        const uint32_t grid[3], uint32_t threads,
+                                        uint32_t shared_bytes, void **args);
 
 /* GPU timestamps: record two events around launched work, then read the time between
  * them (waits for the second). */

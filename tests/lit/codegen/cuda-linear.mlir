@@ -9,15 +9,17 @@
 // NVRTC: sm_90a: 3 kernels
 
 // bf16 with the weight as [N, K] (staged as [n][k]) and a gelu epilogue: 128x128 tiles
-// of 8 warps, each 64x32; 16-byte asynchronous copies, two stages.
+// of 8 warps, each 64x32; 16-byte asynchronous copies, four stages in dynamic shared
+// memory.
 // CHECK-LABEL: //@loom-kernel loom_matmul_
 // CHECK: __launch_bounds__(256)
-// CHECK: __shared__ __align__(16) __nv_bfloat16 As[2][128][40];
-// CHECK: __shared__ __align__(16) __nv_bfloat16 Bs[2][128][40];
+// CHECK: extern __shared__ __align__(16) unsigned char loom_shared[];
+// CHECK: __nv_bfloat16 (*As)[128][40] = reinterpret_cast<__nv_bfloat16 (*)[128][40]>(loom_shared);
+// CHECK: __nv_bfloat16 (*Bs)[128][40] = reinterpret_cast<__nv_bfloat16 (*)[128][40]>(loom_shared + 40960);
 // CHECK: float acc[4][4][4] = {};
 // CHECK: loom_cp_async16(&Bs[stage][r][c], in1 + (in ? row * K + col : 0), in ? 16 : 0);
 // CHECK: Bs[stage][r][c + x] = row < N && col + x < K ? in1[row * K + col + x] : zero;
-// CHECK: loom_cp_async_wait<1>();
+// CHECK: loom_cp_async_wait<3>();
 // CHECK: loom_ldmatrix_x4(r, &Bs[stage]
 // CHECK: loom_mma_bf16(acc[i][j], af[i], bf[j]);
 // CHECK: tanh
@@ -26,7 +28,7 @@
 // takes 64x64 tiles of 4 warps.
 // CHECK-LABEL: //@loom-kernel loom_matmul_
 // CHECK: __launch_bounds__(128)
-// CHECK: __shared__ __align__(16) __half Bs[2][32][72];
+// CHECK: __half (*Bs)[32][72] = reinterpret_cast<__half (*)[32][72]>(loom_shared + 20480);
 // CHECK: const bool vec = K % 8 == 0 && N % 8 == 0
 // CHECK: loom_cp_async16(&Bs[stage][r][c], in1 + (in ? row * N + col : 0), in ? 16 : 0);
 // CHECK: loom_ldmatrix_x4_trans(r, &Bs[stage]

@@ -1,14 +1,16 @@
 // RUN: loom-opt %s -split-input-file -loom-fuse -loom-choose-tiles | FileCheck %s
-// RUN: loom-opt %s -split-input-file -loom-fuse -loom-choose-tiles=target=sm_80 | FileCheck %s
+// RUN: loom-opt %s -split-input-file -loom-fuse -loom-choose-tiles=target=sm_80 | FileCheck %s --check-prefix=SM80
 // RUN: not loom-opt %s -split-input-file -loom-fuse -loom-choose-tiles=target=sm_70 2>&1 | FileCheck %s --check-prefix=TARGET
 
 // TARGET: loom-choose-tiles: unsupported target 'sm_70'
 
-// A bf16 linear over dynamic rows: tensor cores, 128x128 tiles of 8 warps; with 48
-// output columns (at most 512) 64x64 tiles of 4 warps; f32: SIMT 64x64x16.
+// A bf16 linear over dynamic rows: tensor cores, 128x128 tiles of 8 warps, 4 k-slices
+// in flight on sm_90a (3 on sm_80); with 48 output columns (at most 512) 64x64 tiles
+// of 4 warps; f32: SIMT 64x64x16.
+// SM80: loom.kernel matmul{{.+}}schedule = {stages = 3 : i64, tensor_cores = true, tile_k = 32 : i64, tile_m = 128 : i64
 // CHECK-LABEL: func.func @linears
-// CHECK: loom.kernel matmul{{.+}}schedule = {stages = 2 : i64, tensor_cores = true, tile_k = 32 : i64, tile_m = 128 : i64, tile_n = 128 : i64, warps = 8 : i64}
-// CHECK: loom.kernel matmul{{.+}}schedule = {stages = 2 : i64, tensor_cores = true, tile_k = 32 : i64, tile_m = 64 : i64, tile_n = 64 : i64, warps = 4 : i64}
+// CHECK: loom.kernel matmul{{.+}}schedule = {stages = 4 : i64, tensor_cores = true, tile_k = 32 : i64, tile_m = 128 : i64, tile_n = 128 : i64, warps = 8 : i64}
+// CHECK: loom.kernel matmul{{.+}}schedule = {stages = 4 : i64, tensor_cores = true, tile_k = 32 : i64, tile_m = 64 : i64, tile_n = 64 : i64, warps = 4 : i64}
 // CHECK: loom.kernel matmul{{.+}}schedule = {stages = 1 : i64, tensor_cores = false, tile_k = 16 : i64, tile_m = 64 : i64, tile_n = 64 : i64, warps = 8 : i64}
 func.func @linears(%x: tensor<?x256xbf16, #loom.dims<tokens>>, %f: tensor<?x256xf32, #loom.dims<tokens>>)
     -> (tensor<?x1024xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>, tensor<?x64xf32, #loom.dims<tokens>>) {
