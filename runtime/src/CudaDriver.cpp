@@ -56,6 +56,7 @@ LoadedDriver load() {
   resolve(library, "cuMemFree_v2", d.memFree, error);
   resolve(library, "cuMemcpyHtoD_v2", d.memcpyHtoD, error);
   resolve(library, "cuMemcpyDtoH_v2", d.memcpyDtoH, error);
+  resolve(library, "cuMemcpyDtoD_v2", d.memcpyDtoD, error);
   resolve(library, "cuLaunchKernel", d.launchKernel, error);
   resolve(library, "cuEventCreate", d.eventCreate, error);
   resolve(library, "cuEventRecord", d.eventRecord, error);

@@ -51,6 +51,7 @@ struct CudaDriver {
   CUresult (*memFree)(CUdeviceptr pointer);
   CUresult (*memcpyHtoD)(CUdeviceptr target, const void *source, size_t bytes);
   CUresult (*memcpyDtoH)(void *target, CUdeviceptr source, size_t bytes);
+  CUresult (*memcpyDtoD)(CUdeviceptr target, CUdeviceptr source, size_t bytes);
   CUresult (*launchKernel)(CUfunction function, unsigned gridX, unsigned gridY, unsigned gridZ,
                            unsigned blockX, unsigned blockY, unsigned blockZ,
                            unsigned sharedBytes, CUstream stream, void **params, void **extra);

@@ -139,6 +139,15 @@ loom_status_t loom_device_download(loom_device_t device, void *target, uint64_t 
   return check(device, "cuMemcpyDtoH", device->driver->memcpyDtoH(target, source, bytes));
 }
 
+loom_status_t loom_device_copy(loom_device_t device, uint64_t target, uint64_t source,
+                               size_t bytes) {
+  if (loom_status_t status = enter(device, "loom_device_copy"))
+    return status;
+  if (bytes == 0)
+    return nullptr;
+  return check(device, "cuMemcpyDtoD", device->driver->memcpyDtoD(target, source, bytes));
+}
+
 loom_status_t loom_device_synchronize(loom_device_t device) {
   if (loom_status_t status = enter(device, "loom_device_synchronize"))
     return status;

@@ -495,11 +495,27 @@ loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const ch
   return nullptr;
 }
 
-loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *inputs,
-                             size_t num_inputs, loom_host_tensor_t *outputs,
-                             size_t num_outputs) {
-  if (!model || (num_inputs && !inputs) || num_outputs != model->outputs.size() ||
-      !outputs)
+} // extern "C"
+
+namespace {
+
+/// An input or output of a run, on the host or on the device.
+struct Tensor {
+  const char *name = nullptr, *dtype = nullptr;
+  int32_t rank = 0;
+  const int64_t *shape = nullptr;
+  size_t bytes = 0;
+  const void *host = nullptr;
+  uint64_t device = 0;
+};
+
+/// One run of the launch sequence. Host inputs are converted to the compiled types and
+/// uploaded; device inputs must have them and are read in place. Outputs go to
+/// `hostOutputs` (malloc'd) or `deviceOutputs` (device memory the caller frees).
+loom_status_t runModel(loom_model_t model, const std::vector<Tensor> &inputs,
+                       loom_host_tensor_t *hostOutputs, loom_device_tensor_t *deviceOutputs,
+                       size_t num_outputs) {
+  if (num_outputs != model->outputs.size() || (!hostOutputs && !deviceOutputs))
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                       "loom_model_run: the model has " +
                           std::to_string(model ? model->outputs.size() : 0) +
@@ -520,12 +536,13 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
   };
   std::map<std::string, int64_t> sizes;
   std::map<int, std::string> uploads;
+  std::map<int, uint64_t> inPlace;
   // Bind the dimensions from the inputs that were given, then fill the others.
   for (const Port &port : model->inputs) {
-    const loom_host_tensor_t *given = nullptr;
-    for (size_t i = 0; i < num_inputs; ++i)
-      if (inputs[i].name && port.name == inputs[i].name)
-        given = &inputs[i];
+    const Tensor *given = nullptr;
+    for (const Tensor &input : inputs)
+      if (input.name && port.name == input.name)
+        given = &input;
     if (!given)
       continue;
     DType dtype;
@@ -546,12 +563,20 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
       return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                         "input '" + port.name + "' is " + dtypeName(dtype) +
                             "; the model takes " + dtypeName(port.dtype));
+    if (!given->host) {
+      if (dtype != port.dtype)
+        return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                          "device input '" + port.name + "' is " + dtypeName(dtype) +
+                              "; on the device it must be " + dtypeName(port.dtype));
+      inPlace[port.buffer] = given->device;
+      continue;
+    }
     uploads[port.buffer] =
-        convert(std::string(static_cast<const char *>(given->data), given->bytes), dtype,
+        convert(std::string(static_cast<const char *>(given->host), given->bytes), dtype,
                 port.dtype);
   }
   for (const Port &port : model->inputs) {
-    if (uploads.count(port.buffer))
+    if (uploads.count(port.buffer) || inPlace.count(port.buffer))
       continue;
     if (!port.fill)
       return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
@@ -596,6 +621,8 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
   for (size_t i = 0; i < model->buffers.size(); ++i)
     memory[i] = model->buffers[i].weight ? model->weightMemory[static_cast<int>(i)]
                                          : model->arena + plan.offsets[i];
+  for (auto &[buffer, pointer] : inPlace)
+    memory[buffer] = pointer;
   phase("(host) memory plan");
   for (auto &[buffer, bytes] : uploads)
     if (loom_status_t s =
@@ -685,17 +712,35 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
     std::vector<int64_t> shape;
     loom_status_t s =
         model->shape(port.shape, "output '" + port.name + "'", sizes, nullptr, shape);
-    loom_host_tensor_t &out = outputs[i];
-    out = loom_host_tensor_t{};
-    if (!s) {
-      out.bytes = count(shape) * dtypeSize(port.dtype);
-      out.data = std::malloc(out.bytes ? out.bytes : 1);
-      s = loom_device_download(model->device, out.data, memory[port.buffer], out.bytes);
-    }
-    if (s) {
+    if (s)
       return s;
+    size_t bytes = count(shape) * dtypeSize(port.dtype);
+    if (deviceOutputs) {
+      loom_device_tensor_t &out = deviceOutputs[i];
+      out = loom_device_tensor_t{};
+      if ((s = loom_device_alloc(model->device, bytes, &out.pointer)))
+        return s;
+      out.bytes = bytes;
+      if ((s = loom_device_copy(model->device, out.pointer, memory[port.buffer], bytes))) {
+        if (loom_status_t f = loom_device_free(model->device, out.pointer))
+          loom_status_free(f);
+        out.pointer = 0;
+        return s;
+      }
+      out.name = port.name.c_str();
+      out.dtype = dtypeName(port.dtype);
+      out.rank = static_cast<int32_t>(shape.size());
+      for (size_t d = 0; d < shape.size() && d < 8; ++d)
+        out.shape[d] = shape[d];
+      continue;
     }
-    out.name = model->outputs[i].name.c_str();
+    loom_host_tensor_t &out = hostOutputs[i];
+    out = loom_host_tensor_t{};
+    out.bytes = bytes;
+    out.data = std::malloc(out.bytes ? out.bytes : 1);
+    if ((s = loom_device_download(model->device, out.data, memory[port.buffer], out.bytes)))
+      return s;
+    out.name = port.name.c_str();
     out.dtype = dtypeName(port.dtype);
     out.rank = static_cast<int32_t>(shape.size());
     for (size_t d = 0; d < shape.size() && d < 8; ++d)
@@ -703,6 +748,41 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
   }
   phase("(host) download outputs");
   return nullptr;
+}
+
+} // namespace
+
+extern "C" {
+
+loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *inputs,
+                             size_t num_inputs, loom_host_tensor_t *outputs,
+                             size_t num_outputs) {
+  if (!model || (num_inputs && !inputs) || !outputs)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_model_run: model, inputs and output slots are required");
+  std::vector<Tensor> given;
+  for (size_t i = 0; i < num_inputs; ++i)
+    given.push_back(Tensor{inputs[i].name, inputs[i].dtype, inputs[i].rank, inputs[i].shape,
+                           inputs[i].bytes, inputs[i].data ? inputs[i].data : "", 0});
+  return runModel(model, given, outputs, nullptr, num_outputs);
+}
+
+loom_status_t loom_model_run_device(loom_model_t model, const loom_device_tensor_t *inputs,
+                                    size_t num_inputs, loom_device_tensor_t *outputs,
+                                    size_t num_outputs) {
+  if (!model || (num_inputs && !inputs) || !outputs)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_model_run_device: model, inputs and output slots are required");
+  std::vector<Tensor> given;
+  for (size_t i = 0; i < num_inputs; ++i) {
+    if (!inputs[i].pointer)
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                        std::string("device input '") +
+                            (inputs[i].name ? inputs[i].name : "?") + "' has no pointer");
+    given.push_back(Tensor{inputs[i].name, inputs[i].dtype, inputs[i].rank, inputs[i].shape,
+                           inputs[i].bytes, nullptr, inputs[i].pointer});
+  }
+  return runModel(model, given, nullptr, outputs, num_outputs);
 }
 
 loom_status_t loom_model_set_profiling(loom_model_t model, int on) {

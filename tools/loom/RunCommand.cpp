@@ -48,14 +48,49 @@ loom_status_t bindWeights(loom_model_t model, const std::string &path) {
 
 } // namespace
 
+/// One run through loom_model_run_device: host inputs uploaded, device outputs
+/// downloaded into `outputs` (malloc'd, as loom_model_run gives them).
+static loom_status_t runOnDevice(loom_device_t device, loom_model_t model,
+                                 const std::vector<loom_host_tensor_t> &inputs,
+                                 std::vector<loom_host_tensor_t> &outputs) {
+  std::vector<loom_device_tensor_t> in, out(outputs.size());
+  loom_status_t status = nullptr;
+  for (const loom_host_tensor_t &h : inputs) {
+    loom_device_tensor_t d{h.name, h.dtype, h.rank, {}, 0, h.bytes};
+    std::copy(h.shape, h.shape + 8, d.shape);
+    if (!status && !(status = loom_device_alloc(device, h.bytes, &d.pointer)))
+      status = loom_device_upload(device, d.pointer, h.data, h.bytes);
+    in.push_back(d);
+  }
+  if (!status)
+    status = loom_model_run_device(model, in.data(), in.size(), out.data(), out.size());
+  for (size_t i = 0; i < out.size() && !status; ++i) {
+    loom_host_tensor_t &h = outputs[i];
+    h = loom_host_tensor_t{out[i].name, out[i].dtype, out[i].rank, {}, nullptr, out[i].bytes};
+    std::copy(out[i].shape, out[i].shape + 8, h.shape);
+    h.data = std::malloc(h.bytes ? h.bytes : 1);
+    status = loom_device_download(device, h.data, out[i].pointer, h.bytes);
+  }
+  for (loom_device_tensor_t &t : in)
+    if (t.pointer)
+      if (loom_status_t s = loom_device_free(device, t.pointer))
+        loom_status_free(s);
+  for (loom_device_tensor_t &t : out)
+    if (t.pointer)
+      if (loom_status_t s = loom_device_free(device, t.pointer))
+        loom_status_free(s);
+  return status;
+}
+
 int runRun(int argc, char **argv) {
   const char *usage =
       "usage: loom run <artifact> --weights <model> --inputs in.safetensors\n"
       "                [--outputs out.safetensors] [--check expected.safetensors]\n"
-      "                [--device N] [--tolerance T] [--repeat N] [--profile]\n";
+      "                [--device N] [--tolerance T] [--repeat N] [--profile]\n"
+      "                [--on-device]\n";
   std::string artifact, weights, inputsPath, outputsPath, checkPath;
   int ordinal = 0, repeat = 1;
-  bool profile = false;
+  bool profile = false, onDevice = false;
   double tolerance = 1e-4;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
@@ -76,6 +111,8 @@ int runRun(int argc, char **argv) {
       repeat = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--profile")
       profile = true;
+    else if (arg == "--on-device")
+      onDevice = true;
     else if (!arg.empty() && arg[0] != '-' && artifact.empty())
       artifact = arg;
     else {
@@ -146,9 +183,15 @@ int runRun(int argc, char **argv) {
       if (loom_status_t s = loom_model_set_profiling(model, 1))
         return fail(s);
     auto start = clock();
-    if (loom_status_t s = loom_model_run(model, inputs.data(), inputs.size(),
-                                         outputs.data(), outputs.size()))
+    if (onDevice) {
+      // The device API: inputs uploaded here, outputs left on the device by the run and
+      // downloaded here (so --check covers loom_model_run_device).
+      if (loom_status_t s = runOnDevice(device, model, inputs, outputs))
+        return fail(s);
+    } else if (loom_status_t s = loom_model_run(model, inputs.data(), inputs.size(),
+                                                outputs.data(), outputs.size())) {
       return fail(s);
+    }
     t3 = clock();
     if (r > 0)
       times.push_back(seconds(start, t3));

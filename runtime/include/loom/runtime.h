@@ -81,6 +81,9 @@ loom_status_t loom_device_upload(loom_device_t device, uint64_t target, const vo
                                  size_t bytes);
 loom_status_t loom_device_download(loom_device_t device, void *target, uint64_t source,
                                    size_t bytes);
+/* Copies `bytes` between two device allocations (ordered after launched work). */
+loom_status_t loom_device_copy(loom_device_t device, uint64_t target, uint64_t source,
+                               size_t bytes);
 /* Waits for all launched work; reports a kernel fault here. */
 loom_status_t loom_device_synchronize(loom_device_t device);
 
@@ -122,6 +125,16 @@ typedef struct loom_host_tensor_t {
   size_t bytes;
 } loom_host_tensor_t;
 
+/* A device tensor: like loom_host_tensor_t, with the data in device memory. */
+typedef struct loom_device_tensor_t {
+  const char *name;
+  const char *dtype;
+  int32_t rank;
+  int64_t shape[8];
+  uint64_t pointer;
+  size_t bytes;
+} loom_device_tensor_t;
+
 typedef struct loom_model_s *loom_model_t;
 /* Loads the artifact folder `artifact` (manifest.json, kernels.cu) for `device`,
  * compiling its kernels with NVRTC for the device's architecture, or taking them from
@@ -154,6 +167,12 @@ const char *loom_model_cache_note(loom_model_t model);
 loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *inputs,
                              size_t num_inputs, loom_host_tensor_t *outputs,
                              size_t num_outputs);
+/* loom_model_run on device tensors: inputs are read in place and must have the compiled
+ * element types; each output is copied to device memory allocated for it, which the
+ * caller releases with loom_device_free. */
+loom_status_t loom_model_run_device(loom_model_t model, const loom_device_tensor_t *inputs,
+                                    size_t num_inputs, loom_device_tensor_t *outputs,
+                                    size_t num_outputs);
 /* Profiling: with `on` nonzero, every later run times each launch with GPU events and
  * adds it to per-kernel totals, and times its host phases (input conversion, memory
  * plan, uploads, launches, the wait, downloads); this call resets them. Runs are slower

@@ -82,6 +82,14 @@ public:
     return Status(loom_model_run(model_, inputs.data(), inputs.size(), outputs.data(),
                                  outputs.size()));
   }
+  /// Runs on device inputs (read in place); each output's `pointer` is device memory
+  /// owned by the caller (loom_device_free).
+  Status runDevice(const std::vector<loom_device_tensor_t> &inputs,
+                   std::vector<loom_device_tensor_t> &outputs) {
+    outputs.assign(loom_model_num_outputs(model_), loom_device_tensor_t{});
+    return Status(loom_model_run_device(model_, inputs.data(), inputs.size(),
+                                        outputs.data(), outputs.size()));
+  }
   loom_model_t handle() const { return model_; }
 
 private:
