@@ -96,10 +96,17 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     error = "unsupported --dtype '" + options.dtype + "' (use f32, bf16 or f16)";
     return false;
   }
+  if (options.ropeFrequencies != "stored" && options.ropeFrequencies != "f32") {
+    error = "unsupported --rope-frequencies '" + options.ropeFrequencies +
+            "' (use stored or f32)";
+    return false;
+  }
   OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
   std::vector<std::string> errors;
   bool imported = isDirectory(path)
-                      ? importHfFolder(path, *module, floatType, errors, result.warnings)
+                      ? importHfFolder(path, *module, floatType,
+                                       options.ropeFrequencies == "f32", errors,
+                                       result.warnings)
                       : importOnnxFile(path, *module, floatType, errors, result.warnings);
   if (!imported) {
     // Every line of every error, indented under the heading.

@@ -18,6 +18,10 @@ namespace loom {
 struct ImportOptions {
   /// Element type the graph computes in: "f32", "bf16" or "f16".
   std::string dtype = "f32";
+  /// RoPE inverse frequencies of a Hugging Face model: "stored" rounds them to the
+  /// config's dtype (as a model whose buffers were cast with `.to(dtype)` has them);
+  /// "f32" keeps them float32 (as `from_pretrained(torch_dtype=...)` computes them).
+  std::string ropeFrequencies = "stored";
 };
 
 struct ImportResult {

@@ -20,9 +20,10 @@ bool writeAtomically(const std::string &path, const std::string &text,
 /// "batch=2,seq=7" into sizes (each N > 0); false if malformed.
 bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes);
 /// Loom IR of a model: a .mlir file as is, else the import of an ONNX file or HF folder
-/// in `dtype` (the import's summary goes to stderr).
+/// in `dtype` (the import's summary goes to stderr); `ropeFrequencies` as
+/// ImportOptions::ropeFrequencies.
 bool loadModelIr(const std::string &model, const std::string &dtype, std::string &ir,
-                 std::string &error);
+                 std::string &error, const std::string &ropeFrequencies = "stored");
 
 /// The elements of little-endian tensor bytes of `dtype` as doubles.
 std::vector<double> decodeElements(DType dtype, const std::string &bytes);

@@ -18,11 +18,12 @@ namespace loom::cli {
 
 /// The model through the default pipeline: the fused IR both commands start from.
 static bool loadOptimized(const std::string &model, const std::string &dtype,
-                          const std::string &target, std::string &ir, std::string &error) {
+                          const std::string &target, std::string &ir, std::string &error,
+                          const std::string &ropeFrequencies = "stored") {
   OptimizeResult optimized;
   OptimizeOptions options;
   options.target = target;
-  if (!loadModelIr(model, dtype, ir, error) ||
+  if (!loadModelIr(model, dtype, ir, error, ropeFrequencies) ||
       !optimizeModule(ir, options, optimized, error))
     return false;
   ir = std::move(optimized.ir);
@@ -79,8 +80,9 @@ int runCompile(int argc, char **argv) {
   const char *usage =
       "usage: loom compile <model.onnx | hf-folder | fused.mlir> -o <artifact-dir>\n"
       "                    [--dtype f32|bf16|f16] [--target sm_80|sm_90a]\n"
-      "                    [--max-batch N] [--max-seq N]\n";
-  std::string model, dir, dtype = "f32";
+      "                    [--max-batch N] [--max-seq N] [--rope-frequencies "
+      "stored|f32]\n";
+  std::string model, dir, dtype = "f32", ropeFrequencies = "stored";
   ArtifactOptions options;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
@@ -91,6 +93,8 @@ int runCompile(int argc, char **argv) {
       dtype = argv[++i];
     } else if (arg == "--target" && hasValue) {
       options.target = argv[++i];
+    } else if (arg == "--rope-frequencies" && hasValue) {
+      ropeFrequencies = argv[++i];
     } else if ((arg == "--max-batch" || arg == "--max-seq") && hasValue) {
       long long bound = std::atoll(argv[++i]);
       if (bound <= 0) {
@@ -120,7 +124,7 @@ int runCompile(int argc, char **argv) {
     return 2;
   }
   std::string ir, error, summary;
-  if (!loadOptimized(model, dtype, options.target, ir, error) ||
+  if (!loadOptimized(model, dtype, options.target, ir, error, ropeFrequencies) ||
       !writeArtifact(ir, dir, options, summary, error)) {
     std::fprintf(stderr, "loom compile: %s\n", error.c_str());
     return 1;

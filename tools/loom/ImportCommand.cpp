@@ -29,13 +29,15 @@ bool writeAtomically(const std::string &path, const std::string &text,
 
 int runImport(int argc, char **argv) {
   const char *usage = "usage: loom import <model.onnx | hf-folder> [-o out.mlir] "
-                      "[--dtype f32|bf16|f16]\n";
+                      "[--dtype f32|bf16|f16] [--rope-frequencies stored|f32]\n";
   std::string model, output;
   ImportOptions options;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
     if ((arg == "-o" || arg == "--output" || arg == "--dtype") && i + 1 < argc) {
       (arg == "--dtype" ? options.dtype : output) = argv[++i];
+    } else if (arg == "--rope-frequencies" && i + 1 < argc) {
+      options.ropeFrequencies = argv[++i];
     } else if (arg == "-h" || arg == "--help") {
       std::fputs(usage, stdout);
       return 0;

@@ -40,7 +40,7 @@ bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes) 
 }
 
 bool loadModelIr(const std::string &model, const std::string &dtype, std::string &ir,
-                 std::string &error) {
+                 std::string &error, const std::string &ropeFrequencies) {
   if (endsWith(model, ".mlir")) {
     std::ifstream in(model);
     if (!in) {
@@ -52,6 +52,7 @@ bool loadModelIr(const std::string &model, const std::string &dtype, std::string
   }
   ImportOptions importOptions;
   importOptions.dtype = dtype;
+  importOptions.ropeFrequencies = ropeFrequencies;
   ImportResult imported;
   if (!importModel(model, importOptions, imported, error))
     return false;

@@ -44,6 +44,8 @@ struct HfModelSpec {
   /// The dtype the checkpoint was saved in ("bfloat16", "float16", "float32"; empty when
   /// the config does not say). transformers keeps RoPE's inverse frequencies in it.
   std::string storedDtype;
+  /// Whether RoPE's inverse frequencies are rounded to storedDtype (the import option).
+  bool roundRopeFrequencies = true;
 };
 
 /// Reads `configPath`. On failure returns false; `errors` lists every problem.

@@ -89,15 +89,16 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
   Value x = g.gather(m.weight("model.embed_tokens.weight", {s.vocabSize, h}), ids);
 
   // RoPE tables [seq, rotary/2]: angle = position * theta^(-2i/rotary), as transformers
-  // computes them: the inverse frequencies are a buffer of the model, so a checkpoint
-  // kept in bfloat16 or float16 has them rounded to that type.
+  // computes them: the inverse frequencies are a buffer of the model, so a model cast to
+  // bfloat16 or float16 has them rounded to that type (unless asked to keep float32,
+  // which is what from_pretrained with torch_dtype computes).
   SmallVector<float> inverse;
   for (int64_t i = 0; i < s.rotaryDim / 2; ++i) {
     float value = static_cast<float>(
         1.0 / std::pow(s.ropeTheta, static_cast<double>(2 * i) / s.rotaryDim));
-    if (s.storedDtype == "bfloat16")
+    if (s.roundRopeFrequencies && s.storedDtype == "bfloat16")
       value = roundToBfloat16(value);
-    else if (s.storedDtype == "float16")
+    else if (s.roundRopeFrequencies && s.storedDtype == "float16")
       value = roundToHalf(value);
     inverse.push_back(value);
   }
@@ -222,10 +223,12 @@ SmallVector<Value> buildBert(HfImporter &m, Value ids, Value mask, Value types) 
 } // namespace
 
 bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
-                    std::vector<std::string> &errors, std::vector<std::string> &warnings) {
+                    bool ropeInF32, std::vector<std::string> &errors,
+                    std::vector<std::string> &warnings) {
   HfModelSpec spec;
   if (!readHfConfig(folder + "/config.json", spec, errors, warnings))
     return false;
+  spec.roundRopeFrequencies = !ropeInF32;
   Checkpoint checkpoint;
   std::string error;
   if (!checkpoint.open(folder, error)) {

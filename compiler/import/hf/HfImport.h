@@ -14,8 +14,12 @@ namespace loom {
 /// `module`, computing in `floatType`. Weights are bound by name and checked against
 /// the checkpoint (present, floating point, expected shape). On failure returns false
 /// with every problem in `errors`.
+/// Imports the model of a Hugging Face folder as the function `forward`. With
+/// `ropeInF32`, RoPE's inverse frequencies stay float32 instead of being rounded to the
+/// checkpoint's stored dtype.
 bool importHfFolder(const std::string &folder, mlir::ModuleOp module, mlir::Type floatType,
-                    std::vector<std::string> &errors, std::vector<std::string> &warnings);
+                    bool ropeInF32, std::vector<std::string> &errors,
+                    std::vector<std::string> &warnings);
 
 } // namespace loom
 
