@@ -202,25 +202,65 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.line("float acc[" + num(mi) + "][" + num(nj) + "][4] = {};");
   e.line("const int tiles = (int)((K + " + num(s.tileK - 1) + ") / " + num(s.tileK) + ");");
   // Copies k-slice `tile` into stage `stage`: 8 elements per copy, rows of `cols`.
-  auto copy = [&](const std::string &array, const std::string &source, int64_t rows,
-                  int64_t cols, const std::string &rowBase, const std::string &rowLimit,
-                  const std::string &colBase, const std::string &colLimit,
-                  const std::string &offset) {
+  // The 16-byte copies each thread issues per k-slice are the same chunks of its rows
+  // every slice: their addresses are set up once, and a slice adds its k offset.
+  int64_t threads = s.warps * 32;
+  auto plan = [&](const std::string &id, const std::string &source, int64_t rows,
+                  int64_t cols, bool kAlongColumns) {
+    int64_t chunks = rows * cols / 8, per = (chunks + threads - 1) / threads;
+    std::string n = num(per), across = num(cols / 8);
+    e.line("const " + T + " *" + id + "From[" + n + "]; int " + id + "K[" + n + "], " + id +
+           "Dst[" + n + "]; bool " + id + "Ok[" + n + "];");
+    e.line("#pragma unroll");
+    e.open("for (int x = 0; x < " + n + "; ++x)");
+    e.line("const int t = threadIdx.x + x * " + num(threads) + ", r = t / " + across +
+           ", c = (t % " + across + ") * 8;");
+    // A thread past the last chunk copies nothing (Dst -1).
+    e.line(id + "Dst[x] = t < " + num(chunks) + " ? r * " + num(cols + 8) + " + c : -1;");
+    if (kAlongColumns) {
+      // Rows are m (or n of a transposed weight), fixed; k runs along the columns.
+      std::string base = id == "a" ? "m0" : "n0", limit = id == "a" ? "M" : "N";
+      e.line(id + "Ok[x] = t < " + num(chunks) + " && " + base + " + r < " + limit + ";");
+      e.line(id + "From[x] = " + source + " + (" + id + "Ok[x] ? (" + base +
+             " + r) * K : 0) + c;");
+      e.line(id + "K[x] = c;");
+    } else {
+      // A [K, N] weight: rows are k, the columns n are fixed.
+      e.line(id + "Ok[x] = t < " + num(chunks) + " && n0 + c < N;");
+      e.line(id + "From[x] = " + source + " + (" + id + "Ok[x] ? n0 + c : 0);");
+      e.line(id + "K[x] = r;");
+    }
+    e.close();
+    return per;
+  };
+  int64_t aPer = plan("a", a, s.tileM, s.tileK, true);
+  int64_t bPer = transposed ? plan("b", b, s.tileN, s.tileK, true)
+                            : plan("b", b, s.tileK, s.tileN, false);
+  auto fastCopy = [&](const std::string &id, const std::string &array, int64_t per,
+                      bool kAlongColumns) {
+    e.line("#pragma unroll");
+    e.open("for (int x = 0; x < " + num(per) + "; ++x)");
+    e.line("const bool in = " + id + "Ok[x] && k0 + " + id + "K[x] < K;");
+    std::string step = kAlongColumns ? "k0" : "(k0 + " + id + "K[x]) * N";
+    e.open("if (" + id + "Dst[x] >= 0)");
+    e.line("loom_cp_async16(&" + array + "[stage][0][0] + " + id + "Dst[x], " + id +
+           "From[x] + (in ? " + step + " : 0), in ? 16 : 0);");
+    e.close();
+    e.close();
+  };
+  // Element by element, for shapes or pointers 16-byte copies cannot take.
+  auto slowCopy = [&](const std::string &array, const std::string &source, int64_t rows,
+                      int64_t cols, const std::string &rowBase, const std::string &rowLimit,
+                      const std::string &colBase, const std::string &colLimit,
+                      const std::string &offset) {
     std::string chunks = num(cols / 8);
     e.open("for (int t = threadIdx.x; t < " + num(rows * cols / 8) + "; t += " +
-           num(s.warps * 32) + ")");
+           num(threads) + ")");
     e.line("const int r = t / " + chunks + ", c = (t % " + chunks + ") * 8;");
     e.line("const long long row = " + rowBase + " + r, col = " + colBase + " + c;");
-    e.open("if (vec)");
-    e.line("const bool in = row < " + rowLimit + " && col < " + colLimit + ";");
-    e.line("loom_cp_async16(&" + array + "[stage][r][c], " + source + " + (in ? " + offset +
-           " : 0), in ? 16 : 0);");
-    e.close();
-    e.open("else");
     e.open("for (int x = 0; x < 8; ++x)");
     e.line(array + "[stage][r][c + x] = row < " + rowLimit + " && col + x < " + colLimit +
            " ? " + source + "[" + offset + " + x] : zero;");
-    e.close();
     e.close();
     e.close();
   };
@@ -228,11 +268,17 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
     e.open("");
     e.line("const int stage = (" + tile + ") % " + num(s.stages) + ";");
     e.line("const long long k0 = (long long)(" + tile + ") * " + num(s.tileK) + ";");
-    copy("As", a, s.tileM, s.tileK, "m0", "M", "k0", "K", "row * K + col");
+    e.open("if (vec)");
+    fastCopy("a", "As", aPer, true);
+    fastCopy("b", "Bs", bPer, transposed);
+    e.close();
+    e.open("else");
+    slowCopy("As", a, s.tileM, s.tileK, "m0", "M", "k0", "K", "row * K + col");
     if (transposed)
-      copy("Bs", b, s.tileN, s.tileK, "n0", "N", "k0", "K", "row * K + col");
+      slowCopy("Bs", b, s.tileN, s.tileK, "n0", "N", "k0", "K", "row * K + col");
     else
-      copy("Bs", b, s.tileK, s.tileN, "k0", "K", "n0", "N", "row * N + col");
+      slowCopy("Bs", b, s.tileK, s.tileN, "k0", "K", "n0", "N", "row * N + col");
+    e.close();
     e.close();
   };
   // Prologue: the first stages-1 slices in flight.
