@@ -1,0 +1,218 @@
+//===- SchedulerTest.cpp - Paged KV blocks and continuous batching ---------===//
+//
+// The scheduler is driven by a fake model that keeps a paged "KV cache" of token ids:
+// each step writes the entries' tokens into their block tables' slots and computes the
+// next token from the context read back through the block table. So a block table
+// pointing at the wrong blocks, or a block reused while still held, changes the
+// output, and preemption must not (greedy output depends only on the context).
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/serving/Scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+using namespace loom::serve;
+
+namespace {
+
+/// A deterministic "model": the next token from the whole context (1..97; 0 is never
+/// produced, so it can serve as a stop token only where a test forces it).
+int32_t nextToken(const std::vector<int32_t> &context) {
+  uint64_t h = 1469598103934665603ULL;
+  for (int32_t t : context)
+    h = (h ^ static_cast<uint64_t>(t)) * 1099511628211ULL;
+  return static_cast<int32_t>(h % 97) + 1;
+}
+
+/// Runs `requests` to completion; returns the outputs by id. `cache` maps (block,
+/// slot) to the token whose KV would live there.
+std::map<uint64_t, Finished> serve(Scheduler &scheduler, BlockPool &pool,
+                                   const std::vector<Request> &requests, int *steps = nullptr) {
+  std::map<std::pair<int32_t, int32_t>, int32_t> cache;
+  std::map<uint64_t, Finished> done;
+  for (const Request &r : requests) {
+    std::string error;
+    EXPECT_TRUE(scheduler.add(r, error)) << error;
+  }
+  int count = 0;
+  while (!scheduler.idle()) {
+    StepPlan plan = scheduler.schedule();
+    EXPECT_FALSE(plan.empty()) << "the scheduler stalled with work left";
+    if (plan.empty())
+      break;
+    std::vector<int32_t> sampled;
+    auto run = [&](const StepEntry &e) {
+      const std::vector<int32_t> &table = *e.blocks;
+      int64_t end = e.start + static_cast<int64_t>(e.tokens.size());
+      EXPECT_GE(static_cast<int64_t>(table.size()) * pool.blockSize(), end);
+      for (size_t i = 0; i < e.tokens.size(); ++i) {
+        int64_t position = e.start + static_cast<int64_t>(i);
+        cache[{table[position / pool.blockSize()],
+               static_cast<int32_t>(position % pool.blockSize())}] = e.tokens[i];
+      }
+      std::vector<int32_t> context;
+      for (int64_t p = 0; p < end; ++p)
+        context.push_back(cache.at({table[p / pool.blockSize()],
+                                    static_cast<int32_t>(p % pool.blockSize())}));
+      sampled.push_back(nextToken(context));
+    };
+    for (const StepEntry &e : plan.prefill)
+      run(e);
+    for (const StepEntry &e : plan.decode)
+      run(e);
+    for (Finished &f : scheduler.complete(plan, sampled))
+      done[f.id] = f;
+    ++count;
+  }
+  if (steps)
+    *steps = count;
+  return done;
+}
+
+Request request(uint64_t id, int length, int64_t maxNew) {
+  Request r;
+  r.id = id;
+  for (int i = 0; i < length; ++i)
+    r.prompt.push_back(static_cast<int32_t>((id * 31 + i * 7) % 50 + 1));
+  r.stop.maxNewTokens = maxNew;
+  return r;
+}
+
+} // namespace
+
+TEST(BlockPool, HandsOutReleasesAndReusesBlocks) {
+  BlockPool pool(3, 16);
+  EXPECT_EQ(pool.blocksFor(0), 0);
+  EXPECT_EQ(pool.blocksFor(16), 1);
+  EXPECT_EQ(pool.blocksFor(17), 2);
+  std::vector<int32_t> table;
+  for (int i = 0; i < 3; ++i)
+    table.push_back(*pool.allocate());
+  EXPECT_EQ(table, (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_FALSE(pool.allocate().has_value());
+  pool.retain(1);
+  pool.release(1);
+  EXPECT_EQ(pool.numFree(), 0);
+  pool.release(1);
+  EXPECT_EQ(*pool.allocate(), 1); // the block just released comes back first
+  pool.releaseAll(table);
+  EXPECT_TRUE(table.empty());
+  EXPECT_EQ(pool.numFree(), 3);
+  EXPECT_THROW(pool.release(2), std::logic_error);
+  EXPECT_THROW(BlockPool(0, 16), std::invalid_argument);
+}
+
+TEST(Scheduler, RefusesRequestsThatCanNeverRun) {
+  BlockPool pool(4, 8);
+  SchedulerOptions options;
+  options.maxContext = 64;
+  Scheduler scheduler(pool, options);
+  std::string error;
+  Request empty;
+  EXPECT_FALSE(scheduler.add(empty, error));
+  EXPECT_NE(error.find("empty prompt"), std::string::npos);
+  EXPECT_FALSE(scheduler.add(request(1, 30, 8), error)); // 38 slots > 32
+  EXPECT_NE(error.find("needs 5 KV blocks"), std::string::npos) << error;
+  EXPECT_FALSE(scheduler.add(request(2, 64, 1), error));
+  EXPECT_NE(error.find("model's context of 64"), std::string::npos) << error;
+  Request strings = request(3, 4, 4);
+  strings.stop.stopStrings = {"x"};
+  EXPECT_FALSE(scheduler.add(strings, error));
+  EXPECT_NE(error.find("detokenizer"), std::string::npos);
+  EXPECT_TRUE(scheduler.add(request(4, 4, 4), error));
+  EXPECT_FALSE(scheduler.add(request(4, 4, 4), error));
+  EXPECT_NE(error.find("already queued"), std::string::npos);
+}
+
+TEST(Scheduler, BatchedOutputsEqualSoloOutputs) {
+  std::vector<Request> requests;
+  for (uint64_t id = 1; id <= 12; ++id)
+    requests.push_back(request(id, 3 + static_cast<int>(id * 5 % 23), 5 + id % 9));
+  std::map<uint64_t, Finished> solo;
+  for (const Request &r : requests) {
+    BlockPool pool(64, 4);
+    Scheduler scheduler(pool, {});
+    solo[r.id] = serve(scheduler, pool, {r}).at(r.id);
+  }
+  BlockPool pool(256, 4);
+  SchedulerOptions options;
+  options.maxBatch = 5;
+  options.maxStepTokens = 40;
+  Scheduler scheduler(pool, options);
+  int steps = 0;
+  std::map<uint64_t, Finished> batched = serve(scheduler, pool, requests, &steps);
+  ASSERT_EQ(batched.size(), requests.size());
+  for (const Request &r : requests) {
+    EXPECT_EQ(batched[r.id].tokens, solo[r.id].tokens) << "request " << r.id;
+    EXPECT_EQ(batched[r.id].tokens.size(), static_cast<size_t>(r.stop.maxNewTokens));
+    EXPECT_EQ(batched[r.id].reason, FinishReason::MaxTokens);
+  }
+  EXPECT_EQ(scheduler.totalPreemptions(), 0);
+  EXPECT_EQ(pool.numFree(), pool.numBlocks());
+  EXPECT_LT(steps, 80); // requests overlapped rather than ran one after another
+}
+
+TEST(Scheduler, PreemptsWhenBlocksRunOutAndStillCompletesEveryRequest) {
+  std::vector<Request> requests;
+  for (uint64_t id = 1; id <= 10; ++id)
+    requests.push_back(request(id, 2 + static_cast<int>(id % 7), 20 + id % 5));
+  std::map<uint64_t, Finished> solo;
+  for (const Request &r : requests) {
+    BlockPool pool(64, 4);
+    Scheduler scheduler(pool, {});
+    solo[r.id] = serve(scheduler, pool, {r}).at(r.id);
+  }
+  // 12 blocks of 4 slots: every request fits alone (at most 8 + 24 = 32 slots), but
+  // not many together, so decode steps run out of blocks.
+  BlockPool pool(12, 4);
+  SchedulerOptions options;
+  options.maxBatch = 8;
+  Scheduler scheduler(pool, options);
+  std::map<uint64_t, Finished> batched = serve(scheduler, pool, requests);
+  ASSERT_EQ(batched.size(), requests.size());
+  int preempted = 0;
+  for (const Request &r : requests) {
+    EXPECT_EQ(batched[r.id].tokens, solo[r.id].tokens) << "request " << r.id;
+    preempted += batched[r.id].preemptions;
+  }
+  EXPECT_GT(scheduler.totalPreemptions(), 0);
+  EXPECT_EQ(preempted, scheduler.totalPreemptions());
+  EXPECT_EQ(pool.numFree(), pool.numBlocks());
+}
+
+TEST(Scheduler, StopsAtStopTokensStopStringsAndTheModelLength) {
+  // What the fake model generates unstopped for the probe's prompt.
+  Request probe = request(1, 5, 8);
+  BlockPool probePool(16, 4);
+  Scheduler probeScheduler(probePool, {});
+  std::vector<int32_t> free = serve(probeScheduler, probePool, {probe}).at(1).tokens;
+  ASSERT_EQ(free.size(), 8u);
+
+  SchedulerOptions options;
+  options.maxContext = 11; // 5 prompt tokens + at most 6 generated
+  options.detokenize = [](const std::vector<int32_t> &tokens) {
+    std::string text;
+    for (int32_t t : tokens)
+      text += "<" + std::to_string(t) + ">";
+    return text;
+  };
+  BlockPool pool(16, 4);
+  Scheduler scheduler(pool, options);
+  // Three requests with the probe's prompt, so the model would give all three `free`.
+  Request byToken = probe, byString = probe, byLength = probe;
+  byToken.stop.stopTokens = {free[2]};
+  byString.id = 2;
+  byString.stop.stopStrings = {"<" + std::to_string(free[1]) + "><"};
+  byLength.id = 3;
+  std::map<uint64_t, Finished> done = serve(scheduler, pool, {byToken, byString, byLength});
+  EXPECT_EQ(done[1].reason, FinishReason::StopToken);
+  EXPECT_EQ(done[1].tokens, std::vector<int32_t>(free.begin(), free.begin() + 3));
+  EXPECT_EQ(done[2].reason, FinishReason::StopString);
+  EXPECT_EQ(done[2].text, "<" + std::to_string(free[0]) + ">");
+  EXPECT_EQ(done[3].reason, FinishReason::ModelLength);
+  EXPECT_EQ(done[3].tokens.size(), 6u);
+  EXPECT_STREQ(finishReasonName(done[3].reason), "model context length");
+}
