@@ -96,6 +96,14 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     error = "unsupported --dtype '" + options.dtype + "' (use f32, bf16 or f16)";
     return false;
   }
+  if (options.entry != "forward" && options.entry != "step") {
+    error = "unsupported --entry '" + options.entry + "' (use forward or step)";
+    return false;
+  }
+  if (options.kvBlockSize <= 0) {
+    error = "the KV block size must be positive";
+    return false;
+  }
   if (options.ropeFrequencies != "stored" && options.ropeFrequencies != "f32") {
     error = "unsupported --rope-frequencies '" + options.ropeFrequencies +
             "' (use stored or f32)";
@@ -103,11 +111,15 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
   }
   OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
   std::vector<std::string> errors;
-  bool imported = isDirectory(path)
-                      ? importHfFolder(path, *module, floatType,
-                                       options.ropeFrequencies == "f32", errors,
-                                       result.warnings)
-                      : importOnnxFile(path, *module, floatType, errors, result.warnings);
+  bool folder = isDirectory(path);
+  if (!folder && options.entry == "step") {
+    error = "cannot import " + path +
+            ": a serving step is built from Hugging Face folders, not ONNX files";
+    return false;
+  }
+  bool imported =
+      folder ? importHfFolder(path, *module, floatType, options, errors, result.warnings)
+             : importOnnxFile(path, *module, floatType, errors, result.warnings);
   if (!imported) {
     // Every line of every error, indented under the heading.
     error = "cannot import " + path + ":\n  " + joinLines(errors);

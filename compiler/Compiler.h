@@ -22,6 +22,13 @@ struct ImportOptions {
   /// config's dtype (as a model whose buffers were cast with `.to(dtype)` has them);
   /// "f32" keeps them float32 (as `from_pretrained(torch_dtype=...)` computes them).
   std::string ropeFrequencies = "stored";
+  /// The function to build from a Hugging Face decoder: "forward" (token ids to
+  /// logits) or "step" (one serving step over a paged KV cache; Llama-like models):
+  /// `step(tokens, positions, slots, block_tables, context_lens, query_starts,
+  /// last_tokens, k_cache_0, v_cache_0, ...)` -> (logits [seqs, vocab], the updated
+  /// caches), caches `[blocks, kvBlockSize, kv_heads, head_dim]`.
+  std::string entry = "forward";
+  int64_t kvBlockSize = 16;
 };
 
 struct ImportResult {

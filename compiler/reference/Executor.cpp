@@ -385,6 +385,16 @@ bool Executor::Impl::execute(Operation *op, llvm::DenseMap<Value, Tensor> &value
     if (std::optional<APFloat> c = a.getSoftcap())
       softcap = c->convertToFloat();
     ok = attention(in(0), in(1), in(2), mask, a.getCausal(), scale, softcap, result, why);
+  } else if (isa<CacheWriteOp>(op)) {
+    ok = cacheWrite(in(0), in(1), in(2), result, why);
+  } else if (auto p = dyn_cast<PagedAttentionOp>(op)) {
+    std::optional<double> scale, softcap;
+    if (std::optional<APFloat> s = p.getScale())
+      scale = s->convertToFloat();
+    if (std::optional<APFloat> c = p.getSoftcap())
+      softcap = c->convertToFloat();
+    ok = pagedAttention(in(0), in(1), in(2), in(3), in(4), in(5), scale, softcap, result,
+                        why);
   } else {
     return fail(op, "the reference executor does not know this op");
   }

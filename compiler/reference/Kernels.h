@@ -91,6 +91,16 @@ bool rope(const Tensor &x, const Tensor &cos, const Tensor &sin, bool interleave
 bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
                const Tensor *mask, bool causal, std::optional<double> scale,
                std::optional<double> softcap, Tensor &out, std::string &error);
+/// loom.cache_write: `cache` with the rows of `values` written at `slots` (negative
+/// slots skipped); fails for a slot past the cache.
+bool cacheWrite(const Tensor &cache, const Tensor &values, const Tensor &slots, Tensor &out,
+                std::string &error);
+/// loom.paged_attention (see its op description); fails for inconsistent lengths or a
+/// block table entry outside the cache.
+bool pagedAttention(const Tensor &query, const Tensor &keyCache, const Tensor &valueCache,
+                    const Tensor &blockTables, const Tensor &contextLens,
+                    const Tensor &queryStarts, std::optional<double> scale,
+                    std::optional<double> softcap, Tensor &out, std::string &error);
 
 } // namespace loom::reference
 

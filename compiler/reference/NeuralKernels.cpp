@@ -364,4 +364,99 @@ bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
   return true;
 }
 
+bool cacheWrite(const Tensor &cache, const Tensor &values, const Tensor &slots, Tensor &out,
+                std::string &error) {
+  int64_t blocks = cache.shape[0], blockSize = cache.shape[1],
+          row = cache.shape[2] * cache.shape[3];
+  out = cache;
+  for (int64_t t = 0; t < slots.shape[0]; ++t) {
+    int64_t slot = slots.ints[t];
+    if (slot < 0)
+      continue;
+    if (slot >= blocks * blockSize) {
+      error = "slot " + std::to_string(slot) + " of token " + std::to_string(t) +
+              " is past the cache's " + std::to_string(blocks * blockSize) + " slots";
+      return false;
+    }
+    for (int64_t i = 0; i < row; ++i)
+      out.floats[slot * row + i] = roundTo(cache.type, values.floats[t * row + i]);
+  }
+  return true;
+}
+
+bool pagedAttention(const Tensor &query, const Tensor &keyCache, const Tensor &valueCache,
+                    const Tensor &blockTables, const Tensor &contextLens,
+                    const Tensor &queryStarts, std::optional<double> scale,
+                    std::optional<double> softcap, Tensor &out, std::string &error) {
+  int64_t tokens = query.shape[0], heads = query.shape[1], d = query.shape[2];
+  int64_t blocks = keyCache.shape[0], blockSize = keyCache.shape[1],
+          kvHeads = keyCache.shape[2], dv = valueCache.shape[3];
+  int64_t seqs = contextLens.shape[0], maxBlocks = blockTables.shape[1];
+  if (kvHeads == 0 || heads % kvHeads) {
+    error = "query heads must be a multiple of the caches' KV heads";
+    return false;
+  }
+  double factor = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(d));
+  out = Tensor::zeros(query.type, {tokens, heads, dv});
+  int64_t group = heads / kvHeads;
+  std::vector<double> weights;
+  for (int64_t s = 0; s < seqs; ++s) {
+    int64_t begin = queryStarts.ints[s];
+    int64_t end = s + 1 < seqs ? queryStarts.ints[s + 1] : tokens;
+    int64_t length = contextLens.ints[s], fresh = end - begin;
+    if (begin < 0 || end > tokens || fresh < 0 || length < fresh ||
+        (length + blockSize - 1) / blockSize > maxBlocks) {
+      error = "sequence " + std::to_string(s) + " has tokens [" + std::to_string(begin) +
+              ", " + std::to_string(end) + ") of " + std::to_string(tokens) +
+              " and context length " + std::to_string(length) +
+              ", which do not fit together or in its block table";
+      return false;
+    }
+    // Where each position's key and value live.
+    std::vector<int64_t> rows(length);
+    for (int64_t j = 0; j < length; ++j) {
+      int64_t block = blockTables.ints[s * maxBlocks + j / blockSize];
+      if (block < 0 || block >= blocks) {
+        error = "sequence " + std::to_string(s) + " maps position " + std::to_string(j) +
+                " to block " + std::to_string(block) + ", outside the cache's " +
+                std::to_string(blocks);
+        return false;
+      }
+      rows[j] = block * blockSize + j % blockSize;
+    }
+    for (int64_t t = begin; t < end; ++t) {
+      int64_t position = length - fresh + (t - begin);
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t kvh = h / group;
+        const double *q = query.floats.data() + (t * heads + h) * d;
+        weights.assign(position + 1, 0.0);
+        double max = -std::numeric_limits<double>::infinity();
+        for (int64_t j = 0; j <= position; ++j) {
+          const double *k = keyCache.floats.data() + (rows[j] * kvHeads + kvh) * d;
+          double score = 0;
+          for (int64_t i = 0; i < d; ++i)
+            score += q[i] * k[i];
+          score *= factor;
+          if (softcap)
+            score = *softcap * std::tanh(score / *softcap);
+          weights[j] = score;
+          max = std::max(max, score);
+        }
+        double sum = 0;
+        for (double &w : weights)
+          sum += w = std::exp(w - max);
+        double *o = out.floats.data() + (t * heads + h) * dv;
+        for (int64_t j = 0; j <= position; ++j) {
+          const double *v = valueCache.floats.data() + (rows[j] * kvHeads + kvh) * dv;
+          for (int64_t i = 0; i < dv; ++i)
+            o[i] += weights[j] / sum * v[i];
+        }
+        for (int64_t i = 0; i < dv; ++i)
+          o[i] = roundTo(query.type, o[i]);
+      }
+    }
+  }
+  return true;
+}
+
 } // namespace loom::reference

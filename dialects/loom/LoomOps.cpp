@@ -440,6 +440,59 @@ LogicalResult AttentionOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Paged KV cache
+//===----------------------------------------------------------------------===//
+
+LogicalResult CacheWriteOp::verify() {
+  Shape cache = shapeOf(getCache()), values = shapeOf(getValues()),
+        slots = shapeOf(getSlots());
+  if (cache.size() != 4 || values.size() != 3 || slots.size() != 1)
+    return emitOpError() << "cache, values and slots have ranks " << cache.size() << ", "
+                         << values.size() << " and " << slots.size()
+                         << "; they need [blocks, block_size, heads, head_dim], "
+                            "[tokens, heads, head_dim] and [tokens]";
+  if (!areCompatible(cache[2], values[1]) || !areCompatible(cache[3], values[2]))
+    return emitOpError() << "values " << toString(values)
+                         << " do not match the cache's [heads, head_dim] "
+                         << toString(ArrayRef<Dim>(cache).drop_front(2));
+  if (!areCompatible(values[0], slots[0]))
+    return emitOpError() << "values have " << toString(values[0]) << " tokens but slots "
+                         << toString(slots[0]);
+  return success();
+}
+
+LogicalResult PagedAttentionOp::verify() {
+  Shape q = shapeOf(getQuery()), k = shapeOf(getKeyCache()), v = shapeOf(getValueCache());
+  Shape tables = shapeOf(getBlockTables()), lens = shapeOf(getContextLens()),
+        starts = shapeOf(getQueryStarts());
+  if (q.size() != 3 || k.size() != 4 || v.size() != 4)
+    return emitOpError() << "query and caches have ranks " << q.size() << ", " << k.size()
+                         << " and " << v.size()
+                         << "; they need [tokens, heads, head_dim] and [blocks, "
+                            "block_size, kv_heads, head_dim]";
+  if (tables.size() != 2 || lens.size() != 1 || starts.size() != 1 ||
+      !areCompatible(tables[0], lens[0]) || !areCompatible(lens[0], starts[0]))
+    return emitOpError() << "block_tables " << toString(tables) << ", context_lens "
+                         << toString(lens) << " and query_starts " << toString(starts)
+                         << " need shapes [seqs, max_blocks], [seqs] and [seqs]";
+  if (!areCompatible(ArrayRef<Dim>(k).take_front(3), ArrayRef<Dim>(v).take_front(3)))
+    return emitOpError() << "key cache " << toString(k) << " and value cache "
+                         << toString(v) << " need the same blocks, block size and heads";
+  if (!areCompatible(q[2], k[3]))
+    return emitOpError() << "query head_dim " << toString(q[2])
+                         << " differs from the key cache's " << toString(k[3]);
+  if (q[1].isStatic() && k[2].isStatic() && (k[2].size == 0 || q[1].size % k[2].size))
+    return emitOpError() << "query heads (" << q[1].size
+                         << ") must be a multiple of KV heads (" << k[2].size << ")";
+  if (FloatAttr scale = getScaleAttr(); scale && !(scale.getValueAsDouble() > 0.0))
+    return emitOpError() << "scale " << scale.getValueAsDouble() << " must be positive";
+  if (FloatAttr cap = getSoftcapAttr(); cap && !(cap.getValueAsDouble() > 0.0))
+    return emitOpError() << "softcap " << cap.getValueAsDouble() << " must be positive";
+  return verifyResultShape(*this, getResult(), Shape{q[0], q[1], v[3]},
+                           "[tokens, heads, value head_dim] of the attention output");
+}
+
+//===----------------------------------------------------------------------===//
 // Fusion
 //===----------------------------------------------------------------------===//
 

@@ -532,6 +532,70 @@ def Loom_AttentionOp : Loom_Op<"attention",
 }
 
 //===----------------------------------------------------------------------===//
+// Paged KV cache (serving)
+//===----------------------------------------------------------------------===//
+
+def Loom_CacheWriteOp : Loom_Op<"cache_write",
+    [AllTypesMatch<["cache", "result"]>, AllElementTypesMatch<["cache", "values"]>]> {
+  let summary = "Writes new keys or values into slots of a paged KV cache";
+  let description = [{
+    `cache [blocks, block_size, heads, head_dim]` holds keys (or values) in fixed-size
+    blocks of token slots; `values [tokens, heads, head_dim]` are the new tokens' and
+    `slots [tokens]` where each goes: slot `s` is row `s % block_size` of block
+    `s / block_size`. A negative slot skips its token (padding). The result is the
+    cache with those rows replaced; the runtime updates the cache's buffer in place.
+
+    ```mlir
+    %k2 = loom.cache_write %kc, %k, %slots
+        : (tensor<?x16x2x32xf32, #loom.dims<blocks>>, tensor<?x2x32xf32, #loom.dims<tokens>>,
+           tensor<?xi64, #loom.dims<tokens>>) -> tensor<?x16x2x32xf32, #loom.dims<blocks>>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$cache, Loom_FloatTensor:$values,
+                   Loom_IntTensor:$slots);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$cache `,` $values `,` $slots attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_PagedAttentionOp : Loom_Op<"paged_attention",
+    [AllElementTypesMatch<["query", "key_cache", "value_cache", "result"]>]> {
+  let summary = "Causal attention of ragged sequences over a paged KV cache";
+  let description = [{
+    The new tokens of a step, `query [tokens, Hq, D]`, belong to sequences laid end to
+    end: sequence `s` owns tokens `[query_starts[s], query_starts[s + 1])` (the last
+    ends at `tokens`) and has `context_lens[s]` tokens in the cache, its new ones last,
+    so its token `t` sits at position `p = context_lens[s] - n_s + (t - query_starts[s])`
+    with `n_s` its number of new tokens. Token `t` attends to positions `0..p` of its
+    sequence, the key and value of position `j` being row `j % block_size` of block
+    `block_tables[s, j / block_size]` of `key_cache [blocks, block_size, Hkv, D]` and
+    `value_cache [blocks, block_size, Hkv, Dv]`. Query head `h` reads KV head
+    `h / (Hq / Hkv)`. A prefill (many new tokens) and a decode step (one) are the same
+    op. `scale` defaults to `1 / sqrt(D)`; `softcap` as in `loom.attention`. Result
+    `[tokens, Hq, Dv]`.
+
+    ```mlir
+    %o = loom.paged_attention %q, %kc, %vc, %tables, %lens, %starts
+        : (tensor<?x8x32xf32, #loom.dims<tokens>>, tensor<?x16x2x32xf32, #loom.dims<blocks>>,
+           tensor<?x16x2x32xf32, #loom.dims<blocks>>, tensor<?x?xi64, #loom.dims<seqs, table>>,
+           tensor<?xi64, #loom.dims<seqs>>, tensor<?xi64, #loom.dims<seqs>>)
+        -> tensor<?x8x32xf32, #loom.dims<tokens>>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$query, Loom_FloatTensor:$key_cache,
+                   Loom_FloatTensor:$value_cache, Loom_IntTensor:$block_tables,
+                   Loom_IntTensor:$context_lens, Loom_IntTensor:$query_starts,
+                   OptionalAttr<F32Attr>:$scale, OptionalAttr<F32Attr>:$softcap);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$query `,` $key_cache `,` $value_cache `,` $block_tables `,` "
+                       "$context_lens `,` $query_starts (`scale` $scale^)? "
+                       "(`softcap` $softcap^)? attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Fusion
 //===----------------------------------------------------------------------===//
 

@@ -4,6 +4,7 @@
 #include "compiler/Compiler.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <unistd.h>
 
@@ -29,7 +30,8 @@ bool writeAtomically(const std::string &path, const std::string &text,
 
 int runImport(int argc, char **argv) {
   const char *usage = "usage: loom import <model.onnx | hf-folder> [-o out.mlir] "
-                      "[--dtype f32|bf16|f16] [--rope-frequencies stored|f32]\n";
+                      "[--dtype f32|bf16|f16] [--rope-frequencies stored|f32]\n"
+                      "       [--entry forward|step] [--kv-block-size N]\n";
   std::string model, output;
   ImportOptions options;
   for (int i = 0; i < argc; ++i) {
@@ -38,6 +40,10 @@ int runImport(int argc, char **argv) {
       (arg == "--dtype" ? options.dtype : output) = argv[++i];
     } else if (arg == "--rope-frequencies" && i + 1 < argc) {
       options.ropeFrequencies = argv[++i];
+    } else if (arg == "--entry" && i + 1 < argc) {
+      options.entry = argv[++i];
+    } else if (arg == "--kv-block-size" && i + 1 < argc) {
+      options.kvBlockSize = std::atoll(argv[++i]);
     } else if (arg == "-h" || arg == "--help") {
       std::fputs(usage, stdout);
       return 0;

@@ -81,18 +81,15 @@ public:
   std::vector<std::string> &errors_;
 };
 
-/// Llama, Mistral and Qwen2: pre-norm RMSNorm decoder with RoPE, GQA and a gated MLP.
-SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
+/// RoPE tables [positions, rotary/2] for float32 `positions` [n]: angle = position *
+/// theta^(-2i/rotary), computed in float32 whatever the model's type, then cast, as
+/// transformers computes them. The inverse frequencies are a buffer of the model, so a
+/// model cast to bfloat16 or float16 has them rounded to that type (unless asked to
+/// keep float32, which is what from_pretrained with torch_dtype computes).
+std::pair<Value, Value> ropeTables(HfImporter &m, Value positions) {
   const HfModelSpec &s = m.spec_;
   GraphBuilder &g = m.g_;
-  int64_t h = s.hiddenSize, hd = s.headDim;
-  Value x = g.gather(m.weight("model.embed_tokens.weight", {s.vocabSize, h}), ids);
-
-  // RoPE tables [seq, rotary/2]: angle = position * theta^(-2i/rotary), as transformers
-  // computes them: the inverse frequencies are a buffer of the model, so a model cast to
-  // bfloat16 or float16 has them rounded to that type (unless asked to keep float32,
-  // which is what from_pretrained with torch_dtype computes).
-  SmallVector<float> inverse;
+  SmallVector<double> inverse;
   for (int64_t i = 0; i < s.rotaryDim / 2; ++i) {
     float value = static_cast<float>(
         1.0 / std::pow(s.ropeTheta, static_cast<double>(2 * i) / s.rotaryDim));
@@ -102,18 +99,26 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
       value = roundToHalf(value);
     inverse.push_back(value);
   }
-  // Positions, angles, cos and sin are float32 whatever the model's type (a bfloat16
-  // position is inexact past 256), then cast, as transformers does.
   Type f32 = g.builder().getF32Type();
-  Value positions = g.iota(ids, 1, f32);
-  Shape seq = GraphBuilder::shape(positions);
-  SmallVector<double> wide(inverse.begin(), inverse.end());
+  Shape n = GraphBuilder::shape(positions);
   Value frequencies = ConstantOp::create(
       g.builder(), g.loc(),
-      GraphBuilder::floatElements(wide, RankedTensorType::get({s.rotaryDim / 2}, f32)));
-  Value angles = g.mul(g.reshape(positions, {seq[0], Dim::fixed(1)}), frequencies);
-  Value cos = g.cast(g.unary<CosOp>(angles), g.floatType());
-  Value sin = g.cast(g.unary<SinOp>(angles), g.floatType());
+      GraphBuilder::floatElements(inverse, RankedTensorType::get({s.rotaryDim / 2}, f32)));
+  Value angles = g.mul(g.reshape(positions, {n[0], Dim::fixed(1)}), frequencies);
+  return {g.cast(g.unary<CosOp>(angles), g.floatType()),
+          g.cast(g.unary<SinOp>(angles), g.floatType())};
+}
+
+/// Llama, Mistral and Qwen2: pre-norm RMSNorm decoder with RoPE, GQA and a gated MLP.
+SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
+  const HfModelSpec &s = m.spec_;
+  GraphBuilder &g = m.g_;
+  int64_t h = s.hiddenSize, hd = s.headDim;
+  Value x = g.gather(m.weight("model.embed_tokens.weight", {s.vocabSize, h}), ids);
+
+  // Positions [seq] as float32 (a bfloat16 position is inexact past 256).
+  Value positions = g.iota(ids, 1, g.builder().getF32Type());
+  auto [cos, sin] = ropeTables(m, positions);
 
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
     std::string p = "model.layers." + std::to_string(layer) + ".";
@@ -220,15 +225,114 @@ SmallVector<Value> buildBert(HfImporter &m, Value ids, Value mask, Value types) 
   return outputs;
 }
 
+/// One serving step of a Llama-like model over a paged KV cache (see
+/// ImportOptions::entry): the step's new tokens laid end to end, each layer writing its
+/// keys and values into the cache at `slots` and attending through the block tables;
+/// logits for each sequence's last new token.
+bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
+                       OpBuilder &builder, Location loc, Type floatType, int64_t blockSize,
+                       std::vector<std::string> &errors) {
+  MLIRContext *context = builder.getContext();
+  Type i64 = builder.getI64Type();
+  auto vector = [&](StringRef dim) {
+    return RankedTensorType::get({ShapedType::kDynamic}, i64,
+                                 DimsAttr::get(context, {builder.getStringAttr(dim)}));
+  };
+  auto tables = RankedTensorType::get(
+      {ShapedType::kDynamic, ShapedType::kDynamic}, i64,
+      DimsAttr::get(context, {builder.getStringAttr("seqs"), builder.getStringAttr("table")}));
+  auto cacheType = RankedTensorType::get(
+      {ShapedType::kDynamic, blockSize, spec.numKvHeads, spec.headDim}, floatType,
+      DimsAttr::get(context, {builder.getStringAttr("blocks")}));
+  SmallVector<std::string> names = {"tokens",       "positions",    "slots",
+                                    "block_tables", "context_lens", "query_starts",
+                                    "last_tokens"};
+  SmallVector<Type> inputs = {vector("tokens"), vector("tokens"), vector("tokens"), tables,
+                              vector("seqs"),   vector("seqs"),   vector("seqs")};
+  for (int64_t layer = 0; layer < spec.numLayers; ++layer)
+    for (const char *kind : {"k", "v"}) {
+      names.push_back(std::string(kind) + "_cache_" + std::to_string(layer));
+      inputs.push_back(cacheType);
+    }
+  auto func =
+      func::FuncOp::create(builder, loc, "step", builder.getFunctionType(inputs, {}));
+  Block *body = func.addEntryBlock();
+  builder.setInsertionPointToEnd(body);
+  GraphBuilder g(builder, loc, floatType);
+  HfImporter m(spec, checkpoint, g, errors);
+  auto arg = [&](int i) { return body->getArgument(i); };
+  Value tokens = arg(0), slots = arg(2), blockTables = arg(3), contextLens = arg(4),
+        queryStarts = arg(5), lastTokens = arg(6);
+  const HfModelSpec &s = spec;
+  int64_t h = s.hiddenSize, hd = s.headDim;
+  Value x = g.gather(m.weight("model.embed_tokens.weight", {s.vocabSize, h}), tokens);
+  Dim count = GraphBuilder::shape(x)[0];
+  auto [cos, sin] = ropeTables(m, g.cast(arg(1), builder.getF32Type()));
+  // [tokens, heads * hd] -> [tokens, heads, hd], roped over [heads, tokens, hd].
+  auto heads = [&](Value v, int64_t n) {
+    return g.reshape(v, {count, Dim::fixed(n), Dim::fixed(hd)});
+  };
+  auto roped = [&](Value v) {
+    return g.transpose(g.rope(g.transpose(v, {1, 0, 2}), cos, sin), {1, 0, 2});
+  };
+  SmallVector<Value> caches;
+  for (int64_t layer = 0; layer < s.numLayers; ++layer) {
+    std::string p = "model.layers." + std::to_string(layer) + ".";
+    Value a = g.rmsNorm(x, m.weight(p + "input_layernorm.weight", {h}), s.normEpsilon);
+    Value q = m.linear(a, p + "self_attn.q_proj", h, s.numHeads * hd, s.attentionBias);
+    Value k = m.linear(a, p + "self_attn.k_proj", h, s.numKvHeads * hd, s.attentionBias);
+    Value v = m.linear(a, p + "self_attn.v_proj", h, s.numKvHeads * hd, s.attentionBias);
+    q = roped(heads(q, s.numHeads));
+    k = roped(heads(k, s.numKvHeads));
+    v = heads(v, s.numKvHeads);
+    Value kc = CacheWriteOp::create(builder, loc, cacheType, arg(7 + 2 * layer), k, slots);
+    Value vc = CacheWriteOp::create(builder, loc, cacheType, arg(8 + 2 * layer), v, slots);
+    caches.append({kc, vc});
+    // Result [tokens, heads, hd]: the query's type.
+    Value o = PagedAttentionOp::create(builder, loc, q.getType(), q, kc, vc, blockTables,
+                                       contextLens, queryStarts, /*scale=*/nullptr,
+                                       /*softcap=*/nullptr);
+    o = g.reshape(o, {count, Dim::fixed(s.numHeads * hd)});
+    x = g.add(x, m.linear(o, p + "self_attn.o_proj", s.numHeads * hd, h, s.outputBias));
+    Value b = g.rmsNorm(x, m.weight(p + "post_attention_layernorm.weight", {h}),
+                        s.normEpsilon);
+    int64_t f = s.intermediateSize;
+    Value gate = m.activation(m.linear(b, p + "mlp.gate_proj", h, f, s.mlpBias));
+    Value up = m.linear(b, p + "mlp.up_proj", h, f, s.mlpBias);
+    x = g.add(x, m.linear(g.mul(gate, up), p + "mlp.down_proj", f, h, s.mlpBias));
+  }
+  // Only each sequence's last new token needs logits.
+  x = g.gather(x, lastTokens);
+  x = g.rmsNorm(x, m.weight("model.norm.weight", {h}), s.normEpsilon);
+  std::string head = s.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  Value logits = g.cast(g.matmul(x, m.weight(head, {s.vocabSize, h}), /*transposeRhs=*/true),
+                        builder.getF32Type());
+  if (!errors.empty())
+    return false;
+  SmallVector<Value> outputs = {logits};
+  outputs.append(caches.begin(), caches.end());
+  func::ReturnOp::create(builder, loc, outputs);
+  SmallVector<Type> outputTypes;
+  for (Value v : outputs)
+    outputTypes.push_back(v.getType());
+  func.setType(builder.getFunctionType(inputs, outputTypes));
+  for (auto [i, name] : llvm::enumerate(names))
+    func.setArgAttr(i, "loom.name", builder.getStringAttr(name));
+  func.setResultAttr(0, "loom.name", builder.getStringAttr("logits"));
+  for (size_t i = 1; i < outputs.size(); ++i)
+    func.setResultAttr(i, "loom.name", builder.getStringAttr(names[6 + i]));
+  return true;
+}
+
 } // namespace
 
 bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
-                    bool ropeInF32, std::vector<std::string> &errors,
+                    const ImportOptions &options, std::vector<std::string> &errors,
                     std::vector<std::string> &warnings) {
   HfModelSpec spec;
   if (!readHfConfig(folder + "/config.json", spec, errors, warnings))
     return false;
-  spec.roundRopeFrequencies = !ropeInF32;
+  spec.roundRopeFrequencies = options.ropeFrequencies != "f32";
   Checkpoint checkpoint;
   std::string error;
   if (!checkpoint.open(folder, error)) {
@@ -249,6 +353,17 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
     inputNames = {"input_ids", "attention_mask", "token_type_ids"};
   SmallVector<Type> inputTypes(inputNames.size(), tokens);
 
+  if (options.entry == "step") {
+    if (spec.family != HfFamily::Llama && spec.family != HfFamily::Mistral &&
+        spec.family != HfFamily::Qwen2) {
+      errors.push_back("a serving step is built for Llama, Mistral and Qwen2 models; " +
+                       spec.architecture + " is not one");
+      return false;
+    }
+    module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));
+    return buildStepFunction(spec, checkpoint, builder, loc, floatType, options.kvBlockSize,
+                             errors);
+  }
   auto func = func::FuncOp::create(builder, loc, "forward",
                                    builder.getFunctionType(inputTypes, {}));
   module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));

@@ -3,6 +3,8 @@
 #ifndef LOOM_COMPILER_IMPORT_HF_HFIMPORT_H
 #define LOOM_COMPILER_IMPORT_HF_HFIMPORT_H
 
+#include "compiler/Compiler.h"
+
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
@@ -14,11 +16,10 @@ namespace loom {
 /// `module`, computing in `floatType`. Weights are bound by name and checked against
 /// the checkpoint (present, floating point, expected shape). On failure returns false
 /// with every problem in `errors`.
-/// Imports the model of a Hugging Face folder as the function `forward`. With
-/// `ropeInF32`, RoPE's inverse frequencies stay float32 instead of being rounded to the
-/// checkpoint's stored dtype.
+/// Imports the model of a Hugging Face folder as the function `forward`, or `step`
+/// (ImportOptions::entry), with the options' RoPE frequencies and KV block size.
 bool importHfFolder(const std::string &folder, mlir::ModuleOp module, mlir::Type floatType,
-                    bool ropeInF32, std::vector<std::string> &errors,
+                    const ImportOptions &options, std::vector<std::string> &errors,
                     std::vector<std::string> &warnings);
 
 } // namespace loom
