@@ -1021,3 +1021,39 @@ func.func @case110(%x: tensor<4x8xf32>) {
   }
   return
 }
+
+// -----
+
+// New values must match the cache's heads and head size.
+func.func @case111(%kc: tensor<8x16x2x32xf32>, %k: tensor<3x4x32xf32>, %s: tensor<3xi64>) {
+  // expected-error @+1 {{values [3, 4, 32] do not match the cache's [heads, head_dim] [2, 32]}}
+  %c = loom.cache_write %kc, %k, %s : (tensor<8x16x2x32xf32>, tensor<3x4x32xf32>, tensor<3xi64>) -> tensor<8x16x2x32xf32>
+  return
+}
+
+// -----
+
+// One slot per new token.
+func.func @case112(%kc: tensor<8x16x2x32xf32>, %k: tensor<3x2x32xf32>, %s: tensor<4xi64>) {
+  // expected-error @+1 {{values have 3 tokens but slots 4}}
+  %c = loom.cache_write %kc, %k, %s : (tensor<8x16x2x32xf32>, tensor<3x2x32xf32>, tensor<4xi64>) -> tensor<8x16x2x32xf32>
+  return
+}
+
+// -----
+
+// Query heads are a multiple of the caches' KV heads.
+func.func @case113(%q: tensor<5x3x32xf32>, %kc: tensor<8x16x2x32xf32>, %t: tensor<2x4xi64>, %l: tensor<2xi64>) {
+  // expected-error @+1 {{query heads (3) must be a multiple of KV heads (2)}}
+  %o = loom.paged_attention %q, %kc, %kc, %t, %l, %l : (tensor<5x3x32xf32>, tensor<8x16x2x32xf32>, tensor<8x16x2x32xf32>, tensor<2x4xi64>, tensor<2xi64>, tensor<2xi64>) -> tensor<5x3x32xf32>
+  return
+}
+
+// -----
+
+// Block tables, context lengths and query starts have one row per sequence.
+func.func @case114(%q: tensor<5x4x32xf32>, %kc: tensor<8x16x2x32xf32>, %t: tensor<3x4xi64>, %l: tensor<2xi64>) {
+  // expected-error @+1 {{need shapes [seqs, max_blocks], [seqs] and [seqs]}}
+  %o = loom.paged_attention %q, %kc, %kc, %t, %l, %l : (tensor<5x4x32xf32>, tensor<8x16x2x32xf32>, tensor<8x16x2x32xf32>, tensor<3x4xi64>, tensor<2xi64>, tensor<2xi64>) -> tensor<5x4x32xf32>
+  return
+}

@@ -244,3 +244,16 @@ func.func @kernel(%x: tensor<?x64xf32, #loom.dims<tokens>>, %w: tensor<64x16xf32
   }
   return
 }
+
+// The paged KV cache: new keys written at slots, ragged attention through block tables.
+// CHECK-LABEL: func.func @paged
+// CHECK: loom.cache_write %{{.*}}, %{{.*}}, %{{.*}} : (tensor<?x16x2x32xbf16, #loom.dims<blocks>>, tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?xi64, #loom.dims<tokens>>) -> tensor<?x16x2x32xbf16, #loom.dims<blocks>>
+// CHECK: loom.paged_attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} scale 1.250000e-01 : (tensor<?x8x32xbf16, #loom.dims<tokens>>
+func.func @paged(%kc: tensor<?x16x2x32xbf16, #loom.dims<blocks>>, %k: tensor<?x2x32xbf16, #loom.dims<tokens>>,
+                 %slots: tensor<?xi64, #loom.dims<tokens>>, %q: tensor<?x8x32xbf16, #loom.dims<tokens>>,
+                 %tables: tensor<?x?xi64, #loom.dims<seqs, table>>, %lens: tensor<?xi64, #loom.dims<seqs>>,
+                 %starts: tensor<?xi64, #loom.dims<seqs>>) {
+  %c = loom.cache_write %kc, %k, %slots : (tensor<?x16x2x32xbf16, #loom.dims<blocks>>, tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?xi64, #loom.dims<tokens>>) -> tensor<?x16x2x32xbf16, #loom.dims<blocks>>
+  %o = loom.paged_attention %q, %c, %c, %tables, %lens, %starts scale 1.250000e-01 : (tensor<?x8x32xbf16, #loom.dims<tokens>>, tensor<?x16x2x32xbf16, #loom.dims<blocks>>, tensor<?x16x2x32xbf16, #loom.dims<blocks>>, tensor<?x?xi64, #loom.dims<seqs, table>>, tensor<?xi64, #loom.dims<seqs>>, tensor<?xi64, #loom.dims<seqs>>) -> tensor<?x8x32xbf16, #loom.dims<tokens>>
+  return
+}
