@@ -327,7 +327,10 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   e.line("total[r] += __shfl_xor_sync(0xffffffffu, total[r], 1);");
   e.line("total[r] += __shfl_xor_sync(0xffffffffu, total[r], 2);");
   e.close();
+  // Unrolled, so that the output fragments stay in registers.
+  e.line("#pragma unroll");
   e.open("for (int j = 0; j < " + num(dTiles) + "; ++j)");
+  e.line("#pragma unroll");
   e.open("for (int x = 0; x < 4; ++x)");
   e.line("const long long row = x < 2 ? row0 : row1, col = j * 8 + pair * 2 + (x & 1);");
   e.open("if (row < Sq)");

@@ -236,6 +236,18 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   int64_t aPer = plan("a", a, s.tileM, s.tileK, true);
   int64_t bPer = transposed ? plan("b", b, s.tileN, s.tileK, true)
                             : plan("b", b, s.tileK, s.tileN, false);
+  // Shared memory as 32-bit addresses: each stage's base, and this thread's fragment
+  // offsets, computed once; a fragment load adds constants to them.
+  int64_t aStageBytes = s.tileM * ldA * 2, bStageBytes = bRows * ldB * 2;
+  e.line("const unsigned aSmem = loom_smem(As), bSmem = loom_smem(Bs);");
+  e.line("const unsigned aFrag = aSmem + ((wm + lane % 16) * " + num(ldA) +
+         " + (lane / 16) * 8) * 2;");
+  if (transposed)
+    e.line("const unsigned bFrag = bSmem + ((wn + lane % 8 + (lane / 16) * 8) * " +
+           num(ldB) + " + ((lane / 8) & 1) * 8) * 2;");
+  else
+    e.line("const unsigned bFrag = bSmem + ((lane % 8 + ((lane / 8) & 1) * 8) * " +
+           num(ldB) + " + wn + (lane / 16) * 8) * 2;");
   auto fastCopy = [&](const std::string &id, const std::string &array, int64_t per,
                       bool kAlongColumns) {
     e.line("#pragma unroll");
@@ -243,8 +255,10 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
     e.line("const bool in = " + id + "Ok[x] && k0 + " + id + "K[x] < K;");
     std::string step = kAlongColumns ? "k0" : "(k0 + " + id + "K[x]) * N";
     e.open("if (" + id + "Dst[x] >= 0)");
-    e.line("loom_cp_async16(&" + array + "[stage][0][0] + " + id + "Dst[x], " + id +
-           "From[x] + (in ? " + step + " : 0), in ? 16 : 0);");
+    e.line("loom_cp_async16_at(" + id + "Smem + stage * " + num(id == "a" ? aStageBytes
+                                                                            : bStageBytes) +
+           "u + " + id + "Dst[x] * 2u, " + id + "From[x] + (in ? " + step +
+           " : 0), in ? 16 : 0);");
     e.close();
     e.close();
   };
@@ -301,18 +315,18 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.line("unsigned af[" + num(mi) + "][4], bf[" + num(nj) + "][2];");
   e.line("#pragma unroll");
   e.open("for (int i = 0; i < " + num(mi) + "; ++i)");
-  e.line("loom_ldmatrix_x4(af[i], &As[stage][wm + i * 16 + lane % 16][kk + (lane / 16) * "
-         "8]);");
+  e.line("loom_ldmatrix_x4_at(af[i], aFrag + stage * " + num(aStageBytes) + "u + (i * 16 * " +
+         num(ldA) + " + kk) * 2);");
   e.close();
   e.line("#pragma unroll");
   e.open("for (int j = 0; j < " + num(nj) + "; j += 2)");
   e.line("unsigned r[4];");
   if (transposed)
-    e.line("loom_ldmatrix_x4(r, &Bs[stage][wn + j * 8 + lane % 8 + (lane / 16) * 8][kk + "
-           "((lane / 8) & 1) * 8]);");
+    e.line("loom_ldmatrix_x4_at(r, bFrag + stage * " + num(bStageBytes) + "u + (j * 8 * " +
+           num(ldB) + " + kk) * 2);");
   else
-    e.line("loom_ldmatrix_x4_trans(r, &Bs[stage][kk + lane % 8 + ((lane / 8) & 1) * 8][wn "
-           "+ j * 8 + (lane / 16) * 8]);");
+    e.line("loom_ldmatrix_x4_trans_at(r, bFrag + stage * " + num(bStageBytes) +
+           "u + (kk * " + num(ldB) + " + j * 8) * 2);");
   e.line("bf[j][0] = r[0]; bf[j][1] = r[1]; bf[j + 1][0] = r[2]; bf[j + 1][1] = r[3];");
   e.close();
   e.line("#pragma unroll");
@@ -327,8 +341,13 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.close();
   // Accumulator element q of tile (i, j): row group (+8 for q >= 2), column pair*2 (+1
   // for odd q).
+  // Unrolled, so that the accumulators are indexed by constants and stay in registers
+  // (a loop indexing them at run time would move them all to local memory).
+  e.line("#pragma unroll");
   e.open("for (int i = 0; i < " + num(mi) + "; ++i)");
+  e.line("#pragma unroll");
   e.open("for (int j = 0; j < " + num(nj) + "; ++j)");
+  e.line("#pragma unroll");
   e.open("for (int q = 0; q < 4; ++q)");
   e.line("const long long m = m0 + wm + i * 16 + group + (q >= 2 ? 8 : 0);");
   e.line("const long long n = n0 + wn + j * 8 + pair * 2 + (q & 1);");

@@ -18,10 +18,10 @@
 // CHECK: __nv_bfloat16 (*Bs)[128][40] = reinterpret_cast<__nv_bfloat16 (*)[128][40]>(loom_shared + 40960);
 // CHECK: float acc[4][4][4] = {};
 // CHECK: bFrom[x] = in1 + (bOk[x] ? (n0 + r) * K : 0) + c;
-// CHECK: loom_cp_async16(&Bs[stage][0][0] + bDst[x], bFrom[x] + (in ? k0 : 0), in ? 16 : 0);
+// CHECK: loom_cp_async16_at(bSmem + stage * 10240u + bDst[x] * 2u, bFrom[x] + (in ? k0 : 0), in ? 16 : 0);
 // CHECK: Bs[stage][r][c + x] = row < N && col + x < K ? in1[row * K + col + x] : zero;
 // CHECK: loom_cp_async_wait<3>();
-// CHECK: loom_ldmatrix_x4(r, &Bs[stage]
+// CHECK: loom_ldmatrix_x4_at(r, bFrag + stage * 10240u + (j * 8 * 40 + kk) * 2);
 // CHECK: loom_mma_bf16(acc[i][j], af[i], bf[j]);
 // CHECK: tanh
 
@@ -32,8 +32,8 @@
 // CHECK: __half (*Bs)[32][72] = reinterpret_cast<__half (*)[32][72]>(loom_shared + 20480);
 // CHECK: const bool vec = K % 8 == 0 && N % 8 == 0
 // CHECK: bFrom[x] = in1 + (bOk[x] ? n0 + c : 0);
-// CHECK: loom_cp_async16(&Bs[stage][0][0] + bDst[x], bFrom[x] + (in ? (k0 + bK[x]) * N : 0), in ? 16 : 0);
-// CHECK: loom_ldmatrix_x4_trans(r, &Bs[stage]
+// CHECK: loom_cp_async16_at(bSmem + stage * 4608u + bDst[x] * 2u, bFrom[x] + (in ? (k0 + bK[x]) * N : 0), in ? 16 : 0);
+// CHECK: loom_ldmatrix_x4_trans_at(r, bFrag + stage * 4608u + (kk * 72 + j * 8) * 2);
 // CHECK: loom_mma_f16(acc[i][j], af[i], bf[j]);
 // CHECK: __half2float(in2[n])
 
