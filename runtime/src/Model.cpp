@@ -715,6 +715,14 @@ loom_status_t runModel(loom_model_t model, const std::vector<Tensor> &inputs,
     if (s)
       return s;
     size_t bytes = count(shape) * dtypeSize(port.dtype);
+    // Name, element type and shape, the same for host and device outputs.
+    auto describe = [&](auto &out) {
+      out.name = port.name.c_str();
+      out.dtype = dtypeName(port.dtype);
+      out.rank = static_cast<int32_t>(shape.size());
+      for (size_t d = 0; d < shape.size() && d < 8; ++d)
+        out.shape[d] = shape[d];
+    };
     if (deviceOutputs) {
       loom_device_tensor_t &out = deviceOutputs[i];
       out = loom_device_tensor_t{};
@@ -727,11 +735,7 @@ loom_status_t runModel(loom_model_t model, const std::vector<Tensor> &inputs,
         out.pointer = 0;
         return s;
       }
-      out.name = port.name.c_str();
-      out.dtype = dtypeName(port.dtype);
-      out.rank = static_cast<int32_t>(shape.size());
-      for (size_t d = 0; d < shape.size() && d < 8; ++d)
-        out.shape[d] = shape[d];
+      describe(out);
       continue;
     }
     loom_host_tensor_t &out = hostOutputs[i];
@@ -740,11 +744,7 @@ loom_status_t runModel(loom_model_t model, const std::vector<Tensor> &inputs,
     out.data = std::malloc(out.bytes ? out.bytes : 1);
     if ((s = loom_device_download(model->device, out.data, memory[port.buffer], out.bytes)))
       return s;
-    out.name = port.name.c_str();
-    out.dtype = dtypeName(port.dtype);
-    out.rank = static_cast<int32_t>(shape.size());
-    for (size_t d = 0; d < shape.size() && d < 8; ++d)
-      out.shape[d] = shape[d];
+    describe(out);
   }
   phase("(host) download outputs");
   return nullptr;

@@ -109,6 +109,20 @@ std::pair<Value, Value> ropeTables(HfImporter &m, Value positions) {
           g.cast(g.unary<SinOp>(angles), g.floatType())};
 }
 
+/// The rest of a Llama-like layer after attention: the output projection of the
+/// attention `o` added to the residual `x`, then the gated MLP and its residual.
+Value layerOutput(HfImporter &m, const std::string &p, Value x, Value o) {
+  const HfModelSpec &s = m.spec_;
+  GraphBuilder &g = m.g_;
+  int64_t h = s.hiddenSize, f = s.intermediateSize;
+  x = g.add(x, m.linear(o, p + "self_attn.o_proj", s.numHeads * s.headDim, h, s.outputBias));
+  Value b = g.rmsNorm(x, m.weight(p + "post_attention_layernorm.weight", {h}),
+                      s.normEpsilon);
+  Value gate = m.activation(m.linear(b, p + "mlp.gate_proj", h, f, s.mlpBias));
+  Value up = m.linear(b, p + "mlp.up_proj", h, f, s.mlpBias);
+  return g.add(x, m.linear(g.mul(gate, up), p + "mlp.down_proj", f, h, s.mlpBias));
+}
+
 /// Llama, Mistral and Qwen2: pre-norm RMSNorm decoder with RoPE, GQA and a gated MLP.
 SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
   const HfModelSpec &s = m.spec_;
@@ -130,14 +144,7 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
     k = g.rope(g.splitHeads(k, s.numKvHeads), cos, sin);
     v = g.splitHeads(v, s.numKvHeads);
     Value o = g.mergeHeads(g.attention(q, k, v, {}, /*causal=*/true, std::nullopt));
-    x = g.add(x, m.linear(o, p + "self_attn.o_proj", s.numHeads * hd, h, s.outputBias));
-
-    Value b = g.rmsNorm(x, m.weight(p + "post_attention_layernorm.weight", {h}),
-                        s.normEpsilon);
-    int64_t f = s.intermediateSize;
-    Value gate = m.activation(m.linear(b, p + "mlp.gate_proj", h, f, s.mlpBias));
-    Value up = m.linear(b, p + "mlp.up_proj", h, f, s.mlpBias);
-    x = g.add(x, m.linear(g.mul(gate, up), p + "mlp.down_proj", f, h, s.mlpBias));
+    x = layerOutput(m, p, x, o);
   }
   x = g.rmsNorm(x, m.weight("model.norm.weight", {h}), s.normEpsilon);
   std::string head = s.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
@@ -293,13 +300,7 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
                                        contextLens, queryStarts, /*scale=*/nullptr,
                                        /*softcap=*/nullptr);
     o = g.reshape(o, {count, Dim::fixed(s.numHeads * hd)});
-    x = g.add(x, m.linear(o, p + "self_attn.o_proj", s.numHeads * hd, h, s.outputBias));
-    Value b = g.rmsNorm(x, m.weight(p + "post_attention_layernorm.weight", {h}),
-                        s.normEpsilon);
-    int64_t f = s.intermediateSize;
-    Value gate = m.activation(m.linear(b, p + "mlp.gate_proj", h, f, s.mlpBias));
-    Value up = m.linear(b, p + "mlp.up_proj", h, f, s.mlpBias);
-    x = g.add(x, m.linear(g.mul(gate, up), p + "mlp.down_proj", f, h, s.mlpBias));
+    x = layerOutput(m, p, x, o);
   }
   // Only each sequence's last new token needs logits.
   x = g.gather(x, lastTokens);
