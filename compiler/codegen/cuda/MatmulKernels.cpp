@@ -302,13 +302,27 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.close();
   e.line("loom_cp_async_commit();");
   e.close();
+  // With two or more stages, one barrier per slice: once slice `tile` has landed and
+  // every warp has passed the barrier (so is done with slice tile-1), the next copy goes
+  // into the stage slice tile-1 used. With one stage, copy, wait and a barrier on
+  // each side of the multiply.
+  bool pipelined = s.stages >= 2;
   e.open("for (int tile = 0; tile < tiles; ++tile)");
-  e.open("if (tile + " + num(s.stages - 1) + " < tiles)");
-  load("tile + " + num(s.stages - 1));
-  e.close();
-  e.line("loom_cp_async_commit();");
-  e.line("loom_cp_async_wait<" + num(s.stages - 1) + ">();");
-  e.line("__syncthreads();");
+  auto issueNext = [&] {
+    e.open("if (tile + " + num(s.stages - 1) + " < tiles)");
+    load("tile + " + num(s.stages - 1));
+    e.close();
+    e.line("loom_cp_async_commit();");
+  };
+  if (pipelined) {
+    e.line("loom_cp_async_wait<" + num(s.stages - 2) + ">();");
+    e.line("__syncthreads();");
+    issueNext();
+  } else {
+    issueNext();
+    e.line("loom_cp_async_wait<0>();");
+    e.line("__syncthreads();");
+  }
   e.line("const int stage = tile % " + num(s.stages) + ";");
   e.line("#pragma unroll");
   e.open("for (int kk = 0; kk < " + num(s.tileK) + "; kk += 16)");
@@ -337,7 +351,8 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.close();
   e.close();
   e.close();
-  e.line("__syncthreads();");
+  if (!pipelined)
+    e.line("__syncthreads();");
   e.close();
   // Accumulator element q of tile (i, j): row group (+8 for q >= 2), column pair*2 (+1
   // for odd q).

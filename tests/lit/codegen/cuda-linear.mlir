@@ -20,7 +20,9 @@
 // CHECK: bFrom[x] = in1 + (bOk[x] ? (n0 + r) * K : 0) + c;
 // CHECK: loom_cp_async16_at(bSmem + stage * 10240u + bDst[x] * 2u, bFrom[x] + (in ? k0 : 0), in ? 16 : 0);
 // CHECK: Bs[stage][r][c + x] = row < N && col + x < K ? in1[row * K + col + x] : zero;
-// CHECK: loom_cp_async_wait<3>();
+// CHECK: loom_cp_async_wait<2>();
+// CHECK-NEXT: __syncthreads();
+// CHECK-NEXT: if (tile + 3 < tiles) {
 // CHECK: loom_ldmatrix_x4_at(r, bFrag + stage * 10240u + (j * 8 * 40 + kk) * 2);
 // CHECK: loom_mma_bf16(acc[i][j], af[i], bf[j]);
 // CHECK: tanh
