@@ -67,31 +67,9 @@ template <typename T, typename Op> __device__ T loom_block_reduce(T v, Op op, T 
   return total;
 }
 
-template <typename T> __device__ __forceinline__ T loom_warp_sum(T v) {
-  for (int offset = 16; offset > 0; offset >>= 1)
-    v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
 /// The sum of `v` over the block, returned to every thread.
 template <typename T> __device__ T loom_block_sum(T v) {
-  __shared__ T partial[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = loom_warp_sum(v);
-  __syncthreads();
-  if (lane == 0)
-    partial[warp] = v;
-  __syncthreads();
-  const int warps = (blockDim.x + 31) >> 5;
-  v = threadIdx.x < warps ? partial[threadIdx.x] : T(0);
-  if (warp == 0)
-    v = loom_warp_sum(v);
-  if (threadIdx.x == 0)
-    partial[0] = v;
-  __syncthreads();
-  const T total = partial[0];
-  __syncthreads();
-  return total;
+  return loom_block_reduce(v, LoomSum(), T(0));
 }
 )";
 
@@ -102,19 +80,18 @@ const char *kTensorCorePrelude = R"(
 __device__ __forceinline__ unsigned loom_smem(const void *p) {
   return (unsigned)__cvta_generic_to_shared(p);
 }
-__device__ __forceinline__ void loom_cp_async16(void *shared, const void *global, int bytes) {
+__device__ __forceinline__ void loom_cp_async16_at(unsigned shared, const void *global, int bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-               :: "r"(loom_smem(shared)), "l"(global), "r"(bytes));
+               :: "r"(shared), "l"(global), "r"(bytes));
+}
+__device__ __forceinline__ void loom_cp_async16(void *shared, const void *global, int bytes) {
+  loom_cp_async16_at(loom_smem(shared), global, bytes);
 }
 __device__ __forceinline__ void loom_cp_async_commit() {
   asm volatile("cp.async.commit_group;\n" ::);
 }
 template <int N> __device__ __forceinline__ void loom_cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" :: "n"(N));
-}
-__device__ __forceinline__ void loom_cp_async16_at(unsigned shared, const void *global, int bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-               :: "r"(shared), "l"(global), "r"(bytes));
 }
 __device__ __forceinline__ void loom_ldmatrix_x4_at(unsigned r[4], unsigned address) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -125,12 +102,10 @@ __device__ __forceinline__ void loom_ldmatrix_x4_trans_at(unsigned r[4], unsigne
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
 }
 __device__ __forceinline__ void loom_ldmatrix_x4(unsigned r[4], const void *p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(loom_smem(p)));
+  loom_ldmatrix_x4_at(r, loom_smem(p));
 }
 __device__ __forceinline__ void loom_ldmatrix_x4_trans(unsigned r[4], const void *p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(loom_smem(p)));
+  loom_ldmatrix_x4_trans_at(r, loom_smem(p));
 }
 __device__ __forceinline__ void loom_mma_bf16(float c[4], const unsigned a[4], const unsigned b[2]) {
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "

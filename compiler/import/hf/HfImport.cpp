@@ -15,6 +15,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <tuple>
 
 using namespace mlir;
 
@@ -109,6 +110,18 @@ std::pair<Value, Value> ropeTables(HfImporter &m, Value positions) {
           g.cast(g.unary<SinOp>(angles), g.floatType())};
 }
 
+/// The start of a Llama-like layer: the input norm of the residual `x` and the Q, K, V
+/// projections, [.., heads * head_dim] each.
+std::tuple<Value, Value, Value> attentionInputs(HfImporter &m, const std::string &p,
+                                                Value x) {
+  const HfModelSpec &s = m.spec_;
+  int64_t h = s.hiddenSize, hd = s.headDim;
+  Value a = m.g_.rmsNorm(x, m.weight(p + "input_layernorm.weight", {h}), s.normEpsilon);
+  return {m.linear(a, p + "self_attn.q_proj", h, s.numHeads * hd, s.attentionBias),
+          m.linear(a, p + "self_attn.k_proj", h, s.numKvHeads * hd, s.attentionBias),
+          m.linear(a, p + "self_attn.v_proj", h, s.numKvHeads * hd, s.attentionBias)};
+}
+
 /// The rest of a Llama-like layer after attention: the output projection of the
 /// attention `o` added to the residual `x`, then the gated MLP and its residual.
 Value layerOutput(HfImporter &m, const std::string &p, Value x, Value o) {
@@ -136,10 +149,7 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
 
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
     std::string p = "model.layers." + std::to_string(layer) + ".";
-    Value a = g.rmsNorm(x, m.weight(p + "input_layernorm.weight", {h}), s.normEpsilon);
-    Value q = m.linear(a, p + "self_attn.q_proj", h, s.numHeads * hd, s.attentionBias);
-    Value k = m.linear(a, p + "self_attn.k_proj", h, s.numKvHeads * hd, s.attentionBias);
-    Value v = m.linear(a, p + "self_attn.v_proj", h, s.numKvHeads * hd, s.attentionBias);
+    auto [q, k, v] = attentionInputs(m, p, x);
     q = g.rope(g.splitHeads(q, s.numHeads), cos, sin);
     k = g.rope(g.splitHeads(k, s.numKvHeads), cos, sin);
     v = g.splitHeads(v, s.numKvHeads);
@@ -285,10 +295,7 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   SmallVector<Value> caches;
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
     std::string p = "model.layers." + std::to_string(layer) + ".";
-    Value a = g.rmsNorm(x, m.weight(p + "input_layernorm.weight", {h}), s.normEpsilon);
-    Value q = m.linear(a, p + "self_attn.q_proj", h, s.numHeads * hd, s.attentionBias);
-    Value k = m.linear(a, p + "self_attn.k_proj", h, s.numKvHeads * hd, s.attentionBias);
-    Value v = m.linear(a, p + "self_attn.v_proj", h, s.numKvHeads * hd, s.attentionBias);
+    auto [q, k, v] = attentionInputs(m, p, x);
     q = roped(heads(q, s.numHeads));
     k = roped(heads(k, s.numKvHeads));
     v = heads(v, s.numKvHeads);
