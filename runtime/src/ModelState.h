@@ -1,0 +1,113 @@
+//===- ModelState.h - A loaded artifact, shared by loading and running -*- C++ -*-===//
+//
+// Internal to the runtime. Model.cpp loads an artifact into a loom_model_s (manifest,
+// kernels, weights); ModelRun.cpp runs its launch sequence.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_RUNTIME_MODELSTATE_H
+#define LOOM_RUNTIME_MODELSTATE_H
+
+#include "loom/runtime.h"
+#include "loom/support/Json.h"
+#include "loom/support/MemoryPlan.h"
+#include "loom/support/Safetensors.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace loom::rt {
+
+/// Evaluates a size expression in canonical text ("2*batch*seq-1") for `sizes`.
+std::optional<int64_t> evaluate(const std::string &text,
+                                const std::map<std::string, int64_t> &sizes);
+/// Whether `text` is a plain dimension name.
+bool isName(const std::string &text);
+/// `bytes` of `from` as `to` (a copy when equal; integers move exactly, int64 ids
+/// included, through int64 rather than double).
+std::string convert(const std::string &bytes, DType from, DType to);
+/// A safetensors dtype name, or "BOOL".
+bool parseDtypeName(const std::string &text, DType &out);
+/// The number of elements of `shape`.
+int64_t count(const std::vector<int64_t> &shape);
+
+struct Buffer {
+  DType dtype = DType::F32;
+  std::vector<std::string> shape;
+  bool weight = false;
+};
+
+struct Launch {
+  std::string kernel;
+  /// The module (NVRTC program) that defines the kernel.
+  loom_module_t module = nullptr;
+  uint32_t threads = 256;
+  /// Bytes of dynamic shared memory per block.
+  uint32_t shared = 0;
+  struct Grid {
+    std::string work;
+    int64_t per = 1, cap = 0;
+  } grid[3];
+  std::vector<int> args;
+  std::vector<std::string> sizes;
+};
+
+struct Port {
+  std::string name;
+  int buffer = 0;
+  std::optional<int64_t> fill;
+  std::vector<std::string> shape;
+  DType dtype = DType::F32;
+};
+
+} // namespace loom::rt
+
+struct loom_model_s {
+  loom_device_t device = nullptr;
+  /// The GPU architecture the kernels were compiled for ("sm_90a").
+  std::string arch;
+  std::vector<loom_module_t> modules;
+  std::vector<loom::rt::Buffer> buffers;
+  std::vector<loom::rt::Port> inputs, outputs;
+  std::vector<std::pair<std::string, int>> weights;
+  std::vector<loom::rt::Launch> launches;
+  /// Whether the kernels came from the on-disk cache, and what went wrong with it.
+  bool cacheHit = false;
+  std::string cacheNote;
+  /// Live ranges of the buffers over the launch sequence (sizes filled per run), and
+  /// whether each buffer is touched at all.
+  std::vector<loom::BufferLife> lives;
+  std::vector<bool> used;
+  /// The arena that runs lay their buffers out in (grown when a run needs more).
+  uint64_t arena = 0, arenaBytes = 0;
+  /// Device memory of the bound weights, by buffer.
+  std::map<int, uint64_t> weightMemory;
+  /// Profiling: per-kernel launch counts and milliseconds, and the last report.
+  bool profiling = false;
+  std::map<std::string, std::pair<int64_t, double>> profile;
+  std::string profileText;
+
+  ~loom_model_s() {
+    if (arena)
+      if (loom_status_t s = loom_device_free(device, arena))
+        loom_status_free(s);
+    for (auto &[buffer, pointer] : weightMemory)
+      if (loom_status_t s = loom_device_free(device, pointer))
+        loom_status_free(s);
+    for (loom_module_t module : modules)
+      loom_module_unload(module);
+  }
+
+  /// Reads the manifest (`path` names it in messages).
+  loom_status_t parse(const loom::json::Value &manifest, const std::string &path);
+  /// The shape of `dims` for `sizes`; binds plain names from `given` when provided.
+  loom_status_t shape(const std::vector<std::string> &dims, const std::string &what,
+                      std::map<std::string, int64_t> &sizes, const int64_t *given,
+                      std::vector<int64_t> &out);
+};
+
+#endif // LOOM_RUNTIME_MODELSTATE_H
