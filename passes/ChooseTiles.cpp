@@ -93,6 +93,18 @@ KernelSchedule attentionSchedule(AttentionOp op) {
   return s;
 }
 
+/// Paged attention: one query token and KV head per block (its query heads share the
+/// key and value loads), `tile_kv` keys per block of a split context (flash-decoding:
+/// long contexts spread over blocks whose partial results a second pass combines).
+KernelSchedule pagedAttentionSchedule() {
+  KernelSchedule s;
+  s.tileQ = 1;
+  s.tileKv = 64;
+  s.warps = 4;
+  s.tensorCores = false;
+  return s;
+}
+
 KernelSchedule pointwiseSchedule(KernelOp kernel) {
   KernelSchedule s;
   s.threads = 256;
@@ -160,7 +172,9 @@ KernelSchedule loom::chooseSchedule(KernelOp kernel, StringRef target) {
   case KernelKind::Matmul:
     return matmulSchedule(kernel.getAnchor(), target);
   case KernelKind::Attention:
-    return attentionSchedule(llvm::cast<AttentionOp>(kernel.getAnchor()));
+    if (auto attention = llvm::dyn_cast<AttentionOp>(kernel.getAnchor()))
+      return attentionSchedule(attention);
+    return pagedAttentionSchedule();
   case KernelKind::Pointwise:
     return pointwiseSchedule(kernel);
   default:

@@ -161,6 +161,8 @@ private:
 
 /// Whether `op` may run on the output of a kernel of `kind` inside that kernel.
 bool isEpilogueOf(Operation *op, std::optional<KernelKind> kind) {
+  if (kind == KernelKind::Scatter)
+    return false; // its output is the cache it updates in place
   if (!kind || llvm::isa<ReshapeOp>(op))
     return true; // pointwise chains, and views of any kernel's output
   if (*kind == KernelKind::Attention && llvm::isa<TransposeOp>(op))
@@ -212,6 +214,18 @@ bool onlyLayout(ArrayRef<Operation *> ops) {
       ops, [](Operation *op) { return llvm::isa<TransposeOp, ReshapeOp, BroadcastOp>(op); });
 }
 
+/// Whether `operand` of `anchor` may be computed inside the anchor's kernel. The paged
+/// ops read their caches, block tables and lengths as they are in memory (a cache is
+/// updated in place), so only paged attention's query and the new rows of a cache
+/// write take a prologue.
+bool acceptsPrologue(Operation *anchor, Value operand) {
+  if (auto paged = llvm::dyn_cast<PagedAttentionOp>(anchor))
+    return operand == paged.getQuery();
+  if (auto write = llvm::dyn_cast<CacheWriteOp>(anchor))
+    return operand == write.getValues();
+  return true;
+}
+
 /// Merges into `self` (anchored by `anchor`) one pointwise group whose outputs only
 /// `self` reads; false if there is none. Attention's key and value take only layout
 /// prologues: every query block reads all keys and values, so computing them there
@@ -223,6 +237,8 @@ bool absorbOnePrologue(Grouping &grouping, unsigned self, Operation *anchor) {
     keyValue = keyValueSide(grouping, self, attention);
   for (Operation *member : grouping.members(self))
     for (Value operand : member->getOperands()) {
+      if (member == anchor && !acceptsPrologue(anchor, operand))
+        continue;
       Operation *producer = operand.getDefiningOp();
       std::optional<unsigned> group =
           producer ? grouping.groupOf(producer) : std::nullopt;

@@ -106,7 +106,8 @@ def Loom_KernelKind : I32EnumAttr<"KernelKind", "what a fused kernel is built ar
     I32EnumAttrCase<"Reduction", 1, "reduction">,
     I32EnumAttrCase<"Normalization", 2, "normalization">,
     I32EnumAttrCase<"Matmul", 3, "matmul">,
-    I32EnumAttrCase<"Attention", 4, "attention">]> {
+    I32EnumAttrCase<"Attention", 4, "attention">,
+    I32EnumAttrCase<"Scatter", 5, "scatter">]> {
   let cppNamespace = "::loom";
   let genSpecializedAttr = 0;
 }

@@ -499,8 +499,10 @@ LogicalResult PagedAttentionOp::verify() {
 std::optional<KernelKind> KernelOp::anchorKindOf(Operation *op) {
   if (isa<MatmulOp, LinearOp>(op))
     return KernelKind::Matmul;
-  if (isa<AttentionOp>(op))
+  if (isa<AttentionOp, PagedAttentionOp>(op))
     return KernelKind::Attention;
+  if (isa<CacheWriteOp>(op))
+    return KernelKind::Scatter;
   if (isa<RmsNormOp, LayerNormOp>(op))
     return KernelKind::Normalization;
   if (isa<ReduceOp, SoftmaxOp, CumsumOp>(op))

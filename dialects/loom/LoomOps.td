@@ -615,7 +615,11 @@ def Loom_KernelOp : Loom_Op<"kernel",
     - `normalization`: one `rms_norm`/`layer_norm` with pointwise prologue and epilogue;
     - `matmul`: one `matmul`/`linear` with a pointwise epilogue on its output tile;
     - `attention`: one `attention` with pointwise prologues on its operands (rope,
-      layout) and a pointwise epilogue.
+      layout) and a pointwise epilogue, or one `paged_attention` with a prologue on its
+      query only (its caches, block tables and lengths are inputs);
+    - `scatter`: one `cache_write` with a pointwise prologue on its new rows; the cache
+      is an input, which the kernel's output updates in place (the artifact gives both
+      one buffer), and nothing follows it.
 
     ```mlir
     %y = loom.kernel matmul (%x, %w, %b) : (tensor<?x256xf32, #loom.dims<tokens>>,
@@ -636,10 +640,11 @@ def Loom_KernelOp : Loom_Op<"kernel",
 
     - `matmul`: `tile_m`, `tile_n`, `tile_k` (the block's output tile and its
       k-slice), `warps`, `stages` (shared-memory slices in flight), `tensor_cores`;
-    - `attention`: `tile_q` (queries per block), `tile_kv` (keys per step), `warps`,
+    - `attention`: `tile_q` (queries per block), `tile_kv` (keys per step; for
+      `paged_attention`, the keys one block of a split context covers), `warps`,
       `tensor_cores`;
     - `pointwise`: `threads`, `vector` (consecutive elements per thread);
-    - `normalization`, `reduction`: `threads`.
+    - `normalization`, `reduction`, `scatter`: `threads`.
   }];
   let arguments = (ins Loom_KernelKindAttr:$kind, Variadic<Loom_Tensor>:$inputs,
                        OptionalAttr<DictionaryAttr>:$schedule);

@@ -63,6 +63,20 @@ LoadedDriver load() {
   resolve(library, "cuEventSynchronize", d.eventSynchronize, error);
   resolve(library, "cuEventElapsedTime", d.eventElapsedTime, error);
   resolve(library, "cuEventDestroy_v2", d.eventDestroy, error);
+  resolve(library, "cuMemGetInfo_v2", d.memGetInfo, error);
+  resolve(library, "cuStreamCreate", d.streamCreate, error);
+  resolve(library, "cuStreamDestroy_v2", d.streamDestroy, error);
+  resolve(library, "cuMemcpyHtoDAsync_v2", d.memcpyHtoDAsync, error);
+  resolve(library, "cuMemcpyDtoHAsync_v2", d.memcpyDtoHAsync, error);
+  resolve(library, "cuMemsetD8Async", d.memsetD8Async, error);
+  resolve(library, "cuStreamBeginCapture_v2", d.streamBeginCapture, error);
+  resolve(library, "cuStreamEndCapture", d.streamEndCapture, error);
+  resolve(library, "cuGraphInstantiateWithFlags", d.graphInstantiate, error);
+  resolve(library, "cuGraphLaunch", d.graphLaunch, error);
+  resolve(library, "cuGraphExecDestroy", d.graphExecDestroy, error);
+  resolve(library, "cuGraphDestroy", d.graphDestroy, error);
+  resolve(library, "cuMemAllocHost_v2", d.memAllocHost, error);
+  resolve(library, "cuMemFreeHost", d.memFreeHost, error);
   if (!error.empty())
     return loaded;
   CUresult result = d.init(0);

@@ -22,6 +22,8 @@ using CUmodule = struct CUmodOpaque *;
 using CUfunction = struct CUfuncOpaque *;
 using CUstream = struct CUstreamOpaque *;
 using CUevent = struct CUeventOpaque *;
+using CUgraph = struct CUgraphOpaque *;
+using CUgraphExec = struct CUgraphExecOpaque *;
 
 constexpr CUresult kCudaSuccess = 0;
 constexpr CUresult kCudaErrorNoDevice = 100;
@@ -29,6 +31,8 @@ constexpr int kAttrMultiprocessorCount = 16;
 constexpr int kAttrComputeCapabilityMajor = 75;
 constexpr int kAttrComputeCapabilityMinor = 76;
 constexpr int kFuncAttrMaxDynamicSharedSizeBytes = 8;
+/// CU_STREAM_CAPTURE_MODE_RELAXED: other threads' CUDA calls do not break a capture.
+constexpr int kStreamCaptureModeRelaxed = 2;
 
 /// Entry points of libcuda.so.1 used by the runtime.
 struct CudaDriver {
@@ -60,6 +64,23 @@ struct CudaDriver {
   CUresult (*eventSynchronize)(CUevent event);
   CUresult (*eventElapsedTime)(float *milliseconds, CUevent start, CUevent end);
   CUresult (*eventDestroy)(CUevent event);
+  CUresult (*memGetInfo)(size_t *free, size_t *total);
+  CUresult (*streamCreate)(CUstream *stream, unsigned flags);
+  CUresult (*streamDestroy)(CUstream stream);
+  CUresult (*memcpyHtoDAsync)(CUdeviceptr target, const void *source, size_t bytes,
+                              CUstream stream);
+  CUresult (*memcpyDtoHAsync)(void *target, CUdeviceptr source, size_t bytes,
+                              CUstream stream);
+  CUresult (*memsetD8Async)(CUdeviceptr target, unsigned char value, size_t bytes,
+                            CUstream stream);
+  CUresult (*streamBeginCapture)(CUstream stream, int mode);
+  CUresult (*streamEndCapture)(CUstream stream, CUgraph *graph);
+  CUresult (*graphInstantiate)(CUgraphExec *exec, CUgraph graph, unsigned long long flags);
+  CUresult (*graphLaunch)(CUgraphExec exec, CUstream stream);
+  CUresult (*graphExecDestroy)(CUgraphExec exec);
+  CUresult (*graphDestroy)(CUgraph graph);
+  CUresult (*memAllocHost)(void **pointer, size_t bytes);
+  CUresult (*memFreeHost)(void *pointer);
   /// True when cuInit reported that the machine has no CUDA device.
   bool noDevice = false;
 

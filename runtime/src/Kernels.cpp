@@ -15,6 +15,16 @@ struct loom_device_s {
   const CudaDriver *driver;
   CUdevice device;
   CUcontext context;
+  /// Every launch, event and asynchronous copy goes to this stream (a blocking one:
+  /// synchronous copies on the legacy stream stay ordered with it), so launches can be
+  /// captured into CUDA graphs.
+  CUstream stream = nullptr;
+};
+
+struct loom_graph_s {
+  loom_device_t device;
+  CUgraph graph;
+  CUgraphExec exec;
 };
 
 struct loom_module_s {
@@ -85,6 +95,14 @@ loom_status_t loom_device_open(int32_t ordinal, loom_device_t *out_device) {
     return makeStatus(LOOM_STATUS_INTERNAL,
                       driver->describe("cuDevicePrimaryCtxRetain", result));
   }
+  result = driver->ctxSetCurrent(device->context);
+  if (result == kCudaSuccess)
+    result = driver->streamCreate(&device->stream, 0);
+  if (result != kCudaSuccess) {
+    driver->primaryCtxRelease(device->device);
+    delete device;
+    return makeStatus(LOOM_STATUS_INTERNAL, driver->describe("cuStreamCreate", result));
+  }
   *out_device = device;
   return nullptr;
 }
@@ -96,6 +114,8 @@ int32_t loom_device_ordinal(loom_device_t device) {
 void loom_device_close(loom_device_t device) {
   if (!device)
     return;
+  if (!enter(device, "loom_device_close") && device->stream)
+    device->driver->streamDestroy(device->stream);
   device->driver->primaryCtxRelease(device->device);
   delete device;
 }
@@ -146,6 +166,108 @@ loom_status_t loom_device_copy(loom_device_t device, uint64_t target, uint64_t s
   if (bytes == 0)
     return nullptr;
   return check(device, "cuMemcpyDtoD", device->driver->memcpyDtoD(target, source, bytes));
+}
+
+loom_status_t loom_device_memory_info(loom_device_t device, size_t *out_free,
+                                      size_t *out_total) {
+  if (loom_status_t status = enter(device, "loom_device_memory_info"))
+    return status;
+  if (!out_free || !out_total)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_device_memory_info: out_free and out_total are required");
+  return check(device, "cuMemGetInfo", device->driver->memGetInfo(out_free, out_total));
+}
+
+loom_status_t loom_device_upload_async(loom_device_t device, uint64_t target,
+                                       const void *source, size_t bytes) {
+  if (loom_status_t status = enter(device, "loom_device_upload_async"))
+    return status;
+  if (bytes == 0)
+    return nullptr;
+  return check(device, "cuMemcpyHtoDAsync",
+               device->driver->memcpyHtoDAsync(target, source, bytes, device->stream));
+}
+
+loom_status_t loom_device_download_async(loom_device_t device, void *target,
+                                         uint64_t source, size_t bytes) {
+  if (loom_status_t status = enter(device, "loom_device_download_async"))
+    return status;
+  if (bytes == 0)
+    return nullptr;
+  return check(device, "cuMemcpyDtoHAsync",
+               device->driver->memcpyDtoHAsync(target, source, bytes, device->stream));
+}
+
+loom_status_t loom_device_zero(loom_device_t device, uint64_t target, size_t bytes) {
+  if (loom_status_t status = enter(device, "loom_device_zero"))
+    return status;
+  if (bytes == 0)
+    return nullptr;
+  return check(device, "cuMemsetD8Async",
+               device->driver->memsetD8Async(target, 0, bytes, device->stream));
+}
+
+loom_status_t loom_host_alloc(loom_device_t device, size_t bytes, void **out_pointer) {
+  if (loom_status_t status = enter(device, "loom_host_alloc"))
+    return status;
+  if (!out_pointer)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, "loom_host_alloc: out_pointer is null");
+  return check(device, "cuMemAllocHost",
+               device->driver->memAllocHost(out_pointer, bytes ? bytes : 1));
+}
+
+void loom_host_free(loom_device_t device, void *pointer) {
+  if (pointer && !enter(device, "loom_host_free"))
+    device->driver->memFreeHost(pointer);
+}
+
+loom_status_t loom_graph_capture_begin(loom_device_t device) {
+  if (loom_status_t status = enter(device, "loom_graph_capture_begin"))
+    return status;
+  return check(device, "cuStreamBeginCapture",
+               device->driver->streamBeginCapture(device->stream,
+                                                  kStreamCaptureModeRelaxed));
+}
+
+loom_status_t loom_graph_capture_end(loom_device_t device, loom_graph_t *out_graph) {
+  if (loom_status_t status = enter(device, "loom_graph_capture_end"))
+    return status;
+  if (!out_graph)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_graph_capture_end: out_graph is null");
+  *out_graph = nullptr;
+  CUgraph graph = nullptr;
+  if (loom_status_t status =
+          check(device, "cuStreamEndCapture",
+                device->driver->streamEndCapture(device->stream, &graph)))
+    return status;
+  CUgraphExec exec = nullptr;
+  if (loom_status_t status = check(device, "cuGraphInstantiate",
+                                   device->driver->graphInstantiate(&exec, graph, 0))) {
+    device->driver->graphDestroy(graph);
+    return status;
+  }
+  *out_graph = new loom_graph_s{device, graph, exec};
+  return nullptr;
+}
+
+loom_status_t loom_graph_launch(loom_graph_t graph) {
+  if (!graph)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, "loom_graph_launch: graph is null");
+  if (loom_status_t status = enter(graph->device, "loom_graph_launch"))
+    return status;
+  return check(graph->device, "cuGraphLaunch",
+               graph->device->driver->graphLaunch(graph->exec, graph->device->stream));
+}
+
+void loom_graph_destroy(loom_graph_t graph) {
+  if (!graph)
+    return;
+  if (!enter(graph->device, "loom_graph_destroy")) {
+    graph->device->driver->graphExecDestroy(graph->exec);
+    graph->device->driver->graphDestroy(graph->graph);
+  }
+  delete graph;
 }
 
 loom_status_t loom_device_synchronize(loom_device_t device) {
@@ -218,7 +340,8 @@ loom_status_t loom_module_launch_shared(loom_module_t module, const char *kernel
   }
   return check(device, "cuLaunchKernel",
                device->driver->launchKernel(function, grid[0], grid[1], grid[2], threads,
-                                            1, 1, shared_bytes, nullptr, args, nullptr));
+                                            1, 1, shared_bytes, device->stream, args,
+                                            nullptr));
 }
 
 loom_status_t loom_event_create(loom_device_t device, loom_event_t *out_event) {
@@ -240,7 +363,7 @@ loom_status_t loom_event_record(loom_event_t event) {
   if (loom_status_t status = enter(event->device, "loom_event_record"))
     return status;
   return check(event->device, "cuEventRecord",
-               event->device->driver->eventRecord(event->event, nullptr));
+               event->device->driver->eventRecord(event->event, event->device->stream));
 }
 
 loom_status_t loom_event_elapsed_ms(loom_event_t start, loom_event_t end, float *out_ms) {

@@ -19,6 +19,122 @@
 using namespace loom;
 using namespace loom::rt;
 
+loom_status_t loom::rt::launchSequence(loom_model_t model,
+                                       const std::map<std::string, int64_t> &sizes,
+                                       const std::map<int, uint64_t> &pinned,
+                                       std::vector<uint64_t> &memory,
+                                       const std::function<loom_status_t()> &beforeLaunch) {
+  // Lay the buffers that are not weights out in one arena by liveness: the live ranges
+  // are the model's, the sizes this run's.
+  std::vector<BufferLife> lives = model->lives;
+  const std::vector<bool> &used = model->used;
+  std::map<std::string, int64_t> bound = sizes;
+  for (size_t i = 0; i < model->buffers.size(); ++i) {
+    const Buffer &b = model->buffers[i];
+    if (b.weight || !used[i] || pinned.count(static_cast<int>(i)))
+      continue;
+    std::vector<int64_t> shape;
+    if (loom_status_t s =
+            model->shape(b.shape, "buffer " + std::to_string(i), bound, nullptr, shape))
+      return s;
+    lives[i].bytes = static_cast<uint64_t>(count(shape) * dtypeSize(b.dtype));
+  }
+  MemoryPlan plan = planMemory(lives);
+  if (plan.peak > model->arenaBytes) {
+    if (model->arena)
+      if (loom_status_t s = loom_device_free(model->device, model->arena))
+        loom_status_free(s);
+    model->arena = 0;
+    model->arenaBytes = 0;
+    if (loom_status_t s = loom_device_alloc(model->device, plan.peak, &model->arena))
+      return s;
+    model->arenaBytes = plan.peak;
+  }
+  memory.assign(model->buffers.size(), 0);
+  for (size_t i = 0; i < model->buffers.size(); ++i)
+    memory[i] = model->buffers[i].weight ? model->weightMemory[static_cast<int>(i)]
+                                         : model->arena + plan.offsets[i];
+  for (auto &[buffer, pointer] : pinned)
+    memory[buffer] = pointer;
+  if (beforeLaunch)
+    if (loom_status_t s = beforeLaunch())
+      return s;
+  // With profiling on, an event before every launch and one after the last.
+  std::vector<loom_event_t> events;
+  struct EventsGuard {
+    std::vector<loom_event_t> &events;
+    ~EventsGuard() {
+      for (loom_event_t event : events)
+        loom_event_destroy(event);
+    }
+  } eventsGuard{events};
+  if (model->profiling)
+    for (size_t i = 0; i <= model->launches.size(); ++i) {
+      loom_event_t event = nullptr;
+      if (loom_status_t s = loom_event_create(model->device, &event))
+        return s;
+      events.push_back(event);
+    }
+  size_t step = 0;
+  for (const Launch &launch : model->launches) {
+    std::vector<uint64_t> pointers;
+    std::vector<int64_t> values;
+    for (int a : launch.args)
+      pointers.push_back(memory[a]);
+    for (const std::string &name : launch.sizes) {
+      auto size = sizes.find(name);
+      if (size == sizes.end()) {
+        return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                          "kernel " + launch.kernel + " needs the size of '" + name +
+                              "', which no input gives");
+      }
+      values.push_back(size->second);
+    }
+    std::vector<void *> args;
+    for (uint64_t &p : pointers)
+      args.push_back(&p);
+    for (int64_t &v : values)
+      args.push_back(&v);
+    uint32_t grid[3];
+    for (int d = 0; d < 3; ++d) {
+      std::optional<int64_t> work = evaluate(launch.grid[d].work, sizes);
+      int64_t blocks = std::max<int64_t>(
+          1, ((work ? *work : 1) + launch.grid[d].per - 1) / launch.grid[d].per);
+      if (launch.grid[d].cap)
+        blocks = std::min(blocks, launch.grid[d].cap);
+      grid[d] = static_cast<uint32_t>(blocks);
+    }
+    if (model->profiling && !events.empty())
+      if (loom_status_t s = loom_event_record(events[step]))
+        return s;
+    if (loom_status_t s =
+            loom_module_launch_shared(launch.module, launch.kernel.c_str(), grid,
+                                      launch.threads, launch.shared, args.data())) {
+      return s;
+    }
+    ++step;
+  }
+  if (model->profiling && !events.empty()) {
+    if (loom_status_t s = loom_event_record(events[step]))
+      return s;
+    float span = 0;
+    if (loom_status_t s = loom_event_elapsed_ms(events.front(), events.back(), &span))
+      return s;
+    auto &[runs, spanTotal] = model->profile["(gpu) first launch to last kernel end"];
+    ++runs;
+    spanTotal += span;
+    for (size_t i = 0; i < model->launches.size(); ++i) {
+      float ms = 0;
+      if (loom_status_t s = loom_event_elapsed_ms(events[i], events[i + 1], &ms))
+        return s;
+      auto &[launches, total] = model->profile[model->launches[i].kernel];
+      ++launches;
+      total += ms;
+    }
+  }
+  return nullptr;
+}
+
 namespace {
 
 /// An input or output of a run, on the host or on the device.
@@ -114,117 +230,22 @@ loom_status_t runModel(loom_model_t model, const std::vector<Tensor> &inputs,
   }
 
   phase("(host) inputs: bind sizes, convert");
-  // Lay the buffers that are not weights out in one arena by liveness: the live ranges
-  // are the model's, the sizes this run's.
-  std::vector<BufferLife> lives = model->lives;
-  const std::vector<bool> &used = model->used;
-  for (size_t i = 0; i < model->buffers.size(); ++i) {
-    const Buffer &b = model->buffers[i];
-    if (b.weight || !used[i])
-      continue;
-    std::vector<int64_t> shape;
-    if (loom_status_t s =
-            model->shape(b.shape, "buffer " + std::to_string(i), sizes, nullptr, shape))
-      return s;
-    lives[i].bytes = static_cast<uint64_t>(count(shape) * dtypeSize(b.dtype));
-  }
-  MemoryPlan plan = planMemory(lives);
-  if (plan.peak > model->arenaBytes) {
-    if (model->arena)
-      if (loom_status_t s = loom_device_free(model->device, model->arena))
-        loom_status_free(s);
-    model->arena = 0;
-    model->arenaBytes = 0;
-    if (loom_status_t s = loom_device_alloc(model->device, plan.peak, &model->arena))
-      return s;
-    model->arenaBytes = plan.peak;
-  }
-  std::vector<uint64_t> memory(model->buffers.size(), 0);
-  for (size_t i = 0; i < model->buffers.size(); ++i)
-    memory[i] = model->buffers[i].weight ? model->weightMemory[static_cast<int>(i)]
-                                         : model->arena + plan.offsets[i];
-  for (auto &[buffer, pointer] : inPlace)
-    memory[buffer] = pointer;
-  phase("(host) memory plan");
+  std::vector<uint64_t> memory;
+  std::map<int, uint64_t> pinned = inPlace;
+  std::vector<std::pair<int, const std::string *>> queued;
   for (auto &[buffer, bytes] : uploads)
-    if (loom_status_t s =
-            loom_device_upload(model->device, memory[buffer], bytes.data(), bytes.size()))
-      return s;
-  phase("(host) upload inputs");
-  // With profiling on, an event before every launch and one after the last.
-  std::vector<loom_event_t> events;
-  struct EventsGuard {
-    std::vector<loom_event_t> &events;
-    ~EventsGuard() {
-      for (loom_event_t event : events)
-        loom_event_destroy(event);
-    }
-  } eventsGuard{events};
-  if (model->profiling)
-    for (size_t i = 0; i <= model->launches.size(); ++i) {
-      loom_event_t event = nullptr;
-      if (loom_status_t s = loom_event_create(model->device, &event))
-        return s;
-      events.push_back(event);
-    }
-  size_t step = 0;
-  for (const Launch &launch : model->launches) {
-    std::vector<uint64_t> pointers;
-    std::vector<int64_t> values;
-    for (int a : launch.args)
-      pointers.push_back(memory[a]);
-    for (const std::string &name : launch.sizes) {
-      auto size = sizes.find(name);
-      if (size == sizes.end()) {
-        return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
-                          "kernel " + launch.kernel + " needs the size of '" + name +
-                              "', which no input gives");
-      }
-      values.push_back(size->second);
-    }
-    std::vector<void *> args;
-    for (uint64_t &p : pointers)
-      args.push_back(&p);
-    for (int64_t &v : values)
-      args.push_back(&v);
-    uint32_t grid[3];
-    for (int d = 0; d < 3; ++d) {
-      std::optional<int64_t> work = evaluate(launch.grid[d].work, sizes);
-      int64_t blocks = std::max<int64_t>(
-          1, ((work ? *work : 1) + launch.grid[d].per - 1) / launch.grid[d].per);
-      if (launch.grid[d].cap)
-        blocks = std::min(blocks, launch.grid[d].cap);
-      grid[d] = static_cast<uint32_t>(blocks);
-    }
-    if (model->profiling && !events.empty())
-      if (loom_status_t s = loom_event_record(events[step]))
-        return s;
-    if (loom_status_t s =
-            loom_module_launch_shared(launch.module, launch.kernel.c_str(), grid,
-                                      launch.threads, launch.shared, args.data())) {
-      return s;
-    }
-    ++step;
-  }
+    queued.emplace_back(buffer, &bytes);
+  if (loom_status_t s = launchSequence(model, sizes, pinned, memory, [&]() -> loom_status_t {
+        phase("(host) memory plan");
+        for (auto &[buffer, bytes] : queued)
+          if (loom_status_t s = loom_device_upload(model->device, memory[buffer],
+                                                   bytes->data(), bytes->size()))
+            return s;
+        phase("(host) upload inputs");
+        return nullptr;
+      }))
+    return s;
   phase("(host) launch kernels");
-  if (model->profiling && !events.empty()) {
-    if (loom_status_t s = loom_event_record(events[step]))
-      return s;
-    float span = 0;
-    if (loom_status_t s = loom_event_elapsed_ms(events.front(), events.back(), &span))
-      return s;
-    auto &[runs, spanTotal] = model->profile["(gpu) first launch to last kernel end"];
-    ++runs;
-    spanTotal += span;
-    for (size_t i = 0; i < model->launches.size(); ++i) {
-      float ms = 0;
-      if (loom_status_t s = loom_event_elapsed_ms(events[i], events[i + 1], &ms))
-        return s;
-      auto &[launches, total] = model->profile[model->launches[i].kernel];
-      ++launches;
-      total += ms;
-    }
-  }
   if (loom_status_t s = loom_device_synchronize(model->device)) {
     return s;
   }
@@ -248,6 +269,13 @@ loom_status_t runModel(loom_model_t model, const std::vector<Tensor> &inputs,
     if (deviceOutputs) {
       loom_device_tensor_t &out = deviceOutputs[i];
       out = loom_device_tensor_t{};
+      if (auto updated = inPlace.find(port.buffer); updated != inPlace.end()) {
+        // The run updated this device input in place (a KV cache): it is the output.
+        out.pointer = updated->second;
+        out.bytes = bytes;
+        describe(out);
+        continue;
+      }
       if ((s = loom_device_alloc(model->device, bytes, &out.pointer)))
         return s;
       out.bytes = bytes;

@@ -14,6 +14,7 @@
 #include "loom/support/Safetensors.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -109,5 +110,19 @@ struct loom_model_s {
                       std::map<std::string, int64_t> &sizes, const int64_t *given,
                       std::vector<int64_t> &out);
 };
+
+namespace loom::rt {
+
+/// Lays a run's buffers out for `sizes` (every named dimension bound) in the model's
+/// arena, except `pinned` ones, which live at the given device pointers (inputs read in
+/// place, outputs written in place), calls `beforeLaunch` (may be empty) once `memory`
+/// holds every buffer's address, then queues the manifest's launches on the device's
+/// stream and returns without waiting (unless profiling, which reads its events).
+loom_status_t launchSequence(loom_model_t model, const std::map<std::string, int64_t> &sizes,
+                             const std::map<int, uint64_t> &pinned,
+                             std::vector<uint64_t> &memory,
+                             const std::function<loom_status_t()> &beforeLaunch);
+
+} // namespace loom::rt
 
 #endif // LOOM_RUNTIME_MODELSTATE_H

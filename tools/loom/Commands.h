@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+namespace loom {
+struct ImportOptions;
+} // namespace loom
+
 namespace loom::cli {
 
 /// Writes `text` to `path` through a temporary file and a rename, so a failure never
@@ -19,11 +23,13 @@ bool writeAtomically(const std::string &path, const std::string &text,
 
 /// "batch=2,seq=7" into sizes (each N > 0); false if malformed.
 bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes);
+/// Takes the import option at argv[i] with its value (--dtype, --rope-frequencies,
+/// --entry, --kv-block-size), advancing i; false if argv[i] is not one.
+bool takeImportOption(int argc, char **argv, int &i, ImportOptions &options);
 /// Loom IR of a model: a .mlir file as is, else the import of an ONNX file or HF folder
-/// in `dtype` (the import's summary goes to stderr); `ropeFrequencies` as
-/// ImportOptions::ropeFrequencies.
-bool loadModelIr(const std::string &model, const std::string &dtype, std::string &ir,
-                 std::string &error, const std::string &ropeFrequencies = "stored");
+/// with `options` (the import's summary goes to stderr).
+bool loadModelIr(const std::string &model, const ImportOptions &options, std::string &ir,
+                 std::string &error);
 
 /// The elements of little-endian tensor bytes of `dtype` as doubles.
 std::vector<double> decodeElements(DType dtype, const std::string &bytes);

@@ -17,13 +17,12 @@
 namespace loom::cli {
 
 /// The model through the default pipeline: the fused IR both commands start from.
-static bool loadOptimized(const std::string &model, const std::string &dtype,
-                          const std::string &target, std::string &ir, std::string &error,
-                          const std::string &ropeFrequencies = "stored") {
+static bool loadOptimized(const std::string &model, const ImportOptions &importOptions,
+                          const std::string &target, std::string &ir, std::string &error) {
   OptimizeResult optimized;
   OptimizeOptions options;
   options.target = target;
-  if (!loadModelIr(model, dtype, ir, error, ropeFrequencies) ||
+  if (!loadModelIr(model, importOptions, ir, error) ||
       !optimizeModule(ir, options, optimized, error))
     return false;
   ir = std::move(optimized.ir);
@@ -34,16 +33,17 @@ int runKernelHarness(int argc, char **argv) {
   const char *usage =
       "usage: loom kernel-harness <model.onnx | hf-folder | fused.mlir> -o <dir>\n"
       "                           [--dtype f32|bf16|f16] [--target sm_80|sm_90a]\n"
+      "                           [--entry forward|step] [--kv-block-size N]\n"
       "                           [--sizes name=N,..] [--seed N]\n";
-  std::string model, dir, dtype = "f32", target = "sm_90a";
+  std::string model, dir, target = "sm_90a";
+  ImportOptions importOptions;
   KernelHarnessOptions options;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
     bool hasValue = i + 1 < argc;
     if (arg == "-o" && hasValue) {
       dir = argv[++i];
-    } else if (arg == "--dtype" && hasValue) {
-      dtype = argv[++i];
+    } else if (takeImportOption(argc, argv, i, importOptions)) {
     } else if (arg == "--target" && hasValue) {
       target = argv[++i];
     } else if (arg == "--seed" && hasValue) {
@@ -67,7 +67,7 @@ int runKernelHarness(int argc, char **argv) {
     return 2;
   }
   std::string ir, error, summary;
-  if (!loadOptimized(model, dtype, target, ir, error) ||
+  if (!loadOptimized(model, importOptions, target, ir, error) ||
       !writeKernelHarness(ir, dir, options, summary, error)) {
     std::fprintf(stderr, "loom kernel-harness: %s\n", error.c_str());
     return 1;
@@ -81,20 +81,19 @@ int runCompile(int argc, char **argv) {
       "usage: loom compile <model.onnx | hf-folder | fused.mlir> -o <artifact-dir>\n"
       "                    [--dtype f32|bf16|f16] [--target sm_80|sm_90a]\n"
       "                    [--max-batch N] [--max-seq N] [--rope-frequencies "
-      "stored|f32]\n";
-  std::string model, dir, dtype = "f32", ropeFrequencies = "stored";
+      "stored|f32]\n"
+      "                    [--entry forward|step] [--kv-block-size N]\n";
+  std::string model, dir;
+  ImportOptions importOptions;
   ArtifactOptions options;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
     bool hasValue = i + 1 < argc;
     if (arg == "-o" && hasValue) {
       dir = argv[++i];
-    } else if (arg == "--dtype" && hasValue) {
-      dtype = argv[++i];
+    } else if (takeImportOption(argc, argv, i, importOptions)) {
     } else if (arg == "--target" && hasValue) {
       options.target = argv[++i];
-    } else if (arg == "--rope-frequencies" && hasValue) {
-      ropeFrequencies = argv[++i];
     } else if ((arg == "--max-batch" || arg == "--max-seq") && hasValue) {
       long long bound = std::atoll(argv[++i]);
       if (bound <= 0) {
@@ -124,7 +123,7 @@ int runCompile(int argc, char **argv) {
     return 2;
   }
   std::string ir, error, summary;
-  if (!loadOptimized(model, dtype, options.target, ir, error, ropeFrequencies) ||
+  if (!loadOptimized(model, importOptions, options.target, ir, error) ||
       !writeArtifact(ir, dir, options, summary, error)) {
     std::fprintf(stderr, "loom compile: %s\n", error.c_str());
     return 1;

@@ -36,14 +36,9 @@ int runImport(int argc, char **argv) {
   ImportOptions options;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
-    if ((arg == "-o" || arg == "--output" || arg == "--dtype") && i + 1 < argc) {
-      (arg == "--dtype" ? options.dtype : output) = argv[++i];
-    } else if (arg == "--rope-frequencies" && i + 1 < argc) {
-      options.ropeFrequencies = argv[++i];
-    } else if (arg == "--entry" && i + 1 < argc) {
-      options.entry = argv[++i];
-    } else if (arg == "--kv-block-size" && i + 1 < argc) {
-      options.kvBlockSize = std::atoll(argv[++i]);
+    if ((arg == "-o" || arg == "--output") && i + 1 < argc) {
+      output = argv[++i];
+    } else if (takeImportOption(argc, argv, i, options)) {
     } else if (arg == "-h" || arg == "--help") {
       std::fputs(usage, stdout);
       return 0;

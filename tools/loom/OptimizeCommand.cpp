@@ -39,8 +39,25 @@ bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes) 
   return true;
 }
 
-bool loadModelIr(const std::string &model, const std::string &dtype, std::string &ir,
-                 std::string &error, const std::string &ropeFrequencies) {
+bool takeImportOption(int argc, char **argv, int &i, ImportOptions &options) {
+  std::string arg = argv[i];
+  if (i + 1 >= argc)
+    return false;
+  if (arg == "--dtype")
+    options.dtype = argv[++i];
+  else if (arg == "--rope-frequencies")
+    options.ropeFrequencies = argv[++i];
+  else if (arg == "--entry")
+    options.entry = argv[++i];
+  else if (arg == "--kv-block-size")
+    options.kvBlockSize = std::atoll(argv[++i]);
+  else
+    return false;
+  return true;
+}
+
+bool loadModelIr(const std::string &model, const ImportOptions &importOptions,
+                 std::string &ir, std::string &error) {
   if (endsWith(model, ".mlir")) {
     std::ifstream in(model);
     if (!in) {
@@ -50,9 +67,6 @@ bool loadModelIr(const std::string &model, const std::string &dtype, std::string
     ir.assign(std::istreambuf_iterator<char>(in), {});
     return true;
   }
-  ImportOptions importOptions;
-  importOptions.dtype = dtype;
-  importOptions.ropeFrequencies = ropeFrequencies;
   ImportResult imported;
   if (!importModel(model, importOptions, imported, error))
     return false;
@@ -65,6 +79,7 @@ int runOptimize(int argc, char **argv) {
   const char *usage =
       "usage: loom optimize <model.onnx | hf-folder | model.mlir> [-o out.mlir]\n"
       "                     [--pipeline PASSES] [--dtype f32|bf16|f16] [--weights path]\n"
+      "                     [--entry forward|step] [--kv-block-size N]\n"
       "                     [--verify-each-pass [--tolerance 1e-4] [--sizes "
       "batch=2,seq=6]\n"
       "                      [--seed N]]\n"
@@ -72,7 +87,8 @@ int runOptimize(int argc, char **argv) {
       "prints the IR. --verify-each-pass runs the reference executor on random inputs\n"
       "before and after every pass and stops at the first pass that changes the "
       "outputs.\n";
-  std::string model, output, dtype = "f32";
+  std::string model, output;
+  ImportOptions importOptions;
   OptimizeOptions options;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
@@ -84,8 +100,7 @@ int runOptimize(int argc, char **argv) {
       output = argv[++i];
     } else if (arg == "--pipeline" && hasValue) {
       options.pipeline = argv[++i];
-    } else if (arg == "--dtype" && hasValue) {
-      dtype = argv[++i];
+    } else if (takeImportOption(argc, argv, i, importOptions)) {
     } else if (arg == "--weights" && hasValue) {
       options.weights = argv[++i];
     } else if (arg == "--verify-each-pass") {
@@ -113,7 +128,7 @@ int runOptimize(int argc, char **argv) {
   }
 
   std::string ir, error;
-  if (!loadModelIr(model, dtype, ir, error)) {
+  if (!loadModelIr(model, importOptions, ir, error)) {
     std::fprintf(stderr, "loom optimize: %s\n", error.c_str());
     return 1;
   }

@@ -115,6 +115,24 @@ std::optional<uint64_t> peakAtBounds(const std::vector<Type> &types,
   return planMemory(lives).peak;
 }
 
+/// A scratch buffer's shape as a tensor type (f32), for the memory plan at the bounds.
+Type scratchType(const std::vector<std::string> &shape, MLIRContext *context) {
+  SmallVector<int64_t> sizes;
+  SmallVector<StringAttr> names;
+  Builder b(context);
+  for (const std::string &dim : shape) {
+    int64_t size = 0;
+    if (!StringRef(dim).getAsInteger(10, size)) {
+      sizes.push_back(size);
+    } else {
+      sizes.push_back(ShapedType::kDynamic);
+      names.push_back(b.getStringAttr(dim));
+    }
+  }
+  Attribute encoding = names.empty() ? Attribute() : Attribute(DimsAttr::get(context, names));
+  return RankedTensorType::get(sizes, Float32Type::get(context), encoding);
+}
+
 bool writeFile(const std::string &path, const std::string &text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
@@ -190,7 +208,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       std::string name = kernel->getAttrOfType<StringAttr>("loom.cuda_name").str();
       const cuda::EmittedKernel &info = *llvm::find_if(
           kernels, [&](const cuda::EmittedKernel &k) { return k.name == name; });
-      std::string args, grid, sizes;
+      std::string args, sizes;
       launchArgs.emplace_back();
       for (Value input : kernel.getInputs()) {
         if (!bufferOf.count(input)) {
@@ -202,26 +220,55 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         args += (args.empty() ? "" : ", ") + std::to_string(bufferOf[input]);
         launchArgs.back().push_back(bufferOf[input]);
       }
-      for (Value result : kernel.getResults()) {
-        if (!addBuffer(result))
+      for (auto [i, result] : llvm::enumerate(kernel.getResults())) {
+        int updated = i < info.inPlace.size() ? info.inPlace[i] : -1;
+        if (updated >= 0) {
+          // The kernel stores into its input's buffer: nothing may read the old value.
+          Value source = kernel.getInputs()[updated];
+          if (!source.hasOneUse()) {
+            error = "kernel " + name + " updates input " + std::to_string(updated) +
+                    " in place, but other ops read that value too";
+            return false;
+          }
+          bufferOf[result] = bufferOf[source];
+        } else if (!addBuffer(result)) {
           return false;
+        }
         args += (args.empty() ? "" : ", ") + std::to_string(bufferOf[result]);
         launchArgs.back().push_back(bufferOf[result]);
       }
-      for (int d = 0; d < 3; ++d)
-        grid += std::string(d ? ", " : "") +
-                "{\"work\": " + jsonString(info.grid[d].work) +
-                ", \"per\": " + std::to_string(info.grid[d].per) +
-                ", \"cap\": " + std::to_string(info.grid[d].cap) + "}";
+      for (const std::vector<std::string> &shape : info.scratch) {
+        std::string shapeText;
+        for (const std::string &dim : shape)
+          shapeText += (shapeText.empty() ? "" : ", ") + jsonString(dim);
+        buffers += std::string(count ? ",\n    " : "\n    ") +
+                   "{\"dtype\": \"F32\", \"shape\": [" + shapeText + "]}";
+        bufferTypes.push_back(scratchType(shape, kernel.getContext()));
+        args += (args.empty() ? "" : ", ") + std::to_string(count);
+        launchArgs.back().push_back(count++);
+      }
       for (const std::string &symbol : info.symbols)
         sizes += (sizes.empty() ? "" : ", ") + jsonString(symbol);
-      launches += std::string(launchCount++ ? ",\n    " : "\n    ") +
-                  "{\"kernel\": " + jsonString(name) +
-                  ", \"threads\": " + std::to_string(info.threads) +
-                  (info.sharedBytes ? ", \"shared\": " + std::to_string(info.sharedBytes)
-                                    : std::string()) +
-                  ", \"grid\": [" +
-                  grid + "], \"args\": [" + args + "], \"sizes\": [" + sizes + "]}";
+      // The kernel, then its later phases with the same arguments.
+      auto launch = [&](const std::string &kernelName, int threads, int64_t shared,
+                        const cuda::EmittedKernel::GridDim *dims) {
+        std::string grid;
+        for (int d = 0; d < 3; ++d)
+          grid += std::string(d ? ", " : "") + "{\"work\": " + jsonString(dims[d].work) +
+                  ", \"per\": " + std::to_string(dims[d].per) +
+                  ", \"cap\": " + std::to_string(dims[d].cap) + "}";
+        launches += std::string(launchCount++ ? ",\n    " : "\n    ") +
+                    "{\"kernel\": " + jsonString(kernelName) +
+                    ", \"threads\": " + std::to_string(threads) +
+                    (shared ? ", \"shared\": " + std::to_string(shared) : std::string()) +
+                    ", \"grid\": [" + grid + "], \"args\": [" + args +
+                    "], \"sizes\": [" + sizes + "]}";
+      };
+      launch(name, info.threads, info.sharedBytes, info.grid);
+      for (const cuda::EmittedKernel::Phase &phase : info.phases) {
+        launch(phase.name, phase.threads, 0, phase.grid);
+        launchArgs.push_back(launchArgs.back());
+      }
     } else if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
         auto name = entry.getResultAttrOfType<StringAttr>(i, "loom.name");
@@ -245,6 +292,9 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       return false;
     }
   }
+  size_t kernelCount = 0;
+  for (const cuda::EmittedKernel &k : kernels)
+    kernelCount += 1 + k.phases.size();
   // Peak activation memory at the declared bounds, planned as the runtime plans it.
   std::optional<uint64_t> peak = peakAtBounds(bufferTypes, weightBuffers, inputBuffers,
                                               outputBuffers, launchArgs, options.bounds);
@@ -286,7 +336,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
     return false;
   }
   summary = std::to_string(launchCount) + " launches of " +
-            std::to_string(kernels.size()) + " kernels, " + std::to_string(weightCount) +
+            std::to_string(kernelCount) + " kernels, " + std::to_string(weightCount) +
             " weights, " + std::to_string(count) + " buffers";
   if (peak) {
     std::string text;

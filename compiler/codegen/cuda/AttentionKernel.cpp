@@ -15,13 +15,6 @@ using namespace mlir;
 
 namespace loom::cuda {
 
-/// `x` as a literal of compute type `type`.
-static std::string literal(double x, const std::string &type) {
-  std::string text;
-  llvm::raw_string_ostream(text) << llvm::format("%.9e", x);
-  return "(" + type + ")" + text;
-}
-
 /// Keys past this bound are never needed by the block's queries: the causal diagonal of
 /// its last query, or all keys.
 std::string KernelWriter::kvEnd(AttentionOp op, const std::string &tileQ) {
@@ -39,10 +32,10 @@ void KernelWriter::adjustScore(AttentionOp op, const std::string &score,
   int64_t d = shapeOf(op.getQuery())[3].size;
   double scale = op.getScale() ? op.getScale()->convertToDouble()
                                : 1.0 / std::sqrt(static_cast<double>(d));
-  e.line(score + " *= " + literal(scale, type) + ";");
+  e.line(score + " *= " + floatLiteral(scale, type) + ";");
   if (std::optional<APFloat> cap = op.getSoftcap())
-    e.line(score + " = " + literal(cap->convertToDouble(), type) + " * tanh(" + score +
-           " / " + literal(cap->convertToDouble(), type) + ");");
+    e.line(score + " = " + floatLiteral(cap->convertToDouble(), type) + " * tanh(" + score +
+           " / " + floatLiteral(cap->convertToDouble(), type) + ");");
   if (Value mask = op.getMask()) {
     Shape ms = shapeOf(mask);
     Index full = {"b", "h", row, col}, index;

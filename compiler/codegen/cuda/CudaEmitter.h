@@ -46,6 +46,20 @@ struct EmittedKernel {
   GridDim grid[3];
   /// The dimension names the kernel takes, in parameter order.
   std::vector<std::string> symbols;
+  /// Per output: the input it updates in place (the artifact gives both one buffer; a
+  /// cache write stores only the rows it changes), or -1.
+  std::vector<int> inPlace;
+  /// Float32 scratch buffers the kernel needs, by shape (size expressions); passed as
+  /// `ws0`, ... after the outputs and alive for the kernel's launches only.
+  std::vector<std::vector<std::string>> scratch;
+  /// Kernels launched right after this one with the same parameters (later passes of
+  /// the same work, such as combining the partial results of a split context).
+  struct Phase {
+    std::string name;
+    int threads = 256;
+    GridDim grid[3];
+  };
+  std::vector<Phase> phases;
 };
 
 /// Writes the CUDA C++ of every loom.kernel in `module` to `os`, naming each kernel op

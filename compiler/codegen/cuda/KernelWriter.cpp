@@ -24,6 +24,12 @@ std::string store(Type element, const std::string &target, const std::string &va
   return target + " = (" + storageType(element) + ")(" + value + ");";
 }
 
+std::string floatLiteral(double x, const std::string &type) {
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::format("%.9e", x);
+  return "(" + type + ")" + text;
+}
+
 /// The product of `dims` as size-expression text ("?" if one is anonymous).
 std::string work(ArrayRef<Dim> dims) {
   std::optional<SizeExpr> count = elementCount(dims);
@@ -78,26 +84,40 @@ LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
     ok = matmul();
     break;
   case KernelKind::Attention:
-    ok = attention();
+    if (auto paged = llvm::dyn_cast<PagedAttentionOp>(kernel_.getAnchor()))
+      ok = pagedAttention(paged);
+    else
+      ok = attention();
     break;
   case KernelKind::Reduction:
     ok = reduction();
     break;
-  default:
-    return kernel_.emitOpError()
-           << "the CUDA emitter cannot write " << stringifyKernelKind(kernel_.getKind())
-           << " kernels yet";
+  case KernelKind::Scatter:
+    ok = scatter();
+    break;
   }
   if (!ok || emitter_->failed())
     return kernel_.emitOpError() << "cannot be written as CUDA: "
                                  << (emitter_->failed() ? emitter_->error() : why_);
+  info_.inPlace.resize(kernel_.getNumResults(), -1);
+  for (auto [i, input] : llvm::enumerate(inPlace_))
+    info_.inPlace[i] = input;
+  writeFunction(os, name_, info_.threads, info_.grid, emitter_->code());
+  for (auto [phase, code] : llvm::zip(info_.phases, phaseCode_))
+    writeFunction(os, phase.name, phase.threads, phase.grid, code);
+  return success();
+}
+
+void KernelWriter::writeFunction(llvm::raw_ostream &os, const std::string &name,
+                                 int threads, const EmittedKernel::GridDim grid[3],
+                                 const std::string &code) {
   // The marker line lets the runtime compile kernels in separate NVRTC programs.
-  os << "\n//@loom-kernel " << name_ << "\n";
+  os << "\n//@loom-kernel " << name << "\n";
   os << "// " << stringifyKernelKind(kernel_.getKind()) << " kernel; launch with "
-     << info_.threads << " threads per block, grid (" << describe(info_.grid[0]) << ", "
-     << describe(info_.grid[1]) << ", " << describe(info_.grid[2]) << ")\n";
-  os << "extern \"C\" __global__ void __launch_bounds__(" << info_.threads << ") "
-     << name_ << "(";
+     << threads << " threads per block, grid (" << describe(grid[0]) << ", "
+     << describe(grid[1]) << ", " << describe(grid[2]) << ")\n";
+  os << "extern \"C\" __global__ void __launch_bounds__(" << threads << ") " << name
+     << "(";
   std::string separator;
   for (auto [i, input] : llvm::enumerate(kernel_.getInputs())) {
     os << separator << "const " << storageType(elementOf(input)) << " *__restrict__ in"
@@ -108,12 +128,15 @@ LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
     os << separator << storageType(elementOf(output)) << " *__restrict__ out" << i;
     separator = ", ";
   }
+  for (size_t i = 0; i < info_.scratch.size(); ++i) {
+    os << separator << "float *__restrict__ ws" << i;
+    separator = ", ";
+  }
   for (const std::string &symbol : info_.symbols) {
     os << separator << "long long s_" << symbol;
     separator = ", ";
   }
-  os << ") {\n" << emitter_->code() << "}\n";
-  return success();
+  os << ") {\n" << code << "}\n";
 }
 
 /// One grid-stride loop per output. With a schedule vector of V > 1 each thread

@@ -3,7 +3,7 @@
 // Internal to the CUDA emitter. A KernelWriter writes the body of one kernel with an
 // ElementEmitter, by kind: pointwise and normalization (KernelWriter.cpp), matmul
 // (MatmulKernels.cpp), reductions (ReductionKernels.cpp), attention
-// (AttentionKernel.cpp). Anchored kinds compute their anchor's value themselves and
+// (AttentionKernel.cpp), the paged KV-cache kinds (PagedKernels.cpp). Anchored kinds compute their anchor's value themselves and
 // store every output through storeOutputs, which follows the epilogue.
 //
 //===----------------------------------------------------------------------===//
@@ -26,6 +26,8 @@ namespace loom::cuda {
 /// The statement storing compute-typed `value` into `target` of `element` storage.
 std::string store(mlir::Type element, const std::string &target,
                   const std::string &value);
+/// `x` as a literal of compute type `type` ("(float)1.250000000e-01").
+std::string floatLiteral(double x, const std::string &type);
 /// The product of `dims` as size-expression text ("?" if one is anonymous).
 std::string work(llvm::ArrayRef<Dim> dims);
 /// The product of `dims` as a C++ expression over the `s_<name>` parameters.
@@ -56,6 +58,11 @@ private:
   bool softmaxKernel(SoftmaxOp op);
   bool cumsumKernel(CumsumOp op);
   bool attention();
+  bool pagedAttention(PagedAttentionOp op);
+  bool scatter();
+  /// Writes one `extern "C"` function with the kernel's parameters around `code`.
+  void writeFunction(llvm::raw_ostream &os, const std::string &name, int threads,
+                     const EmittedKernel::GridDim grid[3], const std::string &code);
   bool tensorCoreAttention(AttentionOp op);
   std::string kvEnd(AttentionOp op, const std::string &tileQ);
   void adjustScore(AttentionOp op, const std::string &score, const std::string &row,
@@ -75,6 +82,10 @@ private:
   std::string name_;
   std::unique_ptr<ElementEmitter> emitter_;
   EmittedKernel info_;
+  /// Per output, the input it updates in place (see EmittedKernel::inPlace).
+  std::vector<int> inPlace_;
+  /// The bodies of info_.phases, in order.
+  std::vector<std::string> phaseCode_;
   std::string why_;
 };
 

@@ -86,6 +86,30 @@ loom_status_t loom_device_copy(loom_device_t device, uint64_t target, uint64_t s
                                size_t bytes);
 /* Waits for all launched work; reports a kernel fault here. */
 loom_status_t loom_device_synchronize(loom_device_t device);
+/* Free and total device memory now. */
+loom_status_t loom_device_memory_info(loom_device_t device, size_t *out_free,
+                                      size_t *out_total);
+/* Copies queued on the device's stream after launched work, returning at once; the
+ * host memory must stay valid until the stream reaches them (loom_device_synchronize).
+ * Page-locked host memory (loom_host_alloc) makes them truly asynchronous. */
+loom_status_t loom_device_upload_async(loom_device_t device, uint64_t target,
+                                       const void *source, size_t bytes);
+loom_status_t loom_device_download_async(loom_device_t device, void *target,
+                                         uint64_t source, size_t bytes);
+/* Sets `bytes` of device memory to zero (queued on the device's stream). */
+loom_status_t loom_device_zero(loom_device_t device, uint64_t target, size_t bytes);
+/* Page-locked host memory for fast asynchronous copies. */
+loom_status_t loom_host_alloc(loom_device_t device, size_t bytes, void **out_pointer);
+void loom_host_free(loom_device_t device, void *pointer);
+
+/* CUDA graphs: launches made on the device between capture_begin and capture_end are
+ * recorded instead of run; launching the graph replays them with the same arguments
+ * (pointers and sizes as they were when captured) at a fraction of the launch cost. */
+typedef struct loom_graph_s *loom_graph_t;
+loom_status_t loom_graph_capture_begin(loom_device_t device);
+loom_status_t loom_graph_capture_end(loom_device_t device, loom_graph_t *out_graph);
+loom_status_t loom_graph_launch(loom_graph_t graph);
+void loom_graph_destroy(loom_graph_t graph);
 
 /* A loaded cubin or PTX image (from loom_compile_cuda). */
 typedef struct loom_module_s *loom_module_t;
@@ -169,7 +193,9 @@ loom_status_t loom_model_run(loom_model_t model, const loom_host_tensor_t *input
                              size_t num_outputs);
 /* loom_model_run on device tensors: inputs are read in place and must have the compiled
  * element types; each output is copied to device memory allocated for it, which the
- * caller releases with loom_device_free. */
+ * caller releases with loom_device_free. An output the model updates in place (a KV
+ * cache written by a serving step) is its input: its slot gets the input's pointer,
+ * which the caller must not free twice. */
 loom_status_t loom_model_run_device(loom_model_t model, const loom_device_tensor_t *inputs,
                                     size_t num_inputs, loom_device_tensor_t *outputs,
                                     size_t num_outputs);

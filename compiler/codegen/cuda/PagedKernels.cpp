@@ -1,0 +1,309 @@
+//===- PagedKernels.cpp - Kernels over a paged KV cache -------------------===//
+//
+// `scatter` kernels write a step's new keys or values into their cache slots, in
+// place; paged attention reads a sequence's keys and values through its block table.
+// Paged attention is split-KV (flash-decoding): a block takes one query token, one KV
+// head and one slice of the token's context, with the query heads that share the KV
+// head computed together so each key and value is loaded once for all of them; when
+// a context is split, a second kernel combines the slices' partial results.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/codegen/cuda/KernelWriter.h"
+
+#include <cmath>
+
+using namespace mlir;
+
+namespace loom::cuda {
+
+namespace {
+
+/// Most slices one token's context is split into (the grid's z size).
+constexpr int64_t kMaxSplits = 16;
+/// Rows of the scratch buffer of partial results: a step splits each token's context
+/// into at most kScratchRows / tokens slices, so long prefills are not split and need
+/// no more scratch than a batch of decodes.
+constexpr int64_t kScratchRows = 4096;
+
+std::string num(int64_t x) { return std::to_string(x); }
+
+/// `pointer[offset]` of `element` storage as a compute-typed value.
+std::string loadAs(Type element, const std::string &pointer, const std::string &offset) {
+  std::string load = pointer + "[" + offset + "]";
+  if (element.isBF16())
+    return "__bfloat162float(" + load + ")";
+  if (element.isF16())
+    return "__half2float(" + load + ")";
+  return load;
+}
+
+} // namespace
+
+/// Each thread takes elements of the new rows in a grid-stride loop and stores them at
+/// their slot; negative slots (padding) and slots past the cache are skipped. The
+/// output is the cache input itself (EmittedKernel::inPlace), so rows not written keep
+/// their contents. The prologue (rope on new keys) is computed as rows are read.
+bool KernelWriter::scatter() {
+  ElementEmitter &e = *emitter_;
+  auto op = llvm::cast<CacheWriteOp>(kernel_.getAnchor());
+  auto cache = llvm::dyn_cast<BlockArgument>(op.getCache());
+  if (!cache)
+    return refuse("a cache write's cache must be a kernel input (it is updated in place)");
+  if (yielded().size() != 1 || yielded()[0] != op.getResult())
+    return refuse("a cache write's kernel must output the updated cache and nothing else");
+  Shape rows = shapeOf(op.getValues());
+  info_.grid[0] = {work(rows), info_.threads, 65536};
+  e.line("const long long n = " + product(rows) +
+         ", width = " + product(ArrayRef<Dim>(rows).drop_front()) +
+         ", capacity = " + product(shapeOf(op.getCache())) + ";");
+  e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
+         "t += (long long)gridDim.x * blockDim.x)");
+  Index index = e.delinearize("t", rows);
+  e.line("const long long slot = (long long)" + e.at(op.getSlots(), {index[0]}) + ";");
+  e.line("const long long at = slot * width + t % width;");
+  e.open("if (slot >= 0 && at < capacity)");
+  e.line(store(elementOf(op.getResult()), "out0[at]", e.at(op.getValues(), index)));
+  e.close();
+  e.close();
+  inPlace_ = {static_cast<int>(cache.getArgNumber())};
+  return true;
+}
+
+/// Split-KV paged attention. Phase 1, a block per (token, KV head, slice): the G query
+/// heads of the KV head are staged in shared memory, pre-scaled; each pass over
+/// `threads` keys has every thread score one key against all G heads (its key row read
+/// once, 16 bytes at a time), then one warp per head updates that head's running
+/// maximum and sum, then every thread accumulates its share of the G x Dv outputs from
+/// the pass's values. An unsplit token stores its result (through the epilogue);
+/// a split one writes the unnormalized output and its maximum and sum to scratch, and
+/// phase 2, a block per (token, query head), combines the slices.
+bool KernelWriter::pagedAttention(PagedAttentionOp op) {
+  ElementEmitter &e = *emitter_;
+  Shape q = shapeOf(op.getQuery()), kc = shapeOf(op.getKeyCache()),
+        vc = shapeOf(op.getValueCache()), tables = shapeOf(op.getBlockTables());
+  std::string keys = parameter(op.getKeyCache()), values = parameter(op.getValueCache()),
+              table = parameter(op.getBlockTables()), lens = parameter(op.getContextLens()),
+              starts = parameter(op.getQueryStarts());
+  if (keys.empty() || values.empty() || table.empty() || lens.empty() || starts.empty())
+    return refuse("paged attention reads its caches, block tables and lengths as kernel "
+                  "inputs");
+  for (const Dim &d : {q[1], q[2], kc[1], kc[2], vc[3]})
+    if (!d.isStatic())
+      return refuse("paged attention needs static heads, head sizes and block size");
+  int64_t heads = q[1].size, d = q[2].size, blockSize = kc[1].size, kvHeads = kc[2].size,
+          dv = vc[3].size, group = heads / kvHeads;
+  Type element = elementOf(op.getQuery());
+  if (element.isF64())
+    return refuse("paged attention is written for f32, f16 and bf16");
+  int64_t threads = schedule_.warps * 32, granule = schedule_.tileKv;
+  int64_t perThread = (group * dv + threads - 1) / threads;
+  double scale = op.getScale() ? op.getScale()->convertToDouble()
+                               : 1.0 / std::sqrt(static_cast<double>(d));
+  std::string T = storageType(element), G = num(group), D = num(d), Dv = num(dv),
+              Th = num(threads), minusInf = "__int_as_float(0xff800000)";
+
+  info_.grid[0] = {work(ArrayRef<Dim>(q).take_front()), 1, 0};
+  info_.grid[1] = {num(kvHeads), 1, 0};
+  info_.grid[2] = {num(kMaxSplits), 1, 0};
+  info_.scratch = {{num(kScratchRows), num(heads), num(dv + 2)}};
+
+  // The token's sequence (the last whose first token is at or before it), how many
+  // keys it sees, and how many slices its context is split into.
+  auto locate = [&](ElementEmitter &w, const std::string &token) {
+    w.line("const long long tokens = " + sizeExpr(q[0]) + ", seqs = " +
+           sizeExpr(shapeOf(op.getContextLens())[0]) + ", token = " + token + ";");
+    w.line("long long lo = 0, hi = seqs - 1;");
+    w.open("while (lo < hi)");
+    w.line("const long long mid = (lo + hi + 1) / 2;");
+    w.line("if ((long long)" + starts + "[mid] <= token) lo = mid; else hi = mid - 1;");
+    w.close();
+    w.line("const long long seq = lo, first = " + starts + "[seq];");
+    w.line("const long long end = seq + 1 < seqs ? (long long)" + starts +
+           "[seq + 1] : tokens;");
+    w.line("const long long keys = (long long)" + lens +
+           "[seq] - (end - first) + (token - first) + 1;");
+    w.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) + "LL, " +
+           num(kScratchRows) + "LL / tokens));");
+    w.line("const long long splits = loom_max(1LL, loom_min(perToken, (keys + " +
+           num(granule - 1) + ") / " + num(granule) + "));");
+  };
+  locate(e, "(long long)blockIdx.x");
+  e.line("const long long g = blockIdx.y, z = blockIdx.z;");
+  e.line("if (z >= splits) return;");
+  e.line("const long long chunk = (keys + splits - 1) / splits;");
+  e.line("const long long k0 = z * chunk, k1 = loom_min(keys, k0 + chunk);");
+  e.line("const long long tableWidth = " + sizeExpr(tables[1]) + ";");
+  e.line("__shared__ float qs[" + G + "][" + D + "], ps[" + G + "][" + Th + "], m_s[" + G +
+         "], l_s[" + G + "], a_s[" + G + "];");
+  e.line("__shared__ long long rowOf[" + Th + "];");
+  e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+  e.open("for (int i = threadIdx.x; i < " + G + " * " + D + "; i += blockDim.x)");
+  e.line("const long long h = g * " + G + " + i / " + D + ", dd = i % " + D + ";");
+  e.line("qs[i / " + D + "][dd] = (float)" + e.at(op.getQuery(), {"token", "h", "dd"}) +
+         " * " + floatLiteral(scale, "float") + ";");
+  e.close();
+  e.open("if (threadIdx.x < " + G + ")");
+  e.line("m_s[threadIdx.x] = " + minusInf + ";");
+  e.line("l_s[threadIdx.x] = 0.0f;");
+  e.close();
+  e.line("float acc[" + num(perThread) + "];");
+  e.line("#pragma unroll");
+  e.line("for (int r = 0; r < " + num(perThread) + "; ++r) acc[r] = 0.0f;");
+  e.line("__syncthreads();");
+
+  e.open("for (long long j0 = k0; j0 < k1; j0 += " + Th + ")");
+  // Scores: one key per thread against every head of the group.
+  e.line("const long long j = j0 + threadIdx.x;");
+  e.open("if (j < k1)");
+  e.line("const long long row = (long long)" + table + "[seq * tableWidth + j / " +
+         num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
+  e.line("rowOf[threadIdx.x] = row;");
+  e.line("const " + T + " *krow = " + keys + " + (row * " + num(kvHeads) + " + g) * " + D +
+         ";");
+  e.line("float dot[" + G + "];");
+  e.line("#pragma unroll");
+  e.line("for (int hh = 0; hh < " + G + "; ++hh) dot[hh] = 0.0f;");
+  int64_t vector = element.isF32() ? 4 : 8; // elements per 16 bytes
+  if (d % vector == 0) {
+    // 16 bytes of the key row at a time (rows are 16-byte aligned when D is a
+    // multiple of the vector).
+    e.line("#pragma unroll 2");
+    e.open("for (int c = 0; c < " + D + "; c += " + num(vector) + ")");
+    e.line("const uint4 word = *reinterpret_cast<const uint4 *>(krow + c);");
+    e.line("const " + T + " *part = reinterpret_cast<const " + T + " *>(&word);");
+    e.line("#pragma unroll");
+    e.open("for (int x = 0; x < " + num(vector) + "; ++x)");
+    e.line("const float kv = " + loadAs(element, "part", "x") + ";");
+    e.line("#pragma unroll");
+    e.line("for (int hh = 0; hh < " + G + "; ++hh) dot[hh] += qs[hh][c + x] * kv;");
+    e.close();
+    e.close();
+  } else {
+    e.open("for (int c = 0; c < " + D + "; ++c)");
+    e.line("const float kv = " + loadAs(element, "krow", "c") + ";");
+    e.line("#pragma unroll");
+    e.line("for (int hh = 0; hh < " + G + "; ++hh) dot[hh] += qs[hh][c] * kv;");
+    e.close();
+  }
+  e.open("for (int hh = 0; hh < " + G + "; ++hh)");
+  if (std::optional<APFloat> cap = op.getSoftcap()) {
+    std::string c = floatLiteral(cap->convertToDouble(), "float");
+    e.line("ps[hh][threadIdx.x] = " + c + " * tanhf(dot[hh] / " + c + ");");
+  } else {
+    e.line("ps[hh][threadIdx.x] = dot[hh];");
+  }
+  e.close();
+  e.close();
+  e.open("else");
+  e.line("for (int hh = 0; hh < " + G + "; ++hh) ps[hh][threadIdx.x] = " + minusInf + ";");
+  e.close();
+  e.line("__syncthreads();");
+  // Softmax bookkeeping: a warp per head.
+  e.open("for (int hh = warp; hh < " + G + "; hh += blockDim.x / 32)");
+  e.line("float best = " + minusInf + ";");
+  e.line("for (int c = lane; c < " + Th + "; c += 32) best = fmaxf(best, ps[hh][c]);");
+  e.line("for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, "
+         "best, o));");
+  e.line("const float before = m_s[hh], after = fmaxf(before, best);");
+  e.line("float sum = 0.0f;");
+  e.open("for (int c = lane; c < " + Th + "; c += 32)");
+  e.line("const float p = expf(ps[hh][c] - after);");
+  e.line("ps[hh][c] = p;");
+  e.line("sum += p;");
+  e.close();
+  e.line("for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);");
+  e.line("__syncwarp();");
+  e.open("if (lane == 0)");
+  e.line("const float alpha = before == " + minusInf + " ? 0.0f : expf(before - after);");
+  e.line("a_s[hh] = alpha;");
+  e.line("l_s[hh] = l_s[hh] * alpha + sum;");
+  e.line("m_s[hh] = after;");
+  e.close();
+  e.close();
+  e.line("__syncthreads();");
+  // Values: each thread's outputs (head hh, column dd) for idx = thread + r * threads.
+  e.line("const int n = (int)loom_min(" + Th + "LL, k1 - j0);");
+  e.line("#pragma unroll");
+  e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
+  e.line("const int idx = threadIdx.x + r * " + Th + ";");
+  e.line("if (idx < " + G + " * " + Dv + ") acc[r] *= a_s[idx / " + Dv + "];");
+  e.close();
+  e.open("for (int c = 0; c < n; ++c)");
+  e.line("const " + T + " *vrow = " + values + " + (rowOf[c] * " + num(kvHeads) +
+         " + g) * " + Dv + ";");
+  e.line("#pragma unroll");
+  e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
+  e.line("const int idx = threadIdx.x + r * " + Th + ";");
+  e.line("if (idx < " + G + " * " + Dv + ") acc[r] += ps[idx / " + Dv + "][c] * " +
+         loadAs(element, "vrow", "idx % " + Dv) + ";");
+  e.close();
+  e.close();
+  e.line("__syncthreads();");
+  e.close();
+
+  // An unsplit token stores its result; a split one leaves its partial in scratch.
+  e.line("const long long scratchRow = token * perToken + z;");
+  e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
+  e.line("const int idx = threadIdx.x + r * " + Th + ";");
+  e.line("if (idx >= " + G + " * " + Dv + ") break;");
+  e.line("const long long h = g * " + G + " + idx / " + Dv + ", dd = idx % " + Dv + ";");
+  e.open("if (splits == 1)");
+  e.line("const float y = acc[r] / l_s[idx / " + Dv + "];");
+  bool stored = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
+  e.close();
+  e.open("else");
+  e.line("ws0[(scratchRow * " + num(heads) + " + h) * " + num(dv + 2) + " + dd] = acc[r];");
+  e.close();
+  e.close();
+  e.open("if (splits > 1 && threadIdx.x < " + G + ")");
+  e.line("float *stats = ws0 + (scratchRow * " + num(heads) + " + g * " + G +
+         " + threadIdx.x) * " + num(dv + 2) + " + " + Dv + ";");
+  e.line("stats[0] = m_s[threadIdx.x];");
+  e.line("stats[1] = l_s[threadIdx.x];");
+  e.close();
+  if (!stored)
+    return false;
+
+  // Phase 2: combine a split token's slices, a block per (token, query head).
+  std::vector<Value> args(body().getArguments().begin(), body().getArguments().end());
+  std::vector<std::string> names;
+  for (unsigned i = 0; i < args.size(); ++i)
+    names.push_back("in" + std::to_string(i));
+  auto combine = std::make_unique<ElementEmitter>(args, names);
+  std::swap(emitter_, combine);
+  ElementEmitter &c = *emitter_;
+  locate(c, "(long long)blockIdx.x");
+  c.line("if (splits == 1) return;");
+  c.line("const long long h = blockIdx.y;");
+  c.line("const float *base = ws0 + (token * perToken * " + num(heads) + " + h) * " +
+         num(dv + 2) + ";");
+  c.line("const long long stride = " + num(heads * (dv + 2)) + ";");
+  c.line("float best = " + minusInf + ";");
+  c.line("for (long long z = 0; z < splits; ++z) best = fmaxf(best, base[z * stride + " + Dv +
+         "]);");
+  c.line("float total = 0.0f;");
+  c.line("for (long long z = 0; z < splits; ++z) total += base[z * stride + " + Dv +
+         " + 1] * expf(base[z * stride + " + Dv + "] - best);");
+  c.open("for (long long dd = threadIdx.x; dd < " + Dv + "; dd += blockDim.x)");
+  c.line("float sum = 0.0f;");
+  c.line("for (long long z = 0; z < splits; ++z) sum += base[z * stride + dd] * "
+         "expf(base[z * stride + " +
+         Dv + "] - best);");
+  c.line("const float y = sum / total;");
+  bool combined = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
+  c.close();
+  std::swap(emitter_, combine);
+  if (!combined || combine->failed())
+    return combined ? refuse(combine->error()) : false;
+  EmittedKernel::Phase phase;
+  phase.name = name_ + "_combine";
+  phase.threads = static_cast<int>(std::min<int64_t>(128, (dv + 31) / 32 * 32));
+  phase.grid[0] = info_.grid[0];
+  phase.grid[1] = {num(heads), 1, 0};
+  info_.phases.push_back(phase);
+  phaseCode_.push_back(combine->code());
+  return true;
+}
+
+} // namespace loom::cuda
