@@ -15,10 +15,15 @@ mkdir -p "$out" carry/artifacts carry/models
 for m in tiny-llama tiny-gpt2 tiny-bert; do
   mkdir -p "carry/models/$m"
   cp "$models/$m/model.safetensors" "$models/$m/reference.safetensors" "carry/models/$m/"
-  if [ -f "$models/$m/generations.json" ]; then cp "$models/$m/generations.json" "carry/models/$m/"; fi
+  for f in generations.json config.json generation_config.json tokenizer.json; do
+    if [ -f "$models/$m/$f" ]; then cp "$models/$m/$f" "carry/models/$m/"; fi
+  done
   "$loom" compile "$models/$m" -o "carry/artifacts/$m"
 done
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-bf16 --dtype bf16
+# Serving steps (paged KV cache) for the generation tests.
+"$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-step --entry step
+"$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-step-bf16 --entry step --dtype bf16
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf"
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf-long" --sizes batch=1,seq=70 --seed 1
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-bf16" --dtype bf16

@@ -145,6 +145,10 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
     }
     return true;
   };
+  if (const json::Value *declared = manifest.get("bounds"); declared && declared->isObject())
+    for (const auto &[name, bound] : declared->asObject())
+      if (bound.isInteger())
+        bounds[name] = bound.asInteger();
   const json::Value *list = manifest.get("buffers");
   if (!list || !list->isArray())
     return bad("no buffers");

@@ -76,6 +76,8 @@ struct loom_model_s {
   std::vector<loom::rt::Port> inputs, outputs;
   std::vector<std::pair<std::string, int>> weights;
   std::vector<loom::rt::Launch> launches;
+  /// The manifest's declared bounds of named dimensions (`--max-seq`, ...).
+  std::map<std::string, int64_t> bounds;
   /// Whether the kernels came from the on-disk cache, and what went wrong with it.
   bool cacheHit = false;
   std::string cacheNote;

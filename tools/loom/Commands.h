@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,10 @@ int runKernelHarness(int argc, char **argv);
 int runRun(int argc, char **argv);
 /// `loom greedy`: greedy decoding with an artifact, checked against generations.json.
 int runGreedy(int argc, char **argv);
+/// `loom generate` with a step artifact: the serving engine on the GPU.
+int runServeGenerate(int argc, char **argv);
+/// End-of-sequence ids from a model folder's generation_config.json, else config.json.
+std::set<int32_t> readEosIds(const std::string &folder);
 /// `loom kernel-check`: runs a kernel harness on a GPU (runtime only).
 int runKernelCheck(int argc, char **argv);
 

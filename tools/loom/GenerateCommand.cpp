@@ -32,31 +32,6 @@ bool isDirectory(const std::string &path) {
   return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
 }
 
-/// End-of-sequence ids from generation_config.json, else config.json (a number or a
-/// list of numbers under "eos_token_id").
-std::set<int32_t> readEosIds(const std::string &folder) {
-  std::set<int32_t> ids;
-  for (const char *file : {"generation_config.json", "config.json"}) {
-    std::string text, error;
-    json::Value root;
-    if (!readTextFile(folder + "/" + file, text, error) ||
-        !json::parse(text, root, error))
-      continue;
-    const json::Value *eos = root.get("eos_token_id");
-    if (!eos)
-      continue;
-    if (eos->isInteger())
-      ids.insert(static_cast<int32_t>(eos->asInteger()));
-    for (const json::Value &id :
-         eos->isArray() ? eos->asArray() : std::vector<json::Value>{})
-      if (id.isInteger())
-        ids.insert(static_cast<int32_t>(id.asInteger()));
-    if (!ids.empty())
-      break;
-  }
-  return ids;
-}
-
 /// The number of positions the model supports, from config.json; 0 when unknown.
 int64_t readMaxPositions(const std::string &folder) {
   std::string text, error;

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <sstream>
 #include <string>
@@ -27,10 +28,11 @@ int usage(FILE *out) {
       "  import    print a model (ONNX file or Hugging Face folder) as loom IR\n"
       "  optimize  run the pass pipeline over a model and print the IR\n"
       "  compile   compile a model into an artifact (kernels.cu + manifest.json)\n"
-      "  generate  generate text from a prompt\n"
+      "  generate  generate text from a model folder on the CPU reference executor\n"
       "  reference run a model on the CPU reference executor\n"
       "  kernel-harness  write per-kernel test data for a model's CUDA kernels\n"
 #endif
+      "  generate  generate text on the GPU with a step artifact (continuous batching)\n"
       "  run       run a compiled artifact on the GPU\n"
       "  greedy    greedy decoding with an artifact, checked against generations.json\n"
       "  devices   list the CUDA devices this machine has\n"
@@ -128,6 +130,11 @@ int main(int argc, char **argv) {
     return loom::cli::runGreedy(argc - 2, argv + 2);
   if (command == "kernel-check")
     return loom::cli::runKernelCheck(argc - 2, argv + 2);
+  // `generate` with a compiled step artifact runs on the GPU; with a model, on the CPU
+  // reference executor (compiler builds only).
+  if (command == "generate" &&
+      (argc < 3 || std::filesystem::exists(std::string(argv[2]) + "/manifest.json")))
+    return loom::cli::runServeGenerate(argc - 2, argv + 2);
 #ifdef LOOM_WITH_COMPILER
   if (command == "import")
     return loom::cli::runImport(argc - 2, argv + 2);

@@ -1,0 +1,235 @@
+//===- GpuSampler.cpp - Next tokens from logits, on the GPU ---------------===//
+
+#include "serving/GpuSampler.h"
+
+#include "KernelCache.h"
+#include "Status.h"
+
+namespace loom::rt {
+
+namespace {
+
+constexpr int kThreads = 1024;
+
+const char *kSamplerSource = R"(
+struct SampleRow {
+  float temperature, topP, penalty;
+  int topK;
+  unsigned long long seed;
+  int index, historyBegin, historyEnd, pad;
+};
+
+/// Block-wide reductions (every thread gets the result).
+template <typename T, typename Op> __device__ T loom_reduce(T v, Op op) {
+  __shared__ T partial[32];
+  for (int o = 16; o > 0; o >>= 1)
+    v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0)
+    partial[threadIdx.x >> 5] = v;
+  __syncthreads();
+  T total = partial[0];
+  for (int w = 1; w < (int)(blockDim.x >> 5); ++w)
+    total = op(total, partial[w]);
+  __syncthreads(); // partial is reused by the next reduction
+  return total;
+}
+struct Sum { __device__ float operator()(float a, float b) const { return a + b; } };
+struct Max { __device__ float operator()(float a, float b) const { return a > b ? a : b; } };
+struct Min { __device__ float operator()(float a, float b) const { return a < b ? a : b; } };
+struct MaxInt { __device__ int operator()(int a, int b) const { return a > b ? a : b; } };
+
+/// A uniform float in [0, 1) from the request's seed and the token's index.
+__device__ float loom_uniform(unsigned long long seed, int index) {
+  unsigned long long z = seed ^ (0x9E3779B97F4A7C15ULL * (unsigned long long)(index + 1));
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return (float)((z >> 40) * (1.0 / 16777216.0));
+}
+
+extern "C" __global__ void __launch_bounds__(1024)
+loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *__restrict__ rows,
+            const int *__restrict__ history, float *__restrict__ work, int *__restrict__ out) {
+  const long long r = blockIdx.x;
+  const SampleRow p = rows[r];
+  const float *in = logits + r * vocab;
+  float *x = work + r * vocab;
+  for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
+    x[i] = in[i];
+  __syncthreads();
+  if (p.penalty != 1.0f) {
+    for (int h = p.historyBegin + threadIdx.x; h < p.historyEnd; h += blockDim.x) {
+      const int t = history[h];
+      if (t >= 0 && t < vocab) {
+        const float v = in[t];
+        x[t] = v > 0.0f ? v / p.penalty : v * p.penalty;
+      }
+    }
+    __syncthreads();
+  }
+  if (p.temperature <= 0.0f) {
+    // Greedy: the largest logit, the lowest index among equals.
+    float best = __int_as_float(0xff800000);
+    long long at = vocab;
+    for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
+      if (x[i] > best) {
+        best = x[i];
+        at = i;
+      }
+    const float top = loom_reduce(best, Max());
+    const int first = -loom_reduce(best == top ? -(int)at : -(int)vocab, MaxInt());
+    if (threadIdx.x == 0)
+      out[r] = first;
+    return;
+  }
+  float high = __int_as_float(0xff800000), low = __int_as_float(0x7f800000);
+  for (long long i = threadIdx.x; i < vocab; i += blockDim.x) {
+    high = fmaxf(high, x[i]);
+    low = fminf(low, x[i]);
+  }
+  const float top = loom_reduce(high, Max());
+  float cut = loom_reduce(low, Min());
+  if (p.topK > 0 && p.topK < vocab) {
+    // The k-th largest logit: the highest threshold that keeps at least k.
+    float lo = cut, hi = top;
+    for (int step = 0; step < 40; ++step) {
+      const float mid = 0.5f * (lo + hi);
+      float kept = 0.0f;
+      for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
+        kept += x[i] >= mid ? 1.0f : 0.0f;
+      if (loom_reduce(kept, Sum()) >= (float)p.topK) lo = mid; else hi = mid;
+    }
+    cut = lo;
+  }
+  // Unnormalized probabilities of the kept tokens (the top one has 1).
+  const float inverse = 1.0f / p.temperature;
+  float mass = 0.0f;
+  for (long long i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float q = x[i] >= cut ? __expf((x[i] - top) * inverse) : 0.0f;
+    x[i] = q;
+    mass += q;
+  }
+  float total = loom_reduce(mass, Sum());
+  float floor = 0.0f;
+  if (p.topP < 1.0f) {
+    // The nucleus: the highest probability threshold whose kept mass reaches top_p.
+    float lo = 0.0f, hi = 1.0f;
+    for (int step = 0; step < 40; ++step) {
+      const float mid = 0.5f * (lo + hi);
+      float kept = 0.0f;
+      for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
+        kept += x[i] >= mid ? x[i] : 0.0f;
+      if (loom_reduce(kept, Sum()) >= p.topP * total) lo = mid; else hi = mid;
+    }
+    floor = lo;
+    mass = 0.0f;
+    for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
+      mass += x[i] >= floor && x[i] > 0.0f ? x[i] : 0.0f;
+    total = loom_reduce(mass, Sum());
+  }
+  // The draw: the token where the running mass (in index order) passes u * total.
+  // Each thread owns a contiguous chunk; chunk sums are scanned in shared memory.
+  __shared__ float prefix[1024];
+  __shared__ int chosen;
+  const long long chunk = (vocab + blockDim.x - 1) / blockDim.x;
+  const long long begin = threadIdx.x * chunk, end = begin + chunk < vocab ? begin + chunk : vocab;
+  float own = 0.0f;
+  int last = -1;
+  for (long long i = begin; i < end; ++i)
+    if (x[i] > 0.0f && x[i] >= floor) {
+      own += x[i];
+      last = (int)i;
+    }
+  prefix[threadIdx.x] = own;
+  if (threadIdx.x == 0)
+    chosen = -1;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float running = 0.0f;
+    for (int t = 0; t < (int)blockDim.x; ++t) {
+      const float v = prefix[t];
+      prefix[t] = running;
+      running += v;
+    }
+  }
+  __syncthreads();
+  const float u = loom_uniform(p.seed, p.index) * total;
+  float running = prefix[threadIdx.x];
+  if (own > 0.0f && u >= running && u < running + own) {
+    for (long long i = begin; i < end; ++i)
+      if (x[i] > 0.0f && x[i] >= floor) {
+        running += x[i];
+        if (u < running) {
+          chosen = (int)i;
+          break;
+        }
+      }
+  }
+  const int fallback = loom_reduce(last, MaxInt());
+  if (threadIdx.x == 0)
+    out[r] = chosen >= 0 ? chosen : fallback;
+}
+)";
+
+} // namespace
+
+GpuSampler::~GpuSampler() {
+  for (uint64_t buffer : {rows_, history_, work_})
+    if (buffer)
+      if (loom_status_t s = loom_device_free(device_, buffer))
+        loom_status_free(s);
+  loom_module_unload(module_);
+}
+
+loom_status_t GpuSampler::reserve(uint64_t &buffer, size_t &capacity, size_t bytes) {
+  if (bytes <= capacity)
+    return nullptr;
+  if (buffer)
+    if (loom_status_t s = loom_device_free(device_, buffer))
+      return s;
+  buffer = 0;
+  capacity = 0;
+  if (loom_status_t s = loom_device_alloc(device_, bytes, &buffer))
+    return s;
+  capacity = bytes;
+  return nullptr;
+}
+
+loom_status_t GpuSampler::sample(uint64_t logits, int64_t vocab,
+                                 const std::vector<SampleRow> &rows,
+                                 const std::vector<int32_t> &history, uint64_t tokens) {
+  if (rows.empty())
+    return nullptr;
+  if (!module_) {
+    CachedCompile compiled;
+    std::string error;
+    if (!compileCached(kSamplerSource, "loom-sample.cu", arch_, compiled, error))
+      return makeStatus(LOOM_STATUS_INTERNAL, "sampling kernel: " + error);
+    if (loom_status_t s = loom_module_load(device_, compiled.binary.data(),
+                                           compiled.binary.size(), &module_))
+      return s;
+  }
+  size_t rowBytes = rows.size() * sizeof(SampleRow);
+  size_t historyBytes = history.size() * sizeof(int32_t);
+  if (loom_status_t s = reserve(rows_, rowsBytes_, rowBytes))
+    return s;
+  if (loom_status_t s = reserve(history_, historyBytes_, historyBytes ? historyBytes : 4))
+    return s;
+  if (loom_status_t s =
+          reserve(work_, workBytes_, rows.size() * static_cast<size_t>(vocab) * 4))
+    return s;
+  // Synchronous copies: the vectors may change as soon as this returns.
+  if (loom_status_t s = loom_device_upload(device_, rows_, rows.data(), rowBytes))
+    return s;
+  if (loom_status_t s = loom_device_upload(device_, history_, history.data(), historyBytes))
+    return s;
+  uint64_t rowsArg = rows_, historyArg = history_, workArg = work_, outArg = tokens;
+  uint64_t logitsArg = logits;
+  int64_t vocabArg = vocab;
+  void *args[] = {&logitsArg, &vocabArg, &rowsArg, &historyArg, &workArg, &outArg};
+  uint32_t grid[3] = {static_cast<uint32_t>(rows.size()), 1, 1};
+  return loom_module_launch(module_, "loom_sample", grid, kThreads, args);
+}
+
+} // namespace loom::rt

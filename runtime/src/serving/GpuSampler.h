@@ -1,0 +1,67 @@
+//===- GpuSampler.h - Next tokens from logits, on the GPU ---------*- C++ -*-===//
+//
+// One block per row of logits picks that row's next token without copying the logits
+// to the host: the repetition penalty on the tokens the sequence has seen (HF's rule:
+// positive logits divided by the penalty, negative ones multiplied), then greedy
+// (lowest index among equal maxima, as torch.argmax), or logits / temperature,
+// top-k, top-p and a draw. Top-k and top-p are thresholds found by bisection over
+// the row (a token is kept when its logit is at least the k-th largest, and when its
+// probability is at least the smallest one the nucleus needs; ties at a threshold are
+// all kept). The draw uses a counter-based generator keyed by the request's seed and
+// the index of the token being sampled, so a request's output does not depend on the
+// batch it ran in.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_RUNTIME_SERVING_GPUSAMPLER_H
+#define LOOM_RUNTIME_SERVING_GPUSAMPLER_H
+
+#include "loom/runtime.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loom::rt {
+
+/// One row's sampling parameters, as the kernel reads them (32 bytes).
+struct SampleRow {
+  float temperature = 0.0f; // <= 0: greedy
+  float topP = 1.0f;
+  float repetitionPenalty = 1.0f;
+  int32_t topK = 0;
+  uint64_t seed = 0;
+  /// Which token of the request this is (0 for its first new token).
+  int32_t index = 0;
+  /// The row's seen tokens in the history array: [historyBegin, historyEnd).
+  int32_t historyBegin = 0, historyEnd = 0;
+  int32_t pad = 0;
+};
+static_assert(sizeof(SampleRow) == 40, "SampleRow layout is shared with the kernel");
+
+class GpuSampler {
+public:
+  GpuSampler(loom_device_t device, std::string arch) : device_(device), arch_(std::move(arch)) {}
+  GpuSampler(const GpuSampler &) = delete;
+  GpuSampler &operator=(const GpuSampler &) = delete;
+  ~GpuSampler();
+
+  /// Queues the sampling of `rows.size()` rows of `vocab` f32 logits at `logits`
+  /// (device) on the device's stream; the tokens land in `tokens` (device, int32 per
+  /// row). `history` holds the seen tokens the rows' ranges point into.
+  loom_status_t sample(uint64_t logits, int64_t vocab, const std::vector<SampleRow> &rows,
+                       const std::vector<int32_t> &history, uint64_t tokens);
+
+private:
+  loom_status_t reserve(uint64_t &buffer, size_t &capacity, size_t bytes);
+
+  loom_device_t device_;
+  std::string arch_;
+  loom_module_t module_ = nullptr;
+  uint64_t rows_ = 0, history_ = 0, work_ = 0;
+  size_t rowsBytes_ = 0, historyBytes_ = 0, workBytes_ = 0;
+};
+
+} // namespace loom::rt
+
+#endif // LOOM_RUNTIME_SERVING_GPUSAMPLER_H
