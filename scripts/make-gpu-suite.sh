@@ -24,6 +24,7 @@ done
 # Serving steps (paged KV cache) for the generation tests.
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-step --entry step
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-step-bf16 --entry step --dtype bf16
+"$loom" compile "$models/tiny-gpt2" -o carry/artifacts/tiny-gpt2-step --entry step
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf"
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf-long" --sizes batch=1,seq=70 --seed 1
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-bf16" --dtype bf16

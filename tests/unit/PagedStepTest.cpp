@@ -1,6 +1,6 @@
 //===- PagedStepTest.cpp - Greedy serving over a paged KV cache, on the CPU ---===//
 //
-// The serving step of tiny-llama (ImportOptions::entry = "step": cache_write and
+// The serving step of tiny-llama and tiny-gpt2 (ImportOptions::entry = "step": cache_write and
 // paged_attention over block tables) run by the reference executor under the
 // continuous-batching scheduler: every prompt of generations.json, twice with different
 // lengths, in one batch whose KV blocks run out. The greedy tokens must equal
@@ -32,8 +32,8 @@ reference::Tensor ints(std::vector<int64_t> values, std::vector<int64_t> shape) 
 
 } // namespace
 
-TEST(PagedStep, GreedyGenerationsMatchInAContinuousBatchWithPreemption) {
-  std::string model = std::string(LOOM_SHARED_DIR) + "/models/tiny-llama";
+void checkPagedGreedy(const std::string &name) {
+  std::string model = std::string(LOOM_SHARED_DIR) + "/models/" + name;
   if (!std::filesystem::exists(model + "/generations.json"))
     GTEST_SKIP() << "no " << model;
   constexpr int64_t kBlockSize = 4;
@@ -144,4 +144,12 @@ TEST(PagedStep, GreedyGenerationsMatchInAContinuousBatchWithPreemption) {
     EXPECT_EQ(finished[rid].tokens, tokens) << "request " << rid;
   EXPECT_GT(scheduler.totalPreemptions(), 0);
   EXPECT_EQ(pool.numFree(), pool.numBlocks());
+}
+
+TEST(PagedStep, LlamaGreedyGenerationsMatchInAContinuousBatchWithPreemption) {
+  checkPagedGreedy("tiny-llama");
+}
+
+TEST(PagedStep, Gpt2GreedyGenerationsMatchInAContinuousBatchWithPreemption) {
+  checkPagedGreedy("tiny-gpt2");
 }

@@ -242,10 +242,104 @@ SmallVector<Value> buildBert(HfImporter &m, Value ids, Value mask, Value types) 
   return outputs;
 }
 
-/// One serving step of a Llama-like model over a paged KV cache (see
-/// ImportOptions::entry): the step's new tokens laid end to end, each layer writing its
-/// keys and values into the cache at `slots` and attending through the block tables;
-/// logits for each sequence's last new token.
+/// The arguments of a serving step's function (see ImportOptions::entry) and the
+/// caches it returns, shared by the family bodies below.
+struct StepArgs {
+  Value tokens, positions, slots, blockTables, contextLens, queryStarts, lastTokens;
+  Block *body = nullptr;
+  RankedTensorType cacheType;
+  SmallVector<Value> caches; // the updated caches, k and v per layer
+};
+
+/// Writes a layer's new keys and values `k`, `v` [tokens, kv_heads, hd] into its
+/// caches and attends to them with `q` [tokens, heads, hd]: [tokens, heads * hd].
+Value pagedAttention(HfImporter &m, StepArgs &a, int64_t layer, Value q, Value k, Value v,
+                     std::optional<float> scale) {
+  GraphBuilder &g = m.g_;
+  OpBuilder &b = g.builder();
+  Value kc = CacheWriteOp::create(b, g.loc(), a.cacheType, a.body->getArgument(7 + 2 * layer),
+                                  k, a.slots);
+  Value vc = CacheWriteOp::create(b, g.loc(), a.cacheType, a.body->getArgument(8 + 2 * layer),
+                                  v, a.slots);
+  a.caches.append({kc, vc});
+  FloatAttr scaleAttr = scale ? b.getF32FloatAttr(*scale) : FloatAttr();
+  // Result [tokens, heads, hd]: the query's type.
+  Value o = PagedAttentionOp::create(b, g.loc(), q.getType(), q, kc, vc, a.blockTables,
+                                     a.contextLens, a.queryStarts, scaleAttr,
+                                     /*softcap=*/nullptr);
+  Shape qs = GraphBuilder::shape(q);
+  return g.reshape(o, {qs[0], Dim::fixed(qs[1].size * qs[2].size)});
+}
+
+/// [tokens, n * hd] -> [tokens, n, hd].
+Value splitTokenHeads(GraphBuilder &g, Value v, int64_t n, int64_t hd) {
+  return g.reshape(v, {GraphBuilder::shape(v)[0], Dim::fixed(n), Dim::fixed(hd)});
+}
+
+/// Llama-like step: RoPE from the positions, GQA over the paged cache.
+Value llamaStep(HfImporter &m, StepArgs &a) {
+  const HfModelSpec &s = m.spec_;
+  GraphBuilder &g = m.g_;
+  int64_t h = s.hiddenSize, hd = s.headDim;
+  Value x = g.gather(m.weight("model.embed_tokens.weight", {s.vocabSize, h}), a.tokens);
+  auto [cos, sin] = ropeTables(m, g.cast(a.positions, g.builder().getF32Type()));
+  // Rope over [heads, tokens, hd].
+  auto roped = [&](Value v) {
+    return g.transpose(g.rope(g.transpose(v, {1, 0, 2}), cos, sin), {1, 0, 2});
+  };
+  for (int64_t layer = 0; layer < s.numLayers; ++layer) {
+    std::string p = "model.layers." + std::to_string(layer) + ".";
+    auto [q, k, v] = attentionInputs(m, p, x);
+    q = roped(splitTokenHeads(g, q, s.numHeads, hd));
+    k = roped(splitTokenHeads(g, k, s.numKvHeads, hd));
+    v = splitTokenHeads(g, v, s.numKvHeads, hd);
+    x = layerOutput(m, p, x, pagedAttention(m, a, layer, q, k, v, std::nullopt));
+  }
+  // Only each sequence's last new token needs logits.
+  x = g.gather(x, a.lastTokens);
+  x = g.rmsNorm(x, m.weight("model.norm.weight", {h}), s.normEpsilon);
+  std::string head = s.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  return g.matmul(x, m.weight(head, {s.vocabSize, h}), /*transposeRhs=*/true);
+}
+
+/// GPT-2 step: learned positions gathered at the tokens' positions.
+Value gpt2Step(HfImporter &m, StepArgs &a) {
+  const HfModelSpec &s = m.spec_;
+  GraphBuilder &g = m.g_;
+  std::string root = m.has("transformer.wte.weight") ? "transformer." : "";
+  int64_t h = s.hiddenSize, hd = s.headDim, f = s.intermediateSize;
+  Value wte = m.weight(root + "wte.weight", {s.vocabSize, h});
+  Value x = g.add(g.gather(wte, a.tokens),
+                  g.gather(m.weight(root + "wpe.weight", {s.maxPositions, h}), a.positions));
+  for (int64_t layer = 0; layer < s.numLayers; ++layer) {
+    std::string p = root + "h." + std::to_string(layer) + ".";
+    Value n = g.layerNorm(x, m.weight(p + "ln_1.weight", {h}), m.weight(p + "ln_1.bias", {h}),
+                          s.normEpsilon);
+    Value qkv = m.linear(n, p + "attn.c_attn", h, 3 * h, true, /*conv1d=*/true);
+    Value q = splitTokenHeads(g, g.slice(qkv, 1, 0, h), s.numHeads, hd);
+    Value k = splitTokenHeads(g, g.slice(qkv, 1, h, 2 * h), s.numHeads, hd);
+    Value v = splitTokenHeads(g, g.slice(qkv, 1, 2 * h, 3 * h), s.numHeads, hd);
+    float scale = s.scaleAttention ? 1.0f / std::sqrt(static_cast<float>(hd)) : 1.0f;
+    if (s.scaleByInverseLayer)
+      scale /= static_cast<float>(layer + 1);
+    Value o = pagedAttention(m, a, layer, q, k, v, scale);
+    x = g.add(x, m.linear(o, p + "attn.c_proj", h, h, true, true));
+    Value b = g.layerNorm(x, m.weight(p + "ln_2.weight", {h}), m.weight(p + "ln_2.bias", {h}),
+                          s.normEpsilon);
+    Value up = m.activation(m.linear(b, p + "mlp.c_fc", h, f, true, true));
+    x = g.add(x, m.linear(up, p + "mlp.c_proj", f, h, true, true));
+  }
+  x = g.gather(x, a.lastTokens);
+  x = g.layerNorm(x, m.weight(root + "ln_f.weight", {h}), m.weight(root + "ln_f.bias", {h}),
+                  s.normEpsilon);
+  Value head = s.tieEmbeddings ? wte : m.weight("lm_head.weight", {s.vocabSize, h});
+  return g.matmul(x, head, /*transposeRhs=*/true);
+}
+
+/// One serving step over a paged KV cache (see ImportOptions::entry): the step's new
+/// tokens laid end to end, each layer writing its keys and values into the cache at
+/// `slots` and attending through the block tables; logits (f32) for each sequence's
+/// last new token.
 bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
                        OpBuilder &builder, Location loc, Type floatType, int64_t blockSize,
                        std::vector<std::string> &errors) {
@@ -258,7 +352,8 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   auto tables = RankedTensorType::get(
       {ShapedType::kDynamic, ShapedType::kDynamic}, i64,
       DimsAttr::get(context, {builder.getStringAttr("seqs"), builder.getStringAttr("table")}));
-  auto cacheType = RankedTensorType::get(
+  StepArgs a;
+  a.cacheType = RankedTensorType::get(
       {ShapedType::kDynamic, blockSize, spec.numKvHeads, spec.headDim}, floatType,
       DimsAttr::get(context, {builder.getStringAttr("blocks")}));
   SmallVector<std::string> names = {"tokens",       "positions",    "slots",
@@ -269,56 +364,24 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   for (int64_t layer = 0; layer < spec.numLayers; ++layer)
     for (const char *kind : {"k", "v"}) {
       names.push_back(std::string(kind) + "_cache_" + std::to_string(layer));
-      inputs.push_back(cacheType);
+      inputs.push_back(a.cacheType);
     }
   auto func =
       func::FuncOp::create(builder, loc, "step", builder.getFunctionType(inputs, {}));
-  Block *body = func.addEntryBlock();
-  builder.setInsertionPointToEnd(body);
+  a.body = func.addEntryBlock();
+  builder.setInsertionPointToEnd(a.body);
   GraphBuilder g(builder, loc, floatType);
   HfImporter m(spec, checkpoint, g, errors);
-  auto arg = [&](int i) { return body->getArgument(i); };
-  Value tokens = arg(0), slots = arg(2), blockTables = arg(3), contextLens = arg(4),
-        queryStarts = arg(5), lastTokens = arg(6);
-  const HfModelSpec &s = spec;
-  int64_t h = s.hiddenSize, hd = s.headDim;
-  Value x = g.gather(m.weight("model.embed_tokens.weight", {s.vocabSize, h}), tokens);
-  Dim count = GraphBuilder::shape(x)[0];
-  auto [cos, sin] = ropeTables(m, g.cast(arg(1), builder.getF32Type()));
-  // [tokens, heads * hd] -> [tokens, heads, hd], roped over [heads, tokens, hd].
-  auto heads = [&](Value v, int64_t n) {
-    return g.reshape(v, {count, Dim::fixed(n), Dim::fixed(hd)});
-  };
-  auto roped = [&](Value v) {
-    return g.transpose(g.rope(g.transpose(v, {1, 0, 2}), cos, sin), {1, 0, 2});
-  };
-  SmallVector<Value> caches;
-  for (int64_t layer = 0; layer < s.numLayers; ++layer) {
-    std::string p = "model.layers." + std::to_string(layer) + ".";
-    auto [q, k, v] = attentionInputs(m, p, x);
-    q = roped(heads(q, s.numHeads));
-    k = roped(heads(k, s.numKvHeads));
-    v = heads(v, s.numKvHeads);
-    Value kc = CacheWriteOp::create(builder, loc, cacheType, arg(7 + 2 * layer), k, slots);
-    Value vc = CacheWriteOp::create(builder, loc, cacheType, arg(8 + 2 * layer), v, slots);
-    caches.append({kc, vc});
-    // Result [tokens, heads, hd]: the query's type.
-    Value o = PagedAttentionOp::create(builder, loc, q.getType(), q, kc, vc, blockTables,
-                                       contextLens, queryStarts, /*scale=*/nullptr,
-                                       /*softcap=*/nullptr);
-    o = g.reshape(o, {count, Dim::fixed(s.numHeads * hd)});
-    x = layerOutput(m, p, x, o);
-  }
-  // Only each sequence's last new token needs logits.
-  x = g.gather(x, lastTokens);
-  x = g.rmsNorm(x, m.weight("model.norm.weight", {h}), s.normEpsilon);
-  std::string head = s.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-  Value logits = g.cast(g.matmul(x, m.weight(head, {s.vocabSize, h}), /*transposeRhs=*/true),
-                        builder.getF32Type());
+  Value *fields[] = {&a.tokens,      &a.positions,   &a.slots,     &a.blockTables,
+                     &a.contextLens, &a.queryStarts, &a.lastTokens};
+  for (auto [i, field] : llvm::enumerate(fields))
+    *field = a.body->getArgument(i);
+  Value logits = spec.family == HfFamily::Gpt2 ? gpt2Step(m, a) : llamaStep(m, a);
+  logits = g.cast(logits, builder.getF32Type());
   if (!errors.empty())
     return false;
   SmallVector<Value> outputs = {logits};
-  outputs.append(caches.begin(), caches.end());
+  outputs.append(a.caches.begin(), a.caches.end());
   func::ReturnOp::create(builder, loc, outputs);
   SmallVector<Type> outputTypes;
   for (Value v : outputs)
@@ -363,8 +426,9 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
 
   if (options.entry == "step") {
     if (spec.family != HfFamily::Llama && spec.family != HfFamily::Mistral &&
-        spec.family != HfFamily::Qwen2) {
-      errors.push_back("a serving step is built for Llama, Mistral and Qwen2 models; " +
+        spec.family != HfFamily::Qwen2 && spec.family != HfFamily::Gpt2) {
+      errors.push_back("a serving step is built for Llama, Mistral, Qwen2 and GPT-2 "
+                       "models; " +
                        spec.architecture + " is not one");
       return false;
     }
