@@ -245,7 +245,7 @@ int runServeGenerate(int argc, char **argv) {
       "         [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
       "         [--repetition-penalty R] [--seed S] [--stop TEXT ...] [--ignore-eos]\n"
       "         [--max-batch N] [--max-step-tokens N] [--max-context N] [--kv-blocks N]\n"
-      "         [--no-graphs] [--json FILE]\n"
+      "         [--no-graphs] [--profile] [--json FILE]\n"
       "Runs a model compiled with `loom compile --entry step` on the GPU. Every prompt\n"
       "(--prompt may repeat; --prompts reads one per line) joins one continuous batch;\n"
       "one prompt streams its text as it comes. Greedy unless --temperature > 0.\n";
@@ -293,6 +293,8 @@ int runServeGenerate(int argc, char **argv) {
       o.engine.kvBlocks = static_cast<int32_t>(number());
     } else if (arg == "--no-graphs") {
       o.engine.cudaGraphs = false;
+    } else if (arg == "--profile") {
+      o.engine.profile = true;
     } else if (arg == "--ignore-eos") {
       o.ignoreEos = true;
     } else if (!arg.empty() && arg[0] != '-' && o.artifact.empty()) {
@@ -445,9 +447,12 @@ int runServeGenerate(int argc, char **argv) {
         << ", \"decode_tokens\": " << run.decodeTokens << ", \"mean_ttft_seconds\": " << ttft
         << ", \"steps\": " << stats.steps << ", \"graph_steps\": " << stats.graphSteps
         << ", \"preemptions\": " << stats.preemptions
-        << ", \"kv_cache_bytes\": " << stats.kvCacheBytes << ", \"load_seconds\": " << loadSeconds
-        << "}\n";
+        << ", \"kv_cache_bytes\": " << stats.kvCacheBytes
+        << ", \"device_bytes_used\": " << stats.deviceBytesUsed
+        << ", \"load_seconds\": " << loadSeconds << "}\n";
   }
+  if (o.engine.profile)
+    std::fprintf(stderr, "%s", engine->profile().c_str());
   return 0;
 }
 

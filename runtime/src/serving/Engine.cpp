@@ -268,6 +268,19 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
   schedulerOptions.maxContext = options.maxContext;
   schedulerOptions.detokenize = options.detokenize;
   scheduler = std::make_unique<Scheduler>(*pool, schedulerOptions);
+  size_t free = 0, total = 0;
+  if (loom_status_t s = loom_device_memory_info(device, &free, &total)) {
+    error = describe(s);
+    return false;
+  }
+  stats.deviceBytesUsed = total - free;
+  if (options.profile) {
+    options.cudaGraphs = false;
+    if (loom_status_t s = loom_model_set_profiling(model, 1)) {
+      error = describe(s);
+      return false;
+    }
+  }
   stats.loadSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   return true;
@@ -506,5 +519,9 @@ bool Engine::step(std::vector<StepToken> &tokens, std::vector<Finished> &finishe
 bool Engine::idle() const { return state_->scheduler->idle(); }
 const EngineStats &Engine::stats() const { return state_->stats; }
 int64_t Engine::vocabSize() const { return state_->vocab; }
+std::string Engine::profile() const {
+  const char *text = loom_model_profile(state_->model);
+  return text ? text : "";
+}
 
 } // namespace loom::serve

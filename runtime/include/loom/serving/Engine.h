@@ -61,6 +61,8 @@ struct EngineOptions {
   double memoryFraction = 0.9;
   /// Replay decode steps from CUDA graphs, per batch-size bucket.
   bool cudaGraphs = true;
+  /// Time every kernel launch (loom_model_set_profiling); turns CUDA graphs off.
+  bool profile = false;
   /// Token ids to text, for stop strings.
   std::function<std::string(const std::vector<int32_t> &)> detokenize;
   /// Called with (done, total) while weights load; may be empty.
@@ -80,6 +82,9 @@ struct EngineStats {
   uint64_t kvCacheBytes = 0;
   /// Seconds spent loading (compile + weights + cache + warm-up).
   double loadSeconds = 0;
+  /// Device memory in use once loaded (weights, KV cache, activations, everything
+  /// else on the device), from the driver's free-memory count.
+  uint64_t deviceBytesUsed = 0;
 };
 
 class Engine {
@@ -103,6 +108,8 @@ public:
   const EngineStats &stats() const;
   /// The vocabulary size (the logits' width).
   int64_t vocabSize() const;
+  /// The per-kernel profile so far (EngineOptions::profile), as loom_model_profile.
+  std::string profile() const;
 
   struct State;
 
