@@ -219,6 +219,14 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
         return bad("launch of " + launch.kernel + " has a malformed shared size");
       launch.shared = static_cast<uint32_t>(shared->asInteger());
     }
+    if (const json::Value *when = l.get("when")) {
+      const json::Value *name = when->get("name"), *min = when->get("min"),
+                        *max = when->get("max");
+      if (!name || !name->isString() || !min || !min->isInteger() || !max ||
+          !max->isInteger())
+        return bad("launch of " + launch.kernel + " has a malformed \"when\"");
+      launch.when = {name->asString(), min->asInteger(), max->asInteger()};
+    }
     for (int d = 0; d < 3; ++d) {
       const json::Value &g = grid->asArray()[d];
       const json::Value *work = g.get("work"), *per = g.get("per"), *cap = g.get("cap");

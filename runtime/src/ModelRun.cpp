@@ -76,7 +76,19 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
       events.push_back(event);
     }
   size_t step = 0;
+  std::vector<bool> skipped(model->launches.size(), false);
   for (const Launch &launch : model->launches) {
+    if (!launch.when.name.empty()) {
+      auto size = sizes.find(launch.when.name);
+      int64_t value = size == sizes.end() ? -1 : size->second;
+      if (value < launch.when.min || (launch.when.max && value > launch.when.max)) {
+        if (model->profiling && !events.empty())
+          if (loom_status_t s = loom_event_record(events[step]))
+            return s;
+        skipped[step++] = true;
+        continue;
+      }
+    }
     std::vector<uint64_t> pointers;
     std::vector<int64_t> values;
     for (int a : launch.args)
@@ -124,6 +136,8 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
     ++runs;
     spanTotal += span;
     for (size_t i = 0; i < model->launches.size(); ++i) {
+      if (skipped[i])
+        continue;
       float ms = 0;
       if (loom_status_t s = loom_event_elapsed_ms(events[i], events[i + 1], &ms))
         return s;

@@ -55,6 +55,12 @@ struct Launch {
   } grid[3];
   std::vector<int> args;
   std::vector<std::string> sizes;
+  /// Launched only when the named dimension is within [min, max] (max 0: unbounded);
+  /// no name: always.
+  struct When {
+    std::string name;
+    int64_t min = 0, max = 0;
+  } when;
 };
 
 struct Port {

@@ -251,7 +251,8 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         sizes += (sizes.empty() ? "" : ", ") + jsonString(symbol);
       // The kernel, then its later phases with the same arguments.
       auto launch = [&](const std::string &kernelName, int threads, int64_t shared,
-                        const cuda::EmittedKernel::GridDim *dims) {
+                        const cuda::EmittedKernel::GridDim *dims,
+                        const cuda::EmittedKernel::Guard &guard) {
         std::string grid;
         for (int d = 0; d < 3; ++d)
           grid += std::string(d ? ", " : "") + "{\"work\": " + jsonString(dims[d].work) +
@@ -262,11 +263,17 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
                     ", \"threads\": " + std::to_string(threads) +
                     (shared ? ", \"shared\": " + std::to_string(shared) : std::string()) +
                     ", \"grid\": [" + grid + "], \"args\": [" + args +
-                    "], \"sizes\": [" + sizes + "]}";
+                    "], \"sizes\": [" + sizes + "]" +
+                    (guard.name.empty()
+                         ? std::string()
+                         : ", \"when\": {\"name\": " + jsonString(guard.name) +
+                               ", \"min\": " + std::to_string(guard.min) +
+                               ", \"max\": " + std::to_string(guard.max) + "}") +
+                    "}";
       };
-      launch(name, info.threads, info.sharedBytes, info.grid);
+      launch(name, info.threads, info.sharedBytes, info.grid, info.guard);
       for (const cuda::EmittedKernel::Phase &phase : info.phases) {
-        launch(phase.name, phase.threads, 0, phase.grid);
+        launch(phase.name, phase.threads, 0, phase.grid, phase.guard);
         launchArgs.push_back(launchArgs.back());
       }
     } else if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {

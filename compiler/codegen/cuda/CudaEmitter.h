@@ -52,12 +52,22 @@ struct EmittedKernel {
   /// Float32 scratch buffers the kernel needs, by shape (size expressions); passed as
   /// `ws0`, ... after the outputs and alive for the kernel's launches only.
   std::vector<std::vector<std::string>> scratch;
+  /// Launch only when the named dimension's size is within [min, max] (max 0: no
+  /// upper bound); an empty name always launches.
+  struct Guard {
+    std::string name;
+    int64_t min = 0, max = 0;
+  };
+  Guard guard;
   /// Kernels launched right after this one with the same parameters (later passes of
-  /// the same work, such as combining the partial results of a split context).
+  /// the same work, such as combining the partial results of a split context), or
+  /// instead of it (a variant with the complementary guard, such as a matrix-vector
+  /// kernel for few rows).
   struct Phase {
     std::string name;
     int threads = 256;
     GridDim grid[3];
+    Guard guard;
   };
   std::vector<Phase> phases;
 };

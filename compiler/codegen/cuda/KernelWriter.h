@@ -53,6 +53,7 @@ private:
   bool normalization();
   bool matmul();
   bool tensorCoreLinear(LinearOp op, const std::string &a, const std::string &b);
+  bool fewRowsLinear(LinearOp op, const std::string &a, const std::string &b);
   bool reduction();
   bool reduceKernel(ReduceOp op);
   bool softmaxKernel(SoftmaxOp op);

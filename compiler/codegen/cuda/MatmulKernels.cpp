@@ -29,7 +29,7 @@ bool KernelWriter::matmul() {
   if (schedule_.tensorCores) {
     if (!linear || !(lhsElement.isBF16() || lhsElement.isF16()))
       return refuse("tensor cores run 16-bit linear layers only");
-    return tensorCoreLinear(linear, a, b);
+    return tensorCoreLinear(linear, a, b) && fewRowsLinear(linear, a, b);
   }
   if (schedule_.tileM != 64 || schedule_.tileN != 64 || schedule_.tileK != 16 ||
       schedule_.warps != 8)
@@ -379,6 +379,88 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.close();
   e.close();
   return stored;
+}
+
+/// Rows at most this many take the matrix-vector variant of a linear layer.
+constexpr int64_t kFewRows = 8;
+
+/// A variant of a 16-bit linear layer for decode steps (at most kFewRows rows, named
+/// by one dimension): reading the weights is all the work, so each warp streams whole
+/// weight rows ([N, K] layout) with 16-byte loads, 8 warps per block, and keeps one dot
+/// product per input row; the input rows (a few KiB) are read through the L1 cache.
+/// The tiled kernel keeps the larger row counts (guards on the row dimension).
+bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a, const std::string &b) {
+  Shape ls = shapeOf(op.getInput()), result = shapeOf(op.getResult());
+  std::optional<SizeExpr> rows = ls.size() == 2 ? toExpr(ls[0]) : std::nullopt;
+  std::string rowName = rows ? rows->str() : "";
+  bool plainName = !rowName.empty() && (std::isalpha(rowName[0]) || rowName[0] == '_') &&
+                   llvm::all_of(rowName, [](char c) { return std::isalnum(c) || c == '_'; });
+  if (!op.getTransposeWeight() || !plainName || !ls[1].isStatic() || ls[1].size % 8)
+    return true; // no variant; the tiled kernel runs for every row count
+  std::vector<Value> args(body().getArguments().begin(), body().getArguments().end());
+  std::vector<std::string> names;
+  for (unsigned i = 0; i < args.size(); ++i)
+    names.push_back("in" + std::to_string(i));
+  auto variant = std::make_unique<ElementEmitter>(args, names);
+  std::swap(emitter_, variant);
+  ElementEmitter &e = *emitter_;
+  Type element = elementOf(op.getInput());
+  std::string T = storageType(element), R = std::to_string(kFewRows);
+  std::string pair = element.isBF16() ? "__nv_bfloat162" : "__half2",
+              widen = element.isBF16() ? "__bfloat1622float2" : "__half22float2";
+  e.line("const long long M = " + sizeExpr(ls[0]) + ", N = " + sizeExpr(result.back()) +
+         ", K = " + sizeExpr(ls.back()) + ";");
+  e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+  e.open("for (long long n = blockIdx.x * 8LL + warp; n < N; n += gridDim.x * 8LL)");
+  e.line("float acc[" + R + "];");
+  e.line("#pragma unroll");
+  e.line("for (int m = 0; m < " + R + "; ++m) acc[m] = 0.0f;");
+  e.line("const " + T + " *w = " + b + " + n * K;");
+  e.line("#pragma unroll 4");
+  e.open("for (long long k = lane * 8LL; k < K; k += 256)");
+  e.line("const uint4 wv = __ldg(reinterpret_cast<const uint4 *>(w + k));");
+  e.line("const " + pair + " *wp = reinterpret_cast<const " + pair + " *>(&wv);");
+  e.line("float2 wf[4];");
+  e.line("#pragma unroll");
+  e.line("for (int x = 0; x < 4; ++x) wf[x] = " + widen + "(wp[x]);");
+  e.line("#pragma unroll");
+  e.open("for (int m = 0; m < " + R + "; ++m)");
+  e.line("if (m >= M) break;");
+  e.line("const uint4 xv = *reinterpret_cast<const uint4 *>(" + a + " + m * K + k);");
+  e.line("const " + pair + " *xp = reinterpret_cast<const " + pair + " *>(&xv);");
+  e.line("#pragma unroll");
+  e.open("for (int x = 0; x < 4; ++x)");
+  e.line("const float2 xf = " + widen + "(xp[x]);");
+  e.line("acc[m] += xf.x * wf[x].x + xf.y * wf[x].y;");
+  e.close();
+  e.close();
+  e.close();
+  e.line("#pragma unroll");
+  e.open("for (int m = 0; m < " + R + "; ++m)");
+  e.line("if (m >= M) break;");
+  e.line("float v = acc[m];");
+  e.line("for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);");
+  e.open("if (lane == 0)");
+  std::string value = "v";
+  if (Value bias = op.getBias())
+    value += " + " + e.at(bias, {"n"});
+  e.line("const float y = " + value + ";");
+  bool stored = storeOutputs(op.getResult(), {"(long long)m", "n"}, "y");
+  e.close();
+  e.close();
+  e.close();
+  std::swap(emitter_, variant);
+  if (!stored || variant->failed())
+    return stored ? refuse(variant->error()) : false;
+  EmittedKernel::Phase phase;
+  phase.name = name_ + "_rows" + R;
+  phase.threads = 256;
+  phase.grid[0] = {work(ArrayRef<Dim>(result).take_back()), 8, 2048};
+  phase.guard = {rowName, 0, kFewRows};
+  info_.guard = {rowName, kFewRows + 1, 0};
+  info_.phases.push_back(phase);
+  phaseCode_.push_back(variant->code());
+  return true;
 }
 
 } // namespace loom::cuda

@@ -5,8 +5,8 @@
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
-// NVRTC: sm_80: 3 kernels
-// NVRTC: sm_90a: 3 kernels
+// NVRTC: sm_80: 4 kernels
+// NVRTC: sm_90a: 4 kernels
 
 // bf16 with the weight as [N, K] (staged as [n][k]) and a gelu epilogue: 128x128 tiles
 // of 8 warps, each 64x32; 16-byte asynchronous copies, four stages in dynamic shared
@@ -25,6 +25,15 @@
 // CHECK-NEXT: if (tile + 3 < tiles) {
 // CHECK: loom_ldmatrix_x4_at(r, bFrag + stage * 10240u + (j * 8 * 40 + kk) * 2);
 // CHECK: loom_mma_bf16(acc[i][j], af[i], bf[j]);
+// CHECK: tanh
+// Its variant for at most 8 rows (decode): a warp per weight row, 16-byte loads, one
+// dot product per input row, the same epilogue.
+// CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
+// CHECK: const long long M = (s_tokens), N = 640LL, K = 64LL;
+// CHECK: for (long long n = blockIdx.x * 8LL + warp; n < N; n += gridDim.x * 8LL)
+// CHECK: const uint4 wv = __ldg(reinterpret_cast<const uint4 *>(w + k));
+// CHECK: acc[m] += xf.x * wf[x].x + xf.y * wf[x].y;
+// CHECK: v += __shfl_xor_sync(0xffffffffu, v, o);
 // CHECK: tanh
 
 // f16 with the weight as [K, N] (staged as [k][n], read transposed) and a bias; N = 48
