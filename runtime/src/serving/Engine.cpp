@@ -204,6 +204,10 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
     return false;
   }
   sampler = std::make_unique<rt::GpuSampler>(device, model->arch);
+  if (loom_status_t s = sampler->load()) {
+    error = describe(s);
+    return false;
+  }
 
   // Warm up with a one-block cache: the largest prefill and the largest decode grow the
   // activation arena to what any step needs, before graphs capture its address.

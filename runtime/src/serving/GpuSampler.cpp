@@ -196,20 +196,23 @@ loom_status_t GpuSampler::reserve(uint64_t &buffer, size_t &capacity, size_t byt
   return nullptr;
 }
 
+loom_status_t GpuSampler::load() {
+  if (module_)
+    return nullptr;
+  CachedCompile compiled;
+  std::string error;
+  if (!compileCached(kSamplerSource, "loom-sample.cu", arch_, compiled, error))
+    return makeStatus(LOOM_STATUS_INTERNAL, "sampling kernel: " + error);
+  return loom_module_load(device_, compiled.binary.data(), compiled.binary.size(), &module_);
+}
+
 loom_status_t GpuSampler::sample(uint64_t logits, int64_t vocab,
                                  const std::vector<SampleRow> &rows,
                                  const std::vector<int32_t> &history, uint64_t tokens) {
   if (rows.empty())
     return nullptr;
-  if (!module_) {
-    CachedCompile compiled;
-    std::string error;
-    if (!compileCached(kSamplerSource, "loom-sample.cu", arch_, compiled, error))
-      return makeStatus(LOOM_STATUS_INTERNAL, "sampling kernel: " + error);
-    if (loom_status_t s = loom_module_load(device_, compiled.binary.data(),
-                                           compiled.binary.size(), &module_))
-      return s;
-  }
+  if (loom_status_t s = load())
+    return s;
   size_t rowBytes = rows.size() * sizeof(SampleRow);
   size_t historyBytes = history.size() * sizeof(int32_t);
   if (loom_status_t s = reserve(rows_, rowsBytes_, rowBytes))

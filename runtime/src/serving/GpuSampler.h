@@ -46,6 +46,9 @@ public:
   GpuSampler &operator=(const GpuSampler &) = delete;
   ~GpuSampler();
 
+  /// Compiles (or takes from the kernel cache) and loads the sampling kernel; `sample`
+  /// does it on first use.
+  loom_status_t load();
   /// Queues the sampling of `rows.size()` rows of `vocab` f32 logits at `logits`
   /// (device) on the device's stream; the tokens land in `tokens` (device, int32 per
   /// row). `history` holds the seen tokens the rows' ranges point into.
