@@ -2,6 +2,8 @@
 
 #include "KernelCache.h"
 
+#include "Status.h"
+
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -137,6 +139,16 @@ bool compileCached(const std::string &source, const std::string &name,
   if (!path.empty() && (!makeDirs(dir) || !writeEntry(path, result.binary)))
     result.note = "cannot write the kernel cache in " + dir;
   return true;
+}
+
+loom_status_t loadRuntimeKernels(loom_device_t device, const std::string &source,
+                                 const std::string &name, const std::string &arch,
+                                 const std::string &what, loom_module_t *module) {
+  CachedCompile compiled;
+  std::string error;
+  if (!compileCached(source, name, arch, compiled, error))
+    return makeStatus(LOOM_STATUS_INTERNAL, what + ": " + error);
+  return loom_module_load(device, compiled.binary.data(), compiled.binary.size(), module);
 }
 
 } // namespace loom::rt

@@ -13,6 +13,7 @@
 #define LOOM_RUNTIME_KERNELCACHE_H
 
 #include "Nvrtc.h"
+#include "loom/runtime.h"
 
 #include <string>
 #include <vector>
@@ -30,6 +31,12 @@ struct CachedCompile {
 /// corrupt entry) never fails the compile; it is reported in `result.note`.
 bool compileCached(const std::string &source, const std::string &name, const std::string &arch,
                    CachedCompile &result, std::string &error);
+
+/// Compiles a runtime-internal kernel source through the cache and loads it on
+/// `device` (what `what` names in the error); the weight converter and the sampler.
+loom_status_t loadRuntimeKernels(loom_device_t device, const std::string &source,
+                                 const std::string &name, const std::string &arch,
+                                 const std::string &what, loom_module_t *module);
 
 /// One NVRTC program of a split compile: the kernels it defines and its cubin.
 struct CompiledPart {

@@ -95,15 +95,10 @@ loom_status_t DeviceConverter::convert(const void *source, size_t count, DType f
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                       std::string("no device conversion from ") + dtypeName(from) + " to " +
                           dtypeName(to));
-  if (!module_) {
-    CachedCompile compiled;
-    std::string error;
-    if (!compileCached(kConvertSource, "loom-convert.cu", arch_, compiled, error))
-      return makeStatus(LOOM_STATUS_INTERNAL, "weight conversion kernels: " + error);
-    if (loom_status_t s = loom_module_load(device_, compiled.binary.data(),
-                                           compiled.binary.size(), &module_))
+  if (!module_)
+    if (loom_status_t s = loadRuntimeKernels(device_, kConvertSource, "loom-convert.cu", arch_,
+                                             "weight conversion kernels", &module_))
       return s;
-  }
   size_t bytes = count * static_cast<size_t>(dtypeSize(from));
   if (bytes > stagingBytes_) {
     if (staging_)

@@ -51,13 +51,17 @@ static std::string describe(const EmittedKernel::GridDim &dim) {
   return dim.cap ? "min(" + text + ", " + std::to_string(dim.cap) + ")" : text;
 }
 
-KernelWriter::KernelWriter(KernelOp kernel, std::string name)
-    : kernel_(kernel), schedule_(scheduleOf(kernel)), name_(std::move(name)) {
+std::unique_ptr<ElementEmitter> KernelWriter::newEmitter() {
   std::vector<std::string> inputNames;
-  for (unsigned i = 0; i < kernel.getInputs().size(); ++i)
+  for (unsigned i = 0; i < kernel_.getInputs().size(); ++i)
     inputNames.push_back("in" + std::to_string(i));
   SmallVector<Value> args(body().getArguments().begin(), body().getArguments().end());
-  emitter_ = std::make_unique<ElementEmitter>(args, inputNames);
+  return std::make_unique<ElementEmitter>(args, inputNames);
+}
+
+KernelWriter::KernelWriter(KernelOp kernel, std::string name)
+    : kernel_(kernel), schedule_(scheduleOf(kernel)), name_(std::move(name)) {
+  emitter_ = newEmitter();
   std::set<std::string> symbols;
   kernel.walk([&](Operation *op) {
     for (Type t : op->getResultTypes())

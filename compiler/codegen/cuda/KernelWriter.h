@@ -61,6 +61,8 @@ private:
   bool attention();
   bool pagedAttention(PagedAttentionOp op);
   bool scatter();
+  /// A fresh emitter over the kernel's inputs, for the body of a phase or variant.
+  std::unique_ptr<ElementEmitter> newEmitter();
   /// Writes one `extern "C"` function with the kernel's parameters around `code`.
   void writeFunction(llvm::raw_ostream &os, const std::string &name, int threads,
                      const EmittedKernel::GridDim grid[3], const std::string &code);

@@ -397,11 +397,7 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a, const std::s
                    llvm::all_of(rowName, [](char c) { return std::isalnum(c) || c == '_'; });
   if (!op.getTransposeWeight() || !plainName || !ls[1].isStatic() || ls[1].size % 8)
     return true; // no variant; the tiled kernel runs for every row count
-  std::vector<Value> args(body().getArguments().begin(), body().getArguments().end());
-  std::vector<std::string> names;
-  for (unsigned i = 0; i < args.size(); ++i)
-    names.push_back("in" + std::to_string(i));
-  auto variant = std::make_unique<ElementEmitter>(args, names);
+  std::unique_ptr<ElementEmitter> variant = newEmitter();
   std::swap(emitter_, variant);
   ElementEmitter &e = *emitter_;
   Type element = elementOf(op.getInput());

@@ -266,11 +266,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     return false;
 
   // Phase 2: combine a split token's slices, a block per (token, query head).
-  std::vector<Value> args(body().getArguments().begin(), body().getArguments().end());
-  std::vector<std::string> names;
-  for (unsigned i = 0; i < args.size(); ++i)
-    names.push_back("in" + std::to_string(i));
-  auto combine = std::make_unique<ElementEmitter>(args, names);
+  std::unique_ptr<ElementEmitter> combine = newEmitter();
   std::swap(emitter_, combine);
   ElementEmitter &c = *emitter_;
   locate(c, "(long long)blockIdx.x");

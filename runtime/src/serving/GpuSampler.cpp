@@ -199,11 +199,8 @@ loom_status_t GpuSampler::reserve(uint64_t &buffer, size_t &capacity, size_t byt
 loom_status_t GpuSampler::load() {
   if (module_)
     return nullptr;
-  CachedCompile compiled;
-  std::string error;
-  if (!compileCached(kSamplerSource, "loom-sample.cu", arch_, compiled, error))
-    return makeStatus(LOOM_STATUS_INTERNAL, "sampling kernel: " + error);
-  return loom_module_load(device_, compiled.binary.data(), compiled.binary.size(), &module_);
+  return loadRuntimeKernels(device_, kSamplerSource, "loom-sample.cu", arch_,
+                            "sampling kernel", &module_);
 }
 
 loom_status_t GpuSampler::sample(uint64_t logits, int64_t vocab,
