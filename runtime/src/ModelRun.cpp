@@ -245,15 +245,11 @@ loom_status_t runModel(loom_model_t model, const std::vector<Tensor> &inputs,
 
   phase("(host) inputs: bind sizes, convert");
   std::vector<uint64_t> memory;
-  std::map<int, uint64_t> pinned = inPlace;
-  std::vector<std::pair<int, const std::string *>> queued;
-  for (auto &[buffer, bytes] : uploads)
-    queued.emplace_back(buffer, &bytes);
-  if (loom_status_t s = launchSequence(model, sizes, pinned, memory, [&]() -> loom_status_t {
+  if (loom_status_t s = launchSequence(model, sizes, inPlace, memory, [&]() -> loom_status_t {
         phase("(host) memory plan");
-        for (auto &[buffer, bytes] : queued)
+        for (auto &[buffer, bytes] : uploads)
           if (loom_status_t s = loom_device_upload(model->device, memory[buffer],
-                                                   bytes->data(), bytes->size()))
+                                                   bytes.data(), bytes.size()))
             return s;
         phase("(host) upload inputs");
         return nullptr;

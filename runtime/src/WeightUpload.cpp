@@ -2,6 +2,7 @@
 
 #include "WeightUpload.h"
 
+#include "DeviceMemory.h"
 #include "KernelCache.h"
 #include "Status.h"
 
@@ -100,16 +101,8 @@ loom_status_t DeviceConverter::convert(const void *source, size_t count, DType f
                                              "weight conversion kernels", &module_))
       return s;
   size_t bytes = count * static_cast<size_t>(dtypeSize(from));
-  if (bytes > stagingBytes_) {
-    if (staging_)
-      if (loom_status_t s = loom_device_free(device_, staging_))
-        return s;
-    staging_ = 0;
-    stagingBytes_ = 0;
-    if (loom_status_t s = loom_device_alloc(device_, bytes, &staging_))
-      return s;
-    stagingBytes_ = bytes;
-  }
+  if (loom_status_t s = reserveDevice(device_, staging_, stagingBytes_, bytes))
+    return s;
   if (loom_status_t s = loom_device_upload(device_, staging_, source, bytes))
     return s;
   std::string kernel =

@@ -55,7 +55,7 @@ private:
   std::string arch_;
   loom_module_t module_ = nullptr;
   uint64_t staging_ = 0;
-  size_t stagingBytes_ = 0;
+  uint64_t stagingBytes_ = 0;
 };
 
 } // namespace loom::rt

@@ -104,8 +104,6 @@ LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
     return kernel_.emitOpError() << "cannot be written as CUDA: "
                                  << (emitter_->failed() ? emitter_->error() : why_);
   info_.inPlace.resize(kernel_.getNumResults(), -1);
-  for (auto [i, input] : llvm::enumerate(inPlace_))
-    info_.inPlace[i] = input;
   writeFunction(os, name_, info_.threads, info_.grid, emitter_->code());
   for (auto [phase, code] : llvm::zip(info_.phases, phaseCode_))
     writeFunction(os, phase.name, phase.threads, phase.grid, code);

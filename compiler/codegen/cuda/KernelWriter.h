@@ -85,8 +85,6 @@ private:
   std::string name_;
   std::unique_ptr<ElementEmitter> emitter_;
   EmittedKernel info_;
-  /// Per output, the input it updates in place (see EmittedKernel::inPlace).
-  std::vector<int> inPlace_;
   /// The bodies of info_.phases, in order.
   std::vector<std::string> phaseCode_;
   std::string why_;

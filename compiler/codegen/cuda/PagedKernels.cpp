@@ -66,7 +66,7 @@ bool KernelWriter::scatter() {
   e.line(store(elementOf(op.getResult()), "out0[at]", e.at(op.getValues(), index)));
   e.close();
   e.close();
-  inPlace_ = {static_cast<int>(cache.getArgNumber())};
+  info_.inPlace = {static_cast<int>(cache.getArgNumber())};
   return true;
 }
 

@@ -474,11 +474,8 @@ bool Engine::step(std::vector<StepToken> &tokens, std::vector<Finished> &finishe
     if (loom_status_t s = loom_device_upload_async(st.device, st.inputMemory[i],
                                                    st.staging + offsets[i], counts[i] * 8))
       return fail(s);
-  uint64_t arena = st.model->arena;
   if (loom_status_t s = st.run(count, seqs, graph))
     return fail(s);
-  if (st.model->arena != arena)
-    st.dropGraphs(); // graphs hold the old arena's addresses
   // Sample the real rows.
   std::vector<rt::SampleRow> rows;
   std::vector<int32_t> history;

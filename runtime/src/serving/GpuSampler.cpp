@@ -2,8 +2,11 @@
 
 #include "serving/GpuSampler.h"
 
+#include "DeviceMemory.h"
 #include "KernelCache.h"
 #include "Status.h"
+
+#include <cstring>
 
 namespace loom::rt {
 
@@ -175,25 +178,12 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
 } // namespace
 
 GpuSampler::~GpuSampler() {
-  for (uint64_t buffer : {rows_, history_, work_})
+  for (uint64_t buffer : {inputs_, work_})
     if (buffer)
       if (loom_status_t s = loom_device_free(device_, buffer))
         loom_status_free(s);
+  loom_host_free(device_, staging_);
   loom_module_unload(module_);
-}
-
-loom_status_t GpuSampler::reserve(uint64_t &buffer, size_t &capacity, size_t bytes) {
-  if (bytes <= capacity)
-    return nullptr;
-  if (buffer)
-    if (loom_status_t s = loom_device_free(device_, buffer))
-      return s;
-  buffer = 0;
-  capacity = 0;
-  if (loom_status_t s = loom_device_alloc(device_, bytes, &buffer))
-    return s;
-  capacity = bytes;
-  return nullptr;
 }
 
 loom_status_t GpuSampler::load() {
@@ -211,20 +201,27 @@ loom_status_t GpuSampler::sample(uint64_t logits, int64_t vocab,
   if (loom_status_t s = load())
     return s;
   size_t rowBytes = rows.size() * sizeof(SampleRow);
-  size_t historyBytes = history.size() * sizeof(int32_t);
-  if (loom_status_t s = reserve(rows_, rowsBytes_, rowBytes))
+  size_t bytes = rowBytes + history.size() * sizeof(int32_t);
+  if (loom_status_t s = reserveDevice(device_, inputs_, inputsBytes_, bytes))
     return s;
-  if (loom_status_t s = reserve(history_, historyBytes_, historyBytes ? historyBytes : 4))
+  if (loom_status_t s = reserveDevice(device_, work_, workBytes_,
+                                      rows.size() * static_cast<uint64_t>(vocab) * 4))
     return s;
-  if (loom_status_t s =
-          reserve(work_, workBytes_, rows.size() * static_cast<size_t>(vocab) * 4))
+  if (bytes > stagingBytes_) {
+    loom_host_free(device_, staging_);
+    staging_ = nullptr;
+    stagingBytes_ = 0;
+    if (loom_status_t s = loom_host_alloc(device_, bytes, &staging_))
+      return s;
+    stagingBytes_ = bytes;
+  }
+  char *staged = static_cast<char *>(staging_);
+  std::memcpy(staged, rows.data(), rowBytes);
+  std::memcpy(staged + rowBytes, history.data(), bytes - rowBytes);
+  if (loom_status_t s = loom_device_upload_async(device_, inputs_, staged, bytes))
     return s;
-  // Synchronous copies: the vectors may change as soon as this returns.
-  if (loom_status_t s = loom_device_upload(device_, rows_, rows.data(), rowBytes))
-    return s;
-  if (loom_status_t s = loom_device_upload(device_, history_, history.data(), historyBytes))
-    return s;
-  uint64_t rowsArg = rows_, historyArg = history_, workArg = work_, outArg = tokens;
+  uint64_t rowsArg = inputs_, historyArg = inputs_ + rowBytes, workArg = work_,
+           outArg = tokens;
   uint64_t logitsArg = logits;
   int64_t vocabArg = vocab;
   void *args[] = {&logitsArg, &vocabArg, &rowsArg, &historyArg, &workArg, &outArg};

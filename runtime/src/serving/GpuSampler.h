@@ -51,18 +51,22 @@ public:
   loom_status_t load();
   /// Queues the sampling of `rows.size()` rows of `vocab` f32 logits at `logits`
   /// (device) on the device's stream; the tokens land in `tokens` (device, int32 per
-  /// row). `history` holds the seen tokens the rows' ranges point into.
+  /// row). `history` holds the seen tokens the rows' ranges point into. The rows and
+  /// history go up through page-locked memory without waiting for the stream, so the
+  /// caller must wait for the tokens before the next call.
   loom_status_t sample(uint64_t logits, int64_t vocab, const std::vector<SampleRow> &rows,
                        const std::vector<int32_t> &history, uint64_t tokens);
 
 private:
-  loom_status_t reserve(uint64_t &buffer, size_t &capacity, size_t bytes);
-
   loom_device_t device_;
   std::string arch_;
   loom_module_t module_ = nullptr;
-  uint64_t rows_ = 0, history_ = 0, work_ = 0;
-  size_t rowsBytes_ = 0, historyBytes_ = 0, workBytes_ = 0;
+  /// The rows then the history, on the device and in page-locked host memory; the
+  /// per-row work copy of the logits.
+  uint64_t inputs_ = 0, work_ = 0;
+  uint64_t inputsBytes_ = 0, workBytes_ = 0;
+  void *staging_ = nullptr;
+  size_t stagingBytes_ = 0;
 };
 
 } // namespace loom::rt
