@@ -163,10 +163,21 @@ int runKernelCheck(int argc, char **argv) {
     std::vector<void *> args;
     std::vector<std::pair<uint64_t, const TensorInfo *>> outputs;
     bool ok = true;
-    auto allocate = [&](const std::string &tensor, bool poison) {
-      const TensorInfo *t = nullptr;
+    // An output updated in place starts as its input (the kernel writes some rows
+    // only); other outputs start poisoned.
+    std::vector<std::string> inputNames;
+    for (const json::Value &input : kernel.get("inputs")->asArray())
+      inputNames.push_back(input.asString());
+    std::vector<int64_t> inPlace;
+    if (const json::Value *list = kernel.get("in_place"))
+      for (const json::Value &input : list->asArray())
+        inPlace.push_back(input.asInteger());
+    auto allocate = [&](const std::string &tensor, bool poison, const std::string &from) {
+      const TensorInfo *t = nullptr, *source = nullptr;
       std::string bytes;
       if (!tensors.load(tensor, t, bytes, error))
+        return ok = false;
+      if (!from.empty() && !tensors.load(from, source, bytes, error))
         return ok = false;
       uint64_t pointer = 0;
       if (loom_status_t s = loom_device_alloc(gpu, bytes.size(), &pointer)) {
@@ -175,7 +186,7 @@ int runKernelCheck(int argc, char **argv) {
         return ok = false;
       }
       buffers.push_back(pointer);
-      if (poison)
+      if (poison && from.empty())
         std::memset(bytes.data(), 0xFF, bytes.size());
       if (loom_status_t s =
               loom_device_upload(gpu, pointer, bytes.data(), bytes.size())) {
@@ -187,33 +198,69 @@ int runKernelCheck(int argc, char **argv) {
         outputs.emplace_back(pointer, t);
       return true;
     };
-    for (const json::Value &input : kernel.get("inputs")->asArray())
-      ok = ok && allocate(input.asString(), false);
-    for (const json::Value &output : kernel.get("outputs")->asArray())
-      ok = ok && allocate(output.asString(), true);
+    for (const std::string &input : inputNames)
+      ok = ok && allocate(input, false, "");
+    const std::vector<json::Value> &outputList = kernel.get("outputs")->asArray();
+    for (size_t i = 0; i < outputList.size(); ++i) {
+      int64_t source = i < inPlace.size() ? inPlace[i] : -1;
+      ok = ok && allocate(outputList[i].asString(), true,
+                          source >= 0 && source < static_cast<int64_t>(inputNames.size())
+                              ? inputNames[source]
+                              : "");
+    }
+    // Scratch buffers follow the outputs.
+    if (const json::Value *list = kernel.get("scratch"))
+      for (const json::Value &bytes : list->asArray()) {
+        uint64_t pointer = 0;
+        if (loom_status_t s = loom_device_alloc(
+                gpu, static_cast<size_t>(std::max<int64_t>(bytes.asInteger(), 4)), &pointer)) {
+          error = loom_status_message(s);
+          loom_status_free(s);
+          ok = false;
+          break;
+        }
+        buffers.push_back(pointer);
+      }
     for (const json::Value &size : kernel.get("sizes")->asArray())
       sizes.push_back(size.asInteger());
     for (uint64_t &pointer : buffers)
       args.push_back(&pointer);
     for (int64_t &size : sizes)
       args.push_back(&size);
-    uint32_t grid[3];
-    for (int d = 0; d < 3; ++d)
-      grid[d] = static_cast<uint32_t>(kernel.get("grid")->asArray()[d].asInteger());
-    uint32_t threads = static_cast<uint32_t>(kernel.get("threads")->asInteger());
-    const json::Value *shared = kernel.get("shared");
-    uint32_t sharedBytes =
-        shared && shared->isInteger() ? static_cast<uint32_t>(shared->asInteger()) : 0;
-    if (ok) {
-      loom_status_t s = loom_module_launch_shared(module, name.c_str(), grid, threads,
+    // The launches the harness's sizes select, in order (older harnesses: one).
+    std::vector<const json::Value *> launchList;
+    if (const json::Value *list = kernel.get("launches"))
+      for (const json::Value &launch : list->asArray())
+        launchList.push_back(&launch);
+    else
+      launchList.push_back(&kernel);
+    std::string launched;
+    for (const json::Value *launch : launchList) {
+      if (!ok)
+        break;
+      std::string function = launch->get("name")->asString();
+      uint32_t grid[3];
+      for (int d = 0; d < 3; ++d)
+        grid[d] = static_cast<uint32_t>(launch->get("grid")->asArray()[d].asInteger());
+      uint32_t threads = static_cast<uint32_t>(launch->get("threads")->asInteger());
+      const json::Value *shared = launch->get("shared");
+      uint32_t sharedBytes =
+          shared && shared->isInteger() ? static_cast<uint32_t>(shared->asInteger()) : 0;
+      loom_status_t s = loom_module_launch_shared(module, function.c_str(), grid, threads,
                                                   sharedBytes, args.data());
       if (!s)
         s = loom_device_synchronize(gpu);
       if (s) {
-        error = loom_status_message(s);
+        error = function + ": " + loom_status_message(s);
         loom_status_free(s);
         ok = false;
       }
+      char text[96];
+      std::snprintf(text, sizeof text, "%s%s grid %u,%u,%u x %u",
+                    launched.empty() ? "" : "; ",
+                    function == name ? "" : function.substr(name.size()).c_str(), grid[0],
+                    grid[1], grid[2], threads);
+      launched += text;
     }
     // A kernel computes in its least precise type: a bf16 matmul whose epilogue casts
     // to f32 is held to bf16's tolerance.
@@ -245,10 +292,10 @@ int runKernelCheck(int argc, char **argv) {
     ++count;
     if (!pass)
       ++failures;
-    std::printf("%-6s %-40s %-13s grid %u,%u,%u x %u  max relative error %.2e%s%s\n",
+    std::printf("%-6s %-40s %-13s %s  max relative error %.2e%s%s\n",
                 pass ? "PASS" : "FAIL", name.c_str(),
-                kernel.get("kind")->asString().c_str(), grid[0], grid[1], grid[2],
-                threads, worst, ok ? "" : "  ", ok ? "" : error.c_str());
+                kernel.get("kind")->asString().c_str(), launched.c_str(), worst,
+                ok ? "" : "  ", ok ? "" : error.c_str());
   }
   loom_module_unload(module);
   loom_device_close(gpu);

@@ -136,6 +136,128 @@ bool KernelWriter::attention() {
   return stored;
 }
 
+/// One K/V tile of tensor-core flash attention, once Ks and Vs hold keys j0 .. j0 +
+/// tile_kv: S = Q K^T from the Q fragments `qf` (K as the column operand), each
+/// score adjusted by `adjust` (it sees `score`, the query index `row` and the key `col`;
+/// `Sq` queries see `Skv` keys, causally aligned at the end when `causal`), the online
+/// softmax (each row's running maximum and sum kept in the quad of threads that holds
+/// it), P re-packed from the S accumulators into 16-bit A fragments and O += P V with V
+/// read by ldmatrix.trans. Rows `row0` and `row1` are the query indices of the thread's
+/// two accumulator rows.
+void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind,
+                             bool causal, const std::function<void()> &adjust) {
+  ElementEmitter &e = *emitter_;
+  auto num = [](int64_t x) { return std::to_string(x); };
+  int64_t kvTiles = tileKv / 8, dTiles = dv / 8;
+  std::string minusInf = "__int_as_float(0xff800000)";
+  e.line("float s[" + num(kvTiles) + "][4] = {};");
+  e.line("#pragma unroll");
+  e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(kvTiles) + "; j += 2)");
+  e.line("unsigned r[4];");
+  e.line("loom_ldmatrix_x4(r, &Ks[j * 8 + lane % 8 + (lane / 16) * 8][kk * 16 + ((lane / "
+         "8) & 1) * 8]);");
+  e.line("const unsigned b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};");
+  e.line("loom_mma_" + kind + "(s[j], qf[kk], b0);");
+  e.line("loom_mma_" + kind + "(s[j + 1], qf[kk], b1);");
+  e.close();
+  e.close();
+  // Scale, softcap, mask and bounds per element; then the tile's row maxima.
+  e.line("float tileMax[2] = {" + minusInf + ", " + minusInf + "};");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
+  e.line("#pragma unroll");
+  e.open("for (int x = 0; x < 4; ++x)");
+  e.line("const long long row = x < 2 ? row0 : row1;");
+  e.line("const long long col = j0 + j * 8 + pair * 2 + (x & 1);");
+  e.line("float score = s[j][x];");
+  e.open("if (col < Skv && row < Sq)");
+  adjust();
+  e.close();
+  std::string outside = "col >= Skv";
+  if (causal)
+    outside += " || col > row + Skv - Sq";
+  e.line("if (" + outside + ") score = " + minusInf + ";");
+  e.line("s[j][x] = score;");
+  e.line("tileMax[x / 2] = fmaxf(tileMax[x / 2], score);");
+  e.close();
+  e.close();
+  e.line("float scaleRow[2];");
+  e.line("#pragma unroll");
+  e.open("for (int r = 0; r < 2; ++r)");
+  e.line("tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));");
+  e.line("tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));");
+  e.line("const float next = fmaxf(running[r], tileMax[r]);");
+  // A row that has seen only -inf keeps 0 as its reference, so exp gives 0, not NaN.
+  e.line("const float base = next == " + minusInf + " ? 0.f : next;");
+  e.line("scaleRow[r] = expf(running[r] - base);");
+  e.line("running[r] = next;");
+  e.line("total[r] *= scaleRow[r];");
+  e.line("tileMax[r] = base;");
+  e.close();
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
+  e.line("#pragma unroll");
+  e.open("for (int x = 0; x < 4; ++x)");
+  e.line("s[j][x] = expf(s[j][x] - tileMax[x / 2]);");
+  e.line("total[x / 2] += s[j][x];");
+  e.close();
+  e.close();
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(dTiles) + "; ++j)");
+  e.line("o[j][0] *= scaleRow[0]; o[j][1] *= scaleRow[0];");
+  e.line("o[j][2] *= scaleRow[1]; o[j][3] *= scaleRow[1];");
+  e.close();
+  // O += P V, 16 keys at a time: the S accumulators of key tiles 2c and 2c+1 are the A
+  // fragment of P.
+  e.line("#pragma unroll");
+  e.open("for (int c = 0; c < " + num(tileKv / 16) + "; ++c)");
+  e.line("const unsigned pf[4] = {loom_pack_" + kind + "(s[2 * c][0], s[2 * c][1]), loom_pack_" +
+         kind + "(s[2 * c][2], s[2 * c][3]), loom_pack_" + kind +
+         "(s[2 * c + 1][0], s[2 * c + 1][1]), loom_pack_" + kind +
+         "(s[2 * c + 1][2], s[2 * c + 1][3])};");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(dTiles) + "; j += 2)");
+  e.line("unsigned r[4];");
+  e.line("loom_ldmatrix_x4_trans(r, &Vs[c * 16 + lane % 8 + ((lane / 8) & 1) * 8][j * 8 + "
+         "(lane / 16) * 8]);");
+  e.line("const unsigned b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};");
+  e.line("loom_mma_" + kind + "(o[j], pf, b0);");
+  e.line("loom_mma_" + kind + "(o[j + 1], pf, b1);");
+  e.close();
+  e.close();
+}
+
+/// Gathers each row's sum over its quad, normalizes the output accumulators and stores
+/// them through `store` (it sees `row`, the column `col`, `x`, the accumulator element,
+/// and `y`); rows at or past `Sq` are skipped.
+bool KernelWriter::flashFinish(int64_t dv, const std::function<bool()> &store) {
+  ElementEmitter &e = *emitter_;
+  auto num = [](int64_t x) { return std::to_string(x); };
+  int64_t dTiles = dv / 8;
+  // The row sums are spread over the quad; gather them, normalize and store.
+  e.line("#pragma unroll");
+  e.open("for (int r = 0; r < 2; ++r)");
+  e.line("total[r] += __shfl_xor_sync(0xffffffffu, total[r], 1);");
+  e.line("total[r] += __shfl_xor_sync(0xffffffffu, total[r], 2);");
+  e.close();
+  // Unrolled, so that the output fragments stay in registers.
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(dTiles) + "; ++j)");
+  e.line("#pragma unroll");
+  e.open("for (int x = 0; x < 4; ++x)");
+  e.line("const long long row = x < 2 ? row0 : row1, col = j * 8 + pair * 2 + (x & 1);");
+  e.open("if (row < Sq)");
+  e.line("const float sum = total[x / 2];");
+  e.line("const float y = sum > 0.f ? o[j][x] / sum : 0.f;");
+  bool stored = store();
+  e.close();
+  e.close();
+  e.close();
+  return stored;
+}
+
 /// Flash attention on tensor cores (16-bit operands, mma.sync m16n8k16, f32
 /// accumulation): a block per (tile_q queries, head, batch), one warp per 16 query
 /// rows. Q is staged once; K and V pass through shared memory tile_kv keys at a time
@@ -161,7 +283,7 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   std::string T = storageType(element), kind = element.isBF16() ? "bf16" : "f16";
   auto num = [](int64_t x) { return std::to_string(x); };
   std::string tileQ = num(sc.tileQ), tileKv = num(sc.tileKv);
-  int64_t kvTiles = sc.tileKv / 8, dTiles = dv / 8;
+  int64_t dTiles = dv / 8;
   info_.grid[0] = {work(ArrayRef<Dim>(q).slice(2, 1)), sc.tileQ, 0};
   info_.grid[1] = {work(ArrayRef<Dim>(q).slice(1, 1)), 1, 0};
   info_.grid[2] = {work(ArrayRef<Dim>(q).take_front()), 1, 0};
@@ -236,104 +358,12 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   stage("Ks", op.getKey(), "kvh", tileKv, d, "j0", "Skv");
   stage("Vs", op.getValue(), "kvh", tileKv, dv, "j0", "Skv");
   e.line("__syncthreads();");
-  e.line("float s[" + num(kvTiles) + "][4] = {};");
-  e.line("#pragma unroll");
-  e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
-  e.line("#pragma unroll");
-  e.open("for (int j = 0; j < " + num(kvTiles) + "; j += 2)");
-  e.line("unsigned r[4];");
-  e.line("loom_ldmatrix_x4(r, &Ks[j * 8 + lane % 8 + (lane / 16) * 8][kk * 16 + ((lane / "
-         "8) & 1) * 8]);");
-  e.line("const unsigned b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};");
-  e.line("loom_mma_" + kind + "(s[j], qf[kk], b0);");
-  e.line("loom_mma_" + kind + "(s[j + 1], qf[kk], b1);");
+  flashTile(d, dv, sc.tileKv, kind, op.getCausal(),
+            [&] { adjustScore(op, "score", "row", "col", "float"); });
   e.close();
-  e.close();
-  // Scale, softcap, mask and bounds per element; then the tile's row maxima.
-  e.line("float tileMax[2] = {" + minusInf + ", " + minusInf + "};");
-  e.line("#pragma unroll");
-  e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
-  e.line("#pragma unroll");
-  e.open("for (int x = 0; x < 4; ++x)");
-  e.line("const long long row = x < 2 ? row0 : row1;");
-  e.line("const long long col = j0 + j * 8 + pair * 2 + (x & 1);");
-  e.line("float score = s[j][x];");
-  e.open("if (col < Skv && row < Sq)");
-  adjustScore(op, "score", "row", "col", "float");
-  e.close();
-  std::string outside = "col >= Skv";
-  if (op.getCausal())
-    outside += " || col > row + Skv - Sq";
-  e.line("if (" + outside + ") score = " + minusInf + ";");
-  e.line("s[j][x] = score;");
-  e.line("tileMax[x / 2] = fmaxf(tileMax[x / 2], score);");
-  e.close();
-  e.close();
-  e.line("float scaleRow[2];");
-  e.line("#pragma unroll");
-  e.open("for (int r = 0; r < 2; ++r)");
-  e.line("tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));");
-  e.line("tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));");
-  e.line("const float next = fmaxf(running[r], tileMax[r]);");
-  // A row that has seen only -inf keeps 0 as its reference, so exp gives 0, not NaN.
-  e.line("const float base = next == " + minusInf + " ? 0.f : next;");
-  e.line("scaleRow[r] = expf(running[r] - base);");
-  e.line("running[r] = next;");
-  e.line("total[r] *= scaleRow[r];");
-  e.line("tileMax[r] = base;");
-  e.close();
-  e.line("#pragma unroll");
-  e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
-  e.line("#pragma unroll");
-  e.open("for (int x = 0; x < 4; ++x)");
-  e.line("s[j][x] = expf(s[j][x] - tileMax[x / 2]);");
-  e.line("total[x / 2] += s[j][x];");
-  e.close();
-  e.close();
-  e.line("#pragma unroll");
-  e.open("for (int j = 0; j < " + num(dTiles) + "; ++j)");
-  e.line("o[j][0] *= scaleRow[0]; o[j][1] *= scaleRow[0];");
-  e.line("o[j][2] *= scaleRow[1]; o[j][3] *= scaleRow[1];");
-  e.close();
-  // O += P V, 16 keys at a time: the S accumulators of key tiles 2c and 2c+1 are the A
-  // fragment of P.
-  e.line("#pragma unroll");
-  e.open("for (int c = 0; c < " + num(sc.tileKv / 16) + "; ++c)");
-  e.line("const unsigned pf[4] = {loom_pack_" + kind + "(s[2 * c][0], s[2 * c][1]), loom_pack_" +
-         kind + "(s[2 * c][2], s[2 * c][3]), loom_pack_" + kind +
-         "(s[2 * c + 1][0], s[2 * c + 1][1]), loom_pack_" + kind +
-         "(s[2 * c + 1][2], s[2 * c + 1][3])};");
-  e.line("#pragma unroll");
-  e.open("for (int j = 0; j < " + num(dTiles) + "; j += 2)");
-  e.line("unsigned r[4];");
-  e.line("loom_ldmatrix_x4_trans(r, &Vs[c * 16 + lane % 8 + ((lane / 8) & 1) * 8][j * 8 + "
-         "(lane / 16) * 8]);");
-  e.line("const unsigned b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};");
-  e.line("loom_mma_" + kind + "(o[j], pf, b0);");
-  e.line("loom_mma_" + kind + "(o[j + 1], pf, b1);");
-  e.close();
-  e.close();
-  e.close();
-  // The row sums are spread over the quad; gather them, normalize and store.
-  e.line("#pragma unroll");
-  e.open("for (int r = 0; r < 2; ++r)");
-  e.line("total[r] += __shfl_xor_sync(0xffffffffu, total[r], 1);");
-  e.line("total[r] += __shfl_xor_sync(0xffffffffu, total[r], 2);");
-  e.close();
-  // Unrolled, so that the output fragments stay in registers.
-  e.line("#pragma unroll");
-  e.open("for (int j = 0; j < " + num(dTiles) + "; ++j)");
-  e.line("#pragma unroll");
-  e.open("for (int x = 0; x < 4; ++x)");
-  e.line("const long long row = x < 2 ? row0 : row1, col = j * 8 + pair * 2 + (x & 1);");
-  e.open("if (row < Sq)");
-  e.line("const float sum = total[x / 2];");
-  e.line("const float y = sum > 0.f ? o[j][x] / sum : 0.f;");
-  bool stored = storeOutputs(op.getResult(), {"b", "h", "row", "col"}, "y");
-  e.close();
-  e.close();
-  e.close();
-  return stored;
+  return flashFinish(dv, [&] {
+    return storeOutputs(op.getResult(), {"b", "h", "row", "col"}, "y");
+  });
 }
 
 } // namespace loom::cuda

@@ -23,6 +23,7 @@
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <set>
@@ -71,6 +72,111 @@ int64_t integerBound(KernelOp kernel, unsigned index,
   return 2;
 }
 
+/// Valid integer inputs for a kernel over a paged KV cache (by input index): block
+/// tables, context lengths and query starts that lay random ragged sequences out in
+/// distinct random cache blocks, and slots for a cache write that are distinct cache
+/// rows, so that the kernel never reads past its tables or writes a row twice.
+/// Fails when the sizes leave too few cache blocks for the step's tokens.
+bool pagedInputs(KernelOp kernel, const std::map<std::string, int64_t> &sizes,
+                 std::mt19937_64 &rng, std::map<unsigned, std::vector<int64_t>> &values,
+                 std::string &error) {
+  auto sizeOf = [&](const Dim &dim) -> int64_t {
+    std::optional<SizeExpr> expr = toExpr(dim);
+    std::optional<int64_t> size = expr ? expr->evaluate(sizes) : std::nullopt;
+    return size.value_or(0);
+  };
+  auto argIndex = [](Value v) -> std::optional<unsigned> {
+    if (auto arg = llvm::dyn_cast<BlockArgument>(v))
+      return arg.getArgNumber();
+    return std::nullopt;
+  };
+  bool ok = true;
+  kernel.walk([&](Operation *op) {
+    if (auto attention = llvm::dyn_cast<PagedAttentionOp>(op)) {
+      Shape cache = getShape(attention.getKeyCache().getType());
+      int64_t tokens = sizeOf(getShape(attention.getQuery().getType())[0]),
+              seqs = sizeOf(getShape(attention.getContextLens().getType())[0]),
+              width = sizeOf(getShape(attention.getBlockTables().getType())[1]),
+              blocks = sizeOf(cache[0]), blockSize = sizeOf(cache[1]);
+      int64_t perSeq = seqs ? std::min(width, blocks / seqs) : 0;
+      if (seqs < 1 || tokens < seqs || tokens > seqs * perSeq * blockSize) {
+        error = std::to_string(tokens) + " tokens in " + std::to_string(seqs) +
+                " sequences do not fit " + std::to_string(blocks) + " cache blocks of " +
+                std::to_string(blockSize) + " with tables of " + std::to_string(width) +
+                " (set tokens, seqs, blocks and table with --sizes)";
+        ok = false;
+        return;
+      }
+      // Every sequence gets one new token, the rest go to random sequences that have
+      // room; then each context holds its new tokens and a random number of older ones.
+      std::vector<int64_t> count(seqs, 1), lens(seqs), starts(seqs);
+      for (int64_t t = seqs; t < tokens;) {
+        int64_t s = std::uniform_int_distribution<int64_t>(0, seqs - 1)(rng);
+        if (count[s] < perSeq * blockSize) {
+          ++count[s];
+          ++t;
+        }
+      }
+      std::vector<int64_t> order(blocks), tables(seqs * width, -1);
+      for (int64_t b = 0; b < blocks; ++b)
+        order[b] = b;
+      std::shuffle(order.begin(), order.end(), rng);
+      for (int64_t s = 0, start = 0; s < seqs; ++s) {
+        starts[s] = start;
+        start += count[s];
+        lens[s] = std::uniform_int_distribution<int64_t>(count[s], perSeq * blockSize)(rng);
+        for (int64_t i = 0; i * blockSize < lens[s]; ++i)
+          tables[s * width + i] = order[s * perSeq + i];
+      }
+      for (auto [operand, data] :
+           {std::pair(attention.getBlockTables(), &tables),
+            std::pair(attention.getContextLens(), &lens),
+            std::pair(attention.getQueryStarts(), &starts)})
+        if (std::optional<unsigned> index = argIndex(operand))
+          values[*index] = *data;
+    } else if (auto write = llvm::dyn_cast<CacheWriteOp>(op)) {
+      Shape cache = getShape(write.getCache().getType());
+      int64_t rows = sizeOf(cache[0]) * sizeOf(cache[1]),
+              tokens = sizeOf(getShape(write.getSlots().getType())[0]);
+      if (tokens > rows) {
+        error = std::to_string(tokens) + " new rows do not fit a cache of " +
+                std::to_string(rows) + " (set tokens and blocks with --sizes)";
+        ok = false;
+        return;
+      }
+      std::vector<int64_t> slots(rows);
+      for (int64_t r = 0; r < rows; ++r)
+        slots[r] = r;
+      std::shuffle(slots.begin(), slots.end(), rng);
+      slots.resize(tokens);
+      if (tokens > 1)
+        slots[0] = -1; // a padding token, which writes nothing
+      if (std::optional<unsigned> index = argIndex(write.getSlots()))
+        values[*index] = slots;
+    }
+  });
+  return ok;
+}
+
+/// `[a, b, c]` of the grid of `dims` for `sizes`.
+std::string gridText(const cuda::EmittedKernel::GridDim dims[3],
+                     const std::map<std::string, int64_t> &sizes) {
+  std::string text;
+  for (int d = 0; d < 3; ++d)
+    text += (d ? ", " : "") + std::to_string(dims[d].blocks(sizes).value_or(1));
+  return "[" + text + "]";
+}
+
+/// Whether a launch guarded by `guard` runs at `sizes`.
+bool launches(const cuda::EmittedKernel::Guard &guard,
+              const std::map<std::string, int64_t> &sizes) {
+  if (guard.name.empty())
+    return true;
+  auto it = sizes.find(guard.name);
+  int64_t size = it == sizes.end() ? 0 : it->second;
+  return size >= guard.min && (guard.max == 0 || size <= guard.max);
+}
+
 } // namespace
 
 bool writeKernelHarness(const std::string &ir, const std::string &dir,
@@ -87,6 +193,8 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
   std::set<std::string> names;
   module->walk([&](Operation *op) {
     for (Type t : op->getResultTypes())
+      cuda::collectSymbols(t, names);
+    for (Type t : op->getOperandTypes())
       cuda::collectSymbols(t, names);
   });
   std::map<std::string, int64_t> sizes = options.dimSizes;
@@ -105,6 +213,12 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
       return;
     const cuda::EmittedKernel &info = *llvm::find_if(
         kernels, [&](const cuda::EmittedKernel &k) { return k.name == name; });
+    std::map<unsigned, std::vector<int64_t>> paged;
+    if (!pagedInputs(kernel, sizes, rng, paged, error)) {
+      error = name + ": " + error;
+      ok = false;
+      return;
+    }
     std::vector<Tensor> inputs;
     std::string inputNames, outputNames;
     for (auto [i, input] : llvm::enumerate(kernel.getInputs())) {
@@ -127,6 +241,8 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
       if (reference::isFloat(t.type)) {
         for (double &f : t.floats)
           f = reference::roundTo(t.type, uniform(rng));
+      } else if (auto it = paged.find(i); it != paged.end()) {
+        t.ints = it->second;
       } else {
         std::uniform_int_distribution<int64_t> pick(0,
                                                     integerBound(kernel, i, sizes) - 1);
@@ -157,18 +273,40 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
                          reference::toBytes(t)});
       outputNames += (i ? ", " : "") + jsonString(tensorName);
     }
-    std::string grid, symbols;
-    for (int d = 0; d < 3; ++d)
-      grid += (d ? ", " : "") + std::to_string(info.grid[d].blocks(sizes).value_or(1));
+    std::string symbols, launchList, scratch, inPlace;
     for (const std::string &symbol : info.symbols)
       symbols += (symbols.empty() ? "" : ", ") + std::to_string(sizes[symbol]);
+    // The launches the sizes select (a kernel, its phases and variants, by guard).
+    auto addLaunch = [&](const std::string &kernelName, int threads, int64_t shared,
+                         const cuda::EmittedKernel::GridDim grid[3],
+                         const cuda::EmittedKernel::Guard &guard) {
+      if (!launches(guard, sizes))
+        return;
+      launchList += std::string(launchList.empty() ? "" : ", ") +
+                    "{\"name\": " + jsonString(kernelName) +
+                    ", \"threads\": " + std::to_string(threads) +
+                    ", \"shared\": " + std::to_string(shared) +
+                    ", \"grid\": " + gridText(grid, sizes) + "}";
+    };
+    addLaunch(name, info.threads, info.sharedBytes, info.grid, info.guard);
+    for (const cuda::EmittedKernel::Phase &phase : info.phases)
+      addLaunch(phase.name, phase.threads, 0, phase.grid, phase.guard);
+    for (const std::vector<std::string> &shape : info.scratch) {
+      int64_t elements = 1;
+      for (const std::string &dim : shape) {
+        std::optional<SizeExpr> expr = SizeExpr::parse(dim);
+        elements *= expr ? expr->evaluate(sizes).value_or(1) : 1;
+      }
+      scratch += (scratch.empty() ? "" : ", ") + std::to_string(elements * 4);
+    }
+    for (int input : info.inPlace)
+      inPlace += (inPlace.empty() ? "" : ", ") + std::to_string(input);
     json += std::string(done.size() > 1 ? "," : "") +
             "\n    {\"name\": " + jsonString(name) +
             ", \"kind\": " + jsonString(stringifyKernelKind(info.kind).str()) +
-            ", \"threads\": " + std::to_string(info.threads) +
-            ", \"shared\": " + std::to_string(info.sharedBytes) + ", \"grid\": [" + grid +
-            "], \"sizes\": [" + symbols + "], \"inputs\": [" + inputNames +
-            "], \"outputs\": [" + outputNames + "]}";
+            ", \"launches\": [" + launchList + "], \"scratch\": [" + scratch +
+            "], \"in_place\": [" + inPlace + "], \"sizes\": [" + symbols +
+            "], \"inputs\": [" + inputNames + "], \"outputs\": [" + outputNames + "]}";
   });
   if (!ok)
     return false;

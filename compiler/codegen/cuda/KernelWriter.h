@@ -17,6 +17,7 @@
 
 #include "llvm/ADT/DenseSet.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,10 @@ private:
   void writeFunction(llvm::raw_ostream &os, const std::string &name, int threads,
                      const EmittedKernel::GridDim grid[3], const std::string &code);
   bool tensorCoreAttention(AttentionOp op);
+  bool pagedPrefill(PagedAttentionOp op);
+  void flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind, bool causal,
+                 const std::function<void()> &adjust);
+  bool flashFinish(int64_t dv, const std::function<bool()> &store);
   std::string kvEnd(AttentionOp op, const std::string &tileQ);
   void adjustScore(AttentionOp op, const std::string &score, const std::string &row,
                    const std::string &col, const std::string &type);

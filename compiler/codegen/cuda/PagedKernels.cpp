@@ -11,6 +11,7 @@
 
 #include "compiler/codegen/cuda/KernelWriter.h"
 
+#include <cctype>
 #include <cmath>
 
 using namespace mlir;
@@ -25,6 +26,12 @@ constexpr int64_t kMaxSplits = 16;
 /// into at most kScratchRows / tokens slices, so long prefills are not split and need
 /// no more scratch than a batch of decodes.
 constexpr int64_t kScratchRows = 4096;
+/// The split-KV kernel runs for steps of at most this many tokens (decode batches);
+/// larger steps (prefills) take the tensor-core variant when there is one.
+constexpr int64_t kSplitMaxTokens = 64;
+/// Rows of the tensor-core variant's block ((query token, query head) pairs of one KV
+/// head; 16 per warp) and keys per K/V tile.
+constexpr int64_t kPrefillRows = 64, kPrefillKeys = 64;
 
 std::string num(int64_t x) { return std::to_string(x); }
 
@@ -71,13 +78,15 @@ bool KernelWriter::scatter() {
 }
 
 /// Split-KV paged attention. Phase 1, a block per (token, KV head, slice): the G query
-/// heads of the KV head are staged in shared memory, pre-scaled; each pass over
-/// `threads` keys has every thread score one key against all G heads (its key row read
-/// once, 16 bytes at a time), then one warp per head updates that head's running
-/// maximum and sum, then every thread accumulates its share of the G x Dv outputs from
-/// the pass's values. An unsplit token stores its result (through the epilogue);
-/// a split one writes the unnormalized output and its maximum and sum to scratch, and
-/// phase 2, a block per (token, query head), combines the slices.
+/// heads of the KV head are staged in shared memory, pre-scaled; each pass copies up
+/// to 64 keys and their values through the block table into shared memory (16-byte
+/// asynchronous copies), scores every (key, head) pair, then one warp per head updates
+/// that head's running maximum and sum, then every thread accumulates its share of the
+/// G x Dv outputs from the pass's values. An unsplit token stores its result (through
+/// the epilogue); a split one writes the unnormalized output and its maximum and sum
+/// to scratch, and phase 2, a block per (token, query head), combines the slices.
+/// Steps of more than kSplitMaxTokens tokens take the tensor-core variant instead
+/// (pagedPrefill) where there is one.
 bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   ElementEmitter &e = *emitter_;
   Shape q = shapeOf(op.getQuery()), kc = shapeOf(op.getKeyCache()),
@@ -134,10 +143,27 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   e.line("const long long chunk = (keys + splits - 1) / splits;");
   e.line("const long long k0 = z * chunk, k1 = loom_min(keys, k0 + chunk);");
   e.line("const long long tableWidth = " + sizeExpr(tables[1]) + ";");
-  e.line("__shared__ float qs[" + G + "][" + D + "], ps[" + G + "][" + Th + "], m_s[" + G +
+  // Keys per pass: a tile of keys and one of values (rows padded by 16 bytes, so that
+  // threads reading different rows hit different banks) fit the static shared memory.
+  int64_t bytes = element.isF32() ? 4 : 2, vector = 16 / bytes, pass = 64;
+  auto sharedFor = [&](int64_t keys) {
+    return keys * (d + dv + 2 * vector) * bytes + group * (d + keys + 3) * 4;
+  };
+  while (pass > 16 && sharedFor(pass) > 44 * 1024)
+    pass /= 2;
+  if (sharedFor(pass) > 44 * 1024)
+    return refuse("paged attention heads of " + D + " and " + Dv +
+                  " do not fit a block's shared memory");
+  bool vectorized = d % vector == 0 && dv % vector == 0;
+  std::string P = num(pass), ldK = num(d + vector), ldV = num(dv + vector);
+  e.line("__shared__ __align__(16) " + T + " Ks[" + P + "][" + ldK + "], Vs[" + P + "][" +
+         ldV + "];");
+  e.line("__shared__ float qs[" + G + "][" + D + "], ps[" + G + "][" + P + "], m_s[" + G +
          "], l_s[" + G + "], a_s[" + G + "];");
-  e.line("__shared__ long long rowOf[" + Th + "];");
   e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+  if (vectorized)
+    e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
+           ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
   e.open("for (int i = threadIdx.x; i < " + G + " * " + D + "; i += blockDim.x)");
   e.line("const long long h = g * " + G + " + i / " + D + ", dd = i % " + D + ";");
   e.line("qs[i / " + D + "][dd] = (float)" + e.at(op.getQuery(), {"token", "h", "dd"}) +
@@ -150,64 +176,76 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   e.line("float acc[" + num(perThread) + "];");
   e.line("#pragma unroll");
   e.line("for (int r = 0; r < " + num(perThread) + "; ++r) acc[r] = 0.0f;");
-  e.line("__syncthreads();");
 
-  e.open("for (long long j0 = k0; j0 < k1; j0 += " + Th + ")");
-  // Scores: one key per thread against every head of the group.
-  e.line("const long long j = j0 + threadIdx.x;");
-  e.open("if (j < k1)");
-  e.line("const long long row = (long long)" + table + "[seq * tableWidth + j / " +
-         num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
-  e.line("rowOf[threadIdx.x] = row;");
-  e.line("const " + T + " *krow = " + keys + " + (row * " + num(kvHeads) + " + g) * " + D +
-         ";");
-  e.line("float dot[" + G + "];");
-  e.line("#pragma unroll");
-  e.line("for (int hh = 0; hh < " + G + "; ++hh) dot[hh] = 0.0f;");
-  int64_t vector = element.isF32() ? 4 : 8; // elements per 16 bytes
-  if (d % vector == 0) {
-    // 16 bytes of the key row at a time (rows are 16-byte aligned when D is a
-    // multiple of the vector).
-    e.line("#pragma unroll 2");
+  e.open("for (long long j0 = k0; j0 < k1; j0 += " + P + ")");
+  // The pass's key and value rows, through the block table, 16 bytes at a time.
+  auto stage = [&](const std::string &tile, const std::string &cache, int64_t width) {
+    int64_t chunk = vectorized ? vector : 1;
+    std::string chunks = num(width / chunk);
+    e.open("for (int x = threadIdx.x; x < " + P + " * " + chunks + "; x += blockDim.x)");
+    e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * " + num(chunk) +
+           ";");
+    e.line("const long long j = j0 + r;");
+    e.open("if (j < k1)");
+    e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
+           num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
+    e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) + " + g) * " +
+           num(width) + " + c;");
+    if (vectorized) {
+      e.line("if (vec) loom_cp_async16(&" + tile + "[r][c], from, 16);");
+      e.line("else for (int y = 0; y < " + num(vector) + "; ++y) " + tile +
+             "[r][c + y] = from[y];");
+    } else {
+      e.line(tile + "[r][c] = from[0];");
+    }
+    e.close();
+    e.close();
+  };
+  stage("Ks", keys, d);
+  stage("Vs", values, dv);
+  if (vectorized) {
+    e.line("loom_cp_async_commit();");
+    e.line("loom_cp_async_wait<0>();");
+  }
+  e.line("__syncthreads();");
+  // Scores: a (key, head) pair per thread and step.
+  e.open("for (int x = threadIdx.x; x < " + P + " * " + G + "; x += blockDim.x)");
+  e.line("const int key = x % " + P + ", hh = x / " + P + ";");
+  e.open("if (j0 + key < k1)");
+  e.line("float dot = 0.0f;");
+  e.line("const " + T + " *krow = Ks[key];");
+  if (vectorized) {
+    e.line("#pragma unroll");
     e.open("for (int c = 0; c < " + D + "; c += " + num(vector) + ")");
     e.line("const uint4 word = *reinterpret_cast<const uint4 *>(krow + c);");
     e.line("const " + T + " *part = reinterpret_cast<const " + T + " *>(&word);");
     e.line("#pragma unroll");
-    e.open("for (int x = 0; x < " + num(vector) + "; ++x)");
-    e.line("const float kv = " + loadAs(element, "part", "x") + ";");
-    e.line("#pragma unroll");
-    e.line("for (int hh = 0; hh < " + G + "; ++hh) dot[hh] += qs[hh][c + x] * kv;");
-    e.close();
+    e.line("for (int y = 0; y < " + num(vector) + "; ++y) dot += qs[hh][c + y] * " +
+           loadAs(element, "part", "y") + ";");
     e.close();
   } else {
-    e.open("for (int c = 0; c < " + D + "; ++c)");
-    e.line("const float kv = " + loadAs(element, "krow", "c") + ";");
-    e.line("#pragma unroll");
-    e.line("for (int hh = 0; hh < " + G + "; ++hh) dot[hh] += qs[hh][c] * kv;");
-    e.close();
+    e.line("for (int c = 0; c < " + D + "; ++c) dot += qs[hh][c] * " +
+           loadAs(element, "krow", "c") + ";");
   }
-  e.open("for (int hh = 0; hh < " + G + "; ++hh)");
   if (std::optional<APFloat> cap = op.getSoftcap()) {
     std::string c = floatLiteral(cap->convertToDouble(), "float");
-    e.line("ps[hh][threadIdx.x] = " + c + " * tanhf(dot[hh] / " + c + ");");
+    e.line("ps[hh][key] = " + c + " * tanhf(dot / " + c + ");");
   } else {
-    e.line("ps[hh][threadIdx.x] = dot[hh];");
+    e.line("ps[hh][key] = dot;");
   }
   e.close();
-  e.close();
-  e.open("else");
-  e.line("for (int hh = 0; hh < " + G + "; ++hh) ps[hh][threadIdx.x] = " + minusInf + ";");
+  e.line("else ps[hh][key] = " + minusInf + ";");
   e.close();
   e.line("__syncthreads();");
   // Softmax bookkeeping: a warp per head.
   e.open("for (int hh = warp; hh < " + G + "; hh += blockDim.x / 32)");
   e.line("float best = " + minusInf + ";");
-  e.line("for (int c = lane; c < " + Th + "; c += 32) best = fmaxf(best, ps[hh][c]);");
+  e.line("for (int c = lane; c < " + P + "; c += 32) best = fmaxf(best, ps[hh][c]);");
   e.line("for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, "
          "best, o));");
   e.line("const float before = m_s[hh], after = fmaxf(before, best);");
   e.line("float sum = 0.0f;");
-  e.open("for (int c = lane; c < " + Th + "; c += 32)");
+  e.open("for (int c = lane; c < " + P + "; c += 32)");
   e.line("const float p = expf(ps[hh][c] - after);");
   e.line("ps[hh][c] = p;");
   e.line("sum += p;");
@@ -223,20 +261,16 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   e.close();
   e.line("__syncthreads();");
   // Values: each thread's outputs (head hh, column dd) for idx = thread + r * threads.
-  e.line("const int n = (int)loom_min(" + Th + "LL, k1 - j0);");
+  e.line("const int n = (int)loom_min(" + P + "LL, k1 - j0);");
   e.line("#pragma unroll");
   e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
   e.line("const int idx = threadIdx.x + r * " + Th + ";");
-  e.line("if (idx < " + G + " * " + Dv + ") acc[r] *= a_s[idx / " + Dv + "];");
-  e.close();
-  e.open("for (int c = 0; c < n; ++c)");
-  e.line("const " + T + " *vrow = " + values + " + (rowOf[c] * " + num(kvHeads) +
-         " + g) * " + Dv + ";");
-  e.line("#pragma unroll");
-  e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
-  e.line("const int idx = threadIdx.x + r * " + Th + ";");
-  e.line("if (idx < " + G + " * " + Dv + ") acc[r] += ps[idx / " + Dv + "][c] * " +
-         loadAs(element, "vrow", "idx % " + Dv) + ";");
+  e.open("if (idx < " + G + " * " + Dv + ")");
+  e.line("const int hh = idx / " + Dv + ", dd = idx % " + Dv + ";");
+  e.line("float sum = acc[r] * a_s[hh];");
+  e.line("for (int c = 0; c < n; ++c) sum += ps[hh][c] * " +
+         loadAs(element, "Vs[c]", "dd") + ";");
+  e.line("acc[r] = sum;");
   e.close();
   e.close();
   e.line("__syncthreads();");
@@ -299,6 +333,151 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   phase.grid[1] = {num(heads), 1, 0};
   info_.phases.push_back(phase);
   phaseCode_.push_back(combine->code());
+  return pagedPrefill(op);
+}
+
+/// The tensor-core variant for steps of more than kSplitMaxTokens tokens (16-bit,
+/// head sizes multiples of 16): flash attention as in tensorCoreAttention, over one
+/// sequence's queries at a time. A block takes a KV head and a tile of queries of one
+/// sequence, its kPrefillRows rows being (query, query head) pairs — the G heads of the
+/// KV head for kPrefillRows / G consecutive queries — so each key and value tile read
+/// through the block table serves every head that shares it. Blocks walk the tiles of
+/// all sequences in a grid-stride loop. The split-KV kernel and its combine are
+/// guarded to the smaller steps.
+bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
+  Shape q = shapeOf(op.getQuery()), kc = shapeOf(op.getKeyCache()),
+        tables = shapeOf(op.getBlockTables());
+  int64_t heads = q[1].size, d = q[2].size, blockSize = kc[1].size, kvHeads = kc[2].size,
+          dv = shapeOf(op.getValueCache())[3].size, group = heads / kvHeads;
+  Type element = elementOf(op.getQuery());
+  std::optional<SizeExpr> tokens = toExpr(q[0]);
+  std::string tokenName = tokens ? tokens->str() : "";
+  bool plainName = !tokenName.empty() &&
+                   (std::isalpha(tokenName[0]) || tokenName[0] == '_') &&
+                   llvm::all_of(tokenName, [](char c) { return std::isalnum(c) || c == '_'; });
+  if (!(element.isBF16() || element.isF16()) || d % 16 || dv % 16 ||
+      kPrefillRows % group || !plainName)
+    return true; // no variant: the split-KV kernel takes every step
+  std::string keys = parameter(op.getKeyCache()), values = parameter(op.getValueCache()),
+              table = parameter(op.getBlockTables()), lens = parameter(op.getContextLens()),
+              starts = parameter(op.getQueryStarts());
+  double scale = op.getScale() ? op.getScale()->convertToDouble()
+                               : 1.0 / std::sqrt(static_cast<double>(d));
+  int64_t perTile = kPrefillRows / group, ldQ = d + 8, ldV = dv + 8;
+  std::string T = storageType(element), kind = element.isBF16() ? "bf16" : "f16",
+              G = num(group), D = num(d), Dv = num(dv), rows = num(kPrefillRows),
+              tileKeys = num(kPrefillKeys), minusInf = "__int_as_float(0xff800000)";
+
+  std::unique_ptr<ElementEmitter> variant = newEmitter();
+  std::swap(emitter_, variant);
+  ElementEmitter &e = *emitter_;
+  e.line("__shared__ __align__(16) " + T + " Qs[" + rows + "][" + num(ldQ) + "], Ks[" +
+         tileKeys + "][" + num(ldQ) + "], Vs[" + tileKeys + "][" + num(ldV) + "];");
+  e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+  e.line("const int group = lane / 4, pair = lane % 4;");
+  e.line("const " + T + " zero = " +
+         (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") + ";");
+  e.line("const long long tokens = " + sizeExpr(q[0]) + ", seqs = " +
+         sizeExpr(shapeOf(op.getContextLens())[0]) + ", tableWidth = " +
+         sizeExpr(tables[1]) + ", kvh = blockIdx.y;");
+  e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
+         ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
+  e.open("for (long long t = blockIdx.x;; t += gridDim.x)");
+  // Tile t of the step: the sequence whose tiles (perTile queries each) include it.
+  e.line("long long seq = 0, tile = t, first = 0, end = 0;");
+  e.open("for (; seq < seqs; ++seq)");
+  e.line("first = " + starts + "[seq];");
+  e.line("end = seq + 1 < seqs ? (long long)" + starts + "[seq + 1] : tokens;");
+  e.line("const long long n = (end - first + " + num(perTile - 1) + ") / " + num(perTile) +
+         ";");
+  e.line("if (tile < n) break;");
+  e.line("tile -= n;");
+  e.close();
+  e.line("if (seq >= seqs) break;");
+  // The sequence's Sq new queries see its Skv keys, causally aligned at the end.
+  e.line("const long long Sq = end - first, Skv = " + lens + "[seq], i0 = tile * " +
+         num(perTile) + ";");
+  e.line("const long long kvEnd = loom_min(Skv, loom_max(0LL, i0 + " + num(perTile) +
+         " + Skv - Sq));");
+  e.line("__syncthreads();");
+  e.open("for (int x = threadIdx.x; x < " + rows + " * " + D + "; x += blockDim.x)");
+  e.line("const int r = x / " + D + ";");
+  e.line("const long long qi = i0 + r / " + G + ", token = first + qi, hq = kvh * " + G +
+         " + r % " + G + ", col = x % " + D + ";");
+  e.open("if (qi < Sq)");
+  e.line(store(element, "Qs[r][col]", e.at(op.getQuery(), {"token", "hq", "col"})));
+  e.close();
+  e.open("else");
+  e.line("Qs[r][col] = zero;");
+  e.close();
+  e.close();
+  e.line("__syncthreads();");
+  e.line("unsigned qf[" + num(d / 16) + "][4];");
+  e.line("#pragma unroll");
+  e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
+  e.line("loom_ldmatrix_x4(qf[kk], &Qs[warp * 16 + lane % 16][kk * 16 + (lane / 16) * 8]);");
+  e.close();
+  // The thread's two accumulator rows: their queries and heads.
+  e.line("const int r0 = warp * 16 + group, r1 = r0 + 8;");
+  e.line("const long long row0 = i0 + r0 / " + G + ", row1 = i0 + r1 / " + G + ";");
+  e.line("const long long h0 = kvh * " + G + " + r0 % " + G + ", h1 = kvh * " + G +
+         " + r1 % " + G + ";");
+  e.line("float o[" + num(dv / 8) + "][4] = {};");
+  e.line("float running[2] = {" + minusInf + ", " + minusInf + "}, total[2] = {0.f, 0.f};");
+  e.open("for (long long j0 = 0; j0 < kvEnd; j0 += " + tileKeys + ")");
+  e.line("__syncthreads();");
+  // Key and value rows through the block table, 16 bytes at a time.
+  auto stage = [&](const std::string &tile, const std::string &cache, int64_t width) {
+    std::string chunks = num(width / 8);
+    e.open("for (int x = threadIdx.x; x < " + tileKeys + " * " + chunks +
+           "; x += blockDim.x)");
+    e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * 8;");
+    e.line("const long long j = j0 + r;");
+    e.open("if (j < kvEnd)");
+    e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
+           num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
+    e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) + " + kvh) * " +
+           num(width) + " + c;");
+    e.line("if (vec) loom_cp_async16(&" + tile + "[r][c], from, 16);");
+    e.line("else for (int y = 0; y < 8; ++y) " + tile + "[r][c + y] = from[y];");
+    e.close();
+    e.open("else");
+    e.line("for (int y = 0; y < 8; ++y) " + tile + "[r][c + y] = zero;");
+    e.close();
+    e.close();
+  };
+  stage("Ks", keys, d);
+  stage("Vs", values, dv);
+  e.line("loom_cp_async_commit();");
+  e.line("loom_cp_async_wait<0>();");
+  e.line("__syncthreads();");
+  flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, [&] {
+    e.line("score *= " + floatLiteral(scale, "float") + ";");
+    if (std::optional<APFloat> cap = op.getSoftcap()) {
+      std::string c = floatLiteral(cap->convertToDouble(), "float");
+      e.line("score = " + c + " * tanhf(score / " + c + ");");
+    }
+  });
+  e.close();
+  bool stored = flashFinish(dv, [&] {
+    e.line("const long long token = first + row, hq = x < 2 ? h0 : h1;");
+    return storeOutputs(op.getResult(), {"token", "hq", "col"}, "y");
+  });
+  e.close();
+  std::swap(emitter_, variant);
+  if (!stored || variant->failed())
+    return stored ? refuse(variant->error()) : false;
+  EmittedKernel::Phase phase;
+  phase.name = name_ + "_tc";
+  phase.threads = static_cast<int>(kPrefillRows / 16 * 32);
+  phase.grid[0] = {work(ArrayRef<Dim>(q).take_front()), perTile, 0};
+  phase.grid[1] = {num(kvHeads), 1, 0};
+  phase.guard = {tokenName, kSplitMaxTokens + 1, 0};
+  info_.guard = {tokenName, 0, kSplitMaxTokens};
+  for (EmittedKernel::Phase &other : info_.phases)
+    other.guard = info_.guard;
+  info_.phases.push_back(phase);
+  phaseCode_.push_back(variant->code());
   return true;
 }
 
