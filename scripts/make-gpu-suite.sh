@@ -43,4 +43,7 @@ prefill=tokens=100,seqs=3,blocks=24,table=8
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-decode" --entry step --dtype bf16 --sizes $decode --seed 2
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-prefill" --entry step --dtype bf16 --sizes $prefill --seed 3
 "$loom" kernel-harness "$models/tiny-gpt2" -o "$out/gpt2-step" --entry step --sizes $decode --seed 4
+# Linear layers at a partial row tile (the warpgroup path on sm_90a, with a partial
+# k-slice and a bias; the mma.sync tiles; the GEMV variant has its own rows).
+"$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear" --sizes tokens=150
 "$loom" kernel-harness tests/lit/codegen/cuda-reductions.mlir -o "$out/reductions" --sizes rows=5

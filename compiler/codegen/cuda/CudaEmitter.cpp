@@ -130,6 +130,53 @@ __device__ __forceinline__ unsigned loom_pack_f16(float lo, float hi) {
 }
 )";
 
+/// Warpgroup matrix multiply helpers (sm_90a only, so inside the feature test): the
+/// shared-memory descriptor of a 128-byte-swizzled K-major tile (8-row groups 1024
+/// bytes apart), the fences around asynchronous multiplies, and m64n128k16 with f32
+/// accumulators in 64 registers per thread.
+std::string wgmmaPrelude() {
+  std::string text = R"(
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ unsigned long long loom_wgmma_desc(unsigned address) {
+  return (unsigned long long)((address & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) |
+         (1ull << 62);
+}
+__device__ __forceinline__ void loom_wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void loom_wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void loom_wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory");
+}
+__device__ __forceinline__ void loom_fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+/// Keeps the compiler from moving accumulator reads or writes across a multiply.
+__device__ __forceinline__ void loom_wgmma_hold(float d[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i)
+    asm volatile("" : "+f"(d[i])::"memory");
+}
+)";
+  for (const char *kind : {"bf16", "f16"}) {
+    text += "__device__ __forceinline__ void loom_wgmma_m64n128_" + std::string(kind) +
+            "(float d[64], unsigned long long a, unsigned long long b) {\n"
+            "  asm volatile(\"{\\n.reg .pred p;\\nsetp.eq.u32 p, 1, 1;\\n\"\n"
+            "               \"wgmma.mma_async.sync.aligned.m64n128k16.f32." +
+            kind + "." + kind + " {";
+    for (int i = 0; i < 64; ++i)
+      text += (i ? ", %" : "%") + std::to_string(i);
+    text += "}, %64, %65, p, 1, 1, 0, 0;\\n}\\n\"\n               : ";
+    for (int i = 0; i < 64; ++i)
+      text += std::string(!i ? "" : i % 8 ? ", " : ",\n                 ") + "\"+f\"(d[" +
+              std::to_string(i) + "])";
+    text += "\n               : \"l\"(a), \"l\"(b));\n}\n";
+  }
+  return text + "#endif\n";
+}
+
 /// A name that is the same for kernels identical in structure.
 std::string structuralName(KernelOp kernel) {
   kernel->removeAttr("loom.cuda_name");
@@ -205,6 +252,8 @@ LogicalResult emitCuda(ModuleOp module, llvm::raw_ostream &os,
   os << kPrelude;
   if (helpers)
     os << kTensorCorePrelude;
+  if (halves)
+    os << wgmmaPrelude();
   os << text;
   return success();
 }

@@ -55,6 +55,7 @@ private:
   bool matmul();
   bool tensorCoreLinear(LinearOp op, const std::string &a, const std::string &b);
   bool fewRowsLinear(LinearOp op, const std::string &a, const std::string &b);
+  bool warpgroupLinear(LinearOp op, const std::string &a, const std::string &b);
   bool reduction();
   bool reduceKernel(ReduceOp op);
   bool softmaxKernel(SoftmaxOp op);

@@ -10,6 +10,11 @@ using namespace mlir;
 
 namespace loom::cuda {
 
+/// Slices in flight in the warpgroup path, and its dynamic shared memory: A and B
+/// tiles of 128 x 64 per stage, plus room to align the first to 1024 bytes.
+constexpr int64_t kWarpgroupStages = 3;
+constexpr int64_t kWarpgroupSharedBytes = kWarpgroupStages * 32768 + 1024;
+
 /// A tiled SIMT GEMM: 64x64 output tiles per block of 256 threads, 16-deep slices of
 /// A and B staged in shared memory, each thread accumulating a 4x4 grid of outputs
 /// (rows ty + 16i, columns tx + 16j, so stores are coalesced); then the bias and the
@@ -199,6 +204,12 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
          ") | reinterpret_cast<unsigned long long>(" + b + ")) & 15) == 0;");
   e.line("const " + T + " zero = " +
          (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") + ";");
+  // On sm_90a, 128x128 tiles of a [N, K] weight run on warpgroup multiplies instead.
+  bool fast = true;
+  if (transposed && s.tileM == 128 && s.tileN == 128 && s.warps == 8) {
+    fast = warpgroupLinear(op, a, b);
+    info_.sharedBytes = std::max(info_.sharedBytes, kWarpgroupSharedBytes);
+  }
   e.line("float acc[" + num(mi) + "][" + num(nj) + "][4] = {};");
   e.line("const int tiles = (int)((K + " + num(s.tileK - 1) + ") / " + num(s.tileK) + ");");
   // Copies k-slice `tile` into stage `stage`: 8 elements per copy, rows of `cols`.
@@ -378,6 +389,106 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.close();
   e.close();
   e.close();
+  return stored && fast;
+}
+
+/// The sm_90a path of a 128x128 tile of a 16-bit linear layer with a [N, K] weight,
+/// compiled only for GPUs with warpgroup multiplies (the mma.sync kernel follows it for
+/// the others, and for shapes or pointers 16-byte copies cannot take): k-slices of 64
+/// (one 128-byte row per tile row) are copied with cp.async into shared memory in the
+/// 128-byte swizzled layout wgmma reads (16-byte chunk c of row r at chunk c ^ (r % 8)),
+/// kWarpgroupStages slices in flight; each of the two warpgroups multiplies its 64 rows
+/// of A by the 128 columns of B with four m64n128k16 wgmmas per slice, accumulating in
+/// 64 registers per thread (the mma.sync C layout: warp w of the warpgroup holds rows
+/// 16w .. 16w+15, element 4j + q at row group + 8 (q >= 2), column 8j + 2 pair + (q & 1)).
+bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a, const std::string &b) {
+  ElementEmitter &e = *emitter_;
+  Shape result = shapeOf(op.getResult());
+  std::string kind = elementOf(op.getInput()).isBF16() ? "bf16" : "f16",
+              T = storageType(elementOf(op.getInput()));
+  auto num = [](int64_t v) { return std::to_string(v); };
+  std::string stages = num(kWarpgroupStages);
+  e.line("#if defined(__CUDA_ARCH_FEAT_SM90_ALL)");
+  e.open("if (vec)");
+  e.line("const unsigned tilesAt = (loom_smem(loom_shared) + 1023u) & ~1023u;");
+  e.line("const int wg = threadIdx.x / 128, wl = (threadIdx.x % 128) / 32;");
+  e.line("float d[64];");
+  e.line("#pragma unroll");
+  e.line("for (int i = 0; i < 64; ++i) d[i] = 0.f;");
+  e.line("const int slices = (int)((K + 63) / 64);");
+  // Each thread copies the same four 16-byte chunks of A's and of B's rows per slice.
+  e.line("const " + T + " *aAt[4], *bAt[4];");
+  e.line("unsigned to[4]; int kAt[4]; bool aIn[4], bIn[4];");
+  e.line("#pragma unroll");
+  e.open("for (int x = 0; x < 4; ++x)");
+  e.line("const int chunk = threadIdx.x + x * 256, r = chunk / 8, c = chunk % 8;");
+  e.line("to[x] = r * 128 + ((c ^ (r & 7)) << 4);");
+  e.line("kAt[x] = c * 8;");
+  e.line("aIn[x] = m0 + r < M;");
+  e.line("bIn[x] = n0 + r < N;");
+  e.line("aAt[x] = " + a + " + (aIn[x] ? (m0 + r) * K : 0) + c * 8;");
+  e.line("bAt[x] = " + b + " + (bIn[x] ? (n0 + r) * K : 0) + c * 8;");
+  e.close();
+  auto load = [&](const std::string &slice) {
+    e.open("");
+    e.line("const long long k0 = (long long)(" + slice + ") * 64;");
+    e.line("const unsigned at = tilesAt + ((" + slice + ") % " + stages + ") * 32768u;");
+    e.line("#pragma unroll");
+    e.open("for (int x = 0; x < 4; ++x)");
+    e.line("const bool ak = aIn[x] && k0 + kAt[x] < K, bk = bIn[x] && k0 + kAt[x] < K;");
+    e.line("loom_cp_async16_at(at + to[x], aAt[x] + (ak ? k0 : 0), ak ? 16 : 0);");
+    e.line("loom_cp_async16_at(at + 16384u + to[x], bAt[x] + (bk ? k0 : 0), bk ? 16 : 0);");
+    e.close();
+    e.close();
+  };
+  e.open("for (int p = 0; p < " + num(kWarpgroupStages - 1) + "; ++p)");
+  e.open("if (p < slices)");
+  load("p");
+  e.close();
+  e.line("loom_cp_async_commit();");
+  e.close();
+  e.open("for (int slice = 0; slice < slices; ++slice)");
+  // Slice `slice` has landed once at most stages-2 later groups are pending; the
+  // barrier also means every warpgroup is done with the stage the next copy reuses.
+  e.line("loom_cp_async_wait<" + num(kWarpgroupStages - 2) + ">();");
+  e.line("loom_fence_proxy_async();");
+  e.line("__syncthreads();");
+  e.open("if (slice + " + num(kWarpgroupStages - 1) + " < slices)");
+  load("slice + " + num(kWarpgroupStages - 1));
+  e.close();
+  e.line("loom_cp_async_commit();");
+  e.line("const unsigned at = tilesAt + (slice % " + stages + ") * 32768u;");
+  e.line("loom_wgmma_fence();");
+  e.line("#pragma unroll");
+  e.open("for (int kk = 0; kk < 4; ++kk)");
+  e.line("loom_wgmma_m64n128_" + kind +
+         "(d, loom_wgmma_desc(at + wg * 8192u + kk * 32u), loom_wgmma_desc(at + 16384u + "
+         "kk * 32u));");
+  e.close();
+  e.line("loom_wgmma_commit();");
+  e.line("loom_wgmma_wait<0>();");
+  e.line("loom_wgmma_hold(d);");
+  e.close();
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < 16; ++j)");
+  e.line("#pragma unroll");
+  e.open("for (int q = 0; q < 4; ++q)");
+  e.line("const long long m = m0 + wg * 64 + wl * 16 + group + (q >= 2 ? 8 : 0);");
+  e.line("const long long n = n0 + j * 8 + pair * 2 + (q & 1);");
+  e.open("if (m < M && n < N)");
+  Index index = e.delinearize("m", ArrayRef<Dim>(result).drop_back());
+  index.push_back("n");
+  std::string value = "d[j * 4 + q]";
+  if (Value bias = op.getBias())
+    value += " + " + e.at(bias, {"n"});
+  e.line("const float y = " + value + ";");
+  bool stored = storeOutputs(op.getResult(), index, "y");
+  e.close();
+  e.close();
+  e.close();
+  e.line("return;");
+  e.close();
+  e.line("#endif");
   return stored;
 }
 

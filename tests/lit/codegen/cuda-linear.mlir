@@ -5,8 +5,8 @@
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
-// NVRTC: sm_80: 4 kernels
-// NVRTC: sm_90a: 4 kernels
+// NVRTC: sm_80: 6 kernels
+// NVRTC: sm_90a: 6 kernels
 
 // bf16 with the weight as [N, K] (staged as [n][k]) and a gelu epilogue: 128x128 tiles
 // of 8 warps, each 64x32; 16-byte asynchronous copies, four stages in dynamic shared
@@ -16,6 +16,19 @@
 // CHECK: extern __shared__ __align__(16) unsigned char loom_shared[];
 // CHECK: __nv_bfloat16 (*As)[128][40] = reinterpret_cast<__nv_bfloat16 (*)[128][40]>(loom_shared);
 // CHECK: __nv_bfloat16 (*Bs)[128][40] = reinterpret_cast<__nv_bfloat16 (*)[128][40]>(loom_shared + 40960);
+// On sm_90a the same tiles run on warpgroup multiplies: 64-element k-slices copied
+// into 128-byte swizzled rows, three in flight, four m64n128k16 per slice.
+// CHECK: #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// CHECK-NEXT: if (vec) {
+// CHECK: to[x] = r * 128 + ((c ^ (r & 7)) << 4);
+// CHECK: loom_cp_async_wait<1>();
+// CHECK-NEXT: loom_fence_proxy_async();
+// CHECK: loom_wgmma_m64n128_bf16(d, loom_wgmma_desc(at + wg * 8192u + kk * 32u), loom_wgmma_desc(at + 16384u + kk * 32u));
+// CHECK: loom_wgmma_wait<0>();
+// CHECK: const long long m = m0 + wg * 64 + wl * 16 + group + (q >= 2 ? 8 : 0);
+// CHECK: tanh
+// CHECK: return;
+// CHECK: #endif
 // CHECK: float acc[4][4][4] = {};
 // CHECK: bFrom[x] = in1 + (bOk[x] ? (n0 + r) * K : 0) + c;
 // CHECK: loom_cp_async16_at(bSmem + stage * 10240u + bDst[x] * 2u, bFrom[x] + (in ? k0 : 0), in ? 16 : 0);
@@ -48,6 +61,14 @@
 // CHECK: loom_mma_f16(acc[i][j], af[i], bf[j]);
 // CHECK: __half2float(in2[n])
 
+// f16 [N, K] with a bias and K = 200 (the last k-slice partial): the warpgroup path
+// too, with the bias in its epilogue.
+// CHECK-LABEL: //@loom-kernel loom_matmul_
+// CHECK: loom_wgmma_m64n128_f16(
+// CHECK: __half2float(in2[n])
+// CHECK-NEXT: const float y = d[j * 4 + q] + v1;
+// CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
+
 // f32: SIMT.
 // CHECK-LABEL: //@loom-kernel loom_matmul_
 // CHECK: __launch_bounds__(256)
@@ -56,11 +77,13 @@
 
 func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<640x64xbf16>,
                    %h: tensor<?x64xf16, #loom.dims<tokens>>, %v: tensor<64x48xf16>, %b: tensor<48xf16>,
+                   %k: tensor<?x200xf16, #loom.dims<tokens>>, %wk: tensor<640x200xf16>, %bk: tensor<640xf16>,
                    %f: tensor<?x64xf32, #loom.dims<tokens>>, %u: tensor<32x64xf32>)
-    -> (tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>) {
+    -> (tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>) {
   %0 = loom.linear %x, %w transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<640x64xbf16>) -> tensor<?x640xbf16, #loom.dims<tokens>>
   %1 = loom.gelu tanh %0 : tensor<?x640xbf16, #loom.dims<tokens>>
   %2 = loom.linear %h, %v bias %b : (tensor<?x64xf16, #loom.dims<tokens>>, tensor<64x48xf16>, tensor<48xf16>) -> tensor<?x48xf16, #loom.dims<tokens>>
+  %4 = loom.linear %k, %wk bias %bk transpose_weight : (tensor<?x200xf16, #loom.dims<tokens>>, tensor<640x200xf16>, tensor<640xf16>) -> tensor<?x640xf16, #loom.dims<tokens>>
   %3 = loom.linear %f, %u transpose_weight : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<32x64xf32>) -> tensor<?x32xf32, #loom.dims<tokens>>
-  return %1, %2, %3 : tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>
+  return %1, %2, %4, %3 : tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>
 }
