@@ -27,4 +27,6 @@ common=(--weights "$model" --ignore-eos --max-context 2048)
     --profile 2> "$out/loom_profile_b1.txt"
 "$loom" generate "$art" "${common[@]}" --random-prompts "64:$plen" --max-new-tokens 16 \
     --profile 2> "$out/loom_profile_b64.txt"
+"$loom" generate "$art" "${common[@]}" --random-prompts 1:2047 --max-new-tokens 1 \
+    --max-step-tokens 2048 --profile 2> "$out/loom_profile_prefill.txt"
 python3 "$here/report.py" "$out" | tee "$out/report.txt"
