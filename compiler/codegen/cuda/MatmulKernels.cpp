@@ -10,9 +10,13 @@ using namespace mlir;
 
 namespace loom::cuda {
 
-/// The dynamic shared memory of the warpgroup path with `stages` stages: A and B tiles
-/// of 128 x 64 per stage, plus room to align the first to 1024 bytes.
-constexpr int64_t warpgroupSharedBytes(int64_t stages) { return stages * 32768 + 1024; }
+/// Slices in flight in the warpgroup path, and its dynamic shared memory: A and B
+/// tiles of 128 x 64 per stage, plus room to align the first to 1024 bytes. Three
+/// stages (97 KiB) leave room for two blocks per SM; on the H100, four or more stages
+/// with one slice's multiplies kept in flight were slower (one block per SM: 2.9-3.2
+/// ms against 2.8 ms for 20 of the [2048, 2048] x [5632, 2048]^T GEMM).
+constexpr int64_t kWarpgroupStages = 3;
+constexpr int64_t kWarpgroupSharedBytes = kWarpgroupStages * 32768 + 1024;
 
 /// A tiled SIMT GEMM: 64x64 output tiles per block of 256 threads, 16-deep slices of
 /// A and B staged in shared memory, each thread accumulating a 4x4 grid of outputs
@@ -205,9 +209,9 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
          (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") + ";");
   // On sm_90a, 128x128 tiles of a [N, K] weight run on warpgroup multiplies instead.
   bool fast = true;
-  if (transposed && s.tileM == 128 && s.tileN == 128 && s.warps == 8 && s.stages >= 3) {
+  if (transposed && s.tileM == 128 && s.tileN == 128 && s.warps == 8) {
     fast = warpgroupLinear(op, a, b);
-    info_.sharedBytes = std::max(info_.sharedBytes, warpgroupSharedBytes(s.stages));
+    info_.sharedBytes = std::max(info_.sharedBytes, kWarpgroupSharedBytes);
   }
   e.line("float acc[" + num(mi) + "][" + num(nj) + "][4] = {};");
   e.line("const int tiles = (int)((K + " + num(s.tileK - 1) + ") / " + num(s.tileK) + ");");
@@ -396,23 +400,19 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
 /// the others, and for shapes or pointers 16-byte copies cannot take): k-slices of 64
 /// (one 128-byte row per tile row) are copied with cp.async into shared memory in the
 /// 128-byte swizzled layout wgmma reads (16-byte chunk c of row r at chunk c ^ (r % 8)),
-/// one stage per slice of the schedule's `stages`; each of the two warpgroups
-/// multiplies its 64 rows of A by the 128 columns of B with four m64n128k16 wgmmas per
-/// slice, accumulating in 64 registers per thread (the mma.sync C layout: warp w of the
-/// warpgroup holds rows 16w .. 16w+15, element 4j + q at row group + 8 (q >= 2),
-/// column 8j + 2 pair + (q & 1)). With four or more stages one slice's multiplies stay
-/// in flight while the next slice's are issued, and copies run stages - 2 slices
-/// ahead; with three, each slice's multiplies finish before the next and copies run
-/// two slices ahead.
+/// kWarpgroupStages slices in flight; each of the two warpgroups multiplies its 64 rows
+/// of A by the 128 columns of B with four m64n128k16 wgmmas per slice (waiting for
+/// them before the next slice), accumulating in 64 registers per thread (the mma.sync
+/// C layout: warp w of the warpgroup holds rows 16w .. 16w+15, element 4j + q at row
+/// group + 8 (q >= 2), column 8j + 2 pair + (q & 1)).
 bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a, const std::string &b) {
   ElementEmitter &e = *emitter_;
   Shape result = shapeOf(op.getResult());
   std::string kind = elementOf(op.getInput()).isBF16() ? "bf16" : "f16",
               T = storageType(elementOf(op.getInput()));
   auto num = [](int64_t v) { return std::to_string(v); };
-  int64_t inFlight = schedule_.stages >= 4 ? 1 : 0,
-          ahead = schedule_.stages - 1 - inFlight;
-  std::string stages = num(schedule_.stages);
+  int64_t ahead = kWarpgroupStages - 1;
+  std::string stages = num(kWarpgroupStages);
   e.line("#if defined(__CUDA_ARCH_FEAT_SM90_ALL)");
   e.open("if (vec)");
   e.line("const unsigned tilesAt = (loom_smem(loom_shared) + 1023u) & ~1023u;");
@@ -454,7 +454,8 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a, const std:
   e.close();
   e.open("for (int slice = 0; slice < slices; ++slice)");
   // Slice `slice` has landed once at most ahead-1 later copies are pending; past the
-  // barrier every warpgroup is done with the slice whose stage the next copy reuses.
+  // barrier every warpgroup is done with the previous slice, whose stage the next
+  // copy reuses.
   e.line("loom_cp_async_wait<" + num(ahead - 1) + ">();");
   e.line("loom_fence_proxy_async();");
   e.line("__syncthreads();");
@@ -471,13 +472,9 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a, const std:
          "kk * 32u));");
   e.close();
   e.line("loom_wgmma_commit();");
-  e.line("loom_wgmma_wait<" + num(inFlight) + ">();");
+  e.line("loom_wgmma_wait<0>();");
   e.line("loom_wgmma_hold(d);");
   e.close();
-  if (inFlight) {
-    e.line("loom_wgmma_wait<0>();");
-    e.line("loom_wgmma_hold(d);");
-  }
   e.line("#pragma unroll");
   e.open("for (int j = 0; j < 16; ++j)");
   e.line("#pragma unroll");

@@ -371,8 +371,14 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
   std::unique_ptr<ElementEmitter> variant = newEmitter();
   std::swap(emitter_, variant);
   ElementEmitter &e = *emitter_;
-  e.line("__shared__ __align__(16) " + T + " Qs[" + rows + "][" + num(ldQ) + "], Ks[" +
-         tileKeys + "][" + num(ldQ) + "], Vs[" + tileKeys + "][" + num(ldV) + "];");
+  // K and V tiles are double-buffered (the next copied while this one is used) when
+  // both buffers fit the static shared memory.
+  int64_t buffers =
+      (kPrefillRows * ldQ + 2 * kPrefillKeys * (ldQ + ldV)) * 2 <= 48 * 1024 ? 2 : 1;
+  std::string B = num(buffers);
+  e.line("__shared__ __align__(16) " + T + " Qs[" + rows + "][" + num(ldQ) + "], KsAt[" + B +
+         "][" + tileKeys + "][" + num(ldQ) + "], VsAt[" + B + "][" + tileKeys + "][" +
+         num(ldV) + "];");
   e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   e.line("const int group = lane / 4, pair = lane % 4;");
   e.line("const " + T + " zero = " +
@@ -424,33 +430,52 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
          " + r1 % " + G + ";");
   e.line("float o[" + num(dv / 8) + "][4] = {};");
   e.line("float running[2] = {" + minusInf + ", " + minusInf + "}, total[2] = {0.f, 0.f};");
-  e.open("for (long long j0 = 0; j0 < kvEnd; j0 += " + tileKeys + ")");
-  e.line("__syncthreads();");
-  // Key and value rows through the block table, 16 bytes at a time.
-  auto stage = [&](const std::string &tile, const std::string &cache, int64_t width) {
+  // Key and value rows j0 .. j0 + tile through the block table into buffer `buffer`,
+  // 16 bytes at a time (one copy group).
+  auto stage = [&](const std::string &tile, const std::string &cache, int64_t width,
+                   const std::string &from0, const std::string &buffer) {
     std::string chunks = num(width / 8);
     e.open("for (int x = threadIdx.x; x < " + tileKeys + " * " + chunks +
            "; x += blockDim.x)");
     e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * 8;");
-    e.line("const long long j = j0 + r;");
+    e.line("const long long j = " + from0 + " + r;");
+    e.line(T + " *to = &" + tile + "[" + buffer + "][r][c];");
     e.open("if (j < kvEnd)");
     e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
            num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
     e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) + " + kvh) * " +
            num(width) + " + c;");
-    e.line("if (vec) loom_cp_async16(&" + tile + "[r][c], from, 16);");
-    e.line("else for (int y = 0; y < 8; ++y) " + tile + "[r][c + y] = from[y];");
+    e.line("if (vec) loom_cp_async16(to, from, 16);");
+    e.line("else for (int y = 0; y < 8; ++y) to[y] = from[y];");
     e.close();
     e.open("else");
-    e.line("for (int y = 0; y < 8; ++y) " + tile + "[r][c + y] = zero;");
+    e.line("for (int y = 0; y < 8; ++y) to[y] = zero;");
     e.close();
     e.close();
   };
-  stage("Ks", keys, d);
-  stage("Vs", values, dv);
-  e.line("loom_cp_async_commit();");
-  e.line("loom_cp_async_wait<0>();");
+  auto stageBoth = [&](const std::string &from0, const std::string &buffer) {
+    stage("KsAt", keys, d, from0, buffer);
+    stage("VsAt", values, dv, from0, buffer);
+    e.line("loom_cp_async_commit();");
+  };
+  if (buffers == 2)
+    stageBoth("0LL", "0");
+  e.open("for (long long j0 = 0, kt = 0; j0 < kvEnd; j0 += " + tileKeys + ", ++kt)");
+  e.line("const int buffer = (int)(kt % " + B + ");");
+  if (buffers == 2) {
+    // The other buffer was last read in the previous tile, before its closing barrier.
+    e.open("if (j0 + " + tileKeys + " < kvEnd)");
+    stageBoth("j0 + " + tileKeys, "buffer ^ 1");
+    e.line("loom_cp_async_wait<1>();");
+    e.close();
+    e.line("else loom_cp_async_wait<0>();");
+  } else {
+    stageBoth("j0", "0");
+    e.line("loom_cp_async_wait<0>();");
+  }
   e.line("__syncthreads();");
+  e.line(T + " (*Ks)[" + num(ldQ) + "] = KsAt[buffer];");
+  e.line(T + " (*Vs)[" + num(ldV) + "] = VsAt[buffer];");
   flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, [&] {
     e.line("score *= " + floatLiteral(scale, "float") + ";");
     if (std::optional<APFloat> cap = op.getSoftcap()) {
@@ -458,6 +483,7 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
       e.line("score = " + c + " * tanhf(score / " + c + ");");
     }
   });
+  e.line("__syncthreads();");
   e.close();
   bool stored = flashFinish(dv, [&] {
     e.line("const long long token = first + row, hq = x < 2 ? h0 : h1;");
