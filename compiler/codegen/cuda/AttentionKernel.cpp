@@ -229,6 +229,18 @@ void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::s
   e.close();
 }
 
+/// Loads the Q fragments of the warp's 16 rows of `Qs` (head size `d`) into `qf`,
+/// where they stay for the whole key loop.
+void KernelWriter::flashQueryFragments(int64_t d) {
+  ElementEmitter &e = *emitter_;
+  auto num = [](int64_t x) { return std::to_string(x); };
+  e.line("unsigned qf[" + num(d / 16) + "][4];");
+  e.line("#pragma unroll");
+  e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
+  e.line("loom_ldmatrix_x4(qf[kk], &Qs[warp * 16 + lane % 16][kk * 16 + (lane / 16) * 8]);");
+  e.close();
+}
+
 /// Gathers each row's sum over its quad, normalizes the output accumulators and stores
 /// them through `store` (it sees `row`, the column `col`, `x`, the accumulator element,
 /// and `y`); rows at or past `Sq` are skipped.
@@ -343,12 +355,7 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   };
   stage("Qs", op.getQuery(), "h", tileQ, d, "i0", "Sq");
   e.line("__syncthreads();");
-  // Q fragments stay in registers for the whole key loop.
-  e.line("unsigned qf[" + num(d / 16) + "][4];");
-  e.line("#pragma unroll");
-  e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
-  e.line("loom_ldmatrix_x4(qf[kk], &Qs[warp * 16 + lane % 16][kk * 16 + (lane / 16) * 8]);");
-  e.close();
+  flashQueryFragments(d);
   // Rows group and group + 8 of the warp's 16.
   e.line("const long long row0 = i0 + warp * 16 + group, row1 = row0 + 8;");
   e.line("float o[" + num(dTiles) + "][4] = {};");

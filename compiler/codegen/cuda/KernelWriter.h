@@ -56,6 +56,7 @@ private:
   bool tensorCoreLinear(LinearOp op, const std::string &a, const std::string &b);
   bool fewRowsLinear(LinearOp op, const std::string &a, const std::string &b);
   bool warpgroupLinear(LinearOp op, const std::string &a, const std::string &b);
+  bool storeLinear(LinearOp op, const std::string &acc);
   bool reduction();
   bool reduceKernel(ReduceOp op);
   bool softmaxKernel(SoftmaxOp op);
@@ -73,6 +74,7 @@ private:
   void flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind, bool causal,
                  const std::function<void()> &adjust);
   bool flashFinish(int64_t dv, const std::function<bool()> &store);
+  void flashQueryFragments(int64_t d);
   std::string kvEnd(AttentionOp op, const std::string &tileQ);
   void adjustScore(AttentionOp op, const std::string &score, const std::string &row,
                    const std::string &col, const std::string &type);

@@ -151,6 +151,22 @@ bool KernelWriter::matmul() {
   return stored;
 }
 
+/// Stores accumulator `acc` of output (m, n), when inside the result, with the bias
+/// and the epilogue.
+bool KernelWriter::storeLinear(LinearOp op, const std::string &acc) {
+  ElementEmitter &e = *emitter_;
+  e.open("if (m < M && n < N)");
+  Index index = e.delinearize("m", ArrayRef<Dim>(shapeOf(op.getResult())).drop_back());
+  index.push_back("n");
+  std::string value = acc;
+  if (Value bias = op.getBias())
+    value += " + " + e.at(bias, {"n"});
+  e.line("const float y = " + value + ";");
+  bool stored = storeOutputs(op.getResult(), index, "y");
+  e.close();
+  return stored;
+}
+
 /// A 16-bit linear layer on tensor cores (mma.sync m16n8k16, f32 accumulation, sm_80
 /// and up), laid out by the kernel's schedule: tile_m x tile_n outputs per block,
 /// warps arranged 2 x warps/2, each owning a (tile_m/2) x (tile_n/(warps/2)) sub-tile
@@ -380,15 +396,7 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.open("for (int q = 0; q < 4; ++q)");
   e.line("const long long m = m0 + wm + i * 16 + group + (q >= 2 ? 8 : 0);");
   e.line("const long long n = n0 + wn + j * 8 + pair * 2 + (q & 1);");
-  e.open("if (m < M && n < N)");
-  Index index = e.delinearize("m", ArrayRef<Dim>(result).drop_back());
-  index.push_back("n");
-  std::string value = "acc[i][j][q]";
-  if (Value bias = op.getBias())
-    value += " + " + e.at(bias, {"n"});
-  e.line("const float y = " + value + ";");
-  bool stored = storeOutputs(op.getResult(), index, "y");
-  e.close();
+  bool stored = storeLinear(op, "acc[i][j][q]");
   e.close();
   e.close();
   e.close();
@@ -407,7 +415,6 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
 /// group + 8 (q >= 2), column 8j + 2 pair + (q & 1)).
 bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a, const std::string &b) {
   ElementEmitter &e = *emitter_;
-  Shape result = shapeOf(op.getResult());
   std::string kind = elementOf(op.getInput()).isBF16() ? "bf16" : "f16",
               T = storageType(elementOf(op.getInput()));
   auto num = [](int64_t v) { return std::to_string(v); };
@@ -481,15 +488,7 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a, const std:
   e.open("for (int q = 0; q < 4; ++q)");
   e.line("const long long m = m0 + wg * 64 + wl * 16 + group + (q >= 2 ? 8 : 0);");
   e.line("const long long n = n0 + j * 8 + pair * 2 + (q & 1);");
-  e.open("if (m < M && n < N)");
-  Index index = e.delinearize("m", ArrayRef<Dim>(result).drop_back());
-  index.push_back("n");
-  std::string value = "d[j * 4 + q]";
-  if (Value bias = op.getBias())
-    value += " + " + e.at(bias, {"n"});
-  e.line("const float y = " + value + ";");
-  bool stored = storeOutputs(op.getResult(), index, "y");
-  e.close();
+  bool stored = storeLinear(op, "d[j * 4 + q]");
   e.close();
   e.close();
   e.line("return;");

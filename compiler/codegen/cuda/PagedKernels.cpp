@@ -418,11 +418,7 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
   e.close();
   e.close();
   e.line("__syncthreads();");
-  e.line("unsigned qf[" + num(d / 16) + "][4];");
-  e.line("#pragma unroll");
-  e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
-  e.line("loom_ldmatrix_x4(qf[kk], &Qs[warp * 16 + lane % 16][kk * 16 + (lane / 16) * 8]);");
-  e.close();
+  flashQueryFragments(d);
   // The thread's two accumulator rows: their queries and heads.
   e.line("const int r0 = warp * 16 + group, r1 = r0 + 8;");
   e.line("const long long row0 = i0 + r0 / " + G + ", row1 = i0 + r1 / " + G + ";");
