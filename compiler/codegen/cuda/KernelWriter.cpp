@@ -59,6 +59,28 @@ std::unique_ptr<ElementEmitter> KernelWriter::newEmitter() {
   return std::make_unique<ElementEmitter>(args, inputNames);
 }
 
+bool KernelWriter::writePhase(EmittedKernel::Phase phase,
+                              const std::function<bool()> &body) {
+  std::unique_ptr<ElementEmitter> own = newEmitter();
+  std::swap(emitter_, own);
+  bool written = body();
+  std::swap(emitter_, own);
+  if (!written || own->failed())
+    return written ? refuse(own->error()) : false;
+  info_.phases.push_back(std::move(phase));
+  phaseCode_.push_back(own->code());
+  return true;
+}
+
+/// The name of `dim` when it is one plain dimension name ("tokens"), which a launch
+/// guard can test; nullopt for products, constants and anonymous sizes.
+std::optional<std::string> guardName(const Dim &dim) {
+  std::optional<SizeExpr> expr = toExpr(dim);
+  if (!expr || *expr != SizeExpr::symbol(expr->str()))
+    return std::nullopt;
+  return expr->str();
+}
+
 KernelWriter::KernelWriter(KernelOp kernel, std::string name)
     : kernel_(kernel), schedule_(scheduleOf(kernel)), name_(std::move(name)) {
   emitter_ = newEmitter();
@@ -158,8 +180,9 @@ bool KernelWriter::pointwise() {
     e.open("");
     e.line("const long long n = " + count + ";");
     if (vector == 1) {
-      e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
-             "t += (long long)gridDim.x * blockDim.x)");
+      e.open(
+          "for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
+          "t += (long long)gridDim.x * blockDim.x)");
       std::string v = e.at(value, e.delinearize("t", shape));
       e.line(store(element, out + "[t]", v));
       e.close();
@@ -167,7 +190,8 @@ bool KernelWriter::pointwise() {
       continue;
     }
     if (shape.empty() || !shape.back().isStatic() || shape.back().size % vector)
-      return refuse("vector " + V + " does not divide the innermost dimension of output " +
+      return refuse("vector " + V +
+                    " does not divide the innermost dimension of output " +
                     std::to_string(i));
     int64_t bytes = vector * ((element.getIntOrFloatBitWidth() + 7) / 8);
     std::string word = bytes == 16  ? "uint4"
@@ -177,8 +201,8 @@ bool KernelWriter::pointwise() {
                                     : "";
     e.line("const bool aligned = (reinterpret_cast<unsigned long long>(" + out + ") % " +
            std::to_string(bytes) + ") == 0;");
-    e.open("for (long long t = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * " + V +
-           "; t < n; t += (long long)gridDim.x * blockDim.x * " + V + ")");
+    e.open("for (long long t = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * " +
+           V + "; t < n; t += (long long)gridDim.x * blockDim.x * " + V + ")");
     Index index = e.delinearize("t", shape);
     std::string last = index.back();
     e.line("__align__(16) " + storageType(element) + " lanes[" + V + "];");
@@ -189,8 +213,8 @@ bool KernelWriter::pointwise() {
     e.close();
     if (!word.empty()) {
       e.open("if (aligned)");
-      e.line("*reinterpret_cast<" + word + " *>(" + out + " + t) = *reinterpret_cast<const " +
-             word + " *>(lanes);");
+      e.line("*reinterpret_cast<" + word + " *>(" + out +
+             " + t) = *reinterpret_cast<const " + word + " *>(lanes);");
       e.close();
       e.open("else");
     } else {

@@ -3,8 +3,9 @@
 // Internal to the CUDA emitter. A KernelWriter writes the body of one kernel with an
 // ElementEmitter, by kind: pointwise and normalization (KernelWriter.cpp), matmul
 // (MatmulKernels.cpp), reductions (ReductionKernels.cpp), attention
-// (AttentionKernel.cpp), the paged KV-cache kinds (PagedKernels.cpp). Anchored kinds compute their anchor's value themselves and
-// store every output through storeOutputs, which follows the epilogue.
+// (AttentionKernel.cpp), the paged KV-cache kinds (PagedKernels.cpp). Anchored kinds
+// compute their anchor's value themselves and store every output through storeOutputs,
+// which follows the epilogue.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +34,9 @@ std::string floatLiteral(double x, const std::string &type);
 std::string work(llvm::ArrayRef<Dim> dims);
 /// The product of `dims` as a C++ expression over the `s_<name>` parameters.
 std::string product(llvm::ArrayRef<Dim> dims);
+/// The name of `dim` when it is one plain dimension name, which a launch guard can
+/// test; nullopt otherwise.
+std::optional<std::string> guardName(const Dim &dim);
 
 class KernelWriter {
 public:
@@ -64,15 +68,18 @@ private:
   bool attention();
   bool pagedAttention(PagedAttentionOp op);
   bool scatter();
-  /// A fresh emitter over the kernel's inputs, for the body of a phase or variant.
+  /// A fresh emitter over the kernel's inputs.
   std::unique_ptr<ElementEmitter> newEmitter();
+  /// Writes a later phase or a variant of the kernel (`phase`): `body` writes its code
+  /// with a fresh emitter in `emitter_`; the phase and its code are kept if it succeeds.
+  bool writePhase(EmittedKernel::Phase phase, const std::function<bool()> &body);
   /// Writes one `extern "C"` function with the kernel's parameters around `code`.
   void writeFunction(llvm::raw_ostream &os, const std::string &name, int threads,
                      const EmittedKernel::GridDim grid[3], const std::string &code);
   bool tensorCoreAttention(AttentionOp op);
   bool pagedPrefill(PagedAttentionOp op);
-  void flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind, bool causal,
-                 const std::function<void()> &adjust);
+  void flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind,
+                 bool causal, const std::function<void()> &adjust);
   bool flashFinish(int64_t dv, const std::function<bool()> &store);
   void flashQueryFragments(int64_t d);
   std::string kvEnd(AttentionOp op, const std::string &tileQ);

@@ -171,8 +171,8 @@ bool KernelWriter::storeLinear(LinearOp op, const std::string &acc) {
 /// and up), laid out by the kernel's schedule: tile_m x tile_n outputs per block,
 /// warps arranged 2 x warps/2, each owning a (tile_m/2) x (tile_n/(warps/2)) sub-tile
 /// of 16x8 mma tiles. k-slices of tile_k are copied into (dynamic) shared memory with
-/// 16-byte cp.async, `stages` slices in flight, rows padded by 8 elements so that ldmatrix
-/// reads are free of bank conflicts; the weight is staged as [n][k] when it is
+/// 16-byte cp.async, `stages` slices in flight, rows padded by 8 elements so that
+/// ldmatrix reads are free of bank conflicts; the weight is staged as [n][k] when it is
 /// transposed ([N, K], k-contiguous) and as [k][n] otherwise (read with ldmatrix.trans).
 /// When K (or N for a [K, N] weight) is not a multiple of 8 or a pointer is not
 /// 16-byte aligned, the same tiles are filled by plain loads. Then the bias and the
@@ -215,14 +215,16 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
          ">(loom_shared + " + num(aBytes) + ");");
   e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   e.line("const int group = lane / 4, pair = lane % 4;");
-  e.line("const int wm = (warp % 2) * " + num(wm) + ", wn = (warp / 2) * " + num(wn) + ";");
+  e.line("const int wm = (warp % 2) * " + num(wm) + ", wn = (warp / 2) * " + num(wn) +
+         ";");
   e.line("const long long m0 = blockIdx.y * " + num(s.tileM) + "LL, n0 = blockIdx.x * " +
          num(s.tileN) + "LL;");
   e.line("const bool vec = K % 8 == 0" + std::string(transposed ? "" : " && N % 8 == 0") +
          " && ((reinterpret_cast<unsigned long long>(" + a +
          ") | reinterpret_cast<unsigned long long>(" + b + ")) & 15) == 0;");
   e.line("const " + T + " zero = " +
-         (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") + ";");
+         (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") +
+         ";");
   // On sm_90a, 128x128 tiles of a [N, K] weight run on warpgroup multiplies instead.
   bool fast = true;
   if (transposed && s.tileM == 128 && s.tileN == 128 && s.warps == 8) {
@@ -230,7 +232,8 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
     info_.sharedBytes = std::max(info_.sharedBytes, kWarpgroupSharedBytes);
   }
   e.line("float acc[" + num(mi) + "][" + num(nj) + "][4] = {};");
-  e.line("const int tiles = (int)((K + " + num(s.tileK - 1) + ") / " + num(s.tileK) + ");");
+  e.line("const int tiles = (int)((K + " + num(s.tileK - 1) + ") / " + num(s.tileK) +
+         ");");
   // Copies k-slice `tile` into stage `stage`: 8 elements per copy, rows of `cols`.
   // The 16-byte copies each thread issues per k-slice are the same chunks of its rows
   // every slice: their addresses are set up once, and a slice adds its k offset.
@@ -239,8 +242,8 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
                   int64_t cols, bool kAlongColumns) {
     int64_t chunks = rows * cols / 8, per = (chunks + threads - 1) / threads;
     std::string n = num(per), across = num(cols / 8);
-    e.line("const " + T + " *" + id + "From[" + n + "]; int " + id + "K[" + n + "], " + id +
-           "Dst[" + n + "]; bool " + id + "Ok[" + n + "];");
+    e.line("const " + T + " *" + id + "From[" + n + "]; int " + id + "K[" + n + "], " +
+           id + "Dst[" + n + "]; bool " + id + "Ok[" + n + "];");
     e.line("#pragma unroll");
     e.open("for (int x = 0; x < " + n + "; ++x)");
     e.line("const int t = threadIdx.x + x * " + num(threads) + ", r = t / " + across +
@@ -285,21 +288,20 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
     e.line("const bool in = " + id + "Ok[x] && k0 + " + id + "K[x] < K;");
     std::string step = kAlongColumns ? "k0" : "(k0 + " + id + "K[x]) * N";
     e.open("if (" + id + "Dst[x] >= 0)");
-    e.line("loom_cp_async16_at(" + id + "Smem + stage * " + num(id == "a" ? aStageBytes
-                                                                            : bStageBytes) +
-           "u + " + id + "Dst[x] * 2u, " + id + "From[x] + (in ? " + step +
-           " : 0), in ? 16 : 0);");
+    e.line("loom_cp_async16_at(" + id + "Smem + stage * " +
+           num(id == "a" ? aStageBytes : bStageBytes) + "u + " + id + "Dst[x] * 2u, " +
+           id + "From[x] + (in ? " + step + " : 0), in ? 16 : 0);");
     e.close();
     e.close();
   };
   // Element by element, for shapes or pointers 16-byte copies cannot take.
   auto slowCopy = [&](const std::string &array, const std::string &source, int64_t rows,
-                      int64_t cols, const std::string &rowBase, const std::string &rowLimit,
-                      const std::string &colBase, const std::string &colLimit,
-                      const std::string &offset) {
+                      int64_t cols, const std::string &rowBase,
+                      const std::string &rowLimit, const std::string &colBase,
+                      const std::string &colLimit, const std::string &offset) {
     std::string chunks = num(cols / 8);
-    e.open("for (int t = threadIdx.x; t < " + num(rows * cols / 8) + "; t += " +
-           num(threads) + ")");
+    e.open("for (int t = threadIdx.x; t < " + num(rows * cols / 8) +
+           "; t += " + num(threads) + ")");
     e.line("const int r = t / " + chunks + ", c = (t % " + chunks + ") * 8;");
     e.line("const long long row = " + rowBase + " + r, col = " + colBase + " + c;");
     e.open("for (int x = 0; x < 8; ++x)");
@@ -359,15 +361,15 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
   e.line("unsigned af[" + num(mi) + "][4], bf[" + num(nj) + "][2];");
   e.line("#pragma unroll");
   e.open("for (int i = 0; i < " + num(mi) + "; ++i)");
-  e.line("loom_ldmatrix_x4_at(af[i], aFrag + stage * " + num(aStageBytes) + "u + (i * 16 * " +
-         num(ldA) + " + kk) * 2);");
+  e.line("loom_ldmatrix_x4_at(af[i], aFrag + stage * " + num(aStageBytes) +
+         "u + (i * 16 * " + num(ldA) + " + kk) * 2);");
   e.close();
   e.line("#pragma unroll");
   e.open("for (int j = 0; j < " + num(nj) + "; j += 2)");
   e.line("unsigned r[4];");
   if (transposed)
-    e.line("loom_ldmatrix_x4_at(r, bFrag + stage * " + num(bStageBytes) + "u + (j * 8 * " +
-           num(ldB) + " + kk) * 2);");
+    e.line("loom_ldmatrix_x4_at(r, bFrag + stage * " + num(bStageBytes) +
+           "u + (j * 8 * " + num(ldB) + " + kk) * 2);");
   else
     e.line("loom_ldmatrix_x4_trans_at(r, bFrag + stage * " + num(bStageBytes) +
            "u + (kk * " + num(ldB) + " + j * 8) * 2);");
@@ -413,7 +415,8 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
 /// them before the next slice), accumulating in 64 registers per thread (the mma.sync
 /// C layout: warp w of the warpgroup holds rows 16w .. 16w+15, element 4j + q at row
 /// group + 8 (q >= 2), column 8j + 2 pair + (q & 1)).
-bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a, const std::string &b) {
+bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a,
+                                   const std::string &b) {
   ElementEmitter &e = *emitter_;
   std::string kind = elementOf(op.getInput()).isBF16() ? "bf16" : "f16",
               T = storageType(elementOf(op.getInput()));
@@ -449,7 +452,8 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a, const std:
     e.open("for (int x = 0; x < 4; ++x)");
     e.line("const bool ak = aIn[x] && k0 + kAt[x] < K, bk = bIn[x] && k0 + kAt[x] < K;");
     e.line("loom_cp_async16_at(at + to[x], aAt[x] + (ak ? k0 : 0), ak ? 16 : 0);");
-    e.line("loom_cp_async16_at(at + 16384u + to[x], bAt[x] + (bk ? k0 : 0), bk ? 16 : 0);");
+    e.line(
+        "loom_cp_async16_at(at + 16384u + to[x], bAt[x] + (bk ? k0 : 0), bk ? 16 : 0);");
     e.close();
     e.close();
   };
@@ -505,74 +509,67 @@ constexpr int64_t kFewRows = 8;
 /// weight rows ([N, K] layout) with 16-byte loads, 8 warps per block, and keeps one dot
 /// product per input row; the input rows (a few KiB) are read through the L1 cache.
 /// The tiled kernel keeps the larger row counts (guards on the row dimension).
-bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a, const std::string &b) {
+bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
+                                 const std::string &b) {
   Shape ls = shapeOf(op.getInput()), result = shapeOf(op.getResult());
-  std::optional<SizeExpr> rows = ls.size() == 2 ? toExpr(ls[0]) : std::nullopt;
-  std::string rowName = rows ? rows->str() : "";
-  bool plainName = !rowName.empty() && (std::isalpha(rowName[0]) || rowName[0] == '_') &&
-                   llvm::all_of(rowName, [](char c) { return std::isalnum(c) || c == '_'; });
-  if (!op.getTransposeWeight() || !plainName || !ls[1].isStatic() || ls[1].size % 8)
+  std::optional<std::string> rowName = ls.size() == 2 ? guardName(ls[0]) : std::nullopt;
+  if (!op.getTransposeWeight() || !rowName || !ls[1].isStatic() || ls[1].size % 8)
     return true; // no variant; the tiled kernel runs for every row count
-  std::unique_ptr<ElementEmitter> variant = newEmitter();
-  std::swap(emitter_, variant);
-  ElementEmitter &e = *emitter_;
-  Type element = elementOf(op.getInput());
-  std::string T = storageType(element), R = std::to_string(kFewRows);
-  std::string pair = element.isBF16() ? "__nv_bfloat162" : "__half2",
-              widen = element.isBF16() ? "__bfloat1622float2" : "__half22float2";
-  e.line("const long long M = " + sizeExpr(ls[0]) + ", N = " + sizeExpr(result.back()) +
-         ", K = " + sizeExpr(ls.back()) + ";");
-  e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
-  e.open("for (long long n = blockIdx.x * 8LL + warp; n < N; n += gridDim.x * 8LL)");
-  e.line("float acc[" + R + "];");
-  e.line("#pragma unroll");
-  e.line("for (int m = 0; m < " + R + "; ++m) acc[m] = 0.0f;");
-  e.line("const " + T + " *w = " + b + " + n * K;");
-  e.line("#pragma unroll 4");
-  e.open("for (long long k = lane * 8LL; k < K; k += 256)");
-  e.line("const uint4 wv = __ldg(reinterpret_cast<const uint4 *>(w + k));");
-  e.line("const " + pair + " *wp = reinterpret_cast<const " + pair + " *>(&wv);");
-  e.line("float2 wf[4];");
-  e.line("#pragma unroll");
-  e.line("for (int x = 0; x < 4; ++x) wf[x] = " + widen + "(wp[x]);");
-  e.line("#pragma unroll");
-  e.open("for (int m = 0; m < " + R + "; ++m)");
-  e.line("if (m >= M) break;");
-  e.line("const uint4 xv = *reinterpret_cast<const uint4 *>(" + a + " + m * K + k);");
-  e.line("const " + pair + " *xp = reinterpret_cast<const " + pair + " *>(&xv);");
-  e.line("#pragma unroll");
-  e.open("for (int x = 0; x < 4; ++x)");
-  e.line("const float2 xf = " + widen + "(xp[x]);");
-  e.line("acc[m] += xf.x * wf[x].x + xf.y * wf[x].y;");
-  e.close();
-  e.close();
-  e.close();
-  e.line("#pragma unroll");
-  e.open("for (int m = 0; m < " + R + "; ++m)");
-  e.line("if (m >= M) break;");
-  e.line("float v = acc[m];");
-  e.line("for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);");
-  e.open("if (lane == 0)");
-  std::string value = "v";
-  if (Value bias = op.getBias())
-    value += " + " + e.at(bias, {"n"});
-  e.line("const float y = " + value + ";");
-  bool stored = storeOutputs(op.getResult(), {"(long long)m", "n"}, "y");
-  e.close();
-  e.close();
-  e.close();
-  std::swap(emitter_, variant);
-  if (!stored || variant->failed())
-    return stored ? refuse(variant->error()) : false;
   EmittedKernel::Phase phase;
-  phase.name = name_ + "_rows" + R;
+  phase.name = name_ + "_rows" + std::to_string(kFewRows);
   phase.threads = 256;
   phase.grid[0] = {work(ArrayRef<Dim>(result).take_back()), 8, 2048};
-  phase.guard = {rowName, 0, kFewRows};
-  info_.guard = {rowName, kFewRows + 1, 0};
-  info_.phases.push_back(phase);
-  phaseCode_.push_back(variant->code());
-  return true;
+  phase.guard = {*rowName, 0, kFewRows};
+  info_.guard = {*rowName, kFewRows + 1, 0};
+  return writePhase(phase, [&] {
+    ElementEmitter &e = *emitter_;
+    Type element = elementOf(op.getInput());
+    std::string T = storageType(element), R = std::to_string(kFewRows);
+    std::string pair = element.isBF16() ? "__nv_bfloat162" : "__half2",
+                widen = element.isBF16() ? "__bfloat1622float2" : "__half22float2";
+    e.line("const long long M = " + sizeExpr(ls[0]) + ", N = " + sizeExpr(result.back()) +
+           ", K = " + sizeExpr(ls.back()) + ";");
+    e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+    e.open("for (long long n = blockIdx.x * 8LL + warp; n < N; n += gridDim.x * 8LL)");
+    e.line("float acc[" + R + "];");
+    e.line("#pragma unroll");
+    e.line("for (int m = 0; m < " + R + "; ++m) acc[m] = 0.0f;");
+    e.line("const " + T + " *w = " + b + " + n * K;");
+    e.line("#pragma unroll 4");
+    e.open("for (long long k = lane * 8LL; k < K; k += 256)");
+    e.line("const uint4 wv = __ldg(reinterpret_cast<const uint4 *>(w + k));");
+    e.line("const " + pair + " *wp = reinterpret_cast<const " + pair + " *>(&wv);");
+    e.line("float2 wf[4];");
+    e.line("#pragma unroll");
+    e.line("for (int x = 0; x < 4; ++x) wf[x] = " + widen + "(wp[x]);");
+    e.line("#pragma unroll");
+    e.open("for (int m = 0; m < " + R + "; ++m)");
+    e.line("if (m >= M) break;");
+    e.line("const uint4 xv = *reinterpret_cast<const uint4 *>(" + a + " + m * K + k);");
+    e.line("const " + pair + " *xp = reinterpret_cast<const " + pair + " *>(&xv);");
+    e.line("#pragma unroll");
+    e.open("for (int x = 0; x < 4; ++x)");
+    e.line("const float2 xf = " + widen + "(xp[x]);");
+    e.line("acc[m] += xf.x * wf[x].x + xf.y * wf[x].y;");
+    e.close();
+    e.close();
+    e.close();
+    e.line("#pragma unroll");
+    e.open("for (int m = 0; m < " + R + "; ++m)");
+    e.line("if (m >= M) break;");
+    e.line("float v = acc[m];");
+    e.line("for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);");
+    e.open("if (lane == 0)");
+    std::string value = "v";
+    if (Value bias = op.getBias())
+      value += " + " + e.at(bias, {"n"});
+    e.line("const float y = " + value + ";");
+    bool stored = storeOutputs(op.getResult(), {"(long long)m", "n"}, "y");
+    e.close();
+    e.close();
+    e.close();
+    return stored;
+  });
 }
 
 } // namespace loom::cuda

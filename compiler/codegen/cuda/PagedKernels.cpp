@@ -11,7 +11,6 @@
 
 #include "compiler/codegen/cuda/KernelWriter.h"
 
-#include <cctype>
 #include <cmath>
 
 using namespace mlir;
@@ -56,9 +55,11 @@ bool KernelWriter::scatter() {
   auto op = llvm::cast<CacheWriteOp>(kernel_.getAnchor());
   auto cache = llvm::dyn_cast<BlockArgument>(op.getCache());
   if (!cache)
-    return refuse("a cache write's cache must be a kernel input (it is updated in place)");
+    return refuse(
+        "a cache write's cache must be a kernel input (it is updated in place)");
   if (yielded().size() != 1 || yielded()[0] != op.getResult())
-    return refuse("a cache write's kernel must output the updated cache and nothing else");
+    return refuse(
+        "a cache write's kernel must output the updated cache and nothing else");
   Shape rows = shapeOf(op.getValues());
   info_.grid[0] = {work(rows), info_.threads, 65536};
   e.line("const long long n = " + product(rows) +
@@ -92,7 +93,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   Shape q = shapeOf(op.getQuery()), kc = shapeOf(op.getKeyCache()),
         vc = shapeOf(op.getValueCache()), tables = shapeOf(op.getBlockTables());
   std::string keys = parameter(op.getKeyCache()), values = parameter(op.getValueCache()),
-              table = parameter(op.getBlockTables()), lens = parameter(op.getContextLens()),
+              table = parameter(op.getBlockTables()),
+              lens = parameter(op.getContextLens()),
               starts = parameter(op.getQueryStarts());
   if (keys.empty() || values.empty() || table.empty() || lens.empty() || starts.empty())
     return refuse("paged attention reads its caches, block tables and lengths as kernel "
@@ -132,8 +134,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
            "[seq + 1] : tokens;");
     w.line("const long long keys = (long long)" + lens +
            "[seq] - (end - first) + (token - first) + 1;");
-    w.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) + "LL, " +
-           num(kScratchRows) + "LL / tokens));");
+    w.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) +
+           "LL, " + num(kScratchRows) + "LL / tokens));");
     w.line("const long long splits = loom_max(1LL, loom_min(perToken, (keys + " +
            num(granule - 1) + ") / " + num(granule) + "));");
   };
@@ -189,8 +191,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.open("if (j < k1)");
     e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
            num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
-    e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) + " + g) * " +
-           num(width) + " + c;");
+    e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) +
+           " + g) * " + num(width) + " + c;");
     if (vectorized) {
       e.line("if (vec) loom_cp_async16(&" + tile + "[r][c], from, 16);");
       e.line("else for (int y = 0; y < " + num(vector) + "; ++y) " + tile +
@@ -241,8 +243,9 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   e.open("for (int hh = warp; hh < " + G + "; hh += blockDim.x / 32)");
   e.line("float best = " + minusInf + ";");
   e.line("for (int c = lane; c < " + P + "; c += 32) best = fmaxf(best, ps[hh][c]);");
-  e.line("for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, "
-         "best, o));");
+  e.line(
+      "for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, "
+      "best, o));");
   e.line("const float before = m_s[hh], after = fmaxf(before, best);");
   e.line("float sum = 0.0f;");
   e.open("for (int c = lane; c < " + P + "; c += 32)");
@@ -287,7 +290,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   bool stored = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
   e.close();
   e.open("else");
-  e.line("ws0[(scratchRow * " + num(heads) + " + h) * " + num(dv + 2) + " + dd] = acc[r];");
+  e.line("ws0[(scratchRow * " + num(heads) + " + h) * " + num(dv + 2) +
+         " + dd] = acc[r];");
   e.close();
   e.close();
   e.open("if (splits > 1 && threadIdx.x < " + G + ")");
@@ -300,40 +304,37 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     return false;
 
   // Phase 2: combine a split token's slices, a block per (token, query head).
-  std::unique_ptr<ElementEmitter> combine = newEmitter();
-  std::swap(emitter_, combine);
-  ElementEmitter &c = *emitter_;
-  locate(c, "(long long)blockIdx.x");
-  c.line("if (splits == 1) return;");
-  c.line("const long long h = blockIdx.y;");
-  c.line("const float *base = ws0 + (token * perToken * " + num(heads) + " + h) * " +
-         num(dv + 2) + ";");
-  c.line("const long long stride = " + num(heads * (dv + 2)) + ";");
-  c.line("float best = " + minusInf + ";");
-  c.line("for (long long z = 0; z < splits; ++z) best = fmaxf(best, base[z * stride + " + Dv +
-         "]);");
-  c.line("float total = 0.0f;");
-  c.line("for (long long z = 0; z < splits; ++z) total += base[z * stride + " + Dv +
-         " + 1] * expf(base[z * stride + " + Dv + "] - best);");
-  c.open("for (long long dd = threadIdx.x; dd < " + Dv + "; dd += blockDim.x)");
-  c.line("float sum = 0.0f;");
-  c.line("for (long long z = 0; z < splits; ++z) sum += base[z * stride + dd] * "
-         "expf(base[z * stride + " +
-         Dv + "] - best);");
-  c.line("const float y = sum / total;");
-  bool combined = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
-  c.close();
-  std::swap(emitter_, combine);
-  if (!combined || combine->failed())
-    return combined ? refuse(combine->error()) : false;
   EmittedKernel::Phase phase;
   phase.name = name_ + "_combine";
   phase.threads = static_cast<int>(std::min<int64_t>(128, (dv + 31) / 32 * 32));
   phase.grid[0] = info_.grid[0];
   phase.grid[1] = {num(heads), 1, 0};
-  info_.phases.push_back(phase);
-  phaseCode_.push_back(combine->code());
-  return pagedPrefill(op);
+  bool combined = writePhase(phase, [&] {
+    ElementEmitter &c = *emitter_;
+    locate(c, "(long long)blockIdx.x");
+    c.line("if (splits == 1) return;");
+    c.line("const long long h = blockIdx.y;");
+    c.line("const float *base = ws0 + (token * perToken * " + num(heads) + " + h) * " +
+           num(dv + 2) + ";");
+    c.line("const long long stride = " + num(heads * (dv + 2)) + ";");
+    c.line("float best = " + minusInf + ";");
+    c.line(
+        "for (long long z = 0; z < splits; ++z) best = fmaxf(best, base[z * stride + " +
+        Dv + "]);");
+    c.line("float total = 0.0f;");
+    c.line("for (long long z = 0; z < splits; ++z) total += base[z * stride + " + Dv +
+           " + 1] * expf(base[z * stride + " + Dv + "] - best);");
+    c.open("for (long long dd = threadIdx.x; dd < " + Dv + "; dd += blockDim.x)");
+    c.line("float sum = 0.0f;");
+    c.line("for (long long z = 0; z < splits; ++z) sum += base[z * stride + dd] * "
+           "expf(base[z * stride + " +
+           Dv + "] - best);");
+    c.line("const float y = sum / total;");
+    bool stored = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
+    c.close();
+    return stored;
+  });
+  return combined && pagedPrefill(op);
 }
 
 /// The tensor-core variant for steps of more than kSplitMaxTokens tokens (16-bit,
@@ -350,16 +351,13 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
   int64_t heads = q[1].size, d = q[2].size, blockSize = kc[1].size, kvHeads = kc[2].size,
           dv = shapeOf(op.getValueCache())[3].size, group = heads / kvHeads;
   Type element = elementOf(op.getQuery());
-  std::optional<SizeExpr> tokens = toExpr(q[0]);
-  std::string tokenName = tokens ? tokens->str() : "";
-  bool plainName = !tokenName.empty() &&
-                   (std::isalpha(tokenName[0]) || tokenName[0] == '_') &&
-                   llvm::all_of(tokenName, [](char c) { return std::isalnum(c) || c == '_'; });
+  std::optional<std::string> tokenName = guardName(q[0]);
   if (!(element.isBF16() || element.isF16()) || d % 16 || dv % 16 ||
-      kPrefillRows % group || !plainName)
+      kPrefillRows % group || !tokenName)
     return true; // no variant: the split-KV kernel takes every step
   std::string keys = parameter(op.getKeyCache()), values = parameter(op.getValueCache()),
-              table = parameter(op.getBlockTables()), lens = parameter(op.getContextLens()),
+              table = parameter(op.getBlockTables()),
+              lens = parameter(op.getContextLens()),
               starts = parameter(op.getQueryStarts());
   double scale = op.getScale() ? op.getScale()->convertToDouble()
                                : 1.0 / std::sqrt(static_cast<double>(d));
@@ -368,139 +366,136 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
               G = num(group), D = num(d), Dv = num(dv), rows = num(kPrefillRows),
               tileKeys = num(kPrefillKeys), minusInf = "__int_as_float(0xff800000)";
 
-  std::unique_ptr<ElementEmitter> variant = newEmitter();
-  std::swap(emitter_, variant);
-  ElementEmitter &e = *emitter_;
-  // K and V tiles are double-buffered (the next copied while this one is used) when
-  // both buffers fit the static shared memory.
-  int64_t buffers =
-      (kPrefillRows * ldQ + 2 * kPrefillKeys * (ldQ + ldV)) * 2 <= 48 * 1024 ? 2 : 1;
-  std::string B = num(buffers);
-  e.line("__shared__ __align__(16) " + T + " Qs[" + rows + "][" + num(ldQ) + "], KsAt[" + B +
-         "][" + tileKeys + "][" + num(ldQ) + "], VsAt[" + B + "][" + tileKeys + "][" +
-         num(ldV) + "];");
-  e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
-  e.line("const int group = lane / 4, pair = lane % 4;");
-  e.line("const " + T + " zero = " +
-         (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") + ";");
-  e.line("const long long tokens = " + sizeExpr(q[0]) + ", seqs = " +
-         sizeExpr(shapeOf(op.getContextLens())[0]) + ", tableWidth = " +
-         sizeExpr(tables[1]) + ", kvh = blockIdx.y;");
-  e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
-         ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
-  e.open("for (long long t = blockIdx.x;; t += gridDim.x)");
-  // Tile t of the step: the sequence whose tiles (perTile queries each) include it.
-  e.line("long long seq = 0, tile = t, first = 0, end = 0;");
-  e.open("for (; seq < seqs; ++seq)");
-  e.line("first = " + starts + "[seq];");
-  e.line("end = seq + 1 < seqs ? (long long)" + starts + "[seq + 1] : tokens;");
-  e.line("const long long n = (end - first + " + num(perTile - 1) + ") / " + num(perTile) +
-         ";");
-  e.line("if (tile < n) break;");
-  e.line("tile -= n;");
-  e.close();
-  e.line("if (seq >= seqs) break;");
-  // The sequence's Sq new queries see its Skv keys, causally aligned at the end.
-  e.line("const long long Sq = end - first, Skv = " + lens + "[seq], i0 = tile * " +
-         num(perTile) + ";");
-  e.line("const long long kvEnd = loom_min(Skv, loom_max(0LL, i0 + " + num(perTile) +
-         " + Skv - Sq));");
-  e.line("__syncthreads();");
-  e.open("for (int x = threadIdx.x; x < " + rows + " * " + D + "; x += blockDim.x)");
-  e.line("const int r = x / " + D + ";");
-  e.line("const long long qi = i0 + r / " + G + ", token = first + qi, hq = kvh * " + G +
-         " + r % " + G + ", col = x % " + D + ";");
-  e.open("if (qi < Sq)");
-  e.line(store(element, "Qs[r][col]", e.at(op.getQuery(), {"token", "hq", "col"})));
-  e.close();
-  e.open("else");
-  e.line("Qs[r][col] = zero;");
-  e.close();
-  e.close();
-  e.line("__syncthreads();");
-  flashQueryFragments(d);
-  // The thread's two accumulator rows: their queries and heads.
-  e.line("const int r0 = warp * 16 + group, r1 = r0 + 8;");
-  e.line("const long long row0 = i0 + r0 / " + G + ", row1 = i0 + r1 / " + G + ";");
-  e.line("const long long h0 = kvh * " + G + " + r0 % " + G + ", h1 = kvh * " + G +
-         " + r1 % " + G + ";");
-  e.line("float o[" + num(dv / 8) + "][4] = {};");
-  e.line("float running[2] = {" + minusInf + ", " + minusInf + "}, total[2] = {0.f, 0.f};");
-  // Key and value rows j0 .. j0 + tile through the block table into buffer `buffer`,
-  // 16 bytes at a time (one copy group).
-  auto stage = [&](const std::string &tile, const std::string &cache, int64_t width,
-                   const std::string &from0, const std::string &buffer) {
-    std::string chunks = num(width / 8);
-    e.open("for (int x = threadIdx.x; x < " + tileKeys + " * " + chunks +
-           "; x += blockDim.x)");
-    e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * 8;");
-    e.line("const long long j = " + from0 + " + r;");
-    e.line(T + " *to = &" + tile + "[" + buffer + "][r][c];");
-    e.open("if (j < kvEnd)");
-    e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
-           num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
-    e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) + " + kvh) * " +
-           num(width) + " + c;");
-    e.line("if (vec) loom_cp_async16(to, from, 16);");
-    e.line("else for (int y = 0; y < 8; ++y) to[y] = from[y];");
-    e.close();
-    e.open("else");
-    e.line("for (int y = 0; y < 8; ++y) to[y] = zero;");
-    e.close();
-    e.close();
-  };
-  auto stageBoth = [&](const std::string &from0, const std::string &buffer) {
-    stage("KsAt", keys, d, from0, buffer);
-    stage("VsAt", values, dv, from0, buffer);
-    e.line("loom_cp_async_commit();");
-  };
-  if (buffers == 2)
-    stageBoth("0LL", "0");
-  e.open("for (long long j0 = 0, kt = 0; j0 < kvEnd; j0 += " + tileKeys + ", ++kt)");
-  e.line("const int buffer = (int)(kt % " + B + ");");
-  if (buffers == 2) {
-    // The other buffer was last read in the previous tile, before its closing barrier.
-    e.open("if (j0 + " + tileKeys + " < kvEnd)");
-    stageBoth("j0 + " + tileKeys, "buffer ^ 1");
-    e.line("loom_cp_async_wait<1>();");
-    e.close();
-    e.line("else loom_cp_async_wait<0>();");
-  } else {
-    stageBoth("j0", "0");
-    e.line("loom_cp_async_wait<0>();");
-  }
-  e.line("__syncthreads();");
-  e.line(T + " (*Ks)[" + num(ldQ) + "] = KsAt[buffer];");
-  e.line(T + " (*Vs)[" + num(ldV) + "] = VsAt[buffer];");
-  flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, [&] {
-    e.line("score *= " + floatLiteral(scale, "float") + ";");
-    if (std::optional<APFloat> cap = op.getSoftcap()) {
-      std::string c = floatLiteral(cap->convertToDouble(), "float");
-      e.line("score = " + c + " * tanhf(score / " + c + ");");
-    }
-  });
-  e.line("__syncthreads();");
-  e.close();
-  bool stored = flashFinish(dv, [&] {
-    e.line("const long long token = first + row, hq = x < 2 ? h0 : h1;");
-    return storeOutputs(op.getResult(), {"token", "hq", "col"}, "y");
-  });
-  e.close();
-  std::swap(emitter_, variant);
-  if (!stored || variant->failed())
-    return stored ? refuse(variant->error()) : false;
   EmittedKernel::Phase phase;
   phase.name = name_ + "_tc";
   phase.threads = static_cast<int>(kPrefillRows / 16 * 32);
   phase.grid[0] = {work(ArrayRef<Dim>(q).take_front()), perTile, 0};
   phase.grid[1] = {num(kvHeads), 1, 0};
-  phase.guard = {tokenName, kSplitMaxTokens + 1, 0};
-  info_.guard = {tokenName, 0, kSplitMaxTokens};
+  phase.guard = {*tokenName, kSplitMaxTokens + 1, 0};
+  info_.guard = {*tokenName, 0, kSplitMaxTokens};
   for (EmittedKernel::Phase &other : info_.phases)
     other.guard = info_.guard;
-  info_.phases.push_back(phase);
-  phaseCode_.push_back(variant->code());
-  return true;
+  return writePhase(phase, [&] {
+    ElementEmitter &e = *emitter_;
+    // K and V tiles are double-buffered (the next copied while this one is used) when
+    // both buffers fit the static shared memory.
+    int64_t buffers =
+        (kPrefillRows * ldQ + 2 * kPrefillKeys * (ldQ + ldV)) * 2 <= 48 * 1024 ? 2 : 1;
+    std::string B = num(buffers);
+    e.line("__shared__ __align__(16) " + T + " Qs[" + rows + "][" + num(ldQ) +
+           "], KsAt[" + B + "][" + tileKeys + "][" + num(ldQ) + "], VsAt[" + B + "][" +
+           tileKeys + "][" + num(ldV) + "];");
+    e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+    e.line("const int group = lane / 4, pair = lane % 4;");
+    e.line("const " + T + " zero = " +
+           (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") +
+           ";");
+    e.line("const long long tokens = " + sizeExpr(q[0]) +
+           ", seqs = " + sizeExpr(shapeOf(op.getContextLens())[0]) +
+           ", tableWidth = " + sizeExpr(tables[1]) + ", kvh = blockIdx.y;");
+    e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
+           ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
+    e.open("for (long long t = blockIdx.x;; t += gridDim.x)");
+    // Tile t of the step: the sequence whose tiles (perTile queries each) include it.
+    e.line("long long seq = 0, tile = t, first = 0, end = 0;");
+    e.open("for (; seq < seqs; ++seq)");
+    e.line("first = " + starts + "[seq];");
+    e.line("end = seq + 1 < seqs ? (long long)" + starts + "[seq + 1] : tokens;");
+    e.line("const long long n = (end - first + " + num(perTile - 1) + ") / " +
+           num(perTile) + ";");
+    e.line("if (tile < n) break;");
+    e.line("tile -= n;");
+    e.close();
+    e.line("if (seq >= seqs) break;");
+    // The sequence's Sq new queries see its Skv keys, causally aligned at the end.
+    e.line("const long long Sq = end - first, Skv = " + lens + "[seq], i0 = tile * " +
+           num(perTile) + ";");
+    e.line("const long long kvEnd = loom_min(Skv, loom_max(0LL, i0 + " + num(perTile) +
+           " + Skv - Sq));");
+    e.line("__syncthreads();");
+    e.open("for (int x = threadIdx.x; x < " + rows + " * " + D + "; x += blockDim.x)");
+    e.line("const int r = x / " + D + ";");
+    e.line("const long long qi = i0 + r / " + G + ", token = first + qi, hq = kvh * " +
+           G + " + r % " + G + ", col = x % " + D + ";");
+    e.open("if (qi < Sq)");
+    e.line(store(element, "Qs[r][col]", e.at(op.getQuery(), {"token", "hq", "col"})));
+    e.close();
+    e.open("else");
+    e.line("Qs[r][col] = zero;");
+    e.close();
+    e.close();
+    e.line("__syncthreads();");
+    flashQueryFragments(d);
+    // The thread's two accumulator rows: their queries and heads.
+    e.line("const int r0 = warp * 16 + group, r1 = r0 + 8;");
+    e.line("const long long row0 = i0 + r0 / " + G + ", row1 = i0 + r1 / " + G + ";");
+    e.line("const long long h0 = kvh * " + G + " + r0 % " + G + ", h1 = kvh * " + G +
+           " + r1 % " + G + ";");
+    e.line("float o[" + num(dv / 8) + "][4] = {};");
+    e.line("float running[2] = {" + minusInf + ", " + minusInf +
+           "}, total[2] = {0.f, 0.f};");
+    // Key and value rows j0 .. j0 + tile through the block table into buffer `buffer`,
+    // 16 bytes at a time (one copy group).
+    auto stage = [&](const std::string &tile, const std::string &cache, int64_t width,
+                     const std::string &from0, const std::string &buffer) {
+      std::string chunks = num(width / 8);
+      e.open("for (int x = threadIdx.x; x < " + tileKeys + " * " + chunks +
+             "; x += blockDim.x)");
+      e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * 8;");
+      e.line("const long long j = " + from0 + " + r;");
+      e.line(T + " *to = &" + tile + "[" + buffer + "][r][c];");
+      e.open("if (j < kvEnd)");
+      e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
+             num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
+      e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) +
+             " + kvh) * " + num(width) + " + c;");
+      e.line("if (vec) loom_cp_async16(to, from, 16);");
+      e.line("else for (int y = 0; y < 8; ++y) to[y] = from[y];");
+      e.close();
+      e.open("else");
+      e.line("for (int y = 0; y < 8; ++y) to[y] = zero;");
+      e.close();
+      e.close();
+    };
+    auto stageBoth = [&](const std::string &from0, const std::string &buffer) {
+      stage("KsAt", keys, d, from0, buffer);
+      stage("VsAt", values, dv, from0, buffer);
+      e.line("loom_cp_async_commit();");
+    };
+    if (buffers == 2)
+      stageBoth("0LL", "0");
+    e.open("for (long long j0 = 0, kt = 0; j0 < kvEnd; j0 += " + tileKeys + ", ++kt)");
+    e.line("const int buffer = (int)(kt % " + B + ");");
+    if (buffers == 2) {
+      // The other buffer was last read in the previous tile, before its closing barrier.
+      e.open("if (j0 + " + tileKeys + " < kvEnd)");
+      stageBoth("j0 + " + tileKeys, "buffer ^ 1");
+      e.line("loom_cp_async_wait<1>();");
+      e.close();
+      e.line("else loom_cp_async_wait<0>();");
+    } else {
+      stageBoth("j0", "0");
+      e.line("loom_cp_async_wait<0>();");
+    }
+    e.line("__syncthreads();");
+    e.line(T + " (*Ks)[" + num(ldQ) + "] = KsAt[buffer];");
+    e.line(T + " (*Vs)[" + num(ldV) + "] = VsAt[buffer];");
+    flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, [&] {
+      e.line("score *= " + floatLiteral(scale, "float") + ";");
+      if (std::optional<APFloat> cap = op.getSoftcap()) {
+        std::string c = floatLiteral(cap->convertToDouble(), "float");
+        e.line("score = " + c + " * tanhf(score / " + c + ");");
+      }
+    });
+    e.line("__syncthreads();");
+    e.close();
+    bool stored = flashFinish(dv, [&] {
+      e.line("const long long token = first + row, hq = x < 2 ? h0 : h1;");
+      return storeOutputs(op.getResult(), {"token", "hq", "col"}, "y");
+    });
+    e.close();
+    return stored;
+  });
 }
 
 } // namespace loom::cuda
