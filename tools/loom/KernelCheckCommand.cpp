@@ -172,13 +172,16 @@ int runKernelCheck(int argc, char **argv) {
     if (const json::Value *list = kernel.get("in_place"))
       for (const json::Value &input : list->asArray())
         inPlace.push_back(input.asInteger());
+    // A buffer for `tensor` holding the bytes of tensor `from` (itself by default).
     auto allocate = [&](const std::string &tensor, bool poison, const std::string &from) {
-      const TensorInfo *t = nullptr, *source = nullptr;
+      const TensorInfo *t = nullptr;
       std::string bytes;
-      if (!tensors.load(tensor, t, bytes, error))
+      if (!tensors.load(from.empty() ? tensor : from, t, bytes, error))
         return ok = false;
-      if (!from.empty() && !tensors.load(from, source, bytes, error))
+      if (!from.empty() && !(t = tensors.header.find(tensor))) {
+        error = "tensors.safetensors has no tensor '" + tensor + "'";
         return ok = false;
+      }
       uint64_t pointer = 0;
       if (loom_status_t s = loom_device_alloc(gpu, bytes.size(), &pointer)) {
         error = loom_status_message(s);
@@ -213,7 +216,8 @@ int runKernelCheck(int argc, char **argv) {
       for (const json::Value &bytes : list->asArray()) {
         uint64_t pointer = 0;
         if (loom_status_t s = loom_device_alloc(
-                gpu, static_cast<size_t>(std::max<int64_t>(bytes.asInteger(), 4)), &pointer)) {
+                gpu, static_cast<size_t>(std::max<int64_t>(bytes.asInteger(), 4)),
+                &pointer)) {
           error = loom_status_message(s);
           loom_status_free(s);
           ok = false;

@@ -169,9 +169,11 @@ __device__ __forceinline__ void loom_wgmma_hold(float d[64]) {
     for (int i = 0; i < 64; ++i)
       text += (i ? ", %" : "%") + std::to_string(i);
     text += "}, %64, %65, p, 1, 1, 0, 0;\\n}\\n\"\n               : ";
-    for (int i = 0; i < 64; ++i)
-      text += std::string(!i ? "" : i % 8 ? ", " : ",\n                 ") + "\"+f\"(d[" +
-              std::to_string(i) + "])";
+    for (int i = 0; i < 64; ++i) {
+      // Eight operands to a line.
+      std::string separator = i == 0 ? "" : i % 8 ? ", " : ",\n                 ";
+      text += separator + "\"+f\"(d[" + std::to_string(i) + "])";
+    }
     text += "\n               : \"l\"(a), \"l\"(b));\n}\n";
   }
   return text + "#endif\n";
@@ -204,6 +206,14 @@ EmittedKernel::GridDim::blocks(const std::map<std::string, int64_t> &sizes) cons
     return std::nullopt;
   int64_t blocks = std::max<int64_t>(1, (*count + per - 1) / per);
   return cap ? std::min(blocks, cap) : blocks;
+}
+
+bool EmittedKernel::Guard::admits(const std::map<std::string, int64_t> &sizes) const {
+  if (name.empty())
+    return true;
+  auto it = sizes.find(name);
+  int64_t size = it == sizes.end() ? 0 : it->second;
+  return size >= min && (max == 0 || size <= max);
 }
 
 LogicalResult emitCuda(ModuleOp module, llvm::raw_ostream &os,

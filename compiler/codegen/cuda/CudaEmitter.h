@@ -57,6 +57,8 @@ struct EmittedKernel {
   struct Guard {
     std::string name;
     int64_t min = 0, max = 0;
+    /// Whether the guarded launch runs for the given sizes (an unbound name is 0).
+    bool admits(const std::map<std::string, int64_t> &sizes) const;
   };
   Guard guard;
   /// Kernels launched right after this one with the same parameters (later passes of

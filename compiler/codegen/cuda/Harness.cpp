@@ -124,14 +124,14 @@ bool pagedInputs(KernelOp kernel, const std::map<std::string, int64_t> &sizes,
       for (int64_t s = 0, start = 0; s < seqs; ++s) {
         starts[s] = start;
         start += count[s];
-        lens[s] = std::uniform_int_distribution<int64_t>(count[s], perSeq * blockSize)(rng);
+        lens[s] =
+            std::uniform_int_distribution<int64_t>(count[s], perSeq * blockSize)(rng);
         for (int64_t i = 0; i * blockSize < lens[s]; ++i)
           tables[s * width + i] = order[s * perSeq + i];
       }
-      for (auto [operand, data] :
-           {std::pair(attention.getBlockTables(), &tables),
-            std::pair(attention.getContextLens(), &lens),
-            std::pair(attention.getQueryStarts(), &starts)})
+      for (auto [operand, data] : {std::pair(attention.getBlockTables(), &tables),
+                                   std::pair(attention.getContextLens(), &lens),
+                                   std::pair(attention.getQueryStarts(), &starts)})
         if (std::optional<unsigned> index = argIndex(operand))
           values[*index] = *data;
     } else if (auto write = llvm::dyn_cast<CacheWriteOp>(op)) {
@@ -165,16 +165,6 @@ std::string gridText(const cuda::EmittedKernel::GridDim dims[3],
   for (int d = 0; d < 3; ++d)
     text += (d ? ", " : "") + std::to_string(dims[d].blocks(sizes).value_or(1));
   return "[" + text + "]";
-}
-
-/// Whether a launch guarded by `guard` runs at `sizes`.
-bool launches(const cuda::EmittedKernel::Guard &guard,
-              const std::map<std::string, int64_t> &sizes) {
-  if (guard.name.empty())
-    return true;
-  auto it = sizes.find(guard.name);
-  int64_t size = it == sizes.end() ? 0 : it->second;
-  return size >= guard.min && (guard.max == 0 || size <= guard.max);
 }
 
 } // namespace
@@ -280,7 +270,7 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
     auto addLaunch = [&](const std::string &kernelName, int threads, int64_t shared,
                          const cuda::EmittedKernel::GridDim grid[3],
                          const cuda::EmittedKernel::Guard &guard) {
-      if (!launches(guard, sizes))
+      if (!guard.admits(sizes))
         return;
       launchList += std::string(launchList.empty() ? "" : ", ") +
                     "{\"name\": " + jsonString(kernelName) +
