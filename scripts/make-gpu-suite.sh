@@ -46,4 +46,6 @@ prefill=tokens=100,seqs=3,blocks=24,table=8
 # Linear layers at a partial row tile (the warpgroup path on sm_90a, with a partial
 # k-slice and a bias; the mma.sync tiles; the GEMV variant has its own rows).
 "$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear" --sizes tokens=150
+# The same at a decode step's rows (the matrix-vector variants, one with split rows).
+"$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear-rows" --sizes tokens=3 --seed 5
 "$loom" kernel-harness tests/lit/codegen/cuda-reductions.mlir -o "$out/reductions" --sizes rows=5

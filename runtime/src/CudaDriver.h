@@ -33,6 +33,29 @@ constexpr int kAttrComputeCapabilityMinor = 76;
 constexpr int kFuncAttrMaxDynamicSharedSizeBytes = 8;
 /// CU_STREAM_CAPTURE_MODE_RELAXED: other threads' CUDA calls do not break a capture.
 constexpr int kStreamCaptureModeRelaxed = 2;
+/// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: the kernel may start before
+/// the previous one in the stream ends; it waits for it by griddepcontrol.wait.
+constexpr int kLaunchAttrProgrammaticStreamSerialization = 6;
+
+/// CUlaunchAttribute: an attribute id, padded to 8 bytes, and a 64-byte value (the
+/// first int of which is the programmatic-serialization flag).
+struct CUlaunchAttribute {
+  int id;
+  char pad[4];
+  union {
+    char bytes[64];
+    int programmaticStreamSerializationAllowed;
+  } value;
+};
+/// CUlaunchConfig of cuLaunchKernelEx.
+struct CUlaunchConfig {
+  unsigned gridDimX, gridDimY, gridDimZ;
+  unsigned blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  CUstream hStream;
+  CUlaunchAttribute *attrs;
+  unsigned numAttrs;
+};
 
 /// Entry points of libcuda.so.1 used by the runtime.
 struct CudaDriver {
@@ -59,6 +82,9 @@ struct CudaDriver {
   CUresult (*launchKernel)(CUfunction function, unsigned gridX, unsigned gridY, unsigned gridZ,
                            unsigned blockX, unsigned blockY, unsigned blockZ,
                            unsigned sharedBytes, CUstream stream, void **params, void **extra);
+  /// Null when the driver predates it (CUDA 12.0); launches then stay plain.
+  CUresult (*launchKernelEx)(const CUlaunchConfig *config, CUfunction function,
+                             void **params, void **extra);
   CUresult (*eventCreate)(CUevent *event, unsigned flags);
   CUresult (*eventRecord)(CUevent event, CUstream stream);
   CUresult (*eventSynchronize)(CUevent event);

@@ -19,6 +19,8 @@ struct loom_device_s {
   /// synchronous copies on the legacy stream stay ordered with it), so launches can be
   /// captured into CUDA graphs.
   CUstream stream = nullptr;
+  /// Whether launches can be programmatic (sm_90 on, a driver with cuLaunchKernelEx).
+  bool programmatic = false;
 };
 
 struct loom_graph_s {
@@ -98,6 +100,11 @@ loom_status_t loom_device_open(int32_t ordinal, loom_device_t *out_device) {
   result = driver->ctxSetCurrent(device->context);
   if (result == kCudaSuccess)
     result = driver->streamCreate(&device->stream, 0);
+  int major = 0;
+  if (result == kCudaSuccess &&
+      driver->deviceGetAttribute(&major, kAttrComputeCapabilityMajor, device->device) ==
+          kCudaSuccess)
+    device->programmatic = major >= 9 && driver->launchKernelEx;
   if (result != kCudaSuccess) {
     driver->primaryCtxRelease(device->device);
     delete device;
@@ -307,6 +314,12 @@ loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
 loom_status_t loom_module_launch_shared(loom_module_t module, const char *kernel,
                                         const uint32_t grid[3], uint32_t threads,
                                         uint32_t shared_bytes, void **args) {
+  return loom_module_launch_ex(module, kernel, grid, threads, shared_bytes, args, 0);
+}
+
+loom_status_t loom_module_launch_ex(loom_module_t module, const char *kernel,
+                                    const uint32_t grid[3], uint32_t threads,
+                                    uint32_t shared_bytes, void **args, uint32_t flags) {
   if (!module || !kernel || !grid)
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                       "loom_module_launch: module, kernel and grid are required");
@@ -337,6 +350,15 @@ loom_status_t loom_module_launch_shared(loom_module_t module, const char *kernel
       found->second.sharedLimit = shared_bytes;
     }
     function = found->second.function;
+  }
+  if ((flags & LOOM_LAUNCH_PROGRAMMATIC) && device->programmatic) {
+    CUlaunchAttribute attribute = {};
+    attribute.id = kLaunchAttrProgrammaticStreamSerialization;
+    attribute.value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig config = {grid[0], grid[1],      grid[2],        threads,   1,
+                             1,       shared_bytes, device->stream, &attribute, 1};
+    return check(device, "cuLaunchKernelEx",
+                 device->driver->launchKernelEx(&config, function, args, nullptr));
   }
   return check(device, "cuLaunchKernel",
                device->driver->launchKernel(function, grid[0], grid[1], grid[2], threads,

@@ -125,6 +125,11 @@ int64_t count(const std::vector<int64_t> &shape) {
 
 } // namespace loom::rt
 
+bool loom_model_s::programmaticLaunch() const {
+  const char *pdl = std::getenv("LOOM_PDL");
+  return !profiling && !(pdl && std::string(pdl) == "0");
+}
+
 loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string &path) {
   auto bad = [&](const std::string &why) {
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, path + ": " + why);
@@ -226,6 +231,11 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
           !max->isInteger())
         return bad("launch of " + launch.kernel + " has a malformed \"when\"");
       launch.when = {name->asString(), min->asInteger(), max->asInteger()};
+    }
+    if (const json::Value *early = l.get("early")) {
+      if (!early->isBool())
+        return bad("launch of " + launch.kernel + " has a malformed \"early\"");
+      launch.early = early->asBool();
     }
     for (int d = 0; d < 3; ++d) {
       const json::Value &g = grid->asArray()[d];

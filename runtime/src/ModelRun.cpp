@@ -119,9 +119,10 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
     if (model->profiling && !events.empty())
       if (loom_status_t s = loom_event_record(events[step]))
         return s;
-    if (loom_status_t s =
-            loom_module_launch_shared(launch.module, launch.kernel.c_str(), grid,
-                                      launch.threads, launch.shared, args.data())) {
+    uint32_t flags = launch.early && model->programmaticLaunch() ? LOOM_LAUNCH_PROGRAMMATIC : 0;
+    if (loom_status_t s = loom_module_launch_ex(launch.module, launch.kernel.c_str(), grid,
+                                                launch.threads, launch.shared, args.data(),
+                                                flags)) {
       return s;
     }
     ++step;

@@ -61,6 +61,9 @@ struct Launch {
     std::string name;
     int64_t min = 0, max = 0;
   } when;
+  /// The kernel reads weights before it waits for the kernels before it: launched
+  /// programmatically, that work overlaps theirs.
+  bool early = false;
 };
 
 struct Port {
@@ -77,6 +80,9 @@ struct loom_model_s {
   loom_device_t device = nullptr;
   /// The GPU architecture the kernels were compiled for ("sm_90a").
   std::string arch;
+  /// Whether runs launch `early` kernels programmatically: unless $LOOM_PDL is 0 or a
+  /// profile is being taken (timed kernels run alone).
+  bool programmaticLaunch() const;
   std::vector<loom_module_t> modules;
   std::vector<loom::rt::Buffer> buffers;
   std::vector<loom::rt::Port> inputs, outputs;

@@ -252,7 +252,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       // The kernel, then its later phases with the same arguments.
       auto launch = [&](const std::string &kernelName, int threads, int64_t shared,
                         const cuda::EmittedKernel::GridDim *dims,
-                        const cuda::EmittedKernel::Guard &guard) {
+                        const cuda::EmittedKernel::Guard &guard, bool early) {
         std::string grid;
         for (int d = 0; d < 3; ++d)
           grid += std::string(d ? ", " : "") + "{\"work\": " + jsonString(dims[d].work) +
@@ -269,11 +269,11 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
                          : ", \"when\": {\"name\": " + jsonString(guard.name) +
                                ", \"min\": " + std::to_string(guard.min) +
                                ", \"max\": " + std::to_string(guard.max) + "}") +
-                    "}";
+                    (early ? ", \"early\": true" : "") + "}";
       };
-      launch(name, info.threads, info.sharedBytes, info.grid, info.guard);
+      launch(name, info.threads, info.sharedBytes, info.grid, info.guard, false);
       for (const cuda::EmittedKernel::Phase &phase : info.phases) {
-        launch(phase.name, phase.threads, 0, phase.grid, phase.guard);
+        launch(phase.name, phase.threads, 0, phase.grid, phase.guard, phase.waitsInside);
         launchArgs.push_back(launchArgs.back());
       }
     } else if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {

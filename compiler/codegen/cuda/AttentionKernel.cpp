@@ -17,10 +17,15 @@ namespace loom::cuda {
 
 /// Keys past this bound are never needed by the block's queries: the causal diagonal of
 /// its last query, or all keys.
-std::string KernelWriter::kvEnd(AttentionOp op, const std::string &tileQ) {
+std::string KernelWriter::kvEnd(AttentionOp op, const std::string &tileQ,
+                                const std::string &queryTile) {
   if (!op.getCausal())
     return "Skv";
-  return "loom_min(Skv, loom_max(0LL, (blockIdx.x + 1LL) * " + tileQ + " + Skv - Sq))";
+  return "loom_min(Skv, loom_max(0LL, (" + queryTile + " + 1LL) * " + tileQ + " + Skv - Sq))";
+}
+
+double softmaxScale(std::optional<APFloat> scale, int64_t headSize) {
+  return scale ? scale->convertToDouble() : 1.0 / std::sqrt(static_cast<double>(headSize));
 }
 
 /// Scales the raw score `score` of query `row` and key `col`, then applies the softcap
@@ -29,9 +34,7 @@ void KernelWriter::adjustScore(AttentionOp op, const std::string &score,
                                const std::string &row, const std::string &col,
                                const std::string &type) {
   ElementEmitter &e = *emitter_;
-  int64_t d = shapeOf(op.getQuery())[3].size;
-  double scale = op.getScale() ? op.getScale()->convertToDouble()
-                               : 1.0 / std::sqrt(static_cast<double>(d));
+  double scale = softmaxScale(op.getScale(), shapeOf(op.getQuery())[3].size);
   e.line(score + " *= " + floatLiteral(scale, type) + ";");
   if (std::optional<APFloat> cap = op.getSoftcap())
     e.line(score + " = " + floatLiteral(cap->convertToDouble(), type) + " * tanh(" + score +
@@ -74,7 +77,7 @@ bool KernelWriter::attention() {
   e.line("const long long b = blockIdx.z, h = blockIdx.y, i = blockIdx.x * " + tileQ +
          "LL + threadIdx.x, kvh = h / (H / Hkv);");
   e.line("const bool active = i < Sq;");
-  e.line("const long long kvEnd = " + kvEnd(op, tileQ) + ";");
+  e.line("const long long kvEnd = " + kvEnd(op, tileQ, "blockIdx.x") + ";");
   e.line("__shared__ " + type + " Ks[" + tileKv + "][" + std::to_string(d) + "], Vs[" +
          tileKv + "][" +
          std::to_string(dv) + "];");
@@ -137,19 +140,24 @@ bool KernelWriter::attention() {
 }
 
 /// One K/V tile of tensor-core flash attention, once Ks and Vs hold keys j0 .. j0 +
-/// tile_kv: S = Q K^T from the Q fragments `qf` (K as the column operand), each
-/// score adjusted by `adjust` (it sees `score`, the query index `row` and the key `col`;
-/// `Sq` queries see `Skv` keys, causally aligned at the end when `causal`), the online
+/// tile_kv: S = Q K^T from the Q fragments `qf` (K as the column operand), the online
 /// softmax (each row's running maximum and sum kept in the quad of threads that holds
 /// it), P re-packed from the S accumulators into 16-bit A fragments and O += P V with V
 /// read by ldmatrix.trans. Rows `row0` and `row1` are the query indices of the thread's
-/// two accumulator rows.
+/// two accumulator rows; `Sq` queries see `Skv` keys, causally aligned at the end when
+/// `causal`. Without `adjust` the raw scores are kept and `log2Scale` (the softmax
+/// scale times log2 e, positive) is folded into the exponent; with it, each score in
+/// bounds is adjusted (it sees `score`, the query `row` and the key `col`) and
+/// `log2Scale` is log2 e. Only tiles that cross the causal diagonal or the end of the
+/// keys are masked.
 void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind,
-                             bool causal, const std::function<void()> &adjust) {
+                             bool causal, double log2Scale,
+                             const std::function<void()> &adjust) {
   ElementEmitter &e = *emitter_;
   auto num = [](int64_t x) { return std::to_string(x); };
   int64_t kvTiles = tileKv / 8, dTiles = dv / 8;
-  std::string minusInf = "__int_as_float(0xff800000)";
+  std::string minusInf = "__int_as_float(0xff800000)", tile = num(tileKv),
+              C = floatLiteral(log2Scale, "float");
   e.line("float s[" + num(kvTiles) + "][4] = {};");
   e.line("#pragma unroll");
   e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
@@ -163,26 +171,50 @@ void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::s
   e.line("loom_mma_" + kind + "(s[j + 1], qf[kk], b1);");
   e.close();
   e.close();
-  // Scale, softcap, mask and bounds per element; then the tile's row maxima.
-  e.line("float tileMax[2] = {" + minusInf + ", " + minusInf + "};");
+  if (adjust) {
+    e.line("#pragma unroll");
+    e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
+    e.line("#pragma unroll");
+    e.open("for (int x = 0; x < 4; ++x)");
+    e.line("const long long row = x < 2 ? row0 : row1;");
+    e.line("const long long col = j0 + j * 8 + pair * 2 + (x & 1);");
+    e.line("float score = s[j][x];");
+    e.open("if (col < Skv && row < Sq)");
+    adjust();
+    e.close();
+    e.line("s[j][x] = score;");
+    e.close();
+    e.close();
+  }
+  // Each row sees the tile's keys before `limit` (the end of the keys, the causal
+  // diagonal); the masking runs only on tiles where that cuts a row.
+  e.line("int limit[2];");
+  e.line("#pragma unroll");
+  e.open("for (int r = 0; r < 2; ++r)");
+  e.line("long long bound = Skv - j0;");
+  if (causal) {
+    e.line("const long long diagonal = (r ? row1 : row0) + Skv - Sq - j0 + 1;");
+    e.line("bound = diagonal < bound ? diagonal : bound;");
+  }
+  e.line("limit[r] = bound < 0 ? 0 : bound > " + tile + " ? " + tile + " : (int)bound;");
+  e.close();
+  e.open("if (limit[0] < " + tile + " || limit[1] < " + tile + ")");
   e.line("#pragma unroll");
   e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
   e.line("#pragma unroll");
   e.open("for (int x = 0; x < 4; ++x)");
-  e.line("const long long row = x < 2 ? row0 : row1;");
-  e.line("const long long col = j0 + j * 8 + pair * 2 + (x & 1);");
-  e.line("float score = s[j][x];");
-  e.open("if (col < Skv && row < Sq)");
-  adjust();
-  e.close();
-  std::string outside = "col >= Skv";
-  if (causal)
-    outside += " || col > row + Skv - Sq";
-  e.line("if (" + outside + ") score = " + minusInf + ";");
-  e.line("s[j][x] = score;");
-  e.line("tileMax[x / 2] = fmaxf(tileMax[x / 2], score);");
+  e.line("if (j * 8 + pair * 2 + (x & 1) >= limit[x / 2]) s[j][x] = " + minusInf + ";");
   e.close();
   e.close();
+  e.close();
+  e.line("float tileMax[2] = {" + minusInf + ", " + minusInf + "};");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
+  e.line("tileMax[0] = fmaxf(tileMax[0], fmaxf(s[j][0], s[j][1]));");
+  e.line("tileMax[1] = fmaxf(tileMax[1], fmaxf(s[j][2], s[j][3]));");
+  e.close();
+  // The running maximum stays in score units; exponents are in base 2 with the scale
+  // folded in, so each probability is one fma and one ex2.
   e.line("float scaleRow[2];");
   e.line("#pragma unroll");
   e.open("for (int r = 0; r < 2; ++r)");
@@ -190,8 +222,8 @@ void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::s
   e.line("tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));");
   e.line("const float next = fmaxf(running[r], tileMax[r]);");
   // A row that has seen only -inf keeps 0 as its reference, so exp gives 0, not NaN.
-  e.line("const float base = next == " + minusInf + " ? 0.f : next;");
-  e.line("scaleRow[r] = expf(running[r] - base);");
+  e.line("const float base = next == " + minusInf + " ? 0.f : next * " + C + ";");
+  e.line("scaleRow[r] = loom_exp2(running[r] * " + C + " - base);");
   e.line("running[r] = next;");
   e.line("total[r] *= scaleRow[r];");
   e.line("tileMax[r] = base;");
@@ -200,7 +232,7 @@ void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::s
   e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
   e.line("#pragma unroll");
   e.open("for (int x = 0; x < 4; ++x)");
-  e.line("s[j][x] = expf(s[j][x] - tileMax[x / 2]);");
+  e.line("s[j][x] = loom_exp2(fmaf(s[j][x], " + C + ", -tileMax[x / 2]));");
   e.line("total[x / 2] += s[j][x];");
   e.close();
   e.close();
@@ -302,9 +334,13 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   std::string minusInf = "__int_as_float(0xff800000)";
   e.line("const long long Sq = " + sizeExpr(q[2]) + ", Skv = " + sizeExpr(k[2]) +
          ", H = " + sizeExpr(q[1]) + ", Hkv = " + sizeExpr(k[1]) + ";");
-  e.line("const long long b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * " + tileQ +
+  // Causal query tiles run the latest (the most keys) first, so the short ones fill the
+  // tail of the launch.
+  e.line("const long long qt = " +
+         std::string(op.getCausal() ? "gridDim.x - 1LL - blockIdx.x" : "blockIdx.x") + ";");
+  e.line("const long long b = blockIdx.z, h = blockIdx.y, i0 = qt * " + tileQ +
          "LL, kvh = h / (H / Hkv);");
-  e.line("const long long kvEnd = " + kvEnd(op, tileQ) + ";");
+  e.line("const long long kvEnd = " + kvEnd(op, tileQ, "qt") + ";");
   e.line("__shared__ __align__(16) " + T + " Qs[" + tileQ + "][" + num(ldQ) + "], Ks[" +
          tileKv + "][" + num(ldQ) + "], Vs[" + tileKv + "][" + num(ldV) + "];");
   e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
@@ -365,8 +401,12 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   stage("Ks", op.getKey(), "kvh", tileKv, d, "j0", "Skv");
   stage("Vs", op.getValue(), "kvh", tileKv, dv, "j0", "Skv");
   e.line("__syncthreads();");
-  flashTile(d, dv, sc.tileKv, kind, op.getCausal(),
-            [&] { adjustScore(op, "score", "row", "col", "float"); });
+  double scale = softmaxScale(op.getScale(), d);
+  if (!op.getSoftcap() && !op.getMask() && scale > 0)
+    flashTile(d, dv, sc.tileKv, kind, op.getCausal(), scale * M_LOG2E, nullptr);
+  else
+    flashTile(d, dv, sc.tileKv, kind, op.getCausal(), M_LOG2E,
+              [&] { adjustScore(op, "score", "row", "col", "float"); });
   e.close();
   return flashFinish(dv, [&] {
     return storeOutputs(op.getResult(), {"b", "h", "row", "col"}, "y");

@@ -29,6 +29,25 @@ const char *kPrelude = R"(
 __device__ __forceinline__ long long loom_min(long long a, long long b) { return a < b ? a : b; }
 __device__ __forceinline__ long long loom_max(long long a, long long b) { return a > b ? a : b; }
 
+/// Programmatic dependent launch (sm_90 on): every kernel lets the next one in the
+/// stream start launching, then waits until the grids before it have finished and
+/// their writes are visible; only reads of what no kernel writes (weights) may come
+/// before the wait. Launched without the attribute, or before sm_90, both do nothing.
+__device__ __forceinline__ void loom_launch_next() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void loom_wait_prior() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+/// Starts bringing the 128-byte line at `p` into the L2 cache.
+__device__ __forceinline__ void loom_prefetch_l2(const void *p) {
+  asm volatile("prefetch.global.L2 [%0];\n" :: "l"(p));
+}
+
 /// Combining functions of reductions; max and min propagate NaN like the reference.
 struct LoomSum {
   template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
@@ -118,6 +137,12 @@ __device__ __forceinline__ void loom_mma_f16(float c[4], const unsigned a[4], co
                "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+/// 2^x on the special-function unit (a denormal result flushes to zero; -inf gives 0).
+__device__ __forceinline__ float loom_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
 }
 /// Two floats as the packed 16-bit pair an mma operand register holds (low = first).
 __device__ __forceinline__ unsigned loom_pack_bf16(float lo, float hi) {

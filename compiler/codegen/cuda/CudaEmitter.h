@@ -68,6 +68,11 @@ struct EmittedKernel {
   struct Phase {
     std::string name;
     int threads = 256;
+    /// Blocks per SM its registers must allow (`__launch_bounds__`); 0: no bound.
+    int minBlocks = 0;
+    /// Its code calls loom_wait_prior() itself (after reading weights early); else the
+    /// call opens the function.
+    bool waitsInside = false;
     GridDim grid[3];
     Guard guard;
   };

@@ -126,22 +126,30 @@ LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
     return kernel_.emitOpError() << "cannot be written as CUDA: "
                                  << (emitter_->failed() ? emitter_->error() : why_);
   info_.inPlace.resize(kernel_.getNumResults(), -1);
-  writeFunction(os, name_, info_.threads, info_.grid, emitter_->code());
+  EmittedKernel::Phase main;
+  main.name = name_;
+  main.threads = info_.threads;
+  std::copy(info_.grid, info_.grid + 3, main.grid);
+  writeFunction(os, main, emitter_->code());
   for (auto [phase, code] : llvm::zip(info_.phases, phaseCode_))
-    writeFunction(os, phase.name, phase.threads, phase.grid, code);
+    writeFunction(os, phase, code);
   return success();
 }
 
-void KernelWriter::writeFunction(llvm::raw_ostream &os, const std::string &name,
-                                 int threads, const EmittedKernel::GridDim grid[3],
+void KernelWriter::writeFunction(llvm::raw_ostream &os, const EmittedKernel::Phase &phase,
                                  const std::string &code) {
+  const std::string &name = phase.name;
+  const EmittedKernel::GridDim *grid = phase.grid;
+  int threads = phase.threads;
   // The marker line lets the runtime compile kernels in separate NVRTC programs.
   os << "\n//@loom-kernel " << name << "\n";
   os << "// " << stringifyKernelKind(kernel_.getKind()) << " kernel; launch with "
      << threads << " threads per block, grid (" << describe(grid[0]) << ", "
      << describe(grid[1]) << ", " << describe(grid[2]) << ")\n";
-  os << "extern \"C\" __global__ void __launch_bounds__(" << threads << ") " << name
-     << "(";
+  os << "extern \"C\" __global__ void __launch_bounds__(" << threads;
+  if (phase.minBlocks)
+    os << ", " << phase.minBlocks;
+  os << ") " << name << "(";
   std::string separator;
   for (auto [i, input] : llvm::enumerate(kernel_.getInputs())) {
     os << separator << "const " << storageType(elementOf(input)) << " *__restrict__ in"
@@ -160,7 +168,11 @@ void KernelWriter::writeFunction(llvm::raw_ostream &os, const std::string &name,
     os << separator << "long long s_" << symbol;
     separator = ", ";
   }
-  os << ") {\n" << code << "}\n";
+  // Launched after another kernel, this one waits for it (see loom_wait_prior).
+  os << ") {\n  loom_launch_next();\n";
+  if (!phase.waitsInside)
+    os << "  loom_wait_prior();\n";
+  os << code << "}\n";
 }
 
 /// One grid-stride loop per output. With a schedule vector of V > 1 each thread

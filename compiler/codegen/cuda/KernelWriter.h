@@ -30,6 +30,8 @@ std::string store(mlir::Type element, const std::string &target,
                   const std::string &value);
 /// `x` as a literal of compute type `type` ("(float)1.250000000e-01").
 std::string floatLiteral(double x, const std::string &type);
+/// The softmax scale of an attention: its `scale`, else 1 / sqrt(head size).
+double softmaxScale(std::optional<llvm::APFloat> scale, int64_t headSize);
 /// The product of `dims` as size-expression text ("?" if one is anonymous).
 std::string work(llvm::ArrayRef<Dim> dims);
 /// The product of `dims` as a C++ expression over the `s_<name>` parameters.
@@ -74,15 +76,16 @@ private:
   /// with a fresh emitter in `emitter_`; the phase and its code are kept if it succeeds.
   bool writePhase(EmittedKernel::Phase phase, const std::function<bool()> &body);
   /// Writes one `extern "C"` function with the kernel's parameters around `code`.
-  void writeFunction(llvm::raw_ostream &os, const std::string &name, int threads,
-                     const EmittedKernel::GridDim grid[3], const std::string &code);
+  void writeFunction(llvm::raw_ostream &os, const EmittedKernel::Phase &phase,
+                     const std::string &code);
   bool tensorCoreAttention(AttentionOp op);
   bool pagedPrefill(PagedAttentionOp op);
   void flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind,
-                 bool causal, const std::function<void()> &adjust);
+                 bool causal, double log2Scale, const std::function<void()> &adjust);
   bool flashFinish(int64_t dv, const std::function<bool()> &store);
   void flashQueryFragments(int64_t d);
-  std::string kvEnd(AttentionOp op, const std::string &tileQ);
+  std::string kvEnd(AttentionOp op, const std::string &tileQ,
+                    const std::string &queryTile);
   void adjustScore(AttentionOp op, const std::string &score, const std::string &row,
                    const std::string &col, const std::string &type);
   static std::string identity(ReduceKind kind, const std::string &type);

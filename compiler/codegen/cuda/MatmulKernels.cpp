@@ -503,40 +503,73 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a,
 
 /// Rows at most this many take the matrix-vector variant of a linear layer.
 constexpr int64_t kFewRows = 8;
+/// The matrix-vector variant splits each weight row over more warps until the launch
+/// has about this many blocks (of 8 warps), so that narrow layers (K/V projections)
+/// still fill every SM and have their loads in flight at once.
+constexpr int64_t kFewRowsBlocks = 512;
 
 /// A variant of a 16-bit linear layer for decode steps (at most kFewRows rows, named
-/// by one dimension): reading the weights is all the work, so each warp streams whole
-/// weight rows ([N, K] layout) with 16-byte loads, 8 warps per block, and keeps one dot
-/// product per input row; the input rows (a few KiB) are read through the L1 cache.
-/// The tiled kernel keeps the larger row counts (guards on the row dimension).
+/// by one dimension): reading the weights is all the work, so W warps stream each
+/// weight row ([N, K] layout) with 16-byte loads, interleaved 512 bytes at a time, and
+/// keep one dot product per input row; a block of 8 warps takes 8 / W weight rows and
+/// adds its warps' partial sums in shared memory. The input rows (a few KiB) are read
+/// through the L1 cache. The tiled kernel keeps the larger row counts (guards on the
+/// row dimension).
 bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
                                  const std::string &b) {
   Shape ls = shapeOf(op.getInput()), result = shapeOf(op.getResult());
   std::optional<std::string> rowName = ls.size() == 2 ? guardName(ls[0]) : std::nullopt;
   if (!op.getTransposeWeight() || !rowName || !ls[1].isStatic() || ls[1].size % 8)
     return true; // no variant; the tiled kernel runs for every row count
+  int64_t k = ls[1].size, warpsPerRow = 1;
+  if (result.back().isStatic())
+    while (warpsPerRow < 8 && result.back().size * warpsPerRow / 8 < kFewRowsBlocks &&
+           k / (warpsPerRow * 2) >= 256)
+      warpsPerRow *= 2;
+  int64_t rowsPerBlock = 8 / warpsPerRow;
   EmittedKernel::Phase phase;
   phase.name = name_ + "_rows" + std::to_string(kFewRows);
   phase.threads = 256;
-  phase.grid[0] = {work(ArrayRef<Dim>(result).take_back()), 8, 2048};
+  phase.grid[0] = {work(ArrayRef<Dim>(result).take_back()), rowsPerBlock, 2048};
   phase.guard = {*rowName, 0, kFewRows};
+  phase.waitsInside = true;
   info_.guard = {*rowName, kFewRows + 1, 0};
   return writePhase(phase, [&] {
     ElementEmitter &e = *emitter_;
     Type element = elementOf(op.getInput());
-    std::string T = storageType(element), R = std::to_string(kFewRows);
+    std::string T = storageType(element), R = std::to_string(kFewRows),
+                W = std::to_string(warpsPerRow), rows = std::to_string(rowsPerBlock);
     std::string pair = element.isBF16() ? "__nv_bfloat162" : "__half2",
                 widen = element.isBF16() ? "__bfloat1622float2" : "__half22float2";
     e.line("const long long M = " + sizeExpr(ls[0]) + ", N = " + sizeExpr(result.back()) +
            ", K = " + sizeExpr(ls.back()) + ";");
     e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
-    e.open("for (long long n = blockIdx.x * 8LL + warp; n < N; n += gridDim.x * 8LL)");
+    e.line("const int part = warp % " + W + ", local = warp / " + W + ";");
+    // The weights are no earlier kernel's output: the block's first rows start coming
+    // into L2 while the kernels before it finish.
+    e.open("");
+    e.line("const long long first = blockIdx.x * " + rows + "LL;");
+    e.line("const long long bytes = loom_min(" + rows + "LL, N - first) * K * sizeof(" + T +
+           ");");
+    e.line("const char *from = reinterpret_cast<const char *>(" + b + " + first * K);");
+    e.line("for (long long x = threadIdx.x * 128LL; x < bytes; x += 256 * 128LL) "
+           "loom_prefetch_l2(from + x);");
+    e.close();
+    e.line("loom_wait_prior();");
+    if (warpsPerRow > 1)
+      e.line("__shared__ float partial[8][" + R + "];");
+    // The loop bound is the block's first row, so every warp takes every iteration.
+    e.open("for (long long n0 = blockIdx.x * " + rows + "LL; n0 < N; n0 += gridDim.x * " +
+           rows + "LL)");
+    e.line("const long long n = n0 + local;");
     e.line("float acc[" + R + "];");
     e.line("#pragma unroll");
     e.line("for (int m = 0; m < " + R + "; ++m) acc[m] = 0.0f;");
+    e.open("if (n < N)");
     e.line("const " + T + " *w = " + b + " + n * K;");
-    e.line("#pragma unroll 4");
-    e.open("for (long long k = lane * 8LL; k < K; k += 256)");
+    e.line("#pragma unroll 8");
+    e.open("for (long long k = (part * 32LL + lane) * 8; k < K; k += " +
+           std::to_string(warpsPerRow * 256) + ")");
     e.line("const uint4 wv = __ldg(reinterpret_cast<const uint4 *>(w + k));");
     e.line("const " + pair + " *wp = reinterpret_cast<const " + pair + " *>(&wv);");
     e.line("float2 wf[4];");
@@ -554,19 +587,49 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
     e.close();
     e.close();
     e.close();
+    e.close();
     e.line("#pragma unroll");
     e.open("for (int m = 0; m < " + R + "; ++m)");
     e.line("if (m >= M) break;");
-    e.line("float v = acc[m];");
-    e.line("for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);");
-    e.open("if (lane == 0)");
-    std::string value = "v";
-    if (Value bias = op.getBias())
-      value += " + " + e.at(bias, {"n"});
-    e.line("const float y = " + value + ";");
-    bool stored = storeOutputs(op.getResult(), {"(long long)m", "n"}, "y");
+    e.line("for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], "
+           "o);");
     e.close();
-    e.close();
+    // The row's sum: lane 0 of its only warp, or its W warps' partials added by one
+    // thread per (row, input row).
+    auto store = [&](const std::string &m, const std::string &row, const std::string &sum) {
+      std::string value = sum;
+      if (Value bias = op.getBias())
+        value += " + " + e.at(bias, {row});
+      e.line("const float y = " + value + ";");
+      return storeOutputs(op.getResult(), {"(long long)" + m, row}, "y");
+    };
+    bool stored;
+    if (warpsPerRow == 1) {
+      e.open("if (lane == 0 && n < N)");
+      e.line("#pragma unroll");
+      e.open("for (int m = 0; m < " + R + "; ++m)");
+      e.line("if (m >= M) break;");
+      stored = store("m", "n", "acc[m]");
+      e.close();
+      e.close();
+    } else {
+      e.open("if (lane == 0)");
+      e.line("#pragma unroll");
+      e.line("for (int m = 0; m < " + R + "; ++m) partial[warp][m] = acc[m];");
+      e.close();
+      e.line("__syncthreads();");
+      e.open("if (threadIdx.x < " + rows + " * " + R + ")");
+      e.line("const int r = threadIdx.x / " + R + ", m = threadIdx.x % " + R + ";");
+      e.line("const long long row = n0 + r;");
+      e.open("if (row < N && m < M)");
+      e.line("float sum = 0.0f;");
+      e.line("#pragma unroll");
+      e.line("for (int p = 0; p < " + W + "; ++p) sum += partial[r * " + W + " + p][m];");
+      stored = store("m", "row", "sum");
+      e.close();
+      e.close();
+      e.line("__syncthreads();");
+    }
     e.close();
     return stored;
   });

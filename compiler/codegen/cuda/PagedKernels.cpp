@@ -11,6 +11,7 @@
 
 #include "compiler/codegen/cuda/KernelWriter.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -30,7 +31,7 @@ constexpr int64_t kScratchRows = 4096;
 constexpr int64_t kSplitMaxTokens = 64;
 /// Rows of the tensor-core variant's block ((query token, query head) pairs of one KV
 /// head; 16 per warp) and keys per K/V tile.
-constexpr int64_t kPrefillRows = 64, kPrefillKeys = 64;
+constexpr int64_t kPrefillRows = 128, kPrefillKeys = 64;
 
 std::string num(int64_t x) { return std::to_string(x); }
 
@@ -109,8 +110,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     return refuse("paged attention is written for f32, f16 and bf16");
   int64_t threads = schedule_.warps * 32, granule = schedule_.tileKv;
   int64_t perThread = (group * dv + threads - 1) / threads;
-  double scale = op.getScale() ? op.getScale()->convertToDouble()
-                               : 1.0 / std::sqrt(static_cast<double>(d));
+  double scale = softmaxScale(op.getScale(), d);
   std::string T = storageType(element), G = num(group), D = num(d), Dv = num(dv),
               Th = num(threads), minusInf = "__int_as_float(0xff800000)";
 
@@ -359,9 +359,16 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
               table = parameter(op.getBlockTables()),
               lens = parameter(op.getContextLens()),
               starts = parameter(op.getQueryStarts());
-  double scale = op.getScale() ? op.getScale()->convertToDouble()
-                               : 1.0 / std::sqrt(static_cast<double>(d));
+  double scale = softmaxScale(op.getScale(), d);
   int64_t perTile = kPrefillRows / group, ldQ = d + 8, ldV = dv + 8;
+  // The Q tile is staged in the K/V tiles' shared memory (its fragments stay in
+  // registers); K and V tiles are double-buffered (the next copied while this one is
+  // used) when both buffers fit the static shared memory.
+  int64_t kvElements = kPrefillKeys * (ldQ + ldV);
+  int64_t buffers = 2 * kvElements * 2 <= 48 * 1024 ? 2 : 1;
+  int64_t sharedElements = std::max(buffers * kvElements, kPrefillRows * ldQ);
+  if (sharedElements * 2 > 48 * 1024)
+    return true; // no variant: its tiles would not fit a block's static shared memory
   std::string T = storageType(element), kind = element.isBF16() ? "bf16" : "f16",
               G = num(group), D = num(d), Dv = num(dv), rows = num(kPrefillRows),
               tileKeys = num(kPrefillKeys), minusInf = "__int_as_float(0xff800000)";
@@ -369,6 +376,9 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
   EmittedKernel::Phase phase;
   phase.name = name_ + "_tc";
   phase.threads = static_cast<int>(kPrefillRows / 16 * 32);
+  // Two blocks per SM, so one block's softmax overlaps the other's multiplies (unbound,
+  // the compiler takes 134 registers and one block fits).
+  phase.minBlocks = 2;
   phase.grid[0] = {work(ArrayRef<Dim>(q).take_front()), perTile, 0};
   phase.grid[1] = {num(kvHeads), 1, 0};
   phase.guard = {*tokenName, kSplitMaxTokens + 1, 0};
@@ -377,14 +387,13 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
     other.guard = info_.guard;
   return writePhase(phase, [&] {
     ElementEmitter &e = *emitter_;
-    // K and V tiles are double-buffered (the next copied while this one is used) when
-    // both buffers fit the static shared memory.
-    int64_t buffers =
-        (kPrefillRows * ldQ + 2 * kPrefillKeys * (ldQ + ldV)) * 2 <= 48 * 1024 ? 2 : 1;
-    std::string B = num(buffers);
-    e.line("__shared__ __align__(16) " + T + " Qs[" + rows + "][" + num(ldQ) +
-           "], KsAt[" + B + "][" + tileKeys + "][" + num(ldQ) + "], VsAt[" + B + "][" +
-           tileKeys + "][" + num(ldV) + "];");
+    std::string B = num(buffers), LQ = num(ldQ), LV = num(ldV);
+    e.line("__shared__ __align__(16) " + T + " tiles[" + num(sharedElements) + "];");
+    e.line(T + " (*Qs)[" + LQ + "] = reinterpret_cast<" + T + " (*)[" + LQ + "]>(tiles);");
+    e.line(T + " (*KsAt)[" + tileKeys + "][" + LQ + "] = reinterpret_cast<" + T + " (*)[" +
+           tileKeys + "][" + LQ + "]>(tiles);");
+    e.line(T + " (*VsAt)[" + tileKeys + "][" + LV + "] = reinterpret_cast<" + T + " (*)[" +
+           tileKeys + "][" + LV + "]>(tiles + " + num(buffers * kPrefillKeys * ldQ) + ");");
     e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
     e.line("const int group = lane / 4, pair = lane % 4;");
     e.line("const " + T + " zero = " +
@@ -397,16 +406,21 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
            ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
     e.open("for (long long t = blockIdx.x;; t += gridDim.x)");
     // Tile t of the step: the sequence whose tiles (perTile queries each) include it.
-    e.line("long long seq = 0, tile = t, first = 0, end = 0;");
-    e.open("for (; seq < seqs; ++seq)");
+    // Sequences and their tiles are taken last first: a sequence's last tiles see the
+    // most keys, and the short ones then fill the tail of the launch.
+    e.line("long long seq = seqs - 1, tile = t, first = 0, end = 0;");
+    e.open("for (; seq >= 0; --seq)");
     e.line("first = " + starts + "[seq];");
     e.line("end = seq + 1 < seqs ? (long long)" + starts + "[seq + 1] : tokens;");
     e.line("const long long n = (end - first + " + num(perTile - 1) + ") / " +
            num(perTile) + ";");
-    e.line("if (tile < n) break;");
+    e.open("if (tile < n)");
+    e.line("tile = n - 1 - tile;");
+    e.line("break;");
+    e.close();
     e.line("tile -= n;");
     e.close();
-    e.line("if (seq >= seqs) break;");
+    e.line("if (seq < 0) break;");
     // The sequence's Sq new queries see its Skv keys, causally aligned at the end.
     e.line("const long long Sq = end - first, Skv = " + lens + "[seq], i0 = tile * " +
            num(perTile) + ";");
@@ -426,6 +440,8 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
     e.close();
     e.line("__syncthreads();");
     flashQueryFragments(d);
+    // The K/V tiles overwrite Qs.
+    e.line("__syncthreads();");
     // The thread's two accumulator rows: their queries and heads.
     e.line("const int r0 = warp * 16 + group, r1 = r0 + 8;");
     e.line("const long long row0 = i0 + r0 / " + G + ", row1 = i0 + r1 / " + G + ";");
@@ -480,13 +496,18 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
     e.line("__syncthreads();");
     e.line(T + " (*Ks)[" + num(ldQ) + "] = KsAt[buffer];");
     e.line(T + " (*Vs)[" + num(ldV) + "] = VsAt[buffer];");
-    flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, [&] {
-      e.line("score *= " + floatLiteral(scale, "float") + ";");
-      if (std::optional<APFloat> cap = op.getSoftcap()) {
-        std::string c = floatLiteral(cap->convertToDouble(), "float");
-        e.line("score = " + c + " * tanhf(score / " + c + ");");
-      }
-    });
+    std::optional<APFloat> cap = op.getSoftcap();
+    if (!cap && scale > 0) {
+      flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, scale * M_LOG2E, nullptr);
+    } else {
+      flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, M_LOG2E, [&] {
+        e.line("score *= " + floatLiteral(scale, "float") + ";");
+        if (cap) {
+          std::string c = floatLiteral(cap->convertToDouble(), "float");
+          e.line("score = " + c + " * tanhf(score / " + c + ");");
+        }
+      });
+    }
     e.line("__syncthreads();");
     e.close();
     bool stored = flashFinish(dv, [&] {

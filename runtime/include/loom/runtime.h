@@ -125,6 +125,15 @@ loom_status_t loom_module_launch(loom_module_t module, const char *kernel,
 loom_status_t loom_module_launch_shared(loom_module_t module, const char *kernel,
                                         const uint32_t grid[3], uint32_t threads,
                                         uint32_t shared_bytes, void **args);
+/* loom_module_launch_shared with flags. LOOM_LAUNCH_PROGRAMMATIC: programmatic
+ * dependent launch, the kernel may start while the previous kernel in the stream
+ * finishes; it must wait for it itself (griddepcontrol.wait) before reading anything
+ * that kernel may write. Honoured on sm_90 and later with a driver that has
+ * cuLaunchKernelEx; elsewhere the launch is plain. */
+#define LOOM_LAUNCH_PROGRAMMATIC 1u
+loom_status_t loom_module_launch_ex(loom_module_t module, const char *kernel,
+                                    const uint32_t grid[3], uint32_t threads,
+                                    uint32_t shared_bytes, void **args, uint32_t flags);
 
 /* GPU timestamps: record two events around launched work, then read the time between
  * them (waits for the second). */

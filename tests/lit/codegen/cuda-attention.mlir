@@ -15,8 +15,10 @@
 
 // CHECK-LABEL: //@loom-kernel loom_attention_
 // CHECK: __launch_bounds__(128)
+// Causal query tiles run last first (the most keys first).
+// CHECK: const long long qt = gridDim.x - 1LL - blockIdx.x;
 // CHECK: kvh = h / (H / Hkv);
-// CHECK: const long long kvEnd = loom_min(Skv, loom_max(0LL, (blockIdx.x + 1LL) * 64 + Skv - Sq));
+// CHECK: const long long kvEnd = loom_min(Skv, loom_max(0LL, (qt + 1LL) * 64 + Skv - Sq));
 // CHECK: __shared__ __align__(16) __nv_bfloat16 Qs[64][72], Ks[64][72], Vs[64][72];
 // CHECK: Qs[r][c] = __float2bfloat16_rn(
 // CHECK: loom_ldmatrix_x4(qf[kk], &Qs[warp * 16 + lane % 16][kk * 16 + (lane / 16) * 8]);
@@ -25,13 +27,20 @@
 // CHECK: loom_cp_async16(&Ks[r][c], from, 16);
 // CHECK: loom_cp_async16(&Vs[r][c], from, 16);
 // CHECK: loom_mma_bf16(s[j], qf[kk], b0);
-// CHECK: if (col >= Skv || col > row + Skv - Sq) score = __int_as_float(0xff800000);
+// Scores stay raw (no mask or softcap): masked only on tiles that cross the diagonal,
+// the scale folded into a base-2 exponent.
+// CHECK-NOT: score
+// CHECK: const long long diagonal = (r ? row1 : row0) + Skv - Sq - j0 + 1;
+// CHECK: if (limit[0] < 64 || limit[1] < 64) {
+// CHECK: if (j * 8 + pair * 2 + (x & 1) >= limit[x / 2]) s[j][x] = __int_as_float(0xff800000);
+// CHECK: s[j][x] = loom_exp2(fmaf(s[j][x], (float)1.803368801e-01, -tileMax[x / 2]));
 // CHECK: loom_pack_bf16(s[2 * c][0], s[2 * c][1])
 // CHECK: loom_ldmatrix_x4_trans(r, &Vs[
 // CHECK: loom_mma_bf16(o[j], pf, b0);
 // CHECK: total[r] += __shfl_xor_sync(0xffffffffu, total[r], 1);
 
 // CHECK-LABEL: //@loom-kernel loom_attention_
+// CHECK: const long long qt = blockIdx.x;
 // CHECK: const long long kvEnd = Skv;
 // CHECK: Qs[64][136], Ks[32][136], Vs[32][136];
 // CHECK: loom_cp_async16(&Qs[r][c], from, 16);

@@ -5,8 +5,8 @@
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
-// NVRTC: sm_80: 6 kernels
-// NVRTC: sm_90a: 6 kernels
+// NVRTC: sm_80: 8 kernels
+// NVRTC: sm_90a: 8 kernels
 
 // bf16 with the weight as [N, K] (staged as [n][k]) and a gelu epilogue: 128x128 tiles
 // of 8 warps, each 64x32; 16-byte asynchronous copies, four stages in dynamic shared
@@ -39,14 +39,16 @@
 // CHECK: loom_ldmatrix_x4_at(r, bFrag + stage * 10240u + (j * 8 * 40 + kk) * 2);
 // CHECK: loom_mma_bf16(acc[i][j], af[i], bf[j]);
 // CHECK: tanh
-// Its variant for at most 8 rows (decode): a warp per weight row, 16-byte loads, one
-// dot product per input row, the same epilogue.
+// Its variant for at most 8 rows (decode): a warp per weight row (K = 64 is too short
+// to split), 16-byte loads, one dot product per input row, the same epilogue.
 // CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
 // CHECK: const long long M = (s_tokens), N = 640LL, K = 64LL;
-// CHECK: for (long long n = blockIdx.x * 8LL + warp; n < N; n += gridDim.x * 8LL)
+// CHECK-NOT: partial
+// CHECK: for (long long n0 = blockIdx.x * 8LL; n0 < N; n0 += gridDim.x * 8LL)
 // CHECK: const uint4 wv = __ldg(reinterpret_cast<const uint4 *>(w + k));
 // CHECK: acc[m] += xf.x * wf[x].x + xf.y * wf[x].y;
-// CHECK: v += __shfl_xor_sync(0xffffffffu, v, o);
+// CHECK: acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
+// CHECK: if (lane == 0 && n < N)
 // CHECK: tanh
 
 // f16 with the weight as [K, N] (staged as [k][n], read transposed) and a bias; N = 48
@@ -75,15 +77,28 @@
 // CHECK-NOT: loom_mma
 // CHECK: sum[i][j] += av * Bs[kk][tx + 16 * j];
 
+// bf16 [N, K] with a bias, N = 64 and K = 1000: the decode variant splits each weight
+// row over two warps (a warp per row would make 8 blocks), the last 512-element pass
+// partial, and adds the two warps' sums in shared memory.
+// CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
+// CHECK: __shared__ float partial[8][8];
+// CHECK: for (long long n0 = blockIdx.x * 4LL; n0 < N; n0 += gridDim.x * 4LL)
+// CHECK: for (long long k = (part * 32LL + lane) * 8; k < K; k += 512)
+// CHECK: partial[warp][m] = acc[m];
+// CHECK: sum += partial[r * 2 + p][m];
+// CHECK: __bfloat162float(in{{[0-9]+}}[row])
+
 func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<640x64xbf16>,
                    %h: tensor<?x64xf16, #loom.dims<tokens>>, %v: tensor<64x48xf16>, %b: tensor<48xf16>,
                    %k: tensor<?x200xf16, #loom.dims<tokens>>, %wk: tensor<640x200xf16>, %bk: tensor<640xf16>,
-                   %f: tensor<?x64xf32, #loom.dims<tokens>>, %u: tensor<32x64xf32>)
-    -> (tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>) {
+                   %f: tensor<?x64xf32, #loom.dims<tokens>>, %u: tensor<32x64xf32>,
+                   %g: tensor<?x1000xbf16, #loom.dims<tokens>>, %wg: tensor<64x1000xbf16>, %bg: tensor<64xbf16>)
+    -> (tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>) {
   %0 = loom.linear %x, %w transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<640x64xbf16>) -> tensor<?x640xbf16, #loom.dims<tokens>>
   %1 = loom.gelu tanh %0 : tensor<?x640xbf16, #loom.dims<tokens>>
   %2 = loom.linear %h, %v bias %b : (tensor<?x64xf16, #loom.dims<tokens>>, tensor<64x48xf16>, tensor<48xf16>) -> tensor<?x48xf16, #loom.dims<tokens>>
   %4 = loom.linear %k, %wk bias %bk transpose_weight : (tensor<?x200xf16, #loom.dims<tokens>>, tensor<640x200xf16>, tensor<640xf16>) -> tensor<?x640xf16, #loom.dims<tokens>>
   %3 = loom.linear %f, %u transpose_weight : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<32x64xf32>) -> tensor<?x32xf32, #loom.dims<tokens>>
-  return %1, %2, %4, %3 : tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>
+  %5 = loom.linear %g, %wg bias %bg transpose_weight : (tensor<?x1000xbf16, #loom.dims<tokens>>, tensor<64x1000xbf16>, tensor<64xbf16>) -> tensor<?x64xbf16, #loom.dims<tokens>>
+  return %1, %2, %4, %3, %5 : tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>
 }
