@@ -270,8 +270,12 @@ bool KernelWriter::normalization() {
     index.insert(index.end(), columns.begin(), columns.end());
     return std::pair(index, columns);
   };
+  // The block size is a constant, so with static rows the passes unroll and each
+  // thread has its loads in flight together.
   auto columnLoop = [&](auto body) {
-    e.open("for (long long c = threadIdx.x; c < cols; c += blockDim.x)");
+    e.line("#pragma unroll 8");
+    e.open("for (long long c = threadIdx.x; c < cols; c += " + std::to_string(info_.threads) +
+           ")");
     body();
     e.close();
   };
