@@ -77,6 +77,7 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
     }
   size_t step = 0;
   std::vector<bool> skipped(model->launches.size(), false);
+  const uint32_t earlyFlags = model->programmaticLaunch() ? LOOM_LAUNCH_PROGRAMMATIC : 0;
   for (const Launch &launch : model->launches) {
     if (!launch.when.name.empty()) {
       auto size = sizes.find(launch.when.name);
@@ -119,10 +120,9 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
     if (model->profiling && !events.empty())
       if (loom_status_t s = loom_event_record(events[step]))
         return s;
-    uint32_t flags = launch.early && model->programmaticLaunch() ? LOOM_LAUNCH_PROGRAMMATIC : 0;
     if (loom_status_t s = loom_module_launch_ex(launch.module, launch.kernel.c_str(), grid,
                                                 launch.threads, launch.shared, args.data(),
-                                                flags)) {
+                                                launch.early ? earlyFlags : 0)) {
       return s;
     }
     ++step;

@@ -28,14 +28,12 @@ double softmaxScale(std::optional<APFloat> scale, int64_t headSize) {
   return scale ? scale->convertToDouble() : 1.0 / std::sqrt(static_cast<double>(headSize));
 }
 
-/// Scales the raw score `score` of query `row` and key `col`, then applies the softcap
-/// and adds the mask.
+/// Applies the softcap to the scaled score `score` of query `row` and key `col` and adds
+/// the mask.
 void KernelWriter::adjustScore(AttentionOp op, const std::string &score,
                                const std::string &row, const std::string &col,
                                const std::string &type) {
   ElementEmitter &e = *emitter_;
-  double scale = softmaxScale(op.getScale(), shapeOf(op.getQuery())[3].size);
-  e.line(score + " *= " + floatLiteral(scale, type) + ";");
   if (std::optional<APFloat> cap = op.getSoftcap())
     e.line(score + " = " + floatLiteral(cap->convertToDouble(), type) + " * tanh(" + score +
            " / " + floatLiteral(cap->convertToDouble(), type) + ");");
@@ -117,6 +115,7 @@ bool KernelWriter::attention() {
   e.open("for (int d = 0; d < " + std::to_string(d) + "; ++d)");
   e.line("score += qrow[d] * Ks[jj][d];");
   e.close();
+  e.line("score *= " + floatLiteral(softmaxScale(op.getScale(), d), type) + ";");
   adjustScore(op, "score", "i", "j", type);
   e.line("if (score == " + minusInf + ") continue;");
   e.line("const " + type + " next = score > running ? score : running;");
@@ -145,19 +144,20 @@ bool KernelWriter::attention() {
 /// it), P re-packed from the S accumulators into 16-bit A fragments and O += P V with V
 /// read by ldmatrix.trans. Rows `row0` and `row1` are the query indices of the thread's
 /// two accumulator rows; `Sq` queries see `Skv` keys, causally aligned at the end when
-/// `causal`. Without `adjust` the raw scores are kept and `log2Scale` (the softmax
-/// scale times log2 e, positive) is folded into the exponent; with it, each score in
-/// bounds is adjusted (it sees `score`, the query `row` and the key `col`) and
-/// `log2Scale` is log2 e. Only tiles that cross the causal diagonal or the end of the
-/// keys are masked.
+/// `causal`. Scores are multiplied by the softmax `scale`, then, when there is an
+/// `adjust` (a softcap or a mask), each score in bounds is adjusted by it (it sees
+/// `score`, the query `row` and the key `col`). Without one, and with a positive scale,
+/// the raw scores are kept and the scale is folded into the base-2 exponent instead.
+/// Only tiles that cross the causal diagonal or the end of the keys are masked.
 void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind,
-                             bool causal, double log2Scale,
+                             bool causal, double scale,
                              const std::function<void()> &adjust) {
   ElementEmitter &e = *emitter_;
   auto num = [](int64_t x) { return std::to_string(x); };
   int64_t kvTiles = tileKv / 8, dTiles = dv / 8;
+  bool folded = !adjust && scale > 0;
   std::string minusInf = "__int_as_float(0xff800000)", tile = num(tileKv),
-              C = floatLiteral(log2Scale, "float");
+              C = floatLiteral(folded ? scale * M_LOG2E : M_LOG2E, "float");
   e.line("float s[" + num(kvTiles) + "][4] = {};");
   e.line("#pragma unroll");
   e.open("for (int kk = 0; kk < " + num(d / 16) + "; ++kk)");
@@ -171,7 +171,7 @@ void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::s
   e.line("loom_mma_" + kind + "(s[j + 1], qf[kk], b1);");
   e.close();
   e.close();
-  if (adjust) {
+  if (!folded) {
     e.line("#pragma unroll");
     e.open("for (int j = 0; j < " + num(kvTiles) + "; ++j)");
     e.line("#pragma unroll");
@@ -180,7 +180,9 @@ void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::s
     e.line("const long long col = j0 + j * 8 + pair * 2 + (x & 1);");
     e.line("float score = s[j][x];");
     e.open("if (col < Skv && row < Sq)");
-    adjust();
+    e.line("score *= " + floatLiteral(scale, "float") + ";");
+    if (adjust)
+      adjust();
     e.close();
     e.line("s[j][x] = score;");
     e.close();
@@ -401,12 +403,10 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   stage("Ks", op.getKey(), "kvh", tileKv, d, "j0", "Skv");
   stage("Vs", op.getValue(), "kvh", tileKv, dv, "j0", "Skv");
   e.line("__syncthreads();");
-  double scale = softmaxScale(op.getScale(), d);
-  if (!op.getSoftcap() && !op.getMask() && scale > 0)
-    flashTile(d, dv, sc.tileKv, kind, op.getCausal(), scale * M_LOG2E, nullptr);
-  else
-    flashTile(d, dv, sc.tileKv, kind, op.getCausal(), M_LOG2E,
-              [&] { adjustScore(op, "score", "row", "col", "float"); });
+  std::function<void()> adjust;
+  if (op.getSoftcap() || op.getMask())
+    adjust = [&] { adjustScore(op, "score", "row", "col", "float"); };
+  flashTile(d, dv, sc.tileKv, kind, op.getCausal(), softmaxScale(op.getScale(), d), adjust);
   e.close();
   return flashFinish(dv, [&] {
     return storeOutputs(op.getResult(), {"b", "h", "row", "col"}, "y");

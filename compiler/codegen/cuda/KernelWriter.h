@@ -81,7 +81,7 @@ private:
   bool tensorCoreAttention(AttentionOp op);
   bool pagedPrefill(PagedAttentionOp op);
   void flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind,
-                 bool causal, double log2Scale, const std::function<void()> &adjust);
+                 bool causal, double scale, const std::function<void()> &adjust);
   bool flashFinish(int64_t dv, const std::function<bool()> &store);
   void flashQueryFragments(int64_t d);
   std::string kvEnd(AttentionOp op, const std::string &tileQ,

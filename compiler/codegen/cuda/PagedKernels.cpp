@@ -496,18 +496,12 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
     e.line("__syncthreads();");
     e.line(T + " (*Ks)[" + num(ldQ) + "] = KsAt[buffer];");
     e.line(T + " (*Vs)[" + num(ldV) + "] = VsAt[buffer];");
-    std::optional<APFloat> cap = op.getSoftcap();
-    if (!cap && scale > 0) {
-      flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, scale * M_LOG2E, nullptr);
-    } else {
-      flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, M_LOG2E, [&] {
-        e.line("score *= " + floatLiteral(scale, "float") + ";");
-        if (cap) {
-          std::string c = floatLiteral(cap->convertToDouble(), "float");
-          e.line("score = " + c + " * tanhf(score / " + c + ");");
-        }
-      });
-    }
+    std::function<void()> softcap;
+    if (std::optional<APFloat> cap = op.getSoftcap())
+      softcap = [&e, c = floatLiteral(cap->convertToDouble(), "float")] {
+        e.line("score = " + c + " * tanhf(score / " + c + ");");
+      };
+    flashTile(d, dv, kPrefillKeys, kind, /*causal=*/true, scale, softcap);
     e.line("__syncthreads();");
     e.close();
     bool stored = flashFinish(dv, [&] {
