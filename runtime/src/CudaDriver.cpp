@@ -58,8 +58,8 @@ LoadedDriver load() {
   resolve(library, "cuMemcpyDtoH_v2", d.memcpyDtoH, error);
   resolve(library, "cuMemcpyDtoD_v2", d.memcpyDtoD, error);
   resolve(library, "cuLaunchKernel", d.launchKernel, error);
-  d.launchKernelEx = reinterpret_cast<decltype(d.launchKernelEx)>(
-      dlsym(library, "cuLaunchKernelEx"));
+  d.launchKernelEx =
+      reinterpret_cast<decltype(d.launchKernelEx)>(dlsym(library, "cuLaunchKernelEx"));
   resolve(library, "cuEventCreate", d.eventCreate, error);
   resolve(library, "cuEventRecord", d.eventRecord, error);
   resolve(library, "cuEventSynchronize", d.eventSynchronize, error);

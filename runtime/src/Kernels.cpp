@@ -355,7 +355,7 @@ loom_status_t loom_module_launch_ex(loom_module_t module, const char *kernel,
     CUlaunchAttribute attribute = {};
     attribute.id = kLaunchAttrProgrammaticStreamSerialization;
     attribute.value.programmaticStreamSerializationAllowed = 1;
-    CUlaunchConfig config = {grid[0], grid[1],      grid[2],        threads,   1,
+    CUlaunchConfig config = {grid[0], grid[1],      grid[2],        threads,    1,
                              1,       shared_bytes, device->stream, &attribute, 1};
     return check(device, "cuLaunchKernelEx",
                  device->driver->launchKernelEx(&config, function, args, nullptr));

@@ -120,9 +120,9 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
     if (model->profiling && !events.empty())
       if (loom_status_t s = loom_event_record(events[step]))
         return s;
-    if (loom_status_t s = loom_module_launch_ex(launch.module, launch.kernel.c_str(), grid,
-                                                launch.threads, launch.shared, args.data(),
-                                                launch.early ? earlyFlags : 0)) {
+    if (loom_status_t s = loom_module_launch_ex(
+            launch.module, launch.kernel.c_str(), grid, launch.threads, launch.shared,
+            args.data(), launch.early ? earlyFlags : 0)) {
       return s;
     }
     ++step;

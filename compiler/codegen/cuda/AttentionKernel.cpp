@@ -21,11 +21,13 @@ std::string KernelWriter::kvEnd(AttentionOp op, const std::string &tileQ,
                                 const std::string &queryTile) {
   if (!op.getCausal())
     return "Skv";
-  return "loom_min(Skv, loom_max(0LL, (" + queryTile + " + 1LL) * " + tileQ + " + Skv - Sq))";
+  return "loom_min(Skv, loom_max(0LL, (" + queryTile + " + 1LL) * " + tileQ +
+         " + Skv - Sq))";
 }
 
 double softmaxScale(std::optional<APFloat> scale, int64_t headSize) {
-  return scale ? scale->convertToDouble() : 1.0 / std::sqrt(static_cast<double>(headSize));
+  return scale ? scale->convertToDouble()
+               : 1.0 / std::sqrt(static_cast<double>(headSize));
 }
 
 /// Applies the softcap to the scaled score `score` of query `row` and key `col` and adds
@@ -149,8 +151,8 @@ bool KernelWriter::attention() {
 /// `score`, the query `row` and the key `col`). Without one, and with a positive scale,
 /// the raw scores are kept and the scale is folded into the base-2 exponent instead.
 /// Only tiles that cross the causal diagonal or the end of the keys are masked.
-void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv, const std::string &kind,
-                             bool causal, double scale,
+void KernelWriter::flashTile(int64_t d, int64_t dv, int64_t tileKv,
+                             const std::string &kind, bool causal, double scale,
                              const std::function<void()> &adjust) {
   ElementEmitter &e = *emitter_;
   auto num = [](int64_t x) { return std::to_string(x); };
@@ -339,7 +341,8 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   // Causal query tiles run the latest (the most keys) first, so the short ones fill the
   // tail of the launch.
   e.line("const long long qt = " +
-         std::string(op.getCausal() ? "gridDim.x - 1LL - blockIdx.x" : "blockIdx.x") + ";");
+         std::string(op.getCausal() ? "gridDim.x - 1LL - blockIdx.x" : "blockIdx.x") +
+         ";");
   e.line("const long long b = blockIdx.z, h = blockIdx.y, i0 = qt * " + tileQ +
          "LL, kvh = h / (H / Hkv);");
   e.line("const long long kvEnd = " + kvEnd(op, tileQ, "qt") + ";");
@@ -406,7 +409,8 @@ bool KernelWriter::tensorCoreAttention(AttentionOp op) {
   std::function<void()> adjust;
   if (op.getSoftcap() || op.getMask())
     adjust = [&] { adjustScore(op, "score", "row", "col", "float"); };
-  flashTile(d, dv, sc.tileKv, kind, op.getCausal(), softmaxScale(op.getScale(), d), adjust);
+  flashTile(d, dv, sc.tileKv, kind, op.getCausal(), softmaxScale(op.getScale(), d),
+            adjust);
   e.close();
   return flashFinish(dv, [&] {
     return storeOutputs(op.getResult(), {"b", "h", "row", "col"}, "y");

@@ -274,8 +274,8 @@ bool KernelWriter::normalization() {
   // thread has its loads in flight together.
   auto columnLoop = [&](auto body) {
     e.line("#pragma unroll 8");
-    e.open("for (long long c = threadIdx.x; c < cols; c += " + std::to_string(info_.threads) +
-           ")");
+    e.open("for (long long c = threadIdx.x; c < cols; c += " +
+           std::to_string(info_.threads) + ")");
     body();
     e.close();
   };

@@ -549,11 +549,11 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
     // into L2 while the kernels before it finish.
     e.open("");
     e.line("const long long first = blockIdx.x * " + rows + "LL;");
-    e.line("const long long bytes = loom_min(" + rows + "LL, N - first) * K * sizeof(" + T +
-           ");");
+    e.line("const long long bytes = loom_min(" + rows + "LL, N - first) * K * sizeof(" +
+           T + ");");
     e.line("const char *from = reinterpret_cast<const char *>(" + b + " + first * K);");
-    e.line("for (long long x = threadIdx.x * 128LL; x < bytes; x += 256 * 128LL) "
-           "loom_prefetch_l2(from + x);");
+    e.line("for (long long x = threadIdx.x * 128LL; x < bytes; x += " +
+           std::to_string(phase.threads) + " * 128LL) loom_prefetch_l2(from + x);");
     e.close();
     e.line("loom_wait_prior();");
     if (warpsPerRow > 1)
@@ -591,12 +591,14 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
     e.line("#pragma unroll");
     e.open("for (int m = 0; m < " + R + "; ++m)");
     e.line("if (m >= M) break;");
-    e.line("for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], "
-           "o);");
+    e.line(
+        "for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], "
+        "o);");
     e.close();
     // The row's sum: lane 0 of its only warp, or its W warps' partials added by one
     // thread per (row, input row).
-    auto store = [&](const std::string &m, const std::string &row, const std::string &sum) {
+    auto store = [&](const std::string &m, const std::string &row,
+                     const std::string &sum) {
       std::string value = sum;
       if (Value bias = op.getBias())
         value += " + " + e.at(bias, {row});

@@ -389,11 +389,13 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
     ElementEmitter &e = *emitter_;
     std::string B = num(buffers), LQ = num(ldQ), LV = num(ldV);
     e.line("__shared__ __align__(16) " + T + " tiles[" + num(sharedElements) + "];");
-    e.line(T + " (*Qs)[" + LQ + "] = reinterpret_cast<" + T + " (*)[" + LQ + "]>(tiles);");
-    e.line(T + " (*KsAt)[" + tileKeys + "][" + LQ + "] = reinterpret_cast<" + T + " (*)[" +
-           tileKeys + "][" + LQ + "]>(tiles);");
-    e.line(T + " (*VsAt)[" + tileKeys + "][" + LV + "] = reinterpret_cast<" + T + " (*)[" +
-           tileKeys + "][" + LV + "]>(tiles + " + num(buffers * kPrefillKeys * ldQ) + ");");
+    e.line(T + " (*Qs)[" + LQ + "] = reinterpret_cast<" + T + " (*)[" + LQ +
+           "]>(tiles);");
+    e.line(T + " (*KsAt)[" + tileKeys + "][" + LQ + "] = reinterpret_cast<" + T +
+           " (*)[" + tileKeys + "][" + LQ + "]>(tiles);");
+    e.line(T + " (*VsAt)[" + tileKeys + "][" + LV + "] = reinterpret_cast<" + T +
+           " (*)[" + tileKeys + "][" + LV + "]>(tiles + " +
+           num(buffers * kPrefillKeys * ldQ) + ");");
     e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
     e.line("const int group = lane / 4, pair = lane % 4;");
     e.line("const " + T + " zero = " +
