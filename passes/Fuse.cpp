@@ -17,7 +17,9 @@
 // parallel decomposition, so two anchors never share a kernel. Matmuls take no prologue
 // (tensor-core tiles stage raw operands through shared memory) and only elementwise
 // epilogues (applied to the accumulator tile); attention also takes a transpose as
-// epilogue (a permuted store). Reshapes are views of contiguous buffers: one joins a
+// epilogue (a permuted store). A matmul whose result is read only by step-1 windows
+// (the merged Q/K/V projection of loom-merge-linears) takes every window as an
+// epilogue and stores each as its own output. Reshapes are views of contiguous buffers: one joins a
 // kernel as a free epilogue or between fused ops, and otherwise stays outside as a
 // view; weights and constants are inputs. A merge that would make the kernel graph
 // cyclic is refused.
@@ -170,6 +172,30 @@ bool isEpilogueOf(Operation *op, std::optional<KernelKind> kind) {
   return isElementwise(op);
 }
 
+/// A step-1 window of static axes, which a kernel can store as a separate output.
+bool isWindow(Operation *op) {
+  auto slice = llvm::dyn_cast<SliceOp>(op);
+  if (!slice)
+    return false;
+  Shape shape = shapeOf(slice.getOperand());
+  for (auto [axis, step] : llvm::zip(slice.getAxes(), slice.getSteps()))
+    if (step != 1 || !shape[axis].isStatic())
+      return false;
+  return true;
+}
+
+/// Whether `op` joins the kernel that makes its `operand`: it is the operand's only
+/// reader and keeps its element count (an epilogue the kernel applies in place), or
+/// the kernel is a matmul whose result is read only by windows of it (a merged linear
+/// layer: each window is stored as an output of its own).
+bool joinsProducer(Operation *op, Value operand, std::optional<KernelKind> kind) {
+  if (kind == KernelKind::Matmul && isWindow(op) &&
+      llvm::all_of(operand.getUsers(), isWindow))
+    return true;
+  return llvm::all_of(operand.getUsers(), [&](Operation *user) { return user == op; }) &&
+         sameElementCount(operand, op->getResult(0)) && isEpilogueOf(op, kind);
+}
+
 void fuseEpilogues(Grouping &grouping) {
   for (Operation *op : grouping.ops()) {
     if (KernelOp::anchorKindOf(op))
@@ -180,10 +206,7 @@ void fuseEpilogues(Grouping &grouping) {
       std::optional<unsigned> group =
           producer ? grouping.groupOf(producer) : std::nullopt;
       if (!group || *group == self ||
-          !llvm::all_of(operand.getUsers(),
-                        [&](Operation *user) { return user == op; }) ||
-          !sameElementCount(operand, op->getResult(0)) ||
-          !isEpilogueOf(op, grouping.anchor(*group)) ||
+          !joinsProducer(op, operand, grouping.anchor(*group)) ||
           grouping.reachesIndirectly(*group, self))
         continue;
       grouping.merge(*group, self);

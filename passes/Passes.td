@@ -146,6 +146,41 @@ def LoomRaiseLinear : Pass<"loom-raise-linear"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomMergeLinears : Pass<"loom-merge-linears"> {
+  let summary = "Linear layers that read the same input become one over stacked weights";
+  let description = [{
+    Sibling `loom.linear` layers with `[N, K]` weights bound by name (PyTorch's layout)
+    that read the same input (the Q, K and V projections of an attention layer) become
+    one layer over a stacked weight (`loom.weight "q" stacked ["k", "v"] rows [...]`,
+    the parts placed side by side by the runtime when it binds the weights) and slices
+    of its result. One GEMM reads the input once and fills more of the GPU than several
+    narrow ones, and a decode step launches one matrix-vector kernel instead of three;
+    the fuser stores each slice as an output of the merged kernel. Biases are stacked
+    the same way (all layers of a group have one or none). Layers whose results are
+    combined again within three steps (`silu(gate) * up`) stay apart, since the second
+    one's epilogue computes that product.
+
+    Before:
+    ```mlir
+    %wq = loom.weight "q" : tensor<256x256xbf16>
+    %wk = loom.weight "k" : tensor<64x256xbf16>
+    %q = loom.linear %x, %wq transpose_weight : (tensor<?x256xbf16, #loom.dims<tokens>>, tensor<256x256xbf16>) -> tensor<?x256xbf16, #loom.dims<tokens>>
+    %k = loom.linear %x, %wk transpose_weight : (tensor<?x256xbf16, #loom.dims<tokens>>, tensor<64x256xbf16>) -> tensor<?x64xbf16, #loom.dims<tokens>>
+    ```
+    After:
+    ```mlir
+    %w = loom.weight "q" stacked ["k"] rows [256, 64] : tensor<320x256xbf16>
+    %y = loom.linear %x, %w transpose_weight : (...) -> tensor<?x320xbf16, #loom.dims<tokens>>
+    %q = loom.slice %y axes [1] starts [0] ends [256] steps [1] : ...
+    %k = loom.slice %y axes [1] starts [256] ends [320] steps [1] : ...
+    ```
+  }];
+  let statistics = [
+    Statistic<"numMerged", "merged-groups", "Groups of linear layers merged into one">
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomRaiseNormalization : Pass<"loom-raise-normalization"> {
   let summary = "Replaces primitive RMSNorm and LayerNorm with loom ops";
   let description = [{

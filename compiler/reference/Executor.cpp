@@ -187,10 +187,24 @@ struct Executor::Impl {
     auto type = llvm::cast<RankedTensorType>(op.getType());
     ElementType element;
     elementTypeOf(type.getElementType(), element);
-    std::string why;
-    if (!weights->load(op.getName().str(), element,
-                       Shape(type.getShape().begin(), type.getShape().end()), out, why))
-      return fail(op, why);
+    // A stacked weight is its parts' rows one after the other.
+    Shape shape(type.getShape().begin(), type.getShape().end());
+    out = Tensor::zeros(element, shape);
+    size_t at = 0;
+    for (auto [name, rows] : op.getParts()) {
+      Shape partShape = shape;
+      if (!partShape.empty())
+        partShape[0] = rows;
+      Tensor part;
+      std::string why;
+      if (!weights->load(name.str(), element, partShape, part, why))
+        return fail(op, why);
+      if (part.isFloat())
+        std::copy(part.floats.begin(), part.floats.end(), out.floats.begin() + at);
+      else
+        std::copy(part.ints.begin(), part.ints.end(), out.ints.begin() + at);
+      at += static_cast<size_t>(part.numElements());
+    }
     weightCache[op] = out;
     return true;
   }

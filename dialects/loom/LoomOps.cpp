@@ -60,7 +60,42 @@ LogicalResult WeightOp::verify() {
     return emitOpError("needs a non-empty name to bind the external tensor by");
   if (!getType().hasStaticShape())
     return emitOpError("has a dynamic shape; a weight's shape is static");
+  if (!getStacked() && !getRows())
+    return success();
+  if (!getStacked() || !getRows())
+    return emitOpError("needs both 'stacked' and 'rows', or neither");
+  if (getType().getRank() == 0)
+    return emitOpError("is a scalar; only weights of rank 1 or more can be stacked");
+  ArrayRef<int64_t> rows = *getRows();
+  if (rows.size() != getStacked()->size() + 1)
+    return emitOpError() << "stacks " << getStacked()->size() + 1 << " tensors but gives "
+                         << rows.size() << " row counts";
+  int64_t total = 0;
+  for (int64_t r : rows) {
+    if (r <= 0)
+      return emitOpError() << "has a stacked part of " << r << " rows";
+    total += r;
+  }
+  if (total != getType().getDimSize(0))
+    return emitOpError() << "stacks " << total << " rows into a weight of "
+                         << getType().getDimSize(0);
+  for (Attribute part : *getStacked())
+    if (llvm::cast<StringAttr>(part).getValue().empty())
+      return emitOpError("stacks a part with an empty name");
   return success();
+}
+
+SmallVector<std::pair<StringRef, int64_t>> WeightOp::getParts() {
+  SmallVector<std::pair<StringRef, int64_t>> parts;
+  if (!getStacked()) {
+    parts.emplace_back(getName(), getType().getRank() ? getType().getDimSize(0) : 1);
+    return parts;
+  }
+  ArrayRef<int64_t> rows = *getRows();
+  parts.emplace_back(getName(), rows[0]);
+  for (auto [part, count] : llvm::zip(*getStacked(), rows.drop_front()))
+    parts.emplace_back(llvm::cast<StringAttr>(part).getValue(), count);
+  return parts;
 }
 
 /// Constants above this many elements (unless splat) belong in a loom.weight.

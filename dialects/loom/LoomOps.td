@@ -30,11 +30,34 @@ def Loom_WeightOp : Loom_Op<"weight"> {
     ```mlir
     %w = loom.weight "model.layers.0.self_attn.q_proj.weight" : tensor<256x256xbf16>
     ```
+
+    With `stacked`, the weight is several checkpoint tensors stacked along dimension 0:
+    `name` first, then each of `stacked`; `rows` gives the size of each in dimension 0
+    (`name`'s first) and adds up to the weight's. The other dimensions are the
+    weight's. Sibling linear layers that read the same input become one this way
+    (`loom-merge-linears`); the runtime places each part at its offset when it binds the
+    weights.
+
+    ```mlir
+    %qkv = loom.weight "l0.q_proj.weight" stacked ["l0.k_proj.weight", "l0.v_proj.weight"]
+        rows [256, 64, 64] : tensor<384x256xbf16>
+    ```
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name, OptionalAttr<StrArrayAttr>:$stacked,
+                   OptionalAttr<DenseI64ArrayAttr>:$rows);
   let results = (outs Loom_Tensor:$result);
-  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let assemblyFormat = "$name (`stacked` $stacked^ `rows` $rows)? attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$type, "::llvm::StringRef":$name), [{
+      build($_builder, $_state, type, name, /*stacked=*/nullptr, /*rows=*/nullptr);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// The checkpoint tensors this weight is made of, with their sizes in dimension 0:
+    /// one part (the whole weight) unless it is stacked.
+    ::llvm::SmallVector<std::pair<::llvm::StringRef, int64_t>> getParts();
+  }];
 }
 
 def Loom_ConstantOp : Loom_Op<"constant",

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sys/stat.h>
 #include <vector>
 
@@ -125,6 +126,13 @@ int64_t count(const std::vector<int64_t> &shape) {
 
 } // namespace loom::rt
 
+size_t loom_model_s::weightBuffers() const {
+  std::set<int> distinct;
+  for (const WeightPart &part : weights)
+    distinct.insert(part.buffer);
+  return distinct.size();
+}
+
 bool loom_model_s::programmaticLaunch() const {
   const char *pdl = std::getenv("LOOM_PDL");
   return !profiling && !(pdl && std::string(pdl) == "0");
@@ -198,12 +206,26 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
   }
   if (const json::Value *ws = manifest.get("weights"); ws && ws->isArray())
     for (const json::Value &w : ws->asArray()) {
-      int buffer = 0;
+      WeightPart part;
       const json::Value *name = w.get("name");
-      if (!name || !name->isString() || !bufferIndex(w, buffer))
+      if (!name || !name->isString() || !bufferIndex(w, part.buffer))
         return bad("a weight lacks a name or buffer");
-      buffers[buffer].weight = true;
-      weights.emplace_back(name->asString(), buffer);
+      part.name = name->asString();
+      if (const json::Value *offset = w.get("offset")) {
+        const json::Value *shape = w.get("shape");
+        if (!offset->isInteger() || offset->asInteger() < 0 || !shape || !shape->isArray())
+          return bad("the stacked weight part '" + part.name +
+                     "' needs an offset and a shape");
+        part.stacked = true;
+        part.offset = offset->asInteger();
+        for (const json::Value &d : shape->asArray()) {
+          if (!d.isInteger() || d.asInteger() < 0)
+            return bad("the stacked weight part '" + part.name + "' has a malformed shape");
+          part.shape.push_back(d.asInteger());
+        }
+      }
+      buffers[part.buffer].weight = true;
+      weights.push_back(std::move(part));
     }
   const json::Value *ls = manifest.get("launches");
   if (!ls || !ls->isArray())
@@ -379,13 +401,15 @@ loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const ch
              : !readSafetensorsHeader(path, single, error))
     return makeStatus(LOOM_STATUS_NOT_FOUND, error);
   uint64_t doneBytes = 0, totalBytes = 0;
-  for (const auto &[name, buffer] : model->weights)
-    if (const TensorInfo *t = folder ? checkpoint.find(name) : single.find(name))
+  for (const WeightPart &part : model->weights)
+    if (const TensorInfo *t = folder ? checkpoint.find(part.name) : single.find(part.name))
       totalBytes += t->fileEnd - t->fileBegin;
   size_t done = 0;
   std::map<std::string, MappedFile> maps;
   DeviceConverter converter(model->device, model->arch);
-  for (const auto &[name, buffer] : model->weights) {
+  for (const WeightPart &part : model->weights) {
+    const std::string &name = part.name;
+    const int buffer = part.buffer;
     const TensorInfo *tensor = folder ? checkpoint.find(name) : single.find(name);
     if (!tensor)
       return makeStatus(LOOM_STATUS_NOT_FOUND,
@@ -396,7 +420,13 @@ loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const ch
     if (loom_status_t s =
             model->shape(b.shape, "weight '" + name + "'", none, nullptr, shape))
       return s;
-    if (shape != tensor->shape)
+    // A stacked part must match its own shape and lie inside its buffer.
+    int64_t bufferElements = loom::rt::count(shape);
+    if (part.stacked &&
+        (part.offset + loom::rt::count(part.shape) > bufferElements || part.shape.empty()))
+      return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                        "weight '" + name + "' lies outside its stacked buffer");
+    if ((part.stacked ? part.shape : shape) != tensor->shape)
       return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                         "weight '" + name + "' has another shape in " + path +
                             " than the model was compiled for");
@@ -416,13 +446,16 @@ loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const ch
     const char *stored = map.data() + tensor->fileBegin;
     size_t storedBytes = tensor->fileEnd - tensor->fileBegin;
     size_t count = storedBytes / static_cast<size_t>(dtypeSize(tensor->dtype));
-    size_t bytes = count * static_cast<size_t>(dtypeSize(b.dtype));
-    uint64_t pointer = 0;
+    size_t elementSize = static_cast<size_t>(dtypeSize(b.dtype));
+    size_t bytes = count * elementSize;
+    uint64_t base = 0;
     if (auto it = model->weightMemory.find(buffer); it != model->weightMemory.end())
-      pointer = it->second;
-    else if (loom_status_t s = loom_device_alloc(model->device, bytes, &pointer))
+      base = it->second;
+    else if (loom_status_t s = loom_device_alloc(
+                 model->device, static_cast<size_t>(bufferElements) * elementSize, &base))
       return s;
-    model->weightMemory[buffer] = pointer;
+    model->weightMemory[buffer] = base;
+    uint64_t pointer = base + static_cast<uint64_t>(part.offset) * elementSize;
     loom_status_t uploaded = nullptr;
     if (tensor->dtype == b.dtype) {
       uploaded = loom_device_upload(model->device, pointer, stored, bytes);

@@ -74,6 +74,16 @@ struct Port {
   DType dtype = DType::F32;
 };
 
+/// A checkpoint tensor that fills a weight buffer: the whole buffer, or for a stacked
+/// weight one part of it, at `offset` elements with its own `shape`.
+struct WeightPart {
+  std::string name;
+  int buffer = 0;
+  bool stacked = false;
+  int64_t offset = 0;
+  std::vector<int64_t> shape;
+};
+
 } // namespace loom::rt
 
 struct loom_model_s {
@@ -86,7 +96,9 @@ struct loom_model_s {
   std::vector<loom_module_t> modules;
   std::vector<loom::rt::Buffer> buffers;
   std::vector<loom::rt::Port> inputs, outputs;
-  std::vector<std::pair<std::string, int>> weights;
+  std::vector<loom::rt::WeightPart> weights;
+  /// How many distinct buffers the weights fill.
+  size_t weightBuffers() const;
   std::vector<loom::rt::Launch> launches;
   /// The manifest's declared bounds of named dimensions (`--max-seq`, ...).
   std::map<std::string, int64_t> bounds;

@@ -199,9 +199,24 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       if (!addBuffer(weight))
         return false;
       weightBuffers.push_back(bufferOf[weight]);
-      weights += std::string(weightCount++ ? ",\n    " : "\n    ") +
-                 "{\"name\": " + jsonString(weight.getName()) +
-                 ", \"buffer\": " + std::to_string(bufferOf[weight]) + "}";
+      // A stacked weight lists each part with its element offset and shape.
+      ArrayRef<int64_t> dims = weight.getType().getShape();
+      int64_t rowElements = 1, offset = 0;
+      for (int64_t d : dims.drop_front())
+        rowElements *= d;
+      for (auto [name, rows] : weight.getParts()) {
+        std::string part = "{\"name\": " + jsonString(name) +
+                           ", \"buffer\": " + std::to_string(bufferOf[weight]);
+        if (weight.getStacked()) {
+          part += ", \"offset\": " + std::to_string(offset) + ", \"shape\": [" +
+                  std::to_string(rows);
+          for (int64_t d : dims.drop_front())
+            part += ", " + std::to_string(d);
+          part += "]";
+        }
+        weights += std::string(weightCount++ ? ",\n    " : "\n    ") + part + "}";
+        offset += rows * rowElements;
+      }
     } else if (auto reshape = llvm::dyn_cast<ReshapeOp>(op)) {
       bufferOf[reshape] = bufferOf.lookup(reshape.getOperand());
     } else if (auto kernel = llvm::dyn_cast<KernelOp>(op)) {

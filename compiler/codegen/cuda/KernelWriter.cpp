@@ -7,6 +7,7 @@
 
 #include "compiler/codegen/cuda/KernelWriter.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 
 #include <set>
@@ -325,10 +326,13 @@ llvm::DenseSet<Value> KernelWriter::computedFrom(Value anchor) {
 
 /// The index in `output` of the element that the anchor's element at `index` becomes,
 /// following the epilogue (elementwise ops keep the index, transposes permute it,
-/// reshapes keep the linear offset). Fails for other epilogues.
+/// reshapes keep the linear offset, a window taken by a step-1 slice of static axes
+/// shifts it and adds to `guards` the condition that the element lies inside). Fails
+/// for other epilogues.
 std::optional<Index> KernelWriter::forward(Value anchor,
                                            const llvm::DenseSet<Value> &fromAnchor,
-                                           const Index &index, Value output) {
+                                           const Index &index, Value output,
+                                           std::vector<std::string> &guards) {
   SmallVector<Operation *> chain;
   for (Value v = output; v != anchor;) {
     Operation *op = v.getDefiningOp();
@@ -348,6 +352,21 @@ std::optional<Index> KernelWriter::forward(Value anchor,
       for (int64_t p : t.getPermutation())
         next.push_back(at[p]);
       at = next;
+    } else if (auto slice = llvm::dyn_cast<SliceOp>(op)) {
+      // The window's element is the operand's element here: defined so, since reading
+      // it back through the slice would index the operand by another expression.
+      std::string value = e.at(current, at);
+      for (auto [i, axis] : llvm::enumerate(slice.getAxes())) {
+        if (!from[axis].isStatic() || !to[axis].isStatic() || slice.getSteps()[i] != 1)
+          return std::nullopt;
+        int64_t size = from[axis].size, start = slice.getStarts()[i];
+        start = start < 0 ? std::max<int64_t>(size + start, 0) : std::min(start, size);
+        std::string first = std::to_string(start) + "LL";
+        guards.push_back(at[axis] + " >= " + first + " && " + at[axis] + " < " +
+                         std::to_string(start + to[axis].size) + "LL");
+        at[axis] = "(" + at[axis] + " - " + first + ")";
+      }
+      e.define(slice.getResult(), at, value);
     } else if (llvm::isa<ReshapeOp>(op) && from != to) {
       std::string offset = e.fresh("o");
       e.line("const long long " + offset + " = " + ElementEmitter::linearize(at, from) +
@@ -370,14 +389,23 @@ bool KernelWriter::storeOutputs(Value anchor, const Index &index,
   e.define(anchor, index, value);
   llvm::DenseSet<Value> fromAnchor = computedFrom(anchor);
   for (auto [i, out] : llvm::enumerate(yielded())) {
-    std::optional<Index> at = forward(anchor, fromAnchor, index, out);
+    std::vector<std::string> guards;
+    std::optional<Index> at = forward(anchor, fromAnchor, index, out, guards);
     if (!at)
       return refuse("an output that is not the anchor's result through elementwise ops, "
-                    "transposes and reshapes");
-    e.line(store(elementOf(out),
-                 "out" + std::to_string(i) + "[" +
-                     ElementEmitter::linearize(*at, shapeOf(out)) + "]",
-                 e.at(out, *at)));
+                    "transposes, reshapes and step-1 slices");
+    std::string statement = store(elementOf(out),
+                                  "out" + std::to_string(i) + "[" +
+                                      ElementEmitter::linearize(*at, shapeOf(out)) + "]",
+                                  e.at(out, *at));
+    if (guards.empty()) {
+      e.line(statement);
+      continue;
+    }
+    // A window of the anchor: only its elements are stored here.
+    e.open("if (" + llvm::join(guards, " && ") + ")");
+    e.line(statement);
+    e.close();
   }
   return true;
 }

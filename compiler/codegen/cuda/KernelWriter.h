@@ -93,7 +93,8 @@ private:
   llvm::DenseSet<mlir::Value> computedFrom(mlir::Value anchor);
   std::optional<Index> forward(mlir::Value anchor,
                                const llvm::DenseSet<mlir::Value> &fromAnchor,
-                               const Index &index, mlir::Value output);
+                               const Index &index, mlir::Value output,
+                               std::vector<std::string> &guards);
   bool storeOutputs(mlir::Value anchor, const Index &index, const std::string &value);
   std::string parameter(mlir::Value value);
 

@@ -5,8 +5,8 @@
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
-// NVRTC: sm_80: 8 kernels
-// NVRTC: sm_90a: 8 kernels
+// NVRTC: sm_80: 10 kernels
+// NVRTC: sm_90a: 10 kernels
 
 // bf16 with the weight as [N, K] (staged as [n][k]) and a gelu epilogue: 128x128 tiles
 // of 8 warps, each 64x32; 16-byte asynchronous copies, four stages in dynamic shared
@@ -88,17 +88,37 @@
 // CHECK: sum += partial[r * 2 + p][m];
 // CHECK: __bfloat162float(in{{[0-9]+}}[row])
 
+// A merged layer (loom-merge-linears) whose result is read only by two windows: each
+// is stored as its own output, the first through a reshape, guarded by its column
+// range, in the tiled kernel and in the decode variant alike.
+// CHECK-LABEL: //@loom-kernel loom_matmul_
+// CHECK: if (n >= 64LL && n < 96LL) {
+// CHECK-NEXT: out0[{{.+}} * 32LL + (n - 64LL)] = __float2bfloat16_rn(y);
+// CHECK: if (n >= 0LL && n < 64LL) {
+// CHECK-NEXT: out1[{{.+}}] = __float2bfloat16_rn(y);
+// CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
+// CHECK: if (n >= 64LL && n < 96LL) {
+// CHECK-NEXT: out0[((long long)m) * 32LL + (n - 64LL)] = __float2bfloat16_rn(y);
+// CHECK: if (n >= 0LL && n < 64LL) {
+
 func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<640x64xbf16>,
                    %h: tensor<?x64xf16, #loom.dims<tokens>>, %v: tensor<64x48xf16>, %b: tensor<48xf16>,
                    %k: tensor<?x200xf16, #loom.dims<tokens>>, %wk: tensor<640x200xf16>, %bk: tensor<640xf16>,
                    %f: tensor<?x64xf32, #loom.dims<tokens>>, %u: tensor<32x64xf32>,
-                   %g: tensor<?x1000xbf16, #loom.dims<tokens>>, %wg: tensor<64x1000xbf16>, %bg: tensor<64xbf16>)
-    -> (tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>) {
+                   %g: tensor<?x1000xbf16, #loom.dims<tokens>>, %wg: tensor<64x1000xbf16>, %bg: tensor<64xbf16>,
+                   %wm: tensor<96x64xbf16>)
+    -> (tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>,
+        tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>) {
   %0 = loom.linear %x, %w transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<640x64xbf16>) -> tensor<?x640xbf16, #loom.dims<tokens>>
   %1 = loom.gelu tanh %0 : tensor<?x640xbf16, #loom.dims<tokens>>
   %2 = loom.linear %h, %v bias %b : (tensor<?x64xf16, #loom.dims<tokens>>, tensor<64x48xf16>, tensor<48xf16>) -> tensor<?x48xf16, #loom.dims<tokens>>
   %4 = loom.linear %k, %wk bias %bk transpose_weight : (tensor<?x200xf16, #loom.dims<tokens>>, tensor<640x200xf16>, tensor<640xf16>) -> tensor<?x640xf16, #loom.dims<tokens>>
   %3 = loom.linear %f, %u transpose_weight : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<32x64xf32>) -> tensor<?x32xf32, #loom.dims<tokens>>
   %5 = loom.linear %g, %wg bias %bg transpose_weight : (tensor<?x1000xbf16, #loom.dims<tokens>>, tensor<64x1000xbf16>, tensor<64xbf16>) -> tensor<?x64xbf16, #loom.dims<tokens>>
-  return %1, %2, %4, %3, %5 : tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>
+  %6 = loom.linear %x, %wm transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  %7 = loom.slice %6 axes [1] starts [0] ends [64] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x64xbf16, #loom.dims<tokens>>
+  %8 = loom.slice %6 axes [1] starts [64] ends [96] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x32xbf16, #loom.dims<tokens>>
+  %9 = loom.reshape %7 : tensor<?x64xbf16, #loom.dims<tokens>> -> tensor<?x2x32xbf16, #loom.dims<tokens>>
+  return %1, %2, %4, %3, %5, %9, %8 : tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>,
+      tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>
 }

@@ -58,6 +58,24 @@ func.func @case7() {
 
 // -----
 
+// A stacked weight's parts add up to its first dimension.
+func.func @stacked_rows() {
+  // expected-error @+1 {{stacks 96 rows into a weight of 128}}
+  %w = loom.weight "q" stacked ["k"] rows [64, 32] : tensor<128x16xf32>
+  return
+}
+
+// -----
+
+// A stacked weight gives one row count per part.
+func.func @stacked_count() {
+  // expected-error @+1 {{stacks 3 tensors but gives 2 row counts}}
+  %w = loom.weight "q" stacked ["k", "v"] rows [64, 64] : tensor<128x16xf32>
+  return
+}
+
+// -----
+
 // Constants are small unless splat.
 func.func @case8() {
   // expected-error @+1 {{holds 4097 distinct elements; constants hold at most 4096}}

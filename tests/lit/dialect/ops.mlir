@@ -6,6 +6,7 @@
 // CHECK-LABEL: func.func @sources
 // CHECK-SAME: (%{{.*}}: tensor<?x?xi64, #loom.dims<batch, seq>>)
 // CHECK: loom.weight "model.embed_tokens.weight" : tensor<2048x256xbf16>
+// CHECK: loom.weight "q" stacked ["k", "v"] rows [64, 16, 16] : tensor<96x64xbf16>
 // CHECK: loom.constant dense<9.99999997E-7> : tensor<f32>
 // CHECK: loom.constant dense<[1, 2, 3]> : tensor<3xi64>
 // CHECK: loom.constant dense<true> : tensor<2x2xi1>
@@ -13,6 +14,7 @@
 // CHECK: loom.iota %{{.*}} dim 0 : tensor<?x?xi64, #loom.dims<batch, seq>> -> tensor<?xf32, #loom.dims<batch>>
 func.func @sources(%ids: tensor<?x?xi64, #loom.dims<batch, seq>>) {
   %w = loom.weight "model.embed_tokens.weight" : tensor<2048x256xbf16>
+  %qkv = loom.weight "q" stacked ["k", "v"] rows [64, 16, 16] : tensor<96x64xbf16>
   %eps = loom.constant dense<1.0e-6> : tensor<f32>
   %idx = loom.constant dense<[1, 2, 3]> : tensor<3xi64>
   %t = loom.constant dense<true> : tensor<2x2xi1>

@@ -131,3 +131,38 @@ func.func @separate_kernels(%a: tensor<4x8xbf16>, %b: tensor<4x8x8xf32>) -> (ten
   %e = loom.exp %s : tensor<4x8x8xf32>
   return %s, %e : tensor<4x8x8xf32>, tensor<4x8x8xf32>
 }
+
+// -----
+
+// A merged Q/K/V layer read only by windows of its result: every window (and the
+// reshape after one) joins the matmul kernel, which stores three outputs. A window
+// that is not the only kind of reader stays outside (the second function).
+// CHECK-LABEL: func.func @merged_windows
+// CHECK-NEXT: %[[K:.+]]:3 = loom.kernel matmul(%arg0, %arg1) :
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: loom.linear
+// CHECK-NEXT: loom.slice
+// CHECK-NEXT: loom.slice
+// CHECK-NEXT: loom.slice
+// CHECK-NEXT: loom.reshape
+// CHECK-NEXT: loom.yield
+// CHECK: return %[[K]]#2, %[[K]]#0, %[[K]]#1
+func.func @merged_windows(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<96x64xbf16>) -> (tensor<?x2x16xbf16, #loom.dims<tokens>>, tensor<?x16xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>) {
+  %y = loom.linear %x, %w transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  %q = loom.slice %y axes [1] starts [0] ends [32] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x32xbf16, #loom.dims<tokens>>
+  %k = loom.slice %y axes [1] starts [32] ends [48] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x16xbf16, #loom.dims<tokens>>
+  %v = loom.slice %y axes [1] starts [48] ends [96] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x48xbf16, #loom.dims<tokens>>
+  %q3 = loom.reshape %q : tensor<?x32xbf16, #loom.dims<tokens>> -> tensor<?x2x16xbf16, #loom.dims<tokens>>
+  return %q3, %k, %v : tensor<?x2x16xbf16, #loom.dims<tokens>>, tensor<?x16xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>
+}
+
+// CHECK-LABEL: func.func @window_and_whole
+// CHECK-NEXT: %[[Y:.+]] = loom.kernel matmul(%arg0, %arg1) :
+// CHECK: loom.kernel pointwise(%[[Y]])
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: loom.slice
+func.func @window_and_whole(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<96x64xbf16>) -> (tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>) {
+  %y = loom.linear %x, %w transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  %q = loom.slice %y axes [1] starts [0] ends [32] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x32xbf16, #loom.dims<tokens>>
+  return %y, %q : tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>
+}
