@@ -324,28 +324,73 @@ llvm::DenseSet<Value> KernelWriter::computedFrom(Value anchor) {
   return found;
 }
 
-/// The index in `output` of the element that the anchor's element at `index` becomes,
-/// following the epilogue (elementwise ops keep the index, transposes permute it,
-/// reshapes keep the linear offset, a window taken by a step-1 slice of static axes
-/// shifts it and adds to `guards` the condition that the element lies inside). Fails
-/// for other epilogues.
-std::optional<Index> KernelWriter::forward(Value anchor,
-                                           const llvm::DenseSet<Value> &fromAnchor,
-                                           const Index &index, Value output,
-                                           std::vector<std::string> &guards) {
+/// The ops from `anchor` to `output` through values computed from it, the anchor's
+/// reader first; nullopt when `output` is not computed from the anchor.
+static std::optional<SmallVector<Operation *>>
+epilogueChain(Value anchor, const llvm::DenseSet<Value> &fromAnchor, Value output) {
   SmallVector<Operation *> chain;
   for (Value v = output; v != anchor;) {
     Operation *op = v.getDefiningOp();
     if (!op || !fromAnchor.contains(v))
       return std::nullopt;
     chain.push_back(op);
-    v = *llvm::find_if(op->getOperands(),
-                       [&](Value x) { return fromAnchor.contains(x); });
+    v = *llvm::find_if(op->getOperands(), [&](Value x) { return fromAnchor.contains(x); });
   }
+  std::reverse(chain.begin(), chain.end());
+  return chain;
+}
+
+/// Where the window of `slice` along its `i`-th axis begins: a step-1 window of a
+/// static axis, its start clamped the way Python slices are; nullopt otherwise.
+static std::optional<int64_t> windowStart(SliceOp slice, size_t i) {
+  int64_t axis = slice.getAxes()[i];
+  Dim from = shapeOf(slice.getOperand())[axis], to = shapeOf(slice.getResult())[axis];
+  if (!from.isStatic() || !to.isStatic() || slice.getSteps()[i] != 1)
+    return std::nullopt;
+  int64_t start = slice.getStarts()[i];
+  return start < 0 ? std::max<int64_t>(from.size + start, 0) : std::min(start, from.size);
+}
+
+/// The conditions under which the anchor's element at `index` lies inside every
+/// window the chain takes (step-1 slices of static axes, before any reshape, where
+/// the index is still the anchor's permuted); nullopt for other windows.
+static std::optional<std::vector<std::string>> windowGuards(ArrayRef<Operation *> chain,
+                                                            Index at) {
+  std::vector<std::string> guards;
+  bool reshaped = false;
+  for (Operation *op : chain) {
+    if (auto t = llvm::dyn_cast<TransposeOp>(op)) {
+      Index next;
+      for (int64_t p : t.getPermutation())
+        next.push_back(at[p]);
+      at = next;
+    } else if (auto slice = llvm::dyn_cast<SliceOp>(op)) {
+      for (auto [i, axis] : llvm::enumerate(slice.getAxes())) {
+        std::optional<int64_t> start = windowStart(slice, i);
+        if (!start || reshaped)
+          return std::nullopt;
+        int64_t end = *start + shapeOf(slice.getResult())[axis].size;
+        guards.push_back(at[axis] + " >= " + std::to_string(*start) + "LL && " + at[axis] +
+                         " < " + std::to_string(end) + "LL");
+        at[axis] = "(" + at[axis] + " - " + std::to_string(*start) + "LL)";
+      }
+    } else if (llvm::isa<ReshapeOp>(op)) {
+      reshaped = true;
+    }
+  }
+  return guards;
+}
+
+/// The linear offset in the epilogue `chain`'s output of the element that the anchor's
+/// element at `index` becomes (elementwise ops keep the index, transposes permute it,
+/// reshapes keep the linear offset, step-1 windows shift it), and that element's value
+/// in `value`. Fails for other epilogues.
+std::optional<std::string> KernelWriter::forward(Value anchor, ArrayRef<Operation *> chain,
+                                                 const Index &index, std::string &value) {
   ElementEmitter &e = *emitter_;
   Index at = index;
   Value current = anchor;
-  for (Operation *op : llvm::reverse(chain)) {
+  for (Operation *op : chain) {
     Shape from = shapeOf(current), to = shapeOf(op->getResult(0));
     if (auto t = llvm::dyn_cast<TransposeOp>(op)) {
       Index next;
@@ -357,55 +402,56 @@ std::optional<Index> KernelWriter::forward(Value anchor,
       // it back through the slice would index the operand by another expression.
       std::string value = e.at(current, at);
       for (auto [i, axis] : llvm::enumerate(slice.getAxes())) {
-        if (!from[axis].isStatic() || !to[axis].isStatic() || slice.getSteps()[i] != 1)
+        std::optional<int64_t> start = windowStart(slice, i);
+        if (!start)
           return std::nullopt;
-        int64_t size = from[axis].size, start = slice.getStarts()[i];
-        start = start < 0 ? std::max<int64_t>(size + start, 0) : std::min(start, size);
-        std::string first = std::to_string(start) + "LL";
-        guards.push_back(at[axis] + " >= " + first + " && " + at[axis] + " < " +
-                         std::to_string(start + to[axis].size) + "LL");
-        at[axis] = "(" + at[axis] + " - " + first + ")";
+        at[axis] = "(" + at[axis] + " - " + std::to_string(*start) + "LL)";
       }
       e.define(slice.getResult(), at, value);
     } else if (llvm::isa<ReshapeOp>(op) && from != to) {
-      std::string offset = e.fresh("o");
-      e.line("const long long " + offset + " = " + ElementEmitter::linearize(at, from) +
-             ";");
-      e.alias(at, from, offset);
-      at = e.delinearize(offset, to);
+      std::string offset = ElementEmitter::linearize(at, from);
+      if (op == chain.back()) {
+        // The last op: the element keeps its offset, and its value is the operand's.
+        value = e.at(current, at);
+        return offset;
+      }
+      std::string name = e.fresh("o");
+      e.line("const long long " + name + " = " + offset + ";");
+      e.alias(at, from, name);
+      at = e.delinearize(name, to);
     } else if (from != to) {
       return std::nullopt;
     }
     current = op->getResult(0);
   }
-  return at;
+  value = e.at(current, at);
+  return ElementEmitter::linearize(at, shapeOf(current));
 }
 
 /// Stores every output at the element the anchor's element at `index` becomes; the
-/// anchor's value there is `value`.
+/// anchor's value there is `value`. An output that is a window of the anchor is
+/// stored under the condition that the element lies inside it, and its index is
+/// computed only there.
 bool KernelWriter::storeOutputs(Value anchor, const Index &index,
                                 const std::string &value) {
   ElementEmitter &e = *emitter_;
   e.define(anchor, index, value);
   llvm::DenseSet<Value> fromAnchor = computedFrom(anchor);
   for (auto [i, out] : llvm::enumerate(yielded())) {
-    std::vector<std::string> guards;
-    std::optional<Index> at = forward(anchor, fromAnchor, index, out, guards);
-    if (!at)
+    std::optional<SmallVector<Operation *>> chain = epilogueChain(anchor, fromAnchor, out);
+    std::optional<std::vector<std::string>> guards =
+        chain ? windowGuards(*chain, index) : std::nullopt;
+    if (guards && !guards->empty())
+      e.open("if (" + llvm::join(*guards, " && ") + ")");
+    std::string element;
+    std::optional<std::string> offset =
+        guards ? forward(anchor, *chain, index, element) : std::nullopt;
+    if (!offset)
       return refuse("an output that is not the anchor's result through elementwise ops, "
-                    "transposes, reshapes and step-1 slices");
-    std::string statement = store(elementOf(out),
-                                  "out" + std::to_string(i) + "[" +
-                                      ElementEmitter::linearize(*at, shapeOf(out)) + "]",
-                                  e.at(out, *at));
-    if (guards.empty()) {
-      e.line(statement);
-      continue;
-    }
-    // A window of the anchor: only its elements are stored here.
-    e.open("if (" + llvm::join(guards, " && ") + ")");
-    e.line(statement);
-    e.close();
+                    "transposes, reshapes and step-1 windows of static axes");
+    e.line(store(elementOf(out), "out" + std::to_string(i) + "[" + *offset + "]", element));
+    if (!guards->empty())
+      e.close();
   }
   return true;
 }

@@ -91,10 +91,9 @@ private:
   static std::string identity(ReduceKind kind, const std::string &type);
 
   llvm::DenseSet<mlir::Value> computedFrom(mlir::Value anchor);
-  std::optional<Index> forward(mlir::Value anchor,
-                               const llvm::DenseSet<mlir::Value> &fromAnchor,
-                               const Index &index, mlir::Value output,
-                               std::vector<std::string> &guards);
+  std::optional<std::string> forward(mlir::Value anchor,
+                                     llvm::ArrayRef<mlir::Operation *> chain,
+                                     const Index &index, std::string &value);
   bool storeOutputs(mlir::Value anchor, const Index &index, const std::string &value);
   std::string parameter(mlir::Value value);
 
