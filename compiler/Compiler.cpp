@@ -88,12 +88,23 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
                  std::string &error) {
   MLIRContext context;
   context.loadDialect<LoomDialect, func::FuncDialect>();
-  Type floatType = options.dtype == "f32"    ? Type(Float32Type::get(&context))
-                   : options.dtype == "bf16" ? Type(BFloat16Type::get(&context))
-                   : options.dtype == "f16"  ? Type(Float16Type::get(&context))
-                                             : Type();
+  auto floatNamed = [&](const std::string &name) {
+    return name == "f32"    ? Type(Float32Type::get(&context))
+           : name == "bf16" ? Type(BFloat16Type::get(&context))
+           : name == "f16"  ? Type(Float16Type::get(&context))
+                            : Type();
+  };
+  Type floatType = floatNamed(options.dtype);
   if (!floatType) {
     error = "unsupported --dtype '" + options.dtype + "' (use f32, bf16 or f16)";
+    return false;
+  }
+  if (!options.kvDtype.empty() && !floatNamed(options.kvDtype)) {
+    error = "unsupported --kv-dtype '" + options.kvDtype + "' (use f32, bf16 or f16)";
+    return false;
+  }
+  if (!options.kvDtype.empty() && options.entry != "step") {
+    error = "--kv-dtype applies to a serving step (--entry step), which has a KV cache";
     return false;
   }
   if (options.entry != "forward" && options.entry != "step") {

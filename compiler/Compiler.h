@@ -29,6 +29,8 @@ struct ImportOptions {
   /// caches), caches `[blocks, kvBlockSize, kv_heads, head_dim]`.
   std::string entry = "forward";
   int64_t kvBlockSize = 16;
+  /// Element type of a step's KV cache ("f32", "bf16", "f16"); empty: `dtype`'s.
+  std::string kvDtype;
 };
 
 struct ImportResult {

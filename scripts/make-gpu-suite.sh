@@ -25,6 +25,7 @@ done
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-step --entry step
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-step-bf16 --entry step --dtype bf16
 "$loom" compile "$models/tiny-gpt2" -o carry/artifacts/tiny-gpt2-step --entry step
+"$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-kvbf16-step --entry step --kv-dtype bf16
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf"
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf-long" --sizes batch=1,seq=70 --seed 1
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-bf16" --dtype bf16
@@ -43,6 +44,10 @@ prefill=tokens=100,seqs=3,blocks=24,table=8
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-decode" --entry step --dtype bf16 --sizes $decode --seed 2
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-prefill" --entry step --dtype bf16 --sizes $prefill --seed 3
 "$loom" kernel-harness "$models/tiny-gpt2" -o "$out/gpt2-step" --entry step --sizes $decode --seed 4
+# A KV cache of another type than the model's: bf16 under f32 (split-KV attention at
+# every step size), f16 under bf16 (the tensor-core prefill needs the query's type).
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-kvbf16" --entry step --kv-dtype bf16 --sizes $prefill --seed 6
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-kvf16" --entry step --dtype bf16 --kv-dtype f16 --sizes $prefill --seed 7
 # Linear layers at a partial row tile (the warpgroup path on sm_90a, with a partial
 # k-slice and a bias; the mma.sync tiles; the GEMV variant has its own rows).
 "$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear" --sizes tokens=150

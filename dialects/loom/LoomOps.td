@@ -559,7 +559,7 @@ def Loom_AttentionOp : Loom_Op<"attention",
 //===----------------------------------------------------------------------===//
 
 def Loom_CacheWriteOp : Loom_Op<"cache_write",
-    [AllTypesMatch<["cache", "result"]>, AllElementTypesMatch<["cache", "values"]>]> {
+    [AllTypesMatch<["cache", "result"]>]> {
   let summary = "Writes new keys or values into slots of a paged KV cache";
   let description = [{
     `cache [blocks, block_size, heads, head_dim]` holds keys (or values) in fixed-size
@@ -567,6 +567,8 @@ def Loom_CacheWriteOp : Loom_Op<"cache_write",
     `slots [tokens]` where each goes: slot `s` is row `s % block_size` of block
     `s / block_size`. A negative slot skips its token (padding). The result is the
     cache with those rows replaced; the runtime updates the cache's buffer in place.
+    The cache may hold another float type than the values (a bf16 cache for an f32
+    model, say): each value is rounded to the cache's type as it is written.
 
     ```mlir
     %k2 = loom.cache_write %kc, %k, %slots
@@ -583,7 +585,8 @@ def Loom_CacheWriteOp : Loom_Op<"cache_write",
 }
 
 def Loom_PagedAttentionOp : Loom_Op<"paged_attention",
-    [AllElementTypesMatch<["query", "key_cache", "value_cache", "result"]>]> {
+    [AllElementTypesMatch<["query", "result"]>,
+     AllElementTypesMatch<["key_cache", "value_cache"]>]> {
   let summary = "Causal attention of ragged sequences over a paged KV cache";
   let description = [{
     The new tokens of a step, `query [tokens, Hq, D]`, belong to sequences laid end to
@@ -596,7 +599,8 @@ def Loom_PagedAttentionOp : Loom_Op<"paged_attention",
     `value_cache [blocks, block_size, Hkv, Dv]`. Query head `h` reads KV head
     `h / (Hq / Hkv)`. A prefill (many new tokens) and a decode step (one) are the same
     op. `scale` defaults to `1 / sqrt(D)`; `softcap` as in `loom.attention`. Result
-    `[tokens, Hq, Dv]`.
+    `[tokens, Hq, Dv]`, of the query's type; the caches may hold another float type
+    (both the same one), read as they are and computed with in f32.
 
     ```mlir
     %o = loom.paged_attention %q, %kc, %vc, %tables, %lens, %starts

@@ -33,7 +33,7 @@ int runKernelHarness(int argc, char **argv) {
   const char *usage =
       "usage: loom kernel-harness <model.onnx | hf-folder | fused.mlir> -o <dir>\n"
       "                           [--dtype f32|bf16|f16] [--target sm_80|sm_90a]\n"
-      "                           [--entry forward|step] [--kv-block-size N]\n"
+      "                           [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\n"
       "                           [--sizes name=N,..] [--seed N]\n";
   std::string model, dir, target = "sm_90a";
   ImportOptions importOptions;
@@ -82,7 +82,7 @@ int runCompile(int argc, char **argv) {
       "                    [--dtype f32|bf16|f16] [--target sm_80|sm_90a]\n"
       "                    [--max-batch N] [--max-seq N] [--rope-frequencies "
       "stored|f32]\n"
-      "                    [--entry forward|step] [--kv-block-size N]\n";
+      "                    [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\n";
   std::string model, dir;
   ImportOptions importOptions;
   ArtifactOptions options;

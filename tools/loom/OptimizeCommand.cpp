@@ -51,6 +51,8 @@ bool takeImportOption(int argc, char **argv, int &i, ImportOptions &options) {
     options.entry = argv[++i];
   else if (arg == "--kv-block-size")
     options.kvBlockSize = std::atoll(argv[++i]);
+  else if (arg == "--kv-dtype")
+    options.kvDtype = argv[++i];
   else
     return false;
   return true;
@@ -79,7 +81,7 @@ int runOptimize(int argc, char **argv) {
   const char *usage =
       "usage: loom optimize <model.onnx | hf-folder | model.mlir> [-o out.mlir]\n"
       "                     [--pipeline PASSES] [--dtype f32|bf16|f16] [--weights path]\n"
-      "                     [--entry forward|step] [--kv-block-size N]\n"
+      "                     [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\n"
       "                     [--verify-each-pass [--tolerance 1e-4] [--sizes "
       "batch=2,seq=6]\n"
       "                      [--seed N]]\n"

@@ -105,8 +105,9 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
       return refuse("paged attention needs static heads, head sizes and block size");
   int64_t heads = q[1].size, d = q[2].size, blockSize = kc[1].size, kvHeads = kc[2].size,
           dv = vc[3].size, group = heads / kvHeads;
-  Type element = elementOf(op.getQuery());
-  if (element.isF64())
+  // The caches' type (which may differ from the query's): the K/V tiles hold it.
+  Type element = elementOf(op.getKeyCache());
+  if (element.isF64() || elementOf(op.getQuery()).isF64())
     return refuse("paged attention is written for f32, f16 and bf16");
   int64_t threads = schedule_.warps * 32, granule = schedule_.tileKv;
   int64_t perThread = (group * dv + threads - 1) / threads;
@@ -338,7 +339,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
 }
 
 /// The tensor-core variant for steps of more than kSplitMaxTokens tokens (16-bit,
-/// head sizes multiples of 16): flash attention as in tensorCoreAttention, over one
+/// caches of the query's type, head sizes multiples of 16): flash attention as in tensorCoreAttention, over one
 /// sequence's queries at a time. A block takes a KV head and a tile of queries of one
 /// sequence, its kPrefillRows rows being (query, query head) pairs — the G heads of the
 /// KV head for kPrefillRows / G consecutive queries — so each key and value tile read
@@ -352,8 +353,8 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
           dv = shapeOf(op.getValueCache())[3].size, group = heads / kvHeads;
   Type element = elementOf(op.getQuery());
   std::optional<std::string> tokenName = guardName(q[0]);
-  if (!(element.isBF16() || element.isF16()) || d % 16 || dv % 16 ||
-      kPrefillRows % group || !tokenName)
+  if (!(element.isBF16() || element.isF16()) || elementOf(op.getKeyCache()) != element ||
+      d % 16 || dv % 16 || kPrefillRows % group || !tokenName)
     return true; // no variant: the split-KV kernel takes every step
   std::string keys = parameter(op.getKeyCache()), values = parameter(op.getValueCache()),
               table = parameter(op.getBlockTables()),

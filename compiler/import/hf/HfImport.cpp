@@ -341,8 +341,8 @@ Value gpt2Step(HfImporter &m, StepArgs &a) {
 /// `slots` and attending through the block tables; logits (f32) for each sequence's
 /// last new token.
 bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
-                       OpBuilder &builder, Location loc, Type floatType, int64_t blockSize,
-                       std::vector<std::string> &errors) {
+                       OpBuilder &builder, Location loc, Type floatType, Type cacheType,
+                       int64_t blockSize, std::vector<std::string> &errors) {
   MLIRContext *context = builder.getContext();
   Type i64 = builder.getI64Type();
   auto vector = [&](StringRef dim) {
@@ -354,7 +354,7 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
       DimsAttr::get(context, {builder.getStringAttr("seqs"), builder.getStringAttr("table")}));
   StepArgs a;
   a.cacheType = RankedTensorType::get(
-      {ShapedType::kDynamic, blockSize, spec.numKvHeads, spec.headDim}, floatType,
+      {ShapedType::kDynamic, blockSize, spec.numKvHeads, spec.headDim}, cacheType,
       DimsAttr::get(context, {builder.getStringAttr("blocks")}));
   SmallVector<std::string> names = {"tokens",       "positions",    "slots",
                                     "block_tables", "context_lens", "query_starts",
@@ -433,8 +433,12 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
       return false;
     }
     module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));
-    return buildStepFunction(spec, checkpoint, builder, loc, floatType, options.kvBlockSize,
-                             errors);
+    Type cacheType = options.kvDtype == "f32"    ? Type(builder.getF32Type())
+                     : options.kvDtype == "bf16" ? Type(builder.getBF16Type())
+                     : options.kvDtype == "f16"  ? Type(builder.getF16Type())
+                                                 : floatType;
+    return buildStepFunction(spec, checkpoint, builder, loc, floatType, cacheType,
+                             options.kvBlockSize, errors);
   }
   auto func = func::FuncOp::create(builder, loc, "forward",
                                    builder.getFunctionType(inputTypes, {}));
