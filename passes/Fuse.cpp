@@ -19,9 +19,9 @@
 // epilogues (applied to the accumulator tile); attention also takes a transpose as
 // epilogue (a permuted store). A matmul whose result is read only by step-1 windows
 // (the merged Q/K/V projection of loom-merge-linears) takes every window as an
-// epilogue and stores each as its own output. Reshapes are views of contiguous buffers: one joins a
-// kernel as a free epilogue or between fused ops, and otherwise stays outside as a
-// view; weights and constants are inputs. A merge that would make the kernel graph
+// epilogue and stores each as its own output. Reshapes are views of contiguous buffers:
+// one joins a kernel as a free epilogue or between fused ops, and otherwise stays outside
+// as a view; weights and constants are inputs. A merge that would make the kernel graph
 // cyclic is refused.
 //
 //===----------------------------------------------------------------------===//

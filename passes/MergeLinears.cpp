@@ -45,14 +45,16 @@ WeightOp plainWeight(Value value) {
 bool isCandidate(LinearOp op) {
   if (!op.getTransposeWeight() || !plainWeight(op.getWeight()))
     return false;
-  return !op.getBias() || (plainWeight(op.getBias()) &&
-                           llvm::cast<RankedTensorType>(op.getBias().getType()).getRank() == 1);
+  return !op.getBias() ||
+         (plainWeight(op.getBias()) &&
+          llvm::cast<RankedTensorType>(op.getBias().getType()).getRank() == 1);
 }
 
 bool compatible(LinearOp a, LinearOp b) {
   auto wa = llvm::cast<RankedTensorType>(a.getWeight().getType()),
        wb = llvm::cast<RankedTensorType>(b.getWeight().getType());
-  return wa.getElementType() == wb.getElementType() && wa.getDimSize(1) == wb.getDimSize(1) &&
+  return wa.getElementType() == wb.getElementType() &&
+         wa.getDimSize(1) == wb.getDimSize(1) &&
          static_cast<bool>(a.getBias()) == static_cast<bool>(b.getBias()) &&
          shapeOf(a.getResult()).size() == shapeOf(b.getResult()).size();
 }
@@ -90,9 +92,10 @@ Value stack(OpBuilder &builder, Location loc, ArrayRef<Value> parts) {
   shape[0] = 0;
   for (int64_t r : rows)
     shape[0] += r;
-  return WeightOp::create(builder, loc, RankedTensorType::get(shape, first.getElementType()),
-                          plainWeight(parts.front()).getName(),
-                          builder.getArrayAttr(names), builder.getDenseI64ArrayAttr(rows));
+  return WeightOp::create(
+      builder, loc, RankedTensorType::get(shape, first.getElementType()),
+      plainWeight(parts.front()).getName(), builder.getArrayAttr(names),
+      builder.getDenseI64ArrayAttr(rows));
 }
 
 /// Replaces the layers of `group` (all reading one input) by one over stacked weights.
@@ -112,17 +115,16 @@ void merge(ArrayRef<LinearOp> group) {
   auto resultType = llvm::cast<RankedTensorType>(first.getType());
   Shape shape = getShape(resultType);
   shape.back() = Dim::fixed(total);
-  auto merged = LinearOp::create(builder, loc,
-                                 makeTensorType(shape, resultType.getElementType()),
-                                 first.getInput(), weight, bias, /*transpose_weight=*/true);
+  auto merged =
+      LinearOp::create(builder, loc, makeTensorType(shape, resultType.getElementType()),
+                       first.getInput(), weight, bias, /*transpose_weight=*/true);
   int64_t axis = static_cast<int64_t>(shape.size()) - 1, offset = 0;
   for (LinearOp op : group) {
     int64_t n = llvm::cast<RankedTensorType>(op.getWeight().getType()).getDimSize(0);
-    Value window = SliceOp::create(builder, op.getLoc(), op.getType(), merged,
-                                   builder.getDenseI64ArrayAttr({axis}),
-                                   builder.getDenseI64ArrayAttr({offset}),
-                                   builder.getDenseI64ArrayAttr({offset + n}),
-                                   builder.getDenseI64ArrayAttr({1}));
+    Value window = SliceOp::create(
+        builder, op.getLoc(), op.getType(), merged, builder.getDenseI64ArrayAttr({axis}),
+        builder.getDenseI64ArrayAttr({offset}),
+        builder.getDenseI64ArrayAttr({offset + n}), builder.getDenseI64ArrayAttr({1}));
     offset += n;
     op.getResult().replaceAllUsesWith(window);
   }

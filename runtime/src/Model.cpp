@@ -213,14 +213,16 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
       part.name = name->asString();
       if (const json::Value *offset = w.get("offset")) {
         const json::Value *shape = w.get("shape");
-        if (!offset->isInteger() || offset->asInteger() < 0 || !shape || !shape->isArray())
+        if (!offset->isInteger() || offset->asInteger() < 0 || !shape ||
+            !shape->isArray())
           return bad("the stacked weight part '" + part.name +
                      "' needs an offset and a shape");
         part.stacked = true;
         part.offset = offset->asInteger();
         for (const json::Value &d : shape->asArray()) {
           if (!d.isInteger() || d.asInteger() < 0)
-            return bad("the stacked weight part '" + part.name + "' has a malformed shape");
+            return bad("the stacked weight part '" + part.name +
+                       "' has a malformed shape");
           part.shape.push_back(d.asInteger());
         }
       }
@@ -402,7 +404,8 @@ loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const ch
     return makeStatus(LOOM_STATUS_NOT_FOUND, error);
   uint64_t doneBytes = 0, totalBytes = 0;
   for (const WeightPart &part : model->weights)
-    if (const TensorInfo *t = folder ? checkpoint.find(part.name) : single.find(part.name))
+    if (const TensorInfo *t =
+            folder ? checkpoint.find(part.name) : single.find(part.name))
       totalBytes += t->fileEnd - t->fileBegin;
   size_t done = 0;
   std::map<std::string, MappedFile> maps;
@@ -422,8 +425,8 @@ loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const ch
       return s;
     // A stacked part must match its own shape and lie inside its buffer.
     int64_t bufferElements = loom::rt::count(shape);
-    if (part.stacked &&
-        (part.offset + loom::rt::count(part.shape) > bufferElements || part.shape.empty()))
+    if (part.stacked && (part.offset + loom::rt::count(part.shape) > bufferElements ||
+                         part.shape.empty()))
       return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                         "weight '" + name + "' lies outside its stacked buffer");
     if ((part.stacked ? part.shape : shape) != tensor->shape)

@@ -85,7 +85,8 @@ void checkPagedGreedy(const std::string &name, const std::string &kvDtype = "",
   std::map<std::string, reference::Tensor> inputs;
   for (const reference::Port &port : step->inputs())
     if (port.name.find("_cache_") != std::string::npos) {
-      EXPECT_EQ(elementTypeName(port.type), kvDtype.empty() ? "f32" : kvDtype) << port.name;
+      EXPECT_EQ(elementTypeName(port.type), kvDtype.empty() ? "f32" : kvDtype)
+          << port.name;
       reference::Tensor cache;
       cache.type = port.type;
       cache.shape = {kBlocks, kBlockSize, std::stoll(port.dims[2]), std::stoll(port.dims[3])};

@@ -33,7 +33,8 @@ int runKernelHarness(int argc, char **argv) {
   const char *usage =
       "usage: loom kernel-harness <model.onnx | hf-folder | fused.mlir> -o <dir>\n"
       "                           [--dtype f32|bf16|f16] [--target sm_80|sm_90a]\n"
-      "                           [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\n"
+      "                           [--entry forward|step] [--kv-block-size N] [--kv-dtype "
+      "T]\n"
       "                           [--sizes name=N,..] [--seed N]\n";
   std::string model, dir, target = "sm_90a";
   ImportOptions importOptions;

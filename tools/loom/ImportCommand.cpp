@@ -29,9 +29,10 @@ bool writeAtomically(const std::string &path, const std::string &text,
 }
 
 int runImport(int argc, char **argv) {
-  const char *usage = "usage: loom import <model.onnx | hf-folder> [-o out.mlir] "
-                      "[--dtype f32|bf16|f16] [--rope-frequencies stored|f32]\n"
-                      "       [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\n";
+  const char *usage =
+      "usage: loom import <model.onnx | hf-folder> [-o out.mlir] "
+      "[--dtype f32|bf16|f16] [--rope-frequencies stored|f32]\n"
+      "       [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\n";
   std::string model, output;
   ImportOptions options;
   for (int i = 0; i < argc; ++i) {

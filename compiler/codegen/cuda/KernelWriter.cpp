@@ -334,7 +334,8 @@ epilogueChain(Value anchor, const llvm::DenseSet<Value> &fromAnchor, Value outpu
     if (!op || !fromAnchor.contains(v))
       return std::nullopt;
     chain.push_back(op);
-    v = *llvm::find_if(op->getOperands(), [&](Value x) { return fromAnchor.contains(x); });
+    v = *llvm::find_if(op->getOperands(),
+                       [&](Value x) { return fromAnchor.contains(x); });
   }
   std::reverse(chain.begin(), chain.end());
   return chain;
@@ -351,6 +352,32 @@ static std::optional<int64_t> windowStart(SliceOp slice, size_t i) {
   return start < 0 ? std::max<int64_t>(from.size + start, 0) : std::min(start, from.size);
 }
 
+/// `at` permuted by the transpose `t`.
+static Index permuted(const Index &at, TransposeOp t) {
+  Index next;
+  for (int64_t p : t.getPermutation())
+    next.push_back(at[p]);
+  return next;
+}
+
+/// `at` shifted into the window `slice` takes; with `guards`, the conditions that `at`
+/// lies inside it are added. nullopt for a window that is not step-1 on static axes.
+static std::optional<Index> intoWindow(Index at, SliceOp slice,
+                                       std::vector<std::string> *guards) {
+  for (auto [i, axis] : llvm::enumerate(slice.getAxes())) {
+    std::optional<int64_t> start = windowStart(slice, i);
+    if (!start)
+      return std::nullopt;
+    std::string first = std::to_string(*start) + "LL";
+    if (guards)
+      guards->push_back(at[axis] + " >= " + first + " && " + at[axis] + " < " +
+                        std::to_string(*start + shapeOf(slice.getResult())[axis].size) +
+                        "LL");
+    at[axis] = "(" + at[axis] + " - " + first + ")";
+  }
+  return at;
+}
+
 /// The conditions under which the anchor's element at `index` lies inside every
 /// window the chain takes (step-1 slices of static axes, before any reshape, where
 /// the index is still the anchor's permuted); nullopt for other windows.
@@ -360,20 +387,13 @@ static std::optional<std::vector<std::string>> windowGuards(ArrayRef<Operation *
   bool reshaped = false;
   for (Operation *op : chain) {
     if (auto t = llvm::dyn_cast<TransposeOp>(op)) {
-      Index next;
-      for (int64_t p : t.getPermutation())
-        next.push_back(at[p]);
-      at = next;
+      at = permuted(at, t);
     } else if (auto slice = llvm::dyn_cast<SliceOp>(op)) {
-      for (auto [i, axis] : llvm::enumerate(slice.getAxes())) {
-        std::optional<int64_t> start = windowStart(slice, i);
-        if (!start || reshaped)
-          return std::nullopt;
-        int64_t end = *start + shapeOf(slice.getResult())[axis].size;
-        guards.push_back(at[axis] + " >= " + std::to_string(*start) + "LL && " + at[axis] +
-                         " < " + std::to_string(end) + "LL");
-        at[axis] = "(" + at[axis] + " - " + std::to_string(*start) + "LL)";
-      }
+      std::optional<Index> inside =
+          reshaped ? std::nullopt : intoWindow(at, slice, &guards);
+      if (!inside)
+        return std::nullopt;
+      at = *inside;
     } else if (llvm::isa<ReshapeOp>(op)) {
       reshaped = true;
     }
@@ -385,7 +405,8 @@ static std::optional<std::vector<std::string>> windowGuards(ArrayRef<Operation *
 /// element at `index` becomes (elementwise ops keep the index, transposes permute it,
 /// reshapes keep the linear offset, step-1 windows shift it), and that element's value
 /// in `value`. Fails for other epilogues.
-std::optional<std::string> KernelWriter::forward(Value anchor, ArrayRef<Operation *> chain,
+std::optional<std::string> KernelWriter::forward(Value anchor,
+                                                 ArrayRef<Operation *> chain,
                                                  const Index &index, std::string &value) {
   ElementEmitter &e = *emitter_;
   Index at = index;
@@ -393,21 +414,16 @@ std::optional<std::string> KernelWriter::forward(Value anchor, ArrayRef<Operatio
   for (Operation *op : chain) {
     Shape from = shapeOf(current), to = shapeOf(op->getResult(0));
     if (auto t = llvm::dyn_cast<TransposeOp>(op)) {
-      Index next;
-      for (int64_t p : t.getPermutation())
-        next.push_back(at[p]);
-      at = next;
+      at = permuted(at, t);
     } else if (auto slice = llvm::dyn_cast<SliceOp>(op)) {
       // The window's element is the operand's element here: defined so, since reading
       // it back through the slice would index the operand by another expression.
-      std::string value = e.at(current, at);
-      for (auto [i, axis] : llvm::enumerate(slice.getAxes())) {
-        std::optional<int64_t> start = windowStart(slice, i);
-        if (!start)
-          return std::nullopt;
-        at[axis] = "(" + at[axis] + " - " + std::to_string(*start) + "LL)";
-      }
-      e.define(slice.getResult(), at, value);
+      std::string element = e.at(current, at);
+      std::optional<Index> inside = intoWindow(at, slice, nullptr);
+      if (!inside)
+        return std::nullopt;
+      at = *inside;
+      e.define(slice.getResult(), at, element);
     } else if (llvm::isa<ReshapeOp>(op) && from != to) {
       std::string offset = ElementEmitter::linearize(at, from);
       if (op == chain.back()) {
@@ -438,7 +454,8 @@ bool KernelWriter::storeOutputs(Value anchor, const Index &index,
   e.define(anchor, index, value);
   llvm::DenseSet<Value> fromAnchor = computedFrom(anchor);
   for (auto [i, out] : llvm::enumerate(yielded())) {
-    std::optional<SmallVector<Operation *>> chain = epilogueChain(anchor, fromAnchor, out);
+    std::optional<SmallVector<Operation *>> chain =
+        epilogueChain(anchor, fromAnchor, out);
     std::optional<std::vector<std::string>> guards =
         chain ? windowGuards(*chain, index) : std::nullopt;
     if (guards && !guards->empty())
@@ -449,7 +466,8 @@ bool KernelWriter::storeOutputs(Value anchor, const Index &index,
     if (!offset)
       return refuse("an output that is not the anchor's result through elementwise ops, "
                     "transposes, reshapes and step-1 windows of static axes");
-    e.line(store(elementOf(out), "out" + std::to_string(i) + "[" + *offset + "]", element));
+    e.line(
+        store(elementOf(out), "out" + std::to_string(i) + "[" + *offset + "]", element));
     if (!guards->empty())
       e.close();
   }

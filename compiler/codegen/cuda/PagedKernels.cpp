@@ -339,13 +339,13 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
 }
 
 /// The tensor-core variant for steps of more than kSplitMaxTokens tokens (16-bit,
-/// caches of the query's type, head sizes multiples of 16): flash attention as in tensorCoreAttention, over one
-/// sequence's queries at a time. A block takes a KV head and a tile of queries of one
-/// sequence, its kPrefillRows rows being (query, query head) pairs — the G heads of the
-/// KV head for kPrefillRows / G consecutive queries — so each key and value tile read
-/// through the block table serves every head that shares it. Blocks walk the tiles of
-/// all sequences in a grid-stride loop. The split-KV kernel and its combine are
-/// guarded to the smaller steps.
+/// caches of the query's type, head sizes multiples of 16): flash attention as in
+/// tensorCoreAttention, over one sequence's queries at a time. A block takes a KV head
+/// and a tile of queries of one sequence, its kPrefillRows rows being (query, query head)
+/// pairs — the G heads of the KV head for kPrefillRows / G consecutive queries — so each
+/// key and value tile read through the block table serves every head that shares it.
+/// Blocks walk the tiles of all sequences in a grid-stride loop. The split-KV kernel and
+/// its combine are guarded to the smaller steps.
 bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
   Shape q = shapeOf(op.getQuery()), kc = shapeOf(op.getKeyCache()),
         tables = shapeOf(op.getBlockTables());
