@@ -177,9 +177,8 @@ bool isWindow(Operation *op) {
   auto slice = llvm::dyn_cast<SliceOp>(op);
   if (!slice)
     return false;
-  Shape shape = shapeOf(slice.getOperand());
-  for (auto [axis, step] : llvm::zip(slice.getAxes(), slice.getSteps()))
-    if (step != 1 || !shape[axis].isStatic())
+  for (size_t i = 0; i < slice.getAxes().size(); ++i)
+    if (!slice.getWindowStart(i))
       return false;
   return true;
 }

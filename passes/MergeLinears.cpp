@@ -50,13 +50,13 @@ bool isCandidate(LinearOp op) {
           llvm::cast<RankedTensorType>(op.getBias().getType()).getRank() == 1);
 }
 
+/// Whether two layers over the same input (so of the same rank) can share a weight.
 bool compatible(LinearOp a, LinearOp b) {
   auto wa = llvm::cast<RankedTensorType>(a.getWeight().getType()),
        wb = llvm::cast<RankedTensorType>(b.getWeight().getType());
   return wa.getElementType() == wb.getElementType() &&
          wa.getDimSize(1) == wb.getDimSize(1) &&
-         static_cast<bool>(a.getBias()) == static_cast<bool>(b.getBias()) &&
-         shapeOf(a.getResult()).size() == shapeOf(b.getResult()).size();
+         static_cast<bool>(a.getBias()) == static_cast<bool>(b.getBias());
 }
 
 /// Whether an op reached from `from`'s result in at most `depth` steps of users reads
@@ -77,7 +77,8 @@ bool meets(LinearOp from, LinearOp to, int depth = 3) {
   return false;
 }
 
-/// A weight stacking `parts` (weights or biases) along dimension 0, before `at`.
+/// A weight stacking `parts` (weights or biases) along dimension 0, at the builder's
+/// insertion point.
 Value stack(OpBuilder &builder, Location loc, ArrayRef<Value> parts) {
   SmallVector<Attribute> names;
   SmallVector<int64_t> rows;

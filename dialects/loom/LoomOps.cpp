@@ -393,6 +393,14 @@ LogicalResult SliceOp::verify() {
   return verifyResultShape(*this, getResult(), expected, "of the sliced window");
 }
 
+std::optional<int64_t> SliceOp::getWindowStart(size_t i) {
+  Dim axis = shapeOf(getOperand())[getAxes()[i]];
+  if (getSteps()[i] != 1 || !axis.isStatic())
+    return std::nullopt;
+  int64_t start = getStarts()[i];
+  return start < 0 ? std::max<int64_t>(axis.size + start, 0) : std::min(start, axis.size);
+}
+
 LogicalResult BroadcastOp::verify() {
   Shape input = shapeOf(getOperand()), output = shapeOf(getResult());
   if (input.size() > output.size())

@@ -475,6 +475,12 @@ def Loom_SliceOp : Loom_Op<"slice", [AllElementTypesMatch<["operand", "result"]>
                        "attr-dict `:` type($operand) `->` type($result)";
   let hasFolder = 1;
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Where the window along the `i`-th listed axis begins, its start clamped the way
+    /// Python slices are, when it is a step-1 window of a static axis (the kind a
+    /// kernel can store as an output of its own); nullopt otherwise.
+    std::optional<int64_t> getWindowStart(size_t i);
+  }];
 }
 
 def Loom_BroadcastOp : Loom_Op<"broadcast", [AllElementTypesMatch<["operand", "result"]>]> {

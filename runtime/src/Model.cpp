@@ -24,7 +24,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <sys/stat.h>
 #include <vector>
 
@@ -126,13 +125,6 @@ int64_t count(const std::vector<int64_t> &shape) {
 
 } // namespace loom::rt
 
-size_t loom_model_s::weightBuffers() const {
-  std::set<int> distinct;
-  for (const WeightPart &part : weights)
-    distinct.insert(part.buffer);
-  return distinct.size();
-}
-
 bool loom_model_s::programmaticLaunch() const {
   const char *pdl = std::getenv("LOOM_PDL");
   return !profiling && !(pdl && std::string(pdl) == "0");
@@ -226,6 +218,7 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
           part.shape.push_back(d.asInteger());
         }
       }
+      weightBuffers += !buffers[part.buffer].weight;
       buffers[part.buffer].weight = true;
       weights.push_back(std::move(part));
     }

@@ -173,7 +173,7 @@ loom_status_t runModel(loom_model_t model, const std::vector<Tensor> &inputs,
                       "loom_model_run: the model has " +
                           std::to_string(model ? model->outputs.size() : 0) +
                           " outputs; pass that many output slots");
-  if (model->weightMemory.size() != model->weightBuffers())
+  if (model->weightMemory.size() != model->weightBuffers)
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
                       "loom_model_run: bind the weights first (loom_model_bind_weights)");
   // With profiling on, host time per phase of the run is added to the profile too.

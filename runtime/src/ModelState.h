@@ -97,8 +97,8 @@ struct loom_model_s {
   std::vector<loom::rt::Buffer> buffers;
   std::vector<loom::rt::Port> inputs, outputs;
   std::vector<loom::rt::WeightPart> weights;
-  /// How many distinct buffers the weights fill.
-  size_t weightBuffers() const;
+  /// How many distinct buffers the weights fill (counted when the manifest is read).
+  size_t weightBuffers = 0;
   std::vector<loom::rt::Launch> launches;
   /// The manifest's declared bounds of named dimensions (`--max-seq`, ...).
   std::map<std::string, int64_t> bounds;

@@ -341,17 +341,6 @@ epilogueChain(Value anchor, const llvm::DenseSet<Value> &fromAnchor, Value outpu
   return chain;
 }
 
-/// Where the window of `slice` along its `i`-th axis begins: a step-1 window of a
-/// static axis, its start clamped the way Python slices are; nullopt otherwise.
-static std::optional<int64_t> windowStart(SliceOp slice, size_t i) {
-  int64_t axis = slice.getAxes()[i];
-  Dim from = shapeOf(slice.getOperand())[axis], to = shapeOf(slice.getResult())[axis];
-  if (!from.isStatic() || !to.isStatic() || slice.getSteps()[i] != 1)
-    return std::nullopt;
-  int64_t start = slice.getStarts()[i];
-  return start < 0 ? std::max<int64_t>(from.size + start, 0) : std::min(start, from.size);
-}
-
 /// `at` permuted by the transpose `t`.
 static Index permuted(const Index &at, TransposeOp t) {
   Index next;
@@ -365,7 +354,7 @@ static Index permuted(const Index &at, TransposeOp t) {
 static std::optional<Index> intoWindow(Index at, SliceOp slice,
                                        std::vector<std::string> *guards) {
   for (auto [i, axis] : llvm::enumerate(slice.getAxes())) {
-    std::optional<int64_t> start = windowStart(slice, i);
+    std::optional<int64_t> start = slice.getWindowStart(i);
     if (!start)
       return std::nullopt;
     std::string first = std::to_string(*start) + "LL";
