@@ -125,9 +125,12 @@ int64_t count(const std::vector<int64_t> &shape) {
 
 } // namespace loom::rt
 
-bool loom_model_s::programmaticLaunch() const {
+ProgrammaticLaunch loom_model_s::programmaticLaunch() const {
   const char *pdl = std::getenv("LOOM_PDL");
-  return !profiling && !(pdl && std::string(pdl) == "0");
+  std::string mode = pdl ? pdl : "";
+  if (profiling || mode == "0")
+    return ProgrammaticLaunch::Off;
+  return mode == "early" ? ProgrammaticLaunch::Marked : ProgrammaticLaunch::SmallSteps;
 }
 
 loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string &path) {

@@ -77,12 +77,28 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
     }
   size_t step = 0;
   std::vector<bool> skipped(model->launches.size(), false);
-  const uint32_t earlyFlags = model->programmaticLaunch() ? LOOM_LAUNCH_PROGRAMMATIC : 0;
+  // Kernels marked early launch programmatically; at a step that selects an early
+  // launch by an upper guard (a matrix-vector variant: a decode step of a few rows)
+  // every kernel does: the step is a chain of short one-wave kernels whose launch
+  // latency would otherwise add up, while at larger steps a waiting grid would hold SM
+  // slots that the running kernel's later waves need (batch-64 decode was 8% slower).
+  auto admitted = [&](const Launch &launch) {
+    auto size = sizes.find(launch.when.name);
+    int64_t value = size == sizes.end() ? -1 : size->second;
+    return value >= launch.when.min && !(launch.when.max && value > launch.when.max);
+  };
+  const ProgrammaticLaunch policy = model->programmaticLaunch();
+  bool smallStep = policy == ProgrammaticLaunch::SmallSteps &&
+                   std::any_of(model->launches.begin(), model->launches.end(),
+                               [&](const Launch &launch) {
+                                 return launch.early && !launch.when.name.empty() &&
+                                        launch.when.max && admitted(launch);
+                               });
+  const uint32_t earlyFlags =
+      policy == ProgrammaticLaunch::Off ? 0 : LOOM_LAUNCH_PROGRAMMATIC;
   for (const Launch &launch : model->launches) {
     if (!launch.when.name.empty()) {
-      auto size = sizes.find(launch.when.name);
-      int64_t value = size == sizes.end() ? -1 : size->second;
-      if (value < launch.when.min || (launch.when.max && value > launch.when.max)) {
+      if (!admitted(launch)) {
         if (model->profiling && !events.empty())
           if (loom_status_t s = loom_event_record(events[step]))
             return s;
@@ -122,7 +138,7 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
         return s;
     if (loom_status_t s = loom_module_launch_ex(
             launch.module, launch.kernel.c_str(), grid, launch.threads, launch.shared,
-            args.data(), launch.early ? earlyFlags : 0)) {
+            args.data(), launch.early || smallStep ? earlyFlags : 0)) {
       return s;
     }
     ++step;

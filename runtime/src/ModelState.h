@@ -84,15 +84,20 @@ struct WeightPart {
   std::vector<int64_t> shape;
 };
 
+/// Which kernels a run launches programmatically (griddepcontrol): none; those the
+/// manifest marks `early`; or those and, at steps that select an early launch by its
+/// upper guard (decode steps of a few rows), every kernel.
+enum class ProgrammaticLaunch { Off, Marked, SmallSteps };
+
 } // namespace loom::rt
 
 struct loom_model_s {
   loom_device_t device = nullptr;
   /// The GPU architecture the kernels were compiled for ("sm_90a").
   std::string arch;
-  /// Whether runs launch `early` kernels programmatically: unless $LOOM_PDL is 0 or a
-  /// profile is being taken (timed kernels run alone).
-  bool programmaticLaunch() const;
+  /// Which kernels runs launch programmatically: SmallSteps unless $LOOM_PDL is 0
+  /// (Off) or `early` (Marked), Off while a profile is taken (timed kernels run alone).
+  loom::rt::ProgrammaticLaunch programmaticLaunch() const;
   std::vector<loom_module_t> modules;
   std::vector<loom::rt::Buffer> buffers;
   std::vector<loom::rt::Port> inputs, outputs;

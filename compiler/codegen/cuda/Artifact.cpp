@@ -288,7 +288,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       };
       launch(name, info.threads, info.sharedBytes, info.grid, info.guard, false);
       for (const cuda::EmittedKernel::Phase &phase : info.phases) {
-        launch(phase.name, phase.threads, 0, phase.grid, phase.guard, phase.waitsInside);
+        launch(phase.name, phase.threads, 0, phase.grid, phase.guard, phase.early);
         launchArgs.push_back(launchArgs.back());
       }
     } else if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {

@@ -73,6 +73,9 @@ struct EmittedKernel {
     /// Its code calls loom_wait_prior() itself (after reading weights early); else the
     /// call opens the function.
     bool waitsInside = false;
+    /// Launched programmatically (the manifest's `early`): its blocks may start while
+    /// the kernel before it runs and wait in loom_wait_prior().
+    bool early = false;
     GridDim grid[3];
     Guard guard;
   };

@@ -20,12 +20,18 @@ namespace loom::cuda {
 
 namespace {
 
-/// Most slices one token's context is split into (the grid's z size).
+/// Most slices one token's context is split into (the grid's z size); the combine
+/// phase weighs them with a lane each.
 constexpr int64_t kMaxSplits = 16;
+static_assert(kMaxSplits <= 32, "the combine phase takes a split per lane");
 /// Rows of the scratch buffer of partial results: a step splits each token's context
 /// into at most kScratchRows / tokens slices, so long prefills are not split and need
 /// no more scratch than a batch of decodes.
 constexpr int64_t kScratchRows = 4096;
+/// Keys per slice when a step has fewer than kFewPairs (token, KV head) pairs (a small
+/// decode batch): short slices put more blocks to work on each pair, each with a
+/// shorter chain of dependent steps. Larger steps keep the schedule's `tile_kv`.
+constexpr int64_t kFineKeys = 16, kFewPairs = 128;
 /// The split-KV kernel runs for steps of at most this many tokens (decode batches);
 /// larger steps (prefills) take the tensor-core variant when there is one.
 constexpr int64_t kSplitMaxTokens = 64;
@@ -137,8 +143,10 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
            "[seq] - (end - first) + (token - first) + 1;");
     w.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) +
            "LL, " + num(kScratchRows) + "LL / tokens));");
-    w.line("const long long splits = loom_max(1LL, loom_min(perToken, (keys + " +
-           num(granule - 1) + ") / " + num(granule) + "));");
+    w.line("const long long granule = tokens * " + num(kvHeads) + " < " + num(kFewPairs) +
+           " ? " + num(std::min(granule, kFineKeys)) + "LL : " + num(granule) + "LL;");
+    w.line("const long long splits = loom_max(1LL, loom_min(perToken, (keys + granule - "
+           "1) / granule));");
   };
   locate(e, "(long long)blockIdx.x");
   e.line("const long long g = blockIdx.y, z = blockIdx.z;");
@@ -167,11 +175,6 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   if (vectorized)
     e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
            ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
-  e.open("for (int i = threadIdx.x; i < " + G + " * " + D + "; i += blockDim.x)");
-  e.line("const long long h = g * " + G + " + i / " + D + ", dd = i % " + D + ";");
-  e.line("qs[i / " + D + "][dd] = (float)" + e.at(op.getQuery(), {"token", "h", "dd"}) +
-         " * " + floatLiteral(scale, "float") + ";");
-  e.close();
   e.open("if (threadIdx.x < " + G + ")");
   e.line("m_s[threadIdx.x] = " + minusInf + ";");
   e.line("l_s[threadIdx.x] = 0.0f;");
@@ -206,15 +209,23 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   };
   stage("Ks", keys, d);
   stage("Vs", values, dv);
+  // The query heads (pre-scaled) load while the first pass's copies are in flight.
+  e.open("if (j0 == k0)");
+  e.open("for (int i = threadIdx.x; i < " + G + " * " + D + "; i += blockDim.x)");
+  e.line("const long long h = g * " + G + " + i / " + D + ", dd = i % " + D + ";");
+  e.line("qs[i / " + D + "][dd] = (float)" + e.at(op.getQuery(), {"token", "h", "dd"}) +
+         " * " + floatLiteral(scale, "float") + ";");
+  e.close();
+  e.close();
   if (vectorized) {
     e.line("loom_cp_async_commit();");
     e.line("loom_cp_async_wait<0>();");
   }
   e.line("__syncthreads();");
-  // Scores: a (key, head) pair per thread and step.
-  e.open("for (int x = threadIdx.x; x < " + P + " * " + G + "; x += blockDim.x)");
-  e.line("const int key = x % " + P + ", hh = x / " + P + ";");
-  e.open("if (j0 + key < k1)");
+  // Scores: a (key, head) pair of the pass's n keys per thread and step.
+  e.line("const int n = (int)loom_min(" + P + "LL, k1 - j0);");
+  e.open("for (int x = threadIdx.x; x < n * " + G + "; x += blockDim.x)");
+  e.line("const int key = x % n, hh = x / n;");
   e.line("float dot = 0.0f;");
   e.line("const " + T + " *krow = Ks[key];");
   if (vectorized) {
@@ -237,19 +248,17 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("ps[hh][key] = dot;");
   }
   e.close();
-  e.line("else ps[hh][key] = " + minusInf + ";");
-  e.close();
   e.line("__syncthreads();");
   // Softmax bookkeeping: a warp per head.
   e.open("for (int hh = warp; hh < " + G + "; hh += blockDim.x / 32)");
   e.line("float best = " + minusInf + ";");
-  e.line("for (int c = lane; c < " + P + "; c += 32) best = fmaxf(best, ps[hh][c]);");
+  e.line("for (int c = lane; c < n; c += 32) best = fmaxf(best, ps[hh][c]);");
   e.line(
       "for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, "
       "best, o));");
   e.line("const float before = m_s[hh], after = fmaxf(before, best);");
   e.line("float sum = 0.0f;");
-  e.open("for (int c = lane; c < " + P + "; c += 32)");
+  e.open("for (int c = lane; c < n; c += 32)");
   e.line("const float p = expf(ps[hh][c] - after);");
   e.line("ps[hh][c] = p;");
   e.line("sum += p;");
@@ -265,13 +274,13 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   e.close();
   e.line("__syncthreads();");
   // Values: each thread's outputs (head hh, column dd) for idx = thread + r * threads.
-  e.line("const int n = (int)loom_min(" + P + "LL, k1 - j0);");
   e.line("#pragma unroll");
   e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
   e.line("const int idx = threadIdx.x + r * " + Th + ";");
   e.open("if (idx < " + G + " * " + Dv + ")");
   e.line("const int hh = idx / " + Dv + ", dd = idx % " + Dv + ";");
   e.line("float sum = acc[r] * a_s[hh];");
+  e.line("#pragma unroll 4");
   e.line("for (int c = 0; c < n; ++c) sum += ps[hh][c] * " +
          loadAs(element, "Vs[c]", "dd") + ";");
   e.line("acc[r] = sum;");
@@ -310,6 +319,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   phase.threads = static_cast<int>(std::min<int64_t>(128, (dv + 31) / 32 * 32));
   phase.grid[0] = info_.grid[0];
   phase.grid[1] = {num(heads), 1, 0};
+  phase.early = true;
   bool combined = writePhase(phase, [&] {
     ElementEmitter &c = *emitter_;
     locate(c, "(long long)blockIdx.x");
@@ -318,19 +328,28 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     c.line("const float *base = ws0 + (token * perToken * " + num(heads) + " + h) * " +
            num(dv + 2) + ";");
     c.line("const long long stride = " + num(heads * (dv + 2)) + ";");
-    c.line("float best = " + minusInf + ";");
-    c.line(
-        "for (long long z = 0; z < splits; ++z) best = fmaxf(best, base[z * stride + " +
-        Dv + "]);");
-    c.line("float total = 0.0f;");
-    c.line("for (long long z = 0; z < splits; ++z) total += base[z * stride + " + Dv +
-           " + 1] * expf(base[z * stride + " + Dv + "] - best);");
+    // The first warp weighs the slices (a lane per slice: its sum rescaled to the
+    // largest maximum, over the total); then each output column adds the slices'
+    // weighted partials, their loads independent.
+    c.line("__shared__ float weight[" + num(kMaxSplits) + "];");
+    c.open("if (threadIdx.x < 32)");
+    c.line("const int z = threadIdx.x;");
+    c.line("const float most = z < splits ? base[z * stride + " + Dv + "] : " + minusInf +
+           ";");
+    c.line("float best = most;");
+    c.line("for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, "
+           "best, o));");
+    c.line("const float scale = z < splits ? expf(most - best) : 0.0f;");
+    c.line("float total = z < splits ? base[z * stride + " + Dv + " + 1] * scale : 0.0f;");
+    c.line("for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, "
+           "o);");
+    c.line("if (z < splits) weight[z] = scale / total;");
+    c.close();
+    c.line("__syncthreads();");
     c.open("for (long long dd = threadIdx.x; dd < " + Dv + "; dd += blockDim.x)");
-    c.line("float sum = 0.0f;");
-    c.line("for (long long z = 0; z < splits; ++z) sum += base[z * stride + dd] * "
-           "expf(base[z * stride + " +
-           Dv + "] - best);");
-    c.line("const float y = sum / total;");
+    c.line("float y = 0.0f;");
+    c.line("#pragma unroll 4");
+    c.line("for (int z = 0; z < splits; ++z) y += base[z * stride + dd] * weight[z];");
     bool stored = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
     c.close();
     return stored;

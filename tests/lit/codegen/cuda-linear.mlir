@@ -40,13 +40,16 @@
 // CHECK: loom_mma_bf16(acc[i][j], af[i], bf[j]);
 // CHECK: tanh
 // Its variant for at most 8 rows (decode): a warp per weight row (K = 64 is too short
-// to split), 16-byte loads, one dot product per input row, the same epilogue.
+// to split), its 16-byte loads all issued before the dot product of each input row,
+// the same epilogue.
 // CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
 // CHECK: const long long M = (s_tokens), N = 640LL, K = 64LL;
 // CHECK-NOT: partial
 // CHECK: for (long long n0 = blockIdx.x * 8LL; n0 < N; n0 += gridDim.x * 8LL)
-// CHECK: const uint4 wv = __ldg(reinterpret_cast<const uint4 *>(w + k));
-// CHECK: acc[m] += xf.x * wf[x].x + xf.y * wf[x].y;
+// CHECK: uint4 wv[1];
+// CHECK: const long long k = k0 + c * 256LL + (part * 32 + lane) * 8;
+// CHECK-NEXT: wv[c] = k < K ? __ldg(reinterpret_cast<const uint4 *>(w + k)) : make_uint4(0, 0, 0, 0);
+// CHECK: acc[m] += xf.x * wf.x + xf.y * wf.y;
 // CHECK: acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
 // CHECK: if (lane == 0 && n < N)
 // CHECK: tanh
@@ -78,12 +81,13 @@
 // CHECK: sum[i][j] += av * Bs[kk][tx + 16 * j];
 
 // bf16 [N, K] with a bias, N = 64 and K = 1000: the decode variant splits each weight
-// row over two warps (a warp per row would make 8 blocks), the last 512-element pass
-// partial, and adds the two warps' sums in shared memory.
+// row over two warps (K is under 4 x 256), each lane holding two 16-byte chunks, the
+// second partial, and adds the two warps' sums in shared memory.
 // CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
 // CHECK: __shared__ float partial[8][8];
 // CHECK: for (long long n0 = blockIdx.x * 4LL; n0 < N; n0 += gridDim.x * 4LL)
-// CHECK: for (long long k = (part * 32LL + lane) * 8; k < K; k += 512)
+// CHECK: uint4 wv[2];
+// CHECK: const long long k = k0 + c * 512LL + (part * 32 + lane) * 8;
 // CHECK: partial[warp][m] = acc[m];
 // CHECK: sum += partial[r * 2 + p][m];
 // CHECK: __bfloat162float(in{{[0-9]+}}[row])

@@ -1,0 +1,58 @@
+// Paged KV cache kernels: the cache writes (in place at their slots; the K and V ones
+// share a kernel), split-KV attention with its combine phase, and the tensor-core
+// variant for large steps. Checked text; NVRTC for sm_80 and sm_90a. The GPU suite
+// runs them against the reference (harnesses llama-step-*).
+// RUN: loom-opt %s -loom-fuse -loom-choose-tiles | loom-translate --loom-to-cuda > %t.cu
+// RUN: FileCheck %s < %t.cu
+// RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
+
+// NVRTC: sm_80: 4 kernels
+// NVRTC: sm_90a: 4 kernels
+
+// CHECK-LABEL: //@loom-kernel loom_scatter_
+// CHECK: const long long slot = (long long)v{{[0-9]+}};
+// CHECK: if (slot >= 0 && at < capacity)
+
+// Split-KV: a block per (token, KV head, slice). A step of few (token, KV head) pairs
+// (here 2 per token) slices contexts every 16 keys, larger steps every tile_kv (64);
+// a pass scores only its n keys, each (key, head) pair once.
+// CHECK-LABEL: //@loom-kernel loom_attention_
+// CHECK: const long long granule = tokens * 2 < 128 ? 16LL : 64LL;
+// CHECK-NEXT: const long long splits = loom_max(1LL, loom_min(perToken, (keys + granule - 1) / granule));
+// CHECK: if (z >= splits) return;
+// CHECK: loom_cp_async16(&Ks[r][c], from, 16);
+// The query loads while the first pass's keys and values are in flight.
+// CHECK: if (j0 == k0) {
+// CHECK: qs[i / 64][dd] =
+// CHECK: loom_cp_async_wait<0>();
+// CHECK: const int n = (int)loom_min(64LL, k1 - j0);
+// CHECK-NEXT: for (int x = threadIdx.x; x < n * 4; x += blockDim.x) {
+// CHECK-NEXT: const int key = x % n, hh = x / n;
+// CHECK: for (int c = lane; c < n; c += 32) best = fmaxf(best, ps[hh][c]);
+// CHECK: #pragma unroll 4
+// CHECK-NEXT: for (int c = 0; c < n; ++c) sum += ps[hh][c] * __bfloat162float(Vs[c][dd]);
+// CHECK: ws0[(scratchRow * 8 + h) * 66 + dd] = acc[r];
+
+// The combine phase slices the same way (it recomputes `splits`), a block per (token,
+// query head): a lane per slice finds the weights, then each column adds the partials.
+// CHECK-LABEL: //@loom-kernel loom_attention_{{.*}}_combine
+// CHECK: const long long granule = tokens * 2 < 128 ? 16LL : 64LL;
+// CHECK: if (splits == 1) return;
+// CHECK: if (z < splits) weight[z] = scale / total;
+// CHECK: __syncthreads();
+// CHECK: for (int z = 0; z < splits; ++z) y += base[z * stride + dd] * weight[z];
+
+// CHECK-LABEL: //@loom-kernel loom_attention_{{.*}}_tc
+// CHECK: loom_mma_bf16(
+
+func.func @step(%kc: tensor<?x16x2x64xbf16, #loom.dims<blocks>>, %vc: tensor<?x16x2x64xbf16, #loom.dims<blocks>>,
+                %k: tensor<?x2x64xbf16, #loom.dims<tokens>>, %v: tensor<?x2x64xbf16, #loom.dims<tokens>>,
+                %slots: tensor<?xi64, #loom.dims<tokens>>, %q: tensor<?x8x64xbf16, #loom.dims<tokens>>,
+                %tables: tensor<?x?xi64, #loom.dims<seqs, table>>, %lens: tensor<?xi64, #loom.dims<seqs>>,
+                %starts: tensor<?xi64, #loom.dims<seqs>>)
+    -> (tensor<?x8x64xbf16, #loom.dims<tokens>>, tensor<?x16x2x64xbf16, #loom.dims<blocks>>, tensor<?x16x2x64xbf16, #loom.dims<blocks>>) {
+  %c = loom.cache_write %kc, %k, %slots : (tensor<?x16x2x64xbf16, #loom.dims<blocks>>, tensor<?x2x64xbf16, #loom.dims<tokens>>, tensor<?xi64, #loom.dims<tokens>>) -> tensor<?x16x2x64xbf16, #loom.dims<blocks>>
+  %d = loom.cache_write %vc, %v, %slots : (tensor<?x16x2x64xbf16, #loom.dims<blocks>>, tensor<?x2x64xbf16, #loom.dims<tokens>>, tensor<?xi64, #loom.dims<tokens>>) -> tensor<?x16x2x64xbf16, #loom.dims<blocks>>
+  %o = loom.paged_attention %q, %c, %d, %tables, %lens, %starts scale 1.250000e-01 : (tensor<?x8x64xbf16, #loom.dims<tokens>>, tensor<?x16x2x64xbf16, #loom.dims<blocks>>, tensor<?x16x2x64xbf16, #loom.dims<blocks>>, tensor<?x?xi64, #loom.dims<seqs, table>>, tensor<?xi64, #loom.dims<seqs>>, tensor<?xi64, #loom.dims<seqs>>) -> tensor<?x8x64xbf16, #loom.dims<tokens>>
+  return %o, %c, %d : tensor<?x8x64xbf16, #loom.dims<tokens>>, tensor<?x16x2x64xbf16, #loom.dims<blocks>>, tensor<?x16x2x64xbf16, #loom.dims<blocks>>
+}
