@@ -259,6 +259,36 @@ def LoomFuse : Pass<"loom-fuse"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomMergeCacheWrites : Pass<"loom-merge-cache-writes"> {
+  let summary = "Scatter kernels that write at the same slots become one kernel";
+  let description = [{
+    After `loom-fuse`: the `scatter` kernels of a layer's key and value cache writes
+    store rows at the same slots and do not depend on each other. At a decode step each
+    moves a few kilobytes, so each is all launch and memory latency; one kernel doing
+    both (a grid-stride loop per write, each cache updated in place) saves a launch per
+    layer. A kernel merges into an earlier one at the same slots when every input it
+    reads is available at the earlier one's place, which the merged kernel takes.
+
+    Before:
+    ```mlir
+    %kc2 = loom.kernel scatter(%kc, %k, %slots) : (...) -> tensor<?x16x2x32xbf16, #loom.dims<blocks>> {...}
+    %vc2 = loom.kernel scatter(%vc, %v, %slots) : (...) -> tensor<?x16x2x32xbf16, #loom.dims<blocks>> {...}
+    ```
+    After:
+    ```mlir
+    %c:2 = loom.kernel scatter(%kc, %k, %slots, %vc, %v) : (...) -> (...) {
+      %0 = loom.cache_write %a0, %a1, %a2 : ...
+      %1 = loom.cache_write %a3, %a4, %a2 : ...
+      loom.yield %0, %1 : ...
+    }
+    ```
+  }];
+  let statistics = [
+    Statistic<"numMerged", "merged-kernels", "Scatter kernels merged into an earlier one">
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomChooseTiles : Pass<"loom-choose-tiles"> {
   let summary = "Chooses tile sizes, warps and vector widths per kernel and target";
   let description = [{

@@ -650,9 +650,10 @@ def Loom_KernelOp : Loom_Op<"kernel",
     - `attention`: one `attention` with pointwise prologues on its operands (rope,
       layout) and a pointwise epilogue, or one `paged_attention` with a prologue on its
       query only (its caches, block tables and lengths are inputs);
-    - `scatter`: one `cache_write` with a pointwise prologue on its new rows; the cache
-      is an input, which the kernel's output updates in place (the artifact gives both
-      one buffer), and nothing follows it.
+    - `scatter`: one or more `cache_write`s (`loom-merge-cache-writes` puts a layer's
+      key and value writes in one kernel), each with a pointwise prologue on its new
+      rows; each cache is an input, which the kernel's output updates in place (the
+      artifact gives both one buffer), and nothing follows them.
 
     ```mlir
     %y = loom.kernel matmul (%x, %w, %b) : (tensor<?x256xf32, #loom.dims<tokens>>,

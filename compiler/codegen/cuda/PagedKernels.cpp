@@ -54,34 +54,49 @@ std::string loadAs(Type element, const std::string &pointer, const std::string &
 } // namespace
 
 /// Each thread takes elements of the new rows in a grid-stride loop and stores them at
-/// their slot; negative slots (padding) and slots past the cache are skipped. The
-/// output is the cache input itself (EmittedKernel::inPlace), so rows not written keep
-/// their contents. The prologue (rope on new keys) is computed as rows are read.
+/// their slot; negative slots (padding) and slots past the cache are skipped. Each
+/// output is its cache input itself (EmittedKernel::inPlace), so rows not written keep
+/// their contents. The prologue (rope on new keys) is computed as rows are read. A
+/// kernel with several writes (loom-merge-cache-writes) has a loop per write, output
+/// i being the i-th write's cache.
 bool KernelWriter::scatter() {
   ElementEmitter &e = *emitter_;
-  auto op = llvm::cast<CacheWriteOp>(kernel_.getAnchor());
-  auto cache = llvm::dyn_cast<BlockArgument>(op.getCache());
-  if (!cache)
-    return refuse(
-        "a cache write's cache must be a kernel input (it is updated in place)");
-  if (yielded().size() != 1 || yielded()[0] != op.getResult())
-    return refuse(
-        "a cache write's kernel must output the updated cache and nothing else");
-  Shape rows = shapeOf(op.getValues());
-  info_.grid[0] = {work(rows), info_.threads, 65536};
-  e.line("const long long n = " + product(rows) +
-         ", width = " + product(ArrayRef<Dim>(rows).drop_front()) +
-         ", capacity = " + product(shapeOf(op.getCache())) + ";");
-  e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
-         "t += (long long)gridDim.x * blockDim.x)");
-  Index index = e.delinearize("t", rows);
-  e.line("const long long slot = (long long)" + e.at(op.getSlots(), {index[0]}) + ";");
-  e.line("const long long at = slot * width + t % width;");
-  e.open("if (slot >= 0 && at < capacity)");
-  e.line(store(elementOf(op.getResult()), "out0[at]", e.at(op.getValues(), index)));
-  e.close();
-  e.close();
-  info_.inPlace = {static_cast<int>(cache.getArgNumber())};
+  SmallVector<CacheWriteOp> writes;
+  for (Operation &op : body().without_terminator())
+    if (auto write = llvm::dyn_cast<CacheWriteOp>(op))
+      writes.push_back(write);
+  if (yielded().size() != writes.size() ||
+      llvm::any_of(llvm::enumerate(writes), [&](auto w) {
+        return yielded()[w.index()] != w.value().getResult();
+      }))
+    return refuse("a scatter kernel must output the caches its writes update, in order, "
+                  "and nothing else");
+  info_.inPlace.clear();
+  for (auto [i, op] : llvm::enumerate(writes)) {
+    auto cache = llvm::dyn_cast<BlockArgument>(op.getCache());
+    if (!cache)
+      return refuse(
+          "a cache write's cache must be a kernel input (it is updated in place)");
+    Shape rows = shapeOf(op.getValues());
+    if (i == 0)
+      info_.grid[0] = {work(rows), info_.threads, 65536};
+    e.open("");
+    e.line("const long long n = " + product(rows) +
+           ", width = " + product(ArrayRef<Dim>(rows).drop_front()) +
+           ", capacity = " + product(shapeOf(op.getCache())) + ";");
+    e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
+           "t += (long long)gridDim.x * blockDim.x)");
+    Index index = e.delinearize("t", rows);
+    e.line("const long long slot = (long long)" + e.at(op.getSlots(), {index[0]}) + ";");
+    e.line("const long long at = slot * width + t % width;");
+    e.open("if (slot >= 0 && at < capacity)");
+    e.line(store(elementOf(op.getResult()), "out" + std::to_string(i) + "[at]",
+                 e.at(op.getValues(), index)));
+    e.close();
+    e.close();
+    e.close();
+    info_.inPlace.push_back(static_cast<int>(cache.getArgNumber()));
+  }
   return true;
 }
 

@@ -1,8 +1,8 @@
-// Paged KV cache kernels: the cache writes (in place at their slots; the K and V ones
-// share a kernel), split-KV attention with its combine phase, and the tensor-core
+// Paged KV cache kernels: the cache writes (in place at their slots, the K and V ones
+// in one kernel), split-KV attention with its combine phase, and the tensor-core
 // variant for large steps. Checked text; NVRTC for sm_80 and sm_90a. The GPU suite
 // runs them against the reference (harnesses llama-step-*).
-// RUN: loom-opt %s -loom-fuse -loom-choose-tiles | loom-translate --loom-to-cuda > %t.cu
+// RUN: loom-opt %s -loom-fuse -loom-merge-cache-writes -loom-choose-tiles | loom-translate --loom-to-cuda > %t.cu
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
@@ -10,8 +10,14 @@
 // NVRTC: sm_90a: 4 kernels
 
 // CHECK-LABEL: //@loom-kernel loom_scatter_
+// CHECK: __nv_bfloat16 *__restrict__ out0, __nv_bfloat16 *__restrict__ out1,
 // CHECK: const long long slot = (long long)v{{[0-9]+}};
 // CHECK: if (slot >= 0 && at < capacity)
+// CHECK-NEXT: const float [[K:v[0-9]+]] = __bfloat162float(in1[
+// CHECK-NEXT: out0[at] = __float2bfloat16_rn([[K]]);
+// CHECK: if (slot >= 0 && at < capacity)
+// CHECK-NEXT: const float [[V:v[0-9]+]] = __bfloat162float(in4[
+// CHECK-NEXT: out1[at] = __float2bfloat16_rn([[V]]);
 
 // Split-KV: a block per (token, KV head, slice). A step of few (token, KV head) pairs
 // (here 2 per token) slices contexts every 16 keys, larger steps every tile_kv (64);
