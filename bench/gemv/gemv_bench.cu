@@ -31,7 +31,34 @@ __device__ __forceinline__ float dot8(uint4 w, uint4 x) {
   return s;
 }
 
-// V0: the current generated kernel (W warps per row, 8/W rows per block, grid cap 2048).
+// Stores each weight row's dot products: lane 0 of its only warp, or its W warps'
+// partial sums added through shared memory by one thread per (row, input row).
+template <int W>
+__device__ void storeRows(const float (&acc)[8], float (&partial)[8][8], bf16 *y, long long M,
+                          long long N, long long n0, long long n) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  constexpr int rows = 8 / W;
+  if (W == 1) {
+    if (lane == 0 && n < N)
+      for (int m = 0; m < 8 && m < M; ++m) y[m * N + n] = __float2bfloat16_rn(acc[m]);
+    return;
+  }
+  if (lane == 0)
+    for (int m = 0; m < 8; ++m) partial[warp][m] = acc[m];
+  __syncthreads();
+  if (threadIdx.x < rows * 8) {
+    const int r = threadIdx.x / 8, m = threadIdx.x % 8;
+    const long long row = n0 + r;
+    if (row < N && m < M) {
+      float s = 0;
+      for (int p = 0; p < W; ++p) s += partial[r * W + p][m];
+      y[m * N + row] = __float2bfloat16_rn(s);
+    }
+  }
+  __syncthreads();
+}
+
+// V0: the earlier generated kernel (W warps per row, 8/W rows per block, grid cap 2048).
 template <int W>
 __global__ void __launch_bounds__(256) v0(const bf16 *x, const bf16 *w0, bf16 *y, long long M, long long N, long long K, int pf) {
   launch_next();
@@ -69,24 +96,7 @@ __global__ void __launch_bounds__(256) v0(const bf16 *x, const bf16 *w0, bf16 *y
       if (m >= M) break;
       for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
     }
-    if (W == 1) {
-      if (lane == 0 && n < N)
-        for (int m = 0; m < 8 && m < M; ++m) y[m * N + n] = __float2bfloat16_rn(acc[m]);
-    } else {
-      if (lane == 0)
-        for (int m = 0; m < 8; ++m) partial[warp][m] = acc[m];
-      __syncthreads();
-      if (threadIdx.x < rows * 8) {
-        const int r = threadIdx.x / 8, m = threadIdx.x % 8;
-        const long long row = n0 + r;
-        if (row < N && m < M) {
-          float s = 0;
-          for (int p = 0; p < W; ++p) s += partial[r * W + p][m];
-          y[m * N + row] = __float2bfloat16_rn(s);
-        }
-      }
-      __syncthreads();
-    }
+    storeRows<W>(acc, partial, y, M, N, n0, n);
   }
 }
 
@@ -129,24 +139,7 @@ __global__ void __launch_bounds__(256) v2(const bf16 *x, const bf16 *w0, bf16 *y
       }
       for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
     }
-    if (W == 1) {
-      if (lane == 0 && n < N)
-        for (int m = 0; m < 8 && m < M; ++m) y[m * N + n] = __float2bfloat16_rn(acc[m]);
-    } else {
-      if (lane == 0)
-        for (int m = 0; m < 8; ++m) partial[warp][m] = acc[m];
-      __syncthreads();
-      if (threadIdx.x < rows * 8) {
-        const int r = threadIdx.x / 8, m = threadIdx.x % 8;
-        const long long row = n0 + r;
-        if (row < N && m < M) {
-          float s = 0;
-          for (int p = 0; p < W; ++p) s += partial[r * W + p][m];
-          y[m * N + row] = __float2bfloat16_rn(s);
-        }
-      }
-      __syncthreads();
-    }
+    storeRows<W>(acc, partial, y, M, N, n0, n);
   }
 }
 
