@@ -88,7 +88,7 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
     return value >= launch.when.min && !(launch.when.max && value > launch.when.max);
   };
   const ProgrammaticLaunch policy = model->programmaticLaunch();
-  bool smallStep = policy == ProgrammaticLaunch::SmallSteps &&
+  const bool smallStep = policy == ProgrammaticLaunch::SmallSteps &&
                    std::any_of(model->launches.begin(), model->launches.end(),
                                [&](const Launch &launch) {
                                  return launch.early && !launch.when.name.empty() &&
