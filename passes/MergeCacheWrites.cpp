@@ -71,8 +71,8 @@ KernelOp merge(KernelOp first, KernelOp second) {
   SmallVector<Type> resultTypes(first.getResultTypes());
   llvm::append_range(resultTypes, second.getResultTypes());
   OpBuilder builder(first);
-  auto merged = KernelOp::create(builder, first.getLoc(), resultTypes, KernelKind::Scatter,
-                                 inputs, first.getScheduleAttr());
+  auto merged = KernelOp::create(builder, first.getLoc(), resultTypes,
+                                 KernelKind::Scatter, inputs, first.getScheduleAttr());
   Block *body = builder.createBlock(&merged.getBody());
   for (Value input : inputs)
     body->addArgument(input.getType(), input.getLoc());

@@ -591,12 +591,13 @@ LogicalResult KernelOp::verify() {
                            << stringifyKernelKind(*kind) << " kernel";
   }
   bool anchorsFit = getKind() == KernelKind::Pointwise ? anchors == 0
-                    : getKind() == KernelKind::Scatter  ? anchors >= 1
-                                                        : anchors == 1;
+                    : getKind() == KernelKind::Scatter ? anchors >= 1
+                                                       : anchors == 1;
   if (!anchorsFit)
-    return emitOpError() << "of kind " << stringifyKernelKind(getKind()) << " has " << anchors
-                         << " anchor op(s); a pointwise kernel has none, a scatter kernel one "
-                            "or more, others exactly one";
+    return emitOpError()
+           << "of kind " << stringifyKernelKind(getKind()) << " has " << anchors
+           << " anchor op(s); a pointwise kernel has none, a scatter kernel one "
+              "or more, others exactly one";
   if (std::optional<DictionaryAttr> schedule = getSchedule()) {
     std::string why;
     if (!KernelSchedule::fromAttr(*schedule, getKind(), why))

@@ -89,11 +89,11 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
   };
   const ProgrammaticLaunch policy = model->programmaticLaunch();
   const bool smallStep = policy == ProgrammaticLaunch::SmallSteps &&
-                   std::any_of(model->launches.begin(), model->launches.end(),
-                               [&](const Launch &launch) {
-                                 return launch.early && !launch.when.name.empty() &&
-                                        launch.when.max && admitted(launch);
-                               });
+                         std::any_of(model->launches.begin(), model->launches.end(),
+                                     [&](const Launch &launch) {
+                                       return launch.early && !launch.when.name.empty() &&
+                                              launch.when.max && admitted(launch);
+                                     });
   const uint32_t earlyFlags =
       policy == ProgrammaticLaunch::Off ? 0 : LOOM_LAUNCH_PROGRAMMATIC;
   for (const Launch &launch : model->launches) {

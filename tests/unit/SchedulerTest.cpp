@@ -216,3 +216,48 @@ TEST(Scheduler, StopsAtStopTokensStopStringsAndTheModelLength) {
   EXPECT_EQ(done[3].tokens.size(), 6u);
   EXPECT_STREQ(finishReasonName(done[3].reason), "model context length");
 }
+
+TEST(Scheduler, LooksForStopStringsInTheLastTokensOnly) {
+  // What the fake model generates unstopped: 96 tokens.
+  Request probe = request(1, 5, 96);
+  BlockPool probePool(64, 4);
+  Scheduler probeScheduler(probePool, {});
+  std::vector<int32_t> free = serve(probeScheduler, probePool, {probe}).at(1).tokens;
+  ASSERT_EQ(free.size(), 96u);
+  auto spell = [](const std::vector<int32_t> &tokens) {
+    std::string text;
+    for (int32_t t : tokens)
+      text += "<" + std::to_string(t) + ">";
+    return text;
+  };
+  // A stop string made of three tokens late in the output; it ends where its first
+  // occurrence in the whole text does.
+  std::string stop = spell({free[70], free[71], free[72]});
+  std::string whole = spell(free);
+  size_t at = whole.find(stop);
+  ASSERT_NE(at, std::string::npos);
+
+  size_t longCalls = 0, calls = 0;
+  SchedulerOptions options;
+  options.detokenize = [&](const std::vector<int32_t> &tokens) {
+    ++calls;
+    longCalls += tokens.size() > 32;
+    return spell(tokens);
+  };
+  BlockPool pool(64, 4);
+  Scheduler scheduler(pool, options);
+  Request stopped = probe, unstopped = probe;
+  stopped.stop.stopStrings = {stop};
+  unstopped.id = 2;
+  unstopped.stop.stopStrings = {"<0>"}; // 0 is never generated
+  std::map<uint64_t, Finished> done = serve(scheduler, pool, {stopped, unstopped});
+  EXPECT_EQ(done[1].reason, FinishReason::StopString);
+  EXPECT_EQ(done[1].text, whole.substr(0, at));
+  EXPECT_EQ(spell(done[1].tokens), whole.substr(0, at + stop.size()));
+  EXPECT_EQ(done[2].reason, FinishReason::MaxTokens);
+  EXPECT_EQ(done[2].tokens, free);
+  // Each step detokenized a few tokens; the whole output only when a sequence finished
+  // (once for each of the two).
+  EXPECT_GT(calls, 96u);
+  EXPECT_EQ(longCalls, 2u);
+}

@@ -581,8 +581,9 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
     e.line("#pragma unroll");
     e.open("for (int c = 0; c < " + C + "; ++c)");
     e.line("const long long k = k0 + c * " + S + "LL + (part * 32 + lane) * 8;");
-    e.line("wv[c] = k < K ? __ldg(reinterpret_cast<const uint4 *>(w + k)) : make_uint4(0, "
-           "0, 0, 0);");
+    e.line(
+        "wv[c] = k < K ? __ldg(reinterpret_cast<const uint4 *>(w + k)) : make_uint4(0, "
+        "0, 0, 0);");
     e.close();
     e.line("#pragma unroll");
     e.open("for (int m = 0; m < " + R + "; ++m)");

@@ -66,9 +66,8 @@ bool KernelWriter::scatter() {
     if (auto write = llvm::dyn_cast<CacheWriteOp>(op))
       writes.push_back(write);
   if (yielded().size() != writes.size() ||
-      llvm::any_of(llvm::enumerate(writes), [&](auto w) {
-        return yielded()[w.index()] != w.value().getResult();
-      }))
+      llvm::any_of(llvm::enumerate(writes),
+                   [&](auto w) { return yielded()[w.index()] != w.value().getResult(); }))
     return refuse("a scatter kernel must output the caches its writes update, in order, "
                   "and nothing else");
   info_.inPlace.clear();
@@ -354,12 +353,15 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     c.line("const float most = z < splits ? base[z * stride + " + Dv + "] : " + minusInf +
            ";");
     c.line("float best = most;");
-    c.line("for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, "
+    c.line("for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, "
+           "__shfl_xor_sync(0xffffffffu, "
            "best, o));");
     c.line("const float scale = z < splits ? expf(most - best) : 0.0f;");
-    c.line("float total = z < splits ? base[z * stride + " + Dv + " + 1] * scale : 0.0f;");
-    c.line("for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, "
-           "o);");
+    c.line("float total = z < splits ? base[z * stride + " + Dv +
+           " + 1] * scale : 0.0f;");
+    c.line(
+        "for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, "
+        "o);");
     c.line("if (z < splits) weight[z] = scale / total;");
     c.close();
     c.line("__syncthreads();");

@@ -132,6 +132,35 @@ StepPlan Scheduler::schedule() {
   return plan;
 }
 
+/// A stop string that appears with the newest token ends in that token's text and
+/// starts at most its length before, so the text of the last tokens holds it once it
+/// is longer than the longest stop string plus the newest token's text plus a margin
+/// (a decoder may treat the first few bytes of a text differently: a stripped leading
+/// space, an incomplete UTF-8 sequence). Every token yields at least one byte in
+/// byte-level vocabularies, so the window starts at that many tokens and doubles
+/// until its text is long enough or it is the whole output. A stop string that
+/// appeared earlier was found at its own step.
+bool Scheduler::stopStringInTail(const std::vector<int32_t> &generated,
+                                 const std::vector<std::string> &stops) const {
+  constexpr size_t kMargin = 4;
+  size_t longest = 0;
+  for (const std::string &s : stops)
+    longest = std::max(longest, s.size());
+  size_t need = longest + options_.detokenize({generated.back()}).size() + kMargin;
+  size_t count = std::min(generated.size(), need);
+  std::string window;
+  while (true) {
+    window = options_.detokenize(std::vector<int32_t>(
+        generated.end() - static_cast<std::ptrdiff_t>(count), generated.end()));
+    if (window.size() >= need || count == generated.size())
+      break;
+    count = std::min(generated.size(), count * 2);
+  }
+  return std::any_of(stops.begin(), stops.end(), [&](const std::string &s) {
+    return !s.empty() && window.find(s) != std::string::npos;
+  });
+}
+
 std::vector<Finished> Scheduler::complete(const StepPlan &plan,
                                           const std::vector<int32_t> &sampled) {
   if (sampled.size() != plan.prefill.size() + plan.decode.size())
@@ -152,7 +181,10 @@ std::vector<Finished> Scheduler::complete(const StepPlan &plan,
     if (std::find(stop.stopTokens.begin(), stop.stopTokens.end(), token) !=
         stop.stopTokens.end())
       reason = FinishReason::StopToken;
-    if (!reason && !stop.stopStrings.empty()) {
+    // Each step looks for stop strings in the text of the output's last tokens only;
+    // the whole output is detokenized once, when one is there.
+    if (!reason && !stop.stopStrings.empty() &&
+        stopStringInTail(sequence.generated, stop.stopStrings)) {
       text = options_.detokenize(sequence.generated);
       size_t earliest = std::string::npos;
       for (const std::string &s : stop.stopStrings)

@@ -123,6 +123,10 @@ private:
   };
 
   bool grow(Sequence &sequence, int64_t slots);
+  /// Whether one of `stops` is in the text of the last tokens of `generated`: enough
+  /// of them to hold the longest stop string before the newest token's text.
+  bool stopStringInTail(const std::vector<int32_t> &generated,
+                        const std::vector<std::string> &stops) const;
   void preempt(uint64_t id, StepPlan &plan);
   std::vector<int32_t> context(const Sequence &sequence) const;
 
