@@ -183,22 +183,29 @@ TEST(Scheduler, PreemptsWhenBlocksRunOutAndStillCompletesEveryRequest) {
   EXPECT_EQ(pool.numFree(), pool.numBlocks());
 }
 
+/// What the fake model generates for `probe` with no stop condition but its length.
+static std::vector<int32_t> unstopped(const Request &probe) {
+  BlockPool pool(64, 4);
+  Scheduler scheduler(pool, {});
+  return serve(scheduler, pool, {probe}).at(probe.id).tokens;
+}
+
+/// A detokenizer for the tests: each token as "<id>".
+static std::string spell(const std::vector<int32_t> &tokens) {
+  std::string text;
+  for (int32_t t : tokens)
+    text += "<" + std::to_string(t) + ">";
+  return text;
+}
+
 TEST(Scheduler, StopsAtStopTokensStopStringsAndTheModelLength) {
-  // What the fake model generates unstopped for the probe's prompt.
   Request probe = request(1, 5, 8);
-  BlockPool probePool(16, 4);
-  Scheduler probeScheduler(probePool, {});
-  std::vector<int32_t> free = serve(probeScheduler, probePool, {probe}).at(1).tokens;
+  std::vector<int32_t> free = unstopped(probe);
   ASSERT_EQ(free.size(), 8u);
 
   SchedulerOptions options;
   options.maxContext = 11; // 5 prompt tokens + at most 6 generated
-  options.detokenize = [](const std::vector<int32_t> &tokens) {
-    std::string text;
-    for (int32_t t : tokens)
-      text += "<" + std::to_string(t) + ">";
-    return text;
-  };
+  options.detokenize = spell;
   BlockPool pool(16, 4);
   Scheduler scheduler(pool, options);
   // Three requests with the probe's prompt, so the model would give all three `free`.
@@ -218,18 +225,9 @@ TEST(Scheduler, StopsAtStopTokensStopStringsAndTheModelLength) {
 }
 
 TEST(Scheduler, LooksForStopStringsInTheLastTokensOnly) {
-  // What the fake model generates unstopped: 96 tokens.
   Request probe = request(1, 5, 96);
-  BlockPool probePool(64, 4);
-  Scheduler probeScheduler(probePool, {});
-  std::vector<int32_t> free = serve(probeScheduler, probePool, {probe}).at(1).tokens;
+  std::vector<int32_t> free = unstopped(probe);
   ASSERT_EQ(free.size(), 96u);
-  auto spell = [](const std::vector<int32_t> &tokens) {
-    std::string text;
-    for (int32_t t : tokens)
-      text += "<" + std::to_string(t) + ">";
-    return text;
-  };
   // A stop string made of three tokens late in the output; it ends where its first
   // occurrence in the whole text does.
   std::string stop = spell({free[70], free[71], free[72]});
