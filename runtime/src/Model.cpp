@@ -167,6 +167,14 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
         !parseDtypeName(dtype->asString(), buffer.dtype) ||
         !shapeOf(b.get("shape"), buffer.shape))
       return bad("a buffer has no valid dtype and shape");
+    if (const json::Value *zeroed = b.get("zeroed")) {
+      if (!zeroed->isBool())
+        return bad("a buffer has a malformed \"zeroed\"");
+      buffer.zeroed = zeroed->asBool();
+      for (const std::string &dim : buffer.shape)
+        if (buffer.zeroed && !evaluate(dim, {}))
+          return bad("a zeroed buffer has a dimension of no fixed size: " + dim);
+    }
     buffers.push_back(buffer);
   }
   auto bufferIndex = [&](const json::Value &entry, int &out) {
@@ -287,6 +295,25 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
   return nullptr;
 }
 
+loom_status_t loom_model_s::allocateZeroed() {
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    if (!buffers[i].zeroed)
+      continue;
+    int64_t elements = 1;
+    for (const std::string &dim : buffers[i].shape)
+      elements *= *evaluate(dim, {});
+    size_t bytes = static_cast<size_t>(std::max<int64_t>(elements, 1)) *
+                   static_cast<size_t>(dtypeSize(buffers[i].dtype));
+    uint64_t pointer = 0;
+    if (loom_status_t s = loom_device_alloc(device, bytes, &pointer))
+      return s;
+    zeroedMemory[static_cast<int>(i)] = pointer;
+    if (loom_status_t s = loom_device_zero(device, pointer, bytes))
+      return s;
+  }
+  return nullptr;
+}
+
 loom_status_t loom_model_s::shape(const std::vector<std::string> &dims,
                                   const std::string &what,
                                   std::map<std::string, int64_t> &sizes,
@@ -330,6 +357,8 @@ loom_status_t loom_model_load(loom_device_t device, const char *artifact,
   auto model = std::make_unique<loom_model_s>();
   model->device = device;
   if (loom_status_t status = model->parse(manifest, dir + "/manifest.json"))
+    return status;
+  if (loom_status_t status = model->allocateZeroed())
     return status;
   // Compile for this device.
   loom_device_info_t info;

@@ -31,7 +31,7 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
   std::map<std::string, int64_t> bound = sizes;
   for (size_t i = 0; i < model->buffers.size(); ++i) {
     const Buffer &b = model->buffers[i];
-    if (b.weight || !used[i] || pinned.count(static_cast<int>(i)))
+    if (b.weight || b.zeroed || !used[i] || pinned.count(static_cast<int>(i)))
       continue;
     std::vector<int64_t> shape;
     if (loom_status_t s =
@@ -51,9 +51,12 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
     model->arenaBytes = plan.peak;
   }
   memory.assign(model->buffers.size(), 0);
-  for (size_t i = 0; i < model->buffers.size(); ++i)
-    memory[i] = model->buffers[i].weight ? model->weightMemory[static_cast<int>(i)]
-                                         : model->arena + plan.offsets[i];
+  for (size_t i = 0; i < model->buffers.size(); ++i) {
+    const Buffer &b = model->buffers[i];
+    memory[i] = b.weight   ? model->weightMemory[static_cast<int>(i)]
+                : b.zeroed ? model->zeroedMemory[static_cast<int>(i)]
+                           : model->arena + plan.offsets[i];
+  }
   for (auto &[buffer, pointer] : pinned)
     memory[buffer] = pointer;
   if (beforeLaunch)

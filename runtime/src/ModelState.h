@@ -40,6 +40,9 @@ struct Buffer {
   DType dtype = DType::F32;
   std::vector<std::string> shape;
   bool weight = false;
+  /// Counters the kernels find zero and leave zero (EmittedKernel::counters): static
+  /// shape, zero-filled once at load, outside the arena.
+  bool zeroed = false;
 };
 
 struct Launch {
@@ -116,8 +119,8 @@ struct loom_model_s {
   std::vector<bool> used;
   /// The arena that runs lay their buffers out in (grown when a run needs more).
   uint64_t arena = 0, arenaBytes = 0;
-  /// Device memory of the bound weights, by buffer.
-  std::map<int, uint64_t> weightMemory;
+  /// Device memory of the bound weights, and of the zeroed buffers, by buffer.
+  std::map<int, uint64_t> weightMemory, zeroedMemory;
   /// Profiling: per-kernel launch counts and milliseconds, and the last report.
   bool profiling = false;
   std::map<std::string, std::pair<int64_t, double>> profile;
@@ -127,15 +130,18 @@ struct loom_model_s {
     if (arena)
       if (loom_status_t s = loom_device_free(device, arena))
         loom_status_free(s);
-    for (auto &[buffer, pointer] : weightMemory)
-      if (loom_status_t s = loom_device_free(device, pointer))
-        loom_status_free(s);
+    for (const std::map<int, uint64_t> *memory : {&weightMemory, &zeroedMemory})
+      for (auto &[buffer, pointer] : *memory)
+        if (loom_status_t s = loom_device_free(device, pointer))
+          loom_status_free(s);
     for (loom_module_t module : modules)
       loom_module_unload(module);
   }
 
   /// Reads the manifest (`path` names it in messages).
   loom_status_t parse(const loom::json::Value &manifest, const std::string &path);
+  /// Allocates and zero-fills the zeroed buffers.
+  loom_status_t allocateZeroed();
   /// The shape of `dims` for `sizes`; binds plain names from `given` when provided.
   loom_status_t shape(const std::vector<std::string> &dims, const std::string &what,
                       std::map<std::string, int64_t> &sizes, const int64_t *given,

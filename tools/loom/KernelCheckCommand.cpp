@@ -211,20 +211,29 @@ int runKernelCheck(int argc, char **argv) {
                               ? inputNames[source]
                               : "");
     }
-    // Scratch buffers follow the outputs.
-    if (const json::Value *list = kernel.get("scratch"))
-      for (const json::Value &bytes : list->asArray()) {
-        uint64_t pointer = 0;
-        if (loom_status_t s = loom_device_alloc(
-                gpu, static_cast<size_t>(std::max<int64_t>(bytes.asInteger(), 4)),
-                &pointer)) {
-          error = loom_status_message(s);
-          loom_status_free(s);
-          ok = false;
-          break;
-        }
+    // Scratch buffers follow the outputs, then the counters, zero-filled (the kernel
+    // leaves them zero).
+    auto device = [&](int64_t bytes, bool zero) {
+      uint64_t pointer = 0;
+      loom_status_t s = loom_device_alloc(gpu, static_cast<size_t>(bytes), &pointer);
+      if (!s)
         buffers.push_back(pointer);
+      if (!s && zero)
+        s = loom_device_zero(gpu, pointer, static_cast<size_t>(bytes));
+      if (s) {
+        error = loom_status_message(s);
+        loom_status_free(s);
+        ok = false;
       }
+      return ok;
+    };
+    if (const json::Value *list = kernel.get("scratch"))
+      for (const json::Value &bytes : list->asArray())
+        if (!device(std::max<int64_t>(bytes.asInteger(), 4), false))
+          break;
+    if (const json::Value *counters = kernel.get("counters");
+        ok && counters && counters->isInteger() && counters->asInteger() > 0)
+      device(counters->asInteger() * 4, true);
     for (const json::Value &size : kernel.get("sizes")->asArray())
       sizes.push_back(size.asInteger());
     for (uint64_t &pointer : buffers)

@@ -193,7 +193,7 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       entryText += ", \"default\": " + std::to_string(fill.getInt());
     inputs += std::string(i ? ",\n    " : "\n    ") + entryText + "}";
   }
-  int weightCount = 0, launchCount = 0;
+  int weightCount = 0, launchCount = 0, counterBuffer = -1;
   for (Operation &op : body) {
     if (auto weight = llvm::dyn_cast<WeightOp>(op)) {
       if (!addBuffer(weight))
@@ -261,6 +261,22 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         bufferTypes.push_back(scratchType(shape, kernel.getContext()));
         args += (args.empty() ? "" : ", ") + std::to_string(count);
         launchArgs.back().push_back(count++);
+      }
+      if (info.counters) {
+        // One zero-filled buffer of counters for all kernels (each leaves it zero).
+        if (counterBuffer < 0) {
+          int64_t most = 0;
+          for (const cuda::EmittedKernel &k : kernels)
+            most = std::max(most, k.counters);
+          buffers += std::string(count ? ",\n    " : "\n    ") +
+                     "{\"dtype\": \"U32\", \"shape\": [" +
+                     jsonString(std::to_string(most)) + "], \"zeroed\": true}";
+          bufferTypes.push_back(RankedTensorType::get(
+              {most}, IntegerType::get(kernel.getContext(), 32, IntegerType::Unsigned)));
+          counterBuffer = count++;
+        }
+        args += (args.empty() ? "" : ", ") + std::to_string(counterBuffer);
+        launchArgs.back().push_back(counterBuffer);
       }
       for (const std::string &symbol : info.symbols)
         sizes += (sizes.empty() ? "" : ", ") + jsonString(symbol);

@@ -43,6 +43,22 @@ __device__ __forceinline__ void loom_wait_prior() {
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
 #endif
 }
+/// Counts a block in: adds 1 to `*counter` and returns the count before. Called by one
+/// thread after a barrier, it releases the whole block's earlier writes at GPU scope
+/// and acquires those of the blocks counted before it (acquire-release; a barrier
+/// after it orders the other threads' reads).
+__device__ __forceinline__ unsigned loom_count_block(unsigned *counter) {
+  unsigned before;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+  asm volatile("atom.add.acq_rel.gpu.global.u32 %0, [%1], 1;\n"
+               : "=r"(before) : "l"(counter) : "memory");
+#else
+  __threadfence();
+  before = atomicAdd(counter, 1u);
+  __threadfence();
+#endif
+  return before;
+}
 /// Starts bringing the 128-byte line at `p` into the L2 cache.
 __device__ __forceinline__ void loom_prefetch_l2(const void *p) {
   asm volatile("prefetch.global.L2 [%0];\n" :: "l"(p));

@@ -52,6 +52,11 @@ struct EmittedKernel {
   /// Float32 scratch buffers the kernel needs, by shape (size expressions); passed as
   /// `ws0`, ... after the outputs and alive for the kernel's launches only.
   std::vector<std::vector<std::string>> scratch;
+  /// Unsigned 32-bit counters the kernel needs (0: none), passed as `counters` after
+  /// the scratch buffers. They are zero when a launch starts and the kernel leaves them
+  /// zero (the last block to count resets its counter), so one zero-filled buffer
+  /// serves every kernel of an artifact; it outlives runs.
+  int64_t counters = 0;
   /// Launch only when the named dimension's size is within [min, max] (max 0: no
   /// upper bound); an empty name always launches.
   struct Guard {
@@ -62,9 +67,8 @@ struct EmittedKernel {
   };
   Guard guard;
   /// Kernels launched right after this one with the same parameters (later passes of
-  /// the same work, such as combining the partial results of a split context), or
-  /// instead of it (a variant with the complementary guard, such as a matrix-vector
-  /// kernel for few rows).
+  /// the same work), or instead of it (a variant with the complementary guard, such as a
+  /// matrix-vector kernel for few rows).
   struct Phase {
     std::string name;
     int threads = 256;

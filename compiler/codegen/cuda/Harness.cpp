@@ -295,8 +295,9 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
             "\n    {\"name\": " + jsonString(name) +
             ", \"kind\": " + jsonString(stringifyKernelKind(info.kind).str()) +
             ", \"launches\": [" + launchList + "], \"scratch\": [" + scratch +
-            "], \"in_place\": [" + inPlace + "], \"sizes\": [" + symbols +
-            "], \"inputs\": [" + inputNames + "], \"outputs\": [" + outputNames + "]}";
+            "], \"counters\": " + std::to_string(info.counters) + ", \"in_place\": [" +
+            inPlace + "], \"sizes\": [" + symbols + "], \"inputs\": [" + inputNames +
+            "], \"outputs\": [" + outputNames + "]}";
   });
   if (!ok)
     return false;

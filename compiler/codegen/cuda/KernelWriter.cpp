@@ -165,6 +165,10 @@ void KernelWriter::writeFunction(llvm::raw_ostream &os, const EmittedKernel::Pha
     os << separator << "float *__restrict__ ws" << i;
     separator = ", ";
   }
+  if (info_.counters) {
+    os << separator << "unsigned int *__restrict__ counters";
+    separator = ", ";
+  }
   for (const std::string &symbol : info_.symbols) {
     os << separator << "long long s_" << symbol;
     separator = ", ";

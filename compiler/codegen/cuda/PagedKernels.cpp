@@ -5,7 +5,7 @@
 // Paged attention is split-KV (flash-decoding): a block takes one query token, one KV
 // head and one slice of the token's context, with the query heads that share the KV
 // head computed together so each key and value is loaded once for all of them; when
-// a context is split, a second kernel combines the slices' partial results.
+// a context is split, the last of its slices to finish combines their partial results.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,10 +20,11 @@ namespace loom::cuda {
 
 namespace {
 
-/// Most slices one token's context is split into (the grid's z size); the combine
-/// phase weighs them with a lane each.
+/// Most slices one token's context is split into (the grid's z size); the combining
+/// block weighs a head's slices with a lane each.
 constexpr int64_t kMaxSplits = 16;
-static_assert(kMaxSplits <= 32, "the combine phase takes a split per lane");
+static_assert(32 % kMaxSplits == 0,
+              "the combine weighs a head's slices in lanes of a warp");
 /// Rows of the scratch buffer of partial results: a step splits each token's context
 /// into at most kScratchRows / tokens slices, so long prefills are not split and need
 /// no more scratch than a batch of decodes.
@@ -106,7 +107,8 @@ bool KernelWriter::scatter() {
 /// that head's running maximum and sum, then every thread accumulates its share of the
 /// G x Dv outputs from the pass's values. An unsplit token stores its result (through
 /// the epilogue); a split one writes the unnormalized output and its maximum and sum
-/// to scratch, and phase 2, a block per (token, query head), combines the slices.
+/// to scratch, and the token's last slice to finish combines the slices of its G heads
+/// (no second launch: counting blocks finds it).
 /// Steps of more than kSplitMaxTokens tokens take the tensor-core variant instead
 /// (pagedPrefill) where there is one.
 bool KernelWriter::pagedAttention(PagedAttentionOp op) {
@@ -138,31 +140,35 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   info_.grid[0] = {work(ArrayRef<Dim>(q).take_front()), 1, 0};
   info_.grid[1] = {num(kvHeads), 1, 0};
   info_.grid[2] = {num(kMaxSplits), 1, 0};
-  info_.scratch = {{num(kScratchRows), num(heads), num(dv + 2)}};
+  // A scratch row per (slice, query head): the Dv unnormalized outputs, the maximum and
+  // the sum, padded to 16 bytes when Dv allows the combine to read 4 columns at once.
+  int64_t columns = dv % 4 == 0 ? 4 : 1, width = dv + (columns == 4 ? 4 : 2);
+  std::string W = num(width);
+  info_.scratch = {{num(kScratchRows), num(heads), W}};
+  // A counter per (token, KV head) of a split step: one is split only when it has at
+  // least two slices' rows of scratch, so at most kScratchRows / 2 tokens.
+  info_.counters = kScratchRows / 2 * kvHeads;
 
   // The token's sequence (the last whose first token is at or before it), how many
   // keys it sees, and how many slices its context is split into.
-  auto locate = [&](ElementEmitter &w, const std::string &token) {
-    w.line("const long long tokens = " + sizeExpr(q[0]) + ", seqs = " +
-           sizeExpr(shapeOf(op.getContextLens())[0]) + ", token = " + token + ";");
-    w.line("long long lo = 0, hi = seqs - 1;");
-    w.open("while (lo < hi)");
-    w.line("const long long mid = (lo + hi + 1) / 2;");
-    w.line("if ((long long)" + starts + "[mid] <= token) lo = mid; else hi = mid - 1;");
-    w.close();
-    w.line("const long long seq = lo, first = " + starts + "[seq];");
-    w.line("const long long end = seq + 1 < seqs ? (long long)" + starts +
-           "[seq + 1] : tokens;");
-    w.line("const long long keys = (long long)" + lens +
-           "[seq] - (end - first) + (token - first) + 1;");
-    w.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) +
-           "LL, " + num(kScratchRows) + "LL / tokens));");
-    w.line("const long long granule = tokens * " + num(kvHeads) + " < " + num(kFewPairs) +
-           " ? " + num(std::min(granule, kFineKeys)) + "LL : " + num(granule) + "LL;");
-    w.line("const long long splits = loom_max(1LL, loom_min(perToken, (keys + granule - "
-           "1) / granule));");
-  };
-  locate(e, "(long long)blockIdx.x");
+  e.line("const long long tokens = " + sizeExpr(q[0]) + ", seqs = " +
+         sizeExpr(shapeOf(op.getContextLens())[0]) + ", token = blockIdx.x;");
+  e.line("long long lo = 0, hi = seqs - 1;");
+  e.open("while (lo < hi)");
+  e.line("const long long mid = (lo + hi + 1) / 2;");
+  e.line("if ((long long)" + starts + "[mid] <= token) lo = mid; else hi = mid - 1;");
+  e.close();
+  e.line("const long long seq = lo, first = " + starts + "[seq];");
+  e.line("const long long end = seq + 1 < seqs ? (long long)" + starts +
+         "[seq + 1] : tokens;");
+  e.line("const long long keys = (long long)" + lens +
+         "[seq] - (end - first) + (token - first) + 1;");
+  e.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) + "LL, " +
+         num(kScratchRows) + "LL / tokens));");
+  e.line("const long long granule = tokens * " + num(kvHeads) + " < " + num(kFewPairs) +
+         " ? " + num(std::min(granule, kFineKeys)) + "LL : " + num(granule) + "LL;");
+  e.line("const long long splits = loom_max(1LL, loom_min(perToken, (keys + granule - "
+         "1) / granule));");
   e.line("const long long g = blockIdx.y, z = blockIdx.z;");
   e.line("if (z >= splits) return;");
   e.line("const long long chunk = (keys + splits - 1) / splits;");
@@ -314,65 +320,82 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   bool stored = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
   e.close();
   e.open("else");
-  e.line("ws0[(scratchRow * " + num(heads) + " + h) * " + num(dv + 2) +
-         " + dd] = acc[r];");
+  e.line("ws0[(scratchRow * " + num(heads) + " + h) * " + W + " + dd] = acc[r];");
   e.close();
   e.close();
   e.open("if (splits > 1 && threadIdx.x < " + G + ")");
   e.line("float *stats = ws0 + (scratchRow * " + num(heads) + " + g * " + G +
-         " + threadIdx.x) * " + num(dv + 2) + " + " + Dv + ";");
+         " + threadIdx.x) * " + W + " + " + Dv + ";");
   e.line("stats[0] = m_s[threadIdx.x];");
   e.line("stats[1] = l_s[threadIdx.x];");
   e.close();
   if (!stored)
     return false;
+  e.line("if (splits == 1) return;");
 
-  // Phase 2: combine a split token's slices, a block per (token, query head).
-  EmittedKernel::Phase phase;
-  phase.name = name_ + "_combine";
-  phase.threads = static_cast<int>(std::min<int64_t>(128, (dv + 31) / 32 * 32));
-  phase.grid[0] = info_.grid[0];
-  phase.grid[1] = {num(heads), 1, 0};
-  // Not marked early: the runtime takes an early launch under an upper guard for a
-  // decode step of a few rows and then launches every kernel programmatically, which
-  // at 64-token steps (this phase's bound) cost batch-64 decode 8%.
-  bool combined = writePhase(phase, [&] {
-    ElementEmitter &c = *emitter_;
-    locate(c, "(long long)blockIdx.x");
-    c.line("if (splits == 1) return;");
-    c.line("const long long h = blockIdx.y;");
-    c.line("const float *base = ws0 + (token * perToken * " + num(heads) + " + h) * " +
-           num(dv + 2) + ";");
-    c.line("const long long stride = " + num(heads * (dv + 2)) + ";");
-    // The first warp weighs the slices (a lane per slice: its sum rescaled to the
-    // largest maximum, over the total); then each output column adds the slices'
-    // weighted partials, their loads independent.
-    c.line("__shared__ float weight[" + num(kMaxSplits) + "];");
-    c.open("if (threadIdx.x < 32)");
-    c.line("const int z = threadIdx.x;");
-    c.line("const float most = z < splits ? base[z * stride + " + Dv + "] : " + minusInf +
-           ";");
-    c.line("float best = most;");
-    c.line("for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, "
-           "__shfl_xor_sync(0xffffffffu, "
-           "best, o));");
-    c.line("const float scale = z < splits ? expf(most - best) : 0.0f;");
-    c.line("float total = z < splits ? base[z * stride + " + Dv +
-           " + 1] * scale : 0.0f;");
-    c.line(
-        "for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, "
-        "o);");
-    c.line("if (z < splits) weight[z] = scale / total;");
-    c.close();
-    c.line("__syncthreads();");
-    c.open("for (long long dd = threadIdx.x; dd < " + Dv + "; dd += blockDim.x)");
-    c.line("float y = 0.0f;");
-    c.line("#pragma unroll 4");
-    c.line("for (int z = 0; z < splits; ++z) y += base[z * stride + dd] * weight[z];");
-    bool stored = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
-    c.close();
-    return stored;
-  });
+  // The last slice of a (token, KV head) to finish combines them all: each block counts
+  // itself once its partials are written; the one that completes the count resets the
+  // counter for the next launch and weighs the slices, kMaxSplits lanes per head (a
+  // slice's sum rescaled to the largest maximum, over the total), then adds each
+  // output's weighted partials, its loads (from L2) independent.
+  e.line("__shared__ bool last_s;");
+  e.line("__syncthreads();");
+  e.open("if (threadIdx.x == 0)");
+  e.line("unsigned int *count = counters + token * " + num(kvHeads) + " + g;");
+  e.line("last_s = loom_count_block(count) == (unsigned int)splits - 1u;");
+  e.line("if (last_s) *count = 0u;");
+  e.close();
+  e.line("__syncthreads();");
+  e.line("if (!last_s) return;");
+  e.line("const long long stride = " + num(heads * width) + ";");
+  e.line("const float *partials = ws0 + (token * perToken * " + num(heads) + " + g * " +
+         G + ") * " + W + ";");
+  std::string S = num(kMaxSplits);
+  e.line("__shared__ float weight[" + G + "][" + S + "];");
+  e.open("for (int t = threadIdx.x; t < " + num((group * kMaxSplits + 31) / 32 * 32) +
+         "; t += blockDim.x)");
+  e.line("const int hh = t / " + S + ", zz = t % " + S + ";");
+  e.line("const bool valid = hh < " + G + " && zz < splits;");
+  e.line("const float *stats = partials + hh * " + W + " + " + Dv + " + zz * stride;");
+  e.line("const float most = valid ? __ldcg(stats) : " + minusInf + ";");
+  e.line("const float sum = valid ? __ldcg(stats + 1) : 0.0f;");
+  e.line("float best = most;");
+  e.line("for (int o = " + num(kMaxSplits / 2) +
+         "; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, best, o));");
+  e.line("const float scale = valid ? expf(most - best) : 0.0f;");
+  e.line("float total = sum * scale;");
+  e.line("for (int o = " + num(kMaxSplits / 2) +
+         "; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);");
+  e.line("if (valid) weight[hh][zz] = scale / total;");
+  e.close();
+  e.line("__syncthreads();");
+  // Each thread adds `columns` adjacent outputs, 8 slices' loads in flight at a time.
+  std::string C = num(columns), vectorType = columns == 4 ? "float4" : "float";
+  e.open("for (int idx = threadIdx.x * " + C + "; idx < " + G + " * " + Dv +
+         "; idx += blockDim.x * " + C + ")");
+  e.line("const int hh = idx / " + Dv + ", d0 = idx % " + Dv + ";");
+  e.line("const float *column = partials + hh * " + W + " + d0;");
+  e.line("float y[" + C + "] = {};");
+  e.open("for (int z0 = 0; z0 < splits; z0 += 8)");
+  e.line("#pragma unroll");
+  e.open("for (int j = 0; j < 8; ++j)");
+  e.open("if (z0 + j < splits)");
+  e.line("const " + vectorType + " p = __ldcg(reinterpret_cast<const " + vectorType +
+         " *>(column + (z0 + j) * stride));");
+  e.line("const float w = weight[hh][z0 + j];");
+  if (columns == 4)
+    e.line("y[0] += p.x * w, y[1] += p.y * w, y[2] += p.z * w, y[3] += p.w * w;");
+  else
+    e.line("y[0] += p * w;");
+  e.close();
+  e.close();
+  e.close();
+  e.line("#pragma unroll");
+  e.open("for (int c = 0; c < " + C + "; ++c)");
+  e.line("const long long h = g * " + G + " + hh, dd = d0 + c;");
+  bool combined = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y[c]");
+  e.close();
+  e.close();
   return combined && pagedPrefill(op);
 }
 
