@@ -43,6 +43,9 @@ struct EmittedKernel {
   int threads = 256;
   /// Bytes of dynamic shared memory the launch must provide (0: none).
   int64_t sharedBytes = 0;
+  /// Its code calls loom_wait_prior() itself, after reading what no kernel of the run
+  /// writes (Phase::waitsInside).
+  bool waitsInside = false;
   GridDim grid[3];
   /// The dimension names the kernel takes, in parameter order.
   std::vector<std::string> symbols;

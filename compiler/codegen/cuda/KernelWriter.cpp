@@ -130,6 +130,7 @@ LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
   EmittedKernel::Phase main;
   main.name = name_;
   main.threads = info_.threads;
+  main.waitsInside = info_.waitsInside;
   std::copy(info_.grid, info_.grid + 3, main.grid);
   writeFunction(os, main, emitter_->code());
   for (auto [phase, code] : llvm::zip(info_.phases, phaseCode_))
@@ -471,6 +472,16 @@ bool KernelWriter::storeOutputs(Value anchor, const Index &index,
 std::string KernelWriter::parameter(Value value) {
   auto arg = llvm::dyn_cast<BlockArgument>(value);
   return arg ? "in" + std::to_string(arg.getArgNumber()) : "";
+}
+
+bool KernelWriter::isRunInput(Value value) {
+  auto arg = llvm::dyn_cast<BlockArgument>(value);
+  if (!arg || arg.getOwner() != &body())
+    return false;
+  Value outer = kernel_.getInputs()[arg.getArgNumber()];
+  while (auto reshape = outer.getDefiningOp<ReshapeOp>())
+    outer = reshape.getOperand();
+  return llvm::isa<BlockArgument>(outer);
 }
 
 } // namespace loom::cuda

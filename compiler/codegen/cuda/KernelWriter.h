@@ -96,6 +96,9 @@ private:
                                      const Index &index, std::string &value);
   bool storeOutputs(mlir::Value anchor, const Index &index, const std::string &value);
   std::string parameter(mlir::Value value);
+  /// Whether the kernel input `value` is an input of the run (an entry argument or a
+  /// reshape of one), which no kernel writes: safe to read before loom_wait_prior().
+  bool isRunInput(mlir::Value value);
 
   KernelOp kernel_;
   /// How the kernel is laid out: its `schedule`, or the default choice without one.

@@ -203,16 +203,17 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   e.line("#pragma unroll");
   e.line("for (int r = 0; r < " + num(perThread) + "; ++r) acc[r] = 0.0f;");
 
-  e.open("for (long long j0 = k0; j0 < k1; j0 += " + P + ")");
-  // The pass's key and value rows, through the block table, 16 bytes at a time.
-  auto stage = [&](const std::string &tile, const std::string &cache, int64_t width) {
+  // The key and value rows of a pass starting at j0 (those `which` admits), through
+  // the block table, 16 bytes at a time.
+  auto stage = [&](const std::string &tile, const std::string &cache, int64_t width,
+                   const std::string &which) {
     int64_t chunk = vectorized ? vector : 1;
     std::string chunks = num(width / chunk);
     e.open("for (int x = threadIdx.x; x < " + P + " * " + chunks + "; x += blockDim.x)");
     e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * " + num(chunk) +
            ";");
     e.line("const long long j = j0 + r;");
-    e.open("if (j < k1)");
+    e.open("if (" + which + ")");
     e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
            num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
     e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) +
@@ -227,8 +228,27 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.close();
     e.close();
   };
-  stage("Ks", keys, d);
-  stage("Vs", values, dv);
+  // When the block tables, lengths and query starts are inputs of the run, the first
+  // pass's keys and values cached before this step (rows before `old`; the step's cache
+  // writes store only rows from `old` on) are copied before waiting for the kernels
+  // before this one: launched programmatically (a decode step), the copies overlap them.
+  bool prefetch = isRunInput(op.getBlockTables()) && isRunInput(op.getContextLens()) &&
+                  isRunInput(op.getQueryStarts());
+  info_.waitsInside = prefetch;
+  std::string rows = "j < k1";
+  if (prefetch) {
+    e.line("const long long old = (long long)" + lens + "[seq] - (end - first);");
+    e.open("");
+    e.line("const long long j0 = k0;");
+    stage("Ks", keys, d, "j < k1 && j < old");
+    stage("Vs", values, dv, "j < k1 && j < old");
+    e.close();
+    e.line("loom_wait_prior();");
+    rows = "j < k1 && (j0 > k0 || j >= old)";
+  }
+  e.open("for (long long j0 = k0; j0 < k1; j0 += " + P + ")");
+  stage("Ks", keys, d, rows);
+  stage("Vs", values, dv, rows);
   // The query heads (pre-scaled) load while the first pass's copies are in flight.
   e.open("if (j0 == k0)");
   e.open("for (int i = threadIdx.x; i < " + G + " * " + D + "; i += blockDim.x)");

@@ -41,9 +41,10 @@ struct Engine::State {
   int64_t blockSize = 0, tableWidth = 0, vocab = 0, maxTokens = 0;
   /// The block table width of the staged step (tableWidth, or more for the warm-up).
   int64_t usedWidth = 0;
-  /// The step inputs' buffers and their device memory (capacity in elements).
+  /// The step inputs' buffers; their device memory mirrors `staging` (each input at
+  /// the offset stage() put it, so one copy uploads them all).
   int inputBuffer[kNumStepInputs] = {};
-  uint64_t inputMemory[kNumStepInputs] = {};
+  uint64_t inputMemory = 0;
   /// Cache buffers and their memory; the logits output.
   std::vector<std::pair<int, uint64_t>> caches;
   std::vector<uint64_t> cacheBytesPerBlock;
@@ -62,6 +63,8 @@ struct Engine::State {
   struct Graph {
     loom_graph_t graph = nullptr;
     uint64_t arena = 0;
+    /// Where the step inputs were when it was captured.
+    std::vector<uint64_t> inputs;
   };
   std::map<int64_t, Graph> graphs;
   std::map<int64_t, int> bucketRuns;
@@ -70,8 +73,7 @@ struct Engine::State {
     dropGraphs();
     for (auto &[buffer, pointer] : caches)
       freeDevice(pointer);
-    for (uint64_t pointer : inputMemory)
-      freeDevice(pointer);
+    freeDevice(inputMemory);
     freeDevice(logits);
     freeDevice(sampled);
     loom_host_free(device, staging);
@@ -92,7 +94,9 @@ struct Engine::State {
 
   bool setUp(const std::string &artifact, const std::string &weights, std::string &error);
   bool allocateCaches(int32_t blocks, std::string &error);
-  loom_status_t run(int64_t tokens, int64_t seqs, bool graph);
+  /// Runs the staged step, its inputs at `offsets` (elements) of inputMemory.
+  loom_status_t run(int64_t tokens, int64_t seqs, bool graph,
+                    const size_t offsets[kNumStepInputs]);
   /// The step's inputs: entries laid end to end, padded to `seqs` sequences.
   void stage(const std::vector<const StepEntry *> &entries, int64_t seqs, int64_t &tokens,
              size_t offsets[kNumStepInputs], size_t counts[kNumStepInputs]);
@@ -178,12 +182,11 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
       size_t((options.maxBatch + 1) * tableWidth + options.maxBatch + 1),
       size_t(options.maxBatch),
       size_t(options.maxBatch),   size_t(options.maxBatch)};
-  for (int i = 0; i < kNumStepInputs; ++i) {
-    stagingElements += capacity[i];
-    if (loom_status_t s = loom_device_alloc(device, capacity[i] * 8, &inputMemory[i])) {
-      error = describe(s);
-      return false;
-    }
+  for (size_t elements : capacity)
+    stagingElements += elements;
+  if (loom_status_t s = loom_device_alloc(device, stagingElements * 8, &inputMemory)) {
+    error = describe(s);
+    return false;
   }
   if (loom_status_t s = loom_host_alloc(device, stagingElements * 8,
                                         reinterpret_cast<void **>(&staging))) {
@@ -219,13 +222,14 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
     std::vector<const StepEntry *> none;
     int64_t staged = tokens;
     stage(none, seqs, staged, offsets, counts);
-    for (int i = 0; i < kNumStepInputs; ++i)
-      if (loom_status_t s = loom_device_upload(device, inputMemory[i], staging + offsets[i],
-                                               counts[i] * 8)) {
-        error = describe(s);
-        return false;
-      }
-    if (loom_status_t s = run(staged, seqs, false)) {
+    if (loom_status_t s = loom_device_upload(device, inputMemory, staging,
+                                             (offsets[kNumStepInputs - 1] +
+                                              counts[kNumStepInputs - 1]) *
+                                                 8)) {
+      error = describe(s);
+      return false;
+    }
+    if (loom_status_t s = run(staged, seqs, false, offsets)) {
       error = "warm-up step: " + describe(s);
       return false;
     }
@@ -352,14 +356,18 @@ void Engine::State::stage(const std::vector<const StepEntry *> &entries, int64_t
   }
 }
 
-loom_status_t Engine::State::run(int64_t tokens, int64_t seqs, bool graph) {
+loom_status_t Engine::State::run(int64_t tokens, int64_t seqs, bool graph,
+                                 const size_t offsets[kNumStepInputs]) {
   std::map<std::string, int64_t> sizes = {{"tokens", tokens},
                                           {"seqs", seqs},
                                           {"table", usedWidth},
                                           {"blocks", pool ? pool->numBlocks() : 1}};
   std::map<int, uint64_t> pinned;
-  for (int i = 0; i < kNumStepInputs; ++i)
-    pinned[inputBuffer[i]] = inputMemory[i];
+  std::vector<uint64_t> inputs;
+  for (int i = 0; i < kNumStepInputs; ++i) {
+    inputs.push_back(inputMemory + offsets[i] * 8);
+    pinned[inputBuffer[i]] = inputs.back();
+  }
   for (auto &[buffer, pointer] : caches)
     pinned[buffer] = pointer;
   pinned[logitsBuffer] = logits;
@@ -369,7 +377,7 @@ loom_status_t Engine::State::run(int64_t tokens, int64_t seqs, bool graph) {
   // Decode steps of a bucket: the first runs directly (and grows the arena if it must),
   // later ones replay a graph captured from the second, while the arena stays put.
   Graph &g = graphs[seqs];
-  if (g.graph && g.arena != model->arena) {
+  if (g.graph && (g.arena != model->arena || g.inputs != inputs)) {
     loom_graph_destroy(g.graph);
     g.graph = nullptr;
   }
@@ -390,6 +398,7 @@ loom_status_t Engine::State::run(int64_t tokens, int64_t seqs, bool graph) {
       return ended;
     g.graph = captured;
     g.arena = model->arena;
+    g.inputs = inputs;
   }
   ++stats.graphSteps;
   return loom_graph_launch(g.graph);
@@ -470,11 +479,12 @@ bool Engine::step(std::vector<StepToken> &tokens, std::vector<Finished> &finishe
     error = describe(s);
     return false;
   };
-  for (int i = 0; i < kNumStepInputs; ++i)
-    if (loom_status_t s = loom_device_upload_async(st.device, st.inputMemory[i],
-                                                   st.staging + offsets[i], counts[i] * 8))
-      return fail(s);
-  if (loom_status_t s = st.run(count, seqs, graph))
+  // stage() packs the inputs in order: one copy takes them all.
+  if (loom_status_t s = loom_device_upload_async(
+          st.device, st.inputMemory, st.staging,
+          (offsets[kNumStepInputs - 1] + counts[kNumStepInputs - 1]) * 8))
+    return fail(s);
+  if (loom_status_t s = st.run(count, seqs, graph, offsets))
     return fail(s);
   // Sample the real rows.
   std::vector<rt::SampleRow> rows;

@@ -58,6 +58,27 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
   const SampleRow p = rows[r];
   const float *in = logits + r * vocab;
   float *x = work + r * vocab;
+  const bool greedy = p.temperature <= 0.0f;
+  if (greedy && p.penalty == 1.0f) {
+    // Greedy on the logits as they are: the largest, the lowest index among equals
+    // (unrolled so that each thread's loads are in flight together).
+    float best = __int_as_float(0xff800000);
+    int at = (int)vocab;
+    #pragma unroll 8
+    for (int i = threadIdx.x; i < (int)vocab; i += blockDim.x) {
+      const float v = __ldg(in + i);
+      if (v > best) {
+        best = v;
+        at = i;
+      }
+    }
+    const float top = loom_reduce(best, Max());
+    const int first = -loom_reduce(best == top ? -at : -(int)vocab, MaxInt());
+    if (threadIdx.x == 0)
+      out[r] = first;
+    return;
+  }
+  #pragma unroll 8
   for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
     x[i] = in[i];
   __syncthreads();
@@ -71,8 +92,8 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
     }
     __syncthreads();
   }
-  if (p.temperature <= 0.0f) {
-    // Greedy: the largest logit, the lowest index among equals.
+  if (greedy) {
+    // Greedy after the penalty: the largest logit, the lowest index among equals.
     float best = __int_as_float(0xff800000);
     long long at = vocab;
     for (long long i = threadIdx.x; i < vocab; i += blockDim.x)

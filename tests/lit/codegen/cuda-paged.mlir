@@ -24,10 +24,21 @@
 // a pass scores only its n keys, each (key, head) pair once.
 // CHECK-LABEL: //@loom-kernel loom_attention_
 // CHECK: float *__restrict__ ws0, unsigned int *__restrict__ counters, long long s_blocks
+// CHECK-NEXT: loom_launch_next();
+// CHECK-NEXT: const long long tokens =
 // CHECK: const long long granule = tokens * 2 < 128 ? 16LL : 64LL;
 // CHECK-NEXT: const long long splits = loom_max(1LL, loom_min(perToken, (keys + granule - 1) / granule));
 // CHECK: if (z >= splits) return;
+// The tables, lengths and starts are inputs of the run: the first pass's keys and
+// values cached before the step are copied before the wait for the kernels before it,
+// the step's own (from `old` on, which its cache writes store) after.
+// CHECK-NOT: loom_wait_prior();
+// CHECK: const long long old = (long long)in{{[0-9]}}[seq] - (end - first);
+// CHECK: if (j < k1 && j < old) {
 // CHECK: loom_cp_async16(&Ks[r][c], from, 16);
+// CHECK: loom_wait_prior();
+// CHECK-NEXT: for (long long j0 = k0; j0 < k1; j0 += 64) {
+// CHECK: if (j < k1 && (j0 > k0 || j >= old)) {
 // The query loads while the first pass's keys and values are in flight.
 // CHECK: if (j0 == k0) {
 // CHECK: qs[i / 64][dd] =
