@@ -95,7 +95,8 @@ KernelSchedule attentionSchedule(AttentionOp op) {
 
 /// Paged attention: one query token and KV head per block (its query heads share the
 /// key and value loads), `tile_kv` keys per block of a split context (flash-decoding:
-/// long contexts spread over blocks whose partial results a second pass combines).
+/// long contexts spread over blocks, the last of a context's to finish combining their
+/// partial results; steps of a few tokens take a variant of 8 warps).
 KernelSchedule pagedAttentionSchedule() {
   KernelSchedule s;
   s.tileQ = 1;

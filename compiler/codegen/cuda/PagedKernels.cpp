@@ -33,6 +33,12 @@ constexpr int64_t kScratchRows = 4096;
 /// decode batch): short slices put more blocks to work on each pair, each with a
 /// shorter chain of dependent steps. Larger steps keep the schedule's `tile_kv`.
 constexpr int64_t kFineKeys = 16, kFewPairs = 128;
+/// Steps of at most kDecodeTokens tokens (a small decode batch, whose attention is a few
+/// blocks' chain of latencies) take the split-KV kernel with kDecodeWarps warps per
+/// block (the `_decode` variant); larger ones the schedule's warps, which suit a grid
+/// of many blocks. Batch-1 decode on an H100 was 1.8% faster with 8 warps than 4, and
+/// batch-64 2.2% slower.
+constexpr int64_t kDecodeTokens = 8, kDecodeWarps = 8;
 /// The split-KV kernel runs for steps of at most this many tokens (decode batches);
 /// larger steps (prefills) take the tensor-core variant when there is one.
 constexpr int64_t kSplitMaxTokens = 64;
@@ -131,11 +137,17 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   Type element = elementOf(op.getKeyCache());
   if (element.isF64() || elementOf(op.getQuery()).isF64())
     return refuse("paged attention is written for f32, f16 and bf16");
-  int64_t threads = schedule_.warps * 32, granule = schedule_.tileKv;
-  int64_t perThread = (group * dv + threads - 1) / threads;
+  int64_t granule = schedule_.tileKv;
   double scale = softmaxScale(op.getScale(), d);
   std::string T = storageType(element), G = num(group), D = num(d), Dv = num(dv),
-              Th = num(threads), minusInf = "__int_as_float(0xff800000)";
+              minusInf = "__int_as_float(0xff800000)";
+  // When the block tables, lengths and query starts are inputs of the run, the first
+  // pass's keys and values cached before this step (rows before `old`; the step's cache
+  // writes store only rows from `old` on) are copied before waiting for the kernels
+  // before this one: launched programmatically (a decode step), the copies overlap them.
+  bool prefetch = isRunInput(op.getBlockTables()) && isRunInput(op.getContextLens()) &&
+                  isRunInput(op.getQueryStarts());
+  info_.waitsInside = prefetch;
 
   info_.grid[0] = {work(ArrayRef<Dim>(q).take_front()), 1, 0};
   info_.grid[1] = {num(kvHeads), 1, 0};
@@ -149,274 +161,294 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   // least two slices' rows of scratch, so at most kScratchRows / 2 tokens.
   info_.counters = kScratchRows / 2 * kvHeads;
 
-  // The token's sequence (the last whose first token is at or before it), how many
-  // keys it sees, and how many slices its context is split into.
-  e.line("const long long tokens = " + sizeExpr(q[0]) + ", seqs = " +
-         sizeExpr(shapeOf(op.getContextLens())[0]) + ", token = blockIdx.x;");
-  e.line("long long lo = 0, hi = seqs - 1;");
-  e.open("while (lo < hi)");
-  e.line("const long long mid = (lo + hi + 1) / 2;");
-  e.line("if ((long long)" + starts + "[mid] <= token) lo = mid; else hi = mid - 1;");
-  e.close();
-  e.line("const long long seq = lo, first = " + starts + "[seq];");
-  e.line("const long long end = seq + 1 < seqs ? (long long)" + starts +
-         "[seq + 1] : tokens;");
-  e.line("const long long keys = (long long)" + lens +
-         "[seq] - (end - first) + (token - first) + 1;");
-  e.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) + "LL, " +
-         num(kScratchRows) + "LL / tokens));");
-  e.line("const long long granule = tokens * " + num(kvHeads) + " < " + num(kFewPairs) +
-         " ? " + num(std::min(granule, kFineKeys)) + "LL : " + num(granule) + "LL;");
-  e.line("const long long splits = loom_max(1LL, loom_min(perToken, (keys + granule - "
-         "1) / granule));");
-  e.line("const long long g = blockIdx.y, z = blockIdx.z;");
-  e.line("if (z >= splits) return;");
-  e.line("const long long chunk = (keys + splits - 1) / splits;");
-  e.line("const long long k0 = z * chunk, k1 = loom_min(keys, k0 + chunk);");
-  e.line("const long long tableWidth = " + sizeExpr(tables[1]) + ";");
-  // Keys per pass: a tile of keys and one of values (rows padded by 16 bytes, so that
-  // threads reading different rows hit different banks) fit the static shared memory.
-  int64_t bytes = element.isF32() ? 4 : 2, vector = 16 / bytes, pass = 64;
-  auto sharedFor = [&](int64_t keys) {
-    return keys * (d + dv + 2 * vector) * bytes + group * (d + keys + 3) * 4;
-  };
-  while (pass > 16 && sharedFor(pass) > 44 * 1024)
-    pass /= 2;
-  if (sharedFor(pass) > 44 * 1024)
-    return refuse("paged attention heads of " + D + " and " + Dv +
-                  " do not fit a block's shared memory");
-  bool vectorized = d % vector == 0 && dv % vector == 0;
-  std::string P = num(pass), ldK = num(d + vector), ldV = num(dv + vector);
-  e.line("__shared__ __align__(16) " + T + " Ks[" + P + "][" + ldK + "], Vs[" + P + "][" +
-         ldV + "];");
-  e.line("__shared__ float qs[" + G + "][" + D + "], ps[" + G + "][" + P + "], m_s[" + G +
-         "], l_s[" + G + "], a_s[" + G + "];");
-  e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
-  if (vectorized)
-    e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
-           ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
-  e.open("if (threadIdx.x < " + G + ")");
-  e.line("m_s[threadIdx.x] = " + minusInf + ";");
-  e.line("l_s[threadIdx.x] = 0.0f;");
-  e.close();
-  e.line("float acc[" + num(perThread) + "];");
-  e.line("#pragma unroll");
-  e.line("for (int r = 0; r < " + num(perThread) + "; ++r) acc[r] = 0.0f;");
+  // The kernel's code for blocks of `threads` threads, into the current emitter.
+  auto split = [&](int64_t threads) {
+    ElementEmitter &e = *emitter_;
+    int64_t perThread = (group * dv + threads - 1) / threads;
+    std::string Th = num(threads);
 
-  // The key and value rows of a pass starting at j0 (those `which` admits), through
-  // the block table, 16 bytes at a time.
-  auto stage = [&](const std::string &tile, const std::string &cache, int64_t width,
-                   const std::string &which) {
-    int64_t chunk = vectorized ? vector : 1;
-    std::string chunks = num(width / chunk);
-    e.open("for (int x = threadIdx.x; x < " + P + " * " + chunks + "; x += blockDim.x)");
-    e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * " + num(chunk) +
-           ";");
-    e.line("const long long j = j0 + r;");
-    e.open("if (" + which + ")");
-    e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
-           num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
-    e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) +
-           " + g) * " + num(width) + " + c;");
+    // The token's sequence (the last whose first token is at or before it), how many
+    // keys it sees, and how many slices its context is split into.
+    e.line("const long long tokens = " + sizeExpr(q[0]) + ", seqs = " +
+           sizeExpr(shapeOf(op.getContextLens())[0]) + ", token = blockIdx.x;");
+    e.line("long long lo = 0, hi = seqs - 1;");
+    e.open("while (lo < hi)");
+    e.line("const long long mid = (lo + hi + 1) / 2;");
+    e.line("if ((long long)" + starts + "[mid] <= token) lo = mid; else hi = mid - 1;");
+    e.close();
+    e.line("const long long seq = lo, first = " + starts + "[seq];");
+    e.line("const long long end = seq + 1 < seqs ? (long long)" + starts +
+           "[seq + 1] : tokens;");
+    e.line("const long long keys = (long long)" + lens +
+           "[seq] - (end - first) + (token - first) + 1;");
+    e.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) +
+           "LL, " + num(kScratchRows) + "LL / tokens));");
+    e.line("const long long granule = tokens * " + num(kvHeads) + " < " + num(kFewPairs) +
+           " ? " + num(std::min(granule, kFineKeys)) + "LL : " + num(granule) + "LL;");
+    e.line("const long long splits = loom_max(1LL, loom_min(perToken, (keys + granule - "
+           "1) / granule));");
+    e.line("const long long g = blockIdx.y, z = blockIdx.z;");
+    e.line("if (z >= splits) return;");
+    e.line("const long long chunk = (keys + splits - 1) / splits;");
+    e.line("const long long k0 = z * chunk, k1 = loom_min(keys, k0 + chunk);");
+    e.line("const long long tableWidth = " + sizeExpr(tables[1]) + ";");
+    // Keys per pass: a tile of keys and one of values (rows padded by 16 bytes, so that
+    // threads reading different rows hit different banks) fit the static shared memory.
+    int64_t bytes = element.isF32() ? 4 : 2, vector = 16 / bytes, pass = 64;
+    auto sharedFor = [&](int64_t keys) {
+      return keys * (d + dv + 2 * vector) * bytes + group * (d + keys + 3) * 4;
+    };
+    while (pass > 16 && sharedFor(pass) > 44 * 1024)
+      pass /= 2;
+    if (sharedFor(pass) > 44 * 1024)
+      return refuse("paged attention heads of " + D + " and " + Dv +
+                    " do not fit a block's shared memory");
+    bool vectorized = d % vector == 0 && dv % vector == 0;
+    std::string P = num(pass), ldK = num(d + vector), ldV = num(dv + vector);
+    e.line("__shared__ __align__(16) " + T + " Ks[" + P + "][" + ldK + "], Vs[" + P +
+           "][" + ldV + "];");
+    e.line("__shared__ float qs[" + G + "][" + D + "], ps[" + G + "][" + P + "], m_s[" +
+           G + "], l_s[" + G + "], a_s[" + G + "];");
+    e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+    if (vectorized)
+      e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
+             ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
+    e.open("if (threadIdx.x < " + G + ")");
+    e.line("m_s[threadIdx.x] = " + minusInf + ";");
+    e.line("l_s[threadIdx.x] = 0.0f;");
+    e.close();
+    e.line("float acc[" + num(perThread) + "];");
+    e.line("#pragma unroll");
+    e.line("for (int r = 0; r < " + num(perThread) + "; ++r) acc[r] = 0.0f;");
+
+    // The key and value rows of a pass starting at j0 (those `which` admits), through
+    // the block table, 16 bytes at a time.
+    auto stage = [&](const std::string &tile, const std::string &cache, int64_t width,
+                     const std::string &which) {
+      int64_t chunk = vectorized ? vector : 1;
+      std::string chunks = num(width / chunk);
+      e.open("for (int x = threadIdx.x; x < " + P + " * " + chunks +
+             "; x += blockDim.x)");
+      e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * " +
+             num(chunk) + ";");
+      e.line("const long long j = j0 + r;");
+      e.open("if (" + which + ")");
+      e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
+             num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
+      e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) +
+             " + g) * " + num(width) + " + c;");
+      if (vectorized) {
+        e.line("if (vec) loom_cp_async16(&" + tile + "[r][c], from, 16);");
+        e.line("else for (int y = 0; y < " + num(vector) + "; ++y) " + tile +
+               "[r][c + y] = from[y];");
+      } else {
+        e.line(tile + "[r][c] = from[0];");
+      }
+      e.close();
+      e.close();
+    };
+    std::string rows = "j < k1";
+    if (prefetch) {
+      e.line("const long long old = (long long)" + lens + "[seq] - (end - first);");
+      e.open("");
+      e.line("const long long j0 = k0;");
+      stage("Ks", keys, d, "j < k1 && j < old");
+      stage("Vs", values, dv, "j < k1 && j < old");
+      e.close();
+      e.line("loom_wait_prior();");
+      rows = "j < k1 && (j0 > k0 || j >= old)";
+    }
+    e.open("for (long long j0 = k0; j0 < k1; j0 += " + P + ")");
+    stage("Ks", keys, d, rows);
+    stage("Vs", values, dv, rows);
+    // The query heads (pre-scaled) load while the first pass's copies are in flight.
+    e.open("if (j0 == k0)");
+    e.open("for (int i = threadIdx.x; i < " + G + " * " + D + "; i += blockDim.x)");
+    e.line("const long long h = g * " + G + " + i / " + D + ", dd = i % " + D + ";");
+    e.line("qs[i / " + D + "][dd] = (float)" + e.at(op.getQuery(), {"token", "h", "dd"}) +
+           " * " + floatLiteral(scale, "float") + ";");
+    e.close();
+    e.close();
     if (vectorized) {
-      e.line("if (vec) loom_cp_async16(&" + tile + "[r][c], from, 16);");
-      e.line("else for (int y = 0; y < " + num(vector) + "; ++y) " + tile +
-             "[r][c + y] = from[y];");
+      e.line("loom_cp_async_commit();");
+      e.line("loom_cp_async_wait<0>();");
+    }
+    e.line("__syncthreads();");
+    // Scores: a (key, head) pair of the pass's n keys per thread and step.
+    e.line("const int n = (int)loom_min(" + P + "LL, k1 - j0);");
+    e.open("for (int x = threadIdx.x; x < n * " + G + "; x += blockDim.x)");
+    e.line("const int key = x % n, hh = x / n;");
+    e.line("float dot = 0.0f;");
+    e.line("const " + T + " *krow = Ks[key];");
+    if (vectorized) {
+      e.line("#pragma unroll");
+      e.open("for (int c = 0; c < " + D + "; c += " + num(vector) + ")");
+      e.line("const uint4 word = *reinterpret_cast<const uint4 *>(krow + c);");
+      e.line("const " + T + " *part = reinterpret_cast<const " + T + " *>(&word);");
+      e.line("#pragma unroll");
+      e.line("for (int y = 0; y < " + num(vector) + "; ++y) dot += qs[hh][c + y] * " +
+             loadAs(element, "part", "y") + ";");
+      e.close();
     } else {
-      e.line(tile + "[r][c] = from[0];");
+      e.line("for (int c = 0; c < " + D + "; ++c) dot += qs[hh][c] * " +
+             loadAs(element, "krow", "c") + ";");
+    }
+    if (std::optional<APFloat> cap = op.getSoftcap()) {
+      std::string c = floatLiteral(cap->convertToDouble(), "float");
+      e.line("ps[hh][key] = " + c + " * tanhf(dot / " + c + ");");
+    } else {
+      e.line("ps[hh][key] = dot;");
     }
     e.close();
+    e.line("__syncthreads();");
+    // Softmax bookkeeping: a warp per head.
+    e.open("for (int hh = warp; hh < " + G + "; hh += blockDim.x / 32)");
+    e.line("float best = " + minusInf + ";");
+    e.line("for (int c = lane; c < n; c += 32) best = fmaxf(best, ps[hh][c]);");
+    e.line("for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, "
+           "__shfl_xor_sync(0xffffffffu, "
+           "best, o));");
+    e.line("const float before = m_s[hh], after = fmaxf(before, best);");
+    e.line("float sum = 0.0f;");
+    e.open("for (int c = lane; c < n; c += 32)");
+    e.line("const float p = expf(ps[hh][c] - after);");
+    e.line("ps[hh][c] = p;");
+    e.line("sum += p;");
     e.close();
+    e.line(
+        "for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);");
+    e.line("__syncwarp();");
+    e.open("if (lane == 0)");
+    e.line("const float alpha = before == " + minusInf +
+           " ? 0.0f : expf(before - after);");
+    e.line("a_s[hh] = alpha;");
+    e.line("l_s[hh] = l_s[hh] * alpha + sum;");
+    e.line("m_s[hh] = after;");
+    e.close();
+    e.close();
+    e.line("__syncthreads();");
+    // Values: each thread's outputs (head hh, column dd) for idx = thread + r * threads.
+    e.line("#pragma unroll");
+    e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
+    e.line("const int idx = threadIdx.x + r * " + Th + ";");
+    e.open("if (idx < " + G + " * " + Dv + ")");
+    e.line("const int hh = idx / " + Dv + ", dd = idx % " + Dv + ";");
+    e.line("float sum = acc[r] * a_s[hh];");
+    e.line("#pragma unroll 4");
+    e.line("for (int c = 0; c < n; ++c) sum += ps[hh][c] * " +
+           loadAs(element, "Vs[c]", "dd") + ";");
+    e.line("acc[r] = sum;");
+    e.close();
+    e.close();
+    e.line("__syncthreads();");
+    e.close();
+
+    // An unsplit token stores its result; a split one leaves its partial in scratch.
+    e.line("const long long scratchRow = token * perToken + z;");
+    e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
+    e.line("const int idx = threadIdx.x + r * " + Th + ";");
+    e.line("if (idx >= " + G + " * " + Dv + ") break;");
+    e.line("const long long h = g * " + G + " + idx / " + Dv + ", dd = idx % " + Dv +
+           ";");
+    e.open("if (splits == 1)");
+    e.line("const float y = acc[r] / l_s[idx / " + Dv + "];");
+    bool stored = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
+    e.close();
+    e.open("else");
+    e.line("ws0[(scratchRow * " + num(heads) + " + h) * " + W + " + dd] = acc[r];");
+    e.close();
+    e.close();
+    e.open("if (splits > 1 && threadIdx.x < " + G + ")");
+    e.line("float *stats = ws0 + (scratchRow * " + num(heads) + " + g * " + G +
+           " + threadIdx.x) * " + W + " + " + Dv + ";");
+    e.line("stats[0] = m_s[threadIdx.x];");
+    e.line("stats[1] = l_s[threadIdx.x];");
+    e.close();
+    if (!stored)
+      return false;
+    e.line("if (splits == 1) return;");
+
+    // The last slice of a (token, KV head) to finish combines them all: each block counts
+    // itself once its partials are written; the one that completes the count resets the
+    // counter for the next launch and weighs the slices, kMaxSplits lanes per head (a
+    // slice's sum rescaled to the largest maximum, over the total), then adds each
+    // output's weighted partials, its loads (from L2) independent.
+    e.line("__shared__ bool last_s;");
+    e.line("__syncthreads();");
+    e.open("if (threadIdx.x == 0)");
+    e.line("unsigned int *count = counters + token * " + num(kvHeads) + " + g;");
+    e.line("last_s = loom_count_block(count) == (unsigned int)splits - 1u;");
+    e.line("if (last_s) *count = 0u;");
+    e.close();
+    e.line("__syncthreads();");
+    e.line("if (!last_s) return;");
+    e.line("const long long stride = " + num(heads * width) + ";");
+    e.line("const float *partials = ws0 + (token * perToken * " + num(heads) + " + g * " +
+           G + ") * " + W + ";");
+    std::string S = num(kMaxSplits);
+    e.line("__shared__ float weight[" + G + "][" + S + "];");
+    e.open("for (int t = threadIdx.x; t < " + num((group * kMaxSplits + 31) / 32 * 32) +
+           "; t += blockDim.x)");
+    e.line("const int hh = t / " + S + ", zz = t % " + S + ";");
+    e.line("const bool valid = hh < " + G + " && zz < splits;");
+    e.line("const float *stats = partials + hh * " + W + " + " + Dv + " + zz * stride;");
+    e.line("const float most = valid ? __ldcg(stats) : " + minusInf + ";");
+    e.line("const float sum = valid ? __ldcg(stats + 1) : 0.0f;");
+    e.line("float best = most;");
+    e.line(
+        "for (int o = " + num(kMaxSplits / 2) +
+        "; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, best, o));");
+    e.line("const float scale = valid ? expf(most - best) : 0.0f;");
+    e.line("float total = sum * scale;");
+    e.line("for (int o = " + num(kMaxSplits / 2) +
+           "; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);");
+    e.line("if (valid) weight[hh][zz] = scale / total;");
+    e.close();
+    e.line("__syncthreads();");
+    // Each thread adds `columns` adjacent outputs, 8 slices' loads in flight at a time.
+    std::string C = num(columns), vectorType = columns == 4 ? "float4" : "float";
+    e.open("for (int idx = threadIdx.x * " + C + "; idx < " + G + " * " + Dv +
+           "; idx += blockDim.x * " + C + ")");
+    e.line("const int hh = idx / " + Dv + ", d0 = idx % " + Dv + ";");
+    e.line("const float *column = partials + hh * " + W + " + d0;");
+    e.line("float y[" + C + "] = {};");
+    e.open("for (int z0 = 0; z0 < splits; z0 += 8)");
+    e.line("#pragma unroll");
+    e.open("for (int j = 0; j < 8; ++j)");
+    e.open("if (z0 + j < splits)");
+    e.line("const " + vectorType + " p = __ldcg(reinterpret_cast<const " + vectorType +
+           " *>(column + (z0 + j) * stride));");
+    e.line("const float w = weight[hh][z0 + j];");
+    if (columns == 4)
+      e.line("y[0] += p.x * w, y[1] += p.y * w, y[2] += p.z * w, y[3] += p.w * w;");
+    else
+      e.line("y[0] += p * w;");
+    e.close();
+    e.close();
+    e.close();
+    e.line("#pragma unroll");
+    e.open("for (int c = 0; c < " + C + "; ++c)");
+    e.line("const long long h = g * " + G + " + hh, dd = d0 + c;");
+    bool combined = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y[c]");
+    e.close();
+    e.close();
+    return combined;
   };
-  // When the block tables, lengths and query starts are inputs of the run, the first
-  // pass's keys and values cached before this step (rows before `old`; the step's cache
-  // writes store only rows from `old` on) are copied before waiting for the kernels
-  // before this one: launched programmatically (a decode step), the copies overlap them.
-  bool prefetch = isRunInput(op.getBlockTables()) && isRunInput(op.getContextLens()) &&
-                  isRunInput(op.getQueryStarts());
-  info_.waitsInside = prefetch;
-  std::string rows = "j < k1";
-  if (prefetch) {
-    e.line("const long long old = (long long)" + lens + "[seq] - (end - first);");
-    e.open("");
-    e.line("const long long j0 = k0;");
-    stage("Ks", keys, d, "j < k1 && j < old");
-    stage("Vs", values, dv, "j < k1 && j < old");
-    e.close();
-    e.line("loom_wait_prior();");
-    rows = "j < k1 && (j0 > k0 || j >= old)";
-  }
-  e.open("for (long long j0 = k0; j0 < k1; j0 += " + P + ")");
-  stage("Ks", keys, d, rows);
-  stage("Vs", values, dv, rows);
-  // The query heads (pre-scaled) load while the first pass's copies are in flight.
-  e.open("if (j0 == k0)");
-  e.open("for (int i = threadIdx.x; i < " + G + " * " + D + "; i += blockDim.x)");
-  e.line("const long long h = g * " + G + " + i / " + D + ", dd = i % " + D + ";");
-  e.line("qs[i / " + D + "][dd] = (float)" + e.at(op.getQuery(), {"token", "h", "dd"}) +
-         " * " + floatLiteral(scale, "float") + ";");
-  e.close();
-  e.close();
-  if (vectorized) {
-    e.line("loom_cp_async_commit();");
-    e.line("loom_cp_async_wait<0>();");
-  }
-  e.line("__syncthreads();");
-  // Scores: a (key, head) pair of the pass's n keys per thread and step.
-  e.line("const int n = (int)loom_min(" + P + "LL, k1 - j0);");
-  e.open("for (int x = threadIdx.x; x < n * " + G + "; x += blockDim.x)");
-  e.line("const int key = x % n, hh = x / n;");
-  e.line("float dot = 0.0f;");
-  e.line("const " + T + " *krow = Ks[key];");
-  if (vectorized) {
-    e.line("#pragma unroll");
-    e.open("for (int c = 0; c < " + D + "; c += " + num(vector) + ")");
-    e.line("const uint4 word = *reinterpret_cast<const uint4 *>(krow + c);");
-    e.line("const " + T + " *part = reinterpret_cast<const " + T + " *>(&word);");
-    e.line("#pragma unroll");
-    e.line("for (int y = 0; y < " + num(vector) + "; ++y) dot += qs[hh][c + y] * " +
-           loadAs(element, "part", "y") + ";");
-    e.close();
-  } else {
-    e.line("for (int c = 0; c < " + D + "; ++c) dot += qs[hh][c] * " +
-           loadAs(element, "krow", "c") + ";");
-  }
-  if (std::optional<APFloat> cap = op.getSoftcap()) {
-    std::string c = floatLiteral(cap->convertToDouble(), "float");
-    e.line("ps[hh][key] = " + c + " * tanhf(dot / " + c + ");");
-  } else {
-    e.line("ps[hh][key] = dot;");
-  }
-  e.close();
-  e.line("__syncthreads();");
-  // Softmax bookkeeping: a warp per head.
-  e.open("for (int hh = warp; hh < " + G + "; hh += blockDim.x / 32)");
-  e.line("float best = " + minusInf + ";");
-  e.line("for (int c = lane; c < n; c += 32) best = fmaxf(best, ps[hh][c]);");
-  e.line(
-      "for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, "
-      "best, o));");
-  e.line("const float before = m_s[hh], after = fmaxf(before, best);");
-  e.line("float sum = 0.0f;");
-  e.open("for (int c = lane; c < n; c += 32)");
-  e.line("const float p = expf(ps[hh][c] - after);");
-  e.line("ps[hh][c] = p;");
-  e.line("sum += p;");
-  e.close();
-  e.line("for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);");
-  e.line("__syncwarp();");
-  e.open("if (lane == 0)");
-  e.line("const float alpha = before == " + minusInf + " ? 0.0f : expf(before - after);");
-  e.line("a_s[hh] = alpha;");
-  e.line("l_s[hh] = l_s[hh] * alpha + sum;");
-  e.line("m_s[hh] = after;");
-  e.close();
-  e.close();
-  e.line("__syncthreads();");
-  // Values: each thread's outputs (head hh, column dd) for idx = thread + r * threads.
-  e.line("#pragma unroll");
-  e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
-  e.line("const int idx = threadIdx.x + r * " + Th + ";");
-  e.open("if (idx < " + G + " * " + Dv + ")");
-  e.line("const int hh = idx / " + Dv + ", dd = idx % " + Dv + ";");
-  e.line("float sum = acc[r] * a_s[hh];");
-  e.line("#pragma unroll 4");
-  e.line("for (int c = 0; c < n; ++c) sum += ps[hh][c] * " +
-         loadAs(element, "Vs[c]", "dd") + ";");
-  e.line("acc[r] = sum;");
-  e.close();
-  e.close();
-  e.line("__syncthreads();");
-  e.close();
-
-  // An unsplit token stores its result; a split one leaves its partial in scratch.
-  e.line("const long long scratchRow = token * perToken + z;");
-  e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
-  e.line("const int idx = threadIdx.x + r * " + Th + ";");
-  e.line("if (idx >= " + G + " * " + Dv + ") break;");
-  e.line("const long long h = g * " + G + " + idx / " + Dv + ", dd = idx % " + Dv + ";");
-  e.open("if (splits == 1)");
-  e.line("const float y = acc[r] / l_s[idx / " + Dv + "];");
-  bool stored = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
-  e.close();
-  e.open("else");
-  e.line("ws0[(scratchRow * " + num(heads) + " + h) * " + W + " + dd] = acc[r];");
-  e.close();
-  e.close();
-  e.open("if (splits > 1 && threadIdx.x < " + G + ")");
-  e.line("float *stats = ws0 + (scratchRow * " + num(heads) + " + g * " + G +
-         " + threadIdx.x) * " + W + " + " + Dv + ";");
-  e.line("stats[0] = m_s[threadIdx.x];");
-  e.line("stats[1] = l_s[threadIdx.x];");
-  e.close();
-  if (!stored)
+  if (!split(schedule_.warps * 32))
     return false;
-  e.line("if (splits == 1) return;");
-
-  // The last slice of a (token, KV head) to finish combines them all: each block counts
-  // itself once its partials are written; the one that completes the count resets the
-  // counter for the next launch and weighs the slices, kMaxSplits lanes per head (a
-  // slice's sum rescaled to the largest maximum, over the total), then adds each
-  // output's weighted partials, its loads (from L2) independent.
-  e.line("__shared__ bool last_s;");
-  e.line("__syncthreads();");
-  e.open("if (threadIdx.x == 0)");
-  e.line("unsigned int *count = counters + token * " + num(kvHeads) + " + g;");
-  e.line("last_s = loom_count_block(count) == (unsigned int)splits - 1u;");
-  e.line("if (last_s) *count = 0u;");
-  e.close();
-  e.line("__syncthreads();");
-  e.line("if (!last_s) return;");
-  e.line("const long long stride = " + num(heads * width) + ";");
-  e.line("const float *partials = ws0 + (token * perToken * " + num(heads) + " + g * " +
-         G + ") * " + W + ";");
-  std::string S = num(kMaxSplits);
-  e.line("__shared__ float weight[" + G + "][" + S + "];");
-  e.open("for (int t = threadIdx.x; t < " + num((group * kMaxSplits + 31) / 32 * 32) +
-         "; t += blockDim.x)");
-  e.line("const int hh = t / " + S + ", zz = t % " + S + ";");
-  e.line("const bool valid = hh < " + G + " && zz < splits;");
-  e.line("const float *stats = partials + hh * " + W + " + " + Dv + " + zz * stride;");
-  e.line("const float most = valid ? __ldcg(stats) : " + minusInf + ";");
-  e.line("const float sum = valid ? __ldcg(stats + 1) : 0.0f;");
-  e.line("float best = most;");
-  e.line("for (int o = " + num(kMaxSplits / 2) +
-         "; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, best, o));");
-  e.line("const float scale = valid ? expf(most - best) : 0.0f;");
-  e.line("float total = sum * scale;");
-  e.line("for (int o = " + num(kMaxSplits / 2) +
-         "; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);");
-  e.line("if (valid) weight[hh][zz] = scale / total;");
-  e.close();
-  e.line("__syncthreads();");
-  // Each thread adds `columns` adjacent outputs, 8 slices' loads in flight at a time.
-  std::string C = num(columns), vectorType = columns == 4 ? "float4" : "float";
-  e.open("for (int idx = threadIdx.x * " + C + "; idx < " + G + " * " + Dv +
-         "; idx += blockDim.x * " + C + ")");
-  e.line("const int hh = idx / " + Dv + ", d0 = idx % " + Dv + ";");
-  e.line("const float *column = partials + hh * " + W + " + d0;");
-  e.line("float y[" + C + "] = {};");
-  e.open("for (int z0 = 0; z0 < splits; z0 += 8)");
-  e.line("#pragma unroll");
-  e.open("for (int j = 0; j < 8; ++j)");
-  e.open("if (z0 + j < splits)");
-  e.line("const " + vectorType + " p = __ldcg(reinterpret_cast<const " + vectorType +
-         " *>(column + (z0 + j) * stride));");
-  e.line("const float w = weight[hh][z0 + j];");
-  if (columns == 4)
-    e.line("y[0] += p.x * w, y[1] += p.y * w, y[2] += p.z * w, y[3] += p.w * w;");
-  else
-    e.line("y[0] += p * w;");
-  e.close();
-  e.close();
-  e.close();
-  e.line("#pragma unroll");
-  e.open("for (int c = 0; c < " + C + "; ++c)");
-  e.line("const long long h = g * " + G + " + hh, dd = d0 + c;");
-  bool combined = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y[c]");
-  e.close();
-  e.close();
-  return combined && pagedPrefill(op);
+  std::optional<std::string> tokenName = guardName(q[0]);
+  if (tokenName && schedule_.warps < kDecodeWarps) {
+    EmittedKernel::Phase phase;
+    phase.name = name_ + "_decode";
+    phase.threads = static_cast<int>(kDecodeWarps * 32);
+    std::copy(info_.grid, info_.grid + 3, phase.grid);
+    phase.waitsInside = prefetch;
+    phase.guard = {*tokenName, 0, kDecodeTokens};
+    info_.guard = {*tokenName, kDecodeTokens + 1, 0};
+    if (!writePhase(phase, [&] { return split(kDecodeWarps * 32); }))
+      return false;
+  }
+  return pagedPrefill(op);
 }
 
 /// The tensor-core variant for steps of more than kSplitMaxTokens tokens (16-bit,
@@ -464,9 +496,8 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
   phase.grid[0] = {work(ArrayRef<Dim>(q).take_front()), perTile, 0};
   phase.grid[1] = {num(kvHeads), 1, 0};
   phase.guard = {*tokenName, kSplitMaxTokens + 1, 0};
-  info_.guard = {*tokenName, 0, kSplitMaxTokens};
-  for (EmittedKernel::Phase &other : info_.phases)
-    other.guard = info_.guard;
+  info_.guard.name = *tokenName;
+  info_.guard.max = kSplitMaxTokens;
   return writePhase(phase, [&] {
     ElementEmitter &e = *emitter_;
     std::string B = num(buffers), LQ = num(ldQ), LV = num(ldV);

@@ -1,13 +1,14 @@
 // Paged KV cache kernels: the cache writes (in place at their slots, the K and V ones
-// in one kernel), split-KV attention (its last slice combining), and the tensor-core
-// variant for large steps. Checked text; NVRTC for sm_80 and sm_90a. The GPU suite
-// runs them against the reference (harnesses llama-step-*).
+// in one kernel), split-KV attention (its last slice combining; 8 warps per block at
+// steps of at most 8 tokens), and the tensor-core variant for large steps. Checked
+// text; NVRTC for sm_80 and sm_90a. The GPU suite runs them against the reference
+// (harnesses llama-step-*).
 // RUN: loom-opt %s -loom-fuse -loom-merge-cache-writes -loom-choose-tiles | loom-translate --loom-to-cuda > %t.cu
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
-// NVRTC: sm_80: 3 kernels
-// NVRTC: sm_90a: 3 kernels
+// NVRTC: sm_80: 4 kernels
+// NVRTC: sm_90a: 4 kernels
 
 // CHECK-LABEL: //@loom-kernel loom_scatter_
 // CHECK: __nv_bfloat16 *__restrict__ out0, __nv_bfloat16 *__restrict__ out1,
@@ -69,6 +70,14 @@
 // CHECK: for (int idx = threadIdx.x * 4; idx < 4 * 64; idx += blockDim.x * 4) {
 // CHECK: const float4 p = __ldcg(reinterpret_cast<const float4 *>(column + (z0 + j) * stride));
 // CHECK-NOT: _combine
+
+// Steps of at most 8 tokens: the same with 8 warps per block.
+// CHECK-LABEL: //@loom-kernel loom_attention_{{.*}}_decode
+// CHECK-NEXT: // attention kernel; launch with 256 threads per block, grid (tokens, 2, 16)
+// CHECK: if (j < k1 && j < old) {
+// CHECK: loom_wait_prior();
+// CHECK: const int idx = threadIdx.x + r * 256;
+// CHECK: last_s = loom_count_block(count) == (unsigned int)splits - 1u;
 
 // CHECK-LABEL: //@loom-kernel loom_attention_{{.*}}_tc
 // CHECK: loom_mma_bf16(
