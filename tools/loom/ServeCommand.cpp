@@ -4,7 +4,8 @@
 // serving engine: every prompt joins one continuous batch; with one prompt the text
 // streams as it is generated. `--check generations.json` runs the file's prompts alone
 // and then mixed (each in full and cut short) on a small KV cache, and compares every
-// greedy output with the file's. `--random-prompts N:L` with `--json` measures speed.
+// output with the file's greedy one (with sampling options that keep only the most
+// likely token, such as `--temperature 1 --top-k 1`, this checks the sampling path). `--random-prompts N:L` with `--json` measures speed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -144,7 +145,8 @@ std::unique_ptr<serve::Engine> openEngine(loom_device_t device, const Options &o
   return engine;
 }
 
-/// `--check`: greedy outputs alone, then mixed on a small cache, equal the file's.
+/// `--check`: outputs alone, then mixed on a small cache, equal the file's (greedy, or
+/// sampled with options that keep only the most likely token).
 int check(loom_device_t device, const Options &o) {
   std::vector<Expected> expected;
   std::string error;
@@ -172,6 +174,7 @@ int check(loom_device_t device, const Options &o) {
     serve::GenerationRequest r;
     r.id = i + 1;
     r.prompt = expected[i].prompt;
+    r.sampling = o.sampling;
     r.stop.maxNewTokens = static_cast<int64_t>(expected[i].output.size());
     Run run;
     if (!engine->add(r, error) || !drain(*engine, run, error)) {
@@ -202,6 +205,7 @@ int check(loom_device_t device, const Options &o) {
       serve::GenerationRequest r;
       r.id = ++id;
       r.prompt = e.prompt;
+      r.sampling = o.sampling;
       r.stop.maxNewTokens = static_cast<int64_t>(std::max<size_t>(1, length));
       want[r.id].assign(e.output.begin(), e.output.begin() + r.stop.maxNewTokens);
       if (!engine->add(r, error)) {

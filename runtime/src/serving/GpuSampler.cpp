@@ -108,6 +108,7 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
     return;
   }
   float high = __int_as_float(0xff800000), low = __int_as_float(0x7f800000);
+  #pragma unroll 8
   for (long long i = threadIdx.x; i < vocab; i += blockDim.x) {
     high = fmaxf(high, x[i]);
     low = fminf(low, x[i]);
@@ -120,6 +121,7 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
     for (int step = 0; step < 40; ++step) {
       const float mid = 0.5f * (lo + hi);
       float kept = 0.0f;
+      #pragma unroll 8
       for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
         kept += x[i] >= mid ? 1.0f : 0.0f;
       if (loom_reduce(kept, Sum()) >= (float)p.topK) lo = mid; else hi = mid;
@@ -129,6 +131,7 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
   // Unnormalized probabilities of the kept tokens (the top one has 1).
   const float inverse = 1.0f / p.temperature;
   float mass = 0.0f;
+  #pragma unroll 8
   for (long long i = threadIdx.x; i < vocab; i += blockDim.x) {
     const float q = x[i] >= cut ? __expf((x[i] - top) * inverse) : 0.0f;
     x[i] = q;
@@ -142,57 +145,75 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
     for (int step = 0; step < 40; ++step) {
       const float mid = 0.5f * (lo + hi);
       float kept = 0.0f;
+      #pragma unroll 8
       for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
         kept += x[i] >= mid ? x[i] : 0.0f;
       if (loom_reduce(kept, Sum()) >= p.topP * total) lo = mid; else hi = mid;
     }
     floor = lo;
     mass = 0.0f;
+    #pragma unroll 8
     for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
       mass += x[i] >= floor && x[i] > 0.0f ? x[i] : 0.0f;
     total = loom_reduce(mass, Sum());
   }
   // The draw: the token where the running mass (in index order) passes u * total.
-  // Each thread owns a contiguous chunk; chunk sums are scanned in shared memory.
-  __shared__ float prefix[1024];
-  __shared__ int chosen;
+  // Each thread owns a contiguous chunk; chunk sums are scanned (shuffles within warps,
+  // then the warps' totals by the first warp).
+  __shared__ float prefix[32];
   const long long chunk = (vocab + blockDim.x - 1) / blockDim.x;
   const long long begin = threadIdx.x * chunk, end = begin + chunk < vocab ? begin + chunk : vocab;
   float own = 0.0f;
   int last = -1;
+  #pragma unroll 8
   for (long long i = begin; i < end; ++i)
     if (x[i] > 0.0f && x[i] >= floor) {
       own += x[i];
       last = (int)i;
     }
-  prefix[threadIdx.x] = own;
-  if (threadIdx.x == 0)
-    chosen = -1;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float inclusive = own;
+  for (int o = 1; o < 32; o <<= 1) {
+    const float before = __shfl_up_sync(0xffffffffu, inclusive, o);
+    if (lane >= o)
+      inclusive += before;
+  }
+  if (lane == 31)
+    prefix[warp] = inclusive;
   __syncthreads();
-  if (threadIdx.x == 0) {
-    float running = 0.0f;
-    for (int t = 0; t < (int)blockDim.x; ++t) {
-      const float v = prefix[t];
-      prefix[t] = running;
-      running += v;
+  if (warp == 0) {
+    const int warps = (int)(blockDim.x >> 5);
+    float sum = lane < warps ? prefix[lane] : 0.0f;
+    for (int o = 1; o < 32; o <<= 1) {
+      const float before = __shfl_up_sync(0xffffffffu, sum, o);
+      if (lane >= o)
+        sum += before;
     }
+    if (lane < warps)
+      prefix[lane] = sum - prefix[lane];
   }
   __syncthreads();
   const float u = loom_uniform(p.seed, p.index) * total;
-  float running = prefix[threadIdx.x];
+  float running = prefix[warp] + inclusive - own;
+  // The chunk whose range holds u walks to its token (its last kept one if rounding
+  // leaves u past its sum). Rounding may let two neighbours' ranges overlap: the lowest
+  // index wins. None (u past every range): the last kept token.
+  int mine = (int)vocab;
   if (own > 0.0f && u >= running && u < running + own) {
+    mine = last;
     for (long long i = begin; i < end; ++i)
       if (x[i] > 0.0f && x[i] >= floor) {
         running += x[i];
         if (u < running) {
-          chosen = (int)i;
+          mine = (int)i;
           break;
         }
       }
   }
+  const int chosen = -loom_reduce(-mine, MaxInt());
   const int fallback = loom_reduce(last, MaxInt());
   if (threadIdx.x == 0)
-    out[r] = chosen >= 0 ? chosen : fallback;
+    out[r] = chosen < vocab ? chosen : fallback;
 }
 )";
 
