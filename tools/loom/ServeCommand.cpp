@@ -252,7 +252,10 @@ int runServeGenerate(int argc, char **argv) {
       "         [--no-graphs] [--profile] [--json FILE]\n"
       "Runs a model compiled with `loom compile --entry step` on the GPU. Every prompt\n"
       "(--prompt may repeat; --prompts reads one per line) joins one continuous batch;\n"
-      "one prompt streams its text as it comes. Greedy unless --temperature > 0.\n";
+      "one prompt streams its text as it comes. Greedy unless --temperature > 0.\n"
+      "--check runs the file's prompts alone, then mixed on a small KV cache, and\n"
+      "compares the outputs with its greedy ones (sampling options must keep only the\n"
+      "most likely token then, e.g. --temperature 1 --top-k 1).\n";
   Options o;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
