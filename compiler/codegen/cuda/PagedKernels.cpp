@@ -106,7 +106,7 @@ bool KernelWriter::scatter() {
   return true;
 }
 
-/// Split-KV paged attention. Phase 1, a block per (token, KV head, slice): the G query
+/// Split-KV paged attention, a block per (token, KV head, slice): the G query
 /// heads of the KV head are staged in shared memory, pre-scaled; each pass copies up
 /// to 64 keys and their values through the block table into shared memory (16-byte
 /// asynchronous copies), scores every (key, head) pair, then one warp per head updates
@@ -114,11 +114,10 @@ bool KernelWriter::scatter() {
 /// G x Dv outputs from the pass's values. An unsplit token stores its result (through
 /// the epilogue); a split one writes the unnormalized output and its maximum and sum
 /// to scratch, and the token's last slice to finish combines the slices of its G heads
-/// (no second launch: counting blocks finds it).
-/// Steps of more than kSplitMaxTokens tokens take the tensor-core variant instead
-/// (pagedPrefill) where there is one.
+/// (no second launch: counting blocks finds it). Steps of at most kDecodeTokens tokens
+/// take the same code with kDecodeWarps warps per block (`_decode`); steps of more
+/// than kSplitMaxTokens tokens the tensor-core variant (pagedPrefill) where there is one.
 bool KernelWriter::pagedAttention(PagedAttentionOp op) {
-  ElementEmitter &e = *emitter_;
   Shape q = shapeOf(op.getQuery()), kc = shapeOf(op.getKeyCache()),
         vc = shapeOf(op.getValueCache()), tables = shapeOf(op.getBlockTables());
   std::string keys = parameter(op.getKeyCache()), values = parameter(op.getValueCache()),
