@@ -99,7 +99,8 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     error = "unsupported --dtype '" + options.dtype + "' (use f32, bf16 or f16)";
     return false;
   }
-  if (!options.kvDtype.empty() && !floatNamed(options.kvDtype)) {
+  Type cacheType = options.kvDtype.empty() ? floatType : floatNamed(options.kvDtype);
+  if (!cacheType) {
     error = "unsupported --kv-dtype '" + options.kvDtype + "' (use f32, bf16 or f16)";
     return false;
   }
@@ -128,9 +129,10 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
             ": a serving step is built from Hugging Face folders, not ONNX files";
     return false;
   }
-  bool imported =
-      folder ? importHfFolder(path, *module, floatType, options, errors, result.warnings)
-             : importOnnxFile(path, *module, floatType, errors, result.warnings);
+  bool imported = folder
+                      ? importHfFolder(path, *module, floatType, cacheType, options,
+                                       errors, result.warnings)
+                      : importOnnxFile(path, *module, floatType, errors, result.warnings);
   if (!imported) {
     // Every line of every error, indented under the heading.
     error = "cannot import " + path + ":\n  " + joinLines(errors);

@@ -398,7 +398,8 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
 } // namespace
 
 bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
-                    const ImportOptions &options, std::vector<std::string> &errors,
+                    Type cacheType, const ImportOptions &options,
+                    std::vector<std::string> &errors,
                     std::vector<std::string> &warnings) {
   HfModelSpec spec;
   if (!readHfConfig(folder + "/config.json", spec, errors, warnings))
@@ -433,10 +434,6 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
       return false;
     }
     module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));
-    Type cacheType = options.kvDtype == "f32"    ? Type(builder.getF32Type())
-                     : options.kvDtype == "bf16" ? Type(builder.getBF16Type())
-                     : options.kvDtype == "f16"  ? Type(builder.getF16Type())
-                                                 : floatType;
     return buildStepFunction(spec, checkpoint, builder, loc, floatType, cacheType,
                              options.kvBlockSize, errors);
   }

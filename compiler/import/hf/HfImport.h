@@ -17,8 +17,10 @@ namespace loom {
 /// the checkpoint (present, floating point, expected shape). On failure returns false
 /// with every problem in `errors`.
 /// Imports the model of a Hugging Face folder as the function `forward`, or `step`
-/// (ImportOptions::entry), with the options' RoPE frequencies and KV block size.
-bool importHfFolder(const std::string &folder, mlir::ModuleOp module, mlir::Type floatType,
+/// (ImportOptions::entry, its KV cache of `cacheType`), with the options' RoPE
+/// frequencies and KV block size.
+bool importHfFolder(const std::string &folder, mlir::ModuleOp module,
+                    mlir::Type floatType, mlir::Type cacheType,
                     const ImportOptions &options, std::vector<std::string> &errors,
                     std::vector<std::string> &warnings);
 
