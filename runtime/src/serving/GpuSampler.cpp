@@ -51,6 +51,24 @@ __device__ float loom_uniform(unsigned long long seed, int index) {
   return (float)((z >> 40) * (1.0 / 16777216.0));
 }
 
+/// The index of the largest of src[0, vocab), the lowest among equals; every thread gets
+/// it. Each thread's loads are unrolled to be in flight together; `ReadOnly` (the kernel
+/// never writes `src`) reads through the read-only cache.
+template <bool ReadOnly> __device__ int loom_argmax(const float *src, int vocab) {
+  float best = __int_as_float(0xff800000);
+  int at = vocab;
+  #pragma unroll 8
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = ReadOnly ? __ldg(src + i) : src[i];
+    if (v > best) {
+      best = v;
+      at = i;
+    }
+  }
+  const float top = loom_reduce(best, Max());
+  return -loom_reduce(best == top ? -at : -vocab, MaxInt());
+}
+
 extern "C" __global__ void __launch_bounds__(1024)
 loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *__restrict__ rows,
             const int *__restrict__ history, float *__restrict__ work, int *__restrict__ out) {
@@ -60,20 +78,8 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
   float *x = work + r * vocab;
   const bool greedy = p.temperature <= 0.0f;
   if (greedy && p.penalty == 1.0f) {
-    // Greedy on the logits as they are: the largest, the lowest index among equals
-    // (unrolled so that each thread's loads are in flight together).
-    float best = __int_as_float(0xff800000);
-    int at = (int)vocab;
-    #pragma unroll 8
-    for (int i = threadIdx.x; i < (int)vocab; i += blockDim.x) {
-      const float v = __ldg(in + i);
-      if (v > best) {
-        best = v;
-        at = i;
-      }
-    }
-    const float top = loom_reduce(best, Max());
-    const int first = -loom_reduce(best == top ? -at : -(int)vocab, MaxInt());
+    // Greedy on the logits as they are.
+    const int first = loom_argmax<true>(in, (int)vocab);
     if (threadIdx.x == 0)
       out[r] = first;
     return;
@@ -93,16 +99,8 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
     __syncthreads();
   }
   if (greedy) {
-    // Greedy after the penalty: the largest logit, the lowest index among equals.
-    float best = __int_as_float(0xff800000);
-    long long at = vocab;
-    for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
-      if (x[i] > best) {
-        best = x[i];
-        at = i;
-      }
-    const float top = loom_reduce(best, Max());
-    const int first = -loom_reduce(best == top ? -(int)at : -(int)vocab, MaxInt());
+    // Greedy after the penalty.
+    const int first = loom_argmax<false>(x, (int)vocab);
     if (threadIdx.x == 0)
       out[r] = first;
     return;
