@@ -171,9 +171,10 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
       if (!zeroed->isBool())
         return bad("a buffer has a malformed \"zeroed\"");
       buffer.zeroed = zeroed->asBool();
-      for (const std::string &dim : buffer.shape)
-        if (buffer.zeroed && !evaluate(dim, {}))
-          return bad("a zeroed buffer has a dimension of no fixed size: " + dim);
+      if (buffer.zeroed)
+        for (const std::string &dim : buffer.shape)
+          if (!evaluate(dim, {}))
+            return bad("a zeroed buffer has a dimension of no fixed size: " + dim);
     }
     buffers.push_back(buffer);
   }

@@ -5,7 +5,8 @@
 // streams as it is generated. `--check generations.json` runs the file's prompts alone
 // and then mixed (each in full and cut short) on a small KV cache, and compares every
 // output with the file's greedy one (with sampling options that keep only the most
-// likely token, such as `--temperature 1 --top-k 1`, this checks the sampling path). `--random-prompts N:L` with `--json` measures speed.
+// likely token, such as `--temperature 1 --top-k 1`, this checks the sampling path).
+// `--random-prompts N:L` with `--json` measures speed.
 //
 //===----------------------------------------------------------------------===//
 
