@@ -448,16 +448,29 @@ int runServeGenerate(int argc, char **argv) {
                stats.kvBlocks, stats.kvCacheBytes / 1048576.0, loadSeconds);
   if (!o.jsonPath.empty()) {
     std::ofstream out(o.jsonPath);
-    out << "{\"requests\": " << prompts.size() << ", \"prompt_tokens\": " << stats.promptTokens
+    out << "{\"requests\": " << prompts.size()
+        << ", \"prompt_tokens\": " << stats.promptTokens
         << ", \"generated_tokens\": " << stats.generatedTokens
-        << ", \"seconds\": " << run.seconds << ", \"prefill_seconds\": " << run.prefillSeconds
+        << ", \"seconds\": " << run.seconds
+        << ", \"prefill_seconds\": " << run.prefillSeconds
         << ", \"decode_seconds\": " << run.decodeSeconds
-        << ", \"decode_tokens\": " << run.decodeTokens << ", \"mean_ttft_seconds\": " << ttft
-        << ", \"steps\": " << stats.steps << ", \"graph_steps\": " << stats.graphSteps
+        << ", \"decode_tokens\": " << run.decodeTokens
+        << ", \"mean_ttft_seconds\": " << ttft << ", \"steps\": " << stats.steps
+        << ", \"graph_steps\": " << stats.graphSteps
         << ", \"preemptions\": " << stats.preemptions
         << ", \"kv_cache_bytes\": " << stats.kvCacheBytes
         << ", \"device_bytes_used\": " << stats.deviceBytesUsed
-        << ", \"load_seconds\": " << loadSeconds << "}\n";
+        << ", \"load_seconds\": " << loadSeconds << ", \"output_ids\": [";
+    // Each request's generated ids, in request order: runs of one artifact compare.
+    std::string separator;
+    for (const auto &[id, f] : run.finished) {
+      out << separator << "[";
+      for (size_t i = 0; i < f.tokens.size(); ++i)
+        out << (i ? ", " : "") << f.tokens[i];
+      out << "]";
+      separator = ", ";
+    }
+    out << "]}\n";
   }
   if (o.engine.profile)
     std::fprintf(stderr, "%s", engine->profile().c_str());

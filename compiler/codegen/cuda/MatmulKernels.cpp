@@ -505,11 +505,14 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a,
 
 /// Rows at most this many take the matrix-vector variant of a linear layer.
 constexpr int64_t kFewRows = 8;
-/// Warps that share one weight row in the matrix-vector variant: 4 (two rows per block
-/// of 8 warps) streamed the 1.1B Llama's layers fastest back to back on the H100
-/// (2.3-2.75 TB/s against 1.6-2.3 with 1 or 2; 8 was slower again), fewer when a row
-/// has fewer than 4 x 256 elements.
+/// Most warps that share one weight row in the matrix-vector variant; fewer when each
+/// lane would get fewer than kFewRowsMinChunks loads of the row. In batch-1 decode of
+/// the 1.1B Llama on the H100 (a CUDA graph of programmatic launches), 2 warps per
+/// 2048-element row and 4 per 5632-element row (4 and 6 loads per lane) were 12% faster
+/// than 4 warps for both (2 and 6 loads); 1 or 2 warps for the longer row, or 8 warps,
+/// were slower, and so were blocks of 4 or 16 warps.
 constexpr int64_t kFewRowsWarps = 4;
+constexpr int64_t kFewRowsMinChunks = 4;
 /// 16-byte weight chunks each lane holds in registers at once: all of a row's share
 /// when it has at most this many, else the row is taken in rounds of this many.
 constexpr int64_t kFewRowsChunks = 16;
@@ -528,7 +531,7 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
   if (!op.getTransposeWeight() || !rowName || !ls[1].isStatic() || ls[1].size % 8)
     return true; // no variant; the tiled kernel runs for every row count
   int64_t k = ls[1].size, warpsPerRow = kFewRowsWarps;
-  while (warpsPerRow > 1 && k < warpsPerRow * 256)
+  while (warpsPerRow > 1 && k < warpsPerRow * 256 * kFewRowsMinChunks)
     warpsPerRow /= 2;
   int64_t rowsPerBlock = 8 / warpsPerRow, stride = warpsPerRow * 256;
   int64_t chunks = std::min<int64_t>((k + stride - 1) / stride, kFewRowsChunks);

@@ -80,13 +80,13 @@
 // CHECK-NOT: loom_mma
 // CHECK: sum[i][j] += av * Bs[kk][tx + 16 * j];
 
-// bf16 [N, K] with a bias, N = 64 and K = 1000: the decode variant splits each weight
-// row over two warps (K is under 4 x 256), each lane holding two 16-byte chunks, the
-// second partial, and adds the two warps' sums in shared memory.
+// bf16 [N, K] with a bias, N = 64 and K = 2200: the decode variant splits each weight
+// row over two warps (4 warps would leave a lane under 4 chunks), each lane holding five
+// 16-byte chunks, the last partial, and adds the two warps' sums in shared memory.
 // CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
 // CHECK: __shared__ float partial[8][8];
 // CHECK: for (long long n0 = blockIdx.x * 4LL; n0 < N; n0 += gridDim.x * 4LL)
-// CHECK: uint4 wv[2];
+// CHECK: uint4 wv[5];
 // CHECK: const long long k = k0 + c * 512LL + (part * 32 + lane) * 8;
 // CHECK: partial[warp][m] = acc[m];
 // CHECK: sum += partial[r * 2 + p][m];
@@ -109,7 +109,7 @@ func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<640x64x
                    %h: tensor<?x64xf16, #loom.dims<tokens>>, %v: tensor<64x48xf16>, %b: tensor<48xf16>,
                    %k: tensor<?x200xf16, #loom.dims<tokens>>, %wk: tensor<640x200xf16>, %bk: tensor<640xf16>,
                    %f: tensor<?x64xf32, #loom.dims<tokens>>, %u: tensor<32x64xf32>,
-                   %g: tensor<?x1000xbf16, #loom.dims<tokens>>, %wg: tensor<64x1000xbf16>, %bg: tensor<64xbf16>,
+                   %g: tensor<?x2200xbf16, #loom.dims<tokens>>, %wg: tensor<64x2200xbf16>, %bg: tensor<64xbf16>,
                    %wm: tensor<96x64xbf16>)
     -> (tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>,
         tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>) {
@@ -118,7 +118,7 @@ func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<640x64x
   %2 = loom.linear %h, %v bias %b : (tensor<?x64xf16, #loom.dims<tokens>>, tensor<64x48xf16>, tensor<48xf16>) -> tensor<?x48xf16, #loom.dims<tokens>>
   %4 = loom.linear %k, %wk bias %bk transpose_weight : (tensor<?x200xf16, #loom.dims<tokens>>, tensor<640x200xf16>, tensor<640xf16>) -> tensor<?x640xf16, #loom.dims<tokens>>
   %3 = loom.linear %f, %u transpose_weight : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<32x64xf32>) -> tensor<?x32xf32, #loom.dims<tokens>>
-  %5 = loom.linear %g, %wg bias %bg transpose_weight : (tensor<?x1000xbf16, #loom.dims<tokens>>, tensor<64x1000xbf16>, tensor<64xbf16>) -> tensor<?x64xbf16, #loom.dims<tokens>>
+  %5 = loom.linear %g, %wg bias %bg transpose_weight : (tensor<?x2200xbf16, #loom.dims<tokens>>, tensor<64x2200xbf16>, tensor<64xbf16>) -> tensor<?x64xbf16, #loom.dims<tokens>>
   %6 = loom.linear %x, %wm transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
   %7 = loom.slice %6 axes [1] starts [0] ends [64] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x64xbf16, #loom.dims<tokens>>
   %8 = loom.slice %6 axes [1] starts [64] ends [96] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x32xbf16, #loom.dims<tokens>>
