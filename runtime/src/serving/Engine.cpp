@@ -484,9 +484,7 @@ bool Engine::step(std::vector<StepToken> &tokens, std::vector<Finished> &finishe
           st.device, st.inputMemory, st.staging,
           (offsets[kNumStepInputs - 1] + counts[kNumStepInputs - 1]) * 8))
     return fail(s);
-  if (loom_status_t s = st.run(count, seqs, graph, offsets))
-    return fail(s);
-  // Sample the real rows.
+  // The real rows' sampling parameters go up before the step runs.
   std::vector<rt::SampleRow> rows;
   std::vector<int32_t> history;
   for (const StepEntry *e : entries) {
@@ -503,7 +501,11 @@ bool Engine::step(std::vector<StepToken> &tokens, std::vector<Finished> &finishe
     row.historyEnd = static_cast<int32_t>(history.size());
     rows.push_back(row);
   }
-  if (loom_status_t s = st.sampler->sample(st.logits, st.vocab, rows, history, st.sampled))
+  if (loom_status_t s = st.sampler->prepare(st.vocab, rows, history))
+    return fail(s);
+  if (loom_status_t s = st.run(count, seqs, graph, offsets))
+    return fail(s);
+  if (loom_status_t s = st.sampler->launch(st.logits, st.sampled))
     return fail(s);
   if (loom_status_t s = loom_device_download(st.device, st.sampledHost, st.sampled,
                                              entries.size() * 4))

@@ -6,6 +6,7 @@
 #include "KernelCache.h"
 #include "Status.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace loom::rt {
@@ -13,6 +14,11 @@ namespace loom::rt {
 namespace {
 
 constexpr int kThreads = 1024;
+/// Blocks that share the greedy rows' argmaxes, over all rows: each of a row's slices
+/// reads vocab / slices logits; 16 or more rows take a block each. At batch 1 on the
+/// H100 (1.1B Llama, 32000 logits) 16 blocks were 1.4% faster per decode step than one;
+/// at batch 64, 16 blocks per row were 1% slower than one.
+constexpr uint32_t kGreedyBlocks = 16;
 
 const char *kSamplerSource = R"(
 struct SampleRow {
@@ -51,39 +57,77 @@ __device__ float loom_uniform(unsigned long long seed, int index) {
   return (float)((z >> 40) * (1.0 / 16777216.0));
 }
 
-/// The index of the largest of src[0, vocab), the lowest among equals; every thread gets
-/// it. Each thread's loads are unrolled to be in flight together; `ReadOnly` (the kernel
-/// never writes `src`) reads through the read-only cache.
-template <bool ReadOnly> __device__ int loom_argmax(const float *src, int vocab) {
+/// The largest of src[begin, end) and its index, the lowest among equals (index `end`
+/// and minus infinity when empty); every thread gets them. Each thread's loads are
+/// unrolled to be in flight together; `ReadOnly` (the kernel never writes `src`) reads
+/// through the read-only cache.
+template <bool ReadOnly>
+__device__ int loom_argmax(const float *src, int begin, int end, float *top) {
   float best = __int_as_float(0xff800000);
-  int at = vocab;
+  int at = end;
   #pragma unroll 8
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+  for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
     const float v = ReadOnly ? __ldg(src + i) : src[i];
     if (v > best) {
       best = v;
       at = i;
     }
   }
-  const float top = loom_reduce(best, Max());
-  return -loom_reduce(best == top ? -at : -vocab, MaxInt());
+  *top = loom_reduce(best, Max());
+  return -loom_reduce(best == *top ? -at : -end, MaxInt());
 }
 
+/// A grid of (rows, slices): greedy rows without a penalty are split into gridDim.y
+/// slices, each block finding its slice's largest logit; the last block of a row to count
+/// itself (in `counters`, zero before and after) takes the largest of the slices', the
+/// lowest index among equals. Every other row is sampled by its first block alone.
 extern "C" __global__ void __launch_bounds__(1024)
 loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *__restrict__ rows,
-            const int *__restrict__ history, float *__restrict__ work, int *__restrict__ out) {
+            const int *__restrict__ history, float *__restrict__ work,
+            unsigned *__restrict__ counters, int *__restrict__ out) {
   const long long r = blockIdx.x;
   const SampleRow p = rows[r];
   const float *in = logits + r * vocab;
   float *x = work + r * vocab;
   const bool greedy = p.temperature <= 0.0f;
   if (greedy && p.penalty == 1.0f) {
-    // Greedy on the logits as they are.
-    const int first = loom_argmax<true>(in, (int)vocab);
-    if (threadIdx.x == 0)
-      out[r] = first;
+    const int slices = gridDim.y, per = ((int)vocab + slices - 1) / slices;
+    const int begin = min((int)vocab, (int)blockIdx.y * per),
+              end = min((int)vocab, begin + per);
+    float top;
+    const int first = loom_argmax<true>(in, begin, end, &top);
+    if (slices == 1) {
+      if (threadIdx.x == 0)
+        out[r] = first;
+      return;
+    }
+    __shared__ bool last;
+    if (threadIdx.x == 0) {
+      x[2 * blockIdx.y] = top;
+      x[2 * blockIdx.y + 1] = __int_as_float(first < end ? first : (int)vocab);
+      __threadfence();
+      last = atomicAdd(counters + r, 1u) == (unsigned)slices - 1u;
+    }
+    __syncthreads();
+    if (!last)
+      return;
+    __threadfence();
+    float best = __int_as_float(0xff800000);
+    int at = (int)vocab;
+    if (threadIdx.x < slices) {
+      best = __ldcg(x + 2 * threadIdx.x);
+      at = __float_as_int(__ldcg(x + 2 * threadIdx.x + 1));
+    }
+    const float most = loom_reduce(best, Max());
+    const int chosen = -loom_reduce(best == most ? -at : -(int)vocab, MaxInt());
+    if (threadIdx.x == 0) {
+      counters[r] = 0u;
+      out[r] = chosen;
+    }
     return;
   }
+  if (blockIdx.y > 0)
+    return;
   #pragma unroll 8
   for (long long i = threadIdx.x; i < vocab; i += blockDim.x)
     x[i] = in[i];
@@ -100,7 +144,8 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
   }
   if (greedy) {
     // Greedy after the penalty.
-    const int first = loom_argmax<false>(x, (int)vocab);
+    float top;
+    const int first = loom_argmax<false>(x, 0, (int)vocab, &top);
     if (threadIdx.x == 0)
       out[r] = first;
     return;
@@ -218,7 +263,7 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
 } // namespace
 
 GpuSampler::~GpuSampler() {
-  for (uint64_t buffer : {inputs_, work_})
+  for (uint64_t buffer : {inputs_, work_, counters_})
     if (buffer)
       if (loom_status_t s = loom_device_free(device_, buffer))
         loom_status_free(s);
@@ -233,9 +278,10 @@ loom_status_t GpuSampler::load() {
                             "sampling kernel", &module_);
 }
 
-loom_status_t GpuSampler::sample(uint64_t logits, int64_t vocab,
-                                 const std::vector<SampleRow> &rows,
-                                 const std::vector<int32_t> &history, uint64_t tokens) {
+loom_status_t GpuSampler::prepare(int64_t vocab, const std::vector<SampleRow> &rows,
+                                  const std::vector<int32_t> &history) {
+  rows_ = rows.size();
+  vocab_ = vocab;
   if (rows.empty())
     return nullptr;
   if (loom_status_t s = load())
@@ -247,6 +293,13 @@ loom_status_t GpuSampler::sample(uint64_t logits, int64_t vocab,
   if (loom_status_t s = reserveDevice(device_, work_, workBytes_,
                                       rows.size() * static_cast<uint64_t>(vocab) * 4))
     return s;
+  uint64_t had = counters_;
+  if (loom_status_t s =
+          reserveDevice(device_, counters_, countersBytes_, rows.size() * 4))
+    return s;
+  if (counters_ != had)
+    if (loom_status_t s = loom_device_zero(device_, counters_, countersBytes_))
+      return s;
   if (bytes > stagingBytes_) {
     loom_host_free(device_, staging_);
     staging_ = nullptr;
@@ -258,14 +311,20 @@ loom_status_t GpuSampler::sample(uint64_t logits, int64_t vocab,
   char *staged = static_cast<char *>(staging_);
   std::memcpy(staged, rows.data(), rowBytes);
   std::memcpy(staged + rowBytes, history.data(), bytes - rowBytes);
-  if (loom_status_t s = loom_device_upload_async(device_, inputs_, staged, bytes))
-    return s;
-  uint64_t rowsArg = inputs_, historyArg = inputs_ + rowBytes, workArg = work_,
-           outArg = tokens;
-  uint64_t logitsArg = logits;
-  int64_t vocabArg = vocab;
-  void *args[] = {&logitsArg, &vocabArg, &rowsArg, &historyArg, &workArg, &outArg};
-  uint32_t grid[3] = {static_cast<uint32_t>(rows.size()), 1, 1};
+  historyAt_ = inputs_ + rowBytes;
+  return loom_device_upload_async(device_, inputs_, staged, bytes);
+}
+
+loom_status_t GpuSampler::launch(uint64_t logits, uint64_t tokens) {
+  if (rows_ == 0)
+    return nullptr;
+  uint64_t rowsArg = inputs_, historyArg = historyAt_, workArg = work_,
+           countersArg = counters_, outArg = tokens, logitsArg = logits;
+  int64_t vocabArg = vocab_;
+  void *args[] = {&logitsArg, &vocabArg,    &rowsArg, &historyArg,
+                  &workArg,   &countersArg, &outArg};
+  uint32_t slices = std::max<uint32_t>(1, kGreedyBlocks / static_cast<uint32_t>(rows_));
+  uint32_t grid[3] = {static_cast<uint32_t>(rows_), slices, 1};
   return loom_module_launch(module_, "loom_sample", grid, kThreads, args);
 }
 

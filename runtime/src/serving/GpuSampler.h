@@ -49,13 +49,16 @@ public:
   /// Compiles (or takes from the kernel cache) and loads the sampling kernel; `sample`
   /// does it on first use.
   loom_status_t load();
-  /// Queues the sampling of `rows.size()` rows of `vocab` f32 logits at `logits`
-  /// (device) on the device's stream; the tokens land in `tokens` (device, int32 per
-  /// row). `history` holds the seen tokens the rows' ranges point into. The rows and
-  /// history go up through page-locked memory without waiting for the stream, so the
-  /// caller must wait for the tokens before the next call.
-  loom_status_t sample(uint64_t logits, int64_t vocab, const std::vector<SampleRow> &rows,
-                       const std::vector<int32_t> &history, uint64_t tokens);
+  /// Uploads what sampling `rows.size()` rows of `vocab` f32 logits needs (the rows'
+  /// parameters and the seen tokens `history` their ranges point into), queued on the
+  /// device's stream: it may come before the kernels that write the logits. The upload
+  /// goes through page-locked memory without waiting for the stream, so the caller must
+  /// wait for the tokens of one step before preparing the next.
+  loom_status_t prepare(int64_t vocab, const std::vector<SampleRow> &rows,
+                        const std::vector<int32_t> &history);
+  /// Queues the sampling of the prepared rows from the logits at `logits` (device); the
+  /// tokens land in `tokens` (device, int32 per row).
+  loom_status_t launch(uint64_t logits, uint64_t tokens);
 
 private:
   loom_device_t device_;
@@ -65,6 +68,12 @@ private:
   /// per-row work copy of the logits.
   uint64_t inputs_ = 0, work_ = 0;
   uint64_t inputsBytes_ = 0, workBytes_ = 0;
+  /// A counter per row for the blocks that share a greedy row, zero between launches.
+  uint64_t counters_ = 0, countersBytes_ = 0;
+  /// The prepared rows: how many, their vocabulary, where their history starts.
+  size_t rows_ = 0;
+  int64_t vocab_ = 0;
+  uint64_t historyAt_ = 0;
   void *staging_ = nullptr;
   size_t stagingBytes_ = 0;
 };
