@@ -19,7 +19,7 @@
 // CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_norm
 // CHECK: const float inverse = (float)1 / sqrt(loom_block_sum(squares) / (float)cols + (float)9.999999975e-07);
 // CHECK: ws0[row * cols + c] = __float2bfloat16_rn(
-// The decode variant (4 warps per weight row at K = 1024): no pass of its own over
+// The decode variant (4 warps per weight row at K = 4096): no pass of its own over
 // the input rows.
 // CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
 // CHECK-NOT: __syncthreads
@@ -36,11 +36,11 @@
 // CHECK: sumSquares += squared[r * 4 + p][m];
 // CHECK: const float y = sum * rsqrtf(sumSquares / (float)K + 9.999999975e-07f);
 
-func.func @mlp(%x: tensor<?x1024xbf16, #loom.dims<tokens>>, %s: tensor<1024xbf16>,
-               %wg: tensor<192x1024xbf16>, %wu: tensor<192x1024xbf16>) -> tensor<?x192xbf16, #loom.dims<tokens>> {
-  %n = loom.rms_norm %x, %s axis 1 epsilon 1.000000e-06 : (tensor<?x1024xbf16, #loom.dims<tokens>>, tensor<1024xbf16>) -> tensor<?x1024xbf16, #loom.dims<tokens>>
-  %g = loom.linear %n, %wg transpose_weight : (tensor<?x1024xbf16, #loom.dims<tokens>>, tensor<192x1024xbf16>) -> tensor<?x192xbf16, #loom.dims<tokens>>
-  %u = loom.linear %n, %wu transpose_weight : (tensor<?x1024xbf16, #loom.dims<tokens>>, tensor<192x1024xbf16>) -> tensor<?x192xbf16, #loom.dims<tokens>>
+func.func @mlp(%x: tensor<?x4096xbf16, #loom.dims<tokens>>, %s: tensor<4096xbf16>,
+               %wg: tensor<192x4096xbf16>, %wu: tensor<192x4096xbf16>) -> tensor<?x192xbf16, #loom.dims<tokens>> {
+  %n = loom.rms_norm %x, %s axis 1 epsilon 1.000000e-06 : (tensor<?x4096xbf16, #loom.dims<tokens>>, tensor<4096xbf16>) -> tensor<?x4096xbf16, #loom.dims<tokens>>
+  %g = loom.linear %n, %wg transpose_weight : (tensor<?x4096xbf16, #loom.dims<tokens>>, tensor<192x4096xbf16>) -> tensor<?x192xbf16, #loom.dims<tokens>>
+  %u = loom.linear %n, %wu transpose_weight : (tensor<?x4096xbf16, #loom.dims<tokens>>, tensor<192x4096xbf16>) -> tensor<?x192xbf16, #loom.dims<tokens>>
   %a = loom.silu %g : tensor<?x192xbf16, #loom.dims<tokens>>
   %y = loom.mul %a, %u : (tensor<?x192xbf16, #loom.dims<tokens>>, tensor<?x192xbf16, #loom.dims<tokens>>) -> tensor<?x192xbf16, #loom.dims<tokens>>
   return %y : tensor<?x192xbf16, #loom.dims<tokens>>
