@@ -259,6 +259,46 @@ def LoomFuse : Pass<"loom-fuse"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomNormIntoLinear : Pass<"loom-norm-into-linear"> {
+  let summary = "RMS norms read only by linear layers become those layers' prologue";
+  let description = [{
+    After `loom-fuse`: a normalization kernel that is one `rms_norm` (16-bit, over the
+    last axis of a 2-D input, a multiple of 8 wide) whose every reader is a matmul
+    kernel taking it as the input of a linear layer with an `[N, K]` weight moves into
+    each reader as the linear layer's prologue, and its kernel goes. At a decode step
+    that norm is one block over a few kilobytes, all launch and memory latency; the
+    readers' matrix-vector variant scales its weights by the norm's scale as it loads
+    them and reads the norm's input, adding up its squares as it goes and dividing
+    each sum by the row's rms at the end (`rms_norm(x) . w = x . (w * scale) / rms(x)`). At larger steps the reader normalizes its rows into
+    scratch in a phase before its tiled kernel (so a SwiGLU's gate and up layers both
+    do, where one kernel did before).
+
+    Before:
+    ```mlir
+    %h = loom.kernel normalization(%x, %s) : (...) -> tensor<?x256xbf16, #loom.dims<tokens>> {
+      %n = loom.rms_norm %a, %b axis 1 epsilon 1.0E-6 : ...
+      loom.yield %n : ...
+    }
+    %y = loom.kernel matmul(%h, %w) : (...) -> ... {
+      %l = loom.linear %a, %m transpose_weight : ...
+      loom.yield %l : ...
+    }
+    ```
+    After:
+    ```mlir
+    %y = loom.kernel matmul(%x, %s, %w) : (...) -> ... {
+      %n = loom.rms_norm %a, %b axis 1 epsilon 1.0E-6 : ...
+      %l = loom.linear %n, %m transpose_weight : ...
+      loom.yield %l : ...
+    }
+    ```
+  }];
+  let statistics = [
+    Statistic<"numAbsorbed", "absorbed-norms", "Linear layers that took a norm as prologue">
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomMergeCacheWrites : Pass<"loom-merge-cache-writes"> {
   let summary = "Scatter kernels that write at the same slots become one kernel";
   let description = [{

@@ -11,8 +11,8 @@ using namespace mlir;
 void loom::buildDefaultPipeline(OpPassManager &pm, StringRef target) {
   // Clean up what the importer left (layout chains, identities, duplicates), raise the
   // primitive spellings in the order their patterns depend on each other, clean up again,
-  // merge sibling linear layers, group what is left into kernels (a layer's cache writes
-  // into one), and choose how each kernel is laid out.
+  // merge sibling linear layers, group what is left into kernels (norms into the linear
+  // layers that read them, a layer's cache writes into one), and choose how each kernel is laid out.
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
   pm.addPass(createLoomInferShapes());
@@ -26,6 +26,7 @@ void loom::buildDefaultPipeline(OpPassManager &pm, StringRef target) {
   pm.addPass(createCSEPass());
   pm.addPass(createLoomMergeLinears());
   pm.addPass(createLoomFuse());
+  pm.addPass(createLoomNormIntoLinear());
   pm.addPass(createLoomMergeCacheWrites());
   pm.addPass(createLoomChooseTiles(LoomChooseTilesOptions{target.str()}));
 }

@@ -27,7 +27,9 @@ def Loom_KernelOp : Loom_Op<"kernel",
       transposes, slices, gathers, rope), one thread per output element;
     - `reduction`: one `reduce`/`softmax`/`cumsum` with pointwise prologue and epilogue;
     - `normalization`: one `rms_norm`/`layer_norm` with pointwise prologue and epilogue;
-    - `matmul`: one `matmul`/`linear` with a pointwise epilogue on its output tile;
+    - `matmul`: one `matmul`/`linear` with a pointwise epilogue on its output tile,
+      and optionally an `rms_norm` read only as the linear layer's input (its prologue,
+      put there by `loom-norm-into-linear`);
     - `attention`: one `attention` with pointwise prologues on its operands (rope,
       layout) and a pointwise epilogue, or one `paged_attention` with a prologue on its
       query only (its caches, block tables and lengths are inputs);

@@ -555,9 +555,19 @@ std::optional<KernelKind> KernelOp::anchorKindOf(Operation *op) {
 
 Operation *KernelOp::getAnchor() {
   for (Operation &op : getBody().front())
-    if (anchorKindOf(&op))
+    if (anchorKindOf(&op) == getKind())
       return &op;
   return nullptr;
+}
+
+/// Whether `op` is an RMS norm whose only reader is the input of a linear layer in
+/// the same body: a matmul kernel may compute it as its prologue.
+static bool isNormPrologue(Operation &op) {
+  auto norm = dyn_cast<RmsNormOp>(op);
+  if (!norm || !norm->hasOneUse())
+    return false;
+  auto linear = dyn_cast<LinearOp>(*norm->getUsers().begin());
+  return linear && linear.getInput() == norm.getResult();
 }
 
 LogicalResult KernelOp::verify() {
@@ -582,7 +592,7 @@ LogicalResult KernelOp::verify() {
     if (isa<WeightOp>(op))
       return emitOpError("reads a weight inside its body; weights are kernel inputs");
     std::optional<KernelKind> kind = anchorKindOf(&op);
-    if (!kind)
+    if (!kind || (getKind() == KernelKind::Matmul && isNormPrologue(op)))
       continue;
     ++anchors;
     if (*kind != getKind())

@@ -115,8 +115,9 @@ std::optional<uint64_t> peakAtBounds(const std::vector<Type> &types,
   return planMemory(lives).peak;
 }
 
-/// A scratch buffer's shape as a tensor type (f32), for the memory plan at the bounds.
-Type scratchType(const std::vector<std::string> &shape, MLIRContext *context) {
+/// A scratch buffer as a tensor type, for the memory plan at the bounds.
+Type scratchType(const cuda::EmittedKernel::Scratch &scratch, MLIRContext *context) {
+  const std::vector<std::string> &shape = scratch.shape;
   SmallVector<int64_t> sizes;
   SmallVector<StringAttr> names;
   Builder b(context);
@@ -130,7 +131,10 @@ Type scratchType(const std::vector<std::string> &shape, MLIRContext *context) {
     }
   }
   Attribute encoding = names.empty() ? Attribute() : Attribute(DimsAttr::get(context, names));
-  return RankedTensorType::get(sizes, Float32Type::get(context), encoding);
+  Type element = scratch.dtype == "BF16"  ? Type(BFloat16Type::get(context))
+                 : scratch.dtype == "F16" ? Type(Float16Type::get(context))
+                                          : Type(Float32Type::get(context));
+  return RankedTensorType::get(sizes, element, encoding);
 }
 
 bool writeFile(const std::string &path, const std::string &text) {
@@ -252,13 +256,13 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         args += (args.empty() ? "" : ", ") + std::to_string(bufferOf[result]);
         launchArgs.back().push_back(bufferOf[result]);
       }
-      for (const std::vector<std::string> &shape : info.scratch) {
+      for (const cuda::EmittedKernel::Scratch &scratch : info.scratch) {
         std::string shapeText;
-        for (const std::string &dim : shape)
+        for (const std::string &dim : scratch.shape)
           shapeText += (shapeText.empty() ? "" : ", ") + jsonString(dim);
-        buffers += std::string(count ? ",\n    " : "\n    ") +
-                   "{\"dtype\": \"F32\", \"shape\": [" + shapeText + "]}";
-        bufferTypes.push_back(scratchType(shape, kernel.getContext()));
+        buffers += std::string(count ? ",\n    " : "\n    ") + "{\"dtype\": \"" +
+                   scratch.dtype + "\", \"shape\": [" + shapeText + "]}";
+        bufferTypes.push_back(scratchType(scratch, kernel.getContext()));
         args += (args.empty() ? "" : ", ") + std::to_string(count);
         launchArgs.back().push_back(count++);
       }
@@ -302,11 +306,17 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
                                ", \"max\": " + std::to_string(guard.max) + "}") +
                     (early ? ", \"early\": true" : "") + "}";
       };
+      for (const cuda::EmittedKernel::Phase &phase : info.phases)
+        if (phase.first) {
+          launch(phase.name, phase.threads, 0, phase.grid, phase.guard, phase.early);
+          launchArgs.push_back(launchArgs.back());
+        }
       launch(name, info.threads, info.sharedBytes, info.grid, info.guard, false);
-      for (const cuda::EmittedKernel::Phase &phase : info.phases) {
-        launch(phase.name, phase.threads, 0, phase.grid, phase.guard, phase.early);
-        launchArgs.push_back(launchArgs.back());
-      }
+      for (const cuda::EmittedKernel::Phase &phase : info.phases)
+        if (!phase.first) {
+          launch(phase.name, phase.threads, 0, phase.grid, phase.guard, phase.early);
+          launchArgs.push_back(launchArgs.back());
+        }
     } else if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
         auto name = entry.getResultAttrOfType<StringAttr>(i, "loom.name");

@@ -52,9 +52,17 @@ struct EmittedKernel {
   /// Per output: the input it updates in place (the artifact gives both one buffer; a
   /// cache write stores only the rows it changes), or -1.
   std::vector<int> inPlace;
-  /// Float32 scratch buffers the kernel needs, by shape (size expressions); passed as
-  /// `ws0`, ... after the outputs and alive for the kernel's launches only.
-  std::vector<std::vector<std::string>> scratch;
+  /// A scratch buffer: its shape (size expressions) and element type (safetensors
+  /// spelling: F32, BF16 or F16).
+  struct Scratch {
+    std::vector<std::string> shape;
+    std::string dtype = "F32";
+    /// Bytes per element.
+    int64_t elementBytes() const { return dtype == "F32" ? 4 : 2; }
+  };
+  /// Scratch buffers the kernel needs; passed as `ws0`, ... after the outputs and
+  /// alive for the kernel's launches only.
+  std::vector<Scratch> scratch;
   /// Unsigned 32-bit counters the kernel needs (0: none), passed as `counters` after
   /// the scratch buffers. They are zero when a launch starts and the kernel leaves them
   /// zero (the last block to count resets its counter), so one zero-filled buffer
@@ -70,8 +78,9 @@ struct EmittedKernel {
   };
   Guard guard;
   /// Kernels launched right after this one with the same parameters (later passes of
-  /// the same work), or instead of it (a variant with the complementary guard, such as a
-  /// matrix-vector kernel for few rows).
+  /// the same work), right before it (`first`: a normalized input written to scratch),
+  /// or instead of it (a variant with the complementary guard, such as a matrix-vector
+  /// kernel for few rows).
   struct Phase {
     std::string name;
     int threads = 256;
@@ -83,6 +92,8 @@ struct EmittedKernel {
     /// Launched programmatically (the manifest's `early`): its blocks may start while
     /// the kernel before it runs and wait in loom_wait_prior().
     bool early = false;
+    /// Launched before the kernel itself (a prologue computed into scratch), not after.
+    bool first = false;
     GridDim grid[3];
     Guard guard;
   };

@@ -278,16 +278,21 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
                     ", \"shared\": " + std::to_string(shared) +
                     ", \"grid\": " + gridText(grid, sizes) + "}";
     };
+    for (const cuda::EmittedKernel::Phase &phase : info.phases)
+      if (phase.first)
+        addLaunch(phase.name, phase.threads, 0, phase.grid, phase.guard);
     addLaunch(name, info.threads, info.sharedBytes, info.grid, info.guard);
     for (const cuda::EmittedKernel::Phase &phase : info.phases)
-      addLaunch(phase.name, phase.threads, 0, phase.grid, phase.guard);
-    for (const std::vector<std::string> &shape : info.scratch) {
+      if (!phase.first)
+        addLaunch(phase.name, phase.threads, 0, phase.grid, phase.guard);
+    for (const cuda::EmittedKernel::Scratch &buffer : info.scratch) {
       int64_t elements = 1;
-      for (const std::string &dim : shape) {
+      for (const std::string &dim : buffer.shape) {
         std::optional<SizeExpr> expr = SizeExpr::parse(dim);
         elements *= expr ? expr->evaluate(sizes).value_or(1) : 1;
       }
-      scratch += (scratch.empty() ? "" : ", ") + std::to_string(elements * 4);
+      scratch += (scratch.empty() ? "" : ", ") +
+                 std::to_string(elements * buffer.elementBytes());
     }
     for (int input : info.inPlace)
       inPlace += (inPlace.empty() ? "" : ", ") + std::to_string(input);

@@ -162,8 +162,11 @@ void KernelWriter::writeFunction(llvm::raw_ostream &os, const EmittedKernel::Pha
     os << separator << storageType(elementOf(output)) << " *__restrict__ out" << i;
     separator = ", ";
   }
-  for (size_t i = 0; i < info_.scratch.size(); ++i) {
-    os << separator << "float *__restrict__ ws" << i;
+  for (auto [i, scratch] : llvm::enumerate(info_.scratch)) {
+    const char *type = scratch.dtype == "BF16" ? "__nv_bfloat16"
+                       : scratch.dtype == "F16" ? "__half"
+                                                : "float";
+    os << separator << type << " *__restrict__ ws" << i;
     separator = ", ";
   }
   if (info_.counters) {
@@ -251,10 +254,19 @@ bool KernelWriter::pointwise() {
 /// One block per row: the row's statistics by block reductions, then the normalized
 /// row with the epilogue applied.
 bool KernelWriter::normalization() {
-  ElementEmitter &e = *emitter_;
   Operation *anchor = kernel_.getAnchor();
-  auto rms = llvm::dyn_cast<RmsNormOp>(anchor);
-  auto layer = llvm::dyn_cast<LayerNormOp>(anchor);
+  return normalizeRows(anchor, info_.threads, info_.grid[0],
+                       [&](const Index &index, const std::string &y) {
+                         return storeOutputs(anchor->getResult(0), index, y);
+                       });
+}
+
+bool KernelWriter::normalizeRows(
+    Operation *norm, int64_t threads, EmittedKernel::GridDim &grid,
+    const std::function<bool(const Index &, const std::string &)> &store) {
+  ElementEmitter &e = *emitter_;
+  auto rms = llvm::dyn_cast<RmsNormOp>(norm);
+  auto layer = llvm::dyn_cast<LayerNormOp>(norm);
   Value input = rms ? rms.getInput() : layer.getInput();
   Value scale = rms ? rms.getScale() : layer.getScale();
   Value bias = layer ? layer.getBias() : Value();
@@ -264,7 +276,7 @@ bool KernelWriter::normalization() {
   ArrayRef<Dim> lead = ArrayRef<Dim>(shape).take_front(axis);
   ArrayRef<Dim> trail = ArrayRef<Dim>(shape).drop_front(axis);
   std::string type = computeType(elementOf(input));
-  info_.grid[0] = {work(lead), 1, 65536};
+  grid = {work(lead), 1, 65536};
   std::string cols = product(trail);
 
   e.line("const long long rows = " + product(lead) + ", cols = " + cols + ";");
@@ -280,8 +292,8 @@ bool KernelWriter::normalization() {
   // thread has its loads in flight together.
   auto columnLoop = [&](auto body) {
     e.line("#pragma unroll 8");
-    e.open("for (long long c = threadIdx.x; c < cols; c += " +
-           std::to_string(info_.threads) + ")");
+    e.open("for (long long c = threadIdx.x; c < cols; c += " + std::to_string(threads) +
+           ")");
     body();
     e.close();
   };
@@ -313,7 +325,7 @@ bool KernelWriter::normalization() {
     if (bias)
       value += " + " + e.at(bias, columns);
     e.line("const " + type + " " + y + " = " + value + ";");
-    stored = storeOutputs(anchor->getResult(0), index, y);
+    stored = store(index, y);
   });
   e.close();
   return stored;

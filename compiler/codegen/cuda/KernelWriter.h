@@ -58,6 +58,10 @@ private:
 
   bool pointwise();
   bool normalization();
+  /// Normalizes the rows of `norm` (rms_norm or layer_norm), a block of `threads` per
+  /// row (setting `grid`), handing each value to `store` with its index.
+  bool normalizeRows(mlir::Operation *norm, int64_t threads, EmittedKernel::GridDim &grid,
+                     const std::function<bool(const Index &, const std::string &)> &store);
   bool matmul();
   bool tensorCoreLinear(LinearOp op, const std::string &a, const std::string &b);
   bool fewRowsLinear(LinearOp op, const std::string &a, const std::string &b);

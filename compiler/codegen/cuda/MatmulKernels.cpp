@@ -6,6 +6,8 @@
 
 #include "compiler/codegen/cuda/KernelWriter.h"
 
+#include "llvm/Support/Format.h"
+
 #include <algorithm>
 
 using namespace mlir;
@@ -31,15 +33,47 @@ bool KernelWriter::matmul() {
   auto product2 = llvm::dyn_cast<MatmulOp>(anchor);
   Value lhs = linear ? linear.getInput() : product2.getLhs();
   Value rhs = linear ? linear.getWeight() : product2.getRhs();
-  std::string a = parameter(lhs), b = parameter(rhs);
-  if (a.empty() || b.empty())
-    return refuse("matmul operands must be kernel inputs (a matmul takes no prologue)");
+  auto norm = linear ? lhs.getDefiningOp<RmsNormOp>() : RmsNormOp();
+  std::string a = norm ? std::string() : parameter(lhs), b = parameter(rhs);
+  if ((a.empty() && !norm) || b.empty())
+    return refuse("matmul operands must be kernel inputs (the only prologue is a linear "
+                  "layer's RMS norm)");
   Shape result = shapeOf(anchor->getResult(0));
   Type lhsElement = elementOf(lhs);
+  if (norm && !(schedule_.tensorCores && shapeOf(lhs).size() == 2 &&
+                !parameter(norm.getInput()).empty() && !parameter(norm.getScale()).empty()))
+    return refuse("an RMS norm prologue needs a 16-bit linear layer on tensor cores over a "
+                  "2-D input, the norm's input and scale being kernel inputs");
   if (schedule_.tensorCores) {
     if (!linear || !(lhsElement.isBF16() || lhsElement.isF16()))
       return refuse("tensor cores run 16-bit linear layers only");
-    return tensorCoreLinear(linear, a, b) && fewRowsLinear(linear, a, b);
+    if (!norm)
+      return tensorCoreLinear(linear, a, b) && fewRowsLinear(linear, a, b);
+    // The tiled kernel reads the rows normalized into scratch by a phase before it;
+    // the decode variant normalizes as it reads (fewRowsLinear).
+    Shape ls = shapeOf(lhs);
+    a = "ws" + std::to_string(info_.scratch.size());
+    info_.scratch.push_back(
+        {{work(ArrayRef<Dim>(ls).take_front()), work(ArrayRef<Dim>(ls).drop_front())},
+         lhsElement.isBF16() ? "BF16" : "F16"});
+    EmittedKernel::Phase phase;
+    phase.name = name_ + "_norm";
+    phase.threads = 256;
+    phase.first = true;
+    phase.grid[0] = {work(ArrayRef<Dim>(ls).take_front()), 1, 65536};
+    size_t normPhase = info_.phases.size();
+    bool normalized = writePhase(phase, [&] {
+      EmittedKernel::GridDim grid;
+      return normalizeRows(norm, phase.threads, grid,
+                           [&](const Index &, const std::string &y) {
+                             emitter_->line(store(lhsElement, a + "[row * cols + c]", y));
+                             return true;
+                           });
+    });
+    if (!normalized || !tensorCoreLinear(linear, a, b) || !fewRowsLinear(linear, a, b))
+      return false;
+    info_.phases[normPhase].guard = info_.guard;
+    return true;
   }
   if (schedule_.tileM != 64 || schedule_.tileN != 64 || schedule_.tileK != 16 ||
       schedule_.warps != 8)
@@ -566,45 +600,82 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
            std::to_string(phase.threads) + " * 128LL) loom_prefetch_l2(from + x);");
     e.close();
     e.line("loom_wait_prior();");
+    // An RMS norm prologue, with no pass of its own: rms_norm(x) . w is
+    // x . (w * scale) / rms(x), so the products read the norm's input and scaled
+    // weights, each lane adds up the squares of the inputs it reads, and the row's sum
+    // is divided by the rms once the row's parts are added (the parts of a row read
+    // each input once).
+    std::string x = a, scale, eps;
+    auto norm = op.getInput().getDefiningOp<RmsNormOp>();
+    if (norm) {
+      x = parameter(norm.getInput());
+      scale = parameter(norm.getScale());
+      llvm::raw_string_ostream(eps)
+          << llvm::format("%.9e", static_cast<double>(norm.getEpsilon().convertToFloat()));
+    }
     if (warpsPerRow > 1)
-      e.line("__shared__ float partial[8][" + R + "];");
+      e.line("__shared__ float partial[8][" + R + "]" +
+             (norm ? ", squared[8][" + R + "]" : std::string()) + ";");
+    // Lane `lane` of part `part` takes elements (c * W + part) * 256 + lane * 8 of a
+    // round; every load of a round is in flight before the first product.
+    auto loads = [&] {
+      e.line("uint4 wv[" + C + "];");
+      e.line("#pragma unroll");
+      e.open("for (int c = 0; c < " + C + "; ++c)");
+      e.line("const long long k = k0 + c * " + S + "LL + (part * 32 + lane) * 8;");
+      e.line("wv[c] = k < K ? __ldg(reinterpret_cast<const uint4 *>(w + k)) : "
+             "make_uint4(0, 0, 0, 0);");
+      if (norm) {
+        // The norm's scale goes into the weights (rounded to their type, as the norm's
+        // output would be), once per load rather than per input row.
+        e.line("const uint4 sv = k < K ? __ldg(reinterpret_cast<const uint4 *>(" + scale +
+               " + k)) : make_uint4(0, 0, 0, 0);");
+        e.line(pair + " *wp = reinterpret_cast<" + pair + " *>(&wv[c]);");
+        e.line("const " + pair + " *sp = reinterpret_cast<const " + pair + " *>(&sv);");
+        e.line("#pragma unroll");
+        e.line("for (int j = 0; j < 4; ++j) wp[j] = __hmul2(wp[j], sp[j]);");
+      }
+      e.close();
+    };
+    auto products = [&] {
+      e.line("#pragma unroll");
+      e.open("for (int m = 0; m < " + R + "; ++m)");
+      e.line("if (m >= M) break;");
+      e.line("#pragma unroll");
+      e.open("for (int c = 0; c < " + C + "; ++c)");
+      e.line("const long long k = k0 + c * " + S + "LL + (part * 32 + lane) * 8;");
+      e.line("if (k >= K) break;");
+      e.line("const uint4 xv = *reinterpret_cast<const uint4 *>(" + x + " + m * K + k);");
+      e.line("const " + pair + " *wp = reinterpret_cast<const " + pair + " *>(&wv[c]);");
+      e.line("const " + pair + " *xp = reinterpret_cast<const " + pair + " *>(&xv);");
+      e.line("#pragma unroll");
+      e.open("for (int j = 0; j < 4; ++j)");
+      e.line("const float2 wf = " + widen + "(wp[j]), xf = " + widen + "(xp[j]);");
+      e.line("acc[m] += xf.x * wf.x + xf.y * wf.y;");
+      if (norm)
+        e.line("squares[m] += xf.x * xf.x + xf.y * xf.y;");
+      e.close();
+      e.close();
+      e.close();
+    };
     // The loop bound is the block's first row, so every warp takes every iteration.
     e.open("for (long long n0 = blockIdx.x * " + rows + "LL; n0 < N; n0 += gridDim.x * " +
            rows + "LL)");
     e.line("const long long n = n0 + local;");
     e.line("float acc[" + R + "];");
+    if (norm)
+      e.line("float squares[" + R + "];");
     e.line("#pragma unroll");
     e.line("for (int m = 0; m < " + R + "; ++m) acc[m] = 0.0f;");
+    if (norm) {
+      e.line("#pragma unroll");
+      e.line("for (int m = 0; m < " + R + "; ++m) squares[m] = 0.0f;");
+    }
     e.open("if (n < N)");
     e.line("const " + T + " *w = " + b + " + n * K;");
-    // Lane `lane` of part `part` takes elements (c * W + part) * 256 + lane * 8 of the
-    // round; every load of a round is in flight before the first product.
     e.open("for (long long k0 = 0; k0 < K; k0 += " + C + " * " + S + "LL)");
-    e.line("uint4 wv[" + C + "];");
-    e.line("#pragma unroll");
-    e.open("for (int c = 0; c < " + C + "; ++c)");
-    e.line("const long long k = k0 + c * " + S + "LL + (part * 32 + lane) * 8;");
-    e.line(
-        "wv[c] = k < K ? __ldg(reinterpret_cast<const uint4 *>(w + k)) : make_uint4(0, "
-        "0, 0, 0);");
-    e.close();
-    e.line("#pragma unroll");
-    e.open("for (int m = 0; m < " + R + "; ++m)");
-    e.line("if (m >= M) break;");
-    e.line("#pragma unroll");
-    e.open("for (int c = 0; c < " + C + "; ++c)");
-    e.line("const long long k = k0 + c * " + S + "LL + (part * 32 + lane) * 8;");
-    e.line("if (k >= K) break;");
-    e.line("const uint4 xv = *reinterpret_cast<const uint4 *>(" + a + " + m * K + k);");
-    e.line("const " + pair + " *wp = reinterpret_cast<const " + pair + " *>(&wv[c]);");
-    e.line("const " + pair + " *xp = reinterpret_cast<const " + pair + " *>(&xv);");
-    e.line("#pragma unroll");
-    e.open("for (int x = 0; x < 4; ++x)");
-    e.line("const float2 wf = " + widen + "(wp[x]), xf = " + widen + "(xp[x]);");
-    e.line("acc[m] += xf.x * wf.x + xf.y * wf.y;");
-    e.close();
-    e.close();
-    e.close();
+    loads();
+    products();
     e.close();
     e.close();
     e.line("#pragma unroll");
@@ -613,12 +684,17 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
     e.line(
         "for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], "
         "o);");
+    if (norm)
+      e.line("for (int o = 16; o > 0; o >>= 1) squares[m] += __shfl_xor_sync(0xffffffffu, "
+             "squares[m], o);");
     e.close();
     // The row's sum: lane 0 of its only warp, or its W warps' partials added by one
     // thread per (row, input row).
-    auto store = [&](const std::string &m, const std::string &row,
-                     const std::string &sum) {
+    auto store = [&](const std::string &m, const std::string &row, const std::string &sum,
+                     const std::string &squares) {
       std::string value = sum;
+      if (norm)
+        value += " * rsqrtf(" + squares + " / (float)K + " + eps + "f)";
       if (Value bias = op.getBias())
         value += " + " + e.at(bias, {row});
       e.line("const float y = " + value + ";");
@@ -630,23 +706,31 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
       e.line("#pragma unroll");
       e.open("for (int m = 0; m < " + R + "; ++m)");
       e.line("if (m >= M) break;");
-      stored = store("m", "n", "acc[m]");
+      stored = store("m", "n", "acc[m]", "squares[m]");
       e.close();
       e.close();
     } else {
       e.open("if (lane == 0)");
       e.line("#pragma unroll");
       e.line("for (int m = 0; m < " + R + "; ++m) partial[warp][m] = acc[m];");
+      if (norm) {
+        e.line("#pragma unroll");
+        e.line("for (int m = 0; m < " + R + "; ++m) squared[warp][m] = squares[m];");
+      }
       e.close();
       e.line("__syncthreads();");
       e.open("if (threadIdx.x < " + rows + " * " + R + ")");
       e.line("const int r = threadIdx.x / " + R + ", m = threadIdx.x % " + R + ";");
       e.line("const long long row = n0 + r;");
       e.open("if (row < N && m < M)");
-      e.line("float sum = 0.0f;");
+      e.line("float sum = 0.0f, sumSquares = 0.0f;");
       e.line("#pragma unroll");
-      e.line("for (int p = 0; p < " + W + "; ++p) sum += partial[r * " + W + " + p][m];");
-      stored = store("m", "row", "sum");
+      e.open("for (int p = 0; p < " + W + "; ++p)");
+      e.line("sum += partial[r * " + W + " + p][m];");
+      if (norm)
+        e.line("sumSquares += squared[r * " + W + " + p][m];");
+      e.close();
+      stored = store("m", "row", "sum", "sumSquares");
       e.close();
       e.close();
       e.line("__syncthreads();");
