@@ -53,8 +53,11 @@ prefill=tokens=100,seqs=3,blocks=24,table=8
 "$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear" --sizes tokens=150
 # The same at a decode step's rows (the matrix-vector variants, one with split rows).
 "$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear-rows" --sizes tokens=3 --seed 5
+# And at one row (batch-1 decode: the one-row phases).
+"$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear-row1" --sizes tokens=1 --seed 10
 # Linear layers with an RMS norm prologue: the norm phase and the tiled kernel, and the
 # decode variant normalizing as it reads.
 "$loom" kernel-harness tests/lit/codegen/cuda-norm-linear.mlir -o "$out/norm-linear" --sizes tokens=150 --seed 8
 "$loom" kernel-harness tests/lit/codegen/cuda-norm-linear.mlir -o "$out/norm-linear-rows" --sizes tokens=3 --seed 9
+"$loom" kernel-harness tests/lit/codegen/cuda-norm-linear.mlir -o "$out/norm-linear-row1" --sizes tokens=1 --seed 11
 "$loom" kernel-harness tests/lit/codegen/cuda-reductions.mlir -o "$out/reductions" --sizes rows=5

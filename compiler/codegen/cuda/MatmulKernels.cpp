@@ -569,18 +569,35 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
     warpsPerRow /= 2;
   int64_t rowsPerBlock = 8 / warpsPerRow, stride = warpsPerRow * 256;
   int64_t chunks = std::min<int64_t>((k + stride - 1) / stride, kFewRowsChunks);
-  EmittedKernel::Phase phase;
-  phase.name = name_ + "_rows" + std::to_string(kFewRows);
-  phase.threads = 256;
-  phase.grid[0] = {work(ArrayRef<Dim>(result).take_back()), rowsPerBlock, 65535};
-  phase.guard = {*rowName, 0, kFewRows};
-  phase.waitsInside = true;
-  phase.early = true;
   info_.guard = {*rowName, kFewRows + 1, 0};
-  return writePhase(phase, [&] {
+  // A phase for one input row (batch-1 decode: one accumulator per thread, so more
+  // blocks fit an SM) and one for 2 to kFewRows.
+  int64_t least = 0;
+  for (int64_t most : {int64_t(1), kFewRows}) {
+    EmittedKernel::Phase phase;
+    phase.name = name_ + "_rows" + std::to_string(most);
+    phase.threads = 256;
+    phase.grid[0] = {work(ArrayRef<Dim>(result).take_back()), rowsPerBlock, 65535};
+    phase.guard = {*rowName, least, most};
+    phase.waitsInside = true;
+    phase.early = true;
+    least = most + 1;
+    if (!writePhase(phase,
+                    [&] { return fewRowsBody(op, a, b, most, warpsPerRow, chunks); }))
+      return false;
+  }
+  return true;
+}
+
+/// The body of a fewRowsLinear phase for at most `most` input rows.
+bool KernelWriter::fewRowsBody(LinearOp op, const std::string &a, const std::string &b,
+                               int64_t most, int64_t warpsPerRow, int64_t chunks) {
+  Shape ls = shapeOf(op.getInput()), result = shapeOf(op.getResult());
+  int64_t rowsPerBlock = 8 / warpsPerRow, stride = warpsPerRow * 256;
+  {
     ElementEmitter &e = *emitter_;
     Type element = elementOf(op.getInput());
-    std::string T = storageType(element), R = std::to_string(kFewRows),
+    std::string T = storageType(element), R = std::to_string(most),
                 W = std::to_string(warpsPerRow), rows = std::to_string(rowsPerBlock),
                 C = std::to_string(chunks), S = std::to_string(stride);
     std::string pair = element.isBF16() ? "__nv_bfloat162" : "__half2",
@@ -596,8 +613,8 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
     e.line("const long long bytes = loom_min(" + rows + "LL, N - first) * K * sizeof(" +
            T + ");");
     e.line("const char *from = reinterpret_cast<const char *>(" + b + " + first * K);");
-    e.line("for (long long x = threadIdx.x * 128LL; x < bytes; x += " +
-           std::to_string(phase.threads) + " * 128LL) loom_prefetch_l2(from + x);");
+    e.line("for (long long x = threadIdx.x * 128LL; x < bytes; x += 256 * 128LL) "
+           "loom_prefetch_l2(from + x);");
     e.close();
     e.line("loom_wait_prior();");
     // An RMS norm prologue, with no pass of its own: rms_norm(x) . w is
@@ -737,7 +754,7 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
     }
     e.close();
     return stored;
-  });
+  }
 }
 
 } // namespace loom::cuda

@@ -5,8 +5,8 @@
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
-// NVRTC: sm_80: 10 kernels
-// NVRTC: sm_90a: 10 kernels
+// NVRTC: sm_80: 14 kernels
+// NVRTC: sm_90a: 14 kernels
 
 // bf16 with the weight as [N, K] (staged as [n][k]) and a gelu epilogue: 128x128 tiles
 // of 8 warps, each 64x32; 16-byte asynchronous copies, four stages in dynamic shared
@@ -83,6 +83,11 @@
 // bf16 [N, K] with a bias, N = 64 and K = 2200: the decode variant splits each weight
 // row over two warps (4 warps would leave a lane under 4 chunks), each lane holding five
 // 16-byte chunks, the last partial, and adds the two warps' sums in shared memory.
+// A single input row (batch-1 decode) has a phase of its own, one accumulator per
+// thread (fewer registers, more blocks per SM); 2 to 8 rows the next.
+// CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows1
+// CHECK: __shared__ float partial[8][1];
+// CHECK: float acc[1];
 // CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
 // CHECK: __shared__ float partial[8][8];
 // CHECK: for (long long n0 = blockIdx.x * 4LL; n0 < N; n0 += gridDim.x * 4LL)

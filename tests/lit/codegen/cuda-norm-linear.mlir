@@ -8,8 +8,8 @@
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
-// NVRTC: sm_80: 6 kernels
-// NVRTC: sm_90a: 6 kernels
+// NVRTC: sm_80: 8 kernels
+// NVRTC: sm_90a: 8 kernels
 
 // The up layer (the first kernel: the gate's epilogue reads it): tiled on ws0.
 // CHECK-LABEL: //@loom-kernel loom_matmul_
