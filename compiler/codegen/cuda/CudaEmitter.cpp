@@ -59,25 +59,6 @@ __device__ __forceinline__ unsigned loom_count_block(unsigned *counter) {
 #endif
   return before;
 }
-/// Thread block clusters (sm_90 on): a kernel marked LOOM_CLUSTER_Z(n) runs in
-/// clusters of n blocks along z; loom_cluster_sync() is a barrier of the cluster's
-/// threads (writes to shared memory before it are visible to the cluster after it), and
-/// loom_cluster_map(p, rank) is the address of `p`'s counterpart in the shared memory
-/// of the cluster's block `rank`, read with ordinary loads.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define LOOM_CLUSTER_Z(n) __cluster_dims__(1, 1, n)
-__device__ __forceinline__ void loom_cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\n"
-               "barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ const float *loom_cluster_map(const float *p, unsigned rank) {
-  unsigned long long remote;
-  asm volatile("mapa.u64 %0, %1, %2;\n" : "=l"(remote) : "l"(p), "r"(rank));
-  return reinterpret_cast<const float *>(remote);
-}
-#else
-#define LOOM_CLUSTER_Z(n)
-#endif
 /// Starts bringing the 128-byte line at `p` into the L2 cache.
 __device__ __forceinline__ void loom_prefetch_l2(const void *p) {
   asm volatile("prefetch.global.L2 [%0];\n" :: "l"(p));

@@ -86,9 +86,6 @@ struct EmittedKernel {
     int threads = 256;
     /// Blocks per SM its registers must allow (`__launch_bounds__`); 0: no bound.
     int minBlocks = 0;
-    /// Blocks of a thread block cluster along z on sm_90 (`LOOM_CLUSTER_Z`, the grid's
-    /// z size a multiple of it); 0: no clusters.
-    int clusterZ = 0;
     /// Its code calls loom_wait_prior() itself (after reading weights early); else the
     /// call opens the function.
     bool waitsInside = false;

@@ -151,10 +151,7 @@ void KernelWriter::writeFunction(llvm::raw_ostream &os, const EmittedKernel::Pha
   os << "extern \"C\" __global__ void __launch_bounds__(" << threads;
   if (phase.minBlocks)
     os << ", " << phase.minBlocks;
-  os << ") ";
-  if (phase.clusterZ)
-    os << "LOOM_CLUSTER_Z(" << phase.clusterZ << ") ";
-  os << name << "(";
+  os << ") " << name << "(";
   std::string separator;
   for (auto [i, input] : llvm::enumerate(kernel_.getInputs())) {
     os << separator << "const " << storageType(elementOf(input)) << " *__restrict__ in"

@@ -23,9 +23,6 @@ namespace {
 /// Most slices one token's context is split into (the grid's z size); the combining
 /// block weighs a head's slices with a lane each.
 constexpr int64_t kMaxSplits = 16;
-/// Most slices in the `_decode` variant: the slices of a (token, KV head) are one thread
-/// block cluster on sm_90, at most 8 blocks (the portable cluster size).
-constexpr int64_t kDecodeSplits = 8;
 static_assert(32 % kMaxSplits == 0,
               "the combine weighs a head's slices in lanes of a warp");
 /// Rows of the scratch buffer of partial results: a step splits each token's context
@@ -163,11 +160,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   // least two slices' rows of scratch, so at most kScratchRows / 2 tokens.
   info_.counters = kScratchRows / 2 * kvHeads;
 
-  // The kernel's code for blocks of `threads` threads and at most `maxSplits` slices
-  // per token, into the current emitter; with `cluster`, the slices of a (token, KV
-  // head) are one thread block cluster on sm_90, which combines them through
-  // distributed shared memory (elsewhere the counted last slice does, as without).
-  auto split = [&](int64_t threads, int64_t maxSplits, bool cluster) {
+  // The kernel's code for blocks of `threads` threads, into the current emitter.
+  auto split = [&](int64_t threads) {
     ElementEmitter &e = *emitter_;
     int64_t perThread = (group * dv + threads - 1) / threads;
     std::string Th = num(threads);
@@ -186,24 +180,14 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
            "[seq + 1] : tokens;");
     e.line("const long long keys = (long long)" + lens +
            "[seq] - (end - first) + (token - first) + 1;");
-    e.line("const long long perToken = loom_max(1LL, loom_min(" + num(maxSplits) +
+    e.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) +
            "LL, " + num(kScratchRows) + "LL / tokens));");
     e.line("const long long granule = tokens * " + num(kvHeads) + " < " + num(kFewPairs) +
            " ? " + num(std::min(granule, kFineKeys)) + "LL : " + num(granule) + "LL;");
     e.line("const long long splits = loom_max(1LL, loom_min(perToken, (keys + granule - "
            "1) / granule));");
     e.line("const long long g = blockIdx.y, z = blockIdx.z;");
-    if (cluster) {
-      // Every block of the cluster takes part in its barriers; one past the token's
-      // slices has no keys (k0 >= k1) and adds nothing.
-      e.line("#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900");
-      e.line("if (splits == 1 && z > 0) return;");
-      e.line("#else");
-      e.line("if (z >= splits) return;");
-      e.line("#endif");
-    } else {
-      e.line("if (z >= splits) return;");
-    }
+    e.line("if (z >= splits) return;");
     e.line("const long long chunk = (keys + splits - 1) / splits;");
     e.line("const long long k0 = z * chunk, k1 = loom_min(keys, k0 + chunk);");
     e.line("const long long tableWidth = " + sizeExpr(tables[1]) + ";");
@@ -358,13 +342,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("__syncthreads();");
     e.close();
 
-    // An unsplit token stores its result; a split one leaves its partial in scratch (in
-    // a cluster: in its shared memory).
-    if (cluster) {
-      e.line("#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900");
-      e.line("__shared__ float part_s[" + G + " * " + Dv + "];");
-      e.line("#endif");
-    }
+    // An unsplit token stores its result; a split one leaves its partial in scratch.
     e.line("const long long scratchRow = token * perToken + z;");
     e.open("for (int r = 0; r < " + num(perThread) + "; ++r)");
     e.line("const int idx = threadIdx.x + r * " + Th + ";");
@@ -376,71 +354,18 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     bool stored = storeOutputs(op.getResult(), {"token", "h", "dd"}, "y");
     e.close();
     e.open("else");
-    if (cluster) {
-      e.line("#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900");
-      e.line("part_s[idx] = acc[r];");
-      e.line("#else");
-    }
     e.line("ws0[(scratchRow * " + num(heads) + " + h) * " + W + " + dd] = acc[r];");
-    if (cluster)
-      e.line("#endif");
     e.close();
     e.close();
-    if (cluster)
-      e.line("#if !(defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900)");
     e.open("if (splits > 1 && threadIdx.x < " + G + ")");
     e.line("float *stats = ws0 + (scratchRow * " + num(heads) + " + g * " + G +
            " + threadIdx.x) * " + W + " + " + Dv + ";");
     e.line("stats[0] = m_s[threadIdx.x];");
     e.line("stats[1] = l_s[threadIdx.x];");
     e.close();
-    if (cluster)
-      e.line("#endif");
     if (!stored)
       return false;
     e.line("if (splits == 1) return;");
-    if (cluster) {
-      // The cluster's blocks weigh every slice's maximum and sum (read from their
-      // shared memory), then block z adds the weighted partials of its 1/maxSplits
-      // share of the outputs; a last barrier keeps every block (and its shared memory)
-      // until all have read it.
-      std::string S = num(maxSplits);
-      e.line("#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900");
-      e.line("loom_cluster_sync();");
-      e.line("__shared__ float weight_c[" + G + "][" + S + "];");
-      e.open("for (int t = threadIdx.x; t < " + num((group * maxSplits + 31) / 32 * 32) +
-             "; t += blockDim.x)");
-      e.line("const int hh = t / " + S + ", zz = t % " + S + ";");
-      e.line("const bool valid = hh < " + G + " && zz < splits;");
-      e.line("const float most = valid ? *loom_cluster_map(&m_s[hh], zz) : " + minusInf +
-             ";");
-      e.line("const float sum = valid ? *loom_cluster_map(&l_s[hh], zz) : 0.0f;");
-      e.line("float best = most;");
-      e.line("for (int o = " + num(maxSplits / 2) +
-             "; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, best, "
-             "o));");
-      e.line("const float scale = valid ? expf(most - best) : 0.0f;");
-      e.line("float total = sum * scale;");
-      e.line("for (int o = " + num(maxSplits / 2) +
-             "; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);");
-      e.line("if (valid) weight_c[hh][zz] = scale / total;");
-      e.close();
-      e.line("__syncthreads();");
-      e.line("const int share = (" + G + " * " + Dv + " + " + S + " - 1) / " + S + ";");
-      e.open("for (int idx = (int)z * share + threadIdx.x; idx < min(" + G + " * " + Dv +
-             ", ((int)z + 1) * share); idx += blockDim.x)");
-      e.line("const int hh = idx / " + Dv + ";");
-      e.line("float y = 0.0f;");
-      e.line("for (int zz = 0; zz < splits; ++zz) y += *loom_cluster_map(&part_s[idx], "
-             "zz) * weight_c[hh][zz];");
-      e.line("const long long h = g * " + G + " + hh, dd = idx % " + Dv + ";");
-      if (!storeOutputs(op.getResult(), {"token", "h", "dd"}, "y"))
-        return false;
-      e.close();
-      e.line("loom_cluster_sync();");
-      e.line("return;");
-      e.line("#endif");
-    }
 
     // The last slice of a (token, KV head) to finish combines them all: each block counts
     // itself once its partials are written; the one that completes the count resets the
@@ -459,9 +384,9 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("const long long stride = " + num(heads * width) + ";");
     e.line("const float *partials = ws0 + (token * perToken * " + num(heads) + " + g * " +
            G + ") * " + W + ";");
-    std::string S = num(maxSplits);
+    std::string S = num(kMaxSplits);
     e.line("__shared__ float weight[" + G + "][" + S + "];");
-    e.open("for (int t = threadIdx.x; t < " + num((group * maxSplits + 31) / 32 * 32) +
+    e.open("for (int t = threadIdx.x; t < " + num((group * kMaxSplits + 31) / 32 * 32) +
            "; t += blockDim.x)");
     e.line("const int hh = t / " + S + ", zz = t % " + S + ";");
     e.line("const bool valid = hh < " + G + " && zz < splits;");
@@ -470,11 +395,11 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("const float sum = valid ? __ldcg(stats + 1) : 0.0f;");
     e.line("float best = most;");
     e.line(
-        "for (int o = " + num(maxSplits / 2) +
+        "for (int o = " + num(kMaxSplits / 2) +
         "; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, best, o));");
     e.line("const float scale = valid ? expf(most - best) : 0.0f;");
     e.line("float total = sum * scale;");
-    e.line("for (int o = " + num(maxSplits / 2) +
+    e.line("for (int o = " + num(kMaxSplits / 2) +
            "; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);");
     e.line("if (valid) weight[hh][zz] = scale / total;");
     e.close();
@@ -508,7 +433,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.close();
     return combined;
   };
-  if (!split(schedule_.warps * 32, kMaxSplits, /*cluster=*/false))
+  if (!split(schedule_.warps * 32))
     return false;
   std::optional<std::string> tokenName = guardName(q[0]);
   if (tokenName && schedule_.warps < kDecodeWarps) {
@@ -516,14 +441,10 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     phase.name = name_ + "_decode";
     phase.threads = static_cast<int>(kDecodeWarps * 32);
     std::copy(info_.grid, info_.grid + 3, phase.grid);
-    phase.grid[2] = {num(kDecodeSplits), 1, 0};
-    phase.clusterZ = static_cast<int>(kDecodeSplits);
     phase.waitsInside = prefetch;
     phase.guard = {*tokenName, 0, kDecodeTokens};
     info_.guard = {*tokenName, kDecodeTokens + 1, 0};
-    if (!writePhase(phase, [&] {
-          return split(kDecodeWarps * 32, kDecodeSplits, /*cluster=*/true);
-        }))
+    if (!writePhase(phase, [&] { return split(kDecodeWarps * 32); }))
       return false;
   }
   return pagedPrefill(op);

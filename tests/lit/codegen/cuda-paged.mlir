@@ -1,6 +1,6 @@
 // Paged KV cache kernels: the cache writes (in place at their slots, the K and V ones
-// in one kernel), split-KV attention (its last slice combining; 8 warps per block and
-// cluster combining on sm_90 at steps of at most 8 tokens), and the tensor-core variant for large steps. Checked
+// in one kernel), split-KV attention (its last slice combining; 8 warps per block at
+// steps of at most 8 tokens), and the tensor-core variant for large steps. Checked
 // text; NVRTC for sm_80 and sm_90a. The GPU suite runs them against the reference
 // (harnesses llama-step-*).
 // RUN: loom-opt %s -loom-fuse -loom-merge-cache-writes -loom-choose-tiles | loom-translate --loom-to-cuda > %t.cu
@@ -71,32 +71,12 @@
 // CHECK: const float4 p = __ldcg(reinterpret_cast<const float4 *>(column + (z0 + j) * stride));
 // CHECK-NOT: _combine
 
-// Steps of at most 8 tokens: 8 warps per block, at most 8 slices, which on sm_90 are a
-// thread block cluster: every block keeps its partials in shared memory, the cluster
-// weighs them through distributed shared memory and each block adds up its eighth of
-// the outputs; elsewhere the counted last slice combines from scratch as above.
+// Steps of at most 8 tokens: the same with 8 warps per block.
 // CHECK-LABEL: //@loom-kernel loom_attention_{{.*}}_decode
-// CHECK-NEXT: // attention kernel; launch with 256 threads per block, grid (tokens, 2, 8)
-// CHECK-NEXT: __launch_bounds__(256) LOOM_CLUSTER_Z(8) loom_attention_
-// CHECK: const long long perToken = loom_max(1LL, loom_min(8LL,
-// CHECK: #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-// CHECK-NEXT: if (splits == 1 && z > 0) return;
-// CHECK-NEXT: #else
-// CHECK-NEXT: if (z >= splits) return;
+// CHECK-NEXT: // attention kernel; launch with 256 threads per block, grid (tokens, 2, 16)
 // CHECK: if (j < k1 && j < old) {
 // CHECK: loom_wait_prior();
 // CHECK: const int idx = threadIdx.x + r * 256;
-// CHECK: part_s[idx] = acc[r];
-// CHECK-NEXT: #else
-// CHECK-NEXT: ws0[
-// CHECK: loom_cluster_sync();
-// CHECK: const float most = valid ? *loom_cluster_map(&m_s[hh], zz) :
-// CHECK: for (int o = 4; o > 0; o >>= 1) best = fmaxf(best,
-// CHECK: for (int idx = (int)z * share + threadIdx.x; idx < min(4 * 64, ((int)z + 1) * share); idx += blockDim.x) {
-// CHECK: y += *loom_cluster_map(&part_s[idx], zz) * weight_c[hh][zz];
-// CHECK: loom_cluster_sync();
-// CHECK-NEXT: return;
-// CHECK-NEXT: #endif
 // CHECK: last_s = loom_count_block(count) == (unsigned int)splits - 1u;
 
 // CHECK-LABEL: //@loom-kernel loom_attention_{{.*}}_tc
