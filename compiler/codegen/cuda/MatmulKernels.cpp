@@ -539,14 +539,17 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a,
 
 /// Rows at most this many take the matrix-vector variant of a linear layer.
 constexpr int64_t kFewRows = 8;
-/// Most warps that share one weight row in the matrix-vector variant; fewer when each
-/// lane would get fewer than kFewRowsMinChunks loads of the row. In batch-1 decode of
-/// the 1.1B Llama on the H100 (a CUDA graph of programmatic launches), 2 warps per
-/// 2048-element row and 4 per 5632-element row (4 and 6 loads per lane) were 12% faster
-/// than 4 warps for both (2 and 6 loads); 1 or 2 warps for the longer row, or 8 warps,
-/// were slower, and so were blocks of 4 or 16 warps.
-constexpr int64_t kFewRowsWarps = 4;
-constexpr int64_t kFewRowsMinChunks = 4;
+/// Warps that share one weight row in the matrix-vector variant: the most (up to 8)
+/// that leave each lane at least kFewRowsLaneElements[phase] elements of the row. In
+/// batch-1 decode of the 1.1B Llama on the H100 (a CUDA graph of programmatic
+/// launches): with one phase for 1 to 8 rows, 2 warps per 2048-element row and 4 per
+/// 5632-element row (4 and 6 loads of 16 bytes per lane) were 12% faster than 4 warps
+/// for both; 1 or 2 warps for the longer row, or 8, were slower, and so were blocks of 4
+/// or 16 warps. With the one-row phase (fewer registers), 8 warps per 5632-element row
+/// (2.75 loads per lane) were 3% faster than 4 and 2 warps per 2048-element row stayed
+/// best (1 or 4 slower); so one row allows 20 elements per lane, 2 to 8 rows want 32.
+constexpr int64_t kFewRowsMaxWarps = 8;
+constexpr int64_t kFewRowsLaneElements[2] = {20, 32};
 /// 16-byte weight chunks each lane holds in registers at once: all of a row's share
 /// when it has at most this many, else the row is taken in rounds of this many.
 constexpr int64_t kFewRowsChunks = 16;
@@ -564,20 +567,23 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
   std::optional<std::string> rowName = ls.size() == 2 ? guardName(ls[0]) : std::nullopt;
   if (!op.getTransposeWeight() || !rowName || !ls[1].isStatic() || ls[1].size % 8)
     return true; // no variant; the tiled kernel runs for every row count
-  int64_t k = ls[1].size, warpsPerRow = kFewRowsWarps;
-  while (warpsPerRow > 1 && k < warpsPerRow * 256 * kFewRowsMinChunks)
-    warpsPerRow /= 2;
-  int64_t rowsPerBlock = 8 / warpsPerRow, stride = warpsPerRow * 256;
-  int64_t chunks = std::min<int64_t>((k + stride - 1) / stride, kFewRowsChunks);
+  int64_t k = ls[1].size;
   info_.guard = {*rowName, kFewRows + 1, 0};
   // A phase for one input row (batch-1 decode: one accumulator per thread, so more
   // blocks fit an SM) and one for 2 to kFewRows.
   int64_t least = 0;
-  for (int64_t most : {int64_t(1), kFewRows}) {
+  const int64_t mosts[2] = {1, kFewRows};
+  for (int index = 0; index < 2; ++index) {
+    int64_t most = mosts[index];
+    int64_t warpsPerRow = kFewRowsMaxWarps;
+    while (warpsPerRow > 1 && k < warpsPerRow * 32 * kFewRowsLaneElements[index])
+      warpsPerRow /= 2;
+    int64_t stride = warpsPerRow * 256;
+    int64_t chunks = std::min<int64_t>((k + stride - 1) / stride, kFewRowsChunks);
     EmittedKernel::Phase phase;
     phase.name = name_ + "_rows" + std::to_string(most);
     phase.threads = 256;
-    phase.grid[0] = {work(ArrayRef<Dim>(result).take_back()), rowsPerBlock, 65535};
+    phase.grid[0] = {work(ArrayRef<Dim>(result).take_back()), 8 / warpsPerRow, 65535};
     phase.guard = {*rowName, least, most};
     phase.waitsInside = true;
     phase.early = true;
