@@ -35,13 +35,15 @@ done
 "$loom" kernel-harness "$models/tiny-gpt2/model.onnx" -o "$out/gpt2-onnx" --sizes batch=2,sequence=9
 "$loom" kernel-harness "$models/tiny-bert" -o "$out/bert-hf"
 "$loom" kernel-harness "$models/tiny-bert/model.onnx" -o "$out/bert-onnx"
-# Serving-step kernels (paged KV cache): a decode-sized step (split-KV attention, the
-# GEMV variants) and a prefill-sized one (the tensor-core paged attention in bf16).
+# Serving-step kernels (paged KV cache): decode-sized steps of 7 tokens and (bf16) of 1
+# (split-KV attention, the GEMV variants of 2 to 8 rows and of one) and a prefill-sized
+# one (the tensor-core paged attention in bf16).
 decode=tokens=7,seqs=3,blocks=12,table=4
 prefill=tokens=100,seqs=3,blocks=24,table=8
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-decode" --entry step --sizes $decode
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-prefill" --entry step --sizes $prefill --seed 1
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-decode" --entry step --dtype bf16 --sizes $decode --seed 2
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-decode1" --entry step --dtype bf16 --sizes tokens=1,seqs=1,blocks=12,table=4 --seed 12
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-prefill" --entry step --dtype bf16 --sizes $prefill --seed 3
 "$loom" kernel-harness "$models/tiny-gpt2" -o "$out/gpt2-step" --entry step --sizes $decode --seed 4
 # A KV cache of another type than the model's: bf16 under f32 (split-KV attention at
