@@ -256,7 +256,8 @@ int runServeGenerate(int argc, char **argv) {
       "one prompt streams its text as it comes. Greedy unless --temperature > 0.\n"
       "--check runs the file's prompts alone, then mixed on a small KV cache, and\n"
       "compares the outputs with its greedy ones (sampling options must keep only the\n"
-      "most likely token then, e.g. --temperature 1 --top-k 1).\n";
+      "most likely token then, e.g. --temperature 1 --top-k 1). --json writes the\n"
+      "run's figures and each request's output ids.\n";
   Options o;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
