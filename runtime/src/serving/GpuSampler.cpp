@@ -78,9 +78,10 @@ __device__ int loom_argmax(const float *src, int begin, int end, float *top) {
 }
 
 /// A grid of (rows, slices): greedy rows without a penalty are split into gridDim.y
-/// slices, each block finding its slice's largest logit; the last block of a row to count
-/// itself (in `counters`, zero before and after) takes the largest of the slices', the
-/// lowest index among equals. Every other row is sampled by its first block alone.
+/// slices, each block finding its slice's largest logit; the last block of a row to
+/// count itself (in `counters`, zero before and after) takes the largest of the
+/// slices' maxima, the lowest index among equals. Every other row is sampled by its
+/// first block alone.
 extern "C" __global__ void __launch_bounds__(1024)
 loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *__restrict__ rows,
             const int *__restrict__ history, float *__restrict__ work,
