@@ -97,9 +97,11 @@ struct Engine::State {
   /// Runs the staged step, its inputs at `offsets` (elements) of inputMemory.
   loom_status_t run(int64_t tokens, int64_t seqs, bool graph,
                     const size_t offsets[kNumStepInputs]);
-  /// The step's inputs: entries laid end to end, padded to `seqs` sequences.
-  void stage(const std::vector<const StepEntry *> &entries, int64_t seqs, int64_t &tokens,
-             size_t offsets[kNumStepInputs], size_t counts[kNumStepInputs]);
+  /// The step's inputs: entries laid end to end, padded to `seqs` sequences, packed in
+  /// order from the start of `staging`, each at offsets[i] (elements). Returns the
+  /// bytes packed, so one copy uploads them all.
+  size_t stage(const std::vector<const StepEntry *> &entries, int64_t seqs,
+               int64_t &tokens, size_t offsets[kNumStepInputs]);
 };
 
 bool Engine::State::setUp(const std::string &artifact, const std::string &weights,
@@ -218,14 +220,11 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
     return false;
   for (auto [tokens, seqs] : {std::pair<int64_t, int64_t>{maxTokens, 1},
                               std::pair<int64_t, int64_t>{options.maxBatch, options.maxBatch}}) {
-    size_t offsets[kNumStepInputs], counts[kNumStepInputs];
+    size_t offsets[kNumStepInputs];
     std::vector<const StepEntry *> none;
     int64_t staged = tokens;
-    stage(none, seqs, staged, offsets, counts);
-    if (loom_status_t s = loom_device_upload(device, inputMemory, staging,
-                                             (offsets[kNumStepInputs - 1] +
-                                              counts[kNumStepInputs - 1]) *
-                                                 8)) {
+    size_t bytes = stage(none, seqs, staged, offsets);
+    if (loom_status_t s = loom_device_upload(device, inputMemory, staging, bytes)) {
       error = describe(s);
       return false;
     }
@@ -308,9 +307,8 @@ bool Engine::State::allocateCaches(int32_t blocks, std::string &error) {
   return true;
 }
 
-void Engine::State::stage(const std::vector<const StepEntry *> &entries, int64_t seqs,
-                          int64_t &tokens, size_t offsets[kNumStepInputs],
-                          size_t counts[kNumStepInputs]) {
+size_t Engine::State::stage(const std::vector<const StepEntry *> &entries, int64_t seqs,
+                            int64_t &tokens, size_t offsets[kNumStepInputs]) {
   // Tokens per sequence. Padding sequences (beyond the entries) have one token that
   // writes nothing (slot -1) and attends to slot 0 of block 0; their logits are
   // ignored. Without entries, the first padding sequence takes the rest of `tokens`
@@ -350,10 +348,9 @@ void Engine::State::stage(const std::vector<const StepEntry *> &entries, int64_t
   size_t sizes[kNumStepInputs] = {size_t(total),        size_t(total), size_t(total),
                                   size_t(seqs * width), size_t(seqs),  size_t(seqs),
                                   size_t(seqs)};
-  for (int i = 0; i < kNumStepInputs; ++i) {
+  for (int i = 0; i < kNumStepInputs; ++i)
     offsets[i] = static_cast<size_t>(bases[i] - staging);
-    counts[i] = sizes[i];
-  }
+  return (offsets[kNumStepInputs - 1] + sizes[kNumStepInputs - 1]) * sizeof(int64_t);
 }
 
 loom_status_t Engine::State::run(int64_t tokens, int64_t seqs, bool graph,
@@ -473,16 +470,15 @@ bool Engine::step(std::vector<StepToken> &tokens, std::vector<Finished> &finishe
     seqs = std::min<int64_t>(bucket, st.options.maxBatch);
   }
   int64_t count = 0;
-  size_t offsets[kNumStepInputs], counts[kNumStepInputs];
-  st.stage(entries, seqs, count, offsets, counts);
+  size_t offsets[kNumStepInputs];
+  size_t bytes = st.stage(entries, seqs, count, offsets);
   auto fail = [&](loom_status_t s) {
     error = describe(s);
     return false;
   };
   // stage() packs the inputs in order: one copy takes them all.
-  if (loom_status_t s = loom_device_upload_async(
-          st.device, st.inputMemory, st.staging,
-          (offsets[kNumStepInputs - 1] + counts[kNumStepInputs - 1]) * 8))
+  if (loom_status_t s =
+          loom_device_upload_async(st.device, st.inputMemory, st.staging, bytes))
     return fail(s);
   // The real rows' sampling parameters go up before the step runs.
   std::vector<rt::SampleRow> rows;

@@ -312,15 +312,14 @@ loom_status_t GpuSampler::prepare(int64_t vocab, const std::vector<SampleRow> &r
   char *staged = static_cast<char *>(staging_);
   std::memcpy(staged, rows.data(), rowBytes);
   std::memcpy(staged + rowBytes, history.data(), bytes - rowBytes);
-  historyAt_ = inputs_ + rowBytes;
   return loom_device_upload_async(device_, inputs_, staged, bytes);
 }
 
 loom_status_t GpuSampler::launch(uint64_t logits, uint64_t tokens) {
   if (rows_ == 0)
     return nullptr;
-  uint64_t rowsArg = inputs_, historyArg = historyAt_, workArg = work_,
-           countersArg = counters_, outArg = tokens, logitsArg = logits;
+  uint64_t rowsArg = inputs_, historyArg = inputs_ + rows_ * sizeof(SampleRow),
+           workArg = work_, countersArg = counters_, outArg = tokens, logitsArg = logits;
   int64_t vocabArg = vocab_;
   void *args[] = {&logitsArg, &vocabArg,    &rowsArg, &historyArg,
                   &workArg,   &countersArg, &outArg};

@@ -46,7 +46,7 @@ public:
   GpuSampler &operator=(const GpuSampler &) = delete;
   ~GpuSampler();
 
-  /// Compiles (or takes from the kernel cache) and loads the sampling kernel; `sample`
+  /// Compiles (or takes from the kernel cache) and loads the sampling kernel; `prepare`
   /// does it on first use.
   loom_status_t load();
   /// Uploads what sampling `rows.size()` rows of `vocab` f32 logits needs (the rows'
@@ -70,10 +70,10 @@ private:
   uint64_t inputsBytes_ = 0, workBytes_ = 0;
   /// A counter per row for the blocks that share a greedy row, zero between launches.
   uint64_t counters_ = 0, countersBytes_ = 0;
-  /// The prepared rows: how many, their vocabulary, where their history starts.
+  /// The prepared rows: how many, and their vocabulary (their history follows them
+  /// in `inputs_`).
   size_t rows_ = 0;
   int64_t vocab_ = 0;
-  uint64_t historyAt_ = 0;
   void *staging_ = nullptr;
   size_t stagingBytes_ = 0;
 };
