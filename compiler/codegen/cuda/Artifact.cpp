@@ -116,7 +116,8 @@ std::optional<uint64_t> peakAtBounds(const std::vector<Type> &types,
 }
 
 /// A scratch buffer as a tensor type, for the memory plan at the bounds.
-Type scratchType(const cuda::EmittedKernel::Scratch &scratch, MLIRContext *context) {
+Type scratchType(const cuda::EmittedKernel::Scratch &scratch) {
+  MLIRContext *context = scratch.element.getContext();
   const std::vector<std::string> &shape = scratch.shape;
   SmallVector<int64_t> sizes;
   SmallVector<StringAttr> names;
@@ -131,10 +132,7 @@ Type scratchType(const cuda::EmittedKernel::Scratch &scratch, MLIRContext *conte
     }
   }
   Attribute encoding = names.empty() ? Attribute() : Attribute(DimsAttr::get(context, names));
-  Type element = scratch.dtype == "BF16"  ? Type(BFloat16Type::get(context))
-                 : scratch.dtype == "F16" ? Type(Float16Type::get(context))
-                                          : Type(Float32Type::get(context));
-  return RankedTensorType::get(sizes, element, encoding);
+  return RankedTensorType::get(sizes, scratch.element, encoding);
 }
 
 bool writeFile(const std::string &path, const std::string &text) {
@@ -261,8 +259,8 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         for (const std::string &dim : scratch.shape)
           shapeText += (shapeText.empty() ? "" : ", ") + jsonString(dim);
         buffers += std::string(count ? ",\n    " : "\n    ") + "{\"dtype\": \"" +
-                   scratch.dtype + "\", \"shape\": [" + shapeText + "]}";
-        bufferTypes.push_back(scratchType(scratch, kernel.getContext()));
+                   dtypeOf(scratch.element) + "\", \"shape\": [" + shapeText + "]}";
+        bufferTypes.push_back(scratchType(scratch));
         args += (args.empty() ? "" : ", ") + std::to_string(count);
         launchArgs.back().push_back(count++);
       }

@@ -52,13 +52,11 @@ struct EmittedKernel {
   /// Per output: the input it updates in place (the artifact gives both one buffer; a
   /// cache write stores only the rows it changes), or -1.
   std::vector<int> inPlace;
-  /// A scratch buffer: its shape (size expressions) and element type (safetensors
-  /// spelling: F32, BF16 or F16).
+  /// A scratch buffer: its shape (size expressions) and element type (f32, bf16 or
+  /// f16).
   struct Scratch {
     std::vector<std::string> shape;
-    std::string dtype = "F32";
-    /// Bytes per element.
-    int64_t elementBytes() const { return dtype == "F32" ? 4 : 2; }
+    mlir::Type element;
   };
   /// Scratch buffers the kernel needs; passed as `ws0`, ... after the outputs and
   /// alive for the kernel's launches only.

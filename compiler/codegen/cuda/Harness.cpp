@@ -292,7 +292,7 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
         elements *= expr ? expr->evaluate(sizes).value_or(1) : 1;
       }
       scratch += (scratch.empty() ? "" : ", ") +
-                 std::to_string(elements * buffer.elementBytes());
+                 std::to_string(elements * buffer.element.getIntOrFloatBitWidth() / 8);
     }
     for (int input : info.inPlace)
       inPlace += (inPlace.empty() ? "" : ", ") + std::to_string(input);

@@ -163,10 +163,7 @@ void KernelWriter::writeFunction(llvm::raw_ostream &os, const EmittedKernel::Pha
     separator = ", ";
   }
   for (auto [i, scratch] : llvm::enumerate(info_.scratch)) {
-    const char *type = scratch.dtype == "BF16" ? "__nv_bfloat16"
-                       : scratch.dtype == "F16" ? "__half"
-                                                : "float";
-    os << separator << type << " *__restrict__ ws" << i;
+    os << separator << storageType(scratch.element) << " *__restrict__ ws" << i;
     separator = ", ";
   }
   if (info_.counters) {

@@ -54,7 +54,7 @@ bool KernelWriter::matmul() {
     a = "ws" + std::to_string(info_.scratch.size());
     info_.scratch.push_back(
         {{work(ArrayRef<Dim>(ls).take_front()), work(ArrayRef<Dim>(ls).drop_front())},
-         lhsElement.isBF16() ? "BF16" : "F16"});
+         lhsElement});
     EmittedKernel::Phase phase;
     phase.name = name_ + "_norm";
     phase.threads = 256;

@@ -155,7 +155,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   // the sum, padded to 16 bytes when Dv allows the combine to read 4 columns at once.
   int64_t columns = dv % 4 == 0 ? 4 : 1, width = dv + (columns == 4 ? 4 : 2);
   std::string W = num(width);
-  info_.scratch = {{{num(kScratchRows), num(heads), W}}};
+  info_.scratch = {
+      {{num(kScratchRows), num(heads), W}, Float32Type::get(op.getContext())}};
   // A counter per (token, KV head) of a split step: one is split only when it has at
   // least two slices' rows of scratch, so at most kScratchRows / 2 tokens.
   info_.counters = kScratchRows / 2 * kvHeads;
