@@ -282,39 +282,32 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       }
       for (const std::string &symbol : info.symbols)
         sizes += (sizes.empty() ? "" : ", ") + jsonString(symbol);
-      // The kernel, then its later phases with the same arguments.
-      auto launch = [&](const std::string &kernelName, int threads, int64_t shared,
-                        const cuda::EmittedKernel::GridDim *dims,
-                        const cuda::EmittedKernel::Guard &guard, bool early) {
+      // The kernel and its phases, in launch order, with the same arguments.
+      std::vector<cuda::EmittedKernel::Phase> order = info.launches();
+      for (const cuda::EmittedKernel::Phase &phase : order) {
+        const cuda::EmittedKernel::GridDim *dims = phase.grid;
+        const cuda::EmittedKernel::Guard &guard = phase.guard;
         std::string grid;
         for (int d = 0; d < 3; ++d)
           grid += std::string(d ? ", " : "") + "{\"work\": " + jsonString(dims[d].work) +
                   ", \"per\": " + std::to_string(dims[d].per) +
                   ", \"cap\": " + std::to_string(dims[d].cap) + "}";
-        launches += std::string(launchCount++ ? ",\n    " : "\n    ") +
-                    "{\"kernel\": " + jsonString(kernelName) +
-                    ", \"threads\": " + std::to_string(threads) +
-                    (shared ? ", \"shared\": " + std::to_string(shared) : std::string()) +
-                    ", \"grid\": [" + grid + "], \"args\": [" + args +
-                    "], \"sizes\": [" + sizes + "]" +
-                    (guard.name.empty()
-                         ? std::string()
-                         : ", \"when\": {\"name\": " + jsonString(guard.name) +
-                               ", \"min\": " + std::to_string(guard.min) +
-                               ", \"max\": " + std::to_string(guard.max) + "}") +
-                    (early ? ", \"early\": true" : "") + "}";
-      };
-      for (const cuda::EmittedKernel::Phase &phase : info.phases)
-        if (phase.first) {
-          launch(phase.name, phase.threads, 0, phase.grid, phase.guard, phase.early);
-          launchArgs.push_back(launchArgs.back());
-        }
-      launch(name, info.threads, info.sharedBytes, info.grid, info.guard, false);
-      for (const cuda::EmittedKernel::Phase &phase : info.phases)
-        if (!phase.first) {
-          launch(phase.name, phase.threads, 0, phase.grid, phase.guard, phase.early);
-          launchArgs.push_back(launchArgs.back());
-        }
+        launches +=
+            std::string(launchCount++ ? ",\n    " : "\n    ") +
+            "{\"kernel\": " + jsonString(phase.name) +
+            ", \"threads\": " + std::to_string(phase.threads) +
+            (phase.sharedBytes ? ", \"shared\": " + std::to_string(phase.sharedBytes)
+                               : std::string()) +
+            ", \"grid\": [" + grid + "], \"args\": [" + args + "], \"sizes\": [" + sizes +
+            "]" +
+            (guard.name.empty() ? std::string()
+                                : ", \"when\": {\"name\": " + jsonString(guard.name) +
+                                      ", \"min\": " + std::to_string(guard.min) +
+                                      ", \"max\": " + std::to_string(guard.max) + "}") +
+            (phase.early ? ", \"early\": true" : "") + "}";
+      }
+      std::vector<int> kernelArgs = launchArgs.back();
+      launchArgs.insert(launchArgs.end(), order.size() - 1, kernelArgs);
     } else if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
         auto name = entry.getResultAttrOfType<StringAttr>(i, "loom.name");

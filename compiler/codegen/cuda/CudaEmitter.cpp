@@ -249,6 +249,29 @@ EmittedKernel::GridDim::blocks(const std::map<std::string, int64_t> &sizes) cons
   return cap ? std::min(blocks, cap) : blocks;
 }
 
+EmittedKernel::Phase EmittedKernel::asPhase() const {
+  Phase main;
+  main.name = name;
+  main.threads = threads;
+  main.waitsInside = waitsInside;
+  main.sharedBytes = sharedBytes;
+  std::copy(grid, grid + 3, main.grid);
+  main.guard = guard;
+  return main;
+}
+
+std::vector<EmittedKernel::Phase> EmittedKernel::launches() const {
+  std::vector<Phase> order;
+  for (const Phase &phase : phases)
+    if (phase.first)
+      order.push_back(phase);
+  order.push_back(asPhase());
+  for (const Phase &phase : phases)
+    if (!phase.first)
+      order.push_back(phase);
+  return order;
+}
+
 bool EmittedKernel::Guard::admits(const std::map<std::string, int64_t> &sizes) const {
   if (name.empty())
     return true;

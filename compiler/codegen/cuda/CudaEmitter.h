@@ -92,10 +92,18 @@ struct EmittedKernel {
     bool early = false;
     /// Launched before the kernel itself (a prologue computed into scratch), not after.
     bool first = false;
+    /// Bytes of dynamic shared memory (only the kernel itself takes any).
+    int64_t sharedBytes = 0;
     GridDim grid[3];
     Guard guard;
   };
   std::vector<Phase> phases;
+
+  /// The kernel itself as a launch.
+  Phase asPhase() const;
+  /// Every launch, in order: the phases marked `first`, the kernel, the other phases.
+  /// All take the kernel's arguments.
+  std::vector<Phase> launches() const;
 };
 
 /// Writes the CUDA C++ of every loom.kernel in `module` to `os`, naming each kernel op

@@ -278,13 +278,9 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
                     ", \"shared\": " + std::to_string(shared) +
                     ", \"grid\": " + gridText(grid, sizes) + "}";
     };
-    for (const cuda::EmittedKernel::Phase &phase : info.phases)
-      if (phase.first)
-        addLaunch(phase.name, phase.threads, 0, phase.grid, phase.guard);
-    addLaunch(name, info.threads, info.sharedBytes, info.grid, info.guard);
-    for (const cuda::EmittedKernel::Phase &phase : info.phases)
-      if (!phase.first)
-        addLaunch(phase.name, phase.threads, 0, phase.grid, phase.guard);
+    for (const cuda::EmittedKernel::Phase &launch : info.launches())
+      addLaunch(launch.name, launch.threads, launch.sharedBytes, launch.grid,
+                launch.guard);
     for (const cuda::EmittedKernel::Scratch &buffer : info.scratch) {
       int64_t elements = 1;
       for (const std::string &dim : buffer.shape) {

@@ -127,12 +127,7 @@ LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
     return kernel_.emitOpError() << "cannot be written as CUDA: "
                                  << (emitter_->failed() ? emitter_->error() : why_);
   info_.inPlace.resize(kernel_.getNumResults(), -1);
-  EmittedKernel::Phase main;
-  main.name = name_;
-  main.threads = info_.threads;
-  main.waitsInside = info_.waitsInside;
-  std::copy(info_.grid, info_.grid + 3, main.grid);
-  writeFunction(os, main, emitter_->code());
+  writeFunction(os, info_.asPhase(), emitter_->code());
   for (auto [phase, code] : llvm::zip(info_.phases, phaseCode_))
     writeFunction(os, phase, code);
   return success();
