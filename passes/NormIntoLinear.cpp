@@ -72,11 +72,13 @@ void absorb(KernelOp reader, unsigned index, KernelOp normKernel, RmsNormOp norm
   Value scale =
       normKernel.getInputs()[llvm::cast<BlockArgument>(norm.getScale()).getArgNumber()];
   SmallVector<Value> inputs;
+  // The argument of `v` in the new kernel (inputs are listed once).
   auto argOf = [&](Value v) {
     auto *at = llvm::find(inputs, v);
-    if (at == inputs.end())
-      inputs.push_back(v);
-    return static_cast<unsigned>(llvm::find(inputs, v) - inputs.begin());
+    if (at != inputs.end())
+      return static_cast<unsigned>(at - inputs.begin());
+    inputs.push_back(v);
+    return static_cast<unsigned>(inputs.size() - 1);
   };
   unsigned xArg = argOf(x), scaleArg = argOf(scale);
   SmallVector<int> readerArgs;
