@@ -14,7 +14,10 @@
 // - attention: 16-bit operands with static head sizes that are multiples of 16 (at
 //   most 128) use tensor cores: 64 queries per block, one warp per 16 rows, 64 keys
 //   per step (32 above head size 64). Otherwise one query per thread, 64 per block,
-//   32 keys per step.
+//   32 keys per step. Paged attention: one token and KV head per block, 64 keys per
+//   slice of a split context, 4 warps. Both record the shared memory a block may take
+//   on the target (`shared_kib`: 227 KiB on sm_90, 163 on sm_80, 99 on sm_86 and
+//   sm_89), which sizes the paged kernels' one-token whole-context tiles.
 // - pointwise: 256 threads; each handles `vector` consecutive elements, 16 bytes'
 //   worth when every output's innermost dimension is static and divisible by it.
 // - normalization, reduction: one block per row of a power of two threads, about
@@ -55,6 +58,14 @@ std::optional<int64_t> staticCount(ArrayRef<Dim> dims) {
   return n;
 }
 
+/// The most shared memory a block may opt in to: 227 KiB on sm_90, 163 on sm_80, 99 on
+/// sm_86 and sm_89.
+int64_t sharedKibOf(StringRef target) {
+  if (target.starts_with("sm_90"))
+    return 227;
+  return target == "sm_80" ? 163 : 99;
+}
+
 KernelSchedule matmulSchedule(Operation *anchor, StringRef target) {
   KernelSchedule s;
   auto linear = llvm::dyn_cast<LinearOp>(anchor);
@@ -80,8 +91,9 @@ KernelSchedule matmulSchedule(Operation *anchor, StringRef target) {
   return s;
 }
 
-KernelSchedule attentionSchedule(AttentionOp op) {
+KernelSchedule attentionSchedule(AttentionOp op, StringRef target) {
   KernelSchedule s;
+  s.sharedKib = sharedKibOf(target);
   Shape q = shapeOf(op.getQuery()), v = shapeOf(op.getValue());
   auto fits = [](const Dim &d) { return d.isStatic() && d.size % 16 == 0 && d.size <= 128; };
   s.tensorCores = isHalf(op.getQuery()) && isHalf(op.getKey()) && isHalf(op.getValue()) &&
@@ -97,8 +109,9 @@ KernelSchedule attentionSchedule(AttentionOp op) {
 /// key and value loads), `tile_kv` keys per block of a split context (flash-decoding:
 /// long contexts spread over blocks, the last of a context's to finish combining their
 /// partial results; steps of a few tokens take a variant of 8 warps).
-KernelSchedule pagedAttentionSchedule() {
+KernelSchedule pagedAttentionSchedule(StringRef target) {
   KernelSchedule s;
+  s.sharedKib = sharedKibOf(target);
   s.tileQ = 1;
   s.tileKv = 64;
   s.warps = 4;
@@ -174,8 +187,8 @@ KernelSchedule loom::chooseSchedule(KernelOp kernel, StringRef target) {
     return matmulSchedule(kernel.getAnchor(), target);
   case KernelKind::Attention:
     if (auto attention = llvm::dyn_cast<AttentionOp>(kernel.getAnchor()))
-      return attentionSchedule(attention);
-    return pagedAttentionSchedule();
+      return attentionSchedule(attention, target);
+    return pagedAttentionSchedule(target);
   case KernelKind::Pointwise:
     return pointwiseSchedule(kernel);
   default:

@@ -36,14 +36,17 @@ done
 "$loom" kernel-harness "$models/tiny-bert" -o "$out/bert-hf"
 "$loom" kernel-harness "$models/tiny-bert/model.onnx" -o "$out/bert-onnx"
 # Serving-step kernels (paged KV cache): decode-sized steps of 7 tokens and (bf16) of 1
-# (split-KV attention, the GEMV variants of 2 to 8 rows and of one) and a prefill-sized
-# one (the tensor-core paged attention in bf16).
+# (split-KV attention, the GEMV variants of 2 to 8 rows and of one, one-token attention
+# over a whole short context) and a prefill-sized one (the tensor-core paged attention
+# in bf16).
 decode=tokens=7,seqs=3,blocks=12,table=4
 prefill=tokens=100,seqs=3,blocks=24,table=8
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-decode" --entry step --sizes $decode
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-prefill" --entry step --sizes $prefill --seed 1
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-decode" --entry step --dtype bf16 --sizes $decode --seed 2
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-decode1" --entry step --dtype bf16 --sizes tokens=1,seqs=1,blocks=12,table=4 --seed 12
+# One token over 1384 keys: more than the one-token attention reads whole, so it splits.
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-decode1-long" --entry step --dtype bf16 --sizes tokens=1,seqs=1,blocks=128,table=128 --seed 13
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-prefill" --entry step --dtype bf16 --sizes $prefill --seed 3
 "$loom" kernel-harness "$models/tiny-gpt2" -o "$out/gpt2-step" --entry step --sizes $decode --seed 4
 # A KV cache of another type than the model's: bf16 under f32 (split-KV attention at

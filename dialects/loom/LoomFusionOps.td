@@ -59,7 +59,8 @@ def Loom_KernelOp : Loom_Op<"kernel",
       k-slice), `warps`, `stages` (shared-memory slices in flight), `tensor_cores`;
     - `attention`: `tile_q` (queries per block), `tile_kv` (keys per step; for
       `paged_attention`, the keys one block of a split context covers), `warps`,
-      `tensor_cores`;
+      `shared_kib` (the shared memory a block may take on the target, which sizes
+      the one-token paged kernel's whole-context tiles), `tensor_cores`;
     - `pointwise`: `threads`, `vector` (consecutive elements per thread);
     - `normalization`, `reduction`, `scatter`: `threads`.
   }];

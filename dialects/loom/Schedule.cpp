@@ -29,6 +29,7 @@ std::vector<Field> fieldsOf(KernelKind kind) {
     return {{"tile_q", &S::tileQ},
             {"tile_kv", &S::tileKv},
             {"warps", &S::warps},
+            {"shared_kib", &S::sharedKib},
             {"tensor_cores", nullptr}};
   case KernelKind::Pointwise:
     return {{"threads", &S::threads}, {"vector", &S::vector}};

@@ -21,6 +21,9 @@ struct KernelSchedule {
   int64_t tileM = 0, tileN = 0, tileK = 0, stages = 0;
   // attention: queries per block, keys per step.
   int64_t tileQ = 0, tileKv = 0;
+  // attention: the most shared memory (KiB) a block may take on the target, which the
+  // paged kernels size their one-token whole-context tiles by.
+  int64_t sharedKib = 0;
   // matmul, attention: warps per block; pointwise and the row kinds: threads per block.
   int64_t warps = 0, threads = 0;
   // pointwise: consecutive elements per thread.

@@ -39,6 +39,18 @@ constexpr int64_t kFineKeys = 16, kFewPairs = 128;
 /// of many blocks. Batch-1 decode on an H100 was 1.8% faster with 8 warps than 4, and
 /// batch-64 2.2% slower.
 constexpr int64_t kDecodeTokens = 8, kDecodeWarps = 8;
+/// One-token steps (batch-1 decode) take the `_single` variant: a context of at most
+/// as many keys as kWholeBytes of dynamic shared memory hold (K and V rows; less where
+/// the target's `shared_kib` leaves less beside kSplitStaticBytes) is not split but
+/// read whole by a block per query head, with no scratch, counter or combine; its rows
+/// cached before the step are copied before the wait, so what remains after it is the
+/// step's own row, the query and the block's arithmetic. Longer contexts take the split
+/// path in the same kernel. On an H100 the split path's combine alone cost 2 us per
+/// layer of batch-1 decode.
+constexpr int64_t kWholeBytes = 150 * 1024;
+/// The split path's static shared memory at most (its tiles, at most 44 KiB, and the
+/// combine's weights), which the same kernel's whole-context tiles come beside.
+constexpr int64_t kSplitStaticBytes = 48 * 1024;
 /// The split-KV kernel runs for steps of at most this many tokens (decode batches);
 /// larger steps (prefills) take the tensor-core variant when there is one.
 constexpr int64_t kSplitMaxTokens = 64;
@@ -114,9 +126,11 @@ bool KernelWriter::scatter() {
 /// G x Dv outputs from the pass's values. An unsplit token stores its result (through
 /// the epilogue); a split one writes the unnormalized output and its maximum and sum
 /// to scratch, and the token's last slice to finish combines the slices of its G heads
-/// (no second launch: counting blocks finds it). Steps of at most kDecodeTokens tokens
-/// take the same code with kDecodeWarps warps per block (`_decode`); steps of more
-/// than kSplitMaxTokens tokens the tensor-core variant (pagedPrefill) where there is one.
+/// (no second launch: counting blocks finds it). One-token steps take `_single`, which
+/// reads contexts that fit its shared memory whole (see kWholeBytes) and splits longer
+/// ones; steps of 2 to kDecodeTokens tokens take the split code with kDecodeWarps warps
+/// per block (`_decode`); steps of more than kSplitMaxTokens tokens the tensor-core
+/// variant (pagedPrefill) where there is one.
 bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   Shape q = shapeOf(op.getQuery()), kc = shapeOf(op.getKeyCache()),
         vc = shapeOf(op.getValueCache()), tables = shapeOf(op.getBlockTables());
@@ -161,8 +175,196 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   // least two slices' rows of scratch, so at most kScratchRows / 2 tokens.
   info_.counters = kScratchRows / 2 * kvHeads;
 
-  // The kernel's code for blocks of `threads` threads, into the current emitter.
-  auto split = [&](int64_t threads) {
+  // Rows of the whole-context path's K and V tiles (padded by 16 bytes, as the split
+  // path's), its capacity in keys and its dynamic shared memory: the tiles, a score per
+  // key, the query, the block's reductions and the value partials.
+  int64_t elementBytes = element.isF32() ? 4 : 2, vector = 16 / elementBytes;
+  bool vectorized = d % vector == 0 && dv % vector == 0;
+  int64_t ldK = d + vector, ldV = dv + vector;
+  int64_t wholeBytes =
+      std::min(kWholeBytes, schedule_.sharedKib * 1024 - kSplitStaticBytes - 8 * 1024);
+  int64_t wholeKeys =
+      std::max<int64_t>(0, wholeBytes) / ((ldK + ldV) * elementBytes) / 16 * 16;
+  // The values' 16-byte path needs a power-of-two number of chunks per row, at most a
+  // warp's lanes, so that a warp's lanes of one chunk can add by shuffles.
+  auto wholeVectorPV = [&](int64_t threads) {
+    int64_t chunks = dv / vector;
+    return llvm::isPowerOf2_64(chunks) && chunks <= 32 && threads % 32 == 0;
+  };
+  auto wholeShared = [&](int64_t threads) {
+    int64_t parts = std::max<int64_t>(1, threads / dv);
+    int64_t partials = std::max(parts, threads / 32) * dv;
+    return wholeKeys * (ldK + ldV) * elementBytes + (wholeKeys + d + 64 + partials) * 4;
+  };
+  // One 16-byte (or one-element) copy per (row, chunk) of a tile, through the block
+  // table: rows [from, to) of the whole context (row r is key r).
+  auto copyRows = [&](const std::string &tile, const std::string &ld,
+                      const std::string &cache, int64_t width, const std::string &from,
+                      const std::string &to) {
+    ElementEmitter &e = *emitter_;
+    int64_t chunk = vectorized ? vector : 1;
+    std::string chunks = num(width / chunk);
+    e.open("for (int x = threadIdx.x + (int)" + from + " * " + chunks + "; x < " + to +
+           " * " + chunks + "; x += blockDim.x)");
+    e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * " + num(chunk) +
+           ";");
+    e.line("const long long slot = (long long)" + table + "[seq * tableWidth + r / " +
+           num(blockSize) + "] * " + num(blockSize) + " + r % " + num(blockSize) + ";");
+    e.line("const " + T + " *row = " + cache + " + (slot * " + num(kvHeads) + " + g) * " +
+           num(width) + " + c;");
+    if (vectorized) {
+      e.line("if (vec) loom_cp_async16(" + tile + " + r * " + ld + " + c, row, 16);");
+      e.line("else for (int y = 0; y < " + num(vector) + "; ++y) " + tile + "[r * " + ld +
+             " + c + y] = row[y];");
+    } else {
+      e.line(tile + "[r * " + ld + " + c] = row[0];");
+    }
+    e.close();
+  };
+  // The whole-context path of a one-token step (see kWholeBytes): a block per query
+  // head; blocks past the G heads of a KV head leave at once.
+  auto whole = [&](int64_t threads) {
+    ElementEmitter &e = *emitter_;
+    int64_t parts = std::max<int64_t>(1, threads / dv);
+    std::string LK = num(ldK), LV = num(ldV), C = num(wholeKeys), Pn = num(parts);
+    e.open("if (keys <= " + C + ")");
+    e.line("if (blockIdx.z >= " + G + ") return;");
+    e.line("const long long g = blockIdx.y, h = g * " + G + " + blockIdx.z;");
+    e.line("const long long tableWidth = " + sizeExpr(tables[1]) + ";");
+    e.line("extern __shared__ __align__(16) unsigned char loom_dynamic[];");
+    e.line(T + " *Kw = reinterpret_cast<" + T + " *>(loom_dynamic), *Vw = Kw + " + C +
+           " * " + LK + ";");
+    e.line("float *pw = reinterpret_cast<float *>(Vw + " + C + " * " + LV +
+           "), *qw = pw + " + C + ", *most = qw + " + D +
+           ", *total = most + 32, *pv = "
+           "total + 32;");
+    e.line("const long long old = (long long)" + lens + "[seq] - (end - first);");
+    if (vectorized)
+      e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
+             ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
+    copyRows("Kw", LK, keys, d, "0", "old");
+    copyRows("Vw", LV, values, dv, "0", "old");
+    e.line("loom_wait_prior();");
+    copyRows("Kw", LK, keys, d, "old", "keys");
+    copyRows("Vw", LV, values, dv, "old", "keys");
+    e.open("for (int i = threadIdx.x; i < " + D + "; i += blockDim.x)");
+    e.line("qw[i] = (float)" + e.at(op.getQuery(), {"token", "h", "(long long)i"}) +
+           " * " + floatLiteral(scale, "float") + ";");
+    e.close();
+    if (vectorized) {
+      e.line("loom_cp_async_commit();");
+      e.line("loom_cp_async_wait<0>();");
+    }
+    e.line("__syncthreads();");
+    // Scores, a key per thread at a time, and the block's largest.
+    e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+    e.line("float best = " + minusInf + ";");
+    e.open("for (int j = threadIdx.x; j < keys; j += blockDim.x)");
+    e.line("const " + T + " *krow = Kw + j * " + LK + ";");
+    e.line("float dot = 0.0f;");
+    if (vectorized) {
+      e.line("#pragma unroll");
+      e.open("for (int c = 0; c < " + D + "; c += " + num(vector) + ")");
+      e.line("const uint4 word = *reinterpret_cast<const uint4 *>(krow + c);");
+      e.line("const " + T + " *part = reinterpret_cast<const " + T + " *>(&word);");
+      // The query in 16-byte reads (one broadcast per warp), 4 elements at a time.
+      e.line("#pragma unroll");
+      e.open("for (int y = 0; y < " + num(vector) + "; y += 4)");
+      e.line("const float4 qv = *reinterpret_cast<const float4 *>(qw + c + y);");
+      e.line("dot += qv.x * " + loadAs(element, "part", "y") + ";");
+      e.line("dot += qv.y * " + loadAs(element, "part", "y + 1") + ";");
+      e.line("dot += qv.z * " + loadAs(element, "part", "y + 2") + ";");
+      e.line("dot += qv.w * " + loadAs(element, "part", "y + 3") + ";");
+      e.close();
+      e.close();
+    } else {
+      e.line("for (int c = 0; c < " + D + "; ++c) dot += qw[c] * " +
+             loadAs(element, "krow", "c") + ";");
+    }
+    if (std::optional<APFloat> cap = op.getSoftcap()) {
+      std::string c = floatLiteral(cap->convertToDouble(), "float");
+      e.line("dot = " + c + " * tanhf(dot / " + c + ");");
+    }
+    e.line("pw[j] = dot;");
+    e.line("best = fmaxf(best, dot);");
+    e.close();
+    e.line("for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, "
+           "__shfl_xor_sync(0xffffffffu, best, o));");
+    e.line("if (lane == 0) most[warp] = best;");
+    e.line("__syncthreads();");
+    e.line("best = most[0];");
+    e.line("for (int w = 1; w < blockDim.x / 32; ++w) best = fmaxf(best, most[w]);");
+    // Each thread's keys become probabilities; the block's sum.
+    e.line("float sum = 0.0f;");
+    e.open("for (int j = threadIdx.x; j < keys; j += blockDim.x)");
+    e.line("const float p = expf(pw[j] - best);");
+    e.line("pw[j] = p;");
+    e.line("sum += p;");
+    e.close();
+    e.line(
+        "for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);");
+    e.line("if (lane == 0) total[warp] = sum;");
+    e.line("__syncthreads();");
+    e.line("sum = 0.0f;");
+    e.line("for (int w = 0; w < blockDim.x / 32; ++w) sum += total[w];");
+    // Values, then each output over the partial sums in pv.
+    std::string partials;
+    if (vectorized && wholeVectorPV(threads)) {
+      // A thread reads 16 bytes of every keyParts-th value row (a warp covers
+      // 32 / chunks rows at a time); lanes of a chunk add theirs by shuffles, then a
+      // warp leaves one partial row.
+      int64_t chunks = dv / vector, keyParts = threads / chunks;
+      std::string Ch = num(chunks), Vn = num(vector);
+      e.line("const int chunk = threadIdx.x % " + Ch + ", part = threadIdx.x / " + Ch +
+             ";");
+      e.line("float acc[" + Vn + "] = {};");
+      e.line("#pragma unroll 2");
+      e.open("for (int j = part; j < keys; j += " + num(keyParts) + ")");
+      e.line("const float p = pw[j];");
+      e.line("const uint4 word = *reinterpret_cast<const uint4 *>(Vw + j * " + LV +
+             " + chunk * " + Vn + ");");
+      e.line("const " + T + " *v = reinterpret_cast<const " + T + " *>(&word);");
+      e.line("#pragma unroll");
+      e.line("for (int i = 0; i < " + Vn + "; ++i) acc[i] += p * " +
+             loadAs(element, "v", "i") + ";");
+      e.close();
+      e.line("#pragma unroll");
+      e.open("for (int i = 0; i < " + Vn + "; ++i)");
+      e.line("for (int o = " + Ch +
+             "; o < 32; o <<= 1) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], o);");
+      e.line("if (lane < " + Ch + ") pv[warp * " + Dv + " + chunk * " + Vn +
+             " + i] = acc[i];");
+      e.close();
+      partials = num(threads / 32);
+    } else {
+      // `parts` groups of threads each add every parts-th key's row.
+      e.open("for (int o = threadIdx.x; o < " + Pn + " * " + Dv + "; o += blockDim.x)");
+      e.line("const int part = o / " + Dv + ", dd = o % " + Dv + ";");
+      e.line("float y = 0.0f;");
+      e.line("#pragma unroll 4");
+      e.line("for (int j = part; j < keys; j += " + Pn + ") y += pw[j] * " +
+             loadAs(element, "Vw", "j * " + LV + " + dd") + ";");
+      e.line("pv[o] = y;");
+      e.close();
+      partials = Pn;
+    }
+    e.line("__syncthreads();");
+    e.open("for (int dd = threadIdx.x; dd < " + Dv + "; dd += blockDim.x)");
+    e.line("float y = 0.0f;");
+    e.line("#pragma unroll");
+    e.line("for (int part = 0; part < " + partials + "; ++part) y += pv[part * " + Dv +
+           " + dd];");
+    e.line("y /= sum;");
+    bool stored = storeOutputs(op.getResult(), {"token", "h", "(long long)dd"}, "y");
+    e.close();
+    e.line("return;");
+    e.close();
+    return stored;
+  };
+
+  // The kernel's code for blocks of `threads` threads, into the current emitter; with
+  // `single`, the whole-context path first.
+  auto split = [&](int64_t threads, bool single) {
     ElementEmitter &e = *emitter_;
     int64_t perThread = (group * dv + threads - 1) / threads;
     std::string Th = num(threads);
@@ -181,6 +383,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
            "[seq + 1] : tokens;");
     e.line("const long long keys = (long long)" + lens +
            "[seq] - (end - first) + (token - first) + 1;");
+    if (single && !whole(threads))
+      return false;
     e.line("const long long perToken = loom_max(1LL, loom_min(" + num(kMaxSplits) +
            "LL, " + num(kScratchRows) + "LL / tokens));");
     e.line("const long long granule = tokens * " + num(kvHeads) + " < " + num(kFewPairs) +
@@ -194,7 +398,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("const long long tableWidth = " + sizeExpr(tables[1]) + ";");
     // Keys per pass: a tile of keys and one of values (rows padded by 16 bytes, so that
     // threads reading different rows hit different banks) fit the static shared memory.
-    int64_t bytes = element.isF32() ? 4 : 2, vector = 16 / bytes, pass = 64;
+    int64_t bytes = elementBytes, pass = 64;
     auto sharedFor = [&](int64_t keys) {
       return keys * (d + dv + 2 * vector) * bytes + group * (d + keys + 3) * 4;
     };
@@ -203,10 +407,9 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     if (sharedFor(pass) > 44 * 1024)
       return refuse("paged attention heads of " + D + " and " + Dv +
                     " do not fit a block's shared memory");
-    bool vectorized = d % vector == 0 && dv % vector == 0;
-    std::string P = num(pass), ldK = num(d + vector), ldV = num(dv + vector);
-    e.line("__shared__ __align__(16) " + T + " Ks[" + P + "][" + ldK + "], Vs[" + P +
-           "][" + ldV + "];");
+    std::string P = num(pass), ldKs = num(ldK), ldVs = num(ldV);
+    e.line("__shared__ __align__(16) " + T + " Ks[" + P + "][" + ldKs + "], Vs[" + P +
+           "][" + ldVs + "];");
     e.line("__shared__ float qs[" + G + "][" + D + "], ps[" + G + "][" + P + "], m_s[" +
            G + "], l_s[" + G + "], a_s[" + G + "];");
     e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
@@ -434,20 +637,32 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.close();
     return combined;
   };
-  if (!split(schedule_.warps * 32))
+  if (!split(schedule_.warps * 32, false))
     return false;
   std::optional<std::string> tokenName = guardName(q[0]);
-  if (tokenName && schedule_.warps < kDecodeWarps) {
+  // The fewest tokens the steps left to the kernel itself have.
+  int64_t fewest = 0;
+  auto variant = [&](const std::string &suffix, int64_t most, bool single) {
     EmittedKernel::Phase phase;
-    phase.name = name_ + "_decode";
+    phase.name = name_ + suffix;
     phase.threads = static_cast<int>(kDecodeWarps * 32);
     std::copy(info_.grid, info_.grid + 3, phase.grid);
     phase.waitsInside = prefetch;
-    phase.guard = {*tokenName, 0, kDecodeTokens};
-    info_.guard = {*tokenName, kDecodeTokens + 1, 0};
-    if (!writePhase(phase, [&] { return split(kDecodeWarps * 32); }))
-      return false;
-  }
+    phase.sharedBytes = single ? wholeShared(phase.threads) : 0;
+    phase.guard = {*tokenName, fewest, most};
+    fewest = most + 1;
+    return writePhase(phase, [&] { return split(kDecodeWarps * 32, single); });
+  };
+  int64_t singleThreads = kDecodeWarps * 32;
+  if (tokenName && prefetch && group <= kMaxSplits && wholeKeys >= 64 &&
+      wholeShared(singleThreads) + kSplitStaticBytes <= schedule_.sharedKib * 1024 &&
+      !variant("_single", 1, true))
+    return false;
+  if (tokenName && schedule_.warps < kDecodeWarps &&
+      !variant("_decode", kDecodeTokens, false))
+    return false;
+  if (fewest)
+    info_.guard = {*tokenName, fewest, 0};
   return pagedPrefill(op);
 }
 

@@ -1,14 +1,20 @@
 // Paged KV cache kernels: the cache writes (in place at their slots, the K and V ones
 // in one kernel), split-KV attention (its last slice combining; 8 warps per block at
-// steps of at most 8 tokens), and the tensor-core variant for large steps. Checked
+// steps of at most 8 tokens; one-token steps read short contexts whole), and the
+// tensor-core variant for large steps. Checked
 // text; NVRTC for sm_80 and sm_90a. The GPU suite runs them against the reference
 // (harnesses llama-step-*).
 // RUN: loom-opt %s -loom-fuse -loom-merge-cache-writes -loom-choose-tiles | loom-translate --loom-to-cuda > %t.cu
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
+// RUN: loom-opt %s -loom-fuse -loom-merge-cache-writes -loom-choose-tiles=target=sm_86 | loom-translate --loom-to-cuda | FileCheck %s --check-prefix=SM86
 
-// NVRTC: sm_80: 4 kernels
-// NVRTC: sm_90a: 4 kernels
+// With the 99 KiB of sm_86, whole contexts hold 144 keys beside the split path's 48 KiB.
+// SM86-LABEL: //@loom-kernel loom_attention_{{.*}}_single
+// SM86: if (keys <= 144) {
+
+// NVRTC: sm_80: 5 kernels
+// NVRTC: sm_90a: 5 kernels
 
 // CHECK-LABEL: //@loom-kernel loom_scatter_
 // CHECK: __nv_bfloat16 *__restrict__ out0, __nv_bfloat16 *__restrict__ out1,
@@ -71,7 +77,33 @@
 // CHECK: const float4 p = __ldcg(reinterpret_cast<const float4 *>(column + (z0 + j) * stride));
 // CHECK-NOT: _combine
 
-// Steps of at most 8 tokens: the same with 8 warps per block.
+// One-token steps: a context of at most 528 keys (150 KiB of 144-byte K and V rows in
+// dynamic shared memory, rounded down to 16 keys) is read whole by a block per query head, its rows before `old`
+// copied before the wait; no scratch or combine. Longer contexts split as above.
+// CHECK-LABEL: //@loom-kernel loom_attention_{{.*}}_single
+// CHECK-NEXT: // attention kernel; launch with 256 threads per block, grid (tokens, 2, 16)
+// CHECK: if (keys <= 528) {
+// CHECK-NEXT: if (blockIdx.z >= 4) return;
+// CHECK-NEXT: const long long g = blockIdx.y, h = g * 4 + blockIdx.z;
+// CHECK: extern __shared__ __align__(16) unsigned char loom_dynamic[];
+// CHECK: for (int x = threadIdx.x + (int)0 * 8; x < old * 8; x += blockDim.x) {
+// CHECK: if (vec) loom_cp_async16(Kw + r * 72 + c, row, 16);
+// CHECK: loom_wait_prior();
+// CHECK-NEXT: for (int x = threadIdx.x + (int)old * 8; x < keys * 8; x += blockDim.x) {
+// CHECK: const float4 qv = *reinterpret_cast<const float4 *>(qw + c + y);
+// CHECK: if (lane == 0) most[warp] = best;
+// CHECK: if (lane == 0) total[warp] = sum;
+// The values: 8 threads of 16 bytes per row, 32 rows at a time; shuffles add a warp's.
+// CHECK: const int chunk = threadIdx.x % 8, part = threadIdx.x / 8;
+// CHECK: for (int j = part; j < keys; j += 32) {
+// CHECK: for (int o = 8; o < 32; o <<= 1) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], o);
+// CHECK: for (int part = 0; part < 8; ++part) y += pv[part * 64 + dd];
+// CHECK-NEXT: y /= sum;
+// CHECK: return;
+// CHECK: if (z >= splits) return;
+// CHECK: last_s = loom_count_block(count) == (unsigned int)splits - 1u;
+
+// Steps of 2 to 8 tokens: the split kernel with 8 warps per block.
 // CHECK-LABEL: //@loom-kernel loom_attention_{{.*}}_decode
 // CHECK-NEXT: // attention kernel; launch with 256 threads per block, grid (tokens, 2, 16)
 // CHECK: if (j < k1 && j < old) {

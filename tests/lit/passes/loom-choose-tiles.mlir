@@ -26,11 +26,13 @@ func.func @linears(%x: tensor<?x256xbf16, #loom.dims<tokens>>, %f: tensor<?x256x
 // -----
 
 // Attention: bf16 with head size 64 on tensor cores, 64 keys per step; head size 128
-// takes 32 keys per step (shared memory); f32 one query per thread.
+// takes 32 keys per step (shared memory); f32 one query per thread. Each records the
+// shared memory a block may take: 227 KiB on sm_90a, 163 on sm_80.
+// SM80: loom.kernel attention{{.+}}schedule = {shared_kib = 163 : i64,
 // CHECK-LABEL: func.func @attention
-// CHECK: loom.kernel attention{{.+}}schedule = {tensor_cores = true, tile_kv = 64 : i64, tile_q = 64 : i64, warps = 4 : i64}
-// CHECK: loom.kernel attention{{.+}}schedule = {tensor_cores = true, tile_kv = 32 : i64, tile_q = 64 : i64, warps = 4 : i64}
-// CHECK: loom.kernel attention{{.+}}schedule = {tensor_cores = false, tile_kv = 32 : i64, tile_q = 64 : i64, warps = 2 : i64}
+// CHECK: loom.kernel attention{{.+}}schedule = {shared_kib = 227 : i64, tensor_cores = true, tile_kv = 64 : i64, tile_q = 64 : i64, warps = 4 : i64}
+// CHECK: loom.kernel attention{{.+}}schedule = {shared_kib = 227 : i64, tensor_cores = true, tile_kv = 32 : i64, tile_q = 64 : i64, warps = 4 : i64}
+// CHECK: loom.kernel attention{{.+}}schedule = {shared_kib = 227 : i64, tensor_cores = false, tile_kv = 32 : i64, tile_q = 64 : i64, warps = 2 : i64}
 func.func @attention(%q: tensor<?x8x?x64xbf16, #loom.dims<batch, seq>>, %k: tensor<?x2x?x64xbf16, #loom.dims<batch, seq>>,
                      %p: tensor<?x8x?x128xbf16, #loom.dims<batch, seq>>, %f: tensor<?x8x?x64xf32, #loom.dims<batch, seq>>)
     -> (tensor<?x8x?x64xbf16, #loom.dims<batch, seq>>, tensor<?x8x?x128xbf16, #loom.dims<batch, seq>>, tensor<?x8x?x64xf32, #loom.dims<batch, seq>>) {
