@@ -402,6 +402,16 @@ loom_status_t loom_event_elapsed_ms(loom_event_t start, loom_event_t end, float 
                device->driver->eventElapsedTime(out_ms, start->event, end->event));
 }
 
+loom_status_t loom_event_synchronize(loom_event_t event) {
+  if (!event)
+    return makeStatus(LOOM_STATUS_INVALID_ARGUMENT,
+                      "loom_event_synchronize: event is null");
+  if (loom_status_t status = enter(event->device, "loom_event_synchronize"))
+    return status;
+  return check(event->device, "cuEventSynchronize",
+               event->device->driver->eventSynchronize(event->event));
+}
+
 void loom_event_destroy(loom_event_t event) {
   if (!event)
     return;

@@ -12,7 +12,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 
 using namespace loom::serve;
 
@@ -27,48 +29,110 @@ int32_t nextToken(const std::vector<int32_t> &context) {
   return static_cast<int32_t>(h % 97) + 1;
 }
 
-/// Runs `requests` to completion; returns the outputs by id. `cache` maps (block,
-/// slot) to the token whose KV would live there.
+/// The fake model's cache: (block, slot) to the token whose KV would live there.
+using FakeCache = std::map<std::pair<int32_t, int32_t>, int32_t>;
+
+/// Runs a plan on the fake model: writes its tokens into their slots and samples one
+/// token per entry (prefill entries first) from the context read back.
+std::vector<int32_t> runPlan(const StepPlan &plan, BlockPool &pool, FakeCache &cache) {
+  std::vector<int32_t> sampled;
+  auto run = [&](const StepEntry &e) {
+    const std::vector<int32_t> &table = *e.blocks;
+    int64_t end = e.start + static_cast<int64_t>(e.tokens.size());
+    EXPECT_GE(static_cast<int64_t>(table.size()) * pool.blockSize(), end);
+    for (size_t i = 0; i < e.tokens.size(); ++i) {
+      int64_t position = e.start + static_cast<int64_t>(i);
+      cache[{table[position / pool.blockSize()],
+             static_cast<int32_t>(position % pool.blockSize())}] = e.tokens[i];
+    }
+    std::vector<int32_t> context;
+    for (int64_t p = 0; p < end; ++p)
+      context.push_back(cache.at(
+          {table[p / pool.blockSize()], static_cast<int32_t>(p % pool.blockSize())}));
+    sampled.push_back(nextToken(context));
+  };
+  for (const StepEntry &e : plan.prefill)
+    run(e);
+  for (const StepEntry &e : plan.decode)
+    run(e);
+  return sampled;
+}
+
+/// Runs `requests` to completion; returns the outputs by id. With `ahead`, like the
+/// engine: while a step "runs", the step after it is planned (planAhead) and run with
+/// the first one's sampled tokens as its inputs, before the first one is completed;
+/// rows of sequences that finished in between are left out of its completion.
 std::map<uint64_t, Finished> serve(Scheduler &scheduler, BlockPool &pool,
-                                   const std::vector<Request> &requests, int *steps = nullptr) {
-  std::map<std::pair<int32_t, int32_t>, int32_t> cache;
+                                   const std::vector<Request> &requests,
+                                   int *steps = nullptr, bool ahead = false,
+                                   int *aheadSteps = nullptr) {
+  FakeCache cache;
   std::map<uint64_t, Finished> done;
   for (const Request &r : requests) {
     std::string error;
     EXPECT_TRUE(scheduler.add(r, error)) << error;
   }
-  int count = 0;
-  while (!scheduler.idle()) {
-    StepPlan plan = scheduler.schedule();
-    EXPECT_FALSE(plan.empty()) << "the scheduler stalled with work left";
-    if (plan.empty())
-      break;
+  struct Ran {
+    StepPlan plan;
     std::vector<int32_t> sampled;
-    auto run = [&](const StepEntry &e) {
-      const std::vector<int32_t> &table = *e.blocks;
-      int64_t end = e.start + static_cast<int64_t>(e.tokens.size());
-      EXPECT_GE(static_cast<int64_t>(table.size()) * pool.blockSize(), end);
-      for (size_t i = 0; i < e.tokens.size(); ++i) {
-        int64_t position = e.start + static_cast<int64_t>(i);
-        cache[{table[position / pool.blockSize()],
-               static_cast<int32_t>(position % pool.blockSize())}] = e.tokens[i];
+    std::vector<bool> live;
+  };
+  std::optional<Ran> queued;
+  int count = 0, aheads = 0;
+  while (queued || !scheduler.idle()) {
+    Ran step;
+    if (queued) {
+      step = std::move(*queued);
+      queued.reset();
+    } else {
+      step.plan = scheduler.schedule();
+      EXPECT_FALSE(step.plan.empty()) << "the scheduler stalled with work left";
+      if (step.plan.empty())
+        break;
+      step.sampled = runPlan(step.plan, pool, cache);
+      step.live.assign(step.sampled.size(), true);
+    }
+    StepPlan next;
+    if (ahead &&
+        std::all_of(step.live.begin(), step.live.end(), [](bool b) { return b; }) &&
+        scheduler.planAhead(step.plan, next)) {
+      EXPECT_EQ(next.decode.size(), step.plan.decode.size());
+      for (size_t i = 0; i < next.decode.size(); ++i)
+        next.decode[i].tokens = {step.sampled[i]};
+      std::vector<int32_t> sampled = runPlan(next, pool, cache);
+      size_t rows = sampled.size();
+      queued = Ran{std::move(next), std::move(sampled), std::vector<bool>(rows, true)};
+      ++aheads;
+    }
+    StepPlan completed;
+    std::vector<int32_t> sampled;
+    size_t row = 0;
+    for (const StepEntry &e : step.plan.prefill)
+      if (step.live[row++]) {
+        completed.prefill.push_back(e);
+        sampled.push_back(step.sampled[row - 1]);
       }
-      std::vector<int32_t> context;
-      for (int64_t p = 0; p < end; ++p)
-        context.push_back(cache.at({table[p / pool.blockSize()],
-                                    static_cast<int32_t>(p % pool.blockSize())}));
-      sampled.push_back(nextToken(context));
-    };
-    for (const StepEntry &e : plan.prefill)
-      run(e);
-    for (const StepEntry &e : plan.decode)
-      run(e);
-    for (Finished &f : scheduler.complete(plan, sampled))
+    for (const StepEntry &e : step.plan.decode)
+      if (step.live[row++]) {
+        completed.decode.push_back(e);
+        sampled.push_back(step.sampled[row - 1]);
+      }
+    for (Finished &f : scheduler.complete(completed, sampled)) {
+      if (queued)
+        for (size_t i = 0; i < queued->plan.decode.size(); ++i)
+          if (queued->plan.decode[i].id == f.id)
+            queued->live[i] = false;
       done[f.id] = f;
+    }
+    if (queued &&
+        std::none_of(queued->live.begin(), queued->live.end(), [](bool b) { return b; }))
+      queued.reset();
     ++count;
   }
   if (steps)
     *steps = count;
+  if (aheadSteps)
+    *aheadSteps = aheads;
   return done;
 }
 
@@ -258,4 +322,46 @@ TEST(Scheduler, LooksForStopStringsInTheLastTokensOnly) {
   // (once for each of the two).
   EXPECT_GT(calls, 96u);
   EXPECT_EQ(longCalls, 2u);
+}
+
+TEST(Scheduler, StepsPlannedAheadGiveTheSameOutputs) {
+  // Varied prompts and lengths, stop tokens that end some requests early (their rows of
+  // the step planned ahead go unused), and a pool small enough to preempt: every output
+  // must equal the request's output alone, and every block must come back.
+  std::vector<Request> requests;
+  for (uint64_t id = 1; id <= 10; ++id)
+    requests.push_back(request(id, 2 + static_cast<int>(id * 5 % 11), 8 + id % 13));
+  std::map<uint64_t, Finished> solo;
+  for (Request &r : requests) {
+    std::vector<int32_t> free = unstopped(r);
+    if (r.id % 3 == 0)
+      r.stop.stopTokens = {free[free.size() / 2]};
+    BlockPool pool(64, 4);
+    Scheduler scheduler(pool, {});
+    solo[r.id] = serve(scheduler, pool, {r}).at(r.id);
+  }
+  for (int32_t blocks : {256, 14}) {
+    BlockPool pool(blocks, 4);
+    SchedulerOptions options;
+    options.maxBatch = 6;
+    options.maxContext = 40;
+    Scheduler scheduler(pool, options);
+    int steps = 0, aheads = 0;
+    std::map<uint64_t, Finished> batched =
+        serve(scheduler, pool, requests, &steps, /*ahead=*/true, &aheads);
+    ASSERT_EQ(batched.size(), requests.size()) << blocks << " blocks";
+    for (const Request &r : requests)
+      EXPECT_EQ(batched[r.id].tokens, solo[r.id].tokens)
+          << "request " << r.id << ", " << blocks << " blocks";
+    EXPECT_GT(aheads, 0) << blocks << " blocks";
+    EXPECT_EQ(pool.numFree(), pool.numBlocks()) << blocks << " blocks";
+  }
+  // Planned ahead only from decode-only steps with nothing waiting.
+  BlockPool pool(64, 4);
+  Scheduler scheduler(pool, {});
+  std::string error;
+  ASSERT_TRUE(scheduler.add(request(1, 5, 4), error));
+  StepPlan prefill = scheduler.schedule(), ahead;
+  EXPECT_FALSE(scheduler.planAhead(prefill, ahead));
+  EXPECT_TRUE(ahead.empty());
 }

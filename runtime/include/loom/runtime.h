@@ -141,6 +141,8 @@ typedef struct loom_event_s *loom_event_t;
 loom_status_t loom_event_create(loom_device_t device, loom_event_t *out_event);
 loom_status_t loom_event_record(loom_event_t event);
 loom_status_t loom_event_elapsed_ms(loom_event_t start, loom_event_t end, float *out_ms);
+/* Waits until the work queued before the event's last record has finished. */
+loom_status_t loom_event_synchronize(loom_event_t event);
 void loom_event_destroy(loom_event_t event);
 
 /*===--------------------------------------------------------------------===*

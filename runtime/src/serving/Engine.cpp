@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 
 namespace loom::serve {
 
@@ -50,10 +51,24 @@ struct Engine::State {
   std::vector<uint64_t> cacheBytesPerBlock;
   int logitsBuffer = -1;
   uint64_t logits = 0, sampled = 0;
-  /// Page-locked staging for the step's inputs and the sampled tokens.
+  /// Page-locked staging for the step's inputs and the sampled tokens, in two halves
+  /// (stagingElements and maxBatch each): a step queued ahead (see step()) takes the
+  /// half the step before it does not. `done[h]` is recorded after the download of the
+  /// step in half h; `lastHalf` is the half of the step launched last.
   int64_t *staging = nullptr;
   size_t stagingElements = 0;
   int32_t *sampledHost = nullptr;
+  loom_event_t done[2] = {};
+  int lastHalf = 1;
+  /// The step queued ahead while the one before it ran: its plan (decode entries, in
+  /// the order of that step's rows, whose sampled tokens are its token inputs), which
+  /// of its rows still belong to running sequences, and its half.
+  struct Ahead {
+    StepPlan plan;
+    std::vector<bool> live;
+    int half = 0;
+  };
+  std::optional<Ahead> ahead;
   struct Live {
     Sampling sampling;
     std::vector<int32_t> seen; // prompt + generated, for the repetition penalty
@@ -70,6 +85,12 @@ struct Engine::State {
   std::map<int64_t, int> bucketRuns;
 
   ~State() {
+    // A step queued ahead may still run on buffers freed below.
+    if (ahead)
+      if (loom_status_t s = loom_device_synchronize(device))
+        loom_status_free(s);
+    for (loom_event_t event : done)
+      loom_event_destroy(event);
     dropGraphs();
     for (auto &[buffer, pointer] : caches)
       freeDevice(pointer);
@@ -98,10 +119,16 @@ struct Engine::State {
   loom_status_t run(int64_t tokens, int64_t seqs, bool graph,
                     const size_t offsets[kNumStepInputs]);
   /// The step's inputs: entries laid end to end, padded to `seqs` sequences, packed in
-  /// order from the start of `staging`, each at offsets[i] (elements). Returns the
-  /// bytes packed, so one copy uploads them all.
+  /// order from the start of staging half `half`, each at offsets[i] (elements).
+  /// Returns the bytes packed, so one copy uploads them all.
   size_t stage(const std::vector<const StepEntry *> &entries, int64_t seqs,
-               int64_t &tokens, size_t offsets[kNumStepInputs]);
+               int64_t &tokens, size_t offsets[kNumStepInputs], int half = 0);
+  /// Queues a step: its inputs' upload, its rows' sampling parameters, the step (a
+  /// graph when `graph`), the sampler and the download of its tokens into sampledHost
+  /// half `half`, then records done[half]. With `ahead`, the step is queued before the
+  /// one before it has run: its entries' tokens are left to that step's sampler, which
+  /// writes them into place, and each row samples the token after its next one.
+  loom_status_t launch(const StepPlan &plan, bool graph, bool ahead, int half);
 };
 
 bool Engine::State::setUp(const std::string &artifact, const std::string &weights,
@@ -190,12 +217,17 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
     error = describe(s);
     return false;
   }
-  if (loom_status_t s = loom_host_alloc(device, stagingElements * 8,
+  if (loom_status_t s = loom_host_alloc(device, 2 * stagingElements * 8,
                                         reinterpret_cast<void **>(&staging))) {
     error = describe(s);
     return false;
   }
-  if (loom_status_t s = loom_host_alloc(device, options.maxBatch * 4,
+  for (loom_event_t &event : done)
+    if (loom_status_t s = loom_event_create(device, &event)) {
+      error = describe(s);
+      return false;
+    }
+  if (loom_status_t s = loom_host_alloc(device, 2 * options.maxBatch * 4,
                                         reinterpret_cast<void **>(&sampledHost))) {
     error = describe(s);
     return false;
@@ -308,7 +340,7 @@ bool Engine::State::allocateCaches(int32_t blocks, std::string &error) {
 }
 
 size_t Engine::State::stage(const std::vector<const StepEntry *> &entries, int64_t seqs,
-                            int64_t &tokens, size_t offsets[kNumStepInputs]) {
+                            int64_t &tokens, size_t offsets[kNumStepInputs], int half) {
   // Tokens per sequence. Padding sequences (beyond the entries) have one token that
   // writes nothing (slot -1) and attends to slot 0 of block 0; their logits are
   // ignored. Without entries, the first padding sequence takes the rest of `tokens`
@@ -325,7 +357,8 @@ size_t Engine::State::stage(const std::vector<const StepEntry *> &entries, int64
   }
   tokens = total;
   usedWidth = width;
-  int64_t *tok = staging, *pos = tok + total, *slot = pos + total, *table = slot + total;
+  int64_t *base = staging + half * stagingElements;
+  int64_t *tok = base, *pos = tok + total, *slot = pos + total, *table = slot + total;
   int64_t *len = table + seqs * width, *start = len + seqs, *last = start + seqs;
   std::fill(table, table + seqs * width, 0);
   int64_t t = 0;
@@ -349,7 +382,7 @@ size_t Engine::State::stage(const std::vector<const StepEntry *> &entries, int64
                                   size_t(seqs * width), size_t(seqs),  size_t(seqs),
                                   size_t(seqs)};
   for (int i = 0; i < kNumStepInputs; ++i)
-    offsets[i] = static_cast<size_t>(bases[i] - staging);
+    offsets[i] = static_cast<size_t>(bases[i] - base);
   return (offsets[kNumStepInputs - 1] + sizes[kNumStepInputs - 1]) * sizeof(int64_t);
 }
 
@@ -446,70 +479,143 @@ bool Engine::add(GenerationRequest request, std::string &error) {
   return true;
 }
 
+loom_status_t Engine::State::launch(const StepPlan &plan, bool graph, bool ahead,
+                                    int half) {
+  std::vector<const StepEntry *> entries;
+  for (const StepEntry &e : plan.prefill)
+    entries.push_back(&e);
+  for (const StepEntry &e : plan.decode)
+    entries.push_back(&e);
+  int64_t seqs = static_cast<int64_t>(entries.size());
+  if (graph) {
+    int64_t bucket = 1;
+    while (bucket < seqs)
+      bucket *= 2;
+    seqs = std::min<int64_t>(bucket, options.maxBatch);
+  }
+  int64_t count = 0;
+  size_t offsets[kNumStepInputs];
+  size_t bytes = stage(entries, seqs, count, offsets, half);
+  // stage() packs the inputs in order, the tokens first: one copy takes them all, or
+  // all but the entries' tokens.
+  size_t skip = ahead ? entries.size() * sizeof(int64_t) : 0;
+  const int64_t *staged = staging + half * stagingElements;
+  if (loom_status_t s = loom_device_upload_async(
+          device, inputMemory + skip, reinterpret_cast<const char *>(staged) + skip,
+          bytes - skip))
+    return s;
+  // The real rows' sampling parameters go up before the step runs.
+  std::vector<rt::SampleRow> rows;
+  std::vector<int32_t> history;
+  for (const StepEntry *e : entries) {
+    const Live &l = live.at(e->id);
+    rt::SampleRow row;
+    row.temperature = l.sampling.temperature;
+    row.topK = l.sampling.topK;
+    row.topP = l.sampling.topP;
+    row.repetitionPenalty = l.sampling.repetitionPenalty;
+    row.seed = l.sampling.seed;
+    row.index = l.produced + (ahead ? 1 : 0);
+    row.historyBegin = static_cast<int32_t>(history.size());
+    history.insert(history.end(), l.seen.begin(), l.seen.end());
+    row.historyEnd = static_cast<int32_t>(history.size());
+    rows.push_back(row);
+  }
+  if (loom_status_t s = sampler->prepare(vocab, rows, history))
+    return s;
+  if (loom_status_t s = run(count, seqs, graph, offsets))
+    return s;
+  // A decode step's tokens also land in the token inputs (offset 0), where a step queued
+  // after it finds them; any other step's next upload overwrites them.
+  uint64_t next = graph && plan.prefill.empty() ? inputMemory + offsets[0] * 8 : 0;
+  if (loom_status_t s = sampler->launch(logits, sampled, next))
+    return s;
+  if (loom_status_t s = loom_device_download_async(
+          device, sampledHost + half * options.maxBatch, sampled, entries.size() * 4))
+    return s;
+  return loom_event_record(done[half]);
+}
+
+/// A step's tokens come back while the step after it already runs, when that one can be
+/// planned without them (decode steps of a steady batch, in graphs): the step queued
+/// ahead in one call is the next call's step, so the host's work between steps (this
+/// function, the scheduler, the caller's) overlaps the GPU's.
 bool Engine::step(std::vector<StepToken> &tokens, std::vector<Finished> &finished,
                   std::string &error) {
   State &st = *state_;
   tokens.clear();
   finished.clear();
-  StepPlan plan = st.scheduler->schedule();
-  if (plan.empty())
-    return true;
-  std::vector<const StepEntry *> entries;
-  for (const StepEntry &e : plan.prefill) {
-    entries.push_back(&e);
-    st.stats.promptTokens += static_cast<int64_t>(e.tokens.size());
-  }
-  for (const StepEntry &e : plan.decode)
-    entries.push_back(&e);
-  int64_t seqs = static_cast<int64_t>(entries.size());
-  bool graph = st.options.cudaGraphs && plan.prefill.empty();
-  if (graph) {
-    int64_t bucket = 1;
-    while (bucket < seqs)
-      bucket *= 2;
-    seqs = std::min<int64_t>(bucket, st.options.maxBatch);
-  }
-  int64_t count = 0;
-  size_t offsets[kNumStepInputs];
-  size_t bytes = st.stage(entries, seqs, count, offsets);
   auto fail = [&](loom_status_t s) {
     error = describe(s);
     return false;
   };
-  // stage() packs the inputs in order: one copy takes them all.
-  if (loom_status_t s =
-          loom_device_upload_async(st.device, st.inputMemory, st.staging, bytes))
-    return fail(s);
-  // The real rows' sampling parameters go up before the step runs.
-  std::vector<rt::SampleRow> rows;
-  std::vector<int32_t> history;
-  for (const StepEntry *e : entries) {
-    State::Live &live = st.live[e->id];
-    rt::SampleRow row;
-    row.temperature = live.sampling.temperature;
-    row.topK = live.sampling.topK;
-    row.topP = live.sampling.topP;
-    row.repetitionPenalty = live.sampling.repetitionPenalty;
-    row.seed = live.sampling.seed;
-    row.index = live.produced;
-    row.historyBegin = static_cast<int32_t>(history.size());
-    history.insert(history.end(), live.seen.begin(), live.seen.end());
-    row.historyEnd = static_cast<int32_t>(history.size());
-    rows.push_back(row);
+  // A step queued ahead whose sequences have all finished is waited for and dropped.
+  if (st.ahead && std::none_of(st.ahead->live.begin(), st.ahead->live.end(),
+                               [](bool b) { return b; })) {
+    if (loom_status_t s = loom_event_synchronize(st.done[st.ahead->half]))
+      return fail(s);
+    st.ahead.reset();
   }
-  if (loom_status_t s = st.sampler->prepare(st.vocab, rows, history))
+  StepPlan plan;
+  std::vector<bool> rowLive;
+  int half = 0;
+  if (st.ahead) {
+    plan = std::move(st.ahead->plan);
+    rowLive = std::move(st.ahead->live);
+    half = st.ahead->half;
+    st.ahead.reset();
+  } else {
+    plan = st.scheduler->schedule();
+    if (plan.empty())
+      return true;
+    for (const StepEntry &e : plan.prefill)
+      st.stats.promptTokens += static_cast<int64_t>(e.tokens.size());
+    half = st.lastHalf ^= 1;
+    bool graph = st.options.cudaGraphs && plan.prefill.empty();
+    if (loom_status_t s = st.launch(plan, graph, false, half))
+      return fail(s);
+    rowLive.assign(plan.prefill.size() + plan.decode.size(), true);
+  }
+  // Queue the next step now when it can be planned without this one's tokens: every
+  // row still running, no repetition penalty (its history would need them).
+  bool steady =
+      st.options.cudaGraphs && plan.prefill.empty() &&
+      std::all_of(rowLive.begin(), rowLive.end(), [](bool b) { return b; }) &&
+      std::all_of(plan.decode.begin(), plan.decode.end(), [&](const StepEntry &e) {
+        return st.live.at(e.id).sampling.repetitionPenalty == 1.0f;
+      });
+  StepPlan next;
+  if (steady && st.scheduler->planAhead(plan, next)) {
+    int nextHalf = st.lastHalf ^= 1;
+    if (loom_status_t s = st.launch(next, true, true, nextHalf))
+      return fail(s);
+    size_t rows = next.decode.size();
+    st.ahead = State::Ahead{std::move(next), std::vector<bool>(rows, true), nextHalf};
+  }
+  if (loom_status_t s = loom_event_synchronize(st.done[half]))
     return fail(s);
-  if (loom_status_t s = st.run(count, seqs, graph, offsets))
-    return fail(s);
-  if (loom_status_t s = st.sampler->launch(st.logits, st.sampled))
-    return fail(s);
-  if (loom_status_t s = loom_device_download(st.device, st.sampledHost, st.sampled,
-                                             entries.size() * 4))
-    return fail(s);
-  std::vector<int32_t> sampled(st.sampledHost, st.sampledHost + entries.size());
-  for (size_t i = 0; i < entries.size(); ++i) {
-    tokens.push_back({entries[i]->id, sampled[i]});
-    State::Live &live = st.live[entries[i]->id];
+  // The rows whose sequences are still running take their tokens.
+  const int32_t *got = st.sampledHost + half * st.options.maxBatch;
+  StepPlan completed;
+  std::vector<int32_t> sampled;
+  size_t row = 0;
+  auto take = [&](const std::vector<StepEntry> &from, std::vector<StepEntry> &into) {
+    for (const StepEntry &e : from) {
+      if (rowLive[row]) {
+        into.push_back(e);
+        sampled.push_back(got[row]);
+      }
+      ++row;
+    }
+  };
+  take(plan.prefill, completed.prefill);
+  take(plan.decode, completed.decode);
+  for (size_t i = 0; i < sampled.size(); ++i) {
+    const StepEntry &e = i < completed.prefill.size()
+                             ? completed.prefill[i]
+                             : completed.decode[i - completed.prefill.size()];
+    tokens.push_back({e.id, sampled[i]});
+    State::Live &live = st.live[e.id];
     ++live.produced;
     if (live.sampling.repetitionPenalty != 1.0f)
       live.seen.push_back(sampled[i]);
@@ -517,10 +623,16 @@ bool Engine::step(std::vector<StepToken> &tokens, std::vector<Finished> &finishe
   ++st.stats.steps;
   if (!plan.prefill.empty())
     ++st.stats.prefillSteps;
-  st.stats.generatedTokens += static_cast<int64_t>(entries.size());
-  finished = st.scheduler->complete(plan, sampled);
-  for (const Finished &f : finished)
+  st.stats.generatedTokens += static_cast<int64_t>(sampled.size());
+  finished = st.scheduler->complete(completed, sampled);
+  for (const Finished &f : finished) {
     st.live.erase(f.id);
+    // Its row of the step queued ahead is wasted.
+    if (st.ahead)
+      for (size_t i = 0; i < st.ahead->plan.decode.size(); ++i)
+        if (st.ahead->plan.decode[i].id == f.id)
+          st.ahead->live[i] = false;
+  }
   st.stats.preemptions = st.scheduler->totalPreemptions();
   return true;
 }

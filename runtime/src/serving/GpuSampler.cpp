@@ -82,10 +82,18 @@ __device__ int loom_argmax(const float *src, int begin, int end, float *top) {
 /// count itself (in `counters`, zero before and after) takes the largest of the
 /// slices' maxima, the lowest index among equals. Every other row is sampled by its
 /// first block alone.
+/// Row r's token goes to out[r] and, when `next` is set, to next[r] as the next step's
+/// int64 token input.
+__device__ __forceinline__ void loom_put(int *out, long long *next, long long r, int token) {
+  out[r] = token;
+  if (next)
+    next[r] = token;
+}
+
 extern "C" __global__ void __launch_bounds__(1024)
 loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *__restrict__ rows,
             const int *__restrict__ history, float *__restrict__ work,
-            unsigned *__restrict__ counters, int *__restrict__ out) {
+            unsigned *__restrict__ counters, int *__restrict__ out, long long *__restrict__ next) {
   const long long r = blockIdx.x;
   const SampleRow p = rows[r];
   const float *in = logits + r * vocab;
@@ -99,7 +107,7 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
     const int first = loom_argmax<true>(in, begin, end, &top);
     if (slices == 1) {
       if (threadIdx.x == 0)
-        out[r] = first;
+        loom_put(out, next, r, first);
       return;
     }
     __shared__ bool last;
@@ -123,7 +131,7 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
     const int chosen = -loom_reduce(best == most ? -at : -(int)vocab, MaxInt());
     if (threadIdx.x == 0) {
       counters[r] = 0u;
-      out[r] = chosen;
+      loom_put(out, next, r, chosen);
     }
     return;
   }
@@ -148,7 +156,7 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
     float top;
     const int first = loom_argmax<false>(x, 0, (int)vocab, &top);
     if (threadIdx.x == 0)
-      out[r] = first;
+      loom_put(out, next, r, first);
     return;
   }
   float high = __int_as_float(0xff800000), low = __int_as_float(0x7f800000);
@@ -257,7 +265,7 @@ loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *
   const int chosen = -loom_reduce(-mine, MaxInt());
   const int fallback = loom_reduce(last, MaxInt());
   if (threadIdx.x == 0)
-    out[r] = chosen < vocab ? chosen : fallback;
+    loom_put(out, next, r, chosen < vocab ? chosen : fallback);
 }
 )";
 
@@ -301,28 +309,32 @@ loom_status_t GpuSampler::prepare(int64_t vocab, const std::vector<SampleRow> &r
   if (counters_ != had)
     if (loom_status_t s = loom_device_zero(device_, counters_, countersBytes_))
       return s;
+  // Two steps' uploads may be queued at once (the engine prepares a step ahead before
+  // the one before it has run), so they alternate between two halves of the staging.
   if (bytes > stagingBytes_) {
     loom_host_free(device_, staging_);
     staging_ = nullptr;
     stagingBytes_ = 0;
-    if (loom_status_t s = loom_host_alloc(device_, bytes, &staging_))
+    if (loom_status_t s = loom_host_alloc(device_, 2 * bytes, &staging_))
       return s;
     stagingBytes_ = bytes;
   }
-  char *staged = static_cast<char *>(staging_);
+  half_ ^= 1;
+  char *staged = static_cast<char *>(staging_) + half_ * stagingBytes_;
   std::memcpy(staged, rows.data(), rowBytes);
   std::memcpy(staged + rowBytes, history.data(), bytes - rowBytes);
   return loom_device_upload_async(device_, inputs_, staged, bytes);
 }
 
-loom_status_t GpuSampler::launch(uint64_t logits, uint64_t tokens) {
+loom_status_t GpuSampler::launch(uint64_t logits, uint64_t tokens, uint64_t nextTokens) {
   if (rows_ == 0)
     return nullptr;
   uint64_t rowsArg = inputs_, historyArg = inputs_ + rows_ * sizeof(SampleRow),
-           workArg = work_, countersArg = counters_, outArg = tokens, logitsArg = logits;
+           workArg = work_, countersArg = counters_, outArg = tokens, logitsArg = logits,
+           nextArg = nextTokens;
   int64_t vocabArg = vocab_;
   void *args[] = {&logitsArg, &vocabArg,    &rowsArg, &historyArg,
-                  &workArg,   &countersArg, &outArg};
+                  &workArg,   &countersArg, &outArg,  &nextArg};
   uint32_t slices = std::max<uint32_t>(1, kGreedyBlocks / static_cast<uint32_t>(rows_));
   uint32_t grid[3] = {static_cast<uint32_t>(rows_), slices, 1};
   return loom_module_launch(module_, "loom_sample", grid, kThreads, args);

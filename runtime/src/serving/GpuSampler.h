@@ -52,13 +52,17 @@ public:
   /// Uploads what sampling `rows.size()` rows of `vocab` f32 logits needs (the rows'
   /// parameters and the seen tokens `history` their ranges point into), queued on the
   /// device's stream: it may come before the kernels that write the logits. The upload
-  /// goes through page-locked memory without waiting for the stream, so the caller must
-  /// wait for the tokens of one step before preparing the next.
+  /// goes through page-locked memory without waiting for the stream, in two halves
+  /// taken in turn, so the caller must wait for the tokens of one step before preparing
+  /// the step after the next. Rows and history of the same size as the last call's
+  /// reuse its device memory; a larger call replaces it, so it must not come while a
+  /// launch of the smaller one is still queued.
   loom_status_t prepare(int64_t vocab, const std::vector<SampleRow> &rows,
                         const std::vector<int32_t> &history);
   /// Queues the sampling of the prepared rows from the logits at `logits` (device); the
-  /// tokens land in `tokens` (device, int32 per row).
-  loom_status_t launch(uint64_t logits, uint64_t tokens);
+  /// tokens land in `tokens` (device, int32 per row) and, when `nextTokens` is not 0,
+  /// also there as int64 (the token input of a decode step queued after this one).
+  loom_status_t launch(uint64_t logits, uint64_t tokens, uint64_t nextTokens = 0);
 
 private:
   loom_device_t device_;
@@ -74,8 +78,10 @@ private:
   /// in `inputs_`).
   size_t rows_ = 0;
   int64_t vocab_ = 0;
+  /// Page-locked staging: two halves of stagingBytes_, the last used is half_.
   void *staging_ = nullptr;
   size_t stagingBytes_ = 0;
+  int half_ = 0;
 };
 
 } // namespace loom::rt

@@ -9,13 +9,20 @@
 //
 //   loom_device_t device; loom_device_open(0, &device);
 //   std::string error;
-//   auto engine = loom::serve::Engine::create(device, "model.loom", "hf-folder", {}, error);
-//   engine->add({/*id*/ 1, prompt, stop, sampling}, error);
-//   while (!engine->idle()) engine->step(tokens, finished, error);
+//   auto engine = loom::serve::Engine::create(device, "model.loom", "hf-folder", {},
+//   error); engine->add({/*id*/ 1, prompt, stop, sampling}, error); while
+//   (!engine->idle()) engine->step(tokens, finished, error);
 //
 // Decode steps whose batch fits a bucket (1, 2, 4, ... up to maxBatch) are replayed
 // from a CUDA graph captured the first time that bucket runs; steps with prompt
 // tokens run the launch sequence directly.
+//
+// While a decode step runs, the step after it is queued when it can be planned without
+// the running step's tokens (nothing waits to be admitted, every sequence has the
+// block of its next position free and no repetition penalty): the sampler writes the
+// tokens straight into the queued step's inputs, and the next call to `step` only
+// waits for that step's tokens, so the host's work overlaps the GPU's. A sequence that
+// finishes meanwhile leaves its row of the queued step unused.
 //
 //===----------------------------------------------------------------------===//
 

@@ -100,6 +100,16 @@ public:
   bool add(Request request, std::string &error);
   /// Plans the next step (empty when nothing waits or runs).
   StepPlan schedule();
+  /// Plans the step after `plan` before `plan`'s tokens are known, so that an engine
+  /// can queue it while `plan` runs: a decode entry per entry of `plan`, in its order,
+  /// one position further, its token the one `plan` will sample (-1 here). Only when
+  /// `plan` is decode alone, nothing waits, every sequence gets the block of its next
+  /// position without preempting, none would pass the model's context and one at least
+  /// has tokens left after `plan`'s; otherwise false. Blocks it takes stay with their
+  /// sequences (their next step needs them). `plan` must be completed before `ahead`,
+  /// and an entry of `ahead` whose sequence finished in between must be left out of its
+  /// completion.
+  bool planAhead(const StepPlan &plan, StepPlan &ahead);
   /// Takes one sampled token per entry of `plan` (prefill entries first, then decode
   /// entries, in plan order) and returns the sequences that finished.
   std::vector<Finished> complete(const StepPlan &plan, const std::vector<int32_t> &sampled);
