@@ -273,6 +273,11 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
           per->asInteger() <= 0 || !cap || !cap->isInteger())
         return bad("launch of " + launch.kernel + " has a malformed grid");
       launch.grid[d] = {work->asString(), per->asInteger(), cap->asInteger()};
+      if (const json::Value *perSm = g.get("per_sm")) {
+        if (!perSm->isInteger() || perSm->asInteger() <= 0)
+          return bad("launch of " + launch.kernel + " has a malformed \"per_sm\"");
+        launch.grid[d].perSm = perSm->asInteger();
+      }
     }
     for (const json::Value &a : args->asArray()) {
       if (!a.isInteger() || a.asInteger() < 0 ||
@@ -369,6 +374,7 @@ loom_status_t loom_model_load(loom_device_t device, const char *artifact,
                      std::to_string(info.compute_capability_minor) +
                      (info.compute_capability_major == 9 ? "a" : "");
   model->arch = arch;
+  model->multiprocessors = info.multiprocessor_count;
   std::vector<CompiledPart> parts;
   if (!compileSplit(source, dir + "/kernels.cu", arch, 0, parts, error))
     return makeStatus(LOOM_STATUS_INVALID_ARGUMENT, error);

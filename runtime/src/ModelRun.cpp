@@ -134,6 +134,8 @@ loom_status_t loom::rt::launchSequence(loom_model_t model,
           1, ((work ? *work : 1) + launch.grid[d].per - 1) / launch.grid[d].per);
       if (launch.grid[d].cap)
         blocks = std::min(blocks, launch.grid[d].cap);
+      if (launch.grid[d].perSm && model->multiprocessors > 0)
+        blocks = std::min(blocks, launch.grid[d].perSm * model->multiprocessors);
       grid[d] = static_cast<uint32_t>(blocks);
     }
     if (model->profiling && !events.empty())

@@ -54,7 +54,9 @@ struct Launch {
   uint32_t shared = 0;
   struct Grid {
     std::string work;
-    int64_t per = 1, cap = 0;
+    /// perSm: blocks per multiprocessor at most (0: unbounded), a cap once the device
+    /// is known.
+    int64_t per = 1, cap = 0, perSm = 0;
   } grid[3];
   std::vector<int> args;
   std::vector<std::string> sizes;
@@ -98,6 +100,8 @@ struct loom_model_s {
   loom_device_t device = nullptr;
   /// The GPU architecture the kernels were compiled for ("sm_90a").
   std::string arch;
+  /// The device's multiprocessors (for launches capped per multiprocessor).
+  int64_t multiprocessors = 0;
   /// Which kernels runs launch programmatically: SmallSteps unless $LOOM_PDL is 0
   /// (Off) or `early` (Marked), Off while a profile is taken (timed kernels run alone).
   loom::rt::ProgrammaticLaunch programmaticLaunch() const;

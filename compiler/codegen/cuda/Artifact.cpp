@@ -291,7 +291,10 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         for (int d = 0; d < 3; ++d)
           grid += std::string(d ? ", " : "") + "{\"work\": " + jsonString(dims[d].work) +
                   ", \"per\": " + std::to_string(dims[d].per) +
-                  ", \"cap\": " + std::to_string(dims[d].cap) + "}";
+                  ", \"cap\": " + std::to_string(dims[d].cap) +
+                  (dims[d].perSm ? ", \"per_sm\": " + std::to_string(dims[d].perSm)
+                                 : std::string()) +
+                  "}";
         launches +=
             std::string(launchCount++ ? ",\n    " : "\n    ") +
             "{\"kernel\": " + jsonString(phase.name) +

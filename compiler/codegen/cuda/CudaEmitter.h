@@ -37,7 +37,12 @@ struct EmittedKernel {
     std::string work = "1";
     int64_t per = 1;
     int64_t cap = 0;
-    /// The number of blocks for the given sizes; nullopt if a name is unbound.
+    /// Blocks per multiprocessor at most (0: no bound), which the runtime turns into a
+    /// cap from the device's multiprocessor count: a kernel that leaves room on every
+    /// SM for the blocks of a kernel after it to start while it runs.
+    int64_t perSm = 0;
+    /// The number of blocks for the given sizes (perSm not applied: the device is not
+    /// known); nullopt if a name is unbound.
     std::optional<int64_t> blocks(const std::map<std::string, int64_t> &sizes) const;
   };
   int threads = 256;
