@@ -221,6 +221,41 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     }
     e.close();
   };
+  // `dot`: the key row at `krow` times the query row `query` (floats in shared memory;
+  // with `wide`, 16-byte aligned and read 4 at a time, one broadcast per warp), then
+  // the softcap if the op has one.
+  auto keyDot = [&](const std::string &query, bool wide) {
+    ElementEmitter &e = *emitter_;
+    e.line("float dot = 0.0f;");
+    if (vectorized) {
+      e.line("#pragma unroll");
+      e.open("for (int c = 0; c < " + D + "; c += " + num(vector) + ")");
+      e.line("const uint4 word = *reinterpret_cast<const uint4 *>(krow + c);");
+      e.line("const " + T + " *part = reinterpret_cast<const " + T + " *>(&word);");
+      e.line("#pragma unroll");
+      if (wide) {
+        e.open("for (int y = 0; y < " + num(vector) + "; y += 4)");
+        e.line("const float4 qv = *reinterpret_cast<const float4 *>(" + query +
+               " + c + y);");
+        const char *lanes[] = {"x", "y", "z", "w"};
+        for (int i = 0; i < 4; ++i)
+          e.line("dot += qv." + std::string(lanes[i]) + " * " +
+                 loadAs(element, "part", i ? "y + " + num(i) : "y") + ";");
+        e.close();
+      } else {
+        e.line("for (int y = 0; y < " + num(vector) + "; ++y) dot += " + query +
+               "[c + y] * " + loadAs(element, "part", "y") + ";");
+      }
+      e.close();
+    } else {
+      e.line("for (int c = 0; c < " + D + "; ++c) dot += " + query + "[c] * " +
+             loadAs(element, "krow", "c") + ";");
+    }
+    if (std::optional<APFloat> cap = op.getSoftcap()) {
+      std::string c = floatLiteral(cap->convertToDouble(), "float");
+      e.line("dot = " + c + " * tanhf(dot / " + c + ");");
+    }
+  };
   // The whole-context path of a one-token step (see kWholeBytes): a block per query
   // head; blocks past the G heads of a KV head leave at once.
   auto whole = [&](int64_t threads) {
@@ -261,30 +296,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("float best = " + minusInf + ";");
     e.open("for (int j = threadIdx.x; j < keys; j += blockDim.x)");
     e.line("const " + T + " *krow = Kw + j * " + LK + ";");
-    e.line("float dot = 0.0f;");
-    if (vectorized) {
-      e.line("#pragma unroll");
-      e.open("for (int c = 0; c < " + D + "; c += " + num(vector) + ")");
-      e.line("const uint4 word = *reinterpret_cast<const uint4 *>(krow + c);");
-      e.line("const " + T + " *part = reinterpret_cast<const " + T + " *>(&word);");
-      // The query in 16-byte reads (one broadcast per warp), 4 elements at a time.
-      e.line("#pragma unroll");
-      e.open("for (int y = 0; y < " + num(vector) + "; y += 4)");
-      e.line("const float4 qv = *reinterpret_cast<const float4 *>(qw + c + y);");
-      e.line("dot += qv.x * " + loadAs(element, "part", "y") + ";");
-      e.line("dot += qv.y * " + loadAs(element, "part", "y + 1") + ";");
-      e.line("dot += qv.z * " + loadAs(element, "part", "y + 2") + ";");
-      e.line("dot += qv.w * " + loadAs(element, "part", "y + 3") + ";");
-      e.close();
-      e.close();
-    } else {
-      e.line("for (int c = 0; c < " + D + "; ++c) dot += qw[c] * " +
-             loadAs(element, "krow", "c") + ";");
-    }
-    if (std::optional<APFloat> cap = op.getSoftcap()) {
-      std::string c = floatLiteral(cap->convertToDouble(), "float");
-      e.line("dot = " + c + " * tanhf(dot / " + c + ");");
-    }
+    keyDot("qw", true);
     e.line("pw[j] = dot;");
     e.line("best = fmaxf(best, dot);");
     e.close();
@@ -481,27 +493,9 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("const int n = (int)loom_min(" + P + "LL, k1 - j0);");
     e.open("for (int x = threadIdx.x; x < n * " + G + "; x += blockDim.x)");
     e.line("const int key = x % n, hh = x / n;");
-    e.line("float dot = 0.0f;");
     e.line("const " + T + " *krow = Ks[key];");
-    if (vectorized) {
-      e.line("#pragma unroll");
-      e.open("for (int c = 0; c < " + D + "; c += " + num(vector) + ")");
-      e.line("const uint4 word = *reinterpret_cast<const uint4 *>(krow + c);");
-      e.line("const " + T + " *part = reinterpret_cast<const " + T + " *>(&word);");
-      e.line("#pragma unroll");
-      e.line("for (int y = 0; y < " + num(vector) + "; ++y) dot += qs[hh][c + y] * " +
-             loadAs(element, "part", "y") + ";");
-      e.close();
-    } else {
-      e.line("for (int c = 0; c < " + D + "; ++c) dot += qs[hh][c] * " +
-             loadAs(element, "krow", "c") + ";");
-    }
-    if (std::optional<APFloat> cap = op.getSoftcap()) {
-      std::string c = floatLiteral(cap->convertToDouble(), "float");
-      e.line("ps[hh][key] = " + c + " * tanhf(dot / " + c + ");");
-    } else {
-      e.line("ps[hh][key] = dot;");
-    }
+    keyDot("qs[hh]", false);
+    e.line("ps[hh][key] = dot;");
     e.close();
     e.line("__syncthreads();");
     // Softmax bookkeeping: a warp per head.
