@@ -66,7 +66,7 @@ private:
   bool tensorCoreLinear(LinearOp op, const std::string &a, const std::string &b);
   bool fewRowsLinear(LinearOp op, const std::string &a, const std::string &b);
   bool fewRowsBody(LinearOp op, const std::string &a, const std::string &b, int64_t most,
-                   int64_t warpsPerRow);
+                   int64_t warpsPerRow, bool preload);
   bool warpgroupLinear(LinearOp op, const std::string &a, const std::string &b);
   bool storeLinear(LinearOp op, const std::string &acc);
   bool reduction();
