@@ -70,6 +70,40 @@ std::string loadAs(Type element, const std::string &pointer, const std::string &
   return load;
 }
 
+/// A paged K or V cache as the kernels read it: the parameter, the block table's, the
+/// rows per block, the KV heads per row and the elements per head.
+struct PagedCache {
+  std::string cache, table;
+  int64_t blockSize, kvHeads, width;
+};
+
+/// `vec`: whether both caches' addresses allow 16-byte copies.
+void emitCachesAligned(ElementEmitter &e, const std::string &keys,
+                       const std::string &values) {
+  e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
+         ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
+}
+
+/// Copies the chunk at column `c` of key `key`, KV head `head`, from the cache `from`
+/// to the pointer `to` (declared by the caller), through the block table (`seq` and
+/// `tableWidth` in scope). With `async`, the chunk is `count` elements (16 bytes): one
+/// asynchronous copy when `vec` holds, else element by element; without, one element.
+void emitCacheCopy(ElementEmitter &e, const PagedCache &from, const std::string &type,
+                   const std::string &key, const std::string &head, int64_t count,
+                   bool async) {
+  std::string B = num(from.blockSize);
+  e.line("const long long slot = (long long)" + from.table + "[seq * tableWidth + " +
+         key + " / " + B + "] * " + B + " + " + key + " % " + B + ";");
+  e.line("const " + type + " *from = " + from.cache + " + (slot * " + num(from.kvHeads) +
+         " + " + head + ") * " + num(from.width) + " + c;");
+  if (!async) {
+    e.line("to[0] = from[0];");
+    return;
+  }
+  e.line("if (vec) loom_cp_async16(to, from, 16);");
+  e.line("else for (int y = 0; y < " + num(count) + "; ++y) to[y] = from[y];");
+}
+
 } // namespace
 
 /// Each thread takes elements of the new rows in a grid-stride loop and stores them at
@@ -198,27 +232,19 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   };
   // One 16-byte (or one-element) copy per (row, chunk) of a tile, through the block
   // table: rows [from, to) of the whole context (row r is key r).
+  int64_t chunk = vectorized ? vector : 1;
   auto copyRows = [&](const std::string &tile, const std::string &ld,
                       const std::string &cache, int64_t width, const std::string &from,
                       const std::string &to) {
     ElementEmitter &e = *emitter_;
-    int64_t chunk = vectorized ? vector : 1;
     std::string chunks = num(width / chunk);
     e.open("for (int x = threadIdx.x + (int)" + from + " * " + chunks + "; x < " + to +
            " * " + chunks + "; x += blockDim.x)");
     e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * " + num(chunk) +
            ";");
-    e.line("const long long slot = (long long)" + table + "[seq * tableWidth + r / " +
-           num(blockSize) + "] * " + num(blockSize) + " + r % " + num(blockSize) + ";");
-    e.line("const " + T + " *row = " + cache + " + (slot * " + num(kvHeads) + " + g) * " +
-           num(width) + " + c;");
-    if (vectorized) {
-      e.line("if (vec) loom_cp_async16(" + tile + " + r * " + ld + " + c, row, 16);");
-      e.line("else for (int y = 0; y < " + num(vector) + "; ++y) " + tile + "[r * " + ld +
-             " + c + y] = row[y];");
-    } else {
-      e.line(tile + "[r * " + ld + " + c] = row[0];");
-    }
+    e.line(T + " *to = " + tile + " + r * " + ld + " + c;");
+    emitCacheCopy(e, {cache, table, blockSize, kvHeads, width}, T, "r", "g", chunk,
+                  vectorized);
     e.close();
   };
   // `dot`: the key row at `krow` times the query row `query` (floats in shared memory;
@@ -275,8 +301,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
            "total + 32;");
     e.line("const long long old = (long long)" + lens + "[seq] - (end - first);");
     if (vectorized)
-      e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
-             ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
+      emitCachesAligned(e, keys, values);
     copyRows("Kw", LK, keys, d, "0", "old");
     copyRows("Vw", LV, values, dv, "0", "old");
     e.line("loom_wait_prior();");
@@ -426,8 +451,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
            G + "], l_s[" + G + "], a_s[" + G + "];");
     e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
     if (vectorized)
-      e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
-             ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
+      emitCachesAligned(e, keys, values);
     e.open("if (threadIdx.x < " + G + ")");
     e.line("m_s[threadIdx.x] = " + minusInf + ";");
     e.line("l_s[threadIdx.x] = 0.0f;");
@@ -440,7 +464,6 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     // the block table, 16 bytes at a time.
     auto stage = [&](const std::string &tile, const std::string &cache, int64_t width,
                      const std::string &which) {
-      int64_t chunk = vectorized ? vector : 1;
       std::string chunks = num(width / chunk);
       e.open("for (int x = threadIdx.x; x < " + P + " * " + chunks +
              "; x += blockDim.x)");
@@ -448,17 +471,9 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
              num(chunk) + ";");
       e.line("const long long j = j0 + r;");
       e.open("if (" + which + ")");
-      e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
-             num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
-      e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) +
-             " + g) * " + num(width) + " + c;");
-      if (vectorized) {
-        e.line("if (vec) loom_cp_async16(&" + tile + "[r][c], from, 16);");
-        e.line("else for (int y = 0; y < " + num(vector) + "; ++y) " + tile +
-               "[r][c + y] = from[y];");
-      } else {
-        e.line(tile + "[r][c] = from[0];");
-      }
+      e.line(T + " *to = &" + tile + "[r][c];");
+      emitCacheCopy(e, {cache, table, blockSize, kvHeads, width}, T, "j", "g", chunk,
+                    vectorized);
       e.close();
       e.close();
     };
@@ -726,8 +741,7 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
     e.line("const long long tokens = " + sizeExpr(q[0]) +
            ", seqs = " + sizeExpr(shapeOf(op.getContextLens())[0]) +
            ", tableWidth = " + sizeExpr(tables[1]) + ", kvh = blockIdx.y;");
-    e.line("const bool vec = ((reinterpret_cast<unsigned long long>(" + keys +
-           ") | reinterpret_cast<unsigned long long>(" + values + ")) & 15) == 0;");
+    emitCachesAligned(e, keys, values);
     e.open("for (long long t = blockIdx.x;; t += gridDim.x)");
     // Tile t of the step: the sequence whose tiles (perTile queries each) include it.
     // Sequences and their tiles are taken last first: a sequence's last tiles see the
@@ -785,12 +799,7 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
       e.line("const long long j = " + from0 + " + r;");
       e.line(T + " *to = &" + tile + "[" + buffer + "][r][c];");
       e.open("if (j < kvEnd)");
-      e.line("const long long slot = (long long)" + table + "[seq * tableWidth + j / " +
-             num(blockSize) + "] * " + num(blockSize) + " + j % " + num(blockSize) + ";");
-      e.line("const " + T + " *from = " + cache + " + (slot * " + num(kvHeads) +
-             " + kvh) * " + num(width) + " + c;");
-      e.line("if (vec) loom_cp_async16(to, from, 16);");
-      e.line("else for (int y = 0; y < 8; ++y) to[y] = from[y];");
+      emitCacheCopy(e, {cache, table, blockSize, kvHeads, width}, T, "j", "kvh", 8, true);
       e.close();
       e.open("else");
       e.line("for (int y = 0; y < 8; ++y) to[y] = zero;");

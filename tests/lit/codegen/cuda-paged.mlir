@@ -42,7 +42,8 @@
 // CHECK-NOT: loom_wait_prior();
 // CHECK: const long long old = (long long)in{{[0-9]}}[seq] - (end - first);
 // CHECK: if (j < k1 && j < old) {
-// CHECK: loom_cp_async16(&Ks[r][c], from, 16);
+// CHECK: __nv_bfloat16 *to = &Ks[r][c];
+// CHECK: if (vec) loom_cp_async16(to, from, 16);
 // CHECK: loom_wait_prior();
 // CHECK-NEXT: for (long long j0 = k0; j0 < k1; j0 += 64) {
 // CHECK: if (j < k1 && (j0 > k0 || j >= old)) {
@@ -87,7 +88,8 @@
 // CHECK-NEXT: const long long g = blockIdx.y, h = g * 4 + blockIdx.z;
 // CHECK: extern __shared__ __align__(16) unsigned char loom_dynamic[];
 // CHECK: for (int x = threadIdx.x + (int)0 * 8; x < old * 8; x += blockDim.x) {
-// CHECK: if (vec) loom_cp_async16(Kw + r * 72 + c, row, 16);
+// CHECK: __nv_bfloat16 *to = Kw + r * 72 + c;
+// CHECK: if (vec) loom_cp_async16(to, from, 16);
 // CHECK: loom_wait_prior();
 // CHECK-NEXT: for (int x = threadIdx.x + (int)old * 8; x < keys * 8; x += blockDim.x) {
 // CHECK: const float4 qv = *reinterpret_cast<const float4 *>(qw + c + y);
