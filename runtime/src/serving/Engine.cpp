@@ -69,6 +69,8 @@ struct Engine::State {
     int half = 0;
   };
   std::optional<Ahead> ahead;
+  int64_t *stagingHalf(int half) { return staging + half * stagingElements; }
+  int32_t *sampledHalf(int half) { return sampledHost + half * options.maxBatch; }
   struct Live {
     Sampling sampling;
     std::vector<int32_t> seen; // prompt + generated, for the repetition penalty
@@ -357,7 +359,7 @@ size_t Engine::State::stage(const std::vector<const StepEntry *> &entries, int64
   }
   tokens = total;
   usedWidth = width;
-  int64_t *base = staging + half * stagingElements;
+  int64_t *base = stagingHalf(half);
   int64_t *tok = base, *pos = tok + total, *slot = pos + total, *table = slot + total;
   int64_t *len = table + seqs * width, *start = len + seqs, *last = start + seqs;
   std::fill(table, table + seqs * width, 0);
@@ -499,7 +501,7 @@ loom_status_t Engine::State::launch(const StepPlan &plan, bool graph, bool ahead
   // stage() packs the inputs in order, the tokens first: one copy takes them all, or
   // all but the entries' tokens.
   size_t skip = ahead ? entries.size() * sizeof(int64_t) : 0;
-  const int64_t *staged = staging + half * stagingElements;
+  const int64_t *staged = stagingHalf(half);
   if (loom_status_t s = loom_device_upload_async(
           device, inputMemory + skip, reinterpret_cast<const char *>(staged) + skip,
           bytes - skip))
@@ -530,8 +532,8 @@ loom_status_t Engine::State::launch(const StepPlan &plan, bool graph, bool ahead
   uint64_t next = graph && plan.prefill.empty() ? inputMemory + offsets[0] * 8 : 0;
   if (loom_status_t s = sampler->launch(logits, sampled, next))
     return s;
-  if (loom_status_t s = loom_device_download_async(
-          device, sampledHost + half * options.maxBatch, sampled, entries.size() * 4))
+  if (loom_status_t s = loom_device_download_async(device, sampledHalf(half), sampled,
+                                                   entries.size() * 4))
     return s;
   return loom_event_record(done[half]);
 }
@@ -595,7 +597,7 @@ bool Engine::step(std::vector<StepToken> &tokens, std::vector<Finished> &finishe
   if (loom_status_t s = loom_event_synchronize(st.done[half]))
     return fail(s);
   // The rows whose sequences are still running take their tokens.
-  const int32_t *got = st.sampledHost + half * st.options.maxBatch;
+  const int32_t *got = st.sampledHalf(half);
   StepPlan completed;
   std::vector<int32_t> sampled;
   size_t row = 0;

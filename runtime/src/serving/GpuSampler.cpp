@@ -77,11 +77,6 @@ __device__ int loom_argmax(const float *src, int begin, int end, float *top) {
   return -loom_reduce(best == *top ? -at : -end, MaxInt());
 }
 
-/// A grid of (rows, slices): greedy rows without a penalty are split into gridDim.y
-/// slices, each block finding its slice's largest logit; the last block of a row to
-/// count itself (in `counters`, zero before and after) takes the largest of the
-/// slices' maxima, the lowest index among equals. Every other row is sampled by its
-/// first block alone.
 /// Row r's token goes to out[r] and, when `next` is set, to next[r] as the next step's
 /// int64 token input.
 __device__ __forceinline__ void loom_put(int *out, long long *next, long long r, int token) {
@@ -89,6 +84,12 @@ __device__ __forceinline__ void loom_put(int *out, long long *next, long long r,
   if (next)
     next[r] = token;
 }
+
+/// A grid of (rows, slices): greedy rows without a penalty are split into gridDim.y
+/// slices, each block finding its slice's largest logit; the last block of a row to
+/// count itself (in `counters`, zero before and after) takes the largest of the
+/// slices' maxima, the lowest index among equals. Every other row is sampled by its
+/// first block alone.
 
 extern "C" __global__ void __launch_bounds__(1024)
 loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *__restrict__ rows,

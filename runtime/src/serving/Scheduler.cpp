@@ -136,33 +136,28 @@ bool Scheduler::planAhead(const StepPlan &plan, StepPlan &ahead) {
   ahead = StepPlan();
   if (!waiting_.empty() || !plan.prefill.empty() || plan.decode.empty())
     return false;
+  StepPlan next;
   bool useful = false;
+  // The blocks it needs must all be free (no preemption ahead of time).
+  int64_t needed = 0;
   for (const StepEntry &entry : plan.decode) {
     Sequence &sequence = sequences_.at(entry.id);
     // `plan` leaves the sequence with generated + 1 tokens; the step ahead makes
-    // generated + 2, the token at position `next`.
-    int64_t next = entry.start + static_cast<int64_t>(entry.tokens.size());
-    if (options_.maxContext && next + 1 > options_.maxContext)
+    // generated + 2, the token at position `position`.
+    int64_t position = entry.start + static_cast<int64_t>(entry.tokens.size());
+    if (options_.maxContext && position + 1 > options_.maxContext)
       return false;
     useful |= static_cast<int64_t>(sequence.generated.size()) + 2 <=
               sequence.request.stop.maxNewTokens;
-    ahead.decode.push_back({entry.id, {-1}, next, &sequence.blocks});
+    needed += std::max<int64_t>(0, pool_.blocksFor(position + 1) -
+                                       static_cast<int64_t>(sequence.blocks.size()));
+    next.decode.push_back({entry.id, {-1}, position, &sequence.blocks});
   }
-  if (!useful) {
-    ahead = StepPlan();
+  if (!useful || needed > pool_.numFree())
     return false;
-  }
-  // The blocks it needs must all be free (no preemption ahead of time).
-  int64_t needed = 0;
-  for (const StepEntry &entry : ahead.decode)
-    needed += std::max<int64_t>(0, pool_.blocksFor(entry.start + 1) -
-                                       static_cast<int64_t>(entry.blocks->size()));
-  if (needed > pool_.numFree()) {
-    ahead = StepPlan();
-    return false;
-  }
-  for (const StepEntry &entry : ahead.decode)
+  for (const StepEntry &entry : next.decode)
     grow(sequences_.at(entry.id), entry.start + 1);
+  ahead = std::move(next);
   return true;
 }
 
