@@ -3,9 +3,10 @@
 // Internal to the CUDA emitter. A KernelWriter writes the body of one kernel with an
 // ElementEmitter, by kind: pointwise and normalization (KernelWriter.cpp), matmul
 // (MatmulKernels.cpp), reductions (ReductionKernels.cpp), attention
-// (AttentionKernel.cpp), the paged KV-cache kinds (PagedKernels.cpp). Anchored kinds
-// compute their anchor's value themselves and store every output through storeOutputs,
-// which follows the epilogue.
+// (AttentionKernel.cpp), the paged KV-cache kinds (PagedKernels.cpp, the tensor-core
+// paged attention in PagedPrefillKernels.cpp). Anchored kinds compute their anchor's
+// value themselves and store every output through storeOutputs, which follows the
+// epilogue.
 //
 //===----------------------------------------------------------------------===//
 
