@@ -10,11 +10,13 @@
 // than three narrow ones; at decode it is one launch instead of three. The fuser
 // stores each slice as an output of the merged kernel, so readers are unchanged.
 //
-// Layers whose results meet again within a few elementwise steps (a SwiGLU's gate and
-// up projections, `silu(g) * u`) are left apart: their product is fused into the
-// second layer's epilogue, which a merged layer could not do (each output element of
-// a GEMM sees one accumulator). Biases are stacked the same way when every layer of
-// a group has one.
+// Two layers of the same width whose results meet again in an elementwise op (a
+// SwiGLU's gate and up projections, `silu(g) * u`) are merged as a pair of their own,
+// never with a third: the merged layer's two halves then meet in its epilogue, which
+// the CUDA emitter computes from the two accumulators of each output column (see
+// KernelWriter::gatedHalves), so one GEMM of twice the width replaces two. Layers
+// that meet in any other way are left apart. Biases are stacked the same way when
+// every layer of a group has one.
 //
 //===----------------------------------------------------------------------===//
 
@@ -73,6 +75,28 @@ bool meets(LinearOp from, LinearOp to, int depth = 3) {
       next.append(op->getUsers().begin(), op->getUsers().end());
     }
     frontier = std::move(next);
+  }
+  return false;
+}
+
+/// Whether `a` and `b` (of one width) meet in an elementwise op that reads `b`'s result
+/// and, through single-reader elementwise ops of the same shape, `a`'s (silu(g) * u):
+/// a pair whose merged layer computes that op from its two halves.
+bool meetsElementwise(LinearOp a, LinearOp b) {
+  if (a.getType() != b.getType())
+    return false;
+  Value current = a.getResult();
+  for (int step = 0; step < 3; ++step) {
+    if (!current.hasOneUse())
+      return false;
+    Operation *user = *current.getUsers().begin();
+    if (!isa<SiluOp, SigmoidOp, GeluOp, TanhOp, ReluOp, MulOp, AddOp, SubOp>(user))
+      return false;
+    if (user->getNumResults() != 1 || user->getResult(0).getType() != a.getType())
+      return false;
+    if (llvm::is_contained(user->getOperands(), b.getResult()))
+      return b.getResult().hasOneUse();
+    current = user->getResult(0);
   }
   return false;
 }
@@ -144,19 +168,30 @@ struct LoomMergeLinearsPass : loom::impl::LoomMergeLinearsBase<LoomMergeLinearsP
     getOperation()->walk([&](func::FuncOp func) {
       if (func.isExternal())
         return;
-      // Groups per input, in program order; each layer joins the first group it fits.
+      // Groups per input, in program order; each layer joins the first group it fits,
+      // or pairs with a lone layer it meets elementwise (the pair then takes no more).
       llvm::MapVector<Value, SmallVector<SmallVector<LinearOp>>> byInput;
+      llvm::SmallPtrSet<Operation *, 8> paired;
       func.walk([&](LinearOp op) {
         if (!isCandidate(op))
           return;
         auto &groups = byInput[op.getInput()];
-        for (auto &group : groups)
-          if (compatible(group.front(), op) && llvm::none_of(group, [&](LinearOp other) {
+        for (auto &group : groups) {
+          if (!compatible(group.front(), op) || paired.contains(group.front()))
+            continue;
+          if (group.size() == 1 && (meetsElementwise(group.front(), op) ||
+                                    meetsElementwise(op, group.front()))) {
+            group.push_back(op);
+            paired.insert(group.front());
+            return;
+          }
+          if (llvm::none_of(group, [&](LinearOp other) {
                 return meets(other, op) || meets(op, other);
               })) {
             group.push_back(op);
             return;
           }
+        }
         groups.push_back({op});
       });
       for (auto &[input, groups] : byInput)

@@ -449,6 +449,14 @@ std::optional<std::string> KernelWriter::forward(Value anchor,
 bool KernelWriter::storeOutputs(Value anchor, const Index &index,
                                 const std::string &value) {
   ElementEmitter &e = *emitter_;
+  if (gate_ && anchor == gate_->low.getOperand()) {
+    // A gated pair's tiled kernel: the whole result goes to scratch, paired later.
+    Shape shape = shapeOf(anchor);
+    e.line(store(elementOf(anchor),
+                 gate_->scratch + "[" + ElementEmitter::linearize(index, shape) + "]",
+                 value));
+    return true;
+  }
   e.define(anchor, index, value);
   llvm::DenseSet<Value> fromAnchor = computedFrom(anchor);
   for (auto [i, out] : llvm::enumerate(yielded())) {

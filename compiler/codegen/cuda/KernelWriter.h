@@ -102,6 +102,26 @@ private:
                                      llvm::ArrayRef<mlir::Operation *> chain,
                                      const Index &index, std::string &value);
   bool storeOutputs(mlir::Value anchor, const Index &index, const std::string &value);
+
+  /// A linear layer of 2H outputs (a pair merged by loom-merge-linears) whose result
+  /// is read only by the windows of its two halves, [0, H) and [H, 2H) of the last
+  /// axis, every output being an elementwise function of those windows (silu(g) * u):
+  /// each output element needs the two accumulators of columns n and H + n.
+  struct Gate {
+    SliceOp low, high;
+    int64_t half;
+    /// The scratch buffer the tiled kernels store the layer's result to, which a phase
+    /// after them (writeGatePhase) reads back in pairs; empty for the matrix-vector
+    /// variants, which pair the columns in the block.
+    std::string scratch;
+  };
+  static std::optional<Gate> gatedHalves(LinearOp op);
+  /// The `_gate` phase: every output at every window index, from the two halves of
+  /// the scratch the tiled kernel stored.
+  bool writeGatePhase(LinearOp op);
+  /// Stores every output at window index `index` given the values of the two halves
+  /// there.
+  bool storeGated(const Index &index, const std::string &low, const std::string &high);
   std::string parameter(mlir::Value value);
   /// Whether the kernel input `value` is an input of the run (an entry argument or a
   /// reshape of one), which no kernel writes: safe to read before loom_wait_prior().
@@ -113,6 +133,8 @@ private:
   std::string name_;
   std::unique_ptr<ElementEmitter> emitter_;
   EmittedKernel info_;
+  /// Set while writing a gated pair's kernel (see Gate).
+  std::optional<Gate> gate_;
   /// The bodies of info_.phases, in order.
   std::vector<std::string> phaseCode_;
   std::string why_;

@@ -39,6 +39,17 @@ bool KernelWriter::matmul() {
                   "layer's RMS norm)");
   Shape result = shapeOf(anchor->getResult(0));
   Type lhsElement = elementOf(lhs);
+  gate_ = linear ? gatedHalves(linear) : std::nullopt;
+  if (gate_) {
+    gate_->scratch = "ws" + std::to_string(info_.scratch.size());
+    info_.scratch.push_back(
+        {{work(ArrayRef<Dim>(result).drop_back()), work(result.back())},
+         elementOf(linear.getResult())});
+  }
+  // A gated pair's outputs come from its `_gate` phase after the tiled kernel.
+  auto paired = [&](bool written) {
+    return written && (!gate_ || writeGatePhase(linear));
+  };
   if (norm && !(schedule_.tensorCores && shapeOf(lhs).size() == 2 &&
                 !parameter(norm.getInput()).empty() && !parameter(norm.getScale()).empty()))
     return refuse("an RMS norm prologue needs a 16-bit linear layer on tensor cores over a "
@@ -47,7 +58,7 @@ bool KernelWriter::matmul() {
     if (!linear || !(lhsElement.isBF16() || lhsElement.isF16()))
       return refuse("tensor cores run 16-bit linear layers only");
     if (!norm)
-      return tensorCoreLinear(linear, a, b) && fewRowsLinear(linear, a, b);
+      return paired(tensorCoreLinear(linear, a, b) && fewRowsLinear(linear, a, b));
     // The tiled kernel reads the rows normalized into scratch by a phase before it;
     // the decode variant normalizes as it reads (fewRowsLinear).
     Shape ls = shapeOf(lhs);
@@ -72,7 +83,7 @@ bool KernelWriter::matmul() {
     if (!normalized || !tensorCoreLinear(linear, a, b) || !fewRowsLinear(linear, a, b))
       return false;
     info_.phases[normPhase].guard = info_.guard;
-    return true;
+    return paired(true);
   }
   if (schedule_.tileM != 64 || schedule_.tileN != 64 || schedule_.tileK != 16 ||
       schedule_.warps != 8)
@@ -183,7 +194,84 @@ bool KernelWriter::matmul() {
   e.close();
   e.close();
   e.close();
-  return stored;
+  return paired(stored);
+}
+
+std::optional<KernelWriter::Gate> KernelWriter::gatedHalves(LinearOp op) {
+  Shape result = shapeOf(op.getResult());
+  int64_t axis = static_cast<int64_t>(result.size()) - 1;
+  if (!result.back().isStatic() || result.back().size % 2)
+    return std::nullopt;
+  int64_t half = result.back().size / 2;
+  Gate gate{SliceOp(), SliceOp(), half, ""};
+  for (Operation *user : op.getResult().getUsers()) {
+    auto slice = llvm::dyn_cast<SliceOp>(user);
+    if (!slice || slice.getAxes().size() != 1 || slice.getAxes()[0] != axis ||
+        slice.getSteps()[0] != 1 || !slice.getWindowStart(0) ||
+        shapeOf(slice.getResult()).back().size != half)
+      return std::nullopt;
+    SliceOp &side = *slice.getWindowStart(0) == 0 ? gate.low : gate.high;
+    if (side || (*slice.getWindowStart(0) != 0 && *slice.getWindowStart(0) != half))
+      return std::nullopt;
+    side = slice;
+  }
+  if (!gate.low || !gate.high)
+    return std::nullopt;
+  // Every output has a window's shape (computed from the windows elementwise; the
+  // element emitter refuses anything else).
+  Shape window = shapeOf(gate.low.getResult());
+  Block *body = op->getBlock();
+  for (Value out : body->getTerminator()->getOperands())
+    if (shapeOf(out) != window || out == op.getResult())
+      return std::nullopt;
+  return gate;
+}
+
+bool KernelWriter::storeGated(const Index &index, const std::string &low,
+                              const std::string &high) {
+  ElementEmitter &e = *emitter_;
+  e.define(gate_->low.getResult(), index, low);
+  e.define(gate_->high.getResult(), index, high);
+  Shape window = shapeOf(gate_->low.getResult());
+  for (auto [i, out] : llvm::enumerate(yielded())) {
+    std::string value = e.at(out, index);
+    e.line(store(elementOf(out),
+                 "out" + std::to_string(i) + "[" +
+                     ElementEmitter::linearize(index, window) + "]",
+                 value));
+  }
+  return true;
+}
+
+bool KernelWriter::writeGatePhase(LinearOp op) {
+  Shape window = shapeOf(gate_->low.getResult());
+  Type element = elementOf(op.getResult());
+  EmittedKernel::Phase phase;
+  phase.name = name_ + "_gate";
+  phase.threads = 256;
+  phase.grid[0] = {work(window), 256, 65536};
+  phase.guard = info_.guard;
+  return writePhase(phase, [&] {
+    ElementEmitter &e = *emitter_;
+    e.line("const long long n = " + product(window) + ";");
+    e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
+           "t += (long long)gridDim.x * blockDim.x)");
+    Index index = e.delinearize("t", window);
+    Shape full = shapeOf(op.getResult());
+    std::string at = ElementEmitter::linearize(index, full);
+    std::string widen = element.isBF16()  ? "__bfloat162float"
+                        : element.isF16() ? "__half2float"
+                                          : "";
+    std::string low = e.fresh("lo"), high = e.fresh("hi");
+    std::string T = computeType(element);
+    e.line("const " + T + " " + low + " = " + widen + "(" + gate_->scratch + "[" + at +
+           "]);");
+    e.line("const " + T + " " + high + " = " + widen + "(" + gate_->scratch + "[" + at +
+           " + " + std::to_string(gate_->half) + "LL]);");
+    bool stored = storeGated(index, low, high);
+    e.close();
+    return stored;
+  });
 }
 
 /// Stores accumulator `acc` of output (m, n), when inside the result, with the bias

@@ -90,6 +90,8 @@ bool KernelWriter::fewRowsLinear(LinearOp op, const std::string &a,
     int64_t warpsPerRow = kFewRowsMaxWarps;
     while (warpsPerRow > 1 && k < warpsPerRow * 32 * kFewRowsLaneElements[index])
       warpsPerRow /= 2;
+    if (gate_ && warpsPerRow == 8)
+      warpsPerRow = 4; // a gated pair's block takes its rows in pairs
     EmittedKernel::Phase phase;
     phase.name = name_ + "_rows" + std::to_string(most);
     phase.threads = 256;
@@ -127,24 +129,48 @@ bool KernelWriter::fewRowsBody(LinearOp op, const std::string &a, const std::str
          ", K = " + sizeExpr(ls.back()) + ";");
   e.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   e.line("const int part = warp % " + W + ", local = warp / " + W + ";");
+  // The weight row that local row `r` of the block at row group `n0` takes, and
+  // whether there is one. A gated pair's block takes half its rows from each half of
+  // the weight, the same columns of both: row group n0 covers columns n0 / 2 to
+  // n0 / 2 + rows / 2 of each half.
+  std::string H = gate_ ? std::to_string(gate_->half) + "LL" : "",
+              half = std::to_string(rowsPerBlock / 2);
+  auto rowOf = [&](const std::string &n0, const std::string &r) {
+    if (!gate_)
+      return n0 + " + " + r;
+    return "(" + r + " < " + half + " ? " + n0 + " / 2 + " + r + " : " + H + " + " + n0 +
+           " / 2 + " + r + " - " + half + ")";
+  };
+  auto hasRow = [&](const std::string &n0, const std::string &r) {
+    if (!gate_)
+      return n0 + " + " + r + " < N";
+    return n0 + " / 2 + " + r + " % " + half + " < " + H;
+  };
   // The weights are no earlier kernel's output: the block's first rows start coming
   // into L2 while the kernels before it finish.
-  e.open("");
-  e.line("const long long first = blockIdx.x * " + rows + "LL;");
-  e.line("const long long bytes = loom_min(" + rows + "LL, N - first) * K * sizeof(" + T +
-         ");");
-  e.line("const char *from = reinterpret_cast<const char *>(" + b + " + first * K);");
-  e.line("for (long long x = threadIdx.x * 128LL; x < bytes; x += 256 * 128LL) "
-         "loom_prefetch_l2(from + x);");
-  e.close();
+  for (const char *start : gate_ ? std::vector<const char *>{"0LL", "N / 2"}
+                                 : std::vector<const char *>{""}) {
+    e.open("");
+    std::string count = gate_ ? half : rows;
+    e.line("const long long first = " + std::string(*start ? start : "") +
+           (*start ? " + " : "") + "blockIdx.x * " + count + "LL;");
+    e.line("const long long bytes = loom_min(" + count + "LL, " +
+           (gate_ ? std::string(start) + " + " + H : std::string("N")) +
+           " - first) * K * sizeof(" + T + ");");
+    e.line("const char *from = reinterpret_cast<const char *>(" + b + " + first * K);");
+    e.line("for (long long x = threadIdx.x * 128LL; x < bytes; x += 256 * 128LL) "
+           "loom_prefetch_l2(from + x);");
+    e.close();
+  }
   if (preload) {
     e.line("uint4 pre[" + C + "];");
     e.open("");
-    e.line("const long long n = blockIdx.x * " + rows + "LL + local;");
+    e.line("const long long n = " + rowOf("blockIdx.x * " + rows + "LL", "local") + ";");
+    e.line("const bool has = " + hasRow("blockIdx.x * " + rows + "LL", "local") + ";");
     e.line("#pragma unroll");
     e.open("for (int c = 0; c < " + C + "; ++c)");
     e.line("const long long k = c * " + S + "LL + (part * 32 + lane) * 8;");
-    e.line("pre[c] = n < N && k < K ? __ldg(reinterpret_cast<const uint4 *>(" + b +
+    e.line("pre[c] = has && k < K ? __ldg(reinterpret_cast<const uint4 *>(" + b +
            " + n * K + k)) : make_uint4(0, 0, 0, 0);");
     e.close();
     e.close();
@@ -166,6 +192,8 @@ bool KernelWriter::fewRowsBody(LinearOp op, const std::string &a, const std::str
   if (warpsPerRow > 1)
     e.line("__shared__ float partial[8][" + R + "]" +
            (norm ? ", squared[8][" + R + "]" : std::string()) + ";");
+  if (gate_)
+    e.line("__shared__ float paired[" + rows + "][" + R + "];");
   // Lane `lane` of part `part` takes elements (c * W + part) * 256 + lane * 8 of a
   // round; every load of a round is in flight before the first product.
   auto loads = [&] {
@@ -216,7 +244,8 @@ bool KernelWriter::fewRowsBody(LinearOp op, const std::string &a, const std::str
   // The loop bound is the block's first row, so every warp takes every iteration.
   e.open("for (long long n0 = blockIdx.x * " + rows + "LL; n0 < N; n0 += gridDim.x * " +
          rows + "LL)");
-  e.line("const long long n = n0 + local;");
+  e.line("const long long n = " + rowOf("n0", "local") + ";");
+  e.line("const bool has = " + hasRow("n0", "local") + ";");
   e.line("float acc[" + R + "];");
   if (norm)
     e.line("float squares[" + R + "];");
@@ -226,7 +255,7 @@ bool KernelWriter::fewRowsBody(LinearOp op, const std::string &a, const std::str
     e.line("#pragma unroll");
     e.line("for (int m = 0; m < " + R + "; ++m) squares[m] = 0.0f;");
   }
-  e.open("if (n < N)");
+  e.open("if (has)");
   e.line("const " + T + " *w = " + b + " + n * K;");
   e.open("for (long long k0 = 0; k0 < K; k0 += " + C + " * " + S + "LL)");
   loads();
@@ -245,23 +274,27 @@ bool KernelWriter::fewRowsBody(LinearOp op, const std::string &a, const std::str
   e.close();
   // The row's sum: lane 0 of its only warp, or its W warps' partials added by one
   // thread per (row, input row).
-  auto store = [&](const std::string &m, const std::string &row, const std::string &sum,
-                   const std::string &squares) {
+  auto store = [&](const std::string &m, const std::string &r, const std::string &row,
+                   const std::string &sum, const std::string &squares) {
     std::string value = sum;
     if (norm)
       value += " * rsqrtf(" + squares + " / (float)K + " + eps + "f)";
     if (Value bias = op.getBias())
       value += " + " + e.at(bias, {row});
     e.line("const float y = " + value + ";");
+    if (gate_) {
+      e.line("paired[" + r + "][" + m + "] = y;");
+      return true;
+    }
     return storeOutputs(op.getResult(), {"(long long)" + m, row}, "y");
   };
   bool stored;
   if (warpsPerRow == 1) {
-    e.open("if (lane == 0 && n < N)");
+    e.open("if (lane == 0 && has)");
     e.line("#pragma unroll");
     e.open("for (int m = 0; m < " + R + "; ++m)");
     e.line("if (m >= M) break;");
-    stored = store("m", "n", "acc[m]", "squares[m]");
+    stored = store("m", "local", "n", "acc[m]", "squares[m]");
     e.close();
     e.close();
   } else {
@@ -276,8 +309,8 @@ bool KernelWriter::fewRowsBody(LinearOp op, const std::string &a, const std::str
     e.line("__syncthreads();");
     e.open("if (threadIdx.x < " + rows + " * " + R + ")");
     e.line("const int r = threadIdx.x / " + R + ", m = threadIdx.x % " + R + ";");
-    e.line("const long long row = n0 + r;");
-    e.open("if (row < N && m < M)");
+    e.line("const long long row = " + rowOf("n0", "r") + ";");
+    e.open("if (" + hasRow("n0", "r") + " && m < M)");
     e.line(norm ? "float sum = 0.0f, sumSquares = 0.0f;" : "float sum = 0.0f;");
     e.line("#pragma unroll");
     e.open("for (int p = 0; p < " + W + "; ++p)");
@@ -285,7 +318,22 @@ bool KernelWriter::fewRowsBody(LinearOp op, const std::string &a, const std::str
     if (norm)
       e.line("sumSquares += squared[r * " + W + " + p][m];");
     e.close();
-    stored = store("m", "row", "sum", "sumSquares");
+    stored = store("m", "r", "row", "sum", "sumSquares");
+    e.close();
+    e.close();
+    e.line("__syncthreads();");
+  }
+  if (gate_ && stored) {
+    // The pairs: one thread per (column, input row) applies the epilogue to the sums
+    // of the column in both halves.
+    if (warpsPerRow == 1)
+      e.line("__syncthreads();");
+    e.open("if (threadIdx.x < " + half + " * " + R + ")");
+    e.line("const int j = threadIdx.x / " + R + ", m = threadIdx.x % " + R + ";");
+    e.line("const long long p = n0 / 2 + j;");
+    e.open("if (p < " + H + " && m < M)");
+    e.line("const float low = paired[j][m], high = paired[j + " + half + "][m];");
+    stored = storeGated({"(long long)m", "p"}, "low", "high");
     e.close();
     e.close();
     e.line("__syncthreads();");

@@ -5,8 +5,8 @@
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
-// NVRTC: sm_80: 14 kernels
-// NVRTC: sm_90a: 14 kernels
+// NVRTC: sm_80: 20 kernels
+// NVRTC: sm_90a: 20 kernels
 
 // bf16 with the weight as [N, K] (staged as [n][k]) and a gelu epilogue: 128x128 tiles
 // of 8 warps, each 64x32; 16-byte asynchronous copies, four stages in dynamic shared
@@ -51,7 +51,7 @@
 // CHECK-NEXT: wv[c] = k < K ? __ldg(reinterpret_cast<const uint4 *>(w + k)) : make_uint4(0, 0, 0, 0);
 // CHECK: acc[m] += xf.x * wf.x + xf.y * wf.y;
 // CHECK: acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
-// CHECK: if (lane == 0 && n < N)
+// CHECK: if (lane == 0 && has)
 // CHECK: tanh
 
 // f16 with the weight as [K, N] (staged as [k][n], read transposed) and a bias; N = 48
@@ -110,14 +110,39 @@
 // CHECK-NEXT: out0[((long long)m) * 32LL + (n - 64LL)] = __float2bfloat16_rn(y);
 // CHECK: if (n >= 0LL && n < 64LL) {
 
+// A merged gate/up pair (loom-merge-linears) whose halves meet in silu(g) * u: the
+// tiled kernel stores the whole result to scratch and a `_gate` phase after it reads
+// each column of both halves back; the decode variant's block takes the same columns
+// of both halves (here 4 of each, a warp per row) and pairs their sums in shared
+// memory.
+// CHECK-LABEL: //@loom-kernel loom_matmul_
+// CHECK: ws0[{{.+}} * 96LL + n] = __float2bfloat16_rn(y);
+// CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_rows8
+// CHECK: const long long n = (local < 4 ? n0 / 2 + local : 48LL + n0 / 2 + local - 4);
+// CHECK-NEXT: const bool has = n0 / 2 + local % 4 < 48LL;
+// CHECK: paired[local][m] = y;
+// CHECK: const float low = paired[j][m], high = paired[j + 4][m];
+// CHECK-NEXT: const float [[S:v[0-9]+]] = low / (1.000000000e+00f + expf(-low));
+// CHECK-NEXT: const float [[P:v[0-9]+]] = [[S]] * high;
+// CHECK-NEXT: out0[((long long)m) * 48LL + p] = __float2bfloat16_rn([[P]]);
+// CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_gate
+// CHECK: = __bfloat162float(ws0[(r0) * 96LL + i1]);
+// CHECK-NEXT: = __bfloat162float(ws0[(r0) * 96LL + i1 + 48LL]);
+// CHECK: out0[(r0) * 48LL + i1] =
+// The f32 pair: the SIMT tiles, then the same phase.
+// CHECK-LABEL: //@loom-kernel loom_matmul_
+// CHECK: ws0[(r0) * 64LL + n] = (float)
+// CHECK-LABEL: //@loom-kernel loom_matmul_{{.*}}_gate
+// CHECK: = (ws0[(r0) * 64LL + i1 + 32LL]);
+
 func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<640x64xbf16>,
                    %h: tensor<?x64xf16, #loom.dims<tokens>>, %v: tensor<64x48xf16>, %b: tensor<48xf16>,
                    %k: tensor<?x200xf16, #loom.dims<tokens>>, %wk: tensor<640x200xf16>, %bk: tensor<640xf16>,
                    %f: tensor<?x64xf32, #loom.dims<tokens>>, %u: tensor<32x64xf32>,
                    %g: tensor<?x2200xbf16, #loom.dims<tokens>>, %wg: tensor<64x2200xbf16>, %bg: tensor<64xbf16>,
-                   %wm: tensor<96x64xbf16>)
+                   %wm: tensor<96x64xbf16>, %wp: tensor<96x64xbf16>, %wq: tensor<64x64xf32>)
     -> (tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>,
-        tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>) {
+        tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>) {
   %0 = loom.linear %x, %w transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<640x64xbf16>) -> tensor<?x640xbf16, #loom.dims<tokens>>
   %1 = loom.gelu tanh %0 : tensor<?x640xbf16, #loom.dims<tokens>>
   %2 = loom.linear %h, %v bias %b : (tensor<?x64xf16, #loom.dims<tokens>>, tensor<64x48xf16>, tensor<48xf16>) -> tensor<?x48xf16, #loom.dims<tokens>>
@@ -128,6 +153,16 @@ func.func @forward(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %w: tensor<640x64x
   %7 = loom.slice %6 axes [1] starts [0] ends [64] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x64xbf16, #loom.dims<tokens>>
   %8 = loom.slice %6 axes [1] starts [64] ends [96] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x32xbf16, #loom.dims<tokens>>
   %9 = loom.reshape %7 : tensor<?x64xbf16, #loom.dims<tokens>> -> tensor<?x2x32xbf16, #loom.dims<tokens>>
-  return %1, %2, %4, %3, %5, %9, %8 : tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>,
-      tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>
+  %10 = loom.linear %x, %wp transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  %11 = loom.slice %10 axes [1] starts [0] ends [48] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x48xbf16, #loom.dims<tokens>>
+  %12 = loom.slice %10 axes [1] starts [48] ends [96] steps [1] : tensor<?x96xbf16, #loom.dims<tokens>> -> tensor<?x48xbf16, #loom.dims<tokens>>
+  %13 = loom.silu %11 : tensor<?x48xbf16, #loom.dims<tokens>>
+  %14 = loom.mul %13, %12 : (tensor<?x48xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>) -> tensor<?x48xbf16, #loom.dims<tokens>>
+  %15 = loom.linear %f, %wq transpose_weight : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<64x64xf32>) -> tensor<?x64xf32, #loom.dims<tokens>>
+  %16 = loom.slice %15 axes [1] starts [0] ends [32] steps [1] : tensor<?x64xf32, #loom.dims<tokens>> -> tensor<?x32xf32, #loom.dims<tokens>>
+  %17 = loom.slice %15 axes [1] starts [32] ends [64] steps [1] : tensor<?x64xf32, #loom.dims<tokens>> -> tensor<?x32xf32, #loom.dims<tokens>>
+  %18 = loom.silu %16 : tensor<?x32xf32, #loom.dims<tokens>>
+  %19 = loom.mul %18, %17 : (tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>) -> tensor<?x32xf32, #loom.dims<tokens>>
+  return %1, %2, %4, %3, %5, %9, %8, %14, %19 : tensor<?x640xbf16, #loom.dims<tokens>>, tensor<?x48xf16, #loom.dims<tokens>>, tensor<?x640xf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>, tensor<?x64xbf16, #loom.dims<tokens>>,
+      tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x48xbf16, #loom.dims<tokens>>, tensor<?x32xf32, #loom.dims<tokens>>
 }

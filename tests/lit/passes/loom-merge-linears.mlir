@@ -27,19 +27,43 @@ func.func @qkv(%x: tensor<?x128xbf16, #loom.dims<tokens>>) -> (tensor<?x128xbf16
 
 // -----
 
-// A SwiGLU's gate and up meet again in silu(g) * u, which the up layer's epilogue
-// computes: they stay two layers.
+// A SwiGLU's gate and up meet again in silu(g) * u: they merge as a pair of their own
+// (the CUDA emitter pairs the halves' columns in the epilogue), and a third layer over
+// the same input stays apart.
 // CHECK-LABEL: func.func @swiglu
+// CHECK: %[[W:.+]] = loom.weight "gate" stacked ["up"] rows [96, 96] : tensor<192x64xbf16>
+// CHECK: %[[Y:.+]] = loom.linear %arg0, %[[W]] transpose_weight
+// CHECK-NEXT: %[[G:.+]] = loom.slice %[[Y]] axes [1] starts [0] ends [96] steps [1]
+// CHECK-NEXT: %[[U:.+]] = loom.slice %[[Y]] axes [1] starts [96] ends [192] steps [1]
+// CHECK: loom.linear %arg0, %{{.+}} transpose_weight : {{.+}} -> tensor<?x96xbf16
+// CHECK: %[[S:.+]] = loom.silu %[[G]]
+// CHECK: loom.mul %[[S]], %[[U]]
+func.func @swiglu(%x: tensor<?x64xbf16, #loom.dims<tokens>>) -> (tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x96xbf16, #loom.dims<tokens>>) {
+  %wg = loom.weight "gate" : tensor<96x64xbf16>
+  %wu = loom.weight "up" : tensor<96x64xbf16>
+  %wo = loom.weight "other" : tensor<96x64xbf16>
+  %g = loom.linear %x, %wg transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  %u = loom.linear %x, %wu transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  %o = loom.linear %x, %wo transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  %s = loom.silu %g : tensor<?x96xbf16, #loom.dims<tokens>>
+  %y = loom.mul %s, %u : (tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x96xbf16, #loom.dims<tokens>>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  return %y, %o : tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x96xbf16, #loom.dims<tokens>>
+}
+
+// -----
+
+// Layers that meet other than elementwise (one result also read elsewhere) stay apart.
+// CHECK-LABEL: func.func @meet_apart
 // CHECK-COUNT-2: loom.linear
 // CHECK-NOT: stacked
-func.func @swiglu(%x: tensor<?x64xbf16, #loom.dims<tokens>>) -> tensor<?x96xbf16, #loom.dims<tokens>> {
+func.func @meet_apart(%x: tensor<?x64xbf16, #loom.dims<tokens>>) -> (tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x96xbf16, #loom.dims<tokens>>) {
   %wg = loom.weight "gate" : tensor<96x64xbf16>
   %wu = loom.weight "up" : tensor<96x64xbf16>
   %g = loom.linear %x, %wg transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
   %u = loom.linear %x, %wu transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
   %s = loom.silu %g : tensor<?x96xbf16, #loom.dims<tokens>>
   %y = loom.mul %s, %u : (tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x96xbf16, #loom.dims<tokens>>) -> tensor<?x96xbf16, #loom.dims<tokens>>
-  return %y : tensor<?x96xbf16, #loom.dims<tokens>>
+  return %y, %u : tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x96xbf16, #loom.dims<tokens>>
 }
 
 // -----
