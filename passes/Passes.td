@@ -329,6 +329,39 @@ def LoomMergeCacheWrites : Pass<"loom-merge-cache-writes"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomWritesIntoAttention : Pass<"loom-writes-into-attention"> {
+  let summary = "A layer's cache-write kernel joins the paged attention that reads it";
+  let description = [{
+    After `loom-merge-cache-writes`: a `scatter` kernel whose updated caches only a
+    paged attention kernel reads (and the function returns, after it) becomes part of
+    that kernel. The CUDA emitter then writes a one-token step's new key and value rows
+    from the attention blocks themselves (they compute the rows from the layer's K and
+    V anyway), so a batch-1 decode step saves the scatter launch and its dependent
+    round trip per layer; larger steps run the writes as a phase before the attention.
+    The merged kernel takes the attention's place, outputs the attention's results and
+    then the caches (updated in place), and keeps the attention's schedule.
+
+    Before:
+    ```mlir
+    %c:2 = loom.kernel scatter(%kc, %k, %slots, %vc, %v) : (...) -> (...) {...}
+    %o = loom.kernel attention(%q, %c#0, %c#1, %tables, %lens, %starts) : (...) -> ... {...}
+    ```
+    After:
+    ```mlir
+    %o:3 = loom.kernel attention(%q, %kc, %tables, %lens, %starts, %k, %slots, %vc, %v) : (...) -> (...) {
+      %0 = loom.cache_write %a1, %a5, %a6 : ...
+      %1 = loom.cache_write %a7, %a8, %a6 : ...
+      %2 = loom.paged_attention %a0, %0, %1, %a2, %a3, %a4 : ...
+      loom.yield %2, %0, %1 : ...
+    }
+    ```
+  }];
+  let statistics = [
+    Statistic<"numMerged", "merged-writes", "Scatter kernels merged into paged attention">
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomChooseTiles : Pass<"loom-choose-tiles"> {
   let summary = "Chooses tile sizes, warps and vector widths per kernel and target";
   let description = [{

@@ -28,6 +28,7 @@ void loom::buildDefaultPipeline(OpPassManager &pm, StringRef target) {
   pm.addPass(createLoomFuse());
   pm.addPass(createLoomNormIntoLinear());
   pm.addPass(createLoomMergeCacheWrites());
+  pm.addPass(createLoomWritesIntoAttention());
   pm.addPass(createLoomChooseTiles(LoomChooseTilesOptions{target.str()}));
 }
 

@@ -570,6 +570,18 @@ static bool isNormPrologue(Operation &op) {
   return linear && linear.getInput() == norm.getResult();
 }
 
+/// Whether `op` is a cache write whose cache a paged attention in the same body reads
+/// (and the kernel may output): an attention kernel may do the writes first.
+static bool isWriteBeforeAttention(Operation &op) {
+  auto write = dyn_cast<CacheWriteOp>(op);
+  return write &&
+         llvm::any_of(write->getUsers(),
+                      [&](Operation *user) { return isa<PagedAttentionOp>(user); }) &&
+         llvm::all_of(write->getUsers(), [&](Operation *user) {
+           return isa<PagedAttentionOp, YieldOp>(user);
+         });
+}
+
 LogicalResult KernelOp::verify() {
   Block &body = getBody().front();
   if (body.getNumArguments() != getInputs().size())
@@ -592,7 +604,8 @@ LogicalResult KernelOp::verify() {
     if (isa<WeightOp>(op))
       return emitOpError("reads a weight inside its body; weights are kernel inputs");
     std::optional<KernelKind> kind = anchorKindOf(&op);
-    if (!kind || (getKind() == KernelKind::Matmul && isNormPrologue(op)))
+    if (!kind || (getKind() == KernelKind::Matmul && isNormPrologue(op)) ||
+        (getKind() == KernelKind::Attention && isWriteBeforeAttention(op)))
       continue;
     ++anchors;
     if (*kind != getKind())

@@ -75,7 +75,9 @@ int64_t integerBound(KernelOp kernel, unsigned index,
 /// Valid integer inputs for a kernel over a paged KV cache (by input index): block
 /// tables, context lengths and query starts that lay random ragged sequences out in
 /// distinct random cache blocks, and slots for a cache write that are distinct cache
-/// rows, so that the kernel never reads past its tables or writes a row twice.
+/// rows (for writes into the attention's caches in the same kernel, the rows of the
+/// tokens' positions), so that the kernel never reads past its tables or writes a row
+/// twice.
 /// Fails when the sizes leave too few cache blocks for the step's tokens.
 bool pagedInputs(KernelOp kernel, const std::map<std::string, int64_t> &sizes,
                  std::mt19937_64 &rng, std::map<unsigned, std::vector<int64_t>> &values,
@@ -134,6 +136,21 @@ bool pagedInputs(KernelOp kernel, const std::map<std::string, int64_t> &sizes,
                                    std::pair(attention.getQueryStarts(), &starts)})
         if (std::optional<unsigned> index = argIndex(operand))
           values[*index] = *data;
+      // Writes in the same kernel (loom-writes-into-attention) store each token's rows
+      // where its sequence's table puts its position, as a serving step does: the
+      // kernel may take a one-token step's new row from the write itself. (Visited
+      // after the writes, this replaces their random slots.)
+      if (auto write = attention.getKeyCache().getDefiningOp<CacheWriteOp>()) {
+        std::vector<int64_t> slots(tokens);
+        for (int64_t s = 0; s < seqs; ++s)
+          for (int64_t i = 0; i < count[s]; ++i) {
+            int64_t position = lens[s] - count[s] + i;
+            slots[starts[s] + i] = tables[s * width + position / blockSize] * blockSize +
+                                   position % blockSize;
+          }
+        if (std::optional<unsigned> index = argIndex(write.getSlots()))
+          values[*index] = slots;
+      }
     } else if (auto write = llvm::dyn_cast<CacheWriteOp>(op)) {
       Shape cache = getShape(write.getCache().getType());
       int64_t rows = sizeOf(cache[0]) * sizeOf(cache[1]),

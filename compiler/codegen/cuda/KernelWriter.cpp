@@ -460,6 +460,8 @@ bool KernelWriter::storeOutputs(Value anchor, const Index &index,
   e.define(anchor, index, value);
   llvm::DenseSet<Value> fromAnchor = computedFrom(anchor);
   for (auto [i, out] : llvm::enumerate(yielded())) {
+    if (out.getDefiningOp<CacheWriteOp>())
+      continue; // a cache the kernel updates in place, stored by its writes
     std::optional<SmallVector<Operation *>> chain =
         epilogueChain(anchor, fromAnchor, out);
     std::optional<std::vector<std::string>> guards =
@@ -478,6 +480,15 @@ bool KernelWriter::storeOutputs(Value anchor, const Index &index,
       e.close();
   }
   return true;
+}
+
+std::string KernelWriter::cacheParameter(Value cache) {
+  // A cache the kernel writes is read through its output: the same buffer when run (it
+  // is updated in place), and one holding the writes where a harness gives the output
+  // a buffer of its own.
+  if (auto write = cache.getDefiningOp<CacheWriteOp>())
+    return "out" + std::to_string(outputOf(write.getResult()));
+  return parameter(cache);
 }
 
 /// The kernel input that `value` is, as a parameter name; empty if it is computed.

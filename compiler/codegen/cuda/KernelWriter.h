@@ -77,6 +77,16 @@ private:
   bool attention();
   bool pagedAttention(PagedAttentionOp op);
   bool scatter();
+  /// A grid-stride loop per cache write storing its rows at their slots.
+  void emitCacheWrites(llvm::ArrayRef<CacheWriteOp> writes);
+  /// The one-token step's new row of `write` (see PagedKernels.cpp).
+  void emitNewRow(CacheWriteOp write, int64_t width, const std::string &tile,
+                  const std::string &stores);
+  /// The index of the kernel output that yields `value`.
+  unsigned outputOf(mlir::Value value);
+  /// The parameter a paged op reads a cache from: the input, or for a cache a write in
+  /// the kernel updates (in place), the output.
+  std::string cacheParameter(mlir::Value cache);
   /// A fresh emitter over the kernel's inputs.
   std::unique_ptr<ElementEmitter> newEmitter();
   /// Writes a later phase or a variant of the kernel (`phase`): `body` writes its code

@@ -105,14 +105,23 @@ bool KernelWriter::scatter() {
     return refuse("a scatter kernel must output the caches its writes update, in order, "
                   "and nothing else");
   info_.inPlace.clear();
-  for (auto [i, op] : llvm::enumerate(writes)) {
+  for (CacheWriteOp op : writes) {
     auto cache = llvm::dyn_cast<BlockArgument>(op.getCache());
     if (!cache)
       return refuse(
           "a cache write's cache must be a kernel input (it is updated in place)");
+    info_.inPlace.push_back(static_cast<int>(cache.getArgNumber()));
+  }
+  info_.grid[0] = {work(shapeOf(writes.front().getValues())), info_.threads, 65536};
+  emitCacheWrites(writes);
+  return true;
+}
+
+void KernelWriter::emitCacheWrites(ArrayRef<CacheWriteOp> writes) {
+  ElementEmitter &e = *emitter_;
+  for (CacheWriteOp op : writes) {
+    std::string out = "out" + std::to_string(outputOf(op.getResult()));
     Shape rows = shapeOf(op.getValues());
-    if (i == 0)
-      info_.grid[0] = {work(rows), info_.threads, 65536};
     e.open("");
     e.line("const long long n = " + product(rows) +
            ", width = " + product(ArrayRef<Dim>(rows).drop_front()) +
@@ -123,14 +132,40 @@ bool KernelWriter::scatter() {
     e.line("const long long slot = (long long)" + e.at(op.getSlots(), {index[0]}) + ";");
     e.line("const long long at = slot * width + t % width;");
     e.open("if (slot >= 0 && at < capacity)");
-    e.line(store(elementOf(op.getResult()), "out" + std::to_string(i) + "[at]",
-                 e.at(op.getValues(), index)));
+    e.line(store(elementOf(op.getResult()), out + "[at]", e.at(op.getValues(), index)));
     e.close();
     e.close();
     e.close();
-    info_.inPlace.push_back(static_cast<int>(cache.getArgNumber()));
   }
-  return true;
+}
+
+unsigned KernelWriter::outputOf(Value value) {
+  return static_cast<unsigned>(llvm::find(yielded(), value) - yielded().begin());
+}
+
+/// The new row of `write` for (token, KV head g) of a one-token step, computed from the
+/// write's rows (with their prologue): into `tile` (a row of the attention's shared
+/// tile, a pointer; empty for none) and, where `stores` holds, into the cache at the
+/// token's slot.
+void KernelWriter::emitNewRow(CacheWriteOp write, int64_t width, const std::string &tile,
+                              const std::string &stores) {
+  ElementEmitter &e = *emitter_;
+  Type element = elementOf(write.getResult());
+  std::string out = "out" + std::to_string(outputOf(write.getResult()));
+  Shape cache = shapeOf(write.getCache());
+  e.open("");
+  e.line("const long long slot = (long long)" + e.at(write.getSlots(), {"token"}) +
+         ", capacity = " + product(cache) + ";");
+  e.open("for (int c = threadIdx.x; c < " + num(width) + "; c += blockDim.x)");
+  std::string value = e.at(write.getValues(), {"token", "g", "(long long)c"});
+  if (!tile.empty())
+    e.line(store(element, "(" + tile + ")[c]", value));
+  e.line("const long long at = slot * " + num(cache[2].size * width) + " + g * " +
+         num(width) + " + c;");
+  e.line("if (" + stores + " && slot >= 0 && at < capacity) " +
+         store(element, out + "[at]", value));
+  e.close();
+  e.close();
 }
 
 /// Split-KV paged attention, a block per (token, KV head, slice): the G query
@@ -149,7 +184,15 @@ bool KernelWriter::scatter() {
 bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   Shape q = shapeOf(op.getQuery()), kc = shapeOf(op.getKeyCache()),
         vc = shapeOf(op.getValueCache()), tables = shapeOf(op.getBlockTables());
-  std::string keys = parameter(op.getKeyCache()), values = parameter(op.getValueCache()),
+  // Cache writes in the kernel (loom-writes-into-attention): a phase before the
+  // attention stores a step's rows, or a one-token step's attention stores them.
+  auto keyWrite = op.getKeyCache().getDefiningOp<CacheWriteOp>(),
+       valueWrite = op.getValueCache().getDefiningOp<CacheWriteOp>();
+  if (static_cast<bool>(keyWrite) != static_cast<bool>(valueWrite))
+    return refuse("paged attention writes both of its caches in the kernel or neither");
+  bool writes = static_cast<bool>(keyWrite);
+  std::string keys = cacheParameter(op.getKeyCache()),
+              values = cacheParameter(op.getValueCache()),
               table = parameter(op.getBlockTables()),
               lens = parameter(op.getContextLens()),
               starts = parameter(op.getQueryStarts());
@@ -286,8 +329,15 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     copyRows("Kw", LK, keys, d, "0", "old");
     copyRows("Vw", LV, values, dv, "0", "old");
     e.line("loom_wait_prior();");
-    copyRows("Kw", LK, keys, d, "old", "keys");
-    copyRows("Vw", LV, values, dv, "old", "keys");
+    if (writes) {
+      // The step's own row (a one-token step: old = keys - 1), stored by the KV head's
+      // first block.
+      emitNewRow(keyWrite, d, "Kw + (keys - 1) * " + LK, "blockIdx.z == 0");
+      emitNewRow(valueWrite, dv, "Vw + (keys - 1) * " + LV, "blockIdx.z == 0");
+    } else {
+      copyRows("Kw", LK, keys, d, "old", "keys");
+      copyRows("Vw", LV, values, dv, "old", "keys");
+    }
     e.open("for (int i = threadIdx.x; i < " + D + "; i += blockDim.x)");
     e.line("qw[i] = (float)" + e.at(op.getQuery(), {"token", "h", "(long long)i"}) +
            " * " + floatLiteral(scale, "float") + ";");
@@ -470,6 +520,15 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
       e.close();
       e.line("loom_wait_prior();");
       rows = "j < k1 && (j0 > k0 || j >= old)";
+      if (single && writes) {
+        // The step's own row is the last key, which only the last slice reads: it
+        // stores the row before copying it back.
+        e.open("if (k1 == keys)");
+        emitNewRow(keyWrite, d, "", "true");
+        emitNewRow(valueWrite, dv, "", "true");
+        e.close();
+        e.line("__syncthreads();");
+      }
     }
     e.open("for (long long j0 = k0; j0 < k1; j0 += " + P + ")");
     stage("Ks", keys, d, rows);
@@ -655,6 +714,25 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     return false;
   if (fewest)
     info_.guard = {*tokenName, fewest, 0};
+  if (writes) {
+    // The writes for the steps `_single` does not take, launched before the attention.
+    EmittedKernel::Phase phase;
+    phase.name = name_ + "_write";
+    phase.threads = 256;
+    phase.first = true;
+    phase.grid[0] = {work(shapeOf(keyWrite.getValues())), 256, 65536};
+    if (!info_.phases.empty() && info_.phases.front().name == name_ + "_single")
+      phase.guard = {*tokenName, 2, 0};
+    if (!writePhase(phase, [&] {
+          emitCacheWrites({keyWrite, valueWrite});
+          return true;
+        }))
+      return false;
+    info_.inPlace.assign(kernel_.getNumResults(), -1);
+    for (CacheWriteOp write : {keyWrite, valueWrite})
+      info_.inPlace[outputOf(write.getResult())] =
+          static_cast<int>(llvm::cast<BlockArgument>(write.getCache()).getArgNumber());
+  }
   return pagedPrefill(op);
 }
 

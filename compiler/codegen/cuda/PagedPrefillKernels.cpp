@@ -41,7 +41,8 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
   if (!(element.isBF16() || element.isF16()) || elementOf(op.getKeyCache()) != element ||
       d % 16 || dv % 16 || kPrefillRows % group || !tokenName)
     return true; // no variant: the split-KV kernel takes every step
-  std::string keys = parameter(op.getKeyCache()), values = parameter(op.getValueCache()),
+  std::string keys = cacheParameter(op.getKeyCache()),
+              values = cacheParameter(op.getValueCache()),
               table = parameter(op.getBlockTables()),
               lens = parameter(op.getContextLens()),
               starts = parameter(op.getQueryStarts());

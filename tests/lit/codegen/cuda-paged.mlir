@@ -8,10 +8,34 @@
 // RUN: FileCheck %s < %t.cu
 // RUN: loom cuda-compile %t.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 // RUN: loom-opt %s -loom-fuse -loom-merge-cache-writes -loom-choose-tiles=target=sm_86 | loom-translate --loom-to-cuda | FileCheck %s --check-prefix=SM86
+// RUN: loom-opt %s -loom-fuse -loom-merge-cache-writes -loom-writes-into-attention -loom-choose-tiles | loom-translate --loom-to-cuda > %t.writes.cu
+// RUN: FileCheck %s --check-prefix=WRITES < %t.writes.cu
+// RUN: loom cuda-compile %t.writes.cu --arch sm_80,sm_90a | FileCheck %s --check-prefix=NVRTC
 
 // With the 99 KiB of sm_86, whole contexts hold 144 keys beside the split path's 48 KiB.
 // SM86-LABEL: //@loom-kernel loom_attention_{{.*}}_single
 // SM86: if (keys <= 144) {
+
+// With the writes in the attention kernel (loom-writes-into-attention): a one-token
+// step's whole-context blocks compute the new rows into their tiles and the KV head's
+// first block stores them; its split path's last slice stores them before copying
+// them back; other steps run the writes as a phase launched before the attention.
+// WRITES-LABEL: //@loom-kernel loom_attention_{{.*}}_single
+// WRITES: loom_wait_prior();
+// WRITES-NEXT: {
+// WRITES-NEXT: const long long [[S:v[0-9]+]] = in{{[0-9]+}}[token];
+// WRITES: (Kw + (keys - 1) * 72)[c] = __float2bfloat16_rn([[K:v[0-9]+]]);
+// WRITES-NEXT: const long long at = slot * 128 + g * 64 + c;
+// WRITES-NEXT: if (blockIdx.z == 0 && slot >= 0 && at < capacity) out1[at] = __float2bfloat16_rn([[K]]);
+// WRITES: (Vw + (keys - 1) * 72)[c] =
+// WRITES: out2[at] =
+// WRITES: if (k1 == keys) {
+// WRITES: if (true && slot >= 0 && at < capacity) out1[at] =
+// WRITES: if (true && slot >= 0 && at < capacity) out2[at] =
+// WRITES: __syncthreads();
+// WRITES-LABEL: //@loom-kernel loom_attention_{{.*}}_write
+// WRITES: out1[at] =
+// WRITES: out2[at] =
 
 // NVRTC: sm_80: 5 kernels
 // NVRTC: sm_90a: 5 kernels
