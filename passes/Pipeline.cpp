@@ -12,7 +12,8 @@ void loom::buildDefaultPipeline(OpPassManager &pm, StringRef target) {
   // Clean up what the importer left (layout chains, identities, duplicates), raise the
   // primitive spellings in the order their patterns depend on each other, clean up again,
   // merge sibling linear layers, group what is left into kernels (norms into the linear
-  // layers that read them, a layer's cache writes into one), and choose how each kernel is laid out.
+  // layers that read them, a layer's cache writes into one, then into the attention that
+  // reads them), and choose how each kernel is laid out.
   pm.addPass(createLoomCanonicalize());
   pm.addPass(createCSEPass());
   pm.addPass(createLoomInferShapes());
