@@ -26,6 +26,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/KernelBuild.h"
 #include "passes/Passes.h"
 
 #include "dialects/loom/Shape.h"
@@ -316,13 +317,10 @@ void outline(ArrayRef<Operation *> members, KernelKind kind, OpBuilder &builder)
   SmallVector<Type> resultTypes;
   for (Value output : outputs)
     resultTypes.push_back(output.getType());
-  auto kernel =
-      KernelOp::create(builder, ordered.front()->getLoc(), resultTypes, kind, inputs,
-                       /*schedule=*/nullptr);
-  Block *body = builder.createBlock(&kernel.getBody());
+  KernelOp kernel = createKernel(builder, ordered.front()->getLoc(), resultTypes, kind,
+                                 inputs, /*schedule=*/nullptr);
   IRMapping mapping;
-  for (Value input : inputs)
-    mapping.map(input, body->addArgument(input.getType(), input.getLoc()));
+  mapping.map(inputs, kernel.getBody().getArguments());
   for (Operation *constant : constants)
     builder.clone(*constant, mapping);
   for (Operation *op : ordered)

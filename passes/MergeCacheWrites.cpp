@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/KernelBuild.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -62,20 +63,14 @@ bool availableAt(Value value, Operation *at) {
 KernelOp merge(KernelOp first, KernelOp second) {
   SmallVector<Value> inputs(first.getInputs());
   SmallVector<unsigned> secondArgs;
-  for (Value input : second.getInputs()) {
-    auto *at = llvm::find(inputs, input);
-    secondArgs.push_back(at - inputs.begin());
-    if (at == inputs.end())
-      inputs.push_back(input);
-  }
+  for (Value input : second.getInputs())
+    secondArgs.push_back(inputIndex(inputs, input));
   SmallVector<Type> resultTypes(first.getResultTypes());
   llvm::append_range(resultTypes, second.getResultTypes());
   OpBuilder builder(first);
-  auto merged = KernelOp::create(builder, first.getLoc(), resultTypes,
+  KernelOp merged = createKernel(builder, first.getLoc(), resultTypes,
                                  KernelKind::Scatter, inputs, first.getScheduleAttr());
-  Block *body = builder.createBlock(&merged.getBody());
-  for (Value input : inputs)
-    body->addArgument(input.getType(), input.getLoc());
+  Block *body = &merged.getBody().front();
   SmallVector<Value> yielded;
   auto cloneBody = [&](KernelOp from, auto argFor) {
     IRMapping mapping;

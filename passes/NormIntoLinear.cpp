@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/KernelBuild.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -72,24 +73,14 @@ void absorb(KernelOp reader, unsigned index, KernelOp normKernel, RmsNormOp norm
   Value scale =
       normKernel.getInputs()[llvm::cast<BlockArgument>(norm.getScale()).getArgNumber()];
   SmallVector<Value> inputs;
-  // The argument of `v` in the new kernel (inputs are listed once).
-  auto argOf = [&](Value v) {
-    auto *at = llvm::find(inputs, v);
-    if (at != inputs.end())
-      return static_cast<unsigned>(at - inputs.begin());
-    inputs.push_back(v);
-    return static_cast<unsigned>(inputs.size() - 1);
-  };
-  unsigned xArg = argOf(x), scaleArg = argOf(scale);
+  unsigned xArg = inputIndex(inputs, x), scaleArg = inputIndex(inputs, scale);
   SmallVector<int> readerArgs;
   for (auto [i, input] : llvm::enumerate(reader.getInputs()))
-    readerArgs.push_back(i == index ? -1 : static_cast<int>(argOf(input)));
+    readerArgs.push_back(i == index ? -1 : static_cast<int>(inputIndex(inputs, input)));
   OpBuilder builder(reader);
-  auto merged = KernelOp::create(builder, reader.getLoc(), reader.getResultTypes(),
+  KernelOp merged = createKernel(builder, reader.getLoc(), reader.getResultTypes(),
                                  KernelKind::Matmul, inputs, reader.getScheduleAttr());
-  Block *body = builder.createBlock(&merged.getBody());
-  for (Value input : inputs)
-    body->addArgument(input.getType(), input.getLoc());
+  Block *body = &merged.getBody().front();
   IRMapping mapping;
   mapping.map(norm.getInput(), body->getArgument(xArg));
   mapping.map(norm.getScale(), body->getArgument(scaleArg));

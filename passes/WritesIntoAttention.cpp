@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/KernelBuild.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -63,26 +64,23 @@ KernelOp writerOf(KernelOp attention) {
 /// One attention kernel in `attention`'s place doing `scatter`'s writes and then the
 /// attention; its results are the attention's, then the scatter's.
 void merge(KernelOp scatter, KernelOp attention) {
+  // The attention's inputs but the caches the scatter makes (-1), then the scatter's.
   SmallVector<Value> inputs;
+  SmallVector<int> attentionArgs;
   for (Value input : attention.getInputs())
-    if (input.getDefiningOp() != scatter.getOperation())
-      inputs.push_back(input);
+    attentionArgs.push_back(input.getDefiningOp() == scatter.getOperation()
+                                ? -1
+                                : static_cast<int>(inputIndex(inputs, input)));
   SmallVector<unsigned> scatterArgs;
-  for (Value input : scatter.getInputs()) {
-    auto *at = llvm::find(inputs, input);
-    scatterArgs.push_back(at - inputs.begin());
-    if (at == inputs.end())
-      inputs.push_back(input);
-  }
+  for (Value input : scatter.getInputs())
+    scatterArgs.push_back(inputIndex(inputs, input));
   SmallVector<Type> resultTypes(attention.getResultTypes());
   llvm::append_range(resultTypes, scatter.getResultTypes());
   OpBuilder builder(attention);
-  auto merged =
-      KernelOp::create(builder, attention.getLoc(), resultTypes, KernelKind::Attention,
-                       inputs, attention.getScheduleAttr());
-  Block *body = builder.createBlock(&merged.getBody());
-  for (Value input : inputs)
-    body->addArgument(input.getType(), input.getLoc());
+  KernelOp merged =
+      createKernel(builder, attention.getLoc(), resultTypes, KernelKind::Attention,
+                   inputs, attention.getScheduleAttr());
+  Block *body = &merged.getBody().front();
   // The writes, then the attention reading their results where it read the scatter's.
   IRMapping writes;
   for (BlockArgument arg : scatter.getBody().getArguments())
@@ -92,13 +90,12 @@ void merge(KernelOp scatter, KernelOp attention) {
   auto scatterYield = scatter.getBody().front().getTerminator()->getOperands();
   IRMapping reads;
   for (BlockArgument arg : attention.getBody().getArguments()) {
+    int at = attentionArgs[arg.getArgNumber()];
     Value input = attention.getInputs()[arg.getArgNumber()];
-    if (input.getDefiningOp() == scatter.getOperation()) {
-      unsigned index = llvm::cast<OpResult>(input).getResultNumber();
-      reads.map(arg, writes.lookup(scatterYield[index]));
-    } else {
-      reads.map(arg, body->getArgument(llvm::find(inputs, input) - inputs.begin()));
-    }
+    reads.map(arg,
+              at >= 0 ? Value(body->getArgument(at))
+                      : writes.lookup(
+                            scatterYield[llvm::cast<OpResult>(input).getResultNumber()]));
   }
   for (Operation &op : attention.getBody().front().without_terminator())
     builder.clone(op, reads);
