@@ -482,6 +482,10 @@ bool KernelWriter::storeOutputs(Value anchor, const Index &index,
   return true;
 }
 
+unsigned KernelWriter::outputOf(Value value) {
+  return static_cast<unsigned>(llvm::find(yielded(), value) - yielded().begin());
+}
+
 std::string KernelWriter::cacheParameter(Value cache) {
   // A cache the kernel writes is read through its output: the same buffer when run (it
   // is updated in place), and one holding the writes where a harness gives the output

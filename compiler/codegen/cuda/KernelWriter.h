@@ -4,9 +4,9 @@
 // ElementEmitter, by kind: pointwise and normalization (KernelWriter.cpp), matmul
 // (MatmulKernels.cpp), reductions (ReductionKernels.cpp), attention
 // (AttentionKernel.cpp), the paged KV-cache kinds (PagedKernels.cpp, the tensor-core
-// paged attention in PagedPrefillKernels.cpp). Anchored kinds compute their anchor's
-// value themselves and store every output through storeOutputs, which follows the
-// epilogue.
+// paged attention in PagedPrefillKernels.cpp, the cache writes in CacheWriteKernels.cpp).
+// Anchored kinds compute their anchor's value themselves and store every output through
+// storeOutputs, which follows the epilogue.
 //
 //===----------------------------------------------------------------------===//
 
