@@ -117,6 +117,9 @@ struct Engine::State {
 
   bool setUp(const std::string &artifact, const std::string &weights, std::string &error);
   bool allocateCaches(int32_t blocks, std::string &error);
+  /// Captures the decode graph of every bucket, each from padding steps that write no
+  /// cache rows.
+  bool captureGraphs(std::string &error);
   /// Runs the staged step, its inputs at `offsets` (elements) of inputMemory.
   loom_status_t run(int64_t tokens, int64_t seqs, bool graph,
                     const size_t offsets[kNumStepInputs]);
@@ -322,6 +325,8 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
       return false;
     }
   }
+  if (options.cudaGraphs && options.captureGraphsAtLoad && !captureGraphs(error))
+    return false;
   stats.loadSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   return true;
@@ -337,6 +342,32 @@ bool Engine::State::allocateCaches(int32_t blocks, std::string &error) {
       error = "KV cache (" + std::to_string(blocks) + " blocks): " + describe(s);
       return false;
     }
+  }
+  return true;
+}
+
+bool Engine::State::captureGraphs(std::string &error) {
+  for (int64_t bucket = 1;; bucket *= 2) {
+    int64_t seqs = std::min<int64_t>(bucket, options.maxBatch), tokens = seqs;
+    size_t offsets[kNumStepInputs];
+    std::vector<const StepEntry *> none;
+    size_t bytes = stage(none, seqs, tokens, offsets);
+    loom_status_t s = loom_device_upload(device, inputMemory, staging, bytes);
+    // The bucket's first step runs directly, its second captures (see run()).
+    for (int i = 0; i < 2 && !s; ++i)
+      s = run(tokens, seqs, true, offsets);
+    if (s) {
+      error = "capturing the decode graph of " + std::to_string(seqs) +
+              " sequences: " + describe(s);
+      return false;
+    }
+    if (seqs == options.maxBatch)
+      break;
+  }
+  stats.graphSteps = 0;
+  if (loom_status_t s = loom_device_synchronize(device)) {
+    error = "capturing the decode graphs: " + describe(s);
+    return false;
   }
   return true;
 }

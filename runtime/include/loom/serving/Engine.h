@@ -14,8 +14,9 @@
 //   (!engine->idle()) engine->step(tokens, finished, error);
 //
 // Decode steps whose batch fits a bucket (1, 2, 4, ... up to maxBatch) are replayed
-// from a CUDA graph captured the first time that bucket runs; steps with prompt
-// tokens run the launch sequence directly.
+// from a CUDA graph of that bucket, captured while the engine loads (or, with
+// captureGraphsAtLoad off, at the bucket's second step); steps with prompt tokens run
+// the launch sequence directly.
 //
 // While a decode step runs, the step after it is queued when it can be planned without
 // the running step's tokens (nothing waits to be admitted, every sequence has the
@@ -68,6 +69,10 @@ struct EngineOptions {
   double memoryFraction = 0.9;
   /// Replay decode steps from CUDA graphs, per batch-size bucket.
   bool cudaGraphs = true;
+  /// Capture every bucket's graph while loading (two padding steps each), so that no
+  /// request's step waits for a capture; off, a bucket's first step runs directly and
+  /// its second captures.
+  bool captureGraphsAtLoad = true;
   /// Time every kernel launch (loom_model_set_profiling); turns CUDA graphs off.
   bool profile = false;
   /// Token ids to text, for stop strings.
@@ -87,7 +92,7 @@ struct EngineStats {
   int64_t promptTokens = 0, generatedTokens = 0, preemptions = 0;
   int32_t kvBlocks = 0, blockSize = 0;
   uint64_t kvCacheBytes = 0;
-  /// Seconds spent loading (compile + weights + cache + warm-up).
+  /// Seconds spent loading (compile + weights + cache + warm-up + graph captures).
   double loadSeconds = 0;
   /// Device memory in use once loaded (weights, KV cache, activations, everything
   /// else on the device), from the driver's free-memory count.
