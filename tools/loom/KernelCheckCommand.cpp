@@ -81,14 +81,19 @@ struct Tensors {
 
 int runKernelCheck(int argc, char **argv) {
   const char *usage =
-      "usage: loom kernel-check <harness-dir> [--device N] [--tolerance T]\n";
+      "usage: loom kernel-check <harness-dir> [--device N] [--tolerance T]\n"
+      "                         [--multiprocessors N]\n"
+      "  --multiprocessors N  bound grids given per multiprocessor as on a device of N\n"
+      "                       (default: this device's), so that their blocks loop\n";
   std::string dir;
-  int device = 0;
+  int device = 0, multiprocessors = 0;
   double tolerance = -1;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--device" && i + 1 < argc)
       device = std::atoi(argv[++i]);
+    else if (arg == "--multiprocessors" && i + 1 < argc && std::atoi(argv[i + 1]) > 0)
+      multiprocessors = std::atoi(argv[++i]);
     else if (arg == "--tolerance" && i + 1 < argc)
       tolerance = std::atof(argv[++i]);
     else if (!arg.empty() && arg[0] != '-' && dir.empty())
@@ -126,6 +131,8 @@ int runKernelCheck(int argc, char **argv) {
     return 1;
   }
   const loom_device_info_t &info = devices[device];
+  if (multiprocessors == 0)
+    multiprocessors = info.multiprocessor_count;
   std::string arch = "sm_" + std::to_string(info.compute_capability_major) +
                      std::to_string(info.compute_capability_minor) +
                      (info.compute_capability_major == 9 ? "a" : "");
@@ -255,6 +262,12 @@ int runKernelCheck(int argc, char **argv) {
       uint32_t grid[3];
       for (int d = 0; d < 3; ++d)
         grid[d] = static_cast<uint32_t>(launch->get("grid")->asArray()[d].asInteger());
+      // A grid bounded per multiprocessor is bounded as the runtime bounds it, so the
+      // blocks loop over the rest as they do in a model.
+      if (const json::Value *perSm = launch->get("per_sm"))
+        if (perSm->isInteger() && multiprocessors > 0)
+          grid[0] = static_cast<uint32_t>(
+              std::min<int64_t>(grid[0], perSm->asInteger() * multiprocessors));
       uint32_t threads = static_cast<uint32_t>(launch->get("threads")->asInteger());
       const json::Value *shared = launch->get("shared");
       uint32_t sharedBytes =

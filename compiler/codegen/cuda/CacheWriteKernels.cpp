@@ -69,9 +69,10 @@ void KernelWriter::emitCacheWrites(ArrayRef<CacheWriteOp> writes) {
 /// The new row of `write` for (token, KV head g) of a one-token step, computed from the
 /// write's rows (with their prologue): into `tile` (a row of the attention's shared
 /// tile, a pointer; empty for none) and, where `stores` holds, into the cache at the
-/// token's slot.
+/// token's slot. Element 0 goes to thread `first` (below the block's threads), so
+/// rows given different threads load their inputs at the same time.
 void KernelWriter::emitNewRow(CacheWriteOp write, int64_t width, const std::string &tile,
-                              const std::string &stores) {
+                              const std::string &stores, int64_t first) {
   ElementEmitter &e = *emitter_;
   Type element = elementOf(write.getResult());
   std::string out = "out" + std::to_string(outputOf(write.getResult()));
@@ -79,7 +80,8 @@ void KernelWriter::emitNewRow(CacheWriteOp write, int64_t width, const std::stri
   e.open("");
   e.line("const long long slot = (long long)" + e.at(write.getSlots(), {"token"}) +
          ", capacity = " + product(cache) + ";");
-  e.open("for (int c = threadIdx.x; c < " + num(width) + "; c += blockDim.x)");
+  e.open("for (int c = " + rotatedThread(first) + "; c < " + num(width) +
+         "; c += blockDim.x)");
   std::string value = e.at(write.getValues(), {"token", "g", "(long long)c"});
   if (!tile.empty())
     e.line(store(element, "(" + tile + ")[c]", value));

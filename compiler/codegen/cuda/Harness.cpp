@@ -293,7 +293,10 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
                     "{\"name\": " + jsonString(kernelName) +
                     ", \"threads\": " + std::to_string(threads) +
                     ", \"shared\": " + std::to_string(shared) +
-                    ", \"grid\": " + gridText(grid, sizes) + "}";
+                    ", \"grid\": " + gridText(grid, sizes) +
+                    (grid[0].perSm ? ", \"per_sm\": " + std::to_string(grid[0].perSm)
+                                   : std::string()) +
+                    "}";
     };
     for (const cuda::EmittedKernel::Phase &launch : info.launches())
       addLaunch(launch.name, launch.threads, launch.sharedBytes, launch.grid,

@@ -81,7 +81,7 @@ private:
   void emitCacheWrites(llvm::ArrayRef<CacheWriteOp> writes);
   /// The one-token step's new row of `write` (see PagedKernels.cpp).
   void emitNewRow(CacheWriteOp write, int64_t width, const std::string &tile,
-                  const std::string &stores);
+                  const std::string &stores, int64_t first);
   /// The index of the kernel output that yields `value`.
   unsigned outputOf(mlir::Value value);
   /// The parameter a paged op reads a cache from: the input, or for a cache a write in

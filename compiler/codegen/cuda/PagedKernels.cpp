@@ -251,13 +251,17 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     if (writes) {
       // The step's own row (a one-token step: old = keys - 1), stored by the KV head's
       // first block.
-      emitNewRow(keyWrite, d, "Kw + (keys - 1) * " + LK, "blockIdx.z == 0");
-      emitNewRow(valueWrite, dv, "Vw + (keys - 1) * " + LV, "blockIdx.z == 0");
+      // Its K row, V row and the query go to different threads, so their loads (the
+      // step's Q/K/V result, just written) wait together.
+      emitNewRow(keyWrite, d, "Kw + (keys - 1) * " + LK, "blockIdx.z == 0", 0);
+      emitNewRow(valueWrite, dv, "Vw + (keys - 1) * " + LV, "blockIdx.z == 0",
+                 d % threads);
     } else {
       copyRows("Kw", LK, keys, d, "old", "keys");
       copyRows("Vw", LV, values, dv, "old", "keys");
     }
-    e.open("for (int i = threadIdx.x; i < " + D + "; i += blockDim.x)");
+    e.open("for (int i = " + rotatedThread(writes ? (d + dv) % threads : 0) + "; i < " +
+           D + "; i += blockDim.x)");
     e.line("qw[i] = (float)" + e.at(op.getQuery(), {"token", "h", "(long long)i"}) +
            " * " + floatLiteral(scale, "float") + ";");
     e.close();
@@ -443,8 +447,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
         // The step's own row is the last key, which only the last slice reads: it
         // stores the row before copying it back.
         e.open("if (k1 == keys)");
-        emitNewRow(keyWrite, d, "", "true");
-        emitNewRow(valueWrite, dv, "", "true");
+        emitNewRow(keyWrite, d, "", "true", 0);
+        emitNewRow(valueWrite, dv, "", "true", d % threads);
         e.close();
         e.line("__syncthreads();");
       }

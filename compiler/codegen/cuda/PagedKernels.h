@@ -22,6 +22,15 @@ constexpr int64_t kSplitMaxTokens = 64;
 
 inline std::string num(int64_t x) { return std::to_string(x); }
 
+/// A block's thread index rotated so that thread `first` (below blockDim.x) takes
+/// element 0 of a loop over `c = this; c < n; c += blockDim.x`: loops of few elements
+/// given different first threads run on different warps at once.
+inline std::string rotatedThread(int64_t first) {
+  if (first == 0)
+    return "threadIdx.x";
+  return "(int)((threadIdx.x + blockDim.x - " + num(first) + ") % blockDim.x)";
+}
+
 /// A paged K or V cache as the kernels read it: the parameter, the block table's, the
 /// rows per block, the KV heads per row and the elements per head.
 struct PagedCache {

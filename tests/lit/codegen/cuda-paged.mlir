@@ -24,11 +24,16 @@
 // WRITES: loom_wait_prior();
 // WRITES-NEXT: {
 // WRITES-NEXT: const long long [[S:v[0-9]+]] = in{{[0-9]+}}[token];
+// The K row from thread 0, the V row from thread 64, the query from thread 128.
+// WRITES: for (int c = threadIdx.x; c < 64; c += blockDim.x) {
 // WRITES: (Kw + (keys - 1) * 72)[c] = __float2bfloat16_rn([[K:v[0-9]+]]);
 // WRITES-NEXT: const long long at = slot * 128 + g * 64 + c;
 // WRITES-NEXT: if (blockIdx.z == 0 && slot >= 0 && at < capacity) out1[at] = __float2bfloat16_rn([[K]]);
+// WRITES: for (int c = (int)((threadIdx.x + blockDim.x - 64) % blockDim.x); c < 64; c += blockDim.x) {
 // WRITES: (Vw + (keys - 1) * 72)[c] =
 // WRITES: out2[at] =
+// WRITES: for (int i = (int)((threadIdx.x + blockDim.x - 128) % blockDim.x); i < 64; i += blockDim.x) {
+// WRITES: qw[i] =
 // WRITES: if (k1 == keys) {
 // WRITES: if (true && slot >= 0 && at < capacity) out1[at] =
 // WRITES: if (true && slot >= 0 && at < capacity) out2[at] =
