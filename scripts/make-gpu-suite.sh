@@ -56,6 +56,9 @@ prefill=tokens=100,seqs=3,blocks=24,table=8
 # Linear layers at a partial row tile (the warpgroup path on sm_90a, with a partial
 # k-slice and a bias; the mma.sync tiles; the GEMV variant has its own rows).
 "$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear" --sizes tokens=150
+# Gated pairs in 128x128 tiles (the warpgroup path pairing the halves itself on sm_90a),
+# with a bias and with an RMS norm prologue.
+"$loom" kernel-harness tests/lit/codegen/cuda-linear-pair.mlir -o "$out/linear-pair" --sizes tokens=150 --seed 12
 # The same at a decode step's rows (the matrix-vector variants, one with split rows).
 "$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear-rows" --sizes tokens=3 --seed 5
 # And at one row (batch-1 decode: the one-row phases).

@@ -124,6 +124,10 @@ private:
     /// after them (writeGatePhase) reads back in pairs; empty for the matrix-vector
     /// variants, which pair the columns in the block.
     std::string scratch;
+    /// When the tiled kernel's warpgroup path (sm_90a) runs, which pairs the columns
+    /// itself: its condition, which the `_gate` phase tests to leave at once; empty
+    /// when it has none.
+    std::string pairedWhen;
   };
   static std::optional<Gate> gatedHalves(LinearOp op);
   /// The `_gate` phase: every output at every window index, from the two halves of

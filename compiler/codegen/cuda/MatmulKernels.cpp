@@ -203,7 +203,7 @@ std::optional<KernelWriter::Gate> KernelWriter::gatedHalves(LinearOp op) {
   if (!result.back().isStatic() || result.back().size % 2)
     return std::nullopt;
   int64_t half = result.back().size / 2;
-  Gate gate{SliceOp(), SliceOp(), half, ""};
+  Gate gate{SliceOp(), SliceOp(), half, "", ""};
   for (Operation *user : op.getResult().getUsers()) {
     auto slice = llvm::dyn_cast<SliceOp>(user);
     if (!slice || slice.getAxes().size() != 1 || slice.getAxes()[0] != axis ||
@@ -249,10 +249,17 @@ bool KernelWriter::writeGatePhase(LinearOp op) {
   EmittedKernel::Phase phase;
   phase.name = name_ + "_gate";
   phase.threads = 256;
-  phase.grid[0] = {work(window), 256, 65536};
+  // Where the tiled kernel paired the columns itself, the blocks leave at once, so a
+  // grid of a few waves (each thread looping) costs little.
+  phase.grid[0] = {work(window), 256, gate_->pairedWhen.empty() ? 65536 : 2048};
   phase.guard = info_.guard;
   return writePhase(phase, [&] {
     ElementEmitter &e = *emitter_;
+    if (!gate_->pairedWhen.empty()) {
+      e.line("#if defined(__CUDA_ARCH_FEAT_SM90_ALL)");
+      e.line("if (" + gate_->pairedWhen + ") return;");
+      e.line("#endif");
+    }
     e.line("const long long n = " + product(window) + ";");
     e.open("for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; "
            "t += (long long)gridDim.x * blockDim.x)");
@@ -563,9 +570,19 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a,
   e.line("to[x] = r * 128 + ((c ^ (r & 7)) << 4);");
   e.line("kAt[x] = c * 8;");
   e.line("aIn[x] = m0 + r < M;");
-  e.line("bIn[x] = n0 + r < N;");
   e.line("aAt[x] = " + a + " + (aIn[x] ? (m0 + r) * K : 0) + c * 8;");
-  e.line("bAt[x] = " + b + " + (bIn[x] ? (n0 + r) * K : 0) + c * 8;");
+  if (gate_) {
+    // A gated pair's tile takes the same 64 columns of both halves (tile row r < 64
+    // of the first, r >= 64 of the second), so a thread holds both of a pair.
+    std::string H = std::to_string(gate_->half) + "LL";
+    e.line("const long long column = n0 / 2 + r % 64;");
+    e.line("bIn[x] = column < " + H + ";");
+    e.line("bAt[x] = " + b + " + (bIn[x] ? (r < 64 ? column : " + H +
+           " + column) * K : 0) + c * 8;");
+  } else {
+    e.line("bIn[x] = n0 + r < N;");
+    e.line("bAt[x] = " + b + " + (bIn[x] ? (n0 + r) * K : 0) + c * 8;");
+  }
   e.close();
   auto load = [&](const std::string &slice) {
     e.open("");
@@ -609,13 +626,34 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a,
   e.line("loom_wgmma_wait<0>();");
   e.line("loom_wgmma_hold(d);");
   e.close();
+  bool stored;
   e.line("#pragma unroll");
-  e.open("for (int j = 0; j < 16; ++j)");
+  e.open("for (int j = 0; j < " + std::string(gate_ ? "8" : "16") + "; ++j)");
   e.line("#pragma unroll");
   e.open("for (int q = 0; q < 4; ++q)");
   e.line("const long long m = m0 + wg * 64 + wl * 16 + group + (q >= 2 ? 8 : 0);");
-  e.line("const long long n = n0 + j * 8 + pair * 2 + (q & 1);");
-  bool stored = storeLinear(op, "d[j * 4 + q]");
+  if (gate_) {
+    // Column n of the first half is accumulator j, of the second j + 8.
+    std::string H = std::to_string(gate_->half) + "LL";
+    e.line("const long long n = n0 / 2 + j * 8 + pair * 2 + (q & 1);");
+    e.open("if (m < M && n < " + H + ")");
+    Index index = e.delinearize("m", ArrayRef<Dim>(shapeOf(op.getResult())).drop_back());
+    index.push_back("n");
+    std::string low = "d[j * 4 + q]", high = "d[(j + 8) * 4 + q]";
+    if (Value bias = op.getBias()) {
+      low += " + " + e.at(bias, {"n"});
+      high += " + " + e.at(bias, {"(n + " + H + ")"});
+    }
+    e.line("const float low = " + low + ", high = " + high + ";");
+    stored = storeGated(index, "low", "high");
+    e.close();
+    gate_->pairedWhen = "(" + sizeExpr(shapeOf(op.getInput()).back()) +
+                        ") % 8 == 0 && ((reinterpret_cast<unsigned long long>(" + a +
+                        ") | reinterpret_cast<unsigned long long>(" + b + ")) & 15) == 0";
+  } else {
+    e.line("const long long n = n0 + j * 8 + pair * 2 + (q & 1);");
+    stored = storeLinear(op, "d[j * 4 + q]");
+  }
   e.close();
   e.close();
   e.line("return;");
