@@ -137,42 +137,79 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
     e.line("float o[" + num(dv / 8) + "][4] = {};");
     e.line("float running[2] = {" + minusInf + ", " + minusInf +
            "}, total[2] = {0.f, 0.f};");
+    // With double buffers and keys and values of one width, each thread copies the same
+    // rows of every tile, and the block table's entries for a tile are read a tile
+    // ahead (`slots`), so the copies of the next tile wait for no load.
+    int64_t threads = phase.threads, chunksPerTile = kPrefillKeys * (d / 8);
+    bool early = buffers == 2 && d == dv && chunksPerTile % threads == 0;
+    std::string P = num(chunksPerTile / threads), chunksOfRow = num(d / 8),
+                Bs = num(blockSize);
+    auto loadSlots = [&](const std::string &from0) {
+      e.line("#pragma unroll");
+      e.open("for (int i = 0; i < " + P + "; ++i)");
+      e.line("const long long j = " + from0 + " + (threadIdx.x + i * " + num(threads) +
+             ") / " + chunksOfRow + ";");
+      e.line("slots[i] = j < kvEnd ? (long long)" + table + "[seq * tableWidth + j / " +
+             Bs + "] * " + Bs + " + j % " + Bs + " : 0;");
+      e.close();
+    };
     // Key and value rows j0 .. j0 + tile through the block table into buffer `buffer`,
     // 16 bytes at a time (one copy group).
     auto stage = [&](const std::string &tile, const std::string &cache, int64_t width,
-                     const std::string &from0, const std::string &buffer) {
+                     const std::string &from0, const std::string &buffer, bool slotted) {
       std::string chunks = num(width / 8);
-      e.open("for (int x = threadIdx.x; x < " + tileKeys + " * " + chunks +
-             "; x += blockDim.x)");
+      if (slotted) {
+        e.line("#pragma unroll");
+        e.open("for (int i = 0; i < " + P + "; ++i)");
+        e.line("const int x = threadIdx.x + i * " + num(threads) + ";");
+      } else {
+        e.open("for (int x = threadIdx.x; x < " + tileKeys + " * " + chunks +
+               "; x += blockDim.x)");
+      }
       e.line("const int r = x / " + chunks + ", c = (x % " + chunks + ") * 8;");
       e.line("const long long j = " + from0 + " + r;");
       e.line(T + " *to = &" + tile + "[" + buffer + "][r][c];");
       e.open("if (j < kvEnd)");
-      emitCacheCopy(e, {cache, table, blockSize, kvHeads, width}, T, "j", "kvh", 8, true);
+      if (slotted) {
+        e.line("const " + T + " *from = " + cache + " + (slots[i] * " + num(kvHeads) +
+               " + kvh) * " + num(width) + " + c;");
+        e.line("if (vec) loom_cp_async16(to, from, 16);");
+        e.line("else for (int y = 0; y < 8; ++y) to[y] = from[y];");
+      } else {
+        emitCacheCopy(e, {cache, table, blockSize, kvHeads, width}, T, "j", "kvh", 8,
+                      true);
+      }
       e.close();
       e.open("else");
       e.line("for (int y = 0; y < 8; ++y) to[y] = zero;");
       e.close();
       e.close();
     };
-    auto stageBoth = [&](const std::string &from0, const std::string &buffer) {
-      stage("KsAt", keys, d, from0, buffer);
-      stage("VsAt", values, dv, from0, buffer);
+    auto stageBoth = [&](const std::string &from0, const std::string &buffer,
+                         bool slotted) {
+      stage("KsAt", keys, d, from0, buffer, slotted);
+      stage("VsAt", values, dv, from0, buffer, slotted);
       e.line("loom_cp_async_commit();");
     };
     if (buffers == 2)
-      stageBoth("0LL", "0");
+      stageBoth("0LL", "0", false);
+    if (early) {
+      e.line("long long slots[" + P + "];");
+      loadSlots(tileKeys + "LL");
+    }
     e.open("for (long long j0 = 0, kt = 0; j0 < kvEnd; j0 += " + tileKeys + ", ++kt)");
     e.line("const int buffer = (int)(kt % " + B + ");");
     if (buffers == 2) {
       // The other buffer was last read in the previous tile, before its closing barrier.
       e.open("if (j0 + " + tileKeys + " < kvEnd)");
-      stageBoth("j0 + " + tileKeys, "buffer ^ 1");
+      stageBoth("j0 + " + tileKeys, "buffer ^ 1", early);
+      if (early)
+        loadSlots("j0 + 2 * " + tileKeys + "LL");
       e.line("loom_cp_async_wait<1>();");
       e.close();
       e.line("else loom_cp_async_wait<0>();");
     } else {
-      stageBoth("j0", "0");
+      stageBoth("j0", "0", false);
       e.line("loom_cp_async_wait<0>();");
     }
     e.line("__syncthreads();");
