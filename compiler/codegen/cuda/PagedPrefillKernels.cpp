@@ -89,9 +89,14 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
            ";");
     e.line("const long long tokens = " + sizeExpr(q[0]) +
            ", seqs = " + sizeExpr(shapeOf(op.getContextLens())[0]) +
-           ", tableWidth = " + sizeExpr(tables[1]) + ", kvh = blockIdx.y;");
+           ", tableWidth = " + sizeExpr(tables[1]) + ";");
+    // Blocks start in the order of their rank (x fastest): the KV heads of a tile are
+    // adjacent ranks, so the longest tiles of every KV head start first.
+    e.line("const long long rank = (long long)blockIdx.y * gridDim.x + blockIdx.x, kvh = "
+           "rank % " +
+           num(kvHeads) + ";");
     emitCachesAligned(e, keys, values);
-    e.open("for (long long t = blockIdx.x;; t += gridDim.x)");
+    e.open("for (long long t = rank / " + num(kvHeads) + ";; t += gridDim.x)");
     // Tile t of the step: the sequence whose tiles (perTile queries each) include it.
     // Sequences and their tiles are taken last first: a sequence's last tiles see the
     // most keys, and the short ones then fill the tail of the launch.
