@@ -250,14 +250,16 @@ int runServeGenerate(int argc, char **argv) {
       "         [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
       "         [--repetition-penalty R] [--seed S] [--stop TEXT ...] [--ignore-eos]\n"
       "         [--max-batch N] [--max-step-tokens N] [--max-context N] [--kv-blocks N]\n"
-      "         [--no-graphs] [--profile] [--json FILE]\n"
+      "         [--no-graphs | --lazy-graphs] [--profile] [--json FILE]\n"
       "Runs a model compiled with `loom compile --entry step` on the GPU. Every prompt\n"
       "(--prompt may repeat; --prompts reads one per line) joins one continuous batch;\n"
       "one prompt streams its text as it comes. Greedy unless --temperature > 0.\n"
       "--check runs the file's prompts alone, then mixed on a small KV cache, and\n"
       "compares the outputs with its greedy ones (sampling options must keep only the\n"
       "most likely token then, e.g. --temperature 1 --top-k 1). --json writes the\n"
-      "run's figures and each request's output ids.\n";
+      "run's figures and each request's output ids. Decode steps replay CUDA graphs,\n"
+      "one per batch-size bucket, captured while loading (--lazy-graphs: at each\n"
+      "bucket's second step; --no-graphs: none).\n";
   Options o;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
@@ -302,6 +304,8 @@ int runServeGenerate(int argc, char **argv) {
       o.engine.kvBlocks = static_cast<int32_t>(number());
     } else if (arg == "--no-graphs") {
       o.engine.cudaGraphs = false;
+    } else if (arg == "--lazy-graphs") {
+      o.engine.captureGraphsAtLoad = false;
     } else if (arg == "--profile") {
       o.engine.profile = true;
     } else if (arg == "--ignore-eos") {
