@@ -73,12 +73,13 @@ void emitCachesAligned(ElementEmitter &e, const std::string &keys,
 
 void emitCacheCopy(ElementEmitter &e, const PagedCache &from, const std::string &type,
                    const std::string &key, const std::string &head, int64_t count,
-                   bool async) {
-  std::string B = num(from.blockSize);
-  e.line("const long long slot = (long long)" + from.table + "[seq * tableWidth + " +
-         key + " / " + B + "] * " + B + " + " + key + " % " + B + ";");
-  e.line("const " + type + " *from = " + from.cache + " + (slot * " + num(from.kvHeads) +
-         " + " + head + ") * " + num(from.width) + " + c;");
+                   bool async, const std::string &slot) {
+  std::string B = num(from.blockSize), row = slot.empty() ? "slot" : slot;
+  if (slot.empty())
+    e.line("const long long slot = (long long)" + from.table + "[seq * tableWidth + " +
+           key + " / " + B + "] * " + B + " + " + key + " % " + B + ";");
+  e.line("const " + type + " *from = " + from.cache + " + (" + row + " * " +
+         num(from.kvHeads) + " + " + head + ") * " + num(from.width) + " + c;");
   if (!async) {
     e.line("to[0] = from[0];");
     return;

@@ -46,9 +46,10 @@ void emitCachesAligned(ElementEmitter &e, const std::string &keys,
 /// to the pointer `to` (declared by the caller), through the block table (`seq` and
 /// `tableWidth` in scope). With `async`, the chunk is `count` elements (16 bytes): one
 /// asynchronous copy when `vec` holds, else element by element; without, one element.
+/// `slot`, when given, is the key's cache row, read from the table beforehand.
 void emitCacheCopy(ElementEmitter &e, const PagedCache &from, const std::string &type,
                    const std::string &key, const std::string &head, int64_t count,
-                   bool async);
+                   bool async, const std::string &slot = "");
 
 } // namespace loom::cuda
 

@@ -175,15 +175,8 @@ bool KernelWriter::pagedPrefill(PagedAttentionOp op) {
       e.line("const long long j = " + from0 + " + r;");
       e.line(T + " *to = &" + tile + "[" + buffer + "][r][c];");
       e.open("if (j < kvEnd)");
-      if (slotted) {
-        e.line("const " + T + " *from = " + cache + " + (slots[i] * " + num(kvHeads) +
-               " + kvh) * " + num(width) + " + c;");
-        e.line("if (vec) loom_cp_async16(to, from, 16);");
-        e.line("else for (int y = 0; y < 8; ++y) to[y] = from[y];");
-      } else {
-        emitCacheCopy(e, {cache, table, blockSize, kvHeads, width}, T, "j", "kvh", 8,
-                      true);
-      }
+      emitCacheCopy(e, {cache, table, blockSize, kvHeads, width}, T, "j", "kvh", 8, true,
+                    slotted ? "slots[i]" : "");
       e.close();
       e.open("else");
       e.line("for (int y = 0; y < 8; ++y) to[y] = zero;");
