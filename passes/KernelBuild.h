@@ -2,7 +2,8 @@
 //
 // Internal to the passes that make or rebuild kernels (loom-fuse, loom-norm-into-linear,
 // loom-merge-cache-writes, loom-writes-into-attention): a kernel takes each input once,
-// its body a block with an argument per input.
+// its body a block with an argument per input; two kernels merged into one give way to
+// it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,6 +38,18 @@ inline KernelOp createKernel(mlir::OpBuilder &builder, mlir::Location loc,
   for (mlir::Value input : inputs)
     body->addArgument(input.getType(), input.getLoc());
   return kernel;
+}
+
+/// Replaces two kernels by `merged`, whose results are `first`'s then `second`'s, and
+/// erases them.
+inline void replaceByMerged(KernelOp first, KernelOp second, KernelOp merged) {
+  unsigned n = first.getNumResults();
+  for (auto [i, result] : llvm::enumerate(first.getResults()))
+    result.replaceAllUsesWith(merged.getResult(i));
+  for (auto [i, result] : llvm::enumerate(second.getResults()))
+    result.replaceAllUsesWith(merged.getResult(n + i));
+  first.erase();
+  second.erase();
 }
 
 } // namespace loom

@@ -84,13 +84,7 @@ KernelOp merge(KernelOp first, KernelOp second) {
   cloneBody(first, [](unsigned i) { return i; });
   cloneBody(second, [&](unsigned i) { return secondArgs[i]; });
   YieldOp::create(builder, first.getLoc(), yielded);
-  unsigned n = first.getNumResults();
-  for (auto [i, result] : llvm::enumerate(first.getResults()))
-    result.replaceAllUsesWith(merged.getResult(i));
-  for (auto [i, result] : llvm::enumerate(second.getResults()))
-    result.replaceAllUsesWith(merged.getResult(n + i));
-  first.erase();
-  second.erase();
+  replaceByMerged(first, second, merged);
   return merged;
 }
 

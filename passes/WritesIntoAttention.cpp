@@ -105,13 +105,7 @@ void merge(KernelOp scatter, KernelOp attention) {
   for (Value v : scatterYield)
     yielded.push_back(writes.lookup(v));
   YieldOp::create(builder, attention.getLoc(), yielded);
-  unsigned n = attention.getNumResults();
-  for (auto [i, result] : llvm::enumerate(attention.getResults()))
-    result.replaceAllUsesWith(merged.getResult(i));
-  for (auto [i, result] : llvm::enumerate(scatter.getResults()))
-    result.replaceAllUsesWith(merged.getResult(n + i));
-  attention.erase();
-  scatter.erase();
+  replaceByMerged(attention, scatter, merged);
 }
 
 struct LoomWritesIntoAttentionPass
