@@ -297,6 +297,16 @@ bool KernelWriter::storeLinear(LinearOp op, const std::string &acc) {
   return stored;
 }
 
+/// Whether a tensor-core tile's operands allow 16-byte copies: the reduced extent `k`
+/// (and, for a [K, N] weight, the columns `n`; empty otherwise) a multiple of 8, and
+/// the operands `a` and `b` 16-byte aligned.
+static std::string vectorCopies(const std::string &k, const std::string &n,
+                                const std::string &a, const std::string &b) {
+  return k + " % 8 == 0" + (n.empty() ? "" : " && " + n + " % 8 == 0") +
+         " && ((reinterpret_cast<unsigned long long>(" + a +
+         ") | reinterpret_cast<unsigned long long>(" + b + ")) & 15) == 0";
+}
+
 /// A 16-bit linear layer on tensor cores (mma.sync m16n8k16, f32 accumulation, sm_80
 /// and up), laid out by the kernel's schedule: tile_m x tile_n outputs per block,
 /// warps arranged 2 x warps/2, each owning a (tile_m/2) x (tile_n/(warps/2)) sub-tile
@@ -349,9 +359,7 @@ bool KernelWriter::tensorCoreLinear(LinearOp op, const std::string &a,
          ";");
   e.line("const long long m0 = blockIdx.y * " + num(s.tileM) + "LL, n0 = blockIdx.x * " +
          num(s.tileN) + "LL;");
-  e.line("const bool vec = K % 8 == 0" + std::string(transposed ? "" : " && N % 8 == 0") +
-         " && ((reinterpret_cast<unsigned long long>(" + a +
-         ") | reinterpret_cast<unsigned long long>(" + b + ")) & 15) == 0;");
+  e.line("const bool vec = " + vectorCopies("K", transposed ? "" : "N", a, b) + ";");
   e.line("const " + T + " zero = " +
          (element.isBF16() ? "__float2bfloat16_rn(0.0f)" : "__float2half_rn(0.0f)") +
          ";");
@@ -647,9 +655,9 @@ bool KernelWriter::warpgroupLinear(LinearOp op, const std::string &a,
     e.line("const float low = " + low + ", high = " + high + ";");
     stored = storeGated(index, "low", "high");
     e.close();
-    gate_->pairedWhen = "(" + sizeExpr(shapeOf(op.getInput()).back()) +
-                        ") % 8 == 0 && ((reinterpret_cast<unsigned long long>(" + a +
-                        ") | reinterpret_cast<unsigned long long>(" + b + ")) & 15) == 0";
+    // The kernel's `vec`, which this path runs under, spelled without its names.
+    gate_->pairedWhen =
+        vectorCopies("(" + sizeExpr(shapeOf(op.getInput()).back()) + ")", "", a, b);
   } else {
     e.line("const long long n = n0 + j * 8 + pair * 2 + (q & 1);");
     stored = storeLinear(op, "d[j * 4 + q]");

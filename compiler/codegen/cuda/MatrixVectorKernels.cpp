@@ -147,20 +147,24 @@ bool KernelWriter::fewRowsBody(LinearOp op, const std::string &a, const std::str
     return n0 + " / 2 + " + r + " % " + half + " < " + H;
   };
   // The weights are no earlier kernel's output: the block's first rows start coming
-  // into L2 while the kernels before it finish.
-  for (const char *start : gate_ ? std::vector<const char *>{"0LL", "N / 2"}
-                                 : std::vector<const char *>{""}) {
+  // into L2 while the kernels before it finish. Its `count` rows from `first`, of
+  // the rows before `end` (in a gated pair, each half's).
+  auto prefetch = [&](const std::string &first, const std::string &count,
+                      const std::string &end) {
     e.open("");
-    std::string count = gate_ ? half : rows;
-    e.line("const long long first = " + std::string(*start ? start : "") +
-           (*start ? " + " : "") + "blockIdx.x * " + count + "LL;");
-    e.line("const long long bytes = loom_min(" + count + "LL, " +
-           (gate_ ? std::string(start) + " + " + H : std::string("N")) +
+    e.line("const long long first = " + first + ";");
+    e.line("const long long bytes = loom_min(" + count + "LL, " + end +
            " - first) * K * sizeof(" + T + ");");
     e.line("const char *from = reinterpret_cast<const char *>(" + b + " + first * K);");
     e.line("for (long long x = threadIdx.x * 128LL; x < bytes; x += 256 * 128LL) "
            "loom_prefetch_l2(from + x);");
     e.close();
+  };
+  if (gate_) {
+    for (std::string start : {"0LL", "N / 2"})
+      prefetch(start + " + blockIdx.x * " + half + "LL", half, start + " + " + H);
+  } else {
+    prefetch("blockIdx.x * " + rows + "LL", rows, "N");
   }
   if (preload) {
     e.line("uint4 pre[" + C + "];");

@@ -251,9 +251,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("loom_wait_prior();");
     if (writes) {
       // The step's own row (a one-token step: old = keys - 1), stored by the KV head's
-      // first block.
-      // Its K row, V row and the query go to different threads, so their loads (the
-      // step's Q/K/V result, just written) wait together.
+      // first block. Its K row, V row and the query go to different threads, so their
+      // loads (the step's Q/K/V result, just written) wait together.
       emitNewRow(keyWrite, d, "Kw + (keys - 1) * " + LK, "blockIdx.z == 0", 0);
       emitNewRow(valueWrite, dv, "Vw + (keys - 1) * " + LV, "blockIdx.z == 0",
                  d % threads);
