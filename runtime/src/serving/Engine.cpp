@@ -117,9 +117,20 @@ struct Engine::State {
 
   bool setUp(const std::string &artifact, const std::string &weights, std::string &error);
   bool allocateCaches(int32_t blocks, std::string &error);
+  /// The batch-size bucket of a decode step of `seqs` sequences: the next power of two,
+  /// at most maxBatch. Each bucket has its graph.
+  int64_t bucketOf(int64_t seqs) const {
+    int64_t bucket = 1;
+    while (bucket < seqs)
+      bucket *= 2;
+    return std::min<int64_t>(bucket, options.maxBatch);
+  }
   /// Captures the decode graph of every bucket, each from padding steps that write no
   /// cache rows.
   bool captureGraphs(std::string &error);
+  /// Runs a step of padding sequences only (no entries: see stage()) `times` times,
+  /// through the graph path when `graph`.
+  loom_status_t runPadding(int64_t tokens, int64_t seqs, bool graph, int times);
   /// Runs the staged step, its inputs at `offsets` (elements) of inputMemory.
   loom_status_t run(int64_t tokens, int64_t seqs, bool graph,
                     const size_t offsets[kNumStepInputs]);
@@ -257,15 +268,7 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
     return false;
   for (auto [tokens, seqs] : {std::pair<int64_t, int64_t>{maxTokens, 1},
                               std::pair<int64_t, int64_t>{options.maxBatch, options.maxBatch}}) {
-    size_t offsets[kNumStepInputs];
-    std::vector<const StepEntry *> none;
-    int64_t staged = tokens;
-    size_t bytes = stage(none, seqs, staged, offsets);
-    if (loom_status_t s = loom_device_upload(device, inputMemory, staging, bytes)) {
-      error = describe(s);
-      return false;
-    }
-    if (loom_status_t s = run(staged, seqs, false, offsets)) {
+    if (loom_status_t s = runPadding(tokens, seqs, false, 1)) {
       error = "warm-up step: " + describe(s);
       return false;
     }
@@ -347,16 +350,9 @@ bool Engine::State::allocateCaches(int32_t blocks, std::string &error) {
 }
 
 bool Engine::State::captureGraphs(std::string &error) {
-  for (int64_t bucket = 1;; bucket *= 2) {
-    int64_t seqs = std::min<int64_t>(bucket, options.maxBatch), tokens = seqs;
-    size_t offsets[kNumStepInputs];
-    std::vector<const StepEntry *> none;
-    size_t bytes = stage(none, seqs, tokens, offsets);
-    loom_status_t s = loom_device_upload(device, inputMemory, staging, bytes);
+  for (int64_t seqs = bucketOf(1);; seqs = bucketOf(seqs + 1)) {
     // The bucket's first step runs directly, its second captures (see run()).
-    for (int i = 0; i < 2 && !s; ++i)
-      s = run(tokens, seqs, true, offsets);
-    if (s) {
+    if (loom_status_t s = runPadding(seqs, seqs, true, 2)) {
       error = "capturing the decode graph of " + std::to_string(seqs) +
               " sequences: " + describe(s);
       return false;
@@ -370,6 +366,17 @@ bool Engine::State::captureGraphs(std::string &error) {
     return false;
   }
   return true;
+}
+
+loom_status_t Engine::State::runPadding(int64_t tokens, int64_t seqs, bool graph,
+                                        int times) {
+  size_t offsets[kNumStepInputs];
+  std::vector<const StepEntry *> none;
+  size_t bytes = stage(none, seqs, tokens, offsets);
+  loom_status_t s = loom_device_upload(device, inputMemory, staging, bytes);
+  for (int i = 0; i < times && !s; ++i)
+    s = run(tokens, seqs, graph, offsets);
+  return s;
 }
 
 size_t Engine::State::stage(const std::vector<const StepEntry *> &entries, int64_t seqs,
@@ -520,12 +527,8 @@ loom_status_t Engine::State::launch(const StepPlan &plan, bool graph, bool ahead
   for (const StepEntry &e : plan.decode)
     entries.push_back(&e);
   int64_t seqs = static_cast<int64_t>(entries.size());
-  if (graph) {
-    int64_t bucket = 1;
-    while (bucket < seqs)
-      bucket *= 2;
-    seqs = std::min<int64_t>(bucket, options.maxBatch);
-  }
+  if (graph)
+    seqs = bucketOf(seqs);
   int64_t count = 0;
   size_t offsets[kNumStepInputs];
   size_t bytes = stage(entries, seqs, count, offsets, half);

@@ -90,7 +90,6 @@ __device__ __forceinline__ void loom_put(int *out, long long *next, long long r,
 /// count itself (in `counters`, zero before and after) takes the largest of the
 /// slices' maxima, the lowest index among equals. Every other row is sampled by its
 /// first block alone.
-
 extern "C" __global__ void __launch_bounds__(1024)
 loom_sample(const float *__restrict__ logits, long long vocab, const SampleRow *__restrict__ rows,
             const int *__restrict__ history, float *__restrict__ work,
