@@ -5,12 +5,14 @@
 #include "compiler/import/hf/HfImport.h"
 #include "compiler/import/onnx/OnnxImport.h"
 #include "dialects/loom/LoomDialect.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -45,8 +47,12 @@ std::string summarizeModule(ModuleOp module) {
     if (auto weight = llvm::dyn_cast<WeightOp>(op)) {
       ++weights;
       RankedTensorType type = weight.getType();
-      weightBytes += static_cast<double>(type.getNumElements()) *
-                     type.getElementTypeBitWidth() / 8.0;
+      if (QuantAttr quant = weight.getQuantAttr())
+        weightBytes += static_cast<double>(quantizedWeightBytes(
+            quant.getEncoding(), type.getDimSize(0), type.getDimSize(1)));
+      else
+        weightBytes += static_cast<double>(type.getNumElements()) *
+                       type.getElementTypeBitWidth() / 8.0;
     }
   });
   std::vector<std::pair<int, std::string>> sorted;
@@ -82,6 +88,57 @@ std::string joinLines(const std::vector<std::string> &lines) {
   return text;
 }
 
+/// Runs loom-quantize-weights as `--quantize <spec>` asks: "int8", "fp8", "int4",
+/// "int4:g<size>", "int4:g<size>:asym", any of them followed by ":lm_head".
+bool quantizeWeights(ModuleOp module, const std::string &spec, std::string &error) {
+  LoomQuantizeWeightsOptions options;
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    size_t colon = spec.find(':', start);
+    parts.push_back(spec.substr(start, colon - start));
+    if (colon == std::string::npos)
+      break;
+    start = colon + 1;
+  }
+  options.scheme = parts[0];
+  bool understood = parts[0] == "int8" || parts[0] == "int4" || parts[0] == "fp8";
+  for (size_t i = 1; i < parts.size() && understood; ++i) {
+    const std::string &part = parts[i];
+    if (part == "lm_head") {
+      options.lmHead = true;
+    } else if (parts[0] == "int4" && part == "asym") {
+      options.symmetric = false;
+    } else if (parts[0] == "int4" && part.size() > 1 && part[0] == 'g' &&
+               part.find_first_not_of("0123456789", 1) == std::string::npos &&
+               part.size() < 6) {
+      options.groupSize = std::stoll(part.substr(1));
+      understood = options.groupSize == 16 || options.groupSize == 32 ||
+                   options.groupSize == 64 || options.groupSize == 128 ||
+                   options.groupSize == 256;
+    } else {
+      understood = false;
+    }
+  }
+  if (!understood) {
+    error = "unsupported --quantize '" + spec +
+            "' (use int8, fp8, int4, int4:g<16|32|64|128|256>, int4:g<size>:asym; add "
+            ":lm_head to quantize the LM head too)";
+    return false;
+  }
+  PassManager pm(module.getContext());
+  pm.addPass(createLoomQuantizeWeights(options));
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
+    diagnostics += diag.str() + "\n";
+    return success();
+  });
+  if (failed(pm.run(module))) {
+    error = "--quantize " + spec + ": " + diagnostics;
+    return false;
+  }
+  return true;
+}
+
 } // namespace
 
 bool importModel(const std::string &path, const ImportOptions &options, ImportResult &result,
@@ -114,6 +171,11 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
   }
   if (options.kvBlockSize <= 0) {
     error = "the KV block size must be positive";
+    return false;
+  }
+  if (options.fp8Activations != "auto" && options.fp8Activations != "none") {
+    error = "unsupported --fp8-activations '" + options.fp8Activations +
+            "' (use auto or none)";
     return false;
   }
   if (options.ropeFrequencies != "stored" && options.ropeFrequencies != "f32") {
@@ -153,6 +215,8 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
       return false;
     }
   }
+  if (!options.quantize.empty() && !quantizeWeights(*module, options.quantize, error))
+    return false;
   llvm::raw_string_ostream os(result.ir);
   module->print(os);
   result.summary = summarizeModule(*module);

@@ -31,6 +31,13 @@ struct ImportOptions {
   int64_t kvBlockSize = 16;
   /// Element type of a step's KV cache ("f32", "bf16", "f16"); empty: `dtype`'s.
   std::string kvDtype;
+  /// A checkpoint whose quantized layers declare dynamic FP8 input activations runs
+  /// them so ("auto", W8A8) or with unquantized activations ("none", weight-only).
+  std::string fp8Activations = "auto";
+  /// Quantizes the float weights of linear layers at load (`loom-quantize-weights`):
+  /// "" (off), "int8", "int4" (groups of 128, symmetric), "int4:g<size>",
+  /// "int4:g<size>:asym", "fp8"; with ":lm_head" the LM head too.
+  std::string quantize;
 };
 
 struct ImportResult {

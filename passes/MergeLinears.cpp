@@ -56,6 +56,12 @@ bool isCandidate(LinearOp op) {
 bool compatible(LinearOp a, LinearOp b) {
   auto wa = llvm::cast<RankedTensorType>(a.getWeight().getType()),
        wb = llvm::cast<RankedTensorType>(b.getWeight().getType());
+  // Quantized weights stack only with weights of the same encoding; act-order
+  // weights never do (each orders its inputs its own way).
+  QuantAttr qa = plainWeight(a.getWeight()).getQuantAttr(),
+            qb = plainWeight(b.getWeight()).getQuantAttr();
+  if (qa != qb || (qa && qa.getPermuted()))
+    return false;
   return wa.getElementType() == wb.getElementType() &&
          wa.getDimSize(1) == wb.getDimSize(1) &&
          static_cast<bool>(a.getBias()) == static_cast<bool>(b.getBias());
@@ -117,10 +123,11 @@ Value stack(OpBuilder &builder, Location loc, ArrayRef<Value> parts) {
   shape[0] = 0;
   for (int64_t r : rows)
     shape[0] += r;
+  // Parts share their encoding (compatible() checked it); biases are never quantized.
   return WeightOp::create(
       builder, loc, RankedTensorType::get(shape, first.getElementType()),
       plainWeight(parts.front()).getName(), builder.getArrayAttr(names),
-      builder.getDenseI64ArrayAttr(rows));
+      builder.getDenseI64ArrayAttr(rows), plainWeight(parts.front()).getQuantAttr());
 }
 
 /// Replaces the layers of `group` (all reading one input) by one over stacked weights.

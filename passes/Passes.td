@@ -225,6 +225,46 @@ def LoomRaiseRope : Pass<"loom-raise-rope"> {
 // Fusion: kernels for the code generator
 //===----------------------------------------------------------------------===//
 
+def LoomQuantizeWeights : Pass<"loom-quantize-weights"> {
+  let summary = "Marks the float weights of linear layers to be quantized at load";
+  let description = [{
+    Gives every float `[N, K]` weight read only as the `[N, K]` operand of linear layers
+    (`loom.linear ... transpose_weight`, or `loom.matmul ... transpose_rhs`) a
+    `#loom.quant` encoding with source `rtn`: the runtime (and the reference executor)
+    reads the float weight from the checkpoint and quantizes it by round to nearest when
+    it loads, then runs the layer on the codes. Schemes: `int8` (one symmetric scale per
+    output channel), `int4` (groups of `group-size` inputs, symmetric, or with zero points
+    when `symmetric=false`), `fp8` (e4m3 codes, one f32 scale per output channel).
+    Weights that are gathered (embeddings), already quantized, or whose inputs the group
+    size does not divide are left alone, and so is the LM head (the layer whose result
+    is returned through casts and reshapes only) unless `lm-head` is set.
+
+    Before:
+    ```mlir
+    %w = loom.weight "l0.up_proj.weight" : tensor<512x256xbf16>
+    %y = loom.linear %x, %w transpose_weight : (tensor<?x256xbf16, #loom.dims<tokens>>, tensor<512x256xbf16>) -> tensor<?x512xbf16, #loom.dims<tokens>>
+    ```
+    After (`scheme=int4 group-size=128`):
+    ```mlir
+    %w = loom.weight "l0.up_proj.weight" quant <code = int4, group = 128, scale = f16, offset = none, source = rtn> : tensor<512x256xbf16>
+    ```
+  }];
+  let options = [
+    Option<"scheme", "scheme", "std::string", /*default=*/"\"int4\"",
+           "int8, int4 or fp8">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "Inputs per group of int4 codes (16, 32, 64, 128, 256)">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"true",
+           "int4: symmetric codes (no zero points)">,
+    Option<"lmHead", "lm-head", "bool", /*default=*/"false",
+           "Quantize the LM head too">
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "quantized-weights", "Weights given an encoding">
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomFuse : Pass<"loom-fuse"> {
   let summary = "Groups ops into loom.kernel regions, one per GPU kernel";
   let description = [{

@@ -197,8 +197,19 @@ struct Executor::Impl {
         partShape[0] = rows;
       Tensor part;
       std::string why;
-      if (!weights->load(name.str(), element, partShape, part, why))
+      if (QuantAttr quant = op.getQuantAttr()) {
+        // Dequantized exactly in float32, then rounded to the weight's type.
+        QuantizedWeight packed;
+        if (!weights->loadQuantized(name.str(), quant.getEncoding(), rows, shape[1], packed,
+                                    why))
+          return fail(op, why);
+        std::vector<float> values = dequantize(packed);
+        part = Tensor::zeros(element, partShape);
+        for (size_t i = 0; i < values.size(); ++i)
+          part.floats[i] = roundTo(element, values[i]);
+      } else if (!weights->load(name.str(), element, partShape, part, why)) {
         return fail(op, why);
+      }
       if (part.isFloat())
         std::copy(part.floats.begin(), part.floats.end(), out.floats.begin() + at);
       else
@@ -316,6 +327,8 @@ bool Executor::Impl::execute(Operation *op, llvm::DenseMap<Value, Tensor> &value
   } else if (auto l = dyn_cast<LinearOp>(op)) {
     const Tensor *bias = l.getBias() ? &values.find(l.getBias())->second : nullptr;
     ok = linear(in(0), in(1), bias, l.getTransposeWeight(), result, why);
+  } else if (auto q = dyn_cast<QuantizeRowsOp>(op)) {
+    result = quantizeRows(in(0), q.getCode() == QuantCode::Fp8E4M3);
   } else if (auto r = dyn_cast<ReduceOp>(op)) {
     result = reduce(static_cast<reference::ReduceKind>(r.getKind()), in(0),
                     toVector(r.getAxes()), r.getKeepDims());

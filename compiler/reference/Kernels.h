@@ -84,6 +84,10 @@ Tensor softmax(const Tensor &x, int64_t axis);
 Tensor layerNorm(const Tensor &x, const Tensor &scale, const Tensor *bias, int64_t axis,
                  double epsilon);
 Tensor rmsNorm(const Tensor &x, const Tensor &scale, int64_t axis, double epsilon);
+/// Each row (last axis) rounded as dynamically quantized activations are, in float32:
+/// s = max|x| / 448 and x' = e4m3(x / s) * s (`fp8`), or s = max|x| / 127 and
+/// x' = round(x / s) * s (int8); then rounded to the tensor's type.
+Tensor quantizeRows(const Tensor &x, bool fp8);
 bool rope(const Tensor &x, const Tensor &cos, const Tensor &sin, bool interleaved,
           Tensor &out, std::string &error);
 /// `mask` may be null; without `scale` the scale is 1/sqrt(head size); `softcap`

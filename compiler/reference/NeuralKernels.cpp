@@ -2,6 +2,8 @@
 
 #include "compiler/reference/Indexing.h"
 
+#include "loom/support/Quantization.h"
+
 #include <algorithm>
 
 #include <cmath>
@@ -258,6 +260,29 @@ Tensor rmsNorm(const Tensor &x, const Tensor &scale, int64_t axis, double epsilo
     double inverse = 1.0 / std::sqrt(meanSquare + epsilon);
     for (int64_t j = 0; j < r.features; ++j)
       out.floats[row * r.features + j] = roundTo(x.type, in[j] * inverse * scale.floats[j]);
+  }
+  return out;
+}
+
+Tensor quantizeRows(const Tensor &x, bool fp8) {
+  Tensor out = Tensor::zeros(x.type, x.shape);
+  int64_t width = x.shape.empty() ? 1 : x.shape.back();
+  std::vector<float> row(static_cast<size_t>(width));
+  for (int64_t start = 0; start < x.numElements(); start += width) {
+    for (int64_t j = 0; j < width; ++j)
+      row[j] = static_cast<float>(x.floats[start + j]);
+    if (fp8) {
+      roundRowToFp8(row.data(), width);
+    } else {
+      float largest = 0;
+      for (float v : row)
+        largest = std::max(largest, std::fabs(v));
+      float scale = largest / 127.0f;
+      for (float &v : row)
+        v = scale == 0 ? 0.0f : std::nearbyint(v / scale) * scale;
+    }
+    for (int64_t j = 0; j < width; ++j)
+      out.floats[start + j] = roundTo(x.type, row[j]);
   }
   return out;
 }

@@ -8,15 +8,13 @@
 namespace loom::reference {
 
 std::unique_ptr<Executor> openModel(const std::string &model, const std::string &weights,
-                                    const std::string &dtype, std::string &error) {
+                                    const ImportOptions &options, std::string &error) {
   std::string ir, weightPath = weights;
   bool isIr = model.size() > 5 && model.compare(model.size() - 5, 5, ".mlir") == 0;
   if (isIr) {
     if (!readTextFile(model, ir, error))
       return nullptr;
   } else {
-    ImportOptions options;
-    options.dtype = dtype;
     ImportResult result;
     if (!importModel(model, options, result, error))
       return nullptr;

@@ -9,7 +9,10 @@
 #ifndef LOOM_COMPILER_REFERENCE_REFERENCE_H
 #define LOOM_COMPILER_REFERENCE_REFERENCE_H
 
+#include "compiler/Compiler.h"
 #include "compiler/reference/Tensor.h"
+
+#include "loom/support/Quantization.h"
 
 #include <map>
 #include <memory>
@@ -27,6 +30,11 @@ public:
   /// `type` holds the stored values) after checking that it has `shape`.
   virtual bool load(const std::string &name, ElementType type, const Shape &shape,
                     Tensor &out, std::string &error) = 0;
+  /// Reads the quantized weight `name` ([n, k], stored as `encoding.source` lays it
+  /// out) into Loom's unpacked form. A `rtn` encoding loads the float weight and
+  /// quantizes it by round to nearest, as the runtime does at load.
+  virtual bool loadQuantized(const std::string &name, const QuantEncoding &encoding,
+                             int64_t n, int64_t k, QuantizedWeight &out, std::string &error);
 };
 
 /// The weights of a model: a Hugging Face folder (its safetensors checkpoint), a
@@ -74,10 +82,11 @@ private:
 };
 
 /// An executor for a model file: an ONNX file or Hugging Face folder (imported with
-/// compute type `dtype`, weights from the same place unless `weights` is given), or a
-/// `.mlir` file of loom IR (weights from `weights`, if it has any).
+/// `options`: compute type, quantization, ...; weights from the same place unless
+/// `weights` is given), or a `.mlir` file of loom IR (weights from `weights`, if it has
+/// any).
 std::unique_ptr<Executor> openModel(const std::string &model, const std::string &weights,
-                                    const std::string &dtype, std::string &error);
+                                    const ImportOptions &options, std::string &error);
 
 } // namespace loom::reference
 

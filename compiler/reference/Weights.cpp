@@ -11,6 +11,25 @@ namespace loom::reference {
 
 WeightSource::~WeightSource() = default;
 
+bool WeightSource::loadQuantized(const std::string &name, const QuantEncoding &encoding,
+                                 int64_t n, int64_t k, QuantizedWeight &out,
+                                 std::string &error) {
+  if (encoding.source != QuantSource::Rtn) {
+    error = "weight '" + name + "' is stored as " + quantSourceName(encoding.source) +
+            ", which only a safetensors checkpoint holds";
+    return false;
+  }
+  Tensor weight;
+  if (!load(name, ElementType::F32, Shape{n, k}, weight, error))
+    return false;
+  std::vector<float> values(weight.floats.begin(), weight.floats.end());
+  if (!quantizeRoundToNearest(values.data(), n, k, encoding, out, error)) {
+    error = "weight '" + name + "': " + error;
+    return false;
+  }
+  return true;
+}
+
 namespace {
 
 std::string shapeText(const Shape &shape) {
@@ -56,7 +75,32 @@ public:
     return true;
   }
 
+  bool loadQuantized(const std::string &name, const QuantEncoding &encoding, int64_t n,
+                     int64_t k, QuantizedWeight &out, std::string &error) override {
+    if (encoding.source == QuantSource::Rtn)
+      return WeightSource::loadQuantized(name, encoding, n, k, out, error);
+    if (!single_.path.empty()) {
+      SingleFileReader reader(single_);
+      return readQuantizedWeight(reader, name, encoding, n, k, out, error);
+    }
+    CheckpointReader reader(checkpoint_);
+    return readQuantizedWeight(reader, name, encoding, n, k, out, error);
+  }
+
 private:
+  /// The tensors of one safetensors file.
+  class SingleFileReader : public TensorReader {
+  public:
+    explicit SingleFileReader(const SafetensorsHeader &file) : file_(file) {}
+    const TensorInfo *find(std::string_view name) const override { return file_.find(name); }
+    bool read(const TensorInfo &tensor, std::string &bytes, std::string &error) const override {
+      return readTensorBytes(file_, tensor, bytes, error);
+    }
+
+  private:
+    const SafetensorsHeader &file_;
+  };
+
   Checkpoint checkpoint_;
   SafetensorsHeader single_;
 };

@@ -115,6 +115,73 @@ def Loom_KernelKindAttr : EnumAttr<Loom_Dialect, Loom_KernelKind, "kernel_kind">
   let assemblyFormat = "$value";
 }
 
+def Loom_QuantCode : I32EnumAttr<"QuantCode", "code type of a quantized weight", [
+    I32EnumAttrCase<"Int4", 0, "int4">,
+    I32EnumAttrCase<"Int8", 1, "int8">,
+    I32EnumAttrCase<"Fp8E4M3", 2, "fp8e4m3">]> {
+  let cppNamespace = "::loom";
+  let genSpecializedAttr = 0;
+}
+def Loom_QuantCodeAttr : EnumAttr<Loom_Dialect, Loom_QuantCode, "quant_code"> {
+  let assemblyFormat = "$value";
+}
+def Loom_QuantOffsetKind : I32EnumAttr<"QuantOffsetKind", "offset of a quantized weight", [
+    I32EnumAttrCase<"None", 0, "none">,
+    I32EnumAttrCase<"Zero", 1, "zero">,
+    I32EnumAttrCase<"Min", 2, "min">]> {
+  let cppNamespace = "::loom";
+  let genSpecializedAttr = 0;
+}
+def Loom_QuantLayout : I32EnumAttr<"QuantLayout", "checkpoint layout of a quantized weight", [
+    I32EnumAttrCase<"Rtn", 0, "rtn">,
+    I32EnumAttrCase<"Gptq", 1, "gptq">,
+    I32EnumAttrCase<"GptqV2", 2, "gptq_v2">,
+    I32EnumAttrCase<"Awq", 3, "awq">,
+    I32EnumAttrCase<"CtPacked", 4, "ct_packed">,
+    I32EnumAttrCase<"CtFloat", 5, "ct_float">]> {
+  let cppNamespace = "::loom";
+  let genSpecializedAttr = 0;
+}
+
+def Loom_QuantAttr : Loom_Attr<"Quant", "quant"> {
+  let summary = "How a quantized weight is encoded";
+  let description = [{
+    The encoding of a linear layer's weight `W [N, K]` stored as low-bit codes: the code
+    type (`int4`, `int8`, `fp8e4m3`), the number of inputs per group along K (`group`: 16,
+    32, 64, 128 or 256; 0 for one group per output channel), the scales' element type
+    (`scale`: f16, bf16 or f32), the offset (`none`: `W = s * c` with signed codes;
+    `zero`: `W = s * (c - z)` with a zero point per group; `min`: `W = s * c - m`, as GGUF
+    stores it), whether input rows are grouped through a stored index (`permuted`, GPTQ's
+    act-order), and the checkpoint layout the runtime reads (`source`: `rtn` quantizes a
+    float checkpoint at load by round to nearest; `gptq`, `gptq_v2`, `awq`, `ct_packed`,
+    `ct_float` read those formats). The weight's own type stays the float tensor it
+    stands for; the runtime repacks the checkpoint's bytes into Loom's kernel layout.
+
+    ```mlir
+    #loom.quant<code = int4, group = 128, scale = f16, offset = zero, source = gptq>
+    #loom.quant<code = fp8e4m3, group = 0, scale = f32, offset = none, source = ct_float>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<Loom_QuantCode>:$code,
+    "int64_t":$group,
+    "::mlir::Type":$scale,
+    EnumParameter<Loom_QuantOffsetKind>:$offset,
+    DefaultValuedParameter<"bool", "false">:$permuted,
+    EnumParameter<Loom_QuantLayout>:$source);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Bits of one code.
+    int bits() const;
+    /// Groups along an input dimension of `k`.
+    int64_t groups(int64_t k) const;
+    /// The same encoding as the MLIR-free struct the runtime and the reference use.
+    ::loom::QuantEncoding getEncoding() const;
+    static QuantAttr get(::mlir::MLIRContext *context, const ::loom::QuantEncoding &encoding);
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Tensor constraints
 //===----------------------------------------------------------------------===//

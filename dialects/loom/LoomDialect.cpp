@@ -96,3 +96,108 @@ LogicalResult DimsAttr::verifyEncoding(ArrayRef<int64_t> shape, Type,
                        << " dynamic dimension(s); it must name each '?' exactly once";
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// #loom.quant
+//===----------------------------------------------------------------------===//
+
+int QuantAttr::bits() const { return getCode() == QuantCode::Int4 ? 4 : 8; }
+
+int64_t QuantAttr::groups(int64_t k) const { return getGroup() ? k / getGroup() : 1; }
+
+LogicalResult QuantAttr::verify(function_ref<InFlightDiagnostic()> emitError, QuantCode code,
+                                int64_t group, Type scale, QuantOffsetKind offset,
+                                bool permuted, QuantLayout source) {
+  if (group != 0 && group != 16 && group != 32 && group != 64 && group != 128 && group != 256)
+    return emitError() << "#loom.quant group " << group
+                       << " is not one of 16, 32, 64, 128, 256, or 0 (one group per channel)";
+  if (!scale.isF16() && !scale.isBF16() && !scale.isF32())
+    return emitError() << "#loom.quant scale type " << scale << " is not f16, bf16 or f32";
+  bool fp8 = code == QuantCode::Fp8E4M3;
+  if (fp8 && offset != QuantOffsetKind::None)
+    return emitError() << "#loom.quant fp8e4m3 codes take no offset (offset "
+                       << stringifyQuantOffsetKind(offset) << ")";
+  if (fp8 && group != 0)
+    return emitError() << "#loom.quant fp8e4m3 codes have one scale per channel (group 0), "
+                          "not groups of "
+                       << group;
+  if (permuted && group == 0)
+    return emitError() << "#loom.quant is permuted but has one group per channel; act-order "
+                          "needs groups";
+  // What each checkpoint layout can store.
+  auto refuse = [&](StringRef why) {
+    return emitError() << "#loom.quant source " << stringifyQuantLayout(source) << " " << why;
+  };
+  switch (source) {
+  case QuantLayout::Rtn:
+    if (permuted)
+      return refuse("is never permuted");
+    if (offset == QuantOffsetKind::Min)
+      return refuse("has no mins");
+    break;
+  case QuantLayout::Gptq:
+  case QuantLayout::GptqV2:
+    if (fp8 || offset == QuantOffsetKind::Min || !scale.isF16())
+      return refuse("stores int4 or int8 codes with f16 scales and no mins");
+    break;
+  case QuantLayout::Awq:
+    if (code != QuantCode::Int4 || offset == QuantOffsetKind::Min || permuted || group == 0 ||
+        !scale.isF16())
+      return refuse("stores int4 codes in groups with f16 scales, never permuted");
+    break;
+  case QuantLayout::CtPacked:
+    if (fp8 || offset == QuantOffsetKind::Min || permuted)
+      return refuse("stores int4 or int8 codes, never permuted, with no mins");
+    break;
+  case QuantLayout::CtFloat:
+    if (!fp8)
+      return refuse("stores fp8e4m3 codes");
+    break;
+  }
+  return success();
+}
+
+QuantEncoding QuantAttr::getEncoding() const {
+  QuantEncoding encoding;
+  switch (getCode()) {
+  case QuantCode::Int4:
+    encoding.element = QuantElement::Int4;
+    break;
+  case QuantCode::Int8:
+    encoding.element = QuantElement::Int8;
+    break;
+  case QuantCode::Fp8E4M3:
+    encoding.element = QuantElement::Fp8E4M3;
+    break;
+  }
+  encoding.groupSize = getGroup();
+  encoding.scaleType =
+      getScale().isF32() ? DType::F32 : getScale().isBF16() ? DType::BF16 : DType::F16;
+  encoding.offset = static_cast<QuantOffset>(static_cast<int>(getOffset()));
+  encoding.permuted = getPermuted();
+  encoding.source = static_cast<QuantSource>(static_cast<int>(getSource()));
+  return encoding;
+}
+
+QuantAttr QuantAttr::get(MLIRContext *context, const QuantEncoding &encoding) {
+  QuantCode code = encoding.element == QuantElement::Int4   ? QuantCode::Int4
+                   : encoding.element == QuantElement::Int8 ? QuantCode::Int8
+                                                            : QuantCode::Fp8E4M3;
+  Builder b(context);
+  Type scale = encoding.scaleType == DType::F32    ? Type(b.getF32Type())
+               : encoding.scaleType == DType::BF16 ? Type(b.getBF16Type())
+                                                   : Type(b.getF16Type());
+  return QuantAttr::get(context, code, encoding.groupSize, scale,
+                        static_cast<QuantOffsetKind>(static_cast<int>(encoding.offset)),
+                        encoding.permuted,
+                        static_cast<QuantLayout>(static_cast<int>(encoding.source)));
+}
+
+// The conversions above cast between the ODS enums and the support enums.
+static_assert(static_cast<int>(QuantOffset::Min) == static_cast<int>(QuantOffsetKind::Min) &&
+                  static_cast<int>(QuantOffset::Zero) == static_cast<int>(QuantOffsetKind::Zero),
+              "QuantOffset and QuantOffsetKind list the offsets in the same order");
+static_assert(static_cast<int>(QuantSource::CtFloat) == static_cast<int>(QuantLayout::CtFloat) &&
+                  static_cast<int>(QuantSource::Awq) == static_cast<int>(QuantLayout::Awq) &&
+                  static_cast<int>(QuantSource::GptqV2) == static_cast<int>(QuantLayout::GptqV2),
+              "QuantSource and QuantLayout list the layouts in the same order");

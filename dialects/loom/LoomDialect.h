@@ -17,6 +17,8 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "loom/support/Quantization.h"
+
 #include "dialects/loom/LoomDialect.h.inc"
 #include "dialects/loom/LoomEnums.h.inc"
 

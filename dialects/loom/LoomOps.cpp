@@ -60,6 +60,22 @@ LogicalResult WeightOp::verify() {
     return emitOpError("needs a non-empty name to bind the external tensor by");
   if (!getType().hasStaticShape())
     return emitOpError("has a dynamic shape; a weight's shape is static");
+  if (QuantAttr quant = getQuantAttr()) {
+    if (getType().getRank() != 2 || !llvm::isa<FloatType>(getType().getElementType()))
+      return emitOpError() << "is quantized but " << getType()
+                           << " is not a float matrix [N, K]";
+    int64_t k = getType().getDimSize(1);
+    if (quant.getGroup() && k % quant.getGroup())
+      return emitOpError() << "is quantized in groups of " << quant.getGroup()
+                           << ", which do not divide its " << k << " inputs";
+    if (quant.getCode() == QuantCode::Int4 && k % 2)
+      return emitOpError() << "holds int4 codes, two to a byte, but has an odd number of "
+                              "inputs ("
+                           << k << ")";
+    if (quant.getPermuted() && getStacked())
+      return emitOpError("is permuted (act-order) and stacked; each part orders its inputs "
+                         "differently, so permuted weights are never stacked");
+  }
   if (!getStacked() && !getRows())
     return success();
   if (!getStacked() || !getRows())
@@ -193,6 +209,14 @@ LogicalResult LinearOp::verify() {
   Shape expected = input;
   expected.back() = n;
   return verifyResultShape(*this, getResult(), expected, "[..., N] of the layer");
+}
+
+LogicalResult QuantizeRowsOp::verify() {
+  if (getInput().getType().getRank() == 0)
+    return emitOpError("needs rank 1 or more: rows are along the last axis");
+  if (getCode() == QuantCode::Int4)
+    return emitOpError("rounds rows to fp8e4m3 or int8, not int4");
+  return success();
 }
 
 LogicalResult ReduceOp::verify() {

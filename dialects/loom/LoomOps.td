@@ -42,15 +42,28 @@ def Loom_WeightOp : Loom_Op<"weight"> {
     %qkv = loom.weight "l0.q_proj.weight" stacked ["l0.k_proj.weight", "l0.v_proj.weight"]
         rows [256, 64, 64] : tensor<384x256xbf16>
     ```
+
+    With `quant`, the checkpoint stores the weight quantized (`#loom.quant`): the weight
+    is a linear layer's `[N, K]` matrix, its type the float tensor it dequantizes to, and
+    the group size divides K. Stacked parts share the encoding; a `permuted` (act-order)
+    weight is never stacked, since each part orders its inputs differently.
+
+    ```mlir
+    %w = loom.weight "l0.q_proj.weight"
+        quant <code = int4, group = 32, scale = f16, offset = zero, source = gptq>
+        : tensor<256x256xbf16>
+    ```
   }];
   let arguments = (ins StrAttr:$name, OptionalAttr<StrArrayAttr>:$stacked,
-                   OptionalAttr<DenseI64ArrayAttr>:$rows);
+                   OptionalAttr<DenseI64ArrayAttr>:$rows, OptionalAttr<Loom_QuantAttr>:$quant);
   let results = (outs Loom_Tensor:$result);
-  let assemblyFormat = "$name (`stacked` $stacked^ `rows` $rows)? attr-dict `:` type($result)";
+  let assemblyFormat = "$name (`stacked` $stacked^ `rows` $rows)? (`quant` $quant^)? attr-dict "
+                       "`:` type($result)";
   let hasVerifier = 1;
   let builders = [
     OpBuilder<(ins "::mlir::Type":$type, "::llvm::StringRef":$name), [{
-      build($_builder, $_state, type, name, /*stacked=*/nullptr, /*rows=*/nullptr);
+      build($_builder, $_state, type, name, /*stacked=*/nullptr, /*rows=*/nullptr,
+            /*quant=*/nullptr);
     }]>
   ];
   let extraClassDeclaration = [{
@@ -268,6 +281,26 @@ def Loom_LinearOp : Loom_Op<"linear",
   let assemblyFormat = "$input `,` $weight (`bias` $bias^)? "
                        "(`transpose_weight` $transpose_weight^)? attr-dict `:` "
                        "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Loom_QuantizeRowsOp : Loom_Op<"quantize_rows", [SameOperandsAndResultType]> {
+  let summary = "Rounds each row to a low-bit type with its own scale (dynamic activations)";
+  let description = [{
+    Rounds every row (the last axis) of `input` as a linear layer's dynamically
+    quantized activations are: per row, `s = max|x| / R` in float32 (R = 448 for
+    `fp8e4m3`, 127 for `int8`), then `x' = dequant(quant(x / s)) * s`, the quotient
+    rounded to the nearest code (ties to even; FP8 saturates at +-448). A row of zeros
+    stays zeros. The result has the input's type; a kernel that reads it may keep the
+    codes and apply `s` in its epilogue (FP8 W8A8).
+
+    ```mlir
+    %x8 = loom.quantize_rows %x code fp8e4m3 : tensor<?x2048xbf16, #loom.dims<tokens>>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input, Loom_QuantCodeAttr:$code);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = "$input `code` $code attr-dict `:` type($result)";
   let hasVerifier = 1;
 }
 

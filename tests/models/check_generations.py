@@ -2,6 +2,7 @@
 ids, every generated id, and the decoded text.
 
 usage: check_generations.py <loom binary> <model folder or model.onnx> <generations.json>
+                            [loom generate options...]
 """
 import json
 import subprocess
@@ -10,6 +11,7 @@ import sys
 
 def main():
     loom, model, generations_path = sys.argv[1:4]
+    options = sys.argv[4:]
     with open(generations_path, encoding="utf-8") as f:
         generations = json.load(f)
     steps = generations["greedy_max_new_tokens"]
@@ -17,7 +19,7 @@ def main():
     for g in generations["generations"]:
         run = subprocess.run(
             [loom, "generate", model, "--prompt", g["prompt"], "--max-new-tokens", str(steps),
-             "--show-ids"], capture_output=True)
+             "--show-ids"] + options, capture_output=True)
         stderr = run.stderr.decode("utf-8", "replace")
         if run.returncode != 0:
             print(f"FAIL {g['prompt']!r}: loom generate exited {run.returncode}\n{stderr}")

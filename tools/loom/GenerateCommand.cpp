@@ -51,6 +51,8 @@ int runGenerate(int argc, char **argv) {
   const char *usage =
       "usage: loom generate <hf-folder | model.onnx> --prompt TEXT [--max-new-tokens N]\n"
       "                     [--temperature T --top-k K --top-p P --seed S] [--show-ids]\n"
+      "                     [--quantize int8|int4[:gN][:asym]|fp8] [--fp8-activations "
+      "auto|none]\n"
       "Greedy unless --temperature is above 0. The tokenizer is the model folder's\n"
       "tokenizer.json; generation stops at an end-of-sequence token or after N tokens\n"
       "(default 32). --show-ids prints the prompt and generated token ids to stderr.\n";
@@ -58,6 +60,7 @@ int runGenerate(int argc, char **argv) {
   bool havePrompt = false, showIds = false;
   int64_t maxNewTokens = 32;
   SamplingOptions sampling;
+  ImportOptions importOptions;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
     bool hasValue = i + 1 < argc;
@@ -79,6 +82,8 @@ int runGenerate(int argc, char **argv) {
       sampling.seed = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--show-ids") {
       showIds = true;
+    } else if ((arg == "--quantize" || arg == "--fp8-activations") &&
+               takeImportOption(argc, argv, i, importOptions)) {
     } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
       model = arg;
     } else {
@@ -114,7 +119,7 @@ int runGenerate(int argc, char **argv) {
   std::fprintf(stderr, "loom generate: %s; running on the CPU reference executor\n",
                haveGpu ? "the GPU path is not built yet" : "no CUDA device here");
   std::unique_ptr<reference::Executor> executor =
-      reference::openModel(model, "", "f32", error);
+      reference::openModel(model, "", importOptions, error);
   if (!executor) {
     std::fprintf(stderr, "loom generate: %s\n", error.c_str());
     return 1;

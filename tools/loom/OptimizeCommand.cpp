@@ -53,6 +53,10 @@ bool takeImportOption(int argc, char **argv, int &i, ImportOptions &options) {
     options.kvBlockSize = std::atoll(argv[++i]);
   else if (arg == "--kv-dtype")
     options.kvDtype = argv[++i];
+  else if (arg == "--quantize")
+    options.quantize = argv[++i];
+  else if (arg == "--fp8-activations")
+    options.fp8Activations = argv[++i];
   else
     return false;
   return true;

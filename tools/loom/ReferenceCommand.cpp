@@ -56,13 +56,19 @@ int runReference(int argc, char **argv) {
       "in.safetensors\n"
       "                      [--outputs out.safetensors] [--weights path] [--dtype "
       "f32|bf16|f16]\n"
-      "                      [--check expected.safetensors [--tolerance 1e-4]]\n"
+      "                      [--quantize int8|int4[:gN][:asym]|fp8] [--fp8-activations "
+      "auto|none]\n"
+      "                      [--check expected.safetensors [--tolerance 1e-4]\n"
+      "                       [--check-name output=tensor]]\n"
       "Runs the model on the CPU reference executor. Inputs are read by name; inputs\n"
       "with a default (BERT's attention_mask, token_type_ids) may be left out. With\n"
       "--check, each output is compared with the tensor of the same name: the relative\n"
       "error is the largest absolute difference over the expected tensor's largest\n"
-      "magnitude, and the command fails when it exceeds the tolerance.\n";
-  std::string model, inputsPath, outputsPath, weights, checkPath, dtype = "f32";
+      "magnitude, and the command fails when it exceeds the tolerance. --check-name\n"
+      "compares an output with a tensor of another name instead.\n";
+  std::string model, inputsPath, outputsPath, weights, checkPath;
+  ImportOptions importOptions;
+  std::map<std::string, std::string> checkNames;
   double tolerance = 1e-4;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
@@ -84,10 +90,16 @@ int runReference(int argc, char **argv) {
       ok = value(outputsPath);
     else if (arg == "--weights")
       ok = value(weights);
-    else if (arg == "--dtype")
-      ok = value(dtype);
+    else if (takeImportOption(argc, argv, i, importOptions))
+      ok = true;
     else if (arg == "--check")
       ok = value(checkPath);
+    else if (arg == "--check-name" && (ok = value(number))) {
+      size_t eq = number.find('=');
+      ok = eq != std::string::npos && eq > 0 && eq + 1 < number.size();
+      if (ok)
+        checkNames[number.substr(0, eq)] = number.substr(eq + 1);
+    }
     else if (arg == "--tolerance" && (ok = value(number)))
       tolerance = std::strtod(number.c_str(), nullptr);
     else if (!arg.empty() && arg[0] != '-' && model.empty())
@@ -106,7 +118,7 @@ int runReference(int argc, char **argv) {
   }
   std::string error;
   std::unique_ptr<reference::Executor> executor =
-      reference::openModel(model, weights, dtype, error);
+      reference::openModel(model, weights, importOptions, error);
   if (!executor) {
     std::fprintf(stderr, "loom reference: %s\n", error.c_str());
     return 1;
@@ -152,6 +164,9 @@ int runReference(int argc, char **argv) {
   if (checkPath.empty())
     return 0;
   std::map<std::string, Tensor> expected;
+  for (const auto &[output, tensor] : checkNames)
+    if (outputTypes.count(output))
+      outputTypes[tensor] = outputTypes[output];
   if (!readTensors(checkPath, expected, outputTypes, error)) {
     std::fprintf(stderr, "loom reference: %s\n", error.c_str());
     return 1;
@@ -159,7 +174,8 @@ int runReference(int argc, char **argv) {
   bool passed = true;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string &name = executor->outputs()[i].name;
-    auto it = expected.find(name);
+    auto renamed = checkNames.find(name);
+    auto it = expected.find(renamed == checkNames.end() ? name : renamed->second);
     if (it == expected.end()) {
       std::printf("%-20s not in %s\n", name.c_str(), checkPath.c_str());
       passed = false;

@@ -1,10 +1,12 @@
 //===- HfConfig.cpp - What a Hugging Face config.json says about the math -===//
 
 #include "compiler/import/hf/HfConfig.h"
+
 #include "loom/support/Checkpoint.h"
 
 #include <cmath>
 #include <set>
+#include <sys/stat.h>
 
 namespace loom {
 
@@ -307,12 +309,46 @@ bool readHfConfig(const std::string &configPath, HfModelSpec &spec,
       spec.family != HfFamily::Qwen2 && spec.hiddenSize % spec.numHeads)
     errors.push_back("config.json: hidden size " + std::to_string(spec.hiddenSize) +
                      " is not a multiple of the head count " + std::to_string(spec.numHeads));
+  readHfQuantization(configPath.substr(0, configPath.find_last_of('/')),
+                     reader.get("quantization_config"), spec, errors);
   for (const std::string &key : reader.unknownKeys())
     warnings.push_back("config.json: ignoring unknown key \"" + key + "\"");
   for (std::string &message : errors)
     if (message.rfind("config.json", 0) == 0)
       message = configPath + message.substr(std::string("config.json").size());
   return errors.empty();
+}
+
+bool readHfQuantization(const std::string &folder, const json::Value *config,
+                        HfModelSpec &spec, std::vector<std::string> &errors) {
+  std::string where = "config.json: \"quantization_config\"";
+  json::Value separate;
+  if (!config) {
+    // GPTQ tools also write the same object as quantize_config.json.
+    std::string path = folder + "/quantize_config.json", text, error;
+    struct stat info;
+    if (::stat(path.c_str(), &info) != 0)
+      return true;
+    if (!readTextFile(path, text, error) || !json::parse(text, separate, error)) {
+      errors.push_back(path + ": " + error);
+      return false;
+    }
+    config = &separate;
+    where = path;
+  }
+  if (!config->isObject()) {
+    errors.push_back(where + " must be an object");
+    return false;
+  }
+  CheckpointQuantization quantization;
+  std::string error;
+  if (!parseQuantizationConfig(*config, quantization, error)) {
+    errors.push_back(where + ": " + error);
+    return false;
+  }
+  spec.quantization = quantization;
+  spec.fp8Activations = quantization.fp8Activations;
+  return true;
 }
 
 } // namespace loom

@@ -10,8 +10,10 @@
 #define LOOM_COMPILER_IMPORT_HF_HFCONFIG_H
 
 #include "loom/support/Json.h"
+#include "loom/support/Quantization.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,7 +48,19 @@ struct HfModelSpec {
   std::string storedDtype;
   /// Whether RoPE's inverse frequencies are rounded to storedDtype (the import option).
   bool roundRopeFrequencies = true;
+  /// The checkpoint's `quantization_config` (or GPTQ's quantize_config.json), when its
+  /// linear layers are stored quantized.
+  std::optional<CheckpointQuantization> quantization;
+  /// Whether quantized linear layers round their inputs to FP8 per token (W8A8): the
+  /// checkpoint asks for it and the import option does not turn it off.
+  bool fp8Activations = false;
 };
+
+/// Reads the `quantization_config` object of config.json, or quantize_config.json (which
+/// GPTQ tools write beside it), into `spec.quantization`. Returns false with the reasons
+/// in `errors` when the scheme is not one Loom takes.
+bool readHfQuantization(const std::string &folder, const json::Value *config,
+                        HfModelSpec &spec, std::vector<std::string> &errors);
 
 /// Reads `configPath`. On failure returns false; `errors` lists every problem.
 bool readHfConfig(const std::string &configPath, HfModelSpec &spec,

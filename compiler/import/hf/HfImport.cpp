@@ -47,12 +47,61 @@ public:
   bool has(const std::string &name) const { return checkpoint_.find(name) != nullptr; }
 
   /// x @ W^T + b for a PyTorch Linear stored [out, in]; x @ W + b for GPT-2's Conv1D
-  /// stored [in, out].
+  /// stored [in, out]. A layer the checkpoint stores quantized reads a quantized
+  /// weight, its input rounded to FP8 per token first when the checkpoint says so.
   Value linear(Value x, const std::string &prefix, int64_t in, int64_t out, bool bias,
                bool conv1d = false) {
-    Value w = conv1d ? weight(prefix + ".weight", {in, out}) : weight(prefix + ".weight", {out, in});
-    Value y = g_.matmul(x, w, /*transposeRhs=*/!conv1d);
+    Value y;
+    if (isQuantized(prefix)) {
+      if (conv1d)
+        errors_.push_back("layer '" + prefix + "' is a GPT-2 Conv1D stored quantized; "
+                          "quantized Conv1D layers are not supported");
+      if (spec_.fp8Activations)
+        x = QuantizeRowsOp::create(g_.builder(), g_.loc(), x, QuantCode::Fp8E4M3);
+      y = g_.matmul(x, quantizedWeight(prefix, out, in), /*transposeRhs=*/true);
+    } else {
+      Value w = conv1d ? weight(prefix + ".weight", {in, out})
+                       : weight(prefix + ".weight", {out, in});
+      y = g_.matmul(x, w, /*transposeRhs=*/!conv1d);
+    }
     return bias ? g_.add(y, weight(prefix + ".bias", {out})) : y;
+  }
+
+  /// Whether the checkpoint stores the Linear module `prefix` quantized.
+  bool isQuantized(const std::string &prefix) const {
+    return spec_.quantization && spec_.quantization->quantizes(prefix);
+  }
+
+  /// The weight [n, k] of the quantized Linear module `prefix`: its packed tensors must
+  /// all be in the checkpoint (their shapes and contents are checked when they load);
+  /// the scales' element type is the one stored.
+  Value quantizedWeight(const std::string &prefix, int64_t n, int64_t k) {
+    QuantEncoding encoding = spec_.quantization->encoding;
+    std::string name = prefix + ".weight";
+    bool complete = true;
+    for (const std::string &tensor : quantTensorNames(name, encoding))
+      if (!checkpoint_.find(tensor)) {
+        errors_.push_back("checkpoint has no tensor '" + tensor + "', which a " +
+                          quantSourceName(encoding.source) + " layer '" + prefix +
+                          "' stores");
+        complete = false;
+      }
+    std::string why;
+    if (complete && !scaleTypeFromCheckpoint(CheckpointReader(checkpoint_), name, encoding, why))
+      errors_.push_back(why);
+    else if (!(why = checkQuantEncoding(encoding, k)).empty())
+      errors_.push_back("layer '" + prefix + "': " + why);
+    Value w = g_.weight(name, {n, k});
+    auto op = w.getDefiningOp<WeightOp>();
+    op.setQuantAttr(QuantAttr::get(op.getContext(), encoding));
+    return w;
+  }
+
+  /// A [n, k] weight read as x @ W^T: quantized when the checkpoint stores the Linear
+  /// module `module` so (a quantized LM head).
+  Value matrix(const std::string &module, int64_t n, int64_t k) {
+    return isQuantized(module) ? quantizedWeight(module, n, k)
+                               : weight(module + ".weight", {n, k});
   }
 
   Value activation(Value x) {
@@ -157,8 +206,9 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
     x = layerOutput(m, p, x, o);
   }
   x = g.rmsNorm(x, m.weight("model.norm.weight", {h}), s.normEpsilon);
-  std::string head = s.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-  return {g.matmul(x, m.weight(head, {s.vocabSize, h}), /*transposeRhs=*/true)};
+  Value head = s.tieEmbeddings ? m.weight("model.embed_tokens.weight", {s.vocabSize, h})
+                               : m.matrix("lm_head", s.vocabSize, h);
+  return {g.matmul(x, head, /*transposeRhs=*/true)};
 }
 
 /// GPT-2: learned positions, pre-norm LayerNorm, fused QKV Conv1D, biases everywhere.
@@ -298,8 +348,9 @@ Value llamaStep(HfImporter &m, StepArgs &a) {
   // Only each sequence's last new token needs logits.
   x = g.gather(x, a.lastTokens);
   x = g.rmsNorm(x, m.weight("model.norm.weight", {h}), s.normEpsilon);
-  std::string head = s.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-  return g.matmul(x, m.weight(head, {s.vocabSize, h}), /*transposeRhs=*/true);
+  Value head = s.tieEmbeddings ? m.weight("model.embed_tokens.weight", {s.vocabSize, h})
+                               : m.matrix("lm_head", s.vocabSize, h);
+  return g.matmul(x, head, /*transposeRhs=*/true);
 }
 
 /// GPT-2 step: learned positions gathered at the tokens' positions.
@@ -405,6 +456,8 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
   if (!readHfConfig(folder + "/config.json", spec, errors, warnings))
     return false;
   spec.roundRopeFrequencies = options.ropeFrequencies != "f32";
+  if (options.fp8Activations == "none")
+    spec.fp8Activations = false;
   Checkpoint checkpoint;
   std::string error;
   if (!checkpoint.open(folder, error)) {

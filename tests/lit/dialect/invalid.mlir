@@ -76,6 +76,159 @@ func.func @stacked_count() {
 
 // -----
 
+// A quantized weight's groups have an allowed size.
+func.func @quant0() {
+  // expected-error @+1 {{#loom.quant group 48 is not one of 16, 32, 64, 128, 256}}
+  %w = loom.weight "w" quant <code = int4, group = 48, scale = f16, offset = zero, source = gptq> : tensor<8x96xf32>
+  return
+}
+
+// -----
+
+// Scales are f16, bf16 or f32.
+func.func @quant1() {
+  // expected-error @+1 {{#loom.quant scale type 'f64' is not f16, bf16 or f32}}
+  %w = loom.weight "w" quant <code = int4, group = 32, scale = f64, offset = zero, source = gptq> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// FP8 codes take no offset.
+func.func @quant2() {
+  // expected-error @+1 {{#loom.quant fp8e4m3 codes take no offset (offset zero)}}
+  %w = loom.weight "w" quant <code = fp8e4m3, group = 0, scale = f32, offset = zero, source = ct_float> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// FP8 codes are scaled per channel.
+func.func @quant3() {
+  // expected-error @+1 {{#loom.quant fp8e4m3 codes have one scale per channel (group 0), not groups of 32}}
+  %w = loom.weight "w" quant <code = fp8e4m3, group = 32, scale = f32, offset = none, source = ct_float> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// Act-order needs groups.
+func.func @quant4() {
+  // expected-error @+1 {{#loom.quant is permuted but has one group per channel}}
+  %w = loom.weight "w" quant <code = int8, group = 0, scale = f16, offset = zero, permuted = true, source = gptq> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// Round-to-nearest quantization is never permuted.
+func.func @quant5() {
+  // expected-error @+1 {{#loom.quant source rtn is never permuted}}
+  %w = loom.weight "w" quant <code = int4, group = 32, scale = f16, offset = zero, permuted = true, source = rtn> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// Round-to-nearest quantization has no mins.
+func.func @quant6() {
+  // expected-error @+1 {{#loom.quant source rtn has no mins}}
+  %w = loom.weight "w" quant <code = int4, group = 32, scale = f16, offset = min, source = rtn> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// GPTQ stores zero points and f16 scales.
+func.func @quant7() {
+  // expected-error @+1 {{#loom.quant source gptq stores int4 or int8 codes with f16 scales and no mins}}
+  %w = loom.weight "w" quant <code = int4, group = 32, scale = bf16, offset = zero, source = gptq> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// AWQ stores int4 codes in groups.
+func.func @quant8() {
+  // expected-error @+1 {{#loom.quant source awq stores int4 codes in groups with f16 scales, never permuted}}
+  %w = loom.weight "w" quant <code = int8, group = 32, scale = f16, offset = zero, source = awq> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// compressed-tensors pack-quantized stores integers.
+func.func @quant9() {
+  // expected-error @+1 {{#loom.quant source ct_packed stores int4 or int8 codes, never permuted, with no mins}}
+  %w = loom.weight "w" quant <code = int4, group = 32, scale = bf16, offset = min, source = ct_packed> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// compressed-tensors float-quantized stores FP8.
+func.func @quant10() {
+  // expected-error @+1 {{#loom.quant source ct_float stores fp8e4m3 codes}}
+  %w = loom.weight "w" quant <code = int8, group = 0, scale = f32, offset = none, source = ct_float> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// A quantized weight is a float matrix.
+func.func @quantop0() {
+  // expected-error @+1 {{is quantized but 'tensor<4x8x64xf32>' is not a float matrix [N, K]}}
+  %w = loom.weight "w" quant <code = int8, group = 0, scale = f16, offset = none, source = rtn> : tensor<4x8x64xf32>
+  return
+}
+
+// -----
+
+// A quantized weight's groups divide its inputs.
+func.func @quantop1() {
+  // expected-error @+1 {{is quantized in groups of 32, which do not divide its 48 inputs}}
+  %w = loom.weight "w" quant <code = int4, group = 32, scale = f16, offset = zero, source = gptq> : tensor<8x48xf32>
+  return
+}
+
+// -----
+
+// int4 codes pack two to a byte.
+func.func @quantop2() {
+  // expected-error @+1 {{holds int4 codes, two to a byte, but has an odd number of inputs (63)}}
+  %w = loom.weight "w" quant <code = int4, group = 0, scale = f16, offset = none, source = rtn> : tensor<8x63xf32>
+  return
+}
+
+// -----
+
+// Permuted weights are never stacked.
+func.func @quantop3() {
+  // expected-error @+1 {{is permuted (act-order) and stacked}}
+  %w = loom.weight "q" stacked ["k"] rows [4, 4] quant <code = int4, group = 32, scale = f16, offset = zero, permuted = true, source = gptq> : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// Rows are rounded to fp8e4m3 or int8.
+func.func @quantize_rows_int4(%x: tensor<4x64xf32>) {
+  // expected-error @+1 {{rounds rows to fp8e4m3 or int8, not int4}}
+  %y = loom.quantize_rows %x code int4 : tensor<4x64xf32>
+  return
+}
+
+// -----
+
+// Rows need an axis.
+func.func @quantize_rows_scalar(%x: tensor<f32>) {
+  // expected-error @+1 {{needs rank 1 or more: rows are along the last axis}}
+  %y = loom.quantize_rows %x code fp8e4m3 : tensor<f32>
+  return
+}
+
+// -----
+
 // Constants are small unless splat.
 func.func @case8() {
   // expected-error @+1 {{holds 4097 distinct elements; constants hold at most 4096}}

@@ -7,6 +7,8 @@
 // CHECK-SAME: (%{{.*}}: tensor<?x?xi64, #loom.dims<batch, seq>>)
 // CHECK: loom.weight "model.embed_tokens.weight" : tensor<2048x256xbf16>
 // CHECK: loom.weight "q" stacked ["k", "v"] rows [64, 16, 16] : tensor<96x64xbf16>
+// CHECK: loom.weight "g" quant <code = int4, group = 64, scale = f16, offset = zero, permuted = true, source = gptq> : tensor<64x128xbf16>
+// CHECK: loom.weight "u" stacked ["v"] rows [32, 32] quant <code = fp8e4m3, group = 0, scale = f32, offset = none, source = ct_float> : tensor<64x128xbf16>
 // CHECK: loom.constant dense<9.99999997E-7> : tensor<f32>
 // CHECK: loom.constant dense<[1, 2, 3]> : tensor<3xi64>
 // CHECK: loom.constant dense<true> : tensor<2x2xi1>
@@ -15,6 +17,8 @@
 func.func @sources(%ids: tensor<?x?xi64, #loom.dims<batch, seq>>) {
   %w = loom.weight "model.embed_tokens.weight" : tensor<2048x256xbf16>
   %qkv = loom.weight "q" stacked ["k", "v"] rows [64, 16, 16] : tensor<96x64xbf16>
+  %g = loom.weight "g" quant <code = int4, group = 64, scale = f16, offset = zero, permuted = true, source = gptq> : tensor<64x128xbf16>
+  %u = loom.weight "u" stacked ["v"] rows [32, 32] quant <code = fp8e4m3, group = 0, scale = f32, offset = none, source = ct_float> : tensor<64x128xbf16>
   %eps = loom.constant dense<1.0e-6> : tensor<f32>
   %idx = loom.constant dense<[1, 2, 3]> : tensor<3xi64>
   %t = loom.constant dense<true> : tensor<2x2xi1>
@@ -230,6 +234,16 @@ func.func @linear(%x: tensor<?x?x256xf32, #loom.dims<batch, seq>>, %w: tensor<51
                   %b: tensor<512xf32>, %v: tensor<8xbf16>, %m: tensor<8x3xbf16>) {
   %0 = loom.linear %x, %w bias %b transpose_weight : (tensor<?x?x256xf32, #loom.dims<batch, seq>>, tensor<512x256xf32>, tensor<512xf32>) -> tensor<?x?x512xf32, #loom.dims<batch, seq>>
   %1 = loom.linear %v, %m : (tensor<8xbf16>, tensor<8x3xbf16>) -> tensor<3xbf16>
+  return
+}
+
+// Rows rounded to a low-bit type with a scale each (dynamic FP8 or int8 activations).
+// CHECK-LABEL: func.func @quantize_rows
+// CHECK: loom.quantize_rows %{{.*}} code fp8e4m3 : tensor<?x256xbf16, #loom.dims<tokens>>
+// CHECK: loom.quantize_rows %{{.*}} code int8 : tensor<?x256xbf16, #loom.dims<tokens>>
+func.func @quantize_rows(%x: tensor<?x256xbf16, #loom.dims<tokens>>) {
+  %0 = loom.quantize_rows %x code fp8e4m3 : tensor<?x256xbf16, #loom.dims<tokens>>
+  %1 = loom.quantize_rows %x code int8 : tensor<?x256xbf16, #loom.dims<tokens>>
   return
 }
 

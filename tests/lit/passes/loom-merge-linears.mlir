@@ -86,3 +86,38 @@ func.func @apart(%x: tensor<?x64xf32, #loom.dims<tokens>>, %z: tensor<?x64xf32, 
   %ye = loom.linear %z, %d transpose_weight : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<16x64xf32>) -> tensor<?x16xf32, #loom.dims<tokens>>
   return %ya, %yb, %yc, %yd, %ye : tensor<?x16xf32, #loom.dims<tokens>>, tensor<?x16xf32, #loom.dims<tokens>>, tensor<?x16xf32, #loom.dims<tokens>>, tensor<?x16xf32, #loom.dims<tokens>>, tensor<?x16xf32, #loom.dims<tokens>>
 }
+
+// -----
+
+// Quantized weights of one encoding stack like any others: the stacked weight keeps the
+// encoding.
+// CHECK-LABEL: func.func @quantized_qk
+// CHECK: loom.weight "q.w" stacked ["k.w"] rows [128, 32] quant <code = int4, group = 32, scale = f16, offset = zero, source = gptq> : tensor<160x128xbf16>
+// CHECK-COUNT-1: loom.linear
+func.func @quantized_qk(%x: tensor<?x128xbf16, #loom.dims<tokens>>) -> (tensor<?x128xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>) {
+  %wq = loom.weight "q.w" quant <code = int4, group = 32, scale = f16, offset = zero, source = gptq> : tensor<128x128xbf16>
+  %wk = loom.weight "k.w" quant <code = int4, group = 32, scale = f16, offset = zero, source = gptq> : tensor<32x128xbf16>
+  %q = loom.linear %x, %wq transpose_weight : (tensor<?x128xbf16, #loom.dims<tokens>>, tensor<128x128xbf16>) -> tensor<?x128xbf16, #loom.dims<tokens>>
+  %k = loom.linear %x, %wk transpose_weight : (tensor<?x128xbf16, #loom.dims<tokens>>, tensor<32x128xbf16>) -> tensor<?x32xbf16, #loom.dims<tokens>>
+  return %q, %k : tensor<?x128xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>
+}
+
+// -----
+
+// Act-order (permuted) weights, and weights of different encodings, stay apart: nothing
+// changes.
+// CHECK-LABEL: func.func @quantized_apart
+// CHECK-COUNT-4: loom.weight "{{.}}.w" quant
+// CHECK-COUNT-4: loom.linear
+// CHECK-NOT: stacked
+func.func @quantized_apart(%x: tensor<?x128xbf16, #loom.dims<tokens>>) -> (tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>) {
+  %wq = loom.weight "q.w" quant <code = int4, group = 32, scale = f16, offset = zero, permuted = true, source = gptq> : tensor<32x128xbf16>
+  %wk = loom.weight "k.w" quant <code = int4, group = 32, scale = f16, offset = zero, permuted = true, source = gptq> : tensor<32x128xbf16>
+  %wv = loom.weight "v.w" quant <code = int8, group = 0, scale = f16, offset = none, source = rtn> : tensor<32x128xbf16>
+  %wo = loom.weight "o.w" quant <code = int4, group = 32, scale = f16, offset = zero, source = rtn> : tensor<32x128xbf16>
+  %q = loom.linear %x, %wq transpose_weight : (tensor<?x128xbf16, #loom.dims<tokens>>, tensor<32x128xbf16>) -> tensor<?x32xbf16, #loom.dims<tokens>>
+  %k = loom.linear %x, %wk transpose_weight : (tensor<?x128xbf16, #loom.dims<tokens>>, tensor<32x128xbf16>) -> tensor<?x32xbf16, #loom.dims<tokens>>
+  %v = loom.linear %x, %wv transpose_weight : (tensor<?x128xbf16, #loom.dims<tokens>>, tensor<32x128xbf16>) -> tensor<?x32xbf16, #loom.dims<tokens>>
+  %o = loom.linear %x, %wo transpose_weight : (tensor<?x128xbf16, #loom.dims<tokens>>, tensor<32x128xbf16>) -> tensor<?x32xbf16, #loom.dims<tokens>>
+  return %q, %k, %v, %o : tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>
+}
