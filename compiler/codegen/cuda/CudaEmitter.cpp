@@ -1,6 +1,7 @@
 //===- CudaEmitter.cpp - loom.kernel regions to CUDA C++ ------------------===//
 //
-// The module level: the helpers every kernel may use, one function per distinct kernel
+// The module level: the device files its kernels require (DeviceLibrary.h: the helpers
+// every kernel may use, kernel skeletons), one function per distinct kernel
 // (KernelWriter.h writes each), the launch recipe, and parsing fused IR for the
 // artifact and harness writers.
 //
@@ -8,6 +9,7 @@
 
 #include "compiler/codegen/cuda/CudaEmitter.h"
 
+#include "compiler/codegen/cuda/DeviceLibrary.h"
 #include "compiler/codegen/cuda/KernelWriter.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,202 +25,6 @@ using namespace mlir;
 namespace loom::cuda {
 
 namespace {
-
-/// Helpers every kernel may use; 16-bit float headers only when a kernel needs them.
-const char *kPrelude = R"(
-__device__ __forceinline__ long long loom_min(long long a, long long b) { return a < b ? a : b; }
-__device__ __forceinline__ long long loom_max(long long a, long long b) { return a > b ? a : b; }
-
-/// Programmatic dependent launch (sm_90 on): every kernel lets the next one in the
-/// stream start launching, then waits until the grids before it have finished and
-/// their writes are visible; only reads of what no kernel writes (weights) may come
-/// before the wait. Launched without the attribute, or before sm_90, both do nothing.
-__device__ __forceinline__ void loom_launch_next() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void loom_wait_prior() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
-/// Counts a block in: adds 1 to `*counter` and returns the count before. Called by one
-/// thread after a barrier, it releases the whole block's earlier writes at GPU scope
-/// and acquires those of the blocks counted before it (acquire-release; a barrier
-/// after it orders the other threads' reads).
-__device__ __forceinline__ unsigned loom_count_block(unsigned *counter) {
-  unsigned before;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
-  asm volatile("atom.add.acq_rel.gpu.global.u32 %0, [%1], 1;\n"
-               : "=r"(before) : "l"(counter) : "memory");
-#else
-  __threadfence();
-  before = atomicAdd(counter, 1u);
-  __threadfence();
-#endif
-  return before;
-}
-/// Starts bringing the 128-byte line at `p` into the L2 cache.
-__device__ __forceinline__ void loom_prefetch_l2(const void *p) {
-  asm volatile("prefetch.global.L2 [%0];\n" :: "l"(p));
-}
-
-/// Combining functions of reductions; max and min propagate NaN like the reference.
-struct LoomSum {
-  template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
-};
-struct LoomMax {
-  template <typename T> __device__ T operator()(T a, T b) const {
-    return (a != a || b != b) ? a + b : (a > b ? a : b);
-  }
-};
-struct LoomMin {
-  template <typename T> __device__ T operator()(T a, T b) const {
-    return (a != a || b != b) ? a + b : (a < b ? a : b);
-  }
-};
-
-/// `op` over `v` of every thread of the block, returned to every thread.
-template <typename T, typename Op> __device__ T loom_block_reduce(T v, Op op, T identity) {
-  __shared__ T partial[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int offset = 16; offset > 0; offset >>= 1)
-    v = op(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  __syncthreads();
-  if (lane == 0)
-    partial[warp] = v;
-  __syncthreads();
-  const int warps = (blockDim.x + 31) >> 5;
-  v = threadIdx.x < warps ? partial[threadIdx.x] : identity;
-  if (warp == 0)
-    for (int offset = 16; offset > 0; offset >>= 1)
-      v = op(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  if (threadIdx.x == 0)
-    partial[0] = v;
-  __syncthreads();
-  const T total = partial[0];
-  __syncthreads();
-  return total;
-}
-
-/// The sum of `v` over the block, returned to every thread.
-template <typename T> __device__ T loom_block_sum(T v) {
-  return loom_block_reduce(v, LoomSum(), T(0));
-}
-)";
-
-/// Tensor-core helpers (sm_80 and up): 16-byte asynchronous copies into shared memory
-/// (zero-filled past `bytes`), 8x8 matrix loads from shared memory, and the
-/// m16n8k16 multiply-accumulate with f32 accumulators.
-const char *kTensorCorePrelude = R"(
-__device__ __forceinline__ unsigned loom_smem(const void *p) {
-  return (unsigned)__cvta_generic_to_shared(p);
-}
-__device__ __forceinline__ void loom_cp_async16_at(unsigned shared, const void *global, int bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-               :: "r"(shared), "l"(global), "r"(bytes));
-}
-__device__ __forceinline__ void loom_cp_async16(void *shared, const void *global, int bytes) {
-  loom_cp_async16_at(loom_smem(shared), global, bytes);
-}
-__device__ __forceinline__ void loom_cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int N> __device__ __forceinline__ void loom_cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" :: "n"(N));
-}
-__device__ __forceinline__ void loom_ldmatrix_x4_at(unsigned r[4], unsigned address) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
-}
-__device__ __forceinline__ void loom_ldmatrix_x4_trans_at(unsigned r[4], unsigned address) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
-}
-__device__ __forceinline__ void loom_ldmatrix_x4(unsigned r[4], const void *p) {
-  loom_ldmatrix_x4_at(r, loom_smem(p));
-}
-__device__ __forceinline__ void loom_ldmatrix_x4_trans(unsigned r[4], const void *p) {
-  loom_ldmatrix_x4_trans_at(r, loom_smem(p));
-}
-__device__ __forceinline__ void loom_mma_bf16(float c[4], const unsigned a[4], const unsigned b[2]) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-__device__ __forceinline__ void loom_mma_f16(float c[4], const unsigned a[4], const unsigned b[2]) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-/// 2^x on the special-function unit (a denormal result flushes to zero; -inf gives 0).
-__device__ __forceinline__ float loom_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-/// Two floats as the packed 16-bit pair an mma operand register holds (low = first).
-__device__ __forceinline__ unsigned loom_pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<unsigned *>(&v);
-}
-__device__ __forceinline__ unsigned loom_pack_f16(float lo, float hi) {
-  __half2 v = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<unsigned *>(&v);
-}
-)";
-
-/// Warpgroup matrix multiply helpers (sm_90a only, so inside the feature test): the
-/// shared-memory descriptor of a 128-byte-swizzled K-major tile (8-row groups 1024
-/// bytes apart), the fences around asynchronous multiplies, and m64n128k16 with f32
-/// accumulators in 64 registers per thread.
-std::string wgmmaPrelude() {
-  std::string text = R"(
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-__device__ __forceinline__ unsigned long long loom_wgmma_desc(unsigned address) {
-  return (unsigned long long)((address & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) |
-         (1ull << 62);
-}
-__device__ __forceinline__ void loom_wgmma_fence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void loom_wgmma_commit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N> __device__ __forceinline__ void loom_wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory");
-}
-__device__ __forceinline__ void loom_fence_proxy_async() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-/// Keeps the compiler from moving accumulator reads or writes across a multiply.
-__device__ __forceinline__ void loom_wgmma_hold(float d[64]) {
-#pragma unroll
-  for (int i = 0; i < 64; ++i)
-    asm volatile("" : "+f"(d[i])::"memory");
-}
-)";
-  for (const char *kind : {"bf16", "f16"}) {
-    text += "__device__ __forceinline__ void loom_wgmma_m64n128_" + std::string(kind) +
-            "(float d[64], unsigned long long a, unsigned long long b) {\n"
-            "  asm volatile(\"{\\n.reg .pred p;\\nsetp.eq.u32 p, 1, 1;\\n\"\n"
-            "               \"wgmma.mma_async.sync.aligned.m64n128k16.f32." +
-            kind + "." + kind + " {";
-    for (int i = 0; i < 64; ++i)
-      text += (i ? ", %" : "%") + std::to_string(i);
-    text += "}, %64, %65, p, 1, 1, 0, 0;\\n}\\n\"\n               : ";
-    for (int i = 0; i < 64; ++i) {
-      // Eight operands to a line.
-      std::string separator = i == 0 ? "" : i % 8 ? ", " : ",\n                 ";
-      text += separator + "\"+f\"(d[" + std::to_string(i) + "])";
-    }
-    text += "\n               : \"l\"(a), \"l\"(b));\n}\n";
-  }
-  return text + "#endif\n";
-}
 
 /// A name that is the same for kernels identical in structure.
 std::string structuralName(KernelOp kernel) {
@@ -302,6 +108,8 @@ LogicalResult emitCuda(ModuleOp module, llvm::raw_ostream &os,
   std::string text;
   llvm::raw_string_ostream body(text);
   llvm::StringMap<bool> written;
+  DeviceFileSet files;
+  files.require("prelude.cuh");
   WalkResult result = module.walk([&](KernelOp kernel) {
     std::string name = structuralName(kernel);
     kernel->setAttr("loom.cuda_name", StringAttr::get(kernel.getContext(), name));
@@ -311,24 +119,25 @@ LogicalResult emitCuda(ModuleOp module, llvm::raw_ostream &os,
     if (failed(writer.write(body)))
       return WalkResult::interrupt();
     written[name] = true;
+    files.merge(writer.deviceFiles());
     if (kernels)
       kernels->push_back(writer.info());
     return WalkResult::advance();
   });
   if (result.wasInterrupted())
     return failure();
-  os << "// CUDA C++ generated by Loom: one extern \"C\" kernel per distinct fused "
-        "group.\n";
   // f32 kernels may use the asynchronous copies too (paged attention).
-  bool helpers = halves || text.find("loom_cp_async") != std::string::npos;
-  if (helpers)
-    os << "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n";
-  os << kPrelude;
-  if (helpers)
-    os << kTensorCorePrelude;
+  if (halves || text.find("loom_cp_async") != std::string::npos)
+    files.require("tensor_core.cuh");
   if (halves)
-    os << wgmmaPrelude();
-  os << text;
+    files.require("wgmma.cuh");
+  std::string head =
+      "// CUDA C++ generated by Loom: one extern \"C\" kernel per distinct "
+      "fused group.\n";
+  if (files.needsFloat16Headers())
+    head += "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n";
+  files.write(head);
+  os << head << text;
   return success();
 }
 

@@ -14,6 +14,7 @@
 #define LOOM_COMPILER_CODEGEN_CUDA_KERNELWRITER_H
 
 #include "compiler/codegen/cuda/CudaEmitter.h"
+#include "compiler/codegen/cuda/DeviceLibrary.h"
 #include "compiler/codegen/cuda/ElementEmitter.h"
 #include "passes/Passes.h"
 
@@ -47,10 +48,17 @@ public:
   /// Writes the kernel's function to `os`, or reports on the kernel op why it cannot.
   mlir::LogicalResult write(llvm::raw_ostream &os);
   const EmittedKernel &info() const { return info_; }
+  /// The device files the kernel's code uses (see require).
+  const DeviceFileSet &deviceFiles() const { return deviceFiles_; }
 
 private:
   mlir::Block &body() { return kernel_.getBody().front(); }
   mlir::ValueRange yielded() { return body().getTerminator()->getOperands(); }
+
+  /// Places device file `name` (compiler/codegen/cuda/device/<name>, a skeleton or
+  /// helpers) once into kernels.cu ahead of the kernels: called by the method whose
+  /// code instantiates or calls what the file defines.
+  void require(std::string_view name) { deviceFiles_.require(name); }
 
   bool refuse(const std::string &why) {
     why_ = why;
@@ -151,6 +159,7 @@ private:
   std::optional<Gate> gate_;
   /// The bodies of info_.phases, in order.
   std::vector<std::string> phaseCode_;
+  DeviceFileSet deviceFiles_;
   std::string why_;
 };
 
