@@ -186,8 +186,10 @@ struct LoomMergeLinearsPass : loom::impl::LoomMergeLinearsBase<LoomMergeLinearsP
         for (auto &group : groups) {
           if (!compatible(group.front(), op) || paired.contains(group.front()))
             continue;
-          if (group.size() == 1 && (meetsElementwise(group.front(), op) ||
-                                    meetsElementwise(op, group.front()))) {
+          bool quantized = plainWeight(op.getWeight()).getQuantAttr() != nullptr;
+          // Quantized layers are not paired: their kernels pair no columns.
+          if (group.size() == 1 && !quantized &&
+              (meetsElementwise(group.front(), op) || meetsElementwise(op, group.front()))) {
             group.push_back(op);
             paired.insert(group.front());
             return;

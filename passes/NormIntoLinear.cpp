@@ -63,6 +63,13 @@ LinearOp readingLinear(KernelOp kernel, unsigned index) {
   if (!linear || !linear.getTransposeWeight() || !arg.hasOneUse() ||
       linear.getInput() != arg)
     return {};
+  // Quantized layers' kernels take no prologue: they dequantize as they read.
+  auto weight = llvm::dyn_cast<BlockArgument>(linear.getWeight());
+  if (weight) {
+    Value outer = kernel.getInputs()[weight.getArgNumber()];
+    if (auto source = outer.getDefiningOp<WeightOp>(); source && source.getQuantAttr())
+      return {};
+  }
   return linear;
 }
 

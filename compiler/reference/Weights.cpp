@@ -77,30 +77,14 @@ public:
 
   bool loadQuantized(const std::string &name, const QuantEncoding &encoding, int64_t n,
                      int64_t k, QuantizedWeight &out, std::string &error) override {
-    if (encoding.source == QuantSource::Rtn)
-      return WeightSource::loadQuantized(name, encoding, n, k, out, error);
-    if (!single_.path.empty()) {
-      SingleFileReader reader(single_);
-      return readQuantizedWeight(reader, name, encoding, n, k, out, error);
-    }
-    CheckpointReader reader(checkpoint_);
-    return readQuantizedWeight(reader, name, encoding, n, k, out, error);
+    if (!single_.path.empty())
+      return loadQuantizedWeight(SafetensorsFileReader(single_), name, encoding, n, k, out,
+                                 error);
+    return loadQuantizedWeight(CheckpointReader(checkpoint_), name, encoding, n, k, out,
+                               error);
   }
 
 private:
-  /// The tensors of one safetensors file.
-  class SingleFileReader : public TensorReader {
-  public:
-    explicit SingleFileReader(const SafetensorsHeader &file) : file_(file) {}
-    const TensorInfo *find(std::string_view name) const override { return file_.find(name); }
-    bool read(const TensorInfo &tensor, std::string &bytes, std::string &error) const override {
-      return readTensorBytes(file_, tensor, bytes, error);
-    }
-
-  private:
-    const SafetensorsHeader &file_;
-  };
-
   Checkpoint checkpoint_;
   SafetensorsHeader single_;
 };

@@ -215,6 +215,17 @@ loom_status_t loom_model_s::parse(const json::Value &manifest, const std::string
       if (!name || !name->isString() || !bufferIndex(w, part.buffer))
         return bad("a weight lacks a name or buffer");
       part.name = name->asString();
+      if (w.get("quant")) {
+        if (std::string why = parseQuantizedPart(w, buffers.size(), part); !why.empty())
+          return bad(why);
+        for (int b : {part.buffer, part.scales, part.zeros, part.mins, part.perm})
+          if (b >= 0) {
+            weightBuffers += !buffers[b].weight;
+            buffers[b].weight = true;
+          }
+        weights.push_back(std::move(part));
+        continue;
+      }
       if (const json::Value *offset = w.get("offset")) {
         const json::Value *shape = w.get("shape");
         if (!offset->isInteger() || offset->asInteger() < 0 || !shape ||
@@ -435,14 +446,33 @@ loom_status_t loom_model_bind_weights_with_progress(loom_model_t model, const ch
              : !readSafetensorsHeader(path, single, error))
     return makeStatus(LOOM_STATUS_NOT_FOUND, error);
   uint64_t doneBytes = 0, totalBytes = 0;
+  CheckpointReader folderReader(checkpoint);
+  SafetensorsFileReader fileReader(single);
+  const TensorReader &reader =
+      folder ? static_cast<const TensorReader &>(folderReader) : fileReader;
+  // What a part reads: its tensor, or a quantized part's packed tensors.
+  auto partBytes = [&](const WeightPart &part) {
+    uint64_t bytes = 0;
+    for (const std::string &name : part.quant ? quantTensorNames(part.name, *part.quant)
+                                              : std::vector<std::string>{part.name})
+      if (const TensorInfo *t = reader.find(name))
+        bytes += t->fileEnd - t->fileBegin;
+    return bytes;
+  };
   for (const WeightPart &part : model->weights)
-    if (const TensorInfo *t =
-            folder ? checkpoint.find(part.name) : single.find(part.name))
-      totalBytes += t->fileEnd - t->fileBegin;
+    totalBytes += partBytes(part);
   size_t done = 0;
   std::map<std::string, MappedFile> maps;
   DeviceConverter converter(model->device, model->arch);
   for (const WeightPart &part : model->weights) {
+    if (part.quant) {
+      if (loom_status_t s = model->bindQuantized(part, reader))
+        return s;
+      doneBytes += partBytes(part);
+      if (progress)
+        progress(user, ++done, model->weights.size(), doneBytes, totalBytes);
+      continue;
+    }
     const std::string &name = part.name;
     const int buffer = part.buffer;
     const TensorInfo *tensor = folder ? checkpoint.find(name) : single.find(name);

@@ -11,6 +11,7 @@
 #include "loom/runtime.h"
 #include "loom/support/Json.h"
 #include "loom/support/MemoryPlan.h"
+#include "loom/support/Quantization.h"
 #include "loom/support/Safetensors.h"
 
 #include <cstdint>
@@ -87,6 +88,12 @@ struct WeightPart {
   bool stacked = false;
   int64_t offset = 0;
   std::vector<int64_t> shape;
+  /// A quantized weight's part: its encoding, its first row in the buffers, and the
+  /// buffers of its scales, zeros, mins and input permutation (-1 when it has none);
+  /// `buffer` holds the codes and `shape` is the part's [rows, K].
+  std::optional<QuantEncoding> quant;
+  int64_t row = 0;
+  int scales = -1, zeros = -1, mins = -1, perm = -1;
 };
 
 /// Which kernels a run launches programmatically (griddepcontrol): none; those the
@@ -146,6 +153,10 @@ struct loom_model_s {
   loom_status_t parse(const loom::json::Value &manifest, const std::string &path);
   /// Allocates and zero-fills the zeroed buffers.
   loom_status_t allocateZeroed();
+  /// Repacks a quantized weight part read through `reader` into the kernel layout and
+  /// uploads it to its buffers (QuantizedUpload.cpp).
+  loom_status_t bindQuantized(const loom::rt::WeightPart &part,
+                              const loom::TensorReader &reader);
   /// The shape of `dims` for `sizes`; binds plain names from `given` when provided.
   loom_status_t shape(const std::vector<std::string> &dims, const std::string &what,
                       std::map<std::string, int64_t> &sizes, const int64_t *given,
@@ -153,6 +164,11 @@ struct loom_model_s {
 };
 
 namespace loom::rt {
+
+/// Reads a quantized weight part of the manifest (`quant`, `row`, `shape`, `buffer` and
+/// the buffers of its scales, zeros, mins, permutation) into `part`; `buffers` is how
+/// many buffers the manifest has. Returns what is wrong, or nothing.
+std::string parseQuantizedPart(const json::Value &entry, size_t buffers, WeightPart &part);
 
 /// Lays a run's buffers out for `sizes` (every named dimension bound) in the model's
 /// arena, except `pinned` ones, which live at the given device pointers (inputs read in

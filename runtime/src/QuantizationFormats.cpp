@@ -372,6 +372,45 @@ std::vector<std::string> quantTensorNames(const std::string &name,
   return {};
 }
 
+const TensorInfo *SafetensorsFileReader::find(std::string_view name) const {
+  return file_.find(name);
+}
+
+bool SafetensorsFileReader::read(const TensorInfo &tensor, std::string &bytes,
+                                 std::string &error) const {
+  return readTensorBytes(file_, tensor, bytes, error);
+}
+
+bool loadQuantizedWeight(const TensorReader &reader, const std::string &name,
+                         const QuantEncoding &encoding, int64_t n, int64_t k,
+                         QuantizedWeight &out, std::string &error) {
+  if (encoding.source != QuantSource::Rtn)
+    return readQuantizedWeight(reader, name, encoding, n, k, out, error);
+  const TensorInfo *info = reader.find(name);
+  if (!info) {
+    error = "weight '" + name + "' is not in the checkpoint";
+    return false;
+  }
+  if (info->shape != std::vector<int64_t>{n, k} || !dtypeIsFloat(info->dtype) ||
+      dtypeSize(info->dtype) < 2) {
+    error = "weight '" + name + "' is to be quantized at load as a float [" +
+            std::to_string(n) + ", " + std::to_string(k) + "] matrix of F32, F16 or BF16; the "
+            "checkpoint holds " + dtypeName(info->dtype) + " of another shape or type";
+    return false;
+  }
+  std::string bytes;
+  if (!reader.read(*info, bytes, error))
+    return false;
+  std::vector<float> weight(static_cast<size_t>(n * k));
+  for (int64_t i = 0; i < n * k; ++i)
+    weight[i] = static_cast<float>(loadElement(info->dtype, bytes.data(), i));
+  if (!quantizeRoundToNearest(weight.data(), n, k, encoding, out, error)) {
+    error = "weight '" + name + "': " + error;
+    return false;
+  }
+  return true;
+}
+
 bool scaleTypeFromCheckpoint(const TensorReader &reader, const std::string &name,
                              QuantEncoding &encoding, std::string &error) {
   if (encoding.source == QuantSource::Rtn)

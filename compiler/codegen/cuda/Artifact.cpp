@@ -9,6 +9,7 @@
 
 #include "compiler/Compiler.h"
 #include "compiler/codegen/cuda/CudaEmitter.h"
+#include "compiler/codegen/cuda/QuantizedWeights.h"
 #include "compiler/codegen/cuda/ElementEmitter.h"
 #include "dialects/loom/Shape.h"
 
@@ -182,6 +183,18 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
     bufferTypes.push_back(value.getType());
     return true;
   };
+  // A quantized weight's other buffers (scales, zeros or mins, permutation) by its
+  // value, after the codes buffer bufferOf gives.
+  llvm::DenseMap<Value, std::vector<int>> quantBuffersOf;
+  auto addRawBuffer = [&](const cuda::QuantBuffer &b, MLIRContext *context) {
+    std::string shape;
+    for (int64_t d : b.shape)
+      shape += (shape.empty() ? "" : ", ") + jsonString(std::to_string(d));
+    buffers += std::string(count ? ",\n    " : "\n    ") + "{\"dtype\": " +
+               jsonString(b.dtype) + ", \"shape\": [" + shape + "]}";
+    bufferTypes.push_back(RankedTensorType::get(b.shape, IntegerType::get(context, 8)));
+    return count++;
+  };
   Block &body = entry.getBody().front();
   for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
     if (!addBuffer(arg))
@@ -197,7 +210,38 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
   }
   int weightCount = 0, launchCount = 0, counterBuffer = -1;
   for (Operation &op : body) {
-    if (auto weight = llvm::dyn_cast<WeightOp>(op)) {
+    if (auto weight = llvm::dyn_cast<WeightOp>(op); weight && weight.getQuantAttr()) {
+      // Codes, scales, zeros or mins, permutation: each part lists where its rows go.
+      QuantAttr quant = weight.getQuantAttr();
+      ArrayRef<int64_t> dims = weight.getType().getShape();
+      std::vector<cuda::QuantBuffer> parts = cuda::quantBuffers(quant, dims[0], dims[1]);
+      std::vector<int> ids;
+      for (const cuda::QuantBuffer &b : parts) {
+        ids.push_back(addRawBuffer(b, weight.getContext()));
+        weightBuffers.push_back(ids.back());
+      }
+      bufferOf[weight] = ids[0];
+      quantBuffersOf[weight] = std::vector<int>(ids.begin() + 1, ids.end());
+      QuantEncoding e = quant.getEncoding();
+      std::string encoding =
+          "{\"code\": " + jsonString(quantElementName(e.element)) +
+          ", \"group\": " + std::to_string(e.groupSize) +
+          ", \"scale\": " + jsonString(dtypeName(e.scaleType)) +
+          ", \"offset\": " + jsonString(quantOffsetName(e.offset)) +
+          ", \"permuted\": " + (e.permuted ? "true" : "false") +
+          ", \"source\": " + jsonString(quantSourceName(e.source)) + "}";
+      int64_t row = 0;
+      for (auto [name, rows] : weight.getParts()) {
+        std::string part = "{\"name\": " + jsonString(name) + ", \"buffer\": " +
+                           std::to_string(ids[0]) + ", \"row\": " + std::to_string(row) +
+                           ", \"shape\": [" + std::to_string(rows) + ", " +
+                           std::to_string(dims[1]) + "], \"quant\": " + encoding;
+        for (size_t b = 1; b < parts.size(); ++b)
+          part += ", " + jsonString(parts[b].role) + ": " + std::to_string(ids[b]);
+        weights += std::string(weightCount++ ? ",\n    " : "\n    ") + part + "}";
+        row += rows;
+      }
+    } else if (auto weight = llvm::dyn_cast<WeightOp>(op)) {
       if (!addBuffer(weight))
         return false;
       weightBuffers.push_back(bufferOf[weight]);
@@ -236,6 +280,10 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
         }
         args += (args.empty() ? "" : ", ") + std::to_string(bufferOf[input]);
         launchArgs.back().push_back(bufferOf[input]);
+        for (int extra : quantBuffersOf.lookup(input)) {
+          args += ", " + std::to_string(extra);
+          launchArgs.back().push_back(extra);
+        }
       }
       for (auto [i, result] : llvm::enumerate(kernel.getResults())) {
         int updated = i < info.inPlace.size() ? info.inPlace[i] : -1;

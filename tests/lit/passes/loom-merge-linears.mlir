@@ -121,3 +121,20 @@ func.func @quantized_apart(%x: tensor<?x128xbf16, #loom.dims<tokens>>) -> (tenso
   %o = loom.linear %x, %wo transpose_weight : (tensor<?x128xbf16, #loom.dims<tokens>>, tensor<32x128xbf16>) -> tensor<?x32xbf16, #loom.dims<tokens>>
   return %q, %k, %v, %o : tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>, tensor<?x32xbf16, #loom.dims<tokens>>
 }
+
+// -----
+
+// A quantized gate and up meet in silu(g) * u but are not paired (their kernels pair no
+// columns), and since they meet they do not stack either: nothing changes.
+// CHECK-LABEL: func.func @quantized_swiglu
+// CHECK-NOT: stacked
+// CHECK-COUNT-2: loom.linear
+func.func @quantized_swiglu(%x: tensor<?x64xbf16, #loom.dims<tokens>>) -> tensor<?x96xbf16, #loom.dims<tokens>> {
+  %wg = loom.weight "gate" quant <code = int4, group = 32, scale = f16, offset = none, source = rtn> : tensor<96x64xbf16>
+  %wu = loom.weight "up" quant <code = int4, group = 32, scale = f16, offset = none, source = rtn> : tensor<96x64xbf16>
+  %g = loom.linear %x, %wg transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  %u = loom.linear %x, %wu transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<96x64xbf16>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  %s = loom.silu %g : tensor<?x96xbf16, #loom.dims<tokens>>
+  %y = loom.mul %s, %u : (tensor<?x96xbf16, #loom.dims<tokens>>, tensor<?x96xbf16, #loom.dims<tokens>>) -> tensor<?x96xbf16, #loom.dims<tokens>>
+  return %y : tensor<?x96xbf16, #loom.dims<tokens>>
+}

@@ -46,3 +46,18 @@ func.func @f32(%x: tensor<?x64xf32, #loom.dims<tokens>>, %s: tensor<64xf32>,
   %y = loom.linear %n, %w transpose_weight : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<128x64xf32>) -> tensor<?x128xf32, #loom.dims<tokens>>
   return %y : tensor<?x128xf32, #loom.dims<tokens>>
 }
+
+// -----
+
+// A quantized linear layer dequantizes as it reads and takes no prologue: the norm keeps
+// its kernel and the layer reads its output.
+// CHECK-LABEL: func.func @quantized
+// CHECK: %[[N:.+]] = loom.kernel normalization
+// CHECK: loom.kernel matmul(%[[N]], %{{.+}})
+// CHECK-NOT: loom.rms_norm
+func.func @quantized(%x: tensor<?x64xbf16, #loom.dims<tokens>>, %s: tensor<64xbf16>) -> tensor<?x128xbf16, #loom.dims<tokens>> {
+  %w = loom.weight "w" quant <code = int4, group = 32, scale = f16, offset = zero, source = gptq> : tensor<128x64xbf16>
+  %n = loom.rms_norm %x, %s axis 1 epsilon 1.000000e-06 : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<64xbf16>) -> tensor<?x64xbf16, #loom.dims<tokens>>
+  %y = loom.linear %n, %w transpose_weight : (tensor<?x64xbf16, #loom.dims<tokens>>, tensor<128x64xbf16>) -> tensor<?x128xbf16, #loom.dims<tokens>>
+  return %y : tensor<?x128xbf16, #loom.dims<tokens>>
+}

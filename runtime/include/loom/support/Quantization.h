@@ -112,6 +112,16 @@ public:
 private:
   const Checkpoint &checkpoint_;
 };
+/// A reader over one safetensors file.
+class SafetensorsFileReader : public TensorReader {
+public:
+  explicit SafetensorsFileReader(const SafetensorsHeader &file) : file_(file) {}
+  const TensorInfo *find(std::string_view name) const override;
+  bool read(const TensorInfo &tensor, std::string &bytes, std::string &error) const override;
+
+private:
+  const SafetensorsHeader &file_;
+};
 
 /// The checkpoint tensors that hold the weight `name` ("<layer>.weight") in
 /// `encoding.source`'s layout, e.g. "<layer>.qweight", "<layer>.qzeros",
@@ -154,6 +164,13 @@ bool readQuantizedWeight(const TensorReader &reader, const std::string &name,
 bool quantizeRoundToNearest(const float *weight, int64_t n, int64_t k,
                             const QuantEncoding &encoding, QuantizedWeight &out,
                             std::string &error);
+
+/// The weight `name` [n, k] in Loom's unpacked form from any source: readQuantizedWeight
+/// for the checkpoint formats; for Rtn, the float tensor `name` (F32, F16 or BF16, of
+/// shape [n, k]) quantized by quantizeRoundToNearest. Errors name the weight.
+bool loadQuantizedWeight(const TensorReader &reader, const std::string &name,
+                         const QuantEncoding &encoding, int64_t n, int64_t k,
+                         QuantizedWeight &out, std::string &error);
 
 /// W [N, K] as float32, row-major: exactly the formula of the encoding, each product
 /// computed in float32 from the float32 scale (exact for integer codes of 8 bits or
