@@ -32,6 +32,10 @@
 
 #include "llvm/Support/MathExtras.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-choose-tiles"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMCHOOSETILES
 #include "passes/Passes.h.inc"
@@ -95,7 +99,9 @@ KernelSchedule attentionSchedule(AttentionOp op, StringRef target) {
   KernelSchedule s;
   s.sharedKib = sharedKibOf(target);
   Shape q = shapeOf(op.getQuery()), v = shapeOf(op.getValue());
-  auto fits = [](const Dim &d) { return d.isStatic() && d.size % 16 == 0 && d.size <= 128; };
+  auto fits = [](const Dim &d) {
+    return d.isStatic() && d.size % 16 == 0 && d.size <= 128;
+  };
   s.tensorCores = isHalf(op.getQuery()) && isHalf(op.getKey()) && isHalf(op.getValue()) &&
                   fits(q.back()) && fits(v.back());
   s.tileQ = 64;
@@ -161,11 +167,10 @@ struct ChooseTiles : public loom::impl::LoomChooseTilesBase<ChooseTiles> {
   using Base::Base;
 
   void runOnOperation() override {
-    if (target != "sm_80" && target != "sm_86" && target != "sm_89" && target != "sm_90" &&
-        target != "sm_90a") {
-      getOperation()->emitError()
-          << "loom-choose-tiles: unsupported target '" << target
-          << "' (sm_80, sm_86, sm_89, sm_90, sm_90a)";
+    if (target != "sm_80" && target != "sm_86" && target != "sm_89" &&
+        target != "sm_90" && target != "sm_90a") {
+      getOperation()->emitError() << "loom-choose-tiles: unsupported target '" << target
+                                  << "' (sm_80, sm_86, sm_89, sm_90, sm_90a)";
       return signalPassFailure();
     }
     getOperation()->walk([&](KernelOp kernel) {
@@ -174,6 +179,8 @@ struct ChooseTiles : public loom::impl::LoomChooseTilesBase<ChooseTiles> {
       KernelSchedule s = chooseSchedule(kernel, target);
       kernel.setScheduleAttr(s.toAttr(kernel.getContext(), kernel.getKind()));
       ++numScheduled;
+      LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": numScheduled " << numScheduled.getValue()
+                              << "\n");
     });
   }
 };

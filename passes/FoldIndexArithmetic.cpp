@@ -14,6 +14,10 @@
 
 #include "mlir/IR/Builders.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-fold-index-arithmetic"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMFOLDINDEXARITHMETIC
 #include "passes/Passes.h.inc"
@@ -27,6 +31,7 @@ namespace {
 struct LoomFoldIndexArithmeticPass
     : loom::impl::LoomFoldIndexArithmeticBase<LoomFoldIndexArithmeticPass> {
   void runOnOperation() override {
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": on " << getOperation()->getName() << "\n");
     IndexAnalysis analysis;
     SmallVector<std::pair<Value, int64_t>> constants;
     getOperation()->walk([&](Operation *op) {
@@ -46,16 +51,19 @@ struct LoomFoldIndexArithmeticPass
       builder.setInsertionPointAfterValue(value);
       Location loc = value.getLoc();
       Type element = type.getElementType();
-      Attribute scalar = element.isInteger(1) ? Attribute(builder.getBoolAttr(constant != 0))
-                                              : Attribute(builder.getIntegerAttr(element, constant));
+      Attribute scalar = element.isInteger(1)
+                             ? Attribute(builder.getBoolAttr(constant != 0))
+                             : Attribute(builder.getIntegerAttr(element, constant));
       Value replacement;
       if (type.hasStaticShape()) {
         replacement = ConstantOp::create(
-            builder, loc, DenseElementsAttr::get(RankedTensorType::get(type.getShape(), element),
-                                                 scalar));
+            builder, loc,
+            DenseElementsAttr::get(RankedTensorType::get(type.getShape(), element),
+                                   scalar));
       } else {
         Value splat = ConstantOp::create(
-            builder, loc, DenseElementsAttr::get(RankedTensorType::get({}, element), scalar));
+            builder, loc,
+            DenseElementsAttr::get(RankedTensorType::get({}, element), scalar));
         replacement = BroadcastOp::create(builder, loc, type, splat);
       }
       value.replaceAllUsesWith(replacement);

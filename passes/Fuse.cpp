@@ -36,6 +36,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-fuse"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMFUSE
 #include "passes/Passes.h.inc"
@@ -233,8 +237,9 @@ llvm::DenseSet<Value> keyValueSide(Grouping &grouping, unsigned self,
 }
 
 bool onlyLayout(ArrayRef<Operation *> ops) {
-  return llvm::all_of(
-      ops, [](Operation *op) { return llvm::isa<TransposeOp, ReshapeOp, BroadcastOp>(op); });
+  return llvm::all_of(ops, [](Operation *op) {
+    return llvm::isa<TransposeOp, ReshapeOp, BroadcastOp>(op);
+  });
 }
 
 /// Whether `operand` of `anchor` may be computed inside the anchor's kernel. The paged
@@ -268,7 +273,8 @@ bool absorbOnePrologue(Grouping &grouping, unsigned self, Operation *anchor) {
       if (!group || *group == self || grouping.anchor(*group) ||
           !grouping.feedsOnly(*group, self) || grouping.reachesIndirectly(*group, self))
         continue;
-      if (attention && keyValue.contains(operand) && !onlyLayout(grouping.members(*group)))
+      if (attention && keyValue.contains(operand) &&
+          !onlyLayout(grouping.members(*group)))
         continue;
       grouping.merge(self, *group);
       return true;
@@ -365,6 +371,8 @@ struct LoomFusePass : loom::impl::LoomFuseBase<LoomFusePass> {
           continue;
         outline(members, kind, builder);
         ++numKernels;
+        LLVM_DEBUG(llvm::dbgs()
+                   << DEBUG_TYPE ": numKernels " << numKernels.getValue() << "\n");
       }
       // A kernel sits where its last op was; readers of its earlier outputs move after
       // it.

@@ -111,7 +111,8 @@ IndexFn simplify(IndexFn f) {
 }
 
 bool isIntegerTensor(Value v) {
-  return llvm::isa<IntegerType>(llvm::cast<RankedTensorType>(v.getType()).getElementType());
+  return llvm::isa<IntegerType>(
+      llvm::cast<RankedTensorType>(v.getType()).getElementType());
 }
 
 } // namespace
@@ -125,8 +126,9 @@ IndexFn IndexAnalysis::lookup(Value value, int depth) {
   auto it = cache_.find(value);
   if (it != cache_.end())
     return it->second;
-  IndexFn f = depth > kMaxDepth || !isIntegerTensor(value) ? unknown()
-                                                           : simplify(compute(value, depth));
+  IndexFn f = depth > kMaxDepth || !isIntegerTensor(value)
+                  ? unknown()
+                  : simplify(compute(value, depth));
   cache_[value] = f;
   return f;
 }
@@ -136,7 +138,8 @@ IndexFn IndexAnalysis::compute(Value value, int depth) {
   if (!op)
     return unknown();
   int64_t rank = shapeOf(value).size();
-  bool isBool = llvm::cast<RankedTensorType>(value.getType()).getElementType().isInteger(1);
+  bool isBool =
+      llvm::cast<RankedTensorType>(value.getType()).getElementType().isInteger(1);
   auto operand = [&](Value v) { return alignTo(lookup(v, depth + 1), v, value); };
 
   if (auto constant = llvm::dyn_cast<ConstantOp>(op)) {
@@ -299,7 +302,8 @@ IndexFn IndexAnalysis::compute(Value value, int depth) {
     if (!in.isConstant() || in.kind != IndexFn::Kind::Int || cumsum.getReverse())
       return unknown();
     // The running sum of a constant c is c * (i + 1), or c * i when exclusive.
-    IndexFn out = constantFn(IndexFn::Kind::Int, rank, cumsum.getExclusive() ? 0 : in.constant);
+    IndexFn out =
+        constantFn(IndexFn::Kind::Int, rank, cumsum.getExclusive() ? 0 : in.constant);
     out.coeffs[cumsum.getAxis()] = in.constant;
     return out;
   }

@@ -16,6 +16,10 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-infer-shapes"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMINFERSHAPES
 #include "passes/Passes.h.inc"
@@ -192,6 +196,8 @@ struct LoomInferShapesPass : loom::impl::LoomInferShapesBase<LoomInferShapesPass
         dim = known;
         changed = true;
         ++numRefined;
+        LLVM_DEBUG(llvm::dbgs()
+                   << DEBUG_TYPE ": numRefined " << numRefined.getValue() << "\n");
       }
     if (changed)
       result.setType(makeTensorType(shape, type.getElementType()));

@@ -23,8 +23,7 @@ void loom::populateLoomCanonicalizationPatterns(RewritePatternSet &patterns) {
 
 namespace {
 
-struct LoomCanonicalizePass
-    : loom::impl::LoomCanonicalizeBase<LoomCanonicalizePass> {
+struct LoomCanonicalizePass : loom::impl::LoomCanonicalizeBase<LoomCanonicalizePass> {
   using LoomCanonicalizeBase::LoomCanonicalizeBase;
 
   LogicalResult initialize(MLIRContext *context) override {
@@ -47,8 +46,8 @@ struct LoomCanonicalizePass
     });
     bool changed = false;
     if (failed(applyOpPatternsGreedily(loomOps, patterns, config, &changed))) {
-      getOperation()->emitError() << "loom-canonicalize did not converge in "
-                                  << maxIterations << " iterations";
+      getOperation()->emitError()
+          << "loom-canonicalize did not converge in " << maxIterations << " iterations";
       return signalPassFailure();
     }
     if (!changed)

@@ -12,7 +12,8 @@ namespace loom::match {
 
 std::optional<double> splatValue(Value value) {
   auto constant = value ? value.getDefiningOp<ConstantOp>() : nullptr;
-  auto dense = constant ? llvm::dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
+  auto dense =
+      constant ? llvm::dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
   if (!dense || (!dense.isSplat() && dense.getNumElements() != 1))
     return std::nullopt;
   Type element = dense.getElementType();
@@ -144,7 +145,8 @@ std::optional<LayoutView> layoutView(Value value, function_ref<bool(Value)> stop
   // The longest chain that only regroups whole dimensions (a reshape splitting a
   // dimension of an earlier source ends it).
   for (size_t length = chain.size() + 1; length-- > 0;)
-    if (std::optional<LayoutView> view = viewThrough(ArrayRef(chain).take_front(length), value))
+    if (std::optional<LayoutView> view =
+            viewThrough(ArrayRef(chain).take_front(length), value))
       return view;
   return std::nullopt;
 }
@@ -201,7 +203,8 @@ Value stripHeadRepeat(Value value, int64_t &repeats) {
     return value;
   Shape xs = shapeOf(x);
   Shape merged = shapeOf(merge);
-  if (!xs[1].isStatic() || merged != Shape{xs[0], Dim::fixed(xs[1].size * r), xs[2], xs[3]})
+  if (!xs[1].isStatic() ||
+      merged != Shape{xs[0], Dim::fixed(xs[1].size * r), xs[2], xs[3]})
     return value;
   repeats = r;
   return x;

@@ -20,6 +20,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-merge-cache-writes"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMMERGECACHEWRITES
 #include "passes/Passes.h.inc"
@@ -112,6 +116,8 @@ struct LoomMergeCacheWritesPass
           scatters[i] = merge(first, second);
           scatters[j] = nullptr;
           ++numMerged;
+          LLVM_DEBUG(llvm::dbgs()
+                     << DEBUG_TYPE ": numMerged " << numMerged.getValue() << "\n");
         }
       }
     });

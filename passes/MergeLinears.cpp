@@ -27,6 +27,10 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-merge-linears"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMMERGELINEARS
 #include "passes/Passes.h.inc"
@@ -189,7 +193,8 @@ struct LoomMergeLinearsPass : loom::impl::LoomMergeLinearsBase<LoomMergeLinearsP
           bool quantized = plainWeight(op.getWeight()).getQuantAttr() != nullptr;
           // Quantized layers are not paired: their kernels pair no columns.
           if (group.size() == 1 && !quantized &&
-              (meetsElementwise(group.front(), op) || meetsElementwise(op, group.front()))) {
+              (meetsElementwise(group.front(), op) ||
+               meetsElementwise(op, group.front()))) {
             group.push_back(op);
             paired.insert(group.front());
             return;
@@ -208,6 +213,8 @@ struct LoomMergeLinearsPass : loom::impl::LoomMergeLinearsBase<LoomMergeLinearsP
           if (group.size() > 1) {
             merge(group);
             ++numMerged;
+            LLVM_DEBUG(llvm::dbgs()
+                       << DEBUG_TYPE ": numMerged " << numMerged.getValue() << "\n");
           }
     });
   }

@@ -21,6 +21,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-norm-into-linear"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMNORMINTOLINEAR
 #include "passes/Passes.h.inc"
@@ -76,7 +80,8 @@ LinearOp readingLinear(KernelOp kernel, unsigned index) {
 /// `reader` rebuilt with `norm` (of kernel `normKernel`) as the prologue of the linear
 /// layer that reads its operand `index`.
 void absorb(KernelOp reader, unsigned index, KernelOp normKernel, RmsNormOp norm) {
-  Value x = normKernel.getInputs()[llvm::cast<BlockArgument>(norm.getInput()).getArgNumber()];
+  Value x =
+      normKernel.getInputs()[llvm::cast<BlockArgument>(norm.getInput()).getArgNumber()];
   Value scale =
       normKernel.getInputs()[llvm::cast<BlockArgument>(norm.getScale()).getArgNumber()];
   SmallVector<Value> inputs;
@@ -100,7 +105,8 @@ void absorb(KernelOp reader, unsigned index, KernelOp normKernel, RmsNormOp norm
   reader.erase();
 }
 
-struct LoomNormIntoLinearPass : loom::impl::LoomNormIntoLinearBase<LoomNormIntoLinearPass> {
+struct LoomNormIntoLinearPass
+    : loom::impl::LoomNormIntoLinearBase<LoomNormIntoLinearPass> {
   void runOnOperation() override {
     getOperation()->walk([&](func::FuncOp func) {
       if (func.isExternal())
@@ -123,6 +129,8 @@ struct LoomNormIntoLinearPass : loom::impl::LoomNormIntoLinearBase<LoomNormIntoL
           absorb(llvm::cast<KernelOp>(use.getOwner()), use.getOperandNumber(), normKernel,
                  norm);
           ++numAbsorbed;
+          LLVM_DEBUG(llvm::dbgs()
+                     << DEBUG_TYPE ": numAbsorbed " << numAbsorbed.getValue() << "\n");
         }
         normKernel.erase();
       }

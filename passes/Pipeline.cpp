@@ -34,8 +34,9 @@ void loom::buildDefaultPipeline(OpPassManager &pm, StringRef target) {
 }
 
 void loom::registerLoomPipelines() {
-  PassPipelineRegistration<>("loom-default-pipeline",
-                             "Loom's default pipeline: clean up, raise, clean up, fuse, choose tiles "
-                             "(for sm_90a)",
-                             [](OpPassManager &pm) { buildDefaultPipeline(pm); });
+  PassPipelineRegistration<>(
+      "loom-default-pipeline",
+      "Loom's default pipeline: clean up, raise, clean up, fuse, choose tiles "
+      "(for sm_90a)",
+      [](OpPassManager &pm) { buildDefaultPipeline(pm); });
 }

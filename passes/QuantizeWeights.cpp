@@ -75,8 +75,8 @@ struct LoomQuantizeWeightsPass
       encoding.groupSize = 0;
       encoding.scaleType = DType::F32;
     } else {
-      getOperation()->emitError() << "loom-quantize-weights: scheme '" << scheme
-                                  << "' is not int8, int4 or fp8";
+      getOperation()->emitError()
+          << "loom-quantize-weights: scheme '" << scheme << "' is not int8, int4 or fp8";
       return signalPassFailure();
     }
     std::string why = checkQuantEncoding(encoding);
@@ -91,8 +91,9 @@ struct LoomQuantizeWeightsPass
           !llvm::isa<FloatType>(type.getElementType()) || weight->use_empty())
         return;
       Value value = weight.getResult();
-      if (!llvm::all_of(weight->getUsers(),
-                        [&](Operation *user) { return readsAsLinearMatrix(user, value); }))
+      if (!llvm::all_of(weight->getUsers(), [&](Operation *user) {
+            return readsAsLinearMatrix(user, value);
+          }))
         return;
       int64_t k = type.getDimSize(1);
       if ((encoding.groupSize && k % encoding.groupSize) ||

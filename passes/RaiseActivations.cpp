@@ -18,6 +18,10 @@
 
 #include <cmath>
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-raise-activations"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMRAISEACTIVATIONS
 #include "passes/Passes.h.inc"
@@ -54,7 +58,8 @@ bool isErfArgument(Value t, Value x) {
     return div.getLhs() == x && match::isSplat(div.getRhs(), std::sqrt(2.0));
   auto factors = match::productFactors(t, 2);
   return factors.size() == 2 &&
-         match::takeFactor(factors, [](Value c) { return match::isSplat(c, M_SQRT1_2); }) &&
+         match::takeFactor(factors,
+                           [](Value c) { return match::isSplat(c, M_SQRT1_2); }) &&
          factors[0] == x;
 }
 
@@ -69,15 +74,17 @@ bool isCube(Value v, Value x) {
 /// sqrt(2/pi) * (x + 0.044715 * x^3).
 bool isTanhArgument(Value t, Value x) {
   auto outer = match::productFactors(t, 2);
-  if (outer.size() != 2 ||
-      !match::takeFactor(outer, [](Value c) { return match::isSplat(c, std::sqrt(2.0 / M_PI)); }))
+  if (outer.size() != 2 || !match::takeFactor(outer, [](Value c) {
+        return match::isSplat(c, std::sqrt(2.0 / M_PI));
+      }))
     return false;
   return matchCommutative<AddOp>(
       outer[0], [&](Value a) { return a == x; },
       [&](Value b) {
         auto inner = match::productFactors(b, 2);
         return inner.size() == 2 &&
-               match::takeFactor(inner, [](Value c) { return match::isSplat(c, 0.044715); }) &&
+               match::takeFactor(inner,
+                                 [](Value c) { return match::isSplat(c, 0.044715); }) &&
                isCube(inner[0], x);
       });
 }
@@ -111,7 +118,8 @@ struct RaiseGelu : OpRewritePattern<MulOp> {
 struct RaiseSilu : OpRewritePattern<MulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MulOp op, PatternRewriter &rewriter) const override {
-    for (auto [x, s] : {std::pair(op.getLhs(), op.getRhs()), std::pair(op.getRhs(), op.getLhs())}) {
+    for (auto [x, s] :
+         {std::pair(op.getLhs(), op.getRhs()), std::pair(op.getRhs(), op.getLhs())}) {
       auto sigmoid = s.getDefiningOp<SigmoidOp>();
       if (sigmoid && sigmoid.getOperand() == x && x.getType() == op.getType()) {
         rewriter.replaceOpWithNewOp<SiluOp>(op, x);
@@ -125,6 +133,7 @@ struct RaiseSilu : OpRewritePattern<MulOp> {
 struct LoomRaiseActivationsPass
     : loom::impl::LoomRaiseActivationsBase<LoomRaiseActivationsPass> {
   void runOnOperation() override {
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": on " << getOperation()->getName() << "\n");
     RewritePatternSet patterns(&getContext());
     patterns.add<RaiseGelu, RaiseSilu>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

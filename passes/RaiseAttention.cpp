@@ -27,6 +27,10 @@
 
 #include <cmath>
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-raise-attention"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMRAISEATTENTION
 #include "passes/Passes.h.inc"
@@ -42,7 +46,8 @@ Value peelScalarMul(Value v, double &factor) {
   auto mul = v.getDefiningOp<MulOp>();
   if (!mul)
     return v;
-  for (auto [x, c] : {std::pair(mul.getLhs(), mul.getRhs()), std::pair(mul.getRhs(), mul.getLhs())}) {
+  for (auto [x, c] :
+       {std::pair(mul.getLhs(), mul.getRhs()), std::pair(mul.getRhs(), mul.getLhs())}) {
     std::optional<double> value = match::splatValue(c);
     if (value && llvm::cast<RankedTensorType>(c.getType()).getRank() == 0 &&
         x.getType() == mul.getType()) {
@@ -76,7 +81,8 @@ bool isMaskingValue(Value v) {
   std::optional<double> value = match::splatValue(v);
   if (!value)
     return false;
-  auto type = llvm::cast<FloatType>(llvm::cast<RankedTensorType>(v.getType()).getElementType());
+  auto type =
+      llvm::cast<FloatType>(llvm::cast<RankedTensorType>(v.getType()).getElementType());
   double lowest = -APFloat::getLargest(type.getFloatSemantics()).convertToDouble();
   return *value <= lowest;
 }
@@ -95,7 +101,8 @@ struct RaiseAttention : OpRewritePattern<MatmulOp> {
     // Scores, and the mask added to them.
     Value scores = logits, mask;
     if (auto add = logits.getDefiningOp<AddOp>()) {
-      for (auto [s, m] : {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())})
+      for (auto [s, m] :
+           {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())})
         if (s.getType() == add.getType() && findQK(s)) {
           scores = s;
           mask = m;
@@ -150,7 +157,8 @@ struct RaiseAttention : OpRewritePattern<MatmulOp> {
     std::optional<match::LayoutView> view = match::layoutView(kt, isRepeat);
     if (!view)
       return nullptr;
-    // K^T merging a head repeat [B, Hkv, r, Skv, D] back into heads: [B, (Hkv r), D, Skv].
+    // K^T merging a head repeat [B, Hkv, r, Skv, D] back into heads: [B, (Hkv r), D,
+    // Skv].
     if (Value x = match::headRepeatSource(view->source, repeats)) {
       using Groups = SmallVector<SmallVector<int64_t, 2>, 4>;
       Shape xs = shapeOf(x);
@@ -176,7 +184,8 @@ struct RaiseAttention : OpRewritePattern<MatmulOp> {
         ks.push_back(xs[p]);
       rewriter.setInsertionPoint(qk);
       k = TransposeOp::create(rewriter, qk.getLoc(),
-                              makeTensorType(ks, getElementTypeOrSelf(k.getType())), k, *perm);
+                              makeTensorType(ks, getElementTypeOrSelf(k.getType())), k,
+                              *perm);
     }
     return match::stripHeadRepeat(k, repeats);
   }
@@ -221,8 +230,9 @@ struct RaiseAttention : OpRewritePattern<MatmulOp> {
     if (ss[2] != ss[3] || ss[2].isAnonymous())
       return false;
     IndexAnalysis analysis;
-    IndexFn c = alignTo(alignTo(analysis.get(select.getCondition()), select.getCondition(), mask),
-                        mask, scores);
+    IndexFn c =
+        alignTo(alignTo(analysis.get(select.getCondition()), select.getCondition(), mask),
+                mask, scores);
     if (c.kind != IndexFn::Kind::Bool || c.constant != 0)
       return false;
     // key - query <= 0 over [B, H, Sq, Skv], nothing else.
@@ -230,8 +240,10 @@ struct RaiseAttention : OpRewritePattern<MatmulOp> {
   }
 };
 
-struct LoomRaiseAttentionPass : loom::impl::LoomRaiseAttentionBase<LoomRaiseAttentionPass> {
+struct LoomRaiseAttentionPass
+    : loom::impl::LoomRaiseAttentionBase<LoomRaiseAttentionPass> {
   void runOnOperation() override {
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": on " << getOperation()->getName() << "\n");
     RewritePatternSet patterns(&getContext());
     patterns.add<RaiseAttention>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

@@ -22,6 +22,10 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-raise-linear"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMRAISELINEAR
 #include "passes/Passes.h.inc"
@@ -213,6 +217,7 @@ struct FoldOperandTranspose : OpRewritePattern<MatmulOp> {
 
 struct LoomRaiseLinearPass : loom::impl::LoomRaiseLinearBase<LoomRaiseLinearPass> {
   void runOnOperation() override {
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": on " << getOperation()->getName() << "\n");
     RewritePatternSet patterns(&getContext());
     patterns.add<FoldOperandTranspose, MatmulToLinear, OuterProduct, FoldBias,
                  HoistReshapeOverLinear, HoistReshapeOverBias>(&getContext());

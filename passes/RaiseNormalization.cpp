@@ -19,6 +19,10 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-raise-normalization"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMRAISENORMALIZATION
 #include "passes/Passes.h.inc"
@@ -40,8 +44,8 @@ std::optional<MeanSquare> matchMeanSquarePlusEps(Value sum) {
   auto add = sum.getDefiningOp<AddOp>();
   if (!add)
     return std::nullopt;
-  for (auto [mean, eps] : {std::pair(add.getLhs(), add.getRhs()),
-                           std::pair(add.getRhs(), add.getLhs())}) {
+  for (auto [mean, eps] :
+       {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())}) {
     std::optional<double> epsilon = match::splatValue(eps);
     auto eType = llvm::cast<RankedTensorType>(eps.getType());
     Operation *reduce = mean.getDefiningOp();
@@ -57,7 +61,8 @@ std::optional<MeanSquare> matchMeanSquarePlusEps(Value sum) {
 /// The normalized value `n` as `y * (1 / sqrt(ms))` in one of its three spellings:
 /// returns the `mean(y^2) + eps` part. `y` must be the value whose square is averaged.
 std::optional<MeanSquare> matchNormalized(Value n) {
-  auto check = [](Value y, Value inverseOrRoot, bool isRoot) -> std::optional<MeanSquare> {
+  auto check = [](Value y, Value inverseOrRoot,
+                  bool isRoot) -> std::optional<MeanSquare> {
     Value ms;
     if (isRoot) {
       if (auto sqrt = inverseOrRoot.getDefiningOp<SqrtOp>())
@@ -77,8 +82,8 @@ std::optional<MeanSquare> matchNormalized(Value n) {
     if (div.getType() == div.getLhs().getType())
       return check(div.getLhs(), div.getRhs(), /*isRoot=*/true);
   if (auto mul = n.getDefiningOp<MulOp>()) {
-    for (auto [y, inverse] : {std::pair(mul.getLhs(), mul.getRhs()),
-                              std::pair(mul.getRhs(), mul.getLhs())})
+    for (auto [y, inverse] :
+         {std::pair(mul.getLhs(), mul.getRhs()), std::pair(mul.getRhs(), mul.getLhs())})
       if (mul.getType() == y.getType())
         if (auto found = check(y, inverse, /*isRoot=*/false))
           return found;
@@ -88,7 +93,8 @@ std::optional<MeanSquare> matchNormalized(Value n) {
 
 /// The single user of `value` that is an `OpTy` (mul for a scale, add for a bias) with
 /// a tensor of the normalized shape: returns that tensor and sets `user`, or null.
-template <typename OpTy> Value affineUser(Value value, Value x, int64_t axis, Operation *&user) {
+template <typename OpTy>
+Value affineUser(Value value, Value x, int64_t axis, Operation *&user) {
   if (!value.hasOneUse())
     return {};
   auto op = llvm::dyn_cast<OpTy>(*value.getUsers().begin());
@@ -104,10 +110,11 @@ template <typename OpTy> Value affineUser(Value value, Value x, int64_t axis, Op
 /// A constant of ones shaped like the normalized dimensions of `x`.
 Value onesLike(PatternRewriter &rewriter, Location loc, Value x, int64_t axis) {
   auto type = llvm::cast<RankedTensorType>(x.getType());
-  auto ones = RankedTensorType::get(type.getShape().drop_front(axis), type.getElementType());
-  return ConstantOp::create(rewriter, loc,
-                            DenseElementsAttr::get(ones, rewriter.getFloatAttr(
-                                                             type.getElementType(), 1.0)));
+  auto ones =
+      RankedTensorType::get(type.getShape().drop_front(axis), type.getElementType());
+  return ConstantOp::create(
+      rewriter, loc,
+      DenseElementsAttr::get(ones, rewriter.getFloatAttr(type.getElementType(), 1.0)));
 }
 
 /// Anchored on the normalizing mul/div.
@@ -149,7 +156,8 @@ template <typename OpTy> struct RaiseLayerNorm : OpRewritePattern<OpTy> {
     auto mean = sub.getRhs().template getDefiningOp<ReduceOp>();
     if (!mean || mean.getOperand() != x || sub.getType() != x.getType() ||
         match::trailingReduction(mean, ReduceKind::Mean) != ms->axis)
-      return rewriter.notifyMatchFailure(op, "the centering mean is not over the same axes");
+      return rewriter.notifyMatchFailure(op,
+                                         "the centering mean is not over the same axes");
     Operation *root = op;
     Value scale = affineUser<MulOp>(n, x, ms->axis, root);
     Value bias;
@@ -168,6 +176,7 @@ template <typename OpTy> struct RaiseLayerNorm : OpRewritePattern<OpTy> {
 struct LoomRaiseNormalizationPass
     : loom::impl::LoomRaiseNormalizationBase<LoomRaiseNormalizationPass> {
   void runOnOperation() override {
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": on " << getOperation()->getName() << "\n");
     RewritePatternSet patterns(&getContext());
     patterns.add<RaiseRmsNorm<MulOp>, RaiseRmsNorm<DivOp>, RaiseLayerNorm<MulOp>,
                  RaiseLayerNorm<DivOp>>(&getContext());

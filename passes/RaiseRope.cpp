@@ -24,6 +24,10 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-raise-rope"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMRAISEROPE
 #include "passes/Passes.h.inc"
@@ -238,6 +242,7 @@ struct RaiseRope : OpRewritePattern<AddOp> {
 
 struct LoomRaiseRopePass : loom::impl::LoomRaiseRopeBase<LoomRaiseRopePass> {
   void runOnOperation() override {
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": on " << getOperation()->getName() << "\n");
     RewritePatternSet patterns(&getContext());
     patterns.add<RaiseRope, RaiseInterleavedRope>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

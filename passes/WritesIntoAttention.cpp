@@ -22,6 +22,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "loom-writes-into-attention"
+
 namespace loom {
 #define GEN_PASS_DEF_LOOMWRITESINTOATTENTION
 #include "passes/Passes.h.inc"
@@ -123,6 +127,8 @@ struct LoomWritesIntoAttentionPass
       for (auto [scatter, attention] : pairs) {
         merge(scatter, attention);
         ++numMerged;
+        LLVM_DEBUG(llvm::dbgs()
+                   << DEBUG_TYPE ": numMerged " << numMerged.getValue() << "\n");
       }
     });
   }
