@@ -10,6 +10,7 @@
 #include "compiler/import/hf/HfConfig.h"
 #include "loom/support/Checkpoint.h"
 #include "loom/support/Float16.h"
+#include "loom/support/StepInputs.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -185,8 +186,20 @@ Value layerOutput(HfImporter &m, const std::string &p, Value x, Value o) {
   return g.add(x, m.linear(g.mul(gate, up), p + "mlp.down_proj", f, h, s.mlpBias));
 }
 
+/// The additive attention mask [batch, 1, 1, seq] of an int `attention_mask`
+/// [batch, seq]: 0 where it is 1, the lowest float where it is 0, as transformers
+/// builds it (its causal part is the attention's `causal` flag).
+Value additiveMask(GraphBuilder &g, Value mask) {
+  Shape ms = GraphBuilder::shape(mask);
+  Value keep = g.cast(mask, g.floatType());
+  Value blocked = g.sub(g.constant({1.0f}), keep);
+  Value additive = g.mul(blocked, g.constant({-FLT_MAX}));
+  return g.reshape(additive, {ms[0], Dim::fixed(1), Dim::fixed(1), ms[1]});
+}
+
 /// Llama, Mistral and Qwen2: pre-norm RMSNorm decoder with RoPE, GQA and a gated MLP.
-SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
+/// With `mask` (an int attention_mask [batch, seq]), padded keys are not attended.
+SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids, Value mask = {}) {
   const HfModelSpec &s = m.spec_;
   GraphBuilder &g = m.g_;
   int64_t h = s.hiddenSize, hd = s.headDim;
@@ -195,6 +208,7 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
   // Positions [seq] as float32 (a bfloat16 position is inexact past 256).
   Value positions = g.iota(ids, 1, g.builder().getF32Type());
   auto [cos, sin] = ropeTables(m, positions);
+  Value additive = mask ? additiveMask(g, mask) : Value();
 
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
     std::string p = "model.layers." + std::to_string(layer) + ".";
@@ -202,7 +216,7 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids) {
     q = g.rope(g.splitHeads(q, s.numHeads), cos, sin);
     k = g.rope(g.splitHeads(k, s.numKvHeads), cos, sin);
     v = g.splitHeads(v, s.numKvHeads);
-    Value o = g.mergeHeads(g.attention(q, k, v, {}, /*causal=*/true, std::nullopt));
+    Value o = g.mergeHeads(g.attention(q, k, v, additive, /*causal=*/true, std::nullopt));
     x = layerOutput(m, p, x, o);
   }
   x = g.rmsNorm(x, m.weight("model.norm.weight", {h}), s.normEpsilon);
@@ -261,13 +275,7 @@ SmallVector<Value> buildBert(HfImporter &m, Value ids, Value mask, Value types) 
   x = g.layerNorm(x, m.weight(e + "LayerNorm.weight", {h}), m.weight(e + "LayerNorm.bias", {h}),
                   s.normEpsilon);
 
-  // Additive mask [batch, 1, 1, seq]: 0 where attention_mask is 1, the lowest float
-  // where it is 0, as transformers builds it.
-  Shape ms = GraphBuilder::shape(mask);
-  Value keep = g.cast(mask, g.floatType());
-  Value blocked = g.sub(g.constant({1.0f}), keep);
-  Value additive = g.mul(blocked, g.constant({-FLT_MAX}));
-  additive = g.reshape(additive, {ms[0], Dim::fixed(1), Dim::fixed(1), ms[1]});
+  Value additive = additiveMask(g, mask);
 
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
     std::string p = root + "encoder.layer." + std::to_string(layer) + ".";
@@ -307,10 +315,12 @@ Value pagedAttention(HfImporter &m, StepArgs &a, int64_t layer, Value q, Value k
                      std::optional<float> scale) {
   GraphBuilder &g = m.g_;
   OpBuilder &b = g.builder();
-  Value kc = CacheWriteOp::create(b, g.loc(), a.cacheType, a.body->getArgument(7 + 2 * layer),
-                                  k, a.slots);
-  Value vc = CacheWriteOp::create(b, g.loc(), a.cacheType, a.body->getArgument(8 + 2 * layer),
-                                  v, a.slots);
+  Value kc = CacheWriteOp::create(b, g.loc(), a.cacheType,
+                                  a.body->getArgument(step::cacheArgument(false, layer)), k,
+                                  a.slots);
+  Value vc = CacheWriteOp::create(b, g.loc(), a.cacheType,
+                                  a.body->getArgument(step::cacheArgument(true, layer)), v,
+                                  a.slots);
   a.caches.append({kc, vc});
   FloatAttr scaleAttr = scale ? b.getF32FloatAttr(*scale) : FloatAttr();
   // Result [tokens, heads, hd]: the query's type.
@@ -407,14 +417,13 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   a.cacheType = RankedTensorType::get(
       {ShapedType::kDynamic, blockSize, spec.numKvHeads, spec.headDim}, cacheType,
       DimsAttr::get(context, {builder.getStringAttr("blocks")}));
-  SmallVector<std::string> names = {"tokens",       "positions",    "slots",
-                                    "block_tables", "context_lens", "query_starts",
-                                    "last_tokens"};
+  SmallVector<std::string> names(std::begin(step::kIntegerInputs),
+                                 std::end(step::kIntegerInputs));
   SmallVector<Type> inputs = {vector("tokens"), vector("tokens"), vector("tokens"), tables,
                               vector("seqs"),   vector("seqs"),   vector("seqs")};
   for (int64_t layer = 0; layer < spec.numLayers; ++layer)
-    for (const char *kind : {"k", "v"}) {
-      names.push_back(std::string(kind) + "_cache_" + std::to_string(layer));
+    for (bool value : {false, true}) {
+      names.push_back(step::cacheName(value, layer));
       inputs.push_back(a.cacheType);
     }
   auto func =
@@ -423,6 +432,7 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   builder.setInsertionPointToEnd(a.body);
   GraphBuilder g(builder, loc, floatType);
   HfImporter m(spec, checkpoint, g, errors);
+  // In the order of step::kIntegerInputs.
   Value *fields[] = {&a.tokens,      &a.positions,   &a.slots,     &a.blockTables,
                      &a.contextLens, &a.queryStarts, &a.lastTokens};
   for (auto [i, field] : llvm::enumerate(fields))
@@ -442,7 +452,46 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
     func.setArgAttr(i, "loom.name", builder.getStringAttr(name));
   func.setResultAttr(0, "loom.name", builder.getStringAttr("logits"));
   for (size_t i = 1; i < outputs.size(); ++i)
-    func.setResultAttr(i, "loom.name", builder.getStringAttr(names[6 + i]));
+    func.setResultAttr(i, "loom.name",
+                       builder.getStringAttr(names[step::kNumIntegerInputs + i - 1]));
+  return true;
+}
+
+/// The training entry (ImportOptions::entry "grad") before differentiation:
+/// `grad(input_ids, attention_mask, labels) -> loss`, the causal-LM cross-entropy of a
+/// Llama-like forward (labels shifted by one, -100 ignored, mean over counted
+/// positions), marked `loom.autodiff` so that loom-autodiff appends the gradient of
+/// every weight.
+bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
+                       OpBuilder &builder, Location loc, Type floatType, Type tokens,
+                       std::vector<std::string> &errors) {
+  if (spec.family != HfFamily::Llama && spec.family != HfFamily::Mistral &&
+      spec.family != HfFamily::Qwen2) {
+    errors.push_back("a grad entry is built for Llama, Mistral and Qwen2 models; " +
+                     spec.architecture + " is not one (layer_norm and gelu have no "
+                     "gradient rule yet)");
+    return false;
+  }
+  SmallVector<Type> inputs(3, tokens);
+  auto func = func::FuncOp::create(builder, loc, "grad", builder.getFunctionType(inputs, {}));
+  Block *body = func.addEntryBlock();
+  builder.setInsertionPointToEnd(body);
+  GraphBuilder g(builder, loc, floatType);
+  HfImporter importer(spec, checkpoint, g, errors);
+  Value logits = buildLlamaLike(importer, body->getArgument(0), body->getArgument(1))[0];
+  if (!errors.empty())
+    return false;
+  Type f32 = builder.getF32Type();
+  Value loss = CrossEntropyOp::create(builder, loc, RankedTensorType::get({}, f32),
+                                      g.cast(logits, f32), body->getArgument(2),
+                                      /*shift_labels=*/true, /*ignore_index=*/-100);
+  func::ReturnOp::create(builder, loc, loss);
+  func.setType(builder.getFunctionType(inputs, {loss.getType()}));
+  const char *names[] = {"input_ids", "attention_mask", "labels"};
+  for (auto [i, name] : llvm::enumerate(names))
+    func.setArgAttr(i, "loom.name", builder.getStringAttr(name));
+  func.setResultAttr(0, "loom.name", builder.getStringAttr("loss"));
+  func->setAttr("loom.autodiff", builder.getUnitAttr());
   return true;
 }
 
@@ -489,6 +538,10 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
     module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));
     return buildStepFunction(spec, checkpoint, builder, loc, floatType, cacheType,
                              options.kvBlockSize, errors);
+  }
+  if (options.entry == "grad") {
+    module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));
+    return buildLossFunction(spec, checkpoint, builder, loc, floatType, tokens, errors);
   }
   auto func = func::FuncOp::create(builder, loc, "forward",
                                    builder.getFunctionType(inputTypes, {}));

@@ -6,6 +6,8 @@
 #include "Status.h"
 #include "serving/GpuSampler.h"
 
+#include "loom/support/StepInputs.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -18,10 +20,9 @@ using rt::launchSequence;
 
 namespace {
 
-/// The step entry's integer inputs, in the order they are uploaded.
-const char *const kStepInputs[] = {"tokens",       "positions",    "slots",      "block_tables",
-                                   "context_lens", "query_starts", "last_tokens"};
-constexpr int kNumStepInputs = 7;
+/// The step entry's integer inputs, in the order they are uploaded (StepInputs.h).
+const auto &kStepInputs = step::kIntegerInputs;
+constexpr int kNumStepInputs = step::kNumIntegerInputs;
 
 std::string describe(loom_status_t status) {
   std::string text = loom_status_message(status);
@@ -191,7 +192,7 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
   logitsBuffer = logitsPort->buffer;
   vocab = std::atoll(logitsPort->shape[1].c_str());
   for (const rt::Port &port : model->inputs) {
-    if (port.name.find("_cache_") == std::string::npos)
+    if (!step::isCacheName(port.name))
       continue;
     if (port.shape.size() != 4 || port.shape[0] != "blocks") {
       error = "cache input '" + port.name + "' is not [blocks, block_size, heads, dim]";
