@@ -139,6 +139,24 @@ bool quantizeWeights(ModuleOp module, const std::string &spec, std::string &erro
   return true;
 }
 
+/// Runs loom-autodiff (then loom-canonicalize, which drops what the rules built and
+/// nothing reads) on the grad entry.
+bool differentiate(ModuleOp module, std::string &error) {
+  PassManager pm(module.getContext());
+  pm.addPass(createLoomAutodiff());
+  pm.addPass(createLoomCanonicalize());
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
+    diagnostics += diag.str() + "\n";
+    return success();
+  });
+  if (failed(pm.run(module))) {
+    error = "cannot differentiate the model: " + diagnostics;
+    return false;
+  }
+  return true;
+}
+
 } // namespace
 
 bool importModel(const std::string &path, const ImportOptions &options, ImportResult &result,
@@ -165,8 +183,8 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     error = "--kv-dtype applies to a serving step (--entry step), which has a KV cache";
     return false;
   }
-  if (options.entry != "forward" && options.entry != "step") {
-    error = "unsupported --entry '" + options.entry + "' (use forward or step)";
+  if (options.entry != "forward" && options.entry != "step" && options.entry != "grad") {
+    error = "unsupported --entry '" + options.entry + "' (use forward, step or grad)";
     return false;
   }
   if (options.kvBlockSize <= 0) {
@@ -186,9 +204,15 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
   OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
   std::vector<std::string> errors;
   bool folder = isDirectory(path);
-  if (!folder && options.entry == "step") {
-    error = "cannot import " + path +
-            ": a serving step is built from Hugging Face folders, not ONNX files";
+  if (!folder && options.entry != "forward") {
+    error = "cannot import " + path + ": a " +
+            (options.entry == "step" ? "serving step" : "grad entry") +
+            " is built from Hugging Face folders, not ONNX files";
+    return false;
+  }
+  if (options.entry == "grad" && !options.quantize.empty()) {
+    error = "--quantize does not apply to a grad entry (quantized weights have no "
+            "gradient)";
     return false;
   }
   bool imported = folder
@@ -216,6 +240,8 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     }
   }
   if (!options.quantize.empty() && !quantizeWeights(*module, options.quantize, error))
+    return false;
+  if (options.entry == "grad" && !differentiate(*module, error))
     return false;
   llvm::raw_string_ostream os(result.ir);
   module->print(os);

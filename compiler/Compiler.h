@@ -26,7 +26,13 @@ struct ImportOptions {
   /// logits) or "step" (one serving step over a paged KV cache; Llama-like models):
   /// `step(tokens, positions, slots, block_tables, context_lens, query_starts,
   /// last_tokens, k_cache_0, v_cache_0, ...)` -> (logits [seqs, vocab], the updated
-  /// caches), caches `[blocks, kvBlockSize, kv_heads, head_dim]`.
+  /// caches), caches `[blocks, kvBlockSize, kv_heads, head_dim]`; or "grad" (the
+  /// training gradients of a Llama-like model): `grad(input_ids, attention_mask,
+  /// labels)` -> (`loss`, then `grad.<name>` for every weight, in checkpoint order of
+  /// first use), the causal-LM cross-entropy as transformers computes it (labels
+  /// shifted by one, -100 ignored, the mean over the counted positions of the batch;
+  /// query i attends key j iff j <= i and attention_mask[b, j] == 1), differentiated by
+  /// loom-autodiff (docs/training.md).
   std::string entry = "forward";
   int64_t kvBlockSize = 16;
   /// Element type of a step's KV cache ("f32", "bf16", "f16"); empty: `dtype`'s.

@@ -222,6 +222,41 @@ def LoomRaiseRope : Pass<"loom-raise-rope"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Training graphs
+//===----------------------------------------------------------------------===//
+
+def LoomAutodiff : Pass<"loom-autodiff"> {
+  let summary = "Appends the gradients of a scalar loss with respect to every weight";
+  let description = [{
+    Differentiates, in reverse mode, every `func.func` marked with the unit attribute
+    `loom.autodiff`: its first result is the loss (a rank-0 float tensor), and each
+    distinct `loom.weight` name becomes one more result, the gradient of the loss with
+    respect to that weight, named `grad.<weight name>` (`loom.name`). Uses of one name
+    (a tied embedding read twice) add up; a weight the loss does not depend on gets
+    zeros. The attribute is removed; unmarked functions are left alone.
+
+    Each op's rule comes from `DifferentiableOpInterface` (LoomGradients.cpp): the
+    pass only finds the values that depend on a weight, seeds the loss's gradient with
+    1, walks the function backwards, asks each op on the way for its operands'
+    gradients and adds up the gradients of values read several times. An op on that
+    path without a rule (or a case its rule does not handle), a quantized or stacked
+    weight, or a fused kernel is an error. Run it before fusion.
+
+    Before:
+    ```mlir
+    func.func @f(%x: tensor<4x8xf32>) -> tensor<f32> attributes {loom.autodiff} {
+      %w = loom.weight "w" : tensor<8xf32>
+      %y = loom.mul %x, %w : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+      %l = loom.reduce sum %y axes [0, 1] : tensor<4x8xf32> -> tensor<f32>
+      return %l : tensor<f32>
+    }
+    ```
+    After: `@f` returns `(%l, %dw)` with `%dw` (`grad.w`) the sum over rows of `%x`.
+  }];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
+//===----------------------------------------------------------------------===//
 // Fusion: kernels for the code generator
 //===----------------------------------------------------------------------===//
 

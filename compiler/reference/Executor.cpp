@@ -228,6 +228,8 @@ struct Executor::Impl {
   }
 
   bool execute(Operation *op, llvm::DenseMap<Value, Tensor> &values);
+  /// The one op with several results: its three gradients join `values`.
+  bool executeAttentionGrad(AttentionGradOp op, llvm::DenseMap<Value, Tensor> &values);
   /// Runs a kernel's body on its inputs; its outputs join `values`.
   bool executeKernel(KernelOp kernel, llvm::DenseMap<Value, Tensor> &values);
   bool run(const std::vector<const Tensor *> &inputs, std::vector<Tensor> &outputs);
@@ -283,6 +285,30 @@ bool Executor::Impl::executeKernel(KernelOp kernel, llvm::DenseMap<Value, Tensor
       return false;
   for (auto [result, yielded] : llvm::zip(kernel.getResults(), body.getTerminator()->getOperands()))
     values[result] = local.find(yielded)->second;
+  return true;
+}
+
+bool Executor::Impl::executeAttentionGrad(AttentionGradOp op,
+                                          llvm::DenseMap<Value, Tensor> &values) {
+  auto in = [&](Value v) -> const Tensor & { return values.find(v)->second; };
+  const Tensor *mask = op.getMask() ? &in(op.getMask()) : nullptr;
+  std::optional<double> scale, softcap;
+  if (std::optional<APFloat> s = op.getScale())
+    scale = s->convertToFloat();
+  if (std::optional<APFloat> c = op.getSoftcap())
+    softcap = c->convertToFloat();
+  Tensor grads[3];
+  std::string why;
+  if (!attentionGrad(in(op.getQuery()), in(op.getKey()), in(op.getValue()),
+                     in(op.getResultGrad()), mask, op.getCausal(), scale, softcap,
+                     grads[0], grads[1], grads[2], why))
+    return fail(op, why);
+  for (unsigned i = 0; i < 3; ++i) {
+    auto type = llvm::cast<RankedTensorType>(op->getResult(i).getType());
+    if (!checkShape(op, "result " + std::to_string(i), type, grads[i].shape))
+      return false;
+    values[op->getResult(i)] = std::move(grads[i]);
+  }
   return true;
 }
 
@@ -412,6 +438,28 @@ bool Executor::Impl::execute(Operation *op, llvm::DenseMap<Value, Tensor> &value
     if (std::optional<APFloat> c = a.getSoftcap())
       softcap = c->convertToFloat();
     ok = attention(in(0), in(1), in(2), mask, a.getCausal(), scale, softcap, result, why);
+  } else if (auto c = dyn_cast<CrossEntropyOp>(op)) {
+    ok = crossEntropy(in(0), in(1), c.getShiftLabels(), c.getIgnoreIndex(), result, why);
+  } else if (auto c = dyn_cast<CrossEntropyGradOp>(op)) {
+    ok = crossEntropyGrad(in(0), in(1), in(2), c.getShiftLabels(), c.getIgnoreIndex(),
+                          result, why);
+  } else if (auto s = dyn_cast<ScatterAddOp>(op)) {
+    // The result's shape: its type's sizes, the others those of the updates.
+    const Tensor &updates = in(0);
+    int64_t axis = s.getAxis(), indexRank = static_cast<int64_t>(in(1).shape.size());
+    Shape shape;
+    if (!targetShape(op, s.getType(), shape, [&](size_t d, int64_t &size) {
+          int64_t at = static_cast<int64_t>(d) < axis ? d : d - 1 + indexRank;
+          if (static_cast<int64_t>(d) == axis ||
+              at >= static_cast<int64_t>(updates.shape.size()))
+            return false;
+          size = updates.shape[at];
+          return true;
+        }))
+      return false;
+    ok = scatterAdd(updates, in(1), axis, shape, result, why);
+  } else if (auto a = dyn_cast<AttentionGradOp>(op)) {
+    return executeAttentionGrad(a, values);
   } else if (isa<CacheWriteOp>(op)) {
     ok = cacheWrite(in(0), in(1), in(2), result, why);
   } else if (auto p = dyn_cast<PagedAttentionOp>(op)) {

@@ -106,6 +106,31 @@ bool pagedAttention(const Tensor &query, const Tensor &keyCache, const Tensor &v
                     const Tensor &queryStarts, std::optional<double> scale,
                     std::optional<double> softcap, Tensor &out, std::string &error);
 
+// Training: losses and backward ops
+// ------------------------------------------------------
+
+/// loom.cross_entropy: the mean over counted positions of logsumexp(row) - row[target],
+/// targets shifted by one along the labels' last axis with `shiftLabels`; fails for a
+/// target outside [0, vocab) that is not `ignoreIndex`.
+bool crossEntropy(const Tensor &logits, const Tensor &labels, bool shiftLabels,
+                  int64_t ignoreIndex, Tensor &out, std::string &error);
+/// loom.cross_entropy_grad: `lossGrad * (softmax(row) - onehot(target)) / N` at counted
+/// positions, zeros elsewhere.
+bool crossEntropyGrad(const Tensor &logits, const Tensor &labels, const Tensor &lossGrad,
+                      bool shiftLabels, int64_t ignoreIndex, Tensor &out,
+                      std::string &error);
+/// loom.scatter_add: zeros of `shape` with each slice of `updates` added at its index
+/// along `axis`.
+bool scatterAdd(const Tensor &updates, const Tensor &indices, int64_t axis,
+                const Shape &shape, Tensor &out, std::string &error);
+/// loom.attention_grad: the gradients of attention's query, key and value given the
+/// gradient of its result, the weights recomputed from the operands.
+bool attentionGrad(const Tensor &query, const Tensor &key, const Tensor &value,
+                   const Tensor &resultGrad, const Tensor *mask, bool causal,
+                   std::optional<double> scale, std::optional<double> softcap,
+                   Tensor &queryGrad, Tensor &keyGrad, Tensor &valueGrad,
+                   std::string &error);
+
 } // namespace loom::reference
 
 #endif // LOOM_COMPILER_REFERENCE_KERNELS_H

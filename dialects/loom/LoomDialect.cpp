@@ -13,6 +13,7 @@ using namespace loom;
 
 #include "dialects/loom/LoomDialect.cpp.inc"
 #include "dialects/loom/LoomEnums.cpp.inc"
+#include "dialects/loom/LoomInterfaces.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "dialects/loom/LoomAttrs.cpp.inc"

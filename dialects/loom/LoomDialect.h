@@ -8,6 +8,7 @@
 #define LOOM_DIALECTS_LOOM_LOOMDIALECT_H
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Dialect.h"
@@ -21,6 +22,7 @@
 
 #include "dialects/loom/LoomDialect.h.inc"
 #include "dialects/loom/LoomEnums.h.inc"
+#include "dialects/loom/LoomInterfaces.h.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "dialects/loom/LoomAttrs.h.inc"

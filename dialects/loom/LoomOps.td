@@ -9,6 +9,7 @@
 #define LOOM_OPS_TD
 
 include "dialects/loom/LoomBase.td"
+include "dialects/loom/LoomInterfaces.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -16,11 +17,14 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 class Loom_Op<string mnemonic, list<Trait> traits = []>
     : Op<Loom_Dialect, mnemonic, !listconcat([Pure], traits)>;
 
+/// An op with a gradient rule (LoomGradients.cpp), which loom-autodiff calls.
+defvar Differentiable = DeclareOpInterfaceMethods<Loom_DifferentiableOpInterface>;
+
 //===----------------------------------------------------------------------===//
 // Sources of values
 //===----------------------------------------------------------------------===//
 
-def Loom_WeightOp : Loom_Op<"weight"> {
+def Loom_WeightOp : Loom_Op<"weight", [Differentiable]> {
   let summary = "A named tensor whose data lives outside the IR";
   let description = [{
     Refers to a model parameter by its name in the checkpoint (a safetensors key or an ONNX
@@ -74,7 +78,7 @@ def Loom_WeightOp : Loom_Op<"weight"> {
 }
 
 def Loom_ConstantOp : Loom_Op<"constant",
-    [ConstantLike, AllTypesMatch<["value", "result"]>]> {
+    [Differentiable, ConstantLike, AllTypesMatch<["value", "result"]>]> {
   let summary = "A small constant tensor held in the IR";
   let description = [{
     A constant small enough to read: at most 4096 elements unless it is a splat. Larger
@@ -91,7 +95,7 @@ def Loom_ConstantOp : Loom_Op<"constant",
   let hasVerifier = 1;
 }
 
-def Loom_IotaOp : Loom_Op<"iota"> {
+def Loom_IotaOp : Loom_Op<"iota", [Differentiable]> {
   let summary = "0, 1, 2, ... along one dimension of another tensor's shape";
   let description = [{
     A 1-D tensor counting from 0 up to the size of dimension `dim` of `shape_source`
@@ -115,7 +119,8 @@ def Loom_IotaOp : Loom_Op<"iota"> {
 
 class Loom_UnaryOp<string mnemonic, Type operandType, string formula,
                    list<Trait> traits = []>
-    : Loom_Op<mnemonic, !listconcat([SameOperandsAndResultType], traits)> {
+    : Loom_Op<mnemonic,
+              !listconcat([SameOperandsAndResultType, Differentiable], traits)> {
   let summary = "Elementwise " # formula;
   let description = "Computes `" # formula # "` for every element; the type is unchanged.";
   let arguments = (ins operandType:$operand);
@@ -159,7 +164,8 @@ def Loom_GeluOp : Loom_Op<"gelu", [SameOperandsAndResultType]> {
 
 class Loom_BinaryOp<string mnemonic, Type tensorType, string formula,
                     list<Trait> traits = []>
-    : Loom_Op<mnemonic, !listconcat([SameOperandsAndResultElementType], traits)> {
+    : Loom_Op<mnemonic,
+              !listconcat([SameOperandsAndResultElementType, Differentiable], traits)> {
   let summary = "Elementwise " # formula # " with broadcasting";
   let description = "Computes `" # formula # "` elementwise. The operands broadcast "
     # "numpy-style: shapes align on the right and a static 1 stretches; the result has "
@@ -202,7 +208,7 @@ def Loom_CompareOp : Loom_Op<"compare", [AllElementTypesMatch<["lhs", "rhs"]>]> 
 }
 
 def Loom_SelectOp : Loom_Op<"select",
-    [AllElementTypesMatch<["true_value", "false_value", "result"]>]> {
+    [Differentiable, AllElementTypesMatch<["true_value", "false_value", "result"]>]> {
   let summary = "Picks elements from two tensors by a boolean condition, with broadcasting";
   let description = [{
     `result = condition ? true_value : false_value`, elementwise; all three operands
@@ -216,7 +222,7 @@ def Loom_SelectOp : Loom_Op<"select",
   let hasVerifier = 1;
 }
 
-def Loom_CastOp : Loom_Op<"cast"> {
+def Loom_CastOp : Loom_Op<"cast", [Differentiable]> {
   let summary = "Converts the element type, keeping the shape";
   let description = [{
     Float to float rounds to nearest even; float to integer truncates toward zero; to
@@ -237,7 +243,8 @@ def Loom_CastOp : Loom_Op<"cast"> {
 // Contractions, reductions, normalizations
 //===----------------------------------------------------------------------===//
 
-def Loom_MatmulOp : Loom_Op<"matmul", [SameOperandsAndResultElementType]> {
+def Loom_MatmulOp : Loom_Op<"matmul",
+    [Differentiable, SameOperandsAndResultElementType]> {
   let summary = "Batched matrix product with optional transposes";
   let description = [{
     Multiplies the last two dimensions: `[..., M, K] x [..., K, N] -> [..., M, N]`, after
@@ -261,7 +268,7 @@ def Loom_MatmulOp : Loom_Op<"matmul", [SameOperandsAndResultElementType]> {
 }
 
 def Loom_LinearOp : Loom_Op<"linear",
-    [AllElementTypesMatch<["input", "weight", "result"]>]> {
+    [Differentiable, AllElementTypesMatch<["input", "weight", "result"]>]> {
   let summary = "A linear layer: input times a 2-D weight, plus an optional bias";
   let description = [{
     `input [..., K]` times `weight [K, N]` (`[N, K]` with `transpose_weight`, the
@@ -304,7 +311,8 @@ def Loom_QuantizeRowsOp : Loom_Op<"quantize_rows", [SameOperandsAndResultType]> 
   let hasVerifier = 1;
 }
 
-def Loom_ReduceOp : Loom_Op<"reduce", [SameOperandsAndResultElementType]> {
+def Loom_ReduceOp : Loom_Op<"reduce",
+    [Differentiable, SameOperandsAndResultElementType]> {
   let summary = "Sum, mean, max or min over a set of axes";
   let description = [{
     Reduces the listed axes (distinct, in `[0, rank)`, not empty). With `keep_dims` the
@@ -323,7 +331,7 @@ def Loom_ReduceOp : Loom_Op<"reduce", [SameOperandsAndResultElementType]> {
   let hasVerifier = 1;
 }
 
-def Loom_CumsumOp : Loom_Op<"cumsum", [SameOperandsAndResultType]> {
+def Loom_CumsumOp : Loom_Op<"cumsum", [Differentiable, SameOperandsAndResultType]> {
   let summary = "Running sum along one axis";
   let description = [{
     `result[..., i, ...] = sum of operand[..., j, ...]` for `j <= i` (`j < i` with
@@ -337,7 +345,7 @@ def Loom_CumsumOp : Loom_Op<"cumsum", [SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
-def Loom_SoftmaxOp : Loom_Op<"softmax", [SameOperandsAndResultType]> {
+def Loom_SoftmaxOp : Loom_Op<"softmax", [Differentiable, SameOperandsAndResultType]> {
   let summary = "Softmax along one axis";
   let description = [{
     `exp(x - max(x)) / sum(exp(x - max(x)))` along `axis`, which is in `[0, rank)`.
@@ -371,7 +379,7 @@ def Loom_LayerNormOp : Loom_Op<"layer_norm",
 }
 
 def Loom_RmsNormOp : Loom_Op<"rms_norm",
-    [AllTypesMatch<["input", "result"]>, SameOperandsElementType]> {
+    [Differentiable, AllTypesMatch<["input", "result"]>, SameOperandsElementType]> {
   let summary = "Root-mean-square normalization over the trailing dimensions";
   let description = [{
     Normalizes over dimensions `[axis, rank)`: `x / sqrt(mean(x^2) + epsilon) * scale`.
@@ -389,7 +397,8 @@ def Loom_RmsNormOp : Loom_Op<"rms_norm",
 // Indexing and layout
 //===----------------------------------------------------------------------===//
 
-def Loom_GatherOp : Loom_Op<"gather", [AllElementTypesMatch<["data", "result"]>]> {
+def Loom_GatherOp : Loom_Op<"gather",
+    [Differentiable, AllElementTypesMatch<["data", "result"]>]> {
   let summary = "Takes slices of `data` along `axis` at integer indices (embedding lookup)";
   let description = [{
     The result shape is `data[:axis] + indices.shape + data[axis+1:]`. An embedding
@@ -439,7 +448,8 @@ def Loom_GatherNdOp : Loom_Op<"gather_nd", [AllElementTypesMatch<["data", "resul
   let hasVerifier = 1;
 }
 
-def Loom_ReshapeOp : Loom_Op<"reshape", [AllElementTypesMatch<["operand", "result"]>]> {
+def Loom_ReshapeOp : Loom_Op<"reshape",
+    [Differentiable, AllElementTypesMatch<["operand", "result"]>]> {
   let summary = "Reinterprets a tensor with another shape of the same element count";
   let description = [{
     The element count is preserved: when no dimension is anonymous, the product of the
@@ -453,7 +463,8 @@ def Loom_ReshapeOp : Loom_Op<"reshape", [AllElementTypesMatch<["operand", "resul
   let hasVerifier = 1;
 }
 
-def Loom_TransposeOp : Loom_Op<"transpose", [AllElementTypesMatch<["operand", "result"]>]> {
+def Loom_TransposeOp : Loom_Op<"transpose",
+    [Differentiable, AllElementTypesMatch<["operand", "result"]>]> {
   let summary = "Permutes dimensions";
   let description = [{
     `result.shape[i] = operand.shape[permutation[i]]`.
@@ -472,7 +483,8 @@ def Loom_TransposeOp : Loom_Op<"transpose", [AllElementTypesMatch<["operand", "r
   let hasVerifier = 1;
 }
 
-def Loom_ConcatOp : Loom_Op<"concat", [SameOperandsAndResultElementType]> {
+def Loom_ConcatOp : Loom_Op<"concat",
+    [Differentiable, SameOperandsAndResultElementType]> {
   let summary = "Joins tensors along one axis";
   let description = [{
     All inputs have the same rank and equal sizes outside `axis`. Along `axis` the result
@@ -486,7 +498,8 @@ def Loom_ConcatOp : Loom_Op<"concat", [SameOperandsAndResultElementType]> {
   let hasVerifier = 1;
 }
 
-def Loom_SliceOp : Loom_Op<"slice", [AllElementTypesMatch<["operand", "result"]>]> {
+def Loom_SliceOp : Loom_Op<"slice",
+    [Differentiable, AllElementTypesMatch<["operand", "result"]>]> {
   let summary = "Takes a strided window along some axes";
   let description = [{
     For each listed axis `a` with `start`, `end` and `step` (nonzero), takes the elements
@@ -516,7 +529,8 @@ def Loom_SliceOp : Loom_Op<"slice", [AllElementTypesMatch<["operand", "result"]>
   }];
 }
 
-def Loom_BroadcastOp : Loom_Op<"broadcast", [AllElementTypesMatch<["operand", "result"]>]> {
+def Loom_BroadcastOp : Loom_Op<"broadcast",
+    [Differentiable, AllElementTypesMatch<["operand", "result"]>]> {
   let summary = "Expands a tensor to a larger shape (numpy broadcasting)";
   let description = [{
     Aligns the operand's dimensions with the result's on the right; each operand dimension
@@ -534,7 +548,7 @@ def Loom_BroadcastOp : Loom_Op<"broadcast", [AllElementTypesMatch<["operand", "r
 //===----------------------------------------------------------------------===//
 
 def Loom_RopeOp : Loom_Op<"rope",
-    [AllTypesMatch<["input", "result"]>, AllTypesMatch<["cos", "sin"]>,
+    [Differentiable, AllTypesMatch<["input", "result"]>, AllTypesMatch<["cos", "sin"]>,
      SameOperandsElementType]> {
   let summary = "Rotary position embedding from cos/sin tables";
   let description = [{
@@ -561,7 +575,7 @@ def Loom_RopeOp : Loom_Op<"rope",
 }
 
 def Loom_AttentionOp : Loom_Op<"attention",
-    [AllElementTypesMatch<["query", "key", "value", "result"]>]> {
+    [Differentiable, AllElementTypesMatch<["query", "key", "value", "result"]>]> {
   let summary = "Scaled dot-product attention, with causal masking and grouped KV heads";
   let description = [{
     `query [B, Hq, Sq, D]`, `key [B, Hkv, Skv, D]`, `value [B, Hkv, Skv, Dv]`, result
@@ -661,6 +675,7 @@ def Loom_PagedAttentionOp : Loom_Op<"paged_attention",
   let hasVerifier = 1;
 }
 
+include "dialects/loom/LoomTrainingOps.td"
 include "dialects/loom/LoomFusionOps.td"
 
 #endif // LOOM_OPS_TD

@@ -44,6 +44,8 @@ double maxRelativeError(const std::vector<double> &actual,
 int runImport(int argc, char **argv);
 /// `loom reference`: runs a model on the CPU reference executor.
 int runReference(int argc, char **argv);
+/// `loom grad`: training gradients of a batch on the CPU reference executor.
+int runGrad(int argc, char **argv);
 /// `loom optimize`: runs pass pipelines, optionally checking numerics after each pass.
 int runOptimize(int argc, char **argv);
 /// `loom generate`: text generation from a prompt.

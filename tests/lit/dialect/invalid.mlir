@@ -1228,3 +1228,102 @@ func.func @case114(%q: tensor<5x4x32xf32>, %kc: tensor<8x16x2x32xf32>, %t: tenso
   %o = loom.paged_attention %q, %kc, %kc, %t, %l, %l : (tensor<5x4x32xf32>, tensor<8x16x2x32xf32>, tensor<8x16x2x32xf32>, tensor<3x4xi64>, tensor<2xi64>, tensor<2xi64>) -> tensor<5x4x32xf32>
   return
 }
+
+// -----
+
+// Cross-entropy labels have the logits' shape without the vocabulary.
+func.func @ce_labels(%x: tensor<4x6x64xf32>, %t: tensor<4x5xi64>) {
+  // expected-error @+1 {{labels [4, 5] do not have the shape of the logits without their last dimension, [4, 6]}}
+  %l = loom.cross_entropy %x, %t ignore_index -100 : (tensor<4x6x64xf32>, tensor<4x5xi64>) -> tensor<f32>
+  return
+}
+
+// -----
+
+// The cross-entropy loss is a scalar.
+func.func @ce_scalar(%x: tensor<4x64xf32>, %t: tensor<4xi64>) {
+  // expected-error @+1 {{the loss is a scalar (rank 0), not [1]}}
+  %l = loom.cross_entropy %x, %t ignore_index -100 : (tensor<4x64xf32>, tensor<4xi64>) -> tensor<1xf32>
+  return
+}
+
+// -----
+
+// Shifted labels need a position axis.
+func.func @ce_shift(%x: tensor<64xf32>, %t: tensor<i64>) {
+  // expected-error @+1 {{shift_labels needs labels of rank 1 or more}}
+  %l = loom.cross_entropy %x, %t shift_labels ignore_index -100 : (tensor<64xf32>, tensor<i64>) -> tensor<f32>
+  return
+}
+
+// -----
+
+// The cross-entropy gradient takes the gradient of a scalar loss.
+func.func @ce_grad_scalar(%x: tensor<4x64xf32>, %t: tensor<4xi64>, %g: tensor<4xf32>) {
+  // expected-error @+1 {{loss_grad is the gradient of a scalar loss (rank 0), not [4]}}
+  %d = loom.cross_entropy_grad %x, %t, %g ignore_index -100 : (tensor<4x64xf32>, tensor<4xi64>, tensor<4xf32>) -> tensor<4x64xf32>
+  return
+}
+
+// -----
+
+// A scatter-add's result is static along its axis.
+func.func @scatter_dynamic(%u: tensor<3x16xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{the result's size along axis 0 must be static, not ?}}
+  %d = loom.scatter_add %u, %i axis 0 : (tensor<3x16xf32>, tensor<3xi64>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// A scatter-add's updates are shaped like the gather they undo.
+func.func @scatter_updates(%u: tensor<3x8xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{updates [3, 8] do not match [3, 16], the shape result[:axis] + indices + result[axis+1:]}}
+  %d = loom.scatter_add %u, %i axis 0 : (tensor<3x8xf32>, tensor<3xi64>) -> tensor<64x16xf32>
+  return
+}
+
+// -----
+
+// A scatter-add's axis is inside the result.
+func.func @scatter_axis(%u: tensor<3x16xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{axis 2 is out of range [0, 2) for a result of rank 2}}
+  %d = loom.scatter_add %u, %i axis 2 : (tensor<3x16xf32>, tensor<3xi64>) -> tensor<64x16xf32>
+  return
+}
+
+// -----
+
+// attention_grad takes rank-4 operands.
+func.func @attention_grad_rank(%q: tensor<2x8x32xf32>) {
+  // expected-error @+1 {{each needs rank 4 [batch, heads, seq, head_dim]}}
+  %dq, %dk, %dv = loom.attention_grad %q, %q, %q, %q : (tensor<2x8x32xf32>, tensor<2x8x32xf32>, tensor<2x8x32xf32>, tensor<2x8x32xf32>) -> (tensor<2x8x32xf32>, tensor<2x8x32xf32>, tensor<2x8x32xf32>)
+  return
+}
+
+// -----
+
+// attention_grad's query heads are a multiple of its KV heads.
+func.func @attention_grad_heads(%q: tensor<1x6x5x32xf32>, %k: tensor<1x4x5x32xf32>) {
+  // expected-error @+1 {{query heads (6) must be a multiple of KV heads (4)}}
+  %dq, %dk, %dv = loom.attention_grad %q, %k, %k, %q : (tensor<1x6x5x32xf32>, tensor<1x4x5x32xf32>, tensor<1x4x5x32xf32>, tensor<1x6x5x32xf32>) -> (tensor<1x6x5x32xf32>, tensor<1x4x5x32xf32>, tensor<1x4x5x32xf32>)
+  return
+}
+
+// -----
+
+// attention_grad's result gradient has the attention output's shape.
+func.func @attention_grad_output(%q: tensor<1x8x5x32xf32>, %k: tensor<1x2x5x32xf32>, %do: tensor<1x8x4x32xf32>) {
+  // expected-error @+1 {{result_grad [1, 8, 4, 32] does not have the attention output's shape [1, 8, 5, 32]}}
+  %dq, %dk, %dv = loom.attention_grad %q, %k, %k, %do : (tensor<1x8x5x32xf32>, tensor<1x2x5x32xf32>, tensor<1x2x5x32xf32>, tensor<1x8x4x32xf32>) -> (tensor<1x8x5x32xf32>, tensor<1x2x5x32xf32>, tensor<1x2x5x32xf32>)
+  return
+}
+
+// -----
+
+// attention_grad's mask broadcasts to the scores.
+func.func @attention_grad_mask(%q: tensor<1x8x5x32xf32>, %k: tensor<1x2x5x32xf32>, %m: tensor<1x1x1x4xf32>) {
+  // expected-error @+1 {{mask [1, 1, 1, 4] does not broadcast to the scores}}
+  %dq, %dk, %dv = loom.attention_grad %q, %k, %k, %q mask %m : (tensor<1x8x5x32xf32>, tensor<1x2x5x32xf32>, tensor<1x2x5x32xf32>, tensor<1x8x5x32xf32>, tensor<1x1x1x4xf32>) -> (tensor<1x8x5x32xf32>, tensor<1x2x5x32xf32>, tensor<1x2x5x32xf32>)
+  return
+}

@@ -273,3 +273,23 @@ func.func @paged(%kc: tensor<?x16x2x32xbf16, #loom.dims<blocks>>, %k: tensor<?x2
   %o = loom.paged_attention %q, %c, %c, %tables, %lens, %starts scale 1.250000e-01 : (tensor<?x8x32xbf16, #loom.dims<tokens>>, tensor<?x16x2x32xbf16, #loom.dims<blocks>>, tensor<?x16x2x32xbf16, #loom.dims<blocks>>, tensor<?x?xi64, #loom.dims<seqs, table>>, tensor<?xi64, #loom.dims<seqs>>, tensor<?xi64, #loom.dims<seqs>>) -> tensor<?x8x32xbf16, #loom.dims<tokens>>
   return
 }
+
+// Training: the cross-entropy loss and the backward ops.
+// CHECK-LABEL: func.func @training
+// CHECK: loom.cross_entropy %{{.*}}, %{{.*}} shift_labels ignore_index -100 : (tensor<?x?x64xf32, #loom.dims<batch, seq>>, tensor<?x?xi64, #loom.dims<batch, seq>>) -> tensor<f32>
+// CHECK: loom.cross_entropy %{{.*}}, %{{.*}} ignore_index 0 : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<?xi32, #loom.dims<tokens>>) -> tensor<f32>
+// CHECK: loom.cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}} shift_labels ignore_index -100 : (tensor<?x?x64xf32, #loom.dims<batch, seq>>, tensor<?x?xi64, #loom.dims<batch, seq>>, tensor<f32>) -> tensor<?x?x64xf32, #loom.dims<batch, seq>>
+// CHECK: loom.scatter_add %{{.*}}, %{{.*}} axis 0 : (tensor<?x?x16xf32, #loom.dims<batch, seq>>, tensor<?x?xi64, #loom.dims<batch, seq>>) -> tensor<64x16xf32>
+// CHECK: loom.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} mask %{{.*}} causal scale 1.250000e-01 softcap 5.000000e+01 : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x1x?xf32, #loom.dims<batch, seq>>) -> (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>)
+func.func @training(%logits: tensor<?x?x64xf32, #loom.dims<batch, seq>>, %labels: tensor<?x?xi64, #loom.dims<batch, seq>>,
+                    %flat: tensor<?x64xf32, #loom.dims<tokens>>, %targets: tensor<?xi32, #loom.dims<tokens>>,
+                    %dh: tensor<?x?x16xf32, #loom.dims<batch, seq>>,
+                    %q: tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, %k: tensor<?x2x?x32xf32, #loom.dims<batch, seq>>,
+                    %do: tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, %mask: tensor<?x1x1x?xf32, #loom.dims<batch, seq>>) {
+  %l = loom.cross_entropy %logits, %labels shift_labels ignore_index -100 : (tensor<?x?x64xf32, #loom.dims<batch, seq>>, tensor<?x?xi64, #loom.dims<batch, seq>>) -> tensor<f32>
+  %l2 = loom.cross_entropy %flat, %targets ignore_index 0 : (tensor<?x64xf32, #loom.dims<tokens>>, tensor<?xi32, #loom.dims<tokens>>) -> tensor<f32>
+  %dl = loom.cross_entropy_grad %logits, %labels, %l shift_labels ignore_index -100 : (tensor<?x?x64xf32, #loom.dims<batch, seq>>, tensor<?x?xi64, #loom.dims<batch, seq>>, tensor<f32>) -> tensor<?x?x64xf32, #loom.dims<batch, seq>>
+  %dt = loom.scatter_add %dh, %labels axis 0 : (tensor<?x?x16xf32, #loom.dims<batch, seq>>, tensor<?x?xi64, #loom.dims<batch, seq>>) -> tensor<64x16xf32>
+  %dq, %dk, %dv = loom.attention_grad %q, %k, %k, %do mask %mask causal scale 0.125 softcap 50.0 : (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x1x1x?xf32, #loom.dims<batch, seq>>) -> (tensor<?x8x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>, tensor<?x2x?x32xf32, #loom.dims<batch, seq>>)
+  return
+}
