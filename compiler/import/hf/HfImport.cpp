@@ -490,6 +490,8 @@ bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   const char *names[] = {"input_ids", "attention_mask", "labels"};
   for (auto [i, name] : llvm::enumerate(names))
     func.setArgAttr(i, "loom.name", builder.getStringAttr(name));
+  // As in transformers: without a mask every token is attended.
+  func.setArgAttr(1, "loom.default", builder.getI64IntegerAttr(1));
   func.setResultAttr(0, "loom.name", builder.getStringAttr("loss"));
   func->setAttr("loom.autodiff", builder.getUnitAttr());
   return true;
