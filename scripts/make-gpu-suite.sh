@@ -69,3 +69,18 @@ prefill=tokens=100,seqs=3,blocks=24,table=8
 "$loom" kernel-harness tests/lit/codegen/cuda-norm-linear.mlir -o "$out/norm-linear-rows" --sizes tokens=3 --seed 9
 "$loom" kernel-harness tests/lit/codegen/cuda-norm-linear.mlir -o "$out/norm-linear-row1" --sizes tokens=1 --seed 11
 "$loom" kernel-harness tests/lit/codegen/cuda-reductions.mlir -o "$out/reductions" --sizes rows=5
+# Linear layers with quantized weights (docs/codegen.md "Quantized linear layers"): the
+# lit test's kernels (int4/int8/FP8, zero points, act-order, a bias, f32 activations)
+# tiled, at a decode step and at one row; the serving step of each ../shared/quantized
+# folder at a decode step and a prefill step (FP8 weight-only); tiny-llama quantized at
+# load by --quantize (f32 forward, and bf16 steps).
+"$loom" kernel-harness tests/lit/codegen/cuda-quant-linear.mlir -o "$out/quant-linear" --sizes tokens=150 --seed 21
+"$loom" kernel-harness tests/lit/codegen/cuda-quant-linear.mlir -o "$out/quant-linear-rows" --sizes tokens=3 --seed 22
+"$loom" kernel-harness tests/lit/codegen/cuda-quant-linear.mlir -o "$out/quant-linear-row1" --sizes tokens=1 --seed 23
+for f in gptq-4bit-g32 gptq-4bit-g64-actorder gptq-8bit-perchannel awq-4bit-g32 w4a16-ct fp8-channel; do
+  "$loom" kernel-harness "../shared/quantized/tiny-llama-$f" -o "$out/quant-$f-decode" --entry step --dtype bf16 --fp8-activations none --sizes $decode --seed 24
+  "$loom" kernel-harness "../shared/quantized/tiny-llama-$f" -o "$out/quant-$f-prefill" --entry step --dtype bf16 --fp8-activations none --sizes $prefill --seed 25
+done
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/quant-llama-int4" --quantize int4:g32 --seed 26
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/quant-llama-int8-decode1" --quantize int8 --entry step --dtype bf16 --sizes tokens=1,seqs=1,blocks=12,table=4 --seed 27
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/quant-llama-int4asym-prefill" --quantize int4:g32:asym --entry step --dtype bf16 --sizes $prefill --seed 28

@@ -208,6 +208,9 @@ int runKernelCheck(int argc, char **argv) {
         outputs.emplace_back(pointer, t);
       return true;
     };
+    // One buffer per entry of "inputs", in the kernel's parameter order: a quantized
+    // weight input is several entries (codes, scales, zeros or mins, permutation;
+    // QuantizedWeights.h), and "in_place" indexes these entries.
     for (const std::string &input : inputNames)
       ok = ok && allocate(input, false, "");
     const std::vector<json::Value> &outputList = kernel.get("outputs")->asArray();

@@ -11,6 +11,7 @@
 
 #include "compiler/codegen/cuda/DeviceLibrary.h"
 #include "compiler/codegen/cuda/KernelWriter.h"
+#include "compiler/codegen/cuda/QuantizedWeights.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -32,6 +33,11 @@ std::string structuralName(KernelOp kernel) {
   std::string text;
   llvm::raw_string_ostream os(text);
   kernel->print(os, OpPrintingFlags().printGenericOpForm().useLocalScope());
+  // The encodings of quantized weight inputs are (they live on the weights, outside
+  // the kernel; unquantized kernels keep their names).
+  for (auto [i, input] : llvm::enumerate(kernel.getInputs()))
+    if (QuantAttr quant = quantOf(input))
+      os << "\nquant " << i << " " << quant;
   // The op's own results and location are not part of its structure.
   size_t body = text.find('(');
   uint64_t hash =

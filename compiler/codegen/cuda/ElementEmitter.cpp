@@ -153,10 +153,10 @@ void ElementEmitter::open(const std::string &header) {
   scopes_.emplace_back();
 }
 
-void ElementEmitter::close() {
+void ElementEmitter::close(const std::string &after) {
   scopes_.pop_back();
   --indent_;
-  line("}");
+  line("}" + after);
 }
 
 std::string ElementEmitter::fresh(const std::string &stem) {

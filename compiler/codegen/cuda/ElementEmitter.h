@@ -65,7 +65,8 @@ public:
 
   /// Opens a nested C++ block (values computed inside are not reused outside it).
   void open(const std::string &header);
-  void close();
+  /// Closes the block, `after` following its brace ("};" ends a lambda).
+  void close(const std::string &after = "");
   /// Appends a line at the current nesting.
   void line(const std::string &text);
   /// A fresh variable name.

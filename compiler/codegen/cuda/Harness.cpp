@@ -10,9 +10,12 @@
 #include "compiler/Compiler.h"
 #include "compiler/codegen/cuda/CudaEmitter.h"
 #include "compiler/codegen/cuda/ElementEmitter.h"
+#include "compiler/codegen/cuda/QuantizedWeights.h"
 #include "compiler/reference/ElementTypes.h"
 #include "compiler/reference/Reference.h"
 #include "dialects/loom/Shape.h"
+#include "loom/support/Float16.h"
+#include "loom/support/Quantization.h"
 #include "loom/support/Safetensors.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -175,6 +178,127 @@ bool pagedInputs(KernelOp kernel, const std::map<std::string, int64_t> &sizes,
   return ok;
 }
 
+/// `value` rounded to a scale type (F16, BF16 or F32).
+float roundToScale(DType type, float value) {
+  return type == DType::F16    ? roundToHalf(value)
+         : type == DType::BF16 ? roundToBfloat16(value)
+                               : value;
+}
+
+/// A random valid [n, k] weight of `encoding`, in Loom's unpacked form: any code (FP8:
+/// any finite e4m3), scales that keep |W| near 0.15 (so that a sum over k of products
+/// with inputs in [-1, 1] stays near 1), any zero point, mins of about half the range,
+/// and for an act-order weight a random assignment of inputs to groups of equal size.
+QuantizedWeight randomQuantized(const QuantEncoding &encoding, int64_t n, int64_t k,
+                                std::mt19937_64 &rng) {
+  QuantizedWeight w;
+  w.rows = n;
+  w.cols = k;
+  w.encoding = encoding;
+  bool fp8 = encoding.element == QuantElement::Fp8E4M3;
+  int bits = quantBits(encoding.element);
+  int64_t groups = quantGroups(encoding, k);
+  std::uniform_int_distribution<int> code(0, (1 << bits) - 1);
+  std::uniform_real_distribution<float> spread(0.5f, 1.5f);
+  w.codes.resize(n * k);
+  for (uint8_t &c : w.codes) {
+    do
+      c = static_cast<uint8_t>(code(rng));
+    while (fp8 && (c & 0x7f) == 0x7f); // e4m3 NaN
+  }
+  float range = fp8 ? 448.0f : static_cast<float>(1 << (bits - 1));
+  for (int64_t i = 0; i < n * groups; ++i) {
+    float scale = roundToScale(encoding.scaleType, spread(rng) * 0.15f / range);
+    w.scales.push_back(scale);
+    if (encoding.offset == QuantOffset::Zero)
+      w.zeros.push_back(static_cast<uint8_t>(code(rng)));
+    if (encoding.offset == QuantOffset::Min)
+      w.mins.push_back(roundToScale(encoding.scaleType, scale * range * spread(rng)));
+  }
+  if (encoding.permuted) {
+    int64_t size = k / groups;
+    for (int64_t i = 0; i < k; ++i)
+      w.groupOf.push_back(static_cast<int32_t>(i / size));
+    std::shuffle(w.groupOf.begin(), w.groupOf.end(), rng);
+  }
+  return w;
+}
+
+/// A quantized weight input of a kernel: its buffers in the kernel layout as harness
+/// tensors named `name` + the parameter suffix (codes, scales, zeros or mins,
+/// permutation: the kernel's parameter order), and in `weight` the reference's input,
+/// the dequantized weight rounded to the weight's element type.
+void quantizedInput(QuantAttr quant, const std::string &name, int64_t n, int64_t k,
+                    std::mt19937_64 &rng, Tensor &weight,
+                    std::vector<TensorBytes> &tensors, std::vector<std::string> &names) {
+  QuantizedWeight random = randomQuantized(quant.getEncoding(), n, k, rng);
+  KernelWeightLayout layout = repackForKernels(random);
+  const std::string *bytes[] = {&layout.codes, &layout.scales, &layout.zeros,
+                                &layout.mins, &layout.perm};
+  for (const cuda::QuantBuffer &buffer : cuda::quantBuffers(quant, n, k)) {
+    static const char *roles[] = {"codes", "scales", "zeros", "mins", "perm"};
+    size_t role = std::find(std::begin(roles), std::end(roles), buffer.role) - roles;
+    DType dtype = DType::U8;
+    parseDType(buffer.dtype, dtype);
+    tensors.push_back({name + buffer.suffix, dtype, buffer.shape, *bytes[role]});
+    names.push_back(name + buffer.suffix);
+  }
+  std::vector<float> values = dequantize(random);
+  for (size_t i = 0; i < values.size(); ++i)
+    weight.floats[i] = reference::roundTo(weight.type, values[i]);
+}
+
+/// Random inputs of `kernel` for `sizes` (`paged`: those pagedInputs chose): the
+/// reference executor's tensors in `inputs`; the kernel's buffers as harness tensors,
+/// a quantized weight's several (quantizedInput), their names in parameter order in
+/// `buffers`, and the index in `buffers` of each input's first one in `firstBuffer`.
+bool randomInputs(KernelOp kernel, const std::map<std::string, int64_t> &sizes,
+                  const std::map<unsigned, std::vector<int64_t>> &paged,
+                  std::mt19937_64 &rng, std::vector<Tensor> &inputs,
+                  std::vector<TensorBytes> &tensors, std::vector<std::string> &buffers,
+                  std::vector<int64_t> &firstBuffer, std::string &error) {
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  std::string name = kernel->getAttrOfType<StringAttr>("loom.cuda_name").str();
+  for (auto [i, input] : llvm::enumerate(kernel.getInputs())) {
+    auto type = llvm::cast<RankedTensorType>(input.getType());
+    Tensor t;
+    reference::elementTypeOf(type.getElementType(), t.type);
+    std::vector<int64_t> shape;
+    for (const Dim &dim : getShape(type)) {
+      std::optional<SizeExpr> expr = toExpr(dim);
+      std::optional<int64_t> size = expr ? expr->evaluate(sizes) : std::nullopt;
+      if (!size) {
+        error = "input " + std::to_string(i) + " has a dimension of unknown size";
+        return false;
+      }
+      shape.push_back(*size);
+    }
+    t = Tensor::zeros(t.type, shape);
+    std::string tensorName = name + ".in" + std::to_string(i);
+    firstBuffer.push_back(static_cast<int64_t>(buffers.size()));
+    if (QuantAttr quant = cuda::quantOf(input)) {
+      quantizedInput(quant, tensorName, shape[0], shape[1], rng, t, tensors, buffers);
+      inputs.push_back(std::move(t));
+      continue;
+    }
+    if (reference::isFloat(t.type)) {
+      for (double &f : t.floats)
+        f = reference::roundTo(t.type, uniform(rng));
+    } else if (auto it = paged.find(i); it != paged.end()) {
+      t.ints = it->second;
+    } else {
+      std::uniform_int_distribution<int64_t> pick(0, integerBound(kernel, i, sizes) - 1);
+      for (int64_t &n : t.ints)
+        n = reference::wrapTo(t.type, pick(rng));
+    }
+    tensors.push_back(
+        {tensorName, reference::safetensorsType(t.type), t.shape, reference::toBytes(t)});
+    buffers.push_back(tensorName);
+    inputs.push_back(std::move(t));
+  }
+  return true;
+}
+
 /// `[a, b, c]` of the grid of `dims` for `sizes`.
 std::string gridText(const cuda::EmittedKernel::GridDim dims[3],
                      const std::map<std::string, int64_t> &sizes) {
@@ -209,7 +333,6 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
     sizes.emplace(name, name.find("batch") != std::string::npos ? 2 : 7);
 
   std::mt19937_64 rng(options.seed);
-  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
   std::vector<TensorBytes> tensors;
   std::string json = "{\n  \"kernels\": [";
   std::set<std::string> done;
@@ -228,40 +351,18 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
     }
     std::vector<Tensor> inputs;
     std::string inputNames, outputNames;
-    for (auto [i, input] : llvm::enumerate(kernel.getInputs())) {
-      auto type = llvm::cast<RankedTensorType>(input.getType());
-      Tensor t;
-      reference::elementTypeOf(type.getElementType(), t.type);
-      std::vector<int64_t> shape;
-      for (const Dim &dim : getShape(type)) {
-        std::optional<SizeExpr> expr = toExpr(dim);
-        std::optional<int64_t> size = expr ? expr->evaluate(sizes) : std::nullopt;
-        if (!size) {
-          error =
-              name + ": input " + std::to_string(i) + " has a dimension of unknown size";
-          ok = false;
-          return;
-        }
-        shape.push_back(*size);
-      }
-      t = Tensor::zeros(t.type, shape);
-      if (reference::isFloat(t.type)) {
-        for (double &f : t.floats)
-          f = reference::roundTo(t.type, uniform(rng));
-      } else if (auto it = paged.find(i); it != paged.end()) {
-        t.ints = it->second;
-      } else {
-        std::uniform_int_distribution<int64_t> pick(0,
-                                                    integerBound(kernel, i, sizes) - 1);
-        for (int64_t &n : t.ints)
-          n = reference::wrapTo(t.type, pick(rng));
-      }
-      std::string tensorName = name + ".in" + std::to_string(i);
-      tensors.push_back({tensorName, reference::safetensorsType(t.type), t.shape,
-                         reference::toBytes(t)});
-      inputNames += (i ? ", " : "") + jsonString(tensorName);
-      inputs.push_back(std::move(t));
+    // The kernel's input buffers in parameter order (a quantized weight is several),
+    // and where each input's first buffer is among them.
+    std::vector<std::string> bufferNames;
+    std::vector<int64_t> flatIndex;
+    if (!randomInputs(kernel, sizes, paged, rng, inputs, tensors, bufferNames, flatIndex,
+                      error)) {
+      error = name + ": " + error;
+      ok = false;
+      return;
     }
+    for (const std::string &buffer : bufferNames)
+      inputNames += (inputNames.empty() ? "" : ", ") + jsonString(buffer);
     OwningOpRef<ModuleOp> alone = isolate(kernel);
     std::string text;
     llvm::raw_string_ostream ts(text);
@@ -311,7 +412,8 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
                  std::to_string(elements * buffer.element.getIntOrFloatBitWidth() / 8);
     }
     for (int input : info.inPlace)
-      inPlace += (inPlace.empty() ? "" : ", ") + std::to_string(input);
+      inPlace += (inPlace.empty() ? "" : ", ") +
+                 std::to_string(input < 0 ? -1 : flatIndex[input]);
     json += std::string(done.size() > 1 ? "," : "") +
             "\n    {\"name\": " + jsonString(name) +
             ", \"kind\": " + jsonString(stringifyKernelKind(info.kind).str()) +

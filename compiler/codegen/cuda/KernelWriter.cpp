@@ -99,29 +99,31 @@ KernelWriter::KernelWriter(KernelOp kernel, std::string name)
 }
 
 LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
-  bool ok = true;
-  switch (kernel_.getKind()) {
-  case KernelKind::Pointwise:
-    ok = pointwise();
-    break;
-  case KernelKind::Normalization:
-    ok = normalization();
-    break;
-  case KernelKind::Matmul:
-    ok = matmul();
-    break;
-  case KernelKind::Attention:
-    if (auto paged = llvm::dyn_cast<PagedAttentionOp>(kernel_.getAnchor()))
-      ok = pagedAttention(paged);
-    else
-      ok = attention();
-    break;
-  case KernelKind::Reduction:
-    ok = reduction();
-    break;
-  case KernelKind::Scatter:
-    ok = scatter();
-    break;
+  bool ok = checkQuantizedInputs();
+  if (ok) {
+    switch (kernel_.getKind()) {
+    case KernelKind::Pointwise:
+      ok = pointwise();
+      break;
+    case KernelKind::Normalization:
+      ok = normalization();
+      break;
+    case KernelKind::Matmul:
+      ok = matmul();
+      break;
+    case KernelKind::Attention:
+      if (auto paged = llvm::dyn_cast<PagedAttentionOp>(kernel_.getAnchor()))
+        ok = pagedAttention(paged);
+      else
+        ok = attention();
+      break;
+    case KernelKind::Reduction:
+      ok = reduction();
+      break;
+    case KernelKind::Scatter:
+      ok = scatter();
+      break;
+    }
   }
   if (!ok || emitter_->failed())
     return kernel_.emitOpError() << "cannot be written as CUDA: "
@@ -149,9 +151,14 @@ void KernelWriter::writeFunction(llvm::raw_ostream &os, const EmittedKernel::Pha
   os << ") " << name << "(";
   std::string separator;
   for (auto [i, input] : llvm::enumerate(kernel_.getInputs())) {
-    os << separator << "const " << storageType(elementOf(input)) << " *__restrict__ in"
-       << i;
-    separator = ", ";
+    std::string name = "in" + std::to_string(i);
+    auto parameters = quantParameters(input, name);
+    if (parameters.empty())
+      parameters.emplace_back(storageType(elementOf(input)), name);
+    for (const auto &[type, parameter] : parameters) {
+      os << separator << "const " << type << " *__restrict__ " << parameter;
+      separator = ", ";
+    }
   }
   for (auto [i, output] : llvm::enumerate(kernel_.getResults())) {
     os << separator << storageType(elementOf(output)) << " *__restrict__ out" << i;

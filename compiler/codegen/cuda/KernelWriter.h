@@ -41,6 +41,12 @@ std::string product(llvm::ArrayRef<Dim> dims);
 /// The name of `dim` when it is one plain dimension name, which a launch guard can
 /// test; nullopt otherwise.
 std::optional<std::string> guardName(const Dim &dim);
+/// The kernel parameters (C++ element type, name) of kernel input `input` named
+/// `name` when it is a quantized weight: its codes (`name`), scales, zeros or mins and
+/// permutation, in the order the artifact passes them (QuantizedWeights.h); empty for
+/// other inputs (QuantizedKernels.cpp).
+std::vector<std::pair<std::string, std::string>> quantParameters(mlir::Value input,
+                                                                 const std::string &name);
 
 class KernelWriter {
 public:
@@ -77,6 +83,14 @@ private:
   bool fewRowsBody(LinearOp op, const std::string &a, const std::string &b, int64_t most,
                    int64_t warpsPerRow, bool preload);
   bool warpgroupLinear(LinearOp op, const std::string &a, const std::string &b);
+  /// Refuses a kernel that reads a quantized weight other than as its anchor linear
+  /// layer's weight (QuantizedKernels.cpp).
+  bool checkQuantizedInputs();
+  /// A linear layer with a quantized weight: the tiled kernel and the decode phases.
+  bool quantizedLinear(LinearOp op);
+  bool quantFewRows(LinearOp op, const std::string &a, const std::string &b);
+  bool quantPreamble(LinearOp op, const std::string &b, const std::string &skeleton);
+  void quantWeight(LinearOp op, const std::string &b);
   bool storeLinear(LinearOp op, const std::string &acc);
   bool reduction();
   bool reduceKernel(ReduceOp op);

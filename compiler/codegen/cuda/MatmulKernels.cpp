@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/codegen/cuda/KernelWriter.h"
+#include "compiler/codegen/cuda/QuantizedWeights.h"
 
 #include <algorithm>
 
@@ -32,6 +33,10 @@ bool KernelWriter::matmul() {
   auto product2 = llvm::dyn_cast<MatmulOp>(anchor);
   Value lhs = linear ? linear.getInput() : product2.getLhs();
   Value rhs = linear ? linear.getWeight() : product2.getRhs();
+  // checkQuantizedInputs has made a quantized weight this linear layer's alone.
+  if (auto arg = llvm::dyn_cast<BlockArgument>(rhs);
+      linear && arg && quantOf(kernel_.getInputs()[arg.getArgNumber()]))
+    return quantizedLinear(linear);
   auto norm = linear ? lhs.getDefiningOp<RmsNormOp>() : RmsNormOp();
   std::string a = norm ? std::string() : parameter(lhs), b = parameter(rhs);
   if ((a.empty() && !norm) || b.empty())
