@@ -84,3 +84,14 @@ done
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/quant-llama-int4" --quantize int4:g32 --seed 26
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/quant-llama-int8-decode1" --quantize int8 --entry step --dtype bf16 --sizes tokens=1,seqs=1,blocks=12,table=4 --seed 27
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/quant-llama-int4asym-prefill" --quantize int4:g32:asym --entry step --dtype bf16 --sizes $prefill --seed 28
+# Greedy generation of quantized checkpoints on the serving engine (f32 steps, so the
+# tokens must equal generations.json): GPTQ act-order, GPTQ 8-bit, AWQ, compressed-tensors
+# W4A16 and FP8 (weight-only), and tiny-llama quantized at load to int4 g32.
+for f in gptq-4bit-g64-actorder gptq-8bit-perchannel awq-4bit-g32 w4a16-ct fp8-channel; do
+  q=../shared/quantized/tiny-llama-$f
+  mkdir -p "carry/models/q-$f"
+  cp "$q/model.safetensors" "$q/config.json" "$q/generations.json" "$q/tokenizer.json" \
+     "carry/models/q-$f/"
+  "$loom" compile "$q" -o "carry/artifacts/q-$f-step" --entry step --fp8-activations none
+done
+"$loom" compile "$models/tiny-llama" -o carry/artifacts/q-int4-step --entry step --quantize int4:g32

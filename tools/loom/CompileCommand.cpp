@@ -83,7 +83,7 @@ int runCompile(int argc, char **argv) {
       "                    [--dtype f32|bf16|f16] [--target sm_80|sm_90a]\n"
       "                    [--max-batch N] [--max-seq N] [--rope-frequencies "
       "stored|f32]\n"
-      "                    [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\\n"
+      "                    [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\n"
       "                    [--quantize int8|int4[:gN][:asym]|fp8] [--fp8-activations auto|none]\n";
   std::string model, dir;
   ImportOptions importOptions;

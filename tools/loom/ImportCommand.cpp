@@ -32,7 +32,7 @@ int runImport(int argc, char **argv) {
   const char *usage =
       "usage: loom import <model.onnx | hf-folder> [-o out.mlir] "
       "[--dtype f32|bf16|f16] [--rope-frequencies stored|f32]\n"
-      "       [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\\n"
+      "       [--entry forward|step|grad] [--kv-block-size N] [--kv-dtype T]\n"
       "       [--quantize int8|int4[:gN][:asym]|fp8] [--fp8-activations auto|none]\n";
   std::string model, output;
   ImportOptions options;
