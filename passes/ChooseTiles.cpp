@@ -158,6 +158,8 @@ KernelSchedule rowSchedule(KernelOp kernel) {
     row = staticCount(ArrayRef<Dim>(in).drop_front(rms.getAxis())).value_or(0);
   else if (auto layer = llvm::dyn_cast<LayerNormOp>(anchor))
     row = staticCount(ArrayRef<Dim>(in).drop_front(layer.getAxis())).value_or(0);
+  else if (llvm::isa<QuantizeRowsOp>(anchor))
+    row = in.empty() ? 0 : staticCount(ArrayRef<Dim>(in).take_back()).value_or(0);
   if (row > 0)
     s.threads = std::clamp<int64_t>(llvm::PowerOf2Ceil((row + 3) / 4), 32, 256);
   return s;

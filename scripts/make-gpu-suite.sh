@@ -81,6 +81,8 @@ for f in gptq-4bit-g32 gptq-4bit-g64-actorder gptq-8bit-perchannel awq-4bit-g32 
   "$loom" kernel-harness "../shared/quantized/tiny-llama-$f" -o "$out/quant-$f-decode" --entry step --dtype bf16 --fp8-activations none --sizes $decode --seed 24
   "$loom" kernel-harness "../shared/quantized/tiny-llama-$f" -o "$out/quant-$f-prefill" --entry step --dtype bf16 --fp8-activations none --sizes $prefill --seed 25
 done
+# The FP8 folder as its config says (W8A8): loom.quantize_rows before its linear layers.
+"$loom" kernel-harness ../shared/quantized/tiny-llama-fp8-channel -o "$out/quant-fp8-w8a8-decode" --entry step --dtype bf16 --sizes $decode --seed 29
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/quant-llama-int4" --quantize int4:g32 --seed 26
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/quant-llama-int8-decode1" --quantize int8 --entry step --dtype bf16 --sizes tokens=1,seqs=1,blocks=12,table=4 --seed 27
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/quant-llama-int4asym-prefill" --quantize int4:g32:asym --entry step --dtype bf16 --sizes $prefill --seed 28

@@ -570,7 +570,7 @@ std::optional<KernelKind> KernelOp::anchorKindOf(Operation *op) {
     return KernelKind::Attention;
   if (isa<CacheWriteOp>(op))
     return KernelKind::Scatter;
-  if (isa<RmsNormOp, LayerNormOp>(op))
+  if (isa<RmsNormOp, LayerNormOp, QuantizeRowsOp>(op))
     return KernelKind::Normalization;
   if (isa<ReduceOp, SoftmaxOp, CumsumOp>(op))
     return KernelKind::Reduction;

@@ -254,6 +254,8 @@ bool KernelWriter::pointwise() {
 /// row with the epilogue applied.
 bool KernelWriter::normalization() {
   Operation *anchor = kernel_.getAnchor();
+  if (auto rows = llvm::dyn_cast<QuantizeRowsOp>(anchor))
+    return quantizeRows(rows);
   return normalizeRows(anchor, info_.threads, info_.grid[0],
                        [&](const Index &index, const std::string &y) {
                          return storeOutputs(anchor->getResult(0), index, y);

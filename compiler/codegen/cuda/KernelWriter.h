@@ -77,6 +77,9 @@ private:
   /// row (setting `grid`), handing each value to `store` with its index.
   bool normalizeRows(mlir::Operation *norm, int64_t threads, EmittedKernel::GridDim &grid,
                      const std::function<bool(const Index &, const std::string &)> &store);
+  /// `loom.quantize_rows`: a block per row finds max|x| and rounds each element
+  /// (QuantizedKernels.cpp).
+  bool quantizeRows(QuantizeRowsOp op);
   bool matmul();
   bool tensorCoreLinear(LinearOp op, const std::string &a, const std::string &b);
   bool fewRowsLinear(LinearOp op, const std::string &a, const std::string &b);

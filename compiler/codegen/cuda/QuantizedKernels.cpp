@@ -215,3 +215,58 @@ bool KernelWriter::quantFewRows(LinearOp op, const std::string &a, const std::st
 }
 
 } // namespace loom::cuda
+
+namespace loom::cuda {
+
+bool KernelWriter::quantizeRows(QuantizeRowsOp op) {
+  // Rounds as dynamically quantized activations are, exactly as the reference executor
+  // (loom::roundRowToFp8): per row s = max|x| / R in float32, x' = dequant(quant(x / s))
+  // * s with an IEEE division; a row of zeros stays zeros.
+  require("quant_weight.cuh");
+  ElementEmitter &e = *emitter_;
+  Value input = op.getInput();
+  Shape shape = shapeOf(input);
+  ArrayRef<Dim> lead = ArrayRef<Dim>(shape).drop_back();
+  ArrayRef<Dim> trail = ArrayRef<Dim>(shape).take_back();
+  bool fp8 = op.getCode() == QuantCode::Fp8E4M3;
+  int64_t threads = info_.threads;
+  info_.grid[0] = {work(lead), 1, 65536};
+  e.line("// loom.quantize_rows " + std::string(fp8 ? "fp8e4m3" : "int8") +
+         ": a block per row, max|x| then each element rounded with s = max|x| / " +
+         (fp8 ? "448" : "127"));
+  e.line("const long long rows = " + product(lead) + ", cols = " + product(trail) + ";");
+  e.open("for (long long row = blockIdx.x; row < rows; row += gridDim.x)");
+  Index rowIndex = e.delinearize("row", lead);
+  auto at = [&](const std::string &column) {
+    Index index = rowIndex;
+    Index columns = e.delinearize(column, trail);
+    index.insert(index.end(), columns.begin(), columns.end());
+    return index;
+  };
+  auto columnLoop = [&](auto body) {
+    e.open("for (long long c = threadIdx.x; c < cols; c += " + std::to_string(threads) + ")");
+    body();
+    e.close();
+  };
+  e.line("float largest = 0.0f;");
+  columnLoop([&] {
+    e.line("largest = fmaxf(largest, fabsf((float)(" + e.at(input, at("c")) + ")));");
+  });
+  e.line("largest = loom_block_reduce(largest, LoomMax(), 0.0f);");
+  e.line(std::string("const float s = __fdiv_rn(largest, ") + (fp8 ? "448.0f" : "127.0f") +
+         ");");
+  bool stored = true;
+  columnLoop([&] {
+    Index index = at("c");
+    std::string x = e.at(input, index), y = e.fresh("y");
+    std::string q = fp8 ? "loom_q_e4m3(loom_q_to_e4m3(__fdiv_rn((float)(" + x + "), s)))"
+                        : "rintf(__fdiv_rn((float)(" + x + "), s))";
+    e.line("const " + computeType(elementOf(op.getResult())) + " " + y +
+           " = s == 0.0f ? 0.0f : " + q + " * s;");
+    stored = stored && storeOutputs(op.getResult(), index, y);
+  });
+  e.close();
+  return stored;
+}
+
+} // namespace loom::cuda

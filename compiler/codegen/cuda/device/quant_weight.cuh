@@ -209,3 +209,27 @@ __device__ __forceinline__ void loom_q_load16(const __half *p, float v[16]) {
     }
   }
 }
+
+/// The e4m3fn bit pattern nearest `v` (round to nearest even; beyond +-448 saturates
+/// to +-448; NaN stays NaN), as loom::floatToFp8e4m3 on the host.
+__device__ __forceinline__ unsigned loom_q_to_e4m3(float v) {
+  const unsigned sign = (__float_as_uint(v) >> 24) & 0x80u;
+  const float a = fabsf(v);
+  if (a != a)
+    return sign | 0x7fu;
+  if (a >= 448.0f)
+    return sign | 0x7eu;
+  if (a < 0.015625f) // below 2^-6: subnormal m * 2^-9 (m = 8 is the first normal)
+    return sign | (unsigned)__float2int_rn(a * 512.0f);
+  const unsigned bits = __float_as_uint(a);
+  unsigned exponent = (bits >> 23) - 120u; // e - 127 + 7
+  unsigned keep = (bits >> 20) & 7u, rest = bits & 0xfffffu;
+  if (rest > 0x80000u || (rest == 0x80000u && (keep & 1u)))
+    ++keep;
+  if (keep == 8u) {
+    keep = 0u;
+    ++exponent;
+  }
+  const unsigned code = (exponent << 3) | keep;
+  return sign | (code > 0x7eu ? 0x7eu : code);
+}
