@@ -210,6 +210,10 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
             " is built from Hugging Face folders, not ONNX files";
     return false;
   }
+  if (options.lora.enabled() && (options.entry == "step" || !folder)) {
+    error = "a LoRA adapter is built into a forward or grad entry of a Hugging Face folder";
+    return false;
+  }
   if (options.entry == "grad" && !options.quantize.empty()) {
     error = "--quantize does not apply to a grad entry (quantized weights have no "
             "gradient)";

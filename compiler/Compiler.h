@@ -8,6 +8,8 @@
 #ifndef LOOM_COMPILER_COMPILER_H
 #define LOOM_COMPILER_COMPILER_H
 
+#include "loom/support/Lora.h"
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -44,6 +46,10 @@ struct ImportOptions {
   /// "" (off), "int8", "int4" (groups of 128, symmetric), "int4:g<size>",
   /// "int4:g<size>:asym", "fp8"; with ":lm_head" the LM head too.
   std::string quantize;
+  /// A LoRA adapter on the linear layers it targets (PEFT's LoraConfig; `r` 0: none):
+  /// y = linear(x, W) + scaling * linear(linear(x, A), B), A and B weights under PEFT's
+  /// names (loraTensorName). In a "grad" entry only the adapter is differentiated.
+  LoraConfig lora;
 };
 
 struct ImportResult {

@@ -2,6 +2,7 @@
 //
 //   func.func @f(...) -> (loss) attributes {loom.autodiff}
 //     -> func.func @f(...) -> (loss, grad.<w0>, grad.<w1>, ...)
+//   {loom.autodiff = ["a", "b"]}: only the weights named (the others are constants).
 //
 // The pass knows no op: each op's rule is its DifferentiableOpInterface. It finds the
 // values that depend on a weight (the only ones a gradient flows through), seeds the
@@ -17,6 +18,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Debug.h"
 
 #define DEBUG_TYPE "loom-autodiff"
@@ -39,7 +41,12 @@ bool isFloatTensor(Value value) {
 /// The differentiation of one function.
 class Differentiator {
 public:
-  explicit Differentiator(func::FuncOp func) : func_(func), builder_(func.getContext()) {}
+  explicit Differentiator(func::FuncOp func) : func_(func), builder_(func.getContext()) {
+    if (auto names = func->getAttrOfType<ArrayAttr>("loom.autodiff"))
+      for (auto name : names.getAsRange<StringAttr>())
+        trained_.insert(name.getValue());
+    restricted_ = isa_and_nonnull<ArrayAttr>(func->getAttr("loom.autodiff"));
+  }
 
   LogicalResult run();
 
@@ -52,8 +59,16 @@ private:
   /// Asks `op` for the gradients of its active operands.
   LogicalResult differentiate(Operation *op);
 
+  /// Whether weight `op` is differentiated: all are, unless the attribute lists names
+  /// (a LoRA adapter over a frozen base).
+  bool isTrained(WeightOp op) const {
+    return !restricted_ || trained_.contains(op.getName());
+  }
+
   func::FuncOp func_;
   OpBuilder builder_;
+  bool restricted_ = false;
+  llvm::StringSet<> trained_;
   llvm::DenseSet<Value> active_;
   llvm::DenseMap<Value, Value> grads_;
 };
@@ -62,7 +77,7 @@ LogicalResult Differentiator::findActiveValues(Block &body) {
   bool failed = false;
   for (Operation &op : body) {
     if (auto weight = dyn_cast<WeightOp>(op)) {
-      if (!isFloatTensor(weight))
+      if (!isFloatTensor(weight) || !isTrained(weight))
         continue;
       if (weight.getQuantAttr() || weight.getStacked()) {
         weight.emitOpError() << "is quantized or stacked; loom-autodiff differentiates "
@@ -152,7 +167,7 @@ LogicalResult Differentiator::run() {
   llvm::MapVector<StringRef, std::pair<WeightOp, Value>> byName;
   for (Operation *op : forward) {
     auto weight = dyn_cast<WeightOp>(op);
-    if (!weight || !isFloatTensor(weight))
+    if (!weight || !isFloatTensor(weight) || !isTrained(weight))
       continue;
     auto &[first, sum] = byName[weight.getName()];
     first = first ? first : weight;

@@ -44,7 +44,8 @@ namespace {
 /// A plain (not yet stacked) weight; null otherwise.
 WeightOp plainWeight(Value value) {
   auto weight = value ? value.getDefiningOp<WeightOp>() : WeightOp();
-  return weight && !weight.getStacked() ? weight : WeightOp();
+  // A shard is a part of its checkpoint tensor; stacking shards is not done yet.
+  return weight && !weight.getStacked() && !weight.getShardAttr() ? weight : WeightOp();
 }
 
 /// Whether `op` can be stacked with others: a [N, K] weight and bias bound by name.
@@ -131,7 +132,8 @@ Value stack(OpBuilder &builder, Location loc, ArrayRef<Value> parts) {
   return WeightOp::create(
       builder, loc, RankedTensorType::get(shape, first.getElementType()),
       plainWeight(parts.front()).getName(), builder.getArrayAttr(names),
-      builder.getDenseI64ArrayAttr(rows), plainWeight(parts.front()).getQuantAttr());
+      builder.getDenseI64ArrayAttr(rows), plainWeight(parts.front()).getQuantAttr(),
+      /*shard=*/nullptr);
 }
 
 /// Replaces the layers of `group` (all reading one input) by one over stacked weights.

@@ -233,7 +233,10 @@ def LoomAutodiff : Pass<"loom-autodiff"> {
     distinct `loom.weight` name becomes one more result, the gradient of the loss with
     respect to that weight, named `grad.<weight name>` (`loom.name`). Uses of one name
     (a tied embedding read twice) add up; a weight the loss does not depend on gets
-    zeros. The attribute is removed; unmarked functions are left alone.
+    zeros. The attribute is removed; unmarked functions are left alone. When the
+    attribute is an array of weight names (`loom.autodiff = ["a", "b"]`, a LoRA adapter
+    over a frozen base), only those weights are differentiated; the others are
+    constants (they may then be quantized or stacked).
 
     Each op's rule comes from `DifferentiableOpInterface` (LoomGradients.cpp): the
     pass only finds the values that depend on a weight, seeds the loss's gradient with
@@ -254,6 +257,50 @@ def LoomAutodiff : Pass<"loom-autodiff"> {
     After: `@f` returns `(%l, %dw)` with `%dw` (`grad.w`) the sum over rows of `%x`.
   }];
   let dependentDialects = ["::loom::LoomDialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// Partitioning: one program per rank
+//===----------------------------------------------------------------------===//
+
+def LoomPartitionTensor : Pass<"loom-partition-tensor", "mlir::ModuleOp"> {
+  let summary = "Splits each function into one per rank for Megatron-style tensor parallelism";
+  let description = [{
+    Replaces each function `@f` by `degree` functions `@f_rank0`, ... with attributes
+    `loom.rank` and `loom.world`, for the raised IR before `loom-merge-linears`. A linear
+    layer with a whole input is split by output columns (Q, K, V, gate, up, the LM head):
+    its weight becomes a `#loom.shard` of the checkpoint tensor along the output axis and
+    its result is cut along its features. A layer whose input is cut along its features
+    (O, down) is split by input rows and followed by one `loom.all_reduce`; its bias is
+    added once, after it. Reshapes, transposes, RoPE and elementwise ops carry the cut,
+    so attention runs on this rank's heads; with fewer KV heads than ranks, each KV head
+    is replicated over `degree / kv_heads` ranks. Results cut along an axis are gathered
+    (`loom.all_gather`): the logits come out whole on every rank. Everything else
+    (embedding, norms, RoPE tables) runs whole on every rank. Every op the rules cannot
+    partition is reported; `degree=1` changes nothing.
+
+    Before:
+    ```mlir
+    %w = loom.weight "up.weight" : tensor<704x256xf32>
+    %h = loom.linear %x, %w transpose_weight : (tensor<?x256xf32, #loom.dims<tokens>>, tensor<704x256xf32>) -> tensor<?x704xf32, #loom.dims<tokens>>
+    %a = loom.silu %h : tensor<?x704xf32, #loom.dims<tokens>>
+    %d = loom.weight "down.weight" : tensor<256x704xf32>
+    %y = loom.linear %a, %d transpose_weight : (tensor<?x704xf32, #loom.dims<tokens>>, tensor<256x704xf32>) -> tensor<?x256xf32, #loom.dims<tokens>>
+    ```
+    After (`degree=2`, rank 1 of `@f_rank1`):
+    ```mlir
+    %w = loom.weight "up.weight" shard <axis = 0, index = 1, count = 2> : tensor<352x256xf32>
+    %h = loom.linear %x, %w transpose_weight : (...) -> tensor<?x352xf32, #loom.dims<tokens>>
+    %a = loom.silu %h : tensor<?x352xf32, #loom.dims<tokens>>
+    %d = loom.weight "down.weight" shard <axis = 1, index = 1, count = 2> : tensor<256x352xf32>
+    %p = loom.linear %a, %d transpose_weight : (...) -> tensor<?x256xf32, #loom.dims<tokens>>
+    %y = loom.all_reduce %p group [0, 1] : tensor<?x256xf32, #loom.dims<tokens>>
+    ```
+  }];
+  let options = [
+    Option<"degree", "degree", "int64_t", /*default=*/"2", "Ranks to split over">
+  ];
+  let dependentDialects = ["::loom::LoomDialect", "::mlir::func::FuncDialect"];
 }
 
 //===----------------------------------------------------------------------===//

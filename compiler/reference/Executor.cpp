@@ -9,6 +9,7 @@
 
 #include "compiler/reference/Kernels.h"
 #include "compiler/reference/ElementTypes.h"
+#include "compiler/reference/ParallelOps.h"
 #include "compiler/reference/Reference.h"
 
 #include "dialects/loom/LoomDialect.h"
@@ -89,6 +90,9 @@ struct Executor::Impl {
   llvm::DenseMap<Operation *, Tensor> weightCache;
   /// Sizes of the named dimensions in the current run.
   std::map<std::string, int64_t> sizes;
+  /// For a rank of a partitioned program: its collectives' transport and its rank.
+  Communicator *communicator = nullptr;
+  int64_t rank = 0;
   std::string error;
 
   bool fail(Operation *op, const std::string &why) {
@@ -207,6 +211,10 @@ struct Executor::Impl {
         part = Tensor::zeros(element, partShape);
         for (size_t i = 0; i < values.size(); ++i)
           part.floats[i] = roundTo(element, values[i]);
+      } else if (ShardAttr shard = op.getShardAttr()) {
+        if (!loadShard(*weights, name.str(), element, partShape, shard.getAxis(),
+                       shard.getIndex(), shard.getCount(), part, why))
+          return fail(op, why);
       } else if (!weights->load(name.str(), element, partShape, part, why)) {
         return fail(op, why);
       }
@@ -470,6 +478,18 @@ bool Executor::Impl::execute(Operation *op, llvm::DenseMap<Value, Tensor> &value
       softcap = c->convertToFloat();
     ok = pagedAttention(in(0), in(1), in(2), in(3), in(4), in(5), scale, softcap, result,
                         why);
+  } else if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, BroadcastFromOp, SendOp,
+                 RecvOp>(op)) {
+    std::vector<const Tensor *> operands;
+    for (Value v : op->getOperands())
+      operands.push_back(&values.find(v)->second);
+    if (!communicator)
+      return fail(op, "a collective runs only in a rank of a partitioned program "
+                      "(ParallelExecutor)");
+    if (!executeCollective(op, rank, *communicator, operands, result, why))
+      return fail(op, why);
+    if (op->getNumResults() == 0)
+      return true;
   } else {
     return fail(op, "the reference executor does not know this op");
   }
@@ -554,7 +574,8 @@ Executor::~Executor() = default;
 
 std::unique_ptr<Executor> Executor::create(const std::string &ir,
                                            std::unique_ptr<WeightSource> weights,
-                                           std::string &error) {
+                                           std::string &error, const std::string &function,
+                                           Communicator *communicator) {
   std::unique_ptr<Executor> executor(new Executor());
   Impl &impl = *executor->impl_;
   impl.context.loadDialect<LoomDialect, func::FuncDialect>();
@@ -575,12 +596,17 @@ std::unique_ptr<Executor> Executor::create(const std::string &ir,
     return nullptr;
   }
   for (auto func : impl.module->getOps<func::FuncOp>())
-    if (func.getName() == "forward" || !impl.entry)
+    if (function.empty() ? func.getName() == "forward" || !impl.entry
+                         : func.getName() == function)
       impl.entry = func;
   if (!impl.entry || impl.entry.isExternal()) {
-    error = "the IR has no function to run";
+    error = function.empty() ? "the IR has no function to run"
+                             : "the IR has no function @" + function;
     return nullptr;
   }
+  impl.communicator = communicator;
+  if (auto rank = impl.entry->getAttrOfType<IntegerAttr>("loom.rank"))
+    impl.rank = rank.getInt();
   auto describe = [&](Type type, StringAttr name, std::string fallback, Port &port) {
     auto tensor = llvm::dyn_cast<RankedTensorType>(type);
     if (!tensor || !elementTypeOf(tensor.getElementType(), port.type)) {
@@ -612,6 +638,8 @@ std::unique_ptr<Executor> Executor::create(const std::string &ir,
   impl.weights = std::move(weights);
   return executor;
 }
+
+void Executor::forgetWeights() { impl_->weightCache.clear(); }
 
 const std::vector<Port> &Executor::inputs() const { return impl_->inputs; }
 const std::vector<Port> &Executor::outputs() const { return impl_->outputs; }

@@ -22,6 +22,8 @@
 
 namespace loom::reference {
 
+class Communicator;
+
 /// Where `loom.weight` ops get their data.
 class WeightSource {
 public:
@@ -36,6 +38,14 @@ public:
   virtual bool loadQuantized(const std::string &name, const QuantEncoding &encoding,
                              int64_t n, int64_t k, QuantizedWeight &out, std::string &error);
 };
+
+/// Weights held in memory by name (a training loop's current parameters, a LoRA
+/// adapter), looked up first; the others come from `fallback` (may be null). The map
+/// is the caller's and must outlive the source; its tensors are converted to the type
+/// the IR asks for.
+std::unique_ptr<WeightSource>
+memoryWeights(const std::map<std::string, Tensor> &tensors,
+              std::unique_ptr<WeightSource> fallback);
 
 /// The weights of a model: a Hugging Face folder (its safetensors checkpoint), a
 /// `.safetensors` file, or an ONNX file (its initializers and external data).
@@ -57,10 +67,14 @@ struct Port {
 class Executor {
 public:
   /// Parses and verifies `ir` and picks its entry point (`@forward`, or the only
-  /// function). `weights` may be null when the IR has no `loom.weight`.
+  /// function; `function` when given). `weights` may be null when the IR has no
+  /// `loom.weight`. A rank function of a partitioned program makes its collectives
+  /// through `communicator` (Parallel.h's ParallelExecutor runs all ranks).
   static std::unique_ptr<Executor> create(const std::string &ir,
                                           std::unique_ptr<WeightSource> weights,
-                                          std::string &error);
+                                          std::string &error,
+                                          const std::string &function = "",
+                                          Communicator *communicator = nullptr);
   ~Executor();
 
   const std::vector<Port> &inputs() const;
@@ -74,6 +88,9 @@ public:
   /// The same with inputs by name; inputs with a default may be left out.
   bool run(const std::map<std::string, Tensor> &inputs, std::vector<Tensor> &outputs,
            std::string &error);
+  /// Drops the weights loaded so far: the next run loads them again from the weight
+  /// source (a training loop whose source holds the updated parameters).
+  void forgetWeights();
 
 private:
   Executor();

@@ -1,6 +1,7 @@
 //===- Weights.cpp - Weight sources of the reference executor --------------===//
 
 #include "compiler/import/onnx/OnnxTensor.h"
+#include "compiler/reference/Kernels.h"
 #include "compiler/reference/Reference.h"
 
 #include "loom/support/Checkpoint.h"
@@ -89,12 +90,55 @@ private:
   SafetensorsHeader single_;
 };
 
+/// Named tensors in memory before a fallback source.
+class MemoryWeights : public WeightSource {
+public:
+  MemoryWeights(const std::map<std::string, Tensor> &tensors,
+                std::unique_ptr<WeightSource> fallback)
+      : tensors_(tensors), fallback_(std::move(fallback)) {}
+
+  bool load(const std::string &name, ElementType type, const Shape &shape, Tensor &out,
+            std::string &error) override {
+    auto it = tensors_.find(name);
+    if (it == tensors_.end()) {
+      if (fallback_)
+        return fallback_->load(name, type, shape, out, error);
+      error = "weight '" + name + "' is not among the tensors in memory";
+      return false;
+    }
+    if (it->second.shape != shape) {
+      error = "weight '" + name + "' has shape " + shapeText(it->second.shape) +
+              " in memory, the IR expects " + shapeText(shape);
+      return false;
+    }
+    out = it->second.type == type ? it->second : cast(it->second, type);
+    return true;
+  }
+
+  bool loadQuantized(const std::string &name, const QuantEncoding &encoding, int64_t n,
+                     int64_t k, QuantizedWeight &out, std::string &error) override {
+    if (!tensors_.count(name) && fallback_)
+      return fallback_->loadQuantized(name, encoding, n, k, out, error);
+    return WeightSource::loadQuantized(name, encoding, n, k, out, error);
+  }
+
+private:
+  const std::map<std::string, Tensor> &tensors_;
+  std::unique_ptr<WeightSource> fallback_;
+};
+
 bool endsWith(const std::string &text, const std::string &suffix) {
   return text.size() >= suffix.size() &&
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 } // namespace
+
+std::unique_ptr<WeightSource>
+memoryWeights(const std::map<std::string, Tensor> &tensors,
+              std::unique_ptr<WeightSource> fallback) {
+  return std::make_unique<MemoryWeights>(tensors, std::move(fallback));
+}
 
 std::unique_ptr<WeightSource> openWeights(const std::string &path, std::string &error) {
   struct stat info;

@@ -30,4 +30,9 @@
 #define GET_OP_CLASSES
 #include "dialects/loom/LoomOps.h.inc"
 
+namespace loom {
+/// Checks a weight's `#loom.shard` against the weight (LoomParallelOps.cpp).
+mlir::LogicalResult verifyWeightShard(WeightOp op);
+} // namespace loom
+
 #endif // LOOM_DIALECTS_LOOM_LOOMDIALECT_H

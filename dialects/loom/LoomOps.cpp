@@ -60,6 +60,8 @@ LogicalResult WeightOp::verify() {
     return emitOpError("needs a non-empty name to bind the external tensor by");
   if (!getType().hasStaticShape())
     return emitOpError("has a dynamic shape; a weight's shape is static");
+  if (failed(verifyWeightShard(*this)))
+    return failure();
   if (QuantAttr quant = getQuantAttr()) {
     if (getType().getRank() != 2 || !llvm::isa<FloatType>(getType().getElementType()))
       return emitOpError() << "is quantized but " << getType()
@@ -95,7 +97,9 @@ LogicalResult WeightOp::verify() {
   if (total != getType().getDimSize(0))
     return emitOpError() << "stacks " << total << " rows into a weight of "
                          << getType().getDimSize(0);
-  for (Attribute part : *getStacked())
+  // Held by value: a range-for over `*getStacked()` reads a dead optional.
+  ArrayAttr stacked = *getStacked();
+  for (Attribute part : stacked)
     if (llvm::cast<StringAttr>(part).getValue().empty())
       return emitOpError("stacks a part with an empty name");
   return success();
@@ -109,7 +113,8 @@ SmallVector<std::pair<StringRef, int64_t>> WeightOp::getParts() {
   }
   ArrayRef<int64_t> rows = *getRows();
   parts.emplace_back(getName(), rows[0]);
-  for (auto [part, count] : llvm::zip(*getStacked(), rows.drop_front()))
+  ArrayAttr stacked = *getStacked();
+  for (auto [part, count] : llvm::zip(stacked, rows.drop_front()))
     parts.emplace_back(llvm::cast<StringAttr>(part).getValue(), count);
   return parts;
 }

@@ -20,6 +20,9 @@ class Loom_Op<string mnemonic, list<Trait> traits = []>
 /// An op with a gradient rule (LoomGradients.cpp), which loom-autodiff calls.
 defvar Differentiable = DeclareOpInterfaceMethods<Loom_DifferentiableOpInterface>;
 
+// Shards (which the weight op takes) and collectives.
+include "dialects/loom/LoomParallelOps.td"
+
 //===----------------------------------------------------------------------===//
 // Sources of values
 //===----------------------------------------------------------------------===//
@@ -57,17 +60,28 @@ def Loom_WeightOp : Loom_Op<"weight", [Differentiable]> {
         quant <code = int4, group = 32, scale = f16, offset = zero, source = gptq>
         : tensor<256x256xbf16>
     ```
+
+    With `shard` (`#loom.shard`, made by `loom-partition-tensor`), the weight is one of
+    `count` equal parts of the checkpoint tensor along `axis`, and its type is the
+    part's: a rank binds only its part. A sharded weight is neither stacked nor
+    quantized (yet).
+
+    ```mlir
+    %w = loom.weight "l0.q_proj.weight" shard <axis = 0, index = 1, count = 2>
+        : tensor<128x256xf32>
+    ```
   }];
   let arguments = (ins StrAttr:$name, OptionalAttr<StrArrayAttr>:$stacked,
-                   OptionalAttr<DenseI64ArrayAttr>:$rows, OptionalAttr<Loom_QuantAttr>:$quant);
+                   OptionalAttr<DenseI64ArrayAttr>:$rows, OptionalAttr<Loom_QuantAttr>:$quant,
+                   OptionalAttr<Loom_ShardAttr>:$shard);
   let results = (outs Loom_Tensor:$result);
-  let assemblyFormat = "$name (`stacked` $stacked^ `rows` $rows)? (`quant` $quant^)? attr-dict "
-                       "`:` type($result)";
+  let assemblyFormat = "$name (`stacked` $stacked^ `rows` $rows)? (`quant` $quant^)? "
+                       "(`shard` $shard^)? attr-dict `:` type($result)";
   let hasVerifier = 1;
   let builders = [
     OpBuilder<(ins "::mlir::Type":$type, "::llvm::StringRef":$name), [{
       build($_builder, $_state, type, name, /*stacked=*/nullptr, /*rows=*/nullptr,
-            /*quant=*/nullptr);
+            /*quant=*/nullptr, /*shard=*/nullptr);
     }]>
   ];
   let extraClassDeclaration = [{

@@ -46,6 +46,8 @@ int runImport(int argc, char **argv);
 int runReference(int argc, char **argv);
 /// `loom grad`: training gradients of a batch on the CPU reference executor.
 int runGrad(int argc, char **argv);
+/// `loom train`: AdamW training on the CPU reference executor.
+int runTrain(int argc, char **argv);
 /// `loom optimize`: runs pass pipelines, optionally checking numerics after each pass.
 int runOptimize(int argc, char **argv);
 /// `loom generate`: text generation from a prompt.

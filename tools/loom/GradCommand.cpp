@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Commands.h"
+#include "Training.h"
 #include "compiler/reference/Kernels.h"
 #include "compiler/reference/Reference.h"
 
@@ -25,30 +26,6 @@ namespace loom::cli {
 using reference::Tensor;
 
 namespace {
-
-/// The tensors of a safetensors file whose names are in `wanted`, each read as the
-/// element type given there.
-bool readNamedTensors(const std::string &path,
-                      const std::map<std::string, reference::ElementType> &wanted,
-                      std::map<std::string, Tensor> &out, std::string &error) {
-  SafetensorsHeader header;
-  if (!readSafetensorsHeader(path, header, error))
-    return false;
-  for (const TensorInfo &info : header.tensors) {
-    auto it = wanted.find(info.name);
-    if (it == wanted.end())
-      continue;
-    std::string bytes, why;
-    if (!readTensorBytes(header, info, bytes, error))
-      return false;
-    if (!reference::fromBytes(info.dtype, bytes, info.shape, it->second, out[info.name],
-                              why)) {
-      error = path + ": tensor '" + info.name + "': " + why;
-      return false;
-    }
-  }
-  return true;
-}
 
 /// Compares every output that `expected` also has; prints one line per tensor and a
 /// summary. True when every compared tensor is within `tolerance`.
@@ -103,6 +80,7 @@ int runGrad(int argc, char **argv) {
   const char *usage =
       "usage: loom grad <hf-folder> --batch batch.safetensors [-o out.safetensors]\n"
       "                 [--dtype f32|bf16|f16] [--rope-frequencies f32|stored]\n"
+      "                 [--micro-batches N] [--lora <PEFT adapter folder>]\n"
       "                 [--check reference.safetensors [--tolerance 1e-4]]\n"
       "Computes the causal-LM cross-entropy of a batch (input_ids, attention_mask,\n"
       "labels: int64 [batch, seq]; attention_mask may be left out; labels shifted by\n"
@@ -110,13 +88,18 @@ int runGrad(int argc, char **argv) {
       "respect to every parameter, on the CPU reference executor. Writes `loss` and\n"
       "`grad.<parameter name>` as float32. With --check, every tensor present in both\n"
       "files is compared: max |diff| / max |reference| per tensor, failing above the\n"
-      "tolerance. RoPE frequencies are float32 unless --rope-frequencies stored.\n";
-  std::string model, batchPath, outputPath, checkPath;
+      "tolerance. RoPE frequencies are float32 unless --rope-frequencies stored.\n"
+      "--micro-batches N splits the batch's rows into N parts and adds their losses and\n"
+      "gradients, each weighted by its share of the counted labels (accumulation).\n"
+      "--lora adds the adapter to the layers it targets and differentiates only its\n"
+      "tensors (the base is frozen): `grad.<adapter tensor name>`.\n";
+  std::string model, batchPath, outputPath, checkPath, loraPath;
   ImportOptions importOptions;
   // Training loads a checkpoint in the training type, as from_pretrained(dtype=...)
   // does: the RoPE frequencies are computed in float32, not rounded to the stored type.
   importOptions.ropeFrequencies = "f32";
   double tolerance = 1e-4;
+  int microBatches = 1;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i], number;
     auto value = [&](std::string &into) {
@@ -136,8 +119,12 @@ int runGrad(int argc, char **argv) {
       ok = value(outputPath);
     else if (arg == "--check")
       ok = value(checkPath);
+    else if (arg == "--lora")
+      ok = value(loraPath);
     else if (arg == "--tolerance" && (ok = value(number)))
       tolerance = std::strtod(number.c_str(), nullptr);
+    else if (arg == "--micro-batches" && (ok = value(number)))
+      ok = (microBatches = std::atoi(number.c_str())) > 0;
     else if (arg != "--entry" && takeImportOption(argc, argv, i, importOptions))
       ok = true;
     else if (!arg.empty() && arg[0] != '-' && model.empty())
@@ -153,27 +140,29 @@ int runGrad(int argc, char **argv) {
     std::fputs(usage, stderr);
     return 2;
   }
-  importOptions.entry = "grad";
   std::string error;
+  std::map<std::string, Tensor> adapter;
+  if (!loraPath.empty() && !readAdapter(loraPath, importOptions.lora, adapter, error)) {
+    std::fprintf(stderr, "loom grad: %s\n", error.c_str());
+    return 1;
+  }
   std::unique_ptr<reference::Executor> executor =
-      reference::openModel(model, "", importOptions, error);
+      openGradEntry(model, importOptions, adapter, error);
   if (!executor) {
     std::fprintf(stderr, "loom grad: %s\n", error.c_str());
     return 1;
   }
-  std::map<std::string, reference::ElementType> inputTypes, outputTypes;
-  for (const reference::Port &port : executor->inputs())
-    inputTypes[port.name] = port.type;
+  std::map<std::string, reference::ElementType> outputTypes;
   for (const reference::Port &port : executor->outputs())
     outputTypes[port.name] = port.type;
   std::map<std::string, Tensor> inputs;
-  if (!readNamedTensors(batchPath, inputTypes, inputs, error)) {
+  if (!readBatch(batchPath, *executor, inputs, error)) {
     std::fprintf(stderr, "loom grad: %s\n", error.c_str());
     return 1;
   }
   std::vector<Tensor> outputs;
   auto start = std::chrono::steady_clock::now();
-  if (!executor->run(inputs, outputs, error)) {
+  if (!runGradients(*executor, inputs, microBatches, outputs, error)) {
     std::fprintf(stderr, "loom grad: %s\n", error.c_str());
     return 1;
   }
@@ -186,13 +175,10 @@ int runGrad(int argc, char **argv) {
                outputs[0].floats[0], outputs.size() - 1, seconds);
 
   if (!outputPath.empty()) {
-    std::vector<TensorBytes> written;
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      Tensor out = reference::cast(outputs[i], reference::ElementType::F32);
-      written.push_back({ports[i].name, reference::safetensorsType(out.type), out.shape,
-                         reference::toBytes(out)});
-    }
-    if (!writeSafetensors(outputPath, written, error)) {
+    std::vector<std::pair<std::string, const Tensor *>> written;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      written.push_back({ports[i].name, &outputs[i]});
+    if (!writeTensors(outputPath, written, error)) {
       std::fprintf(stderr, "loom grad: %s\n", error.c_str());
       return 1;
     }

@@ -7,6 +7,7 @@
 
 #include "Commands.h"
 #include "compiler/reference/Kernels.h"
+#include "compiler/reference/Parallel.h"
 #include "compiler/reference/Reference.h"
 
 #include "loom/support/Safetensors.h"
@@ -15,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -58,6 +60,7 @@ int runReference(int argc, char **argv) {
       "f32|bf16|f16]\n"
       "                      [--quantize int8|int4[:gN][:asym]|fp8] [--fp8-activations "
       "auto|none]\n"
+      "                      [--tensor-parallel N [--dump-ir out.mlir]]\n"
       "                      [--check expected.safetensors [--tolerance 1e-4]\n"
       "                       [--check-name output=tensor]]\n"
       "Runs the model on the CPU reference executor. Inputs are read by name; inputs\n"
@@ -65,8 +68,11 @@ int runReference(int argc, char **argv) {
       "--check, each output is compared with the tensor of the same name: the relative\n"
       "error is the largest absolute difference over the expected tensor's largest\n"
       "magnitude, and the command fails when it exceeds the tolerance. --check-name\n"
-      "compares an output with a tensor of another name instead.\n";
-  std::string model, inputsPath, outputsPath, weights, checkPath;
+      "compares an output with a tensor of another name instead. --tensor-parallel N\n"
+      "splits the model over N ranks (loom-partition-tensor), runs them all in this\n"
+      "process and reports rank 0's outputs; --dump-ir writes the partitioned IR.\n";
+  std::string model, inputsPath, outputsPath, weights, checkPath, dumpIrPath;
+  int64_t tensorParallel = 1;
   ImportOptions importOptions;
   std::map<std::string, std::string> checkNames;
   double tolerance = 1e-4;
@@ -100,6 +106,10 @@ int runReference(int argc, char **argv) {
       if (ok)
         checkNames[number.substr(0, eq)] = number.substr(eq + 1);
     }
+    else if (arg == "--tensor-parallel" && (ok = value(number)))
+      ok = (tensorParallel = std::atoll(number.c_str())) >= 1;
+    else if (arg == "--dump-ir")
+      ok = value(dumpIrPath);
     else if (arg == "--tolerance" && (ok = value(number)))
       tolerance = std::strtod(number.c_str(), nullptr);
     else if (!arg.empty() && arg[0] != '-' && model.empty())
@@ -117,16 +127,29 @@ int runReference(int argc, char **argv) {
     return 2;
   }
   std::string error;
-  std::unique_ptr<reference::Executor> executor =
-      reference::openModel(model, weights, importOptions, error);
-  if (!executor) {
+  std::unique_ptr<reference::Executor> executor;
+  std::unique_ptr<reference::ParallelExecutor> parallel;
+  if (tensorParallel > 1) {
+    std::string ir;
+    parallel = reference::openTensorParallel(model, weights, importOptions, tensorParallel,
+                                             ir, error);
+    if (parallel && !dumpIrPath.empty())
+      std::ofstream(dumpIrPath) << ir;
+  } else {
+    executor = reference::openModel(model, weights, importOptions, error);
+  }
+  if (!executor && !parallel) {
     std::fprintf(stderr, "loom reference: %s\n", error.c_str());
     return 1;
   }
+  const std::vector<reference::Port> &inPorts =
+      executor ? executor->inputs() : parallel->inputs();
+  const std::vector<reference::Port> &outPorts =
+      executor ? executor->outputs() : parallel->outputs();
   std::map<std::string, reference::ElementType> inputTypes, outputTypes;
-  for (const reference::Port &port : executor->inputs())
+  for (const reference::Port &port : inPorts)
     inputTypes[port.name] = port.type;
-  for (const reference::Port &port : executor->outputs())
+  for (const reference::Port &port : outPorts)
     outputTypes[port.name] = port.type;
   std::map<std::string, Tensor> inputs;
   if (!readTensors(inputsPath, inputs, inputTypes, error)) {
@@ -135,14 +158,26 @@ int runReference(int argc, char **argv) {
   }
   std::vector<Tensor> outputs;
   auto start = std::chrono::steady_clock::now();
-  if (!executor->run(inputs, outputs, error)) {
+  bool ran;
+  if (executor) {
+    ran = executor->run(inputs, outputs, error);
+  } else {
+    std::vector<std::vector<Tensor>> perRank;
+    ran = parallel->run(inputs, perRank, error);
+    if (ran)
+      outputs = std::move(perRank.front());
+  }
+  if (!ran) {
     std::fprintf(stderr, "loom reference: %s\n", error.c_str());
     return 1;
   }
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::fprintf(stderr, "loom reference: %s ran in %.3f s on the CPU reference executor\n",
-               model.c_str(), seconds);
+  std::fprintf(stderr, "loom reference: %s ran in %.3f s on the CPU reference executor%s\n",
+               model.c_str(), seconds,
+               parallel ? (" (" + std::to_string(tensorParallel) + " tensor-parallel ranks)")
+                              .c_str()
+                        : "");
 
   if (!outputsPath.empty()) {
     std::vector<TensorBytes> written;
@@ -151,7 +186,7 @@ int runReference(int argc, char **argv) {
       Tensor out = outputs[i].isFloat()
                        ? reference::cast(outputs[i], reference::ElementType::F32)
                        : outputs[i];
-      written.push_back({executor->outputs()[i].name,
+      written.push_back({outPorts[i].name,
                          reference::safetensorsType(out.type), out.shape,
                          reference::toBytes(out)});
     }
@@ -173,7 +208,7 @@ int runReference(int argc, char **argv) {
   }
   bool passed = true;
   for (size_t i = 0; i < outputs.size(); ++i) {
-    const std::string &name = executor->outputs()[i].name;
+    const std::string &name = outPorts[i].name;
     auto renamed = checkNames.find(name);
     auto it = expected.find(renamed == checkNames.end() ? name : renamed->second);
     if (it == expected.end()) {

@@ -31,6 +31,7 @@ int usage(FILE *out) {
       "  generate  generate text from a model folder on the CPU reference executor\n"
       "  reference run a model on the CPU reference executor\n"
       "  grad      the loss of a batch and its gradients on the CPU reference executor\n"
+      "  train     train a model with AdamW on the CPU reference executor\n"
       "  kernel-harness  write per-kernel test data for a model's CUDA kernels\n"
 #endif
       "  generate  generate text on the GPU with a step artifact (continuous batching)\n"
@@ -147,6 +148,8 @@ int main(int argc, char **argv) {
     return loom::cli::runReference(argc - 2, argv + 2);
   if (command == "grad")
     return loom::cli::runGrad(argc - 2, argv + 2);
+  if (command == "train")
+    return loom::cli::runTrain(argc - 2, argv + 2);
   if (command == "compile")
     return loom::cli::runCompile(argc - 2, argv + 2);
   if (command == "kernel-harness")

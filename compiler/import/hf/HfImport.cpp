@@ -47,6 +47,12 @@ public:
   }
   bool has(const std::string &name) const { return checkpoint_.find(name) != nullptr; }
 
+private:
+  LoraConfig lora_;
+  std::vector<std::string> loraNames_;
+
+public:
+
   /// x @ W^T + b for a PyTorch Linear stored [out, in]; x @ W + b for GPT-2's Conv1D
   /// stored [in, out]. A layer the checkpoint stores quantized reads a quantized
   /// weight, its input rounded to FP8 per token first when the checkpoint says so.
@@ -65,8 +71,27 @@ public:
                        : weight(prefix + ".weight", {out, in});
       y = g_.matmul(x, w, /*transposeRhs=*/!conv1d);
     }
-    return bias ? g_.add(y, weight(prefix + ".bias", {out})) : y;
+    if (bias)
+      y = g_.add(y, weight(prefix + ".bias", {out}));
+    return lora_.enabled() && lora_.appliesTo(prefix) ? g_.add(y, loraDelta(x, prefix, in, out))
+                                                      : y;
   }
+
+  /// PEFT's added term scaling * (x A^T) B^T, rounded as PEFT computes it: the
+  /// product first, then the scaling. A and B are weights under PEFT's names; their
+  /// shapes are checked when they load (the adapter is not in the checkpoint).
+  Value loraDelta(Value x, const std::string &prefix, int64_t in, int64_t out) {
+    std::string a = loraTensorName(prefix, 'A'), b = loraTensorName(prefix, 'B');
+    loraNames_.push_back(a);
+    loraNames_.push_back(b);
+    Value h = g_.matmul(x, g_.weight(a, {lora_.r, in}), /*transposeRhs=*/true);
+    Value d = g_.matmul(h, g_.weight(b, {out, lora_.r}), /*transposeRhs=*/true);
+    return g_.mul(d, g_.constant({static_cast<float>(lora_.scaling())}));
+  }
+
+  void setLora(const LoraConfig &lora) { lora_ = lora; }
+  /// The adapter tensors built so far, A then B per adapted layer.
+  const std::vector<std::string> &loraNames() const { return loraNames_; }
 
   /// Whether the checkpoint stores the Linear module `prefix` quantized.
   bool isQuantized(const std::string &prefix) const {
@@ -464,7 +489,7 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
 /// every weight.
 bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
                        OpBuilder &builder, Location loc, Type floatType, Type tokens,
-                       std::vector<std::string> &errors) {
+                       const LoraConfig &lora, std::vector<std::string> &errors) {
   if (spec.family != HfFamily::Llama && spec.family != HfFamily::Mistral &&
       spec.family != HfFamily::Qwen2) {
     errors.push_back("a grad entry is built for Llama, Mistral and Qwen2 models; " +
@@ -478,6 +503,7 @@ bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   builder.setInsertionPointToEnd(body);
   GraphBuilder g(builder, loc, floatType);
   HfImporter importer(spec, checkpoint, g, errors);
+  importer.setLora(lora);
   Value logits = buildLlamaLike(importer, body->getArgument(0), body->getArgument(1))[0];
   if (!errors.empty())
     return false;
@@ -493,7 +519,16 @@ bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   // As in transformers: without a mask every token is attended.
   func.setArgAttr(1, "loom.default", builder.getI64IntegerAttr(1));
   func.setResultAttr(0, "loom.name", builder.getStringAttr("loss"));
-  func->setAttr("loom.autodiff", builder.getUnitAttr());
+  // With an adapter the base is frozen: loom-autodiff differentiates the named weights.
+  SmallVector<Attribute> trained;
+  for (const std::string &name : importer.loraNames())
+    trained.push_back(builder.getStringAttr(name));
+  if (lora.enabled() && trained.empty()) {
+    errors.push_back("the LoRA adapter targets no linear layer of the model");
+    return false;
+  }
+  func->setAttr("loom.autodiff", lora.enabled() ? Attribute(builder.getArrayAttr(trained))
+                                                : Attribute(builder.getUnitAttr()));
   return true;
 }
 
@@ -543,7 +578,8 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
   }
   if (options.entry == "grad") {
     module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));
-    return buildLossFunction(spec, checkpoint, builder, loc, floatType, tokens, errors);
+    return buildLossFunction(spec, checkpoint, builder, loc, floatType, tokens, options.lora,
+                             errors);
   }
   auto func = func::FuncOp::create(builder, loc, "forward",
                                    builder.getFunctionType(inputTypes, {}));
@@ -552,6 +588,7 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
   builder.setInsertionPointToEnd(body);
   GraphBuilder g(builder, loc, floatType);
   HfImporter importer(spec, checkpoint, g, errors);
+  importer.setLora(options.lora);
 
   SmallVector<Value> outputs;
   SmallVector<std::string> outputNames{"logits"};

@@ -76,3 +76,21 @@ func.func @untouched() -> tensor<f32> {
   %l = loom.reduce sum %w axes [0] : tensor<8xf32> -> tensor<f32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// With a list of names (a LoRA adapter over a frozen base) only those weights get a
+// gradient; the frozen base is a constant of the backward, not a result.
+// CHECK-LABEL: func.func @only_named
+// CHECK-SAME: -> (tensor<f32>, tensor<2x8xf32> {loom.name = "grad.lora_A"})
+// CHECK-NOT: grad.base
+// CHECK: return
+// CHECK-NOT: loom.autodiff
+func.func @only_named(%x: tensor<4x8xf32>) -> tensor<f32> attributes {loom.autodiff = ["lora_A"]} {
+  %w = loom.weight "base" : tensor<8x8xf32>
+  %a = loom.weight "lora_A" : tensor<2x8xf32>
+  %y = loom.matmul %x, %w transpose_rhs : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  %h = loom.matmul %y, %a transpose_rhs : (tensor<4x8xf32>, tensor<2x8xf32>) -> tensor<4x2xf32>
+  %l = loom.reduce sum %h axes [0, 1] : tensor<4x2xf32> -> tensor<f32>
+  return %l : tensor<f32>
+}

@@ -1,0 +1,319 @@
+//===- TrainCommand.cpp - `loom train` --------------------------------------===//
+//
+// Trains a model on the CPU reference executor: each step runs the grad entry with the
+// current parameters as its weights (an in-memory weight source), then AdamW
+// (loom/support/Optimizer.h) updates them on the host. With `--data batch.safetensors`
+// every step trains on that one batch, as ../shared/training/*/adamw did.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Commands.h"
+#include "Training.h"
+
+#include "loom/support/Optimizer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+namespace loom::cli {
+
+using reference::ElementType;
+using reference::Tensor;
+
+namespace {
+
+const char *kUsage =
+    "usage: loom train <hf-folder> --data batch.safetensors -o <out folder>\n"
+    "         [--steps 1] [--lr 1e-3] [--weight-decay 0.01] [--betas 0.9,0.999]\n"
+    "         [--eps 1e-8] [--clip <max global norm>] [--warmup <steps>]\n"
+    "         [--schedule constant|linear|cosine] [--micro-batches N]\n"
+    "         [--lora r=8,alpha=16,targets=q_proj,v_proj | <PEFT adapter folder>]\n"
+    "         [--seed 0]\n"
+    "         [--check-losses losses.json] [--check-params final.safetensors]\n"
+    "         [--tolerance-abs 2e-4] [--loss-tolerance 1e-5]\n"
+    "Trains every parameter with AdamW (torch.optim.AdamW's update: decoupled weight\n"
+    "decay on every tensor, bias correction, float32) on the CPU reference executor,\n"
+    "each step on the whole batch (input_ids, attention_mask, labels), and writes\n"
+    "<out>/model.safetensors (every parameter, float32) and <out>/losses.json (the\n"
+    "loss before each step and after the last). --check-losses compares the losses\n"
+    "with a losses.json of the same form (relative), --check-params every parameter\n"
+    "stored in a safetensors file (absolute, per element), and the json's\n"
+    "update_summaries (l2 of final - initial, relative) where it has them.\n"
+    "--lora trains only a LoRA adapter on the targeted linear layers (the base is\n"
+    "frozen): a new one, A kaiming-uniform as PEFT initializes it (seeded by --seed)\n"
+    "and B zeros, or the adapter in a folder; <out> then gets the adapter in PEFT's\n"
+    "format (adapter_config.json, adapter_model.safetensors) instead of the model.\n";
+
+/// A number list "0.9,0.999".
+bool parseNumbers(const std::string &text, std::vector<double> &out) {
+  out.clear();
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t comma = text.find(',', at);
+    std::string item =
+        text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    char *end = nullptr;
+    out.push_back(std::strtod(item.c_str(), &end));
+    if (item.empty() || *end)
+      return false;
+    if (comma == std::string::npos)
+      break;
+    at = comma + 1;
+  }
+  return true;
+}
+
+/// The trainer's settings.
+struct TrainOptions {
+  std::string model, data, output, checkLosses, checkParams, lora;
+  uint64_t seed = 0;
+  int64_t steps = 1;
+  int microBatches = 1;
+  double lr = 1e-3, clip = 0, toleranceAbs = 2e-4, lossTolerance = 1e-5;
+  AdamWOptions adamw;
+  Schedule schedule;
+};
+
+bool parseArguments(int argc, char **argv, TrainOptions &o, ImportOptions &import) {
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i], v;
+    auto value = [&](std::string &into) {
+      if (i + 1 >= argc)
+        return false;
+      into = argv[++i];
+      return true;
+    };
+    auto number = [&](double &into) {
+      char *end = nullptr;
+      if (!value(v))
+        return false;
+      into = std::strtod(v.c_str(), &end);
+      return !v.empty() && !*end;
+    };
+    double n = 0;
+    std::vector<double> betas;
+    bool ok = true;
+    if (arg == "--data")
+      ok = value(o.data);
+    else if (arg == "-o" || arg == "--output")
+      ok = value(o.output);
+    else if (arg == "--steps")
+      ok = number(n) && (o.steps = static_cast<int64_t>(n)) > 0;
+    else if (arg == "--lr")
+      ok = number(o.lr);
+    else if (arg == "--weight-decay")
+      ok = number(o.adamw.weightDecay);
+    else if (arg == "--eps")
+      ok = number(o.adamw.eps);
+    else if (arg == "--betas")
+      ok = value(v) && parseNumbers(v, betas) && betas.size() == 2 &&
+           (o.adamw.beta1 = betas[0], o.adamw.beta2 = betas[1], true);
+    else if (arg == "--clip")
+      ok = number(o.clip) && o.clip > 0;
+    else if (arg == "--warmup")
+      ok = number(n) && n >= 0 && (o.schedule.warmup = static_cast<int64_t>(n), true);
+    else if (arg == "--schedule")
+      ok = value(o.schedule.kind) && isScheduleKind(o.schedule.kind);
+    else if (arg == "--micro-batches")
+      ok = number(n) && (o.microBatches = static_cast<int>(n)) > 0;
+    else if (arg == "--lora")
+      ok = value(o.lora);
+    else if (arg == "--seed")
+      ok = number(n) && n >= 0 && (o.seed = static_cast<uint64_t>(n), true);
+    else if (arg == "--check-losses")
+      ok = value(o.checkLosses);
+    else if (arg == "--check-params")
+      ok = value(o.checkParams);
+    else if (arg == "--tolerance-abs")
+      ok = number(o.toleranceAbs);
+    else if (arg == "--loss-tolerance")
+      ok = number(o.lossTolerance);
+    else if (arg != "--entry" && takeImportOption(argc, argv, i, import))
+      ok = true;
+    else if (!arg.empty() && arg[0] != '-' && o.model.empty())
+      o.model = arg;
+    else
+      ok = false;
+    if (!ok) {
+      std::fprintf(stderr, "loom train: bad or unexpected argument '%s'\n%s", arg.c_str(),
+                   kUsage);
+      return false;
+    }
+  }
+  o.schedule.total = o.steps;
+  if (o.model.empty() || o.data.empty() || o.output.empty()) {
+    std::fputs(kUsage, stderr);
+    return false;
+  }
+  return true;
+}
+
+/// One tensor's AdamW moments.
+struct Moments {
+  std::vector<float> m, v;
+};
+
+/// Clips (by global norm) and applies one AdamW step to every parameter that has a
+/// gradient. Returns the global norm before clipping.
+double optimizerStep(const TrainOptions &o, int64_t step, double lr,
+                     const std::vector<reference::Port> &ports,
+                     std::vector<Tensor> &grads, std::map<std::string, Tensor> &params,
+                     std::map<std::string, Moments> &state) {
+  double sumSquares = 0;
+  for (size_t i = 1; i < grads.size(); ++i)
+    for (double g : grads[i].floats)
+      sumSquares += g * g;
+  double norm = std::sqrt(sumSquares);
+  double scale = o.clip > 0 ? clipFactor(norm, o.clip) : 1.0;
+  std::vector<float> p, g;
+  for (size_t i = 1; i < grads.size(); ++i) {
+    std::string name = ports[i].name.substr(5); // "grad."
+    Tensor &param = params.at(name);
+    size_t n = param.floats.size();
+    Moments &moments = state[name];
+    moments.m.resize(n, 0.0f);
+    moments.v.resize(n, 0.0f);
+    p.assign(param.floats.begin(), param.floats.end());
+    g.resize(n);
+    for (size_t j = 0; j < n; ++j)
+      g[j] = static_cast<float>(grads[i].floats[j]) * static_cast<float>(scale);
+    adamwStep(p.data(), g.data(), moments.m.data(), moments.v.data(), n, step, lr,
+              o.adamw);
+    std::copy(p.begin(), p.end(), param.floats.begin());
+  }
+  return norm;
+}
+
+/// A new adapter for the executor's adapter weights (its gradient outputs, whose
+/// shapes are static): A [r, in] from U(-1/sqrt(in), 1/sqrt(in)), which is PEFT's
+/// kaiming_uniform_(a = sqrt(5)), B [out, r] zeros, as PEFT's default initialization.
+void initAdapter(const reference::Executor &executor, uint64_t seed,
+                 std::map<std::string, Tensor> &adapter) {
+  std::mt19937_64 generator(seed);
+  for (size_t i = 1; i < executor.outputs().size(); ++i) {
+    const reference::Port &port = executor.outputs()[i];
+    std::string name = port.name.substr(5);
+    reference::Shape shape;
+    for (const std::string &dim : port.dims)
+      shape.push_back(std::stoll(dim));
+    Tensor &t = adapter[name] = Tensor::zeros(ElementType::F32, shape);
+    if (name.find(".lora_A.") == std::string::npos)
+      continue;
+    float bound = 1.0f / std::sqrt(static_cast<float>(shape[1]));
+    std::uniform_real_distribution<float> uniform(-bound, bound);
+    for (double &x : t.floats)
+      x = uniform(generator);
+  }
+}
+
+} // namespace
+
+int runTrain(int argc, char **argv) {
+  for (int i = 0; i < argc; ++i)
+    if (std::string(argv[i]) == "-h" || std::string(argv[i]) == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  TrainOptions o;
+  ImportOptions importOptions;
+  importOptions.ropeFrequencies = "f32"; // as `loom grad`: the training type's RoPE
+  if (!parseArguments(argc, argv, o, importOptions))
+    return 2;
+  importOptions.entry = "grad";
+  auto fail = [](const std::string &error) {
+    std::fprintf(stderr, "loom train: %s\n", error.c_str());
+    return 1;
+  };
+
+  std::string error;
+  // The trained tensors live in `params`; the executor reads them before the checkpoint.
+  std::map<std::string, Tensor> params, initial;
+  bool newAdapter = false;
+  if (!o.lora.empty()) {
+    if (std::filesystem::is_directory(o.lora)) {
+      if (!readAdapter(o.lora, importOptions.lora, params, error))
+        return fail(error);
+    } else if (!parseLoraSpec(o.lora, importOptions.lora, error)) {
+      return fail(error);
+    } else {
+      newAdapter = true;
+    }
+  }
+  std::unique_ptr<reference::WeightSource> checkpoint =
+      reference::openWeights(o.model, error);
+  if (!checkpoint)
+    return fail(error);
+  std::unique_ptr<reference::Executor> executor =
+      openGradEntry(o.model, importOptions, params, error);
+  if (!executor)
+    return fail(error);
+  if (newAdapter)
+    initAdapter(*executor, o.seed, params);
+  const std::vector<reference::Port> &ports = executor->outputs();
+  std::map<std::string, Tensor> batch;
+  if (!readBatch(o.data, *executor, batch, error))
+    return fail(error);
+  int64_t tokens = batch.count("input_ids") ? batch["input_ids"].numElements() : 0;
+
+  std::vector<double> losses;
+  std::map<std::string, Moments> state;
+  std::vector<Tensor> outputs;
+  for (int64_t step = 0; step <= o.steps; ++step) {
+    auto start = std::chrono::steady_clock::now();
+    executor->forgetWeights();
+    if (!runGradients(*executor, batch, o.microBatches, outputs, error))
+      return fail(error);
+    losses.push_back(outputs[0].floats[0]);
+    if (step == o.steps)
+      break;       // the loss after the last step
+    if (step == 0) // the parameters start as the checkpoint's, in float32
+      for (size_t i = 1; i < ports.size(); ++i) {
+        std::string name = ports[i].name.substr(5);
+        if (!params.count(name) &&
+            !checkpoint->load(name, ElementType::F32, outputs[i].shape, params[name],
+                              error))
+          return fail(error);
+        initial[name] = params[name];
+      }
+    double lr = o.lr * scheduleFactor(o.schedule, step);
+    double norm = optimizerStep(o, step + 1, lr, ports, outputs, params, state);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr,
+                 "step %lld/%lld  loss %.7f  lr %.3g  grad norm %.4g  %.0f tokens/s\n",
+                 static_cast<long long>(step + 1), static_cast<long long>(o.steps),
+                 losses.back(), lr, norm, tokens / seconds);
+  }
+  std::fprintf(stderr, "loom train: loss after step %lld: %.7f\n",
+               static_cast<long long>(o.steps), losses.back());
+
+  std::error_code ec;
+  std::filesystem::create_directories(o.output, ec);
+  if (ec)
+    return fail(o.output + ": " + ec.message());
+  std::vector<std::pair<std::string, const Tensor *>> written;
+  for (size_t i = 1; i < ports.size(); ++i) {
+    std::string name = ports[i].name.substr(5);
+    written.push_back({name, &params.at(name)});
+  }
+  bool saved = importOptions.lora.enabled()
+                   ? writeAdapter(o.output, importOptions.lora, o.model, written, error)
+                   : writeTensors(o.output + "/model.safetensors", written, error);
+  if (!saved || !writeAtomically(o.output + "/losses.json",
+                                 lossesJson(o.steps, losses, o.lr, o.adamw), error))
+    return fail(error);
+
+  bool passed = true;
+  if (!o.checkLosses.empty())
+    passed &= checkLosses(losses, params, initial, o.checkLosses, o.lossTolerance,
+                          o.toleranceAbs);
+  if (!o.checkParams.empty())
+    passed &= checkParameters(params, o.checkParams, o.toleranceAbs);
+  return passed ? 0 : 1;
+}
+
+} // namespace loom::cli
