@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Commands.h"
+#include "Training.h"
 #include "compiler/reference/Kernels.h"
 #include "compiler/reference/Parallel.h"
 #include "compiler/reference/Reference.h"
@@ -23,34 +24,6 @@
 namespace loom::cli {
 
 using reference::Tensor;
-
-namespace {
-
-/// Every tensor of a safetensors file, each read in the element type closest to its
-/// stored dtype (the executor converts nothing implicitly, so types must match).
-bool readTensors(const std::string &path, std::map<std::string, Tensor> &out,
-                 const std::map<std::string, reference::ElementType> &wanted,
-                 std::string &error) {
-  SafetensorsHeader header;
-  if (!readSafetensorsHeader(path, header, error))
-    return false;
-  for (const TensorInfo &info : header.tensors) {
-    auto it = wanted.find(info.name);
-    if (it == wanted.end())
-      continue;
-    std::string bytes, why;
-    if (!readTensorBytes(header, info, bytes, error))
-      return false;
-    if (!reference::fromBytes(info.dtype, bytes, info.shape, it->second, out[info.name],
-                              why)) {
-      error = path + ": tensor '" + info.name + "': " + why;
-      return false;
-    }
-  }
-  return true;
-}
-
-} // namespace
 
 int runReference(int argc, char **argv) {
   const char *usage =
@@ -152,7 +125,7 @@ int runReference(int argc, char **argv) {
   for (const reference::Port &port : outPorts)
     outputTypes[port.name] = port.type;
   std::map<std::string, Tensor> inputs;
-  if (!readTensors(inputsPath, inputs, inputTypes, error)) {
+  if (!readNamedTensors(inputsPath, inputTypes, inputs, error)) {
     std::fprintf(stderr, "loom reference: %s\n", error.c_str());
     return 1;
   }
@@ -202,7 +175,7 @@ int runReference(int argc, char **argv) {
   for (const auto &[output, tensor] : checkNames)
     if (outputTypes.count(output))
       outputTypes[tensor] = outputTypes[output];
-  if (!readTensors(checkPath, expected, outputTypes, error)) {
+  if (!readNamedTensors(checkPath, outputTypes, expected, error)) {
     std::fprintf(stderr, "loom reference: %s\n", error.c_str());
     return 1;
   }
