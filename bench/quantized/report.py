@@ -1,7 +1,7 @@
 # Decode tokens/s of each step artifact (bench/quantized/run.sh), the bytes of weights a
 # batch-1 step reads (every weight buffer but the embedding table, of which a step reads
 # one row), and the floor those bytes give at the measured copy bandwidth.
-import json, sys
+import json, os, sys
 
 out = sys.argv[1]
 device = json.load(open(f"{out}/device.json"))
@@ -34,10 +34,11 @@ base = None
 for pair in sys.argv[2:]:
     name, art = pair.split("=", 1)
     def rate(batch):
-        runs = []
-        for r in (1, 2):
+        runs, r = [], 1
+        while os.path.exists(f"{out}/{name}_{batch}_r{r}.json"):
             j = json.load(open(f"{out}/{name}_{batch}_r{r}.json"))
             runs.append(j["decode_tokens"] / j["decode_seconds"])
+            r += 1
         return max(runs), runs
     b1, b1runs = rate("b1")
     b64, b64runs = rate("b64")

@@ -13,7 +13,7 @@ mkdir -p "$out"
 python3 "$here/make_model.py" "$model" > "$out/device.json"
 export LOOM_CACHE_DIR=$out/cache
 common=(--weights "$model" --ignore-eos --max-context 2048)
-for round in 1 2; do
+for round in $(seq 1 "${ROUNDS:-2}"); do
   for pair in "$@"; do
     name=${pair%%=*} art=${pair#*=}
     "$loom" generate "$art" "${common[@]}" --random-prompts "1:$plen" --max-new-tokens "$new" \
