@@ -52,6 +52,7 @@ LoadedDriver load() {
   resolve(library, "cuModuleUnload", d.moduleUnload, error);
   resolve(library, "cuModuleGetFunction", d.moduleGetFunction, error);
   resolve(library, "cuFuncSetAttribute", d.funcSetAttribute, error);
+  resolve(library, "cuFuncGetAttribute", d.funcGetAttribute, error);
   resolve(library, "cuMemAlloc_v2", d.memAlloc, error);
   resolve(library, "cuMemFree_v2", d.memFree, error);
   resolve(library, "cuMemcpyHtoD_v2", d.memcpyHtoD, error);

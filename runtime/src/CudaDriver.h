@@ -31,6 +31,10 @@ constexpr int kAttrMultiprocessorCount = 16;
 constexpr int kAttrComputeCapabilityMajor = 75;
 constexpr int kAttrComputeCapabilityMinor = 76;
 constexpr int kFuncAttrMaxDynamicSharedSizeBytes = 8;
+/// CUfunction_attribute values read for LOOM_DEBUG's per-kernel line.
+constexpr int kFuncAttrSharedSizeBytes = 1;
+constexpr int kFuncAttrLocalSizeBytes = 3;
+constexpr int kFuncAttrNumRegs = 4;
 /// CU_STREAM_CAPTURE_MODE_RELAXED: other threads' CUDA calls do not break a capture.
 constexpr int kStreamCaptureModeRelaxed = 2;
 /// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: the kernel may start before
@@ -74,6 +78,7 @@ struct CudaDriver {
   CUresult (*moduleUnload)(CUmodule module);
   CUresult (*moduleGetFunction)(CUfunction *function, CUmodule module, const char *name);
   CUresult (*funcSetAttribute)(CUfunction function, int attribute, int value);
+  CUresult (*funcGetAttribute)(int *value, int attribute, CUfunction function);
   CUresult (*memAlloc)(CUdeviceptr *pointer, size_t bytes);
   CUresult (*memFree)(CUdeviceptr pointer);
   CUresult (*memcpyHtoD)(CUdeviceptr target, const void *source, size_t bytes);

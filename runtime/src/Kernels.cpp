@@ -4,6 +4,8 @@
 #include "Status.h"
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -317,6 +319,30 @@ loom_status_t loom_module_launch_shared(loom_module_t module, const char *kernel
   return loom_module_launch_ex(module, kernel, grid, threads, shared_bytes, args, 0);
 }
 
+namespace {
+
+/// Under LOOM_DEBUG (any value but 0), a line per kernel the first time it is looked
+/// up: its registers per thread, local memory per thread (spills and local arrays) and
+/// static shared memory, the figures that explain an occupancy or a slow kernel.
+void logKernelResources(loom_device_t device, const char *kernel, CUfunction function) {
+  static const bool enabled = [] {
+    const char *value = std::getenv("LOOM_DEBUG");
+    return value && *value && std::string(value) != "0";
+  }();
+  if (!enabled)
+    return;
+  int registers = -1, local = -1, shared = -1;
+  device->driver->funcGetAttribute(&registers, kFuncAttrNumRegs, function);
+  device->driver->funcGetAttribute(&local, kFuncAttrLocalSizeBytes, function);
+  device->driver->funcGetAttribute(&shared, kFuncAttrSharedSizeBytes, function);
+  std::fprintf(stderr,
+               "loom: kernel %s: %d registers, %d bytes local (spills), %d bytes static "
+               "shared\n",
+               kernel, registers, local, shared);
+}
+
+} // namespace
+
 loom_status_t loom_module_launch_ex(loom_module_t module, const char *kernel,
                                     const uint32_t grid[3], uint32_t threads,
                                     uint32_t shared_bytes, void **args, uint32_t flags) {
@@ -339,6 +365,7 @@ loom_status_t loom_module_launch_ex(loom_module_t module, const char *kernel,
                           "the module has no kernel '" + std::string(kernel) + "': " +
                               device->driver->describe("cuModuleGetFunction", result));
       found = module->functions.emplace(kernel, entry).first;
+      logKernelResources(device, kernel, entry.function);
     }
     if (shared_bytes > found->second.sharedLimit) {
       if (loom_status_t status = check(
