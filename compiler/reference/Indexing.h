@@ -25,6 +25,25 @@ inline Shape broadcastStrides(const Shape &operand, const Shape &shape) {
   return strides;
 }
 
+/// The strides that read an attention's additive mask at the indices of its `scores`
+/// [batch, heads, queries, keys] (all zero without a mask); false, with `error`, when
+/// the mask does not broadcast to the scores.
+inline bool maskStrides(const Tensor *mask, const Shape &scores, Shape &strides,
+                        std::string &error) {
+  strides.assign(scores.size(), 0);
+  if (!mask)
+    return true;
+  Shape joint;
+  if (!broadcastShapes(mask->shape, scores, joint, error))
+    return false;
+  if (joint != scores) {
+    error = "the mask " + mask->describe() + " does not broadcast to the scores";
+    return false;
+  }
+  strides = broadcastStrides(mask->shape, scores);
+  return true;
+}
+
 /// Calls `visit(i, offsets)` for each element `i` of `shape` in row-major order, with
 /// `offsets[k]` the element of operand `k` under `strides[k]`.
 template <size_t N, typename Visit>

@@ -334,17 +334,9 @@ bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
     return false;
   }
   Shape scores = {batch, heads, sq, skv};
-  Shape maskStrides(4, 0);
-  if (mask) {
-    Shape joint;
-    if (!broadcastShapes(mask->shape, scores, joint, error))
-      return false;
-    if (joint != scores) {
-      error = "the mask " + mask->describe() + " does not broadcast to the scores";
-      return false;
-    }
-    maskStrides = broadcastStrides(mask->shape, scores);
-  }
+  Shape maskStride;
+  if (!maskStrides(mask, scores, maskStride, error))
+    return false;
   double factor = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(d));
   out = Tensor::zeros(query.type, {batch, heads, sq, dv});
   int64_t group = heads / kvHeads;
@@ -365,8 +357,8 @@ bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
           if (softcap)
             s = *softcap * std::tanh(s / *softcap);
           if (mask)
-            s += mask->floats[b * maskStrides[0] + h * maskStrides[1] + i * maskStrides[2] +
-                              j * maskStrides[3]];
+            s += mask->floats[b * maskStride[0] + h * maskStride[1] + i * maskStride[2] +
+                              j * maskStride[3]];
           if (causal && j > i + skv - sq)
             s = -std::numeric_limits<double>::infinity();
           weights[j] = s;

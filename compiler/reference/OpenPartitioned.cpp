@@ -24,19 +24,9 @@ std::unique_ptr<ParallelExecutor> openTensorParallel(const std::string &model,
                                                      const ImportOptions &options,
                                                      int64_t degree, std::string &ir,
                                                      std::string &error) {
-  std::string imported, weightPath = weights;
-  bool isIr = model.size() > 5 && model.compare(model.size() - 5, 5, ".mlir") == 0;
-  if (isIr) {
-    if (!readTextFile(model, imported, error))
-      return nullptr;
-  } else {
-    ImportResult result;
-    if (!importModel(model, options, result, error))
-      return nullptr;
-    imported = std::move(result.ir);
-    if (weightPath.empty())
-      weightPath = model;
-  }
+  std::string imported, weightPath;
+  if (!readModelIr(model, weights, options, imported, weightPath, error))
+    return nullptr;
   OptimizeOptions optimize;
   optimize.pipeline = std::string(kRaisePipeline) + ",loom-partition-tensor{degree=" +
                       std::to_string(degree) + "}";

@@ -105,6 +105,13 @@ private:
 std::unique_ptr<Executor> openModel(const std::string &model, const std::string &weights,
                                     const ImportOptions &options, std::string &error);
 
+/// What openModel runs: the loom IR of `model` (read from a `.mlir` file, or imported
+/// with `options`) and where its weights are (`weights`, else the model itself when it
+/// was imported; empty for IR without a weight path).
+bool readModelIr(const std::string &model, const std::string &weights,
+                 const ImportOptions &options, std::string &ir, std::string &weightPath,
+                 std::string &error);
+
 } // namespace loom::reference
 
 #endif // LOOM_COMPILER_REFERENCE_REFERENCE_H

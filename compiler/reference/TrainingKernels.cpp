@@ -137,13 +137,9 @@ bool attentionGrad(const Tensor &query, const Tensor &key, const Tensor &value,
     return false;
   }
   Shape scores = {batch, heads, sq, skv};
-  Shape maskStrides(4, 0);
-  if (mask) {
-    Shape joint;
-    if (!broadcastShapes(mask->shape, scores, joint, error))
-      return false;
-    maskStrides = broadcastStrides(mask->shape, scores);
-  }
+  Shape maskStride;
+  if (!maskStrides(mask, scores, maskStride, error))
+    return false;
   double factor = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(d));
   queryGrad = Tensor::zeros(query.type, query.shape);
   keyGrad = Tensor::zeros(key.type, key.shape);
@@ -174,8 +170,8 @@ bool attentionGrad(const Tensor &query, const Tensor &key, const Tensor &value,
             s = *softcap * capped;
           }
           if (mask)
-            s += mask->floats[b * maskStrides[0] + h * maskStrides[1] +
-                              i * maskStrides[2] + j * maskStrides[3]];
+            s += mask->floats[b * maskStride[0] + h * maskStride[1] +
+                              i * maskStride[2] + j * maskStride[3]];
           if (causal && j > i + skv - sq)
             s = -std::numeric_limits<double>::infinity();
           p[j] = s;
