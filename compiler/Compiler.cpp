@@ -174,9 +174,14 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     error = "unsupported --dtype '" + options.dtype + "' (use f32, bf16 or f16)";
     return false;
   }
-  Type cacheType = options.kvDtype.empty() ? floatType : floatNamed(options.kvDtype);
+  // A KV cache of floats, or of 8-bit codes with a scale per (slot, head).
+  Type cacheType = options.kvDtype.empty()     ? floatType
+                   : options.kvDtype == "int8" ? Type(IntegerType::get(&context, 8))
+                   : options.kvDtype == "fp8"  ? Type(Float8E4M3FNType::get(&context))
+                                               : floatNamed(options.kvDtype);
   if (!cacheType) {
-    error = "unsupported --kv-dtype '" + options.kvDtype + "' (use f32, bf16 or f16)";
+    error = "unsupported --kv-dtype '" + options.kvDtype +
+            "' (use f32, bf16, f16, int8 or fp8)";
     return false;
   }
   if (!options.kvDtype.empty() && options.entry != "step") {

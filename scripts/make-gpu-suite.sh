@@ -26,6 +26,7 @@ done
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-step-bf16 --entry step --dtype bf16
 "$loom" compile "$models/tiny-gpt2" -o carry/artifacts/tiny-gpt2-step --entry step
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-kvbf16-step --entry step --kv-dtype bf16
+"$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-kvint8-step --entry step --kv-dtype int8
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf"
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf-long" --sizes batch=1,seq=70 --seed 1
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-bf16" --dtype bf16
@@ -53,6 +54,14 @@ prefill=tokens=100,seqs=3,blocks=24,table=8
 # every step size), f16 under bf16 (the tensor-core prefill needs the query's type).
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-kvbf16" --entry step --kv-dtype bf16 --sizes $prefill --seed 6
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-kvf16" --entry step --dtype bf16 --kv-dtype f16 --sizes $prefill --seed 7
+# Caches of 8-bit codes with a scale per (slot, KV head): the quantizing writes and the
+# attention dequantizing as it reads, int8 under f32 at a decode step and under bf16 at
+# a prefill step, FP8 under bf16 at one token (the whole-context path) and under f32
+# at a prefill step.
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-kvint8" --entry step --kv-dtype int8 --sizes $decode --seed 14
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-kvint8-prefill" --entry step --dtype bf16 --kv-dtype int8 --sizes $prefill --seed 15
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-kvfp8-decode1" --entry step --dtype bf16 --kv-dtype fp8 --sizes tokens=1,seqs=1,blocks=12,table=4 --seed 16
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-kvfp8-prefill" --entry step --kv-dtype fp8 --sizes $prefill --seed 17
 # Linear layers at a partial row tile (the warpgroup path on sm_90a, with a partial
 # k-slice and a bias; the mma.sync tiles; the GEMV variant has its own rows).
 "$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear" --sizes tokens=150

@@ -54,6 +54,8 @@ bool elementTypeOf(Type type, ElementType &out) {
     out = ElementType::I32;
   else if (type.isInteger(64))
     out = ElementType::I64;
+  else if (isa<Float8E4M3FNType>(type))
+    out = ElementType::F8E4M3;
   else
     return false;
   return true;
@@ -468,16 +470,26 @@ bool Executor::Impl::execute(Operation *op, llvm::DenseMap<Value, Tensor> &value
     ok = scatterAdd(updates, in(1), axis, shape, result, why);
   } else if (auto a = dyn_cast<AttentionGradOp>(op)) {
     return executeAttentionGrad(a, values);
-  } else if (isa<CacheWriteOp>(op)) {
-    ok = cacheWrite(in(0), in(1), in(2), result, why);
+  } else if (auto w = dyn_cast<CacheWriteOp>(op)) {
+    if (w.isQuantized()) {
+      Tensor scales;
+      if (!cacheWrite(in(0), in(1), in(2), &in(3), result, &scales, why))
+        return fail(op, why);
+      values[w.getNewScales()] = std::move(scales);
+      ok = true;
+    } else {
+      ok = cacheWrite(in(0), in(1), in(2), nullptr, result, nullptr, why);
+    }
   } else if (auto p = dyn_cast<PagedAttentionOp>(op)) {
     std::optional<double> scale, softcap;
     if (std::optional<APFloat> s = p.getScale())
       scale = s->convertToFloat();
     if (std::optional<APFloat> c = p.getSoftcap())
       softcap = c->convertToFloat();
-    ok = pagedAttention(in(0), in(1), in(2), in(3), in(4), in(5), scale, softcap, result,
-                        why);
+    bool quantized = p.isQuantized();
+    ok = pagedAttention(in(0), in(1), in(2), in(3), in(4), in(5),
+                        quantized ? &in(6) : nullptr, quantized ? &in(7) : nullptr, scale,
+                        softcap, result, why);
   } else if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, BroadcastFromOp, SendOp,
                  RecvOp>(op)) {
     std::vector<const Tensor *> operands;

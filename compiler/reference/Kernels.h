@@ -96,14 +96,16 @@ bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
                const Tensor *mask, bool causal, std::optional<double> scale,
                std::optional<double> softcap, Tensor &out, std::string &error);
 /// loom.cache_write: `cache` with the rows of `values` written at `slots` (negative
-/// slots skipped); fails for a slot past the cache.
-bool cacheWrite(const Tensor &cache, const Tensor &values, const Tensor &slots, Tensor &out,
-                std::string &error);
+/// slots skipped); fails for a slot past the cache. A cache of 8-bit codes (int8 or
+/// FP8) has `scales` and returns them updated in `outScales` (see the op).
+bool cacheWrite(const Tensor &cache, const Tensor &values, const Tensor &slots,
+                const Tensor *scales, Tensor &out, Tensor *outScales, std::string &error);
 /// loom.paged_attention (see its op description); fails for inconsistent lengths or a
 /// block table entry outside the cache.
 bool pagedAttention(const Tensor &query, const Tensor &keyCache, const Tensor &valueCache,
                     const Tensor &blockTables, const Tensor &contextLens,
-                    const Tensor &queryStarts, std::optional<double> scale,
+                    const Tensor &queryStarts, const Tensor *keyScales,
+                    const Tensor *valueScales, std::optional<double> scale,
                     std::optional<double> softcap, Tensor &out, std::string &error);
 
 // Training: losses and backward ops

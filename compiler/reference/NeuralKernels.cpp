@@ -381,11 +381,13 @@ bool attention(const Tensor &query, const Tensor &key, const Tensor &value,
   return true;
 }
 
-bool cacheWrite(const Tensor &cache, const Tensor &values, const Tensor &slots, Tensor &out,
-                std::string &error) {
+bool cacheWrite(const Tensor &cache, const Tensor &values, const Tensor &slots,
+                const Tensor *scales, Tensor &out, Tensor *outScales, std::string &error) {
   int64_t blocks = cache.shape[0], blockSize = cache.shape[1],
           row = cache.shape[2] * cache.shape[3];
   out = cache;
+  if (scales)
+    *outScales = *scales;
   for (int64_t t = 0; t < slots.shape[0]; ++t) {
     int64_t slot = slots.ints[t];
     if (slot < 0)
@@ -395,15 +397,41 @@ bool cacheWrite(const Tensor &cache, const Tensor &values, const Tensor &slots, 
               " is past the cache's " + std::to_string(blocks * blockSize) + " slots";
       return false;
     }
-    for (int64_t i = 0; i < row; ++i)
-      out.floats[slot * row + i] = roundTo(cache.type, values.floats[t * row + i]);
+    if (!scales) {
+      for (int64_t i = 0; i < row; ++i)
+        out.floats[slot * row + i] = roundTo(cache.type, values.floats[t * row + i]);
+      continue;
+    }
+    // 8-bit codes: each head's row over the largest magnitude (as the kernels do, in
+    // f32: scale = max|x| / M, code = round(x * (1 / scale))).
+    int64_t heads = cache.shape[2], width = cache.shape[3];
+    bool integer = cache.type == ElementType::I8;
+    for (int64_t h = 0; h < heads; ++h) {
+      const double *x = values.floats.data() + (t * heads + h) * width;
+      float most = 0.0f;
+      for (int64_t i = 0; i < width; ++i)
+        most = std::max(most, std::fabs(static_cast<float>(x[i])));
+      float scale = most / (integer ? 127.0f : 448.0f);
+      float inverse = most > 0.0f ? 1.0f / scale : 0.0f;
+      outScales->floats[slot * heads + h] = scale;
+      int64_t at = (slot * heads + h) * width;
+      for (int64_t i = 0; i < width; ++i) {
+        float y = static_cast<float>(x[i]) * inverse;
+        if (integer)
+          out.ints[at + i] = static_cast<int64_t>(
+              std::clamp(std::nearbyint(y), -127.0f, 127.0f));
+        else
+          out.floats[at + i] = roundTo(ElementType::F8E4M3, y);
+      }
+    }
   }
   return true;
 }
 
 bool pagedAttention(const Tensor &query, const Tensor &keyCache, const Tensor &valueCache,
                     const Tensor &blockTables, const Tensor &contextLens,
-                    const Tensor &queryStarts, std::optional<double> scale,
+                    const Tensor &queryStarts, const Tensor *keyScales,
+                    const Tensor *valueScales, std::optional<double> scale,
                     std::optional<double> softcap, Tensor &out, std::string &error) {
   int64_t tokens = query.shape[0], heads = query.shape[1], d = query.shape[2];
   int64_t blocks = keyCache.shape[0], blockSize = keyCache.shape[1],
@@ -449,10 +477,12 @@ bool pagedAttention(const Tensor &query, const Tensor &keyCache, const Tensor &v
         weights.assign(position + 1, 0.0);
         double max = -std::numeric_limits<double>::infinity();
         for (int64_t j = 0; j <= position; ++j) {
-          const double *k = keyCache.floats.data() + (rows[j] * kvHeads + kvh) * d;
+          int64_t at = (rows[j] * kvHeads + kvh) * d;
           double score = 0;
           for (int64_t i = 0; i < d; ++i)
-            score += q[i] * k[i];
+            score += q[i] * keyCache.asDouble(at + i);
+          if (keyScales)
+            score *= keyScales->floats[rows[j] * kvHeads + kvh];
           score *= factor;
           if (softcap)
             score = *softcap * std::tanh(score / *softcap);
@@ -464,9 +494,12 @@ bool pagedAttention(const Tensor &query, const Tensor &keyCache, const Tensor &v
           sum += w = std::exp(w - max);
         double *o = out.floats.data() + (t * heads + h) * dv;
         for (int64_t j = 0; j <= position; ++j) {
-          const double *v = valueCache.floats.data() + (rows[j] * kvHeads + kvh) * dv;
+          int64_t at = (rows[j] * kvHeads + kvh) * dv;
+          double w = weights[j] / sum;
+          if (valueScales)
+            w *= valueScales->floats[rows[j] * kvHeads + kvh];
           for (int64_t i = 0; i < dv; ++i)
-            o[i] += weights[j] / sum * v[i];
+            o[i] += w * valueCache.asDouble(at + i);
         }
         for (int64_t i = 0; i < dv; ++i)
           o[i] = roundTo(query.type, o[i]);

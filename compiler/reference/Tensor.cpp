@@ -3,6 +3,7 @@
 #include "compiler/reference/Tensor.h"
 
 #include "loom/support/Float16.h"
+#include "loom/support/Quantization.h"
 
 #include <cmath>
 #include <cstring>
@@ -20,13 +21,14 @@ const char *elementTypeName(ElementType type) {
   case ElementType::I16: return "i16";
   case ElementType::I32: return "i32";
   case ElementType::I64: return "i64";
+  case ElementType::F8E4M3: return "f8E4M3FN";
   }
   return "?";
 }
 
 bool isFloat(ElementType type) {
   return type == ElementType::F16 || type == ElementType::BF16 || type == ElementType::F32 ||
-         type == ElementType::F64;
+         type == ElementType::F64 || type == ElementType::F8E4M3;
 }
 
 double roundTo(ElementType type, double value) {
@@ -34,6 +36,7 @@ double roundTo(ElementType type, double value) {
   case ElementType::F16: return roundToHalf(static_cast<float>(value));
   case ElementType::BF16: return roundToBfloat16(static_cast<float>(value));
   case ElementType::F32: return static_cast<float>(value);
+  case ElementType::F8E4M3: return fp8e4m3ToFloat(floatToFp8e4m3(static_cast<float>(value)));
   default: return value;
   }
 }
@@ -130,6 +133,7 @@ bool fromBytes(DType dtype, const std::string &bytes, std::vector<int64_t> shape
     case DType::F32: floats[i] = load<float>(bytes, i); break;
     case DType::F16: floats[i] = halfToFloat(load<uint16_t>(bytes, i)); break;
     case DType::BF16: floats[i] = bfloat16ToFloat(load<uint16_t>(bytes, i)); break;
+    case DType::F8E4M3: floats[i] = fp8e4m3ToFloat(load<uint8_t>(bytes, i)); break;
     case DType::I64: ints[i] = load<int64_t>(bytes, i); break;
     case DType::I32: ints[i] = load<int32_t>(bytes, i); break;
     case DType::I16: ints[i] = load<int16_t>(bytes, i); break;
@@ -157,6 +161,7 @@ DType safetensorsType(ElementType type) {
   case ElementType::I16: return DType::I16;
   case ElementType::I32: return DType::I32;
   case ElementType::I64: return DType::I64;
+  case ElementType::F8E4M3: return DType::F8E4M3;
   }
   return DType::F32;
 }
@@ -180,6 +185,9 @@ std::string toBytes(const Tensor &tensor) {
     case ElementType::I16: store(bytes, i, static_cast<int16_t>(tensor.ints[i])); break;
     case ElementType::I32: store(bytes, i, static_cast<int32_t>(tensor.ints[i])); break;
     case ElementType::I64: store(bytes, i, tensor.ints[i]); break;
+    case ElementType::F8E4M3:
+      store(bytes, i, floatToFp8e4m3(static_cast<float>(tensor.floats[i])));
+      break;
     }
   }
   return bytes;

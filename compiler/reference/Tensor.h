@@ -20,7 +20,9 @@ namespace loom::reference {
 
 using Shape = std::vector<int64_t>;
 
-enum class ElementType { F16, BF16, F32, F64, I1, I8, I16, I32, I64 };
+/// F8E4M3 is FP8 e4m3fn (a KV cache's codes): a float type of the executor, rounded
+/// as the GPU kernels round (ties to even, saturating at +-448).
+enum class ElementType { F16, BF16, F32, F64, I1, I8, I16, I32, I64, F8E4M3 };
 
 /// "f32", "i64", "i1", ... as in MLIR.
 const char *elementTypeName(ElementType type);

@@ -194,5 +194,10 @@ def Loom_IntTensor : RankedTensorOf<[I8, I16, I32, I64]>;
 def Loom_BoolTensor : RankedTensorOf<[I1]>;
 def Loom_NumericTensor : RankedTensorOf<[F16, BF16, F32, F64, I8, I16, I32, I64]>;
 def Loom_Tensor : RankedTensorOf<[F16, BF16, F32, F64, I1, I8, I16, I32, I64]>;
+/// A paged KV cache: a float type, or 8-bit codes (int8, FP8 e4m3) with a scale per
+/// (slot, head) in a tensor of its own.
+def Loom_CacheTensor : RankedTensorOf<[F16, BF16, F32, F64, I8, F8E4M3FN]>;
+/// What a loom.kernel takes and makes: any tensor, an FP8 KV cache included.
+def Loom_KernelTensor : RankedTensorOf<[F16, BF16, F32, F64, F8E4M3FN, I1, I8, I16, I32, I64]>;
 
 #endif // LOOM_BASE_TD

@@ -64,9 +64,9 @@ def Loom_KernelOp : Loom_Op<"kernel",
     - `pointwise`: `threads`, `vector` (consecutive elements per thread);
     - `normalization`, `reduction`, `scatter`: `threads`.
   }];
-  let arguments = (ins Loom_KernelKindAttr:$kind, Variadic<Loom_Tensor>:$inputs,
+  let arguments = (ins Loom_KernelKindAttr:$kind, Variadic<Loom_KernelTensor>:$inputs,
                        OptionalAttr<DictionaryAttr>:$schedule);
-  let results = (outs Variadic<Loom_Tensor>:$results);
+  let results = (outs Variadic<Loom_KernelTensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "`` $kind `(` $inputs `)` attr-dict `:` "
                        "functional-type($inputs, $results) $body";
@@ -82,7 +82,7 @@ def Loom_KernelOp : Loom_Op<"kernel",
 
 def Loom_YieldOp : Loom_Op<"yield", [Terminator, HasParent<"KernelOp">]> {
   let summary = "The outputs of a loom.kernel";
-  let arguments = (ins Variadic<Loom_Tensor>:$values);
+  let arguments = (ins Variadic<Loom_KernelTensor>:$values);
   let assemblyFormat = "($values^ `:` type($values))? attr-dict";
   let builders = [OpBuilder<(ins), [{ build($_builder, $_state, ::mlir::ValueRange()); }]>];
 }

@@ -515,7 +515,36 @@ LogicalResult AttentionOp::verify() {
 // Paged KV cache
 //===----------------------------------------------------------------------===//
 
+/// Whether `type` is the element of a cache of 8-bit codes (int8, FP8 e4m3).
+static bool isCodeElement(Type type) {
+  return type.isInteger(8) || isa<Float8E4M3FNType>(type);
+}
+
+/// The rules of a cache's scales: a cache of 8-bit codes `[blocks, block_size, heads,
+/// head_dim]` has them, `[blocks, block_size, heads]` of f32; a float cache has none.
+static LogicalResult verifyCacheScales(Operation *op, Value cache, Value scales,
+                                       StringRef what) {
+  bool codes = isCodeElement(cast<ShapedType>(cache.getType()).getElementType());
+  if (codes != static_cast<bool>(scales))
+    return op->emitOpError() << (codes ? "a cache of 8-bit codes needs its " + what.str()
+                                       : "a float cache takes no " + what.str());
+  if (!scales)
+    return success();
+  Shape c = shapeOf(cache), s = shapeOf(scales);
+  if (!cast<ShapedType>(scales.getType()).getElementType().isF32())
+    return op->emitOpError() << what << " must be f32";
+  if (s.size() != 3 || !areCompatible(ArrayRef<Dim>(c).take_front(3), ArrayRef<Dim>(s)))
+    return op->emitOpError() << what << " " << toString(s)
+                             << " must be [blocks, block_size, heads] of the cache "
+                             << toString(c);
+  return success();
+}
+
 LogicalResult CacheWriteOp::verify() {
+  if (static_cast<bool>(getScales()) != static_cast<bool>(getNewScales()))
+    return emitOpError() << "a quantized cache write returns its scales (two results)";
+  if (getScales() && getScales().getType() != getNewScales().getType())
+    return emitOpError() << "the scales result must have the scales' type";
   Shape cache = shapeOf(getCache()), values = shapeOf(getValues()),
         slots = shapeOf(getSlots());
   if (cache.size() != 4 || values.size() != 3 || slots.size() != 1)
@@ -530,7 +559,7 @@ LogicalResult CacheWriteOp::verify() {
   if (!areCompatible(values[0], slots[0]))
     return emitOpError() << "values have " << toString(values[0]) << " tokens but slots "
                          << toString(slots[0]);
-  return success();
+  return verifyCacheScales(*this, getCache(), getScales(), "scales");
 }
 
 LogicalResult PagedAttentionOp::verify() {
@@ -550,6 +579,12 @@ LogicalResult PagedAttentionOp::verify() {
   if (!areCompatible(ArrayRef<Dim>(k).take_front(3), ArrayRef<Dim>(v).take_front(3)))
     return emitOpError() << "key cache " << toString(k) << " and value cache "
                          << toString(v) << " need the same blocks, block size and heads";
+  if (!getCacheScales().empty() && getCacheScales().size() != 2)
+    return emitOpError() << "quantized caches take two scales (keys', values'), not "
+                         << getCacheScales().size();
+  if (failed(verifyCacheScales(*this, getKeyCache(), getKeyScales(), "key scales")) ||
+      failed(verifyCacheScales(*this, getValueCache(), getValueScales(), "value scales")))
+    return failure();
   if (!areCompatible(q[2], k[3]))
     return emitOpError() << "query head_dim " << toString(q[2])
                          << " differs from the key cache's " << toString(k[3]);

@@ -637,18 +637,33 @@ def Loom_CacheWriteOp : Loom_Op<"cache_write",
     The cache may hold another float type than the values (a bf16 cache for an f32
     model, say): each value is rounded to the cache's type as it is written.
 
+    A quantized cache holds 8-bit codes (`i8`, or FP8 `f8E4M3FN`) and takes `scales
+    [blocks, block_size, heads]` (f32): each new row `x` (one token's `head_dim` values
+    of one head) is stored as `scale = max|x| / M` (`M` 127 for int8, 448 for FP8) and
+    codes `x / scale`, rounded to nearest (int8: to an integer in [-127, 127]; FP8: to
+    e4m3, ties to even), so that `code * scale` gives the row back. A row of zeros has
+    scale 0 and codes 0. The second result is `scales` with the rows' scales written.
+
     ```mlir
     %k2 = loom.cache_write %kc, %k, %slots
         : (tensor<?x16x2x32xf32, #loom.dims<blocks>>, tensor<?x2x32xf32, #loom.dims<tokens>>,
            tensor<?xi64, #loom.dims<tokens>>) -> tensor<?x16x2x32xf32, #loom.dims<blocks>>
+    %k3, %s3 = loom.cache_write %kq, %k, %slots scales %ks
+        : (tensor<?x16x2x32xi8, #loom.dims<blocks>>, tensor<?x2x32xf32, #loom.dims<tokens>>,
+           tensor<?xi64, #loom.dims<tokens>>, tensor<?x16x2xf32, #loom.dims<blocks>>)
+        -> (tensor<?x16x2x32xi8, #loom.dims<blocks>>, tensor<?x16x2xf32, #loom.dims<blocks>>)
     ```
   }];
-  let arguments = (ins Loom_FloatTensor:$cache, Loom_FloatTensor:$values,
-                   Loom_IntTensor:$slots);
-  let results = (outs Loom_FloatTensor:$result);
-  let assemblyFormat = "$cache `,` $values `,` $slots attr-dict `:` "
+  let arguments = (ins Loom_CacheTensor:$cache, Loom_FloatTensor:$values,
+                   Loom_IntTensor:$slots, Optional<Loom_FloatTensor>:$scales);
+  let results = (outs Loom_CacheTensor:$result, Optional<Loom_FloatTensor>:$new_scales);
+  let assemblyFormat = "$cache `,` $values `,` $slots (`scales` $scales^)? attr-dict `:` "
                        "functional-type(operands, results)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Whether the cache holds 8-bit codes with per-row scales.
+    bool isQuantized() { return static_cast<bool>(getScales()); }
+  }];
 }
 
 def Loom_PagedAttentionOp : Loom_Op<"paged_attention",
@@ -667,7 +682,9 @@ def Loom_PagedAttentionOp : Loom_Op<"paged_attention",
     `h / (Hq / Hkv)`. A prefill (many new tokens) and a decode step (one) are the same
     op. `scale` defaults to `1 / sqrt(D)`; `softcap` as in `loom.attention`. Result
     `[tokens, Hq, Dv]`, of the query's type; the caches may hold another float type
-    (both the same one), read as they are and computed with in f32.
+    (both the same one), read as they are and computed with in f32. Quantized caches
+    (8-bit codes, see `loom.cache_write`) come with their scales, `key_scales` and
+    `value_scales [blocks, block_size, Hkv]`: a key or value is `code * scale`.
 
     ```mlir
     %o = loom.paged_attention %q, %kc, %vc, %tables, %lens, %starts
@@ -677,16 +694,23 @@ def Loom_PagedAttentionOp : Loom_Op<"paged_attention",
         -> tensor<?x8x32xf32, #loom.dims<tokens>>
     ```
   }];
-  let arguments = (ins Loom_FloatTensor:$query, Loom_FloatTensor:$key_cache,
-                   Loom_FloatTensor:$value_cache, Loom_IntTensor:$block_tables,
+  let arguments = (ins Loom_FloatTensor:$query, Loom_CacheTensor:$key_cache,
+                   Loom_CacheTensor:$value_cache, Loom_IntTensor:$block_tables,
                    Loom_IntTensor:$context_lens, Loom_IntTensor:$query_starts,
+                   Variadic<Loom_FloatTensor>:$cache_scales,
                    OptionalAttr<F32Attr>:$scale, OptionalAttr<F32Attr>:$softcap);
   let results = (outs Loom_FloatTensor:$result);
   let assemblyFormat = "$query `,` $key_cache `,` $value_cache `,` $block_tables `,` "
-                       "$context_lens `,` $query_starts (`scale` $scale^)? "
+                       "$context_lens `,` $query_starts (`scales` $cache_scales^)? (`scale` $scale^)? "
                        "(`softcap` $softcap^)? attr-dict `:` "
                        "functional-type(operands, results)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Whether the caches hold 8-bit codes (then `cache_scales` holds their scales).
+    bool isQuantized() { return !getCacheScales().empty(); }
+    ::mlir::Value getKeyScales() { return isQuantized() ? getCacheScales()[0] : nullptr; }
+    ::mlir::Value getValueScales() { return isQuantized() ? getCacheScales()[1] : nullptr; }
+  }];
 }
 
 include "dialects/loom/LoomTrainingOps.td"

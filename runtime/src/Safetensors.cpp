@@ -3,6 +3,7 @@
 #include "loom/support/Safetensors.h"
 
 #include "loom/support/Float16.h"
+#include "loom/support/Quantization.h"
 
 #include <cstring>
 
@@ -371,6 +372,8 @@ double loadElement(DType dtype, const char *data, int64_t index) {
     return halfToFloat(get(uint16_t()));
   case DType::BF16:
     return bfloat16ToFloat(get(uint16_t()));
+  case DType::F8E4M3:
+    return fp8e4m3ToFloat(get(uint8_t()));
   case DType::I64:
     return static_cast<double>(get(int64_t()));
   case DType::I32:

@@ -13,6 +13,7 @@
 #include "loom/serving/Scheduler.h"
 #include "loom/support/Checkpoint.h"
 #include "loom/support/Json.h"
+#include "loom/support/StepInputs.h"
 
 #include <gtest/gtest.h>
 
@@ -83,16 +84,25 @@ void checkPagedGreedy(const std::string &name, const std::string &kvDtype = "",
   for (serve::Request &r : requests)
     ASSERT_TRUE(scheduler.add(r, error)) << error;
   std::map<std::string, reference::Tensor> inputs;
-  for (const reference::Port &port : step->inputs())
-    if (port.name.find("_cache_") != std::string::npos) {
-      EXPECT_EQ(elementTypeName(port.type), kvDtype.empty() ? "f32" : kvDtype)
-          << port.name;
-      reference::Tensor cache;
-      cache.type = port.type;
-      cache.shape = {kBlocks, kBlockSize, std::stoll(port.dims[2]), std::stoll(port.dims[3])};
-      cache.floats.assign(kBlocks * kBlockSize * cache.shape[2] * cache.shape[3], 0.0);
-      inputs[port.name] = cache;
-    }
+  // The caches (and, for 8-bit ones, their scales), zero, in kBlocks blocks.
+  std::string cacheType = kvDtype.empty()     ? "f32"
+                          : kvDtype == "int8" ? "i8"
+                          : kvDtype == "fp8"  ? "f8E4M3FN"
+                                              : kvDtype;
+  bool codes = kvDtype == "int8" || kvDtype == "fp8";
+  int caches = 0, scales = 0;
+  for (const reference::Port &port : step->inputs()) {
+    bool isScales = step::isScalesName(port.name);
+    if (!step::isCacheName(port.name) && !isScales)
+      continue;
+    (isScales ? scales : caches) += 1;
+    EXPECT_EQ(elementTypeName(port.type), isScales ? "f32" : cacheType) << port.name;
+    std::vector<int64_t> shape = {kBlocks};
+    for (size_t d = 1; d < port.dims.size(); ++d)
+      shape.push_back(std::stoll(port.dims[d]));
+    inputs[port.name] = reference::Tensor::zeros(port.type, shape);
+  }
+  EXPECT_EQ(scales, codes ? caches : 0);
   std::map<uint64_t, serve::Finished> finished;
   int steps = 0;
   while (!scheduler.idle() && steps < 400) {
@@ -178,3 +188,13 @@ TEST(PagedStep, LlamaWithA16BitKvCache) {
   checkPagedGreedy("tiny-llama", "bf16", 0.8);
   checkPagedGreedy("tiny-llama", "f16", 0.8);
 }
+
+// Caches of 8-bit codes (int8 and FP8 e4m3) with a scale per (slot, KV head): the step
+// takes the scales as inputs and returns them, every row is quantized as it is written
+// and dequantized in the attention, and the generations stay close.
+TEST(PagedStep, LlamaWithAn8BitKvCache) {
+  checkPagedGreedy("tiny-llama", "int8", 0.8);
+  checkPagedGreedy("tiny-llama", "fp8", 0.7);
+}
+
+TEST(PagedStep, Gpt2WithAnInt8KvCache) { checkPagedGreedy("tiny-gpt2", "int8", 0.8); }

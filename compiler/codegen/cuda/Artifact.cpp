@@ -52,6 +52,8 @@ std::string dtypeOf(Type type) {
     return "I16";
   if (type.isInteger(32))
     return "I32";
+  if (isa<Float8E4M3FNType>(type))
+    return "F8_E4M3";
   return "I64";
 }
 

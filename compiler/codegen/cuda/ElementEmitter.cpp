@@ -82,6 +82,8 @@ std::string storageType(Type t) {
     return "short";
   if (t.isInteger(32))
     return "int";
+  if (llvm::isa<mlir::Float8E4M3FNType>(t))
+    return "unsigned char"; // e4m3fn bits (a KV cache's codes)
   return "long long";
 }
 

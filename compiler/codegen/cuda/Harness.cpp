@@ -75,6 +75,28 @@ int64_t integerBound(KernelOp kernel, unsigned index,
   return 2;
 }
 
+/// For a kernel input that is a quantized KV cache's scales, the largest code of its
+/// cache (127 for int8, 448 for FP8); 0 for any other input.
+double scalesOfCodes(KernelOp kernel, unsigned index) {
+  Value arg = kernel.getBody().front().getArgument(index);
+  auto largest = [](Value cache) {
+    return llvm::cast<RankedTensorType>(cache.getType()).getElementType().isInteger(8)
+               ? 127.0
+               : 448.0;
+  };
+  for (Operation *user : arg.getUsers()) {
+    if (auto write = llvm::dyn_cast<CacheWriteOp>(user); write && write.getScales() == arg)
+      return largest(write.getCache());
+    if (auto paged = llvm::dyn_cast<PagedAttentionOp>(user); paged && paged.isQuantized()) {
+      if (paged.getKeyScales() == arg)
+        return largest(paged.getKeyCache());
+      if (paged.getValueScales() == arg)
+        return largest(paged.getValueCache());
+    }
+  }
+  return 0;
+}
+
 /// Valid integer inputs for a kernel over a paged KV cache (by input index): block
 /// tables, context lengths and query starts that lay random ragged sequences out in
 /// distinct random cache blocks, and slots for a cache write that are distinct cache
@@ -281,9 +303,27 @@ bool randomInputs(KernelOp kernel, const std::map<std::string, int64_t> &sizes,
       inputs.push_back(std::move(t));
       continue;
     }
-    if (reference::isFloat(t.type)) {
+    // A quantized cache's codes span their range and its scales bring them to about
+    // [-1, 1], as a written cache's do.
+    if (double largest = scalesOfCodes(kernel, i)) {
+      std::uniform_real_distribution<double> scale(0.25 / largest, 1.0 / largest);
+      for (double &f : t.floats)
+        f = static_cast<float>(scale(rng));
+    } else if (t.type == reference::ElementType::F8E4M3) {
+      std::uniform_real_distribution<double> code(-448.0, 448.0);
+      for (double &f : t.floats)
+        f = reference::roundTo(t.type, code(rng));
+    } else if (reference::isFloat(t.type)) {
       for (double &f : t.floats)
         f = reference::roundTo(t.type, uniform(rng));
+    } else if (t.type == reference::ElementType::I8 &&
+               llvm::any_of(kernel.getBody().front().getArgument(i).getUsers(),
+                            [](Operation *user) {
+                              return llvm::isa<CacheWriteOp, PagedAttentionOp>(user);
+                            })) {
+      std::uniform_int_distribution<int64_t> code(-127, 127);
+      for (int64_t &n : t.ints)
+        n = code(rng);
     } else if (auto it = paged.find(i); it != paged.end()) {
       t.ints = it->second;
     } else {

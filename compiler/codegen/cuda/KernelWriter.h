@@ -104,6 +104,7 @@ private:
   bool scatter();
   /// A grid-stride loop per cache write storing its rows at their slots.
   void emitCacheWrites(llvm::ArrayRef<CacheWriteOp> writes);
+  void emitQuantizedWrite(CacheWriteOp write);
   /// The one-token step's new row of `write` (see PagedKernels.cpp).
   void emitNewRow(CacheWriteOp write, int64_t width, const std::string &tile,
                   const std::string &stores, int64_t first);

@@ -53,13 +53,18 @@ constexpr int64_t kWholeBytes = 150 * 1024;
 /// combine's weights), which the same kernel's whole-context tiles come beside.
 constexpr int64_t kSplitStaticBytes = 48 * 1024;
 
-/// `pointer[offset]` of `element` storage as a compute-typed value.
+/// `pointer[offset]` of `element` storage as a compute-typed value (a quantized
+/// cache's code as a float; its scale is applied to the score or probability).
 std::string loadAs(Type element, const std::string &pointer, const std::string &offset) {
   std::string load = pointer + "[" + offset + "]";
   if (element.isBF16())
     return "__bfloat162float(" + load + ")";
   if (element.isF16())
     return "__half2float(" + load + ")";
+  if (element.isInteger(8))
+    return "(float)" + load;
+  if (llvm::isa<Float8E4M3FNType>(element))
+    return "loom_q_e4m3(" + load + ")";
   return load;
 }
 
@@ -111,6 +116,14 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   if (static_cast<bool>(keyWrite) != static_cast<bool>(valueWrite))
     return refuse("paged attention writes both of its caches in the kernel or neither");
   bool writes = static_cast<bool>(keyWrite);
+  // Caches of 8-bit codes: a key's scale multiplies its score, a value's its
+  // probability (after the softmax's sum), read through the block table.
+  bool quantized = op.isQuantized();
+  std::string keyScales = quantized ? parameter(op.getKeyScales()) : "",
+              valueScales = quantized ? parameter(op.getValueScales()) : "";
+  if (quantized && (writes || keyScales.empty() || valueScales.empty()))
+    return refuse("paged attention over quantized caches reads them and their scales as "
+                  "kernel inputs (their writes are a kernel of their own)");
   std::string keys = cacheParameter(op.getKeyCache()),
               values = cacheParameter(op.getValueCache()),
               table = parameter(op.getBlockTables()),
@@ -127,7 +140,9 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   // The caches' type (which may differ from the query's): the K/V tiles hold it.
   Type element = elementOf(op.getKeyCache());
   if (element.isF64() || elementOf(op.getQuery()).isF64())
-    return refuse("paged attention is written for f32, f16 and bf16");
+    return refuse("paged attention is written for f32, f16, bf16 and 8-bit caches");
+  if (llvm::isa<Float8E4M3FNType>(element))
+    require("quant_weight.cuh");
   int64_t granule = schedule_.tileKv;
   double scale = softmaxScale(op.getScale(), d);
   std::string T = storageType(element), G = num(group), D = num(d), Dv = num(dv),
@@ -156,7 +171,14 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
   // Rows of the whole-context path's K and V tiles (padded by 16 bytes, as the split
   // path's), its capacity in keys and its dynamic shared memory: the tiles, a score per
   // key, the query, the block's reductions and the value partials.
-  int64_t elementBytes = element.isF32() ? 4 : 2, vector = 16 / elementBytes;
+  int64_t elementBytes = element.isF32() ? 4 : quantized ? 1 : 2,
+          vector = 16 / elementBytes;
+  // The scale of key (or value) `key` of the sequence, for KV head g.
+  std::string B = num(blockSize), KVH = num(kvHeads);
+  auto scaleOf = [&](const std::string &scales, const std::string &key) {
+    return scales + "[((long long)" + table + "[seq * tableWidth + (" + key + ") / " + B +
+           "] * " + B + " + (" + key + ") % " + B + ") * " + KVH + " + g]";
+  };
   bool vectorized = d % vector == 0 && dv % vector == 0;
   int64_t ldK = d + vector, ldV = dv + vector;
   int64_t wholeBytes =
@@ -192,9 +214,9 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.close();
   };
   // `dot`: the key row at `krow` times the query row `query` (floats in shared memory;
-  // with `wide`, 16-byte aligned and read 4 at a time, one broadcast per warp), then
-  // the softcap if the op has one.
-  auto keyDot = [&](const std::string &query, bool wide) {
+  // with `wide`, 16-byte aligned and read 4 at a time, one broadcast per warp), times
+  // the key's scale (`key`, for quantized caches), then the softcap if the op has one.
+  auto keyDot = [&](const std::string &query, bool wide, const std::string &key) {
     ElementEmitter &e = *emitter_;
     e.line("float dot = 0.0f;");
     if (vectorized) {
@@ -221,6 +243,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
       e.line("for (int c = 0; c < " + D + "; ++c) dot += " + query + "[c] * " +
              loadAs(element, "krow", "c") + ";");
     }
+    if (quantized)
+      e.line("dot *= " + scaleOf(keyScales, key) + ";");
     if (std::optional<APFloat> cap = op.getSoftcap()) {
       std::string c = floatLiteral(cap->convertToDouble(), "float");
       e.line("dot = " + c + " * tanhf(dot / " + c + ");");
@@ -277,7 +301,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("float best = " + minusInf + ";");
     e.open("for (int j = threadIdx.x; j < keys; j += blockDim.x)");
     e.line("const " + T + " *krow = Kw + j * " + LK + ";");
-    keyDot("qw", true);
+    keyDot("qw", true, "j");
     e.line("pw[j] = dot;");
     e.line("best = fmaxf(best, dot);");
     e.close();
@@ -291,7 +315,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("float sum = 0.0f;");
     e.open("for (int j = threadIdx.x; j < keys; j += blockDim.x)");
     e.line("const float p = expf(pw[j] - best);");
-    e.line("pw[j] = p;");
+    e.line(quantized ? "pw[j] = p * " + scaleOf(valueScales, "j") + ";" : "pw[j] = p;");
     e.line("sum += p;");
     e.close();
     e.line(
@@ -474,7 +498,7 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.open("for (int x = threadIdx.x; x < n * " + G + "; x += blockDim.x)");
     e.line("const int key = x % n, hh = x / n;");
     e.line("const " + T + " *krow = Ks[key];");
-    keyDot("qs[hh]", false);
+    keyDot("qs[hh]", false, "j0 + key");
     e.line("ps[hh][key] = dot;");
     e.close();
     e.line("__syncthreads();");
@@ -489,7 +513,8 @@ bool KernelWriter::pagedAttention(PagedAttentionOp op) {
     e.line("float sum = 0.0f;");
     e.open("for (int c = lane; c < n; c += 32)");
     e.line("const float p = expf(ps[hh][c] - after);");
-    e.line("ps[hh][c] = p;");
+    e.line(quantized ? "ps[hh][c] = p * " + scaleOf(valueScales, "j0 + c") + ";"
+                     : "ps[hh][c] = p;");
     e.line("sum += p;");
     e.close();
     e.line(

@@ -331,7 +331,10 @@ struct StepArgs {
   Value tokens, positions, slots, blockTables, contextLens, queryStarts, lastTokens;
   Block *body = nullptr;
   RankedTensorType cacheType;
+  RankedTensorType scalesType; // a quantized cache's scales; null for a float cache
+  int64_t layers = 0;
   SmallVector<Value> caches; // the updated caches, k and v per layer
+  SmallVector<Value> scales; // the updated scales of quantized caches, k and v per layer
 };
 
 /// Writes a layer's new keys and values `k`, `v` [tokens, kv_heads, hd] into its
@@ -340,17 +343,31 @@ Value pagedAttention(HfImporter &m, StepArgs &a, int64_t layer, Value q, Value k
                      std::optional<float> scale) {
   GraphBuilder &g = m.g_;
   OpBuilder &b = g.builder();
-  Value kc = CacheWriteOp::create(b, g.loc(), a.cacheType,
-                                  a.body->getArgument(step::cacheArgument(false, layer)), k,
-                                  a.slots);
-  Value vc = CacheWriteOp::create(b, g.loc(), a.cacheType,
-                                  a.body->getArgument(step::cacheArgument(true, layer)), v,
-                                  a.slots);
+  // Each cache write returns its cache (and a quantized cache's scales).
+  auto write = [&](bool value, Value rows) -> std::pair<Value, Value> {
+    Value cache = a.body->getArgument(step::cacheArgument(value, layer));
+    if (!a.scalesType)
+      return {CacheWriteOp::create(b, g.loc(), a.cacheType, /*new_scales=*/nullptr, cache,
+                                   rows, a.slots, /*scales=*/nullptr)
+                  .getResult(),
+              nullptr};
+    Value scales = a.body->getArgument(step::scalesArgument(value, layer, a.layers));
+    auto op = CacheWriteOp::create(b, g.loc(), a.cacheType, a.scalesType, cache, rows,
+                                   a.slots, scales);
+    return {op.getResult(), op.getNewScales()};
+  };
+  auto [kc, ks] = write(false, k);
+  auto [vc, vs] = write(true, v);
   a.caches.append({kc, vc});
+  SmallVector<Value> scales;
+  if (a.scalesType) {
+    scales = {ks, vs};
+    a.scales.append({ks, vs});
+  }
   FloatAttr scaleAttr = scale ? b.getF32FloatAttr(*scale) : FloatAttr();
   // Result [tokens, heads, hd]: the query's type.
   Value o = PagedAttentionOp::create(b, g.loc(), q.getType(), q, kc, vc, a.blockTables,
-                                     a.contextLens, a.queryStarts, scaleAttr,
+                                     a.contextLens, a.queryStarts, scales, scaleAttr,
                                      /*softcap=*/nullptr);
   Shape qs = GraphBuilder::shape(q);
   return g.reshape(o, {qs[0], Dim::fixed(qs[1].size * qs[2].size)});
@@ -451,6 +468,18 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
       names.push_back(step::cacheName(value, layer));
       inputs.push_back(a.cacheType);
     }
+  // A cache of 8-bit codes: a scale per (slot, KV head), after all the caches.
+  a.layers = spec.numLayers;
+  if (cacheType.isInteger(8) || isa<Float8E4M3FNType>(cacheType)) {
+    a.scalesType = RankedTensorType::get(
+        {ShapedType::kDynamic, blockSize, spec.numKvHeads}, builder.getF32Type(),
+        DimsAttr::get(context, {builder.getStringAttr("blocks")}));
+    for (int64_t layer = 0; layer < spec.numLayers; ++layer)
+      for (bool value : {false, true}) {
+        names.push_back(step::scalesName(value, layer));
+        inputs.push_back(a.scalesType);
+      }
+  }
   auto func =
       func::FuncOp::create(builder, loc, "step", builder.getFunctionType(inputs, {}));
   a.body = func.addEntryBlock();
@@ -468,6 +497,7 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
     return false;
   SmallVector<Value> outputs = {logits};
   outputs.append(a.caches.begin(), a.caches.end());
+  outputs.append(a.scales.begin(), a.scales.end());
   func::ReturnOp::create(builder, loc, outputs);
   SmallVector<Type> outputTypes;
   for (Value v : outputs)

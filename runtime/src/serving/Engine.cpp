@@ -191,11 +191,15 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
   }
   logitsBuffer = logitsPort->buffer;
   vocab = std::atoll(logitsPort->shape[1].c_str());
+  // The caches, and the scales of caches of 8-bit codes (a scale per slot and head):
+  // every one is a buffer of whole blocks.
   for (const rt::Port &port : model->inputs) {
-    if (!step::isCacheName(port.name))
+    bool scales = step::isScalesName(port.name);
+    if (!step::isCacheName(port.name) && !scales)
       continue;
-    if (port.shape.size() != 4 || port.shape[0] != "blocks") {
-      error = "cache input '" + port.name + "' is not [blocks, block_size, heads, dim]";
+    if (port.shape.size() != (scales ? 3u : 4u) || port.shape[0] != "blocks") {
+      error = std::string(scales ? "cache scales" : "cache") + " input '" + port.name +
+              "' is not [blocks, block_size, heads" + (scales ? "]" : ", dim]");
       return false;
     }
     int64_t size = std::atoll(port.shape[1].c_str());
@@ -205,9 +209,10 @@ bool Engine::State::setUp(const std::string &artifact, const std::string &weight
     }
     blockSize = size;
     caches.emplace_back(port.buffer, 0);
-    cacheBytesPerBlock.push_back(static_cast<uint64_t>(
-        size * std::atoll(port.shape[2].c_str()) * std::atoll(port.shape[3].c_str()) *
-        dtypeSize(port.dtype)));
+    uint64_t bytes = static_cast<uint64_t>(dtypeSize(port.dtype));
+    for (size_t d = 1; d < port.shape.size(); ++d)
+      bytes *= static_cast<uint64_t>(std::atoll(port.shape[d].c_str()));
+    cacheBytesPerBlock.push_back(bytes);
   }
   if (caches.empty() || blockSize <= 0 || vocab <= 0) {
     error = artifact + " has no KV cache inputs";

@@ -1213,6 +1213,69 @@ func.func @case112(%kc: tensor<8x16x2x32xf32>, %k: tensor<3x2x32xf32>, %s: tenso
 
 // -----
 
+// A cache of 8-bit codes needs its scales.
+func.func @kv_codes_no_scales(%kc: tensor<8x16x2x32xi8>, %k: tensor<3x2x32xf32>, %s: tensor<3xi64>) {
+  // expected-error @+1 {{a cache of 8-bit codes needs its scales}}
+  %c = loom.cache_write %kc, %k, %s : (tensor<8x16x2x32xi8>, tensor<3x2x32xf32>, tensor<3xi64>) -> tensor<8x16x2x32xi8>
+  return
+}
+
+// -----
+
+// A float cache takes no scales.
+func.func @kv_float_scales(%kc: tensor<8x16x2x32xf32>, %k: tensor<3x2x32xf32>, %s: tensor<3xi64>, %ks: tensor<8x16x2xf32>) {
+  // expected-error @+1 {{a float cache takes no scales}}
+  %c, %t = loom.cache_write %kc, %k, %s scales %ks : (tensor<8x16x2x32xf32>, tensor<3x2x32xf32>, tensor<3xi64>, tensor<8x16x2xf32>) -> (tensor<8x16x2x32xf32>, tensor<8x16x2xf32>)
+  return
+}
+
+// -----
+
+// Scales are [blocks, block_size, heads] of the cache.
+func.func @kv_scales_shape(%kc: tensor<8x16x2x32xi8>, %k: tensor<3x2x32xf32>, %s: tensor<3xi64>, %ks: tensor<8x16x4xf32>) {
+  // expected-error @+1 {{scales [8, 16, 4] must be [blocks, block_size, heads] of the cache [8, 16, 2, 32]}}
+  %c, %t = loom.cache_write %kc, %k, %s scales %ks : (tensor<8x16x2x32xi8>, tensor<3x2x32xf32>, tensor<3xi64>, tensor<8x16x4xf32>) -> (tensor<8x16x2x32xi8>, tensor<8x16x4xf32>)
+  return
+}
+
+// -----
+
+// Scales are f32.
+func.func @kv_scales_type(%kc: tensor<8x16x2x32xi8>, %k: tensor<3x2x32xf32>, %s: tensor<3xi64>, %ks: tensor<8x16x2xbf16>) {
+  // expected-error @+1 {{scales must be f32}}
+  %c, %t = loom.cache_write %kc, %k, %s scales %ks : (tensor<8x16x2x32xi8>, tensor<3x2x32xf32>, tensor<3xi64>, tensor<8x16x2xbf16>) -> (tensor<8x16x2x32xi8>, tensor<8x16x2xbf16>)
+  return
+}
+
+// -----
+
+// A quantized write returns its scales.
+func.func @kv_scales_result(%kc: tensor<8x16x2x32xi8>, %k: tensor<3x2x32xf32>, %s: tensor<3xi64>, %ks: tensor<8x16x2xf32>) {
+  // expected-error @+1 {{a quantized cache write returns its scales (two results)}}
+  %c = loom.cache_write %kc, %k, %s scales %ks : (tensor<8x16x2x32xi8>, tensor<3x2x32xf32>, tensor<3xi64>, tensor<8x16x2xf32>) -> tensor<8x16x2x32xi8>
+  return
+}
+
+// -----
+
+// Paged attention over 8-bit caches takes the keys' and the values' scales.
+func.func @kv_attention_one_scale(%q: tensor<5x4x32xf32>, %kc: tensor<8x16x2x32xi8>, %t: tensor<2x4xi64>, %l: tensor<2xi64>, %ks: tensor<8x16x2xf32>) {
+  // expected-error @+1 {{quantized caches take two scales (keys', values'), not 1}}
+  %o = loom.paged_attention %q, %kc, %kc, %t, %l, %l scales %ks : (tensor<5x4x32xf32>, tensor<8x16x2x32xi8>, tensor<8x16x2x32xi8>, tensor<2x4xi64>, tensor<2xi64>, tensor<2xi64>, tensor<8x16x2xf32>) -> tensor<5x4x32xf32>
+  return
+}
+
+// -----
+
+// ... and no scales over float caches; 8-bit caches without them are refused.
+func.func @kv_attention_no_scales(%q: tensor<5x4x32xf32>, %kc: tensor<8x16x2x32xf8E4M3FN>, %t: tensor<2x4xi64>, %l: tensor<2xi64>) {
+  // expected-error @+1 {{a cache of 8-bit codes needs its key scales}}
+  %o = loom.paged_attention %q, %kc, %kc, %t, %l, %l : (tensor<5x4x32xf32>, tensor<8x16x2x32xf8E4M3FN>, tensor<8x16x2x32xf8E4M3FN>, tensor<2x4xi64>, tensor<2xi64>, tensor<2xi64>) -> tensor<5x4x32xf32>
+  return
+}
+
+// -----
+
 // Query heads are a multiple of the caches' KV heads.
 func.func @case113(%q: tensor<5x3x32xf32>, %kc: tensor<8x16x2x32xf32>, %t: tensor<2x4xi64>, %l: tensor<2xi64>) {
   // expected-error @+1 {{query heads (3) must be a multiple of KV heads (2)}}

@@ -274,6 +274,24 @@ func.func @paged(%kc: tensor<?x16x2x32xbf16, #loom.dims<blocks>>, %k: tensor<?x2
   return
 }
 
+// A cache of 8-bit codes: the write returns the cache and its scales (one per slot and
+// head), the attention reads both caches' scales.
+// CHECK-LABEL: func.func @paged_int8
+// CHECK: %[[C:.*]], %[[S:.*]] = loom.cache_write %{{.*}}, %{{.*}}, %{{.*}} scales %{{.*}} : (tensor<?x16x2x32xi8, #loom.dims<blocks>>, tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?xi64, #loom.dims<tokens>>, tensor<?x16x2xf32, #loom.dims<blocks>>) -> (tensor<?x16x2x32xi8, #loom.dims<blocks>>, tensor<?x16x2xf32, #loom.dims<blocks>>)
+// CHECK: loom.paged_attention %{{.*}}, %[[C]], %[[C]], %{{.*}}, %{{.*}}, %{{.*}} scales %[[S]], %[[S]] :
+// CHECK: loom.cache_write %{{.*}} scales %{{.*}} : (tensor<?x16x2x32xf8E4M3FN, #loom.dims<blocks>>,
+func.func @paged_int8(%kc: tensor<?x16x2x32xi8, #loom.dims<blocks>>, %ks: tensor<?x16x2xf32, #loom.dims<blocks>>,
+                      %fc: tensor<?x16x2x32xf8E4M3FN, #loom.dims<blocks>>,
+                      %k: tensor<?x2x32xbf16, #loom.dims<tokens>>,
+                      %slots: tensor<?xi64, #loom.dims<tokens>>, %q: tensor<?x8x32xbf16, #loom.dims<tokens>>,
+                      %tables: tensor<?x?xi64, #loom.dims<seqs, table>>, %lens: tensor<?xi64, #loom.dims<seqs>>,
+                      %starts: tensor<?xi64, #loom.dims<seqs>>) {
+  %c, %s = loom.cache_write %kc, %k, %slots scales %ks : (tensor<?x16x2x32xi8, #loom.dims<blocks>>, tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?xi64, #loom.dims<tokens>>, tensor<?x16x2xf32, #loom.dims<blocks>>) -> (tensor<?x16x2x32xi8, #loom.dims<blocks>>, tensor<?x16x2xf32, #loom.dims<blocks>>)
+  %o = loom.paged_attention %q, %c, %c, %tables, %lens, %starts scales %s, %s : (tensor<?x8x32xbf16, #loom.dims<tokens>>, tensor<?x16x2x32xi8, #loom.dims<blocks>>, tensor<?x16x2x32xi8, #loom.dims<blocks>>, tensor<?x?xi64, #loom.dims<seqs, table>>, tensor<?xi64, #loom.dims<seqs>>, tensor<?xi64, #loom.dims<seqs>>, tensor<?x16x2xf32, #loom.dims<blocks>>, tensor<?x16x2xf32, #loom.dims<blocks>>) -> tensor<?x8x32xbf16, #loom.dims<tokens>>
+  %f, %fs = loom.cache_write %fc, %k, %slots scales %ks : (tensor<?x16x2x32xf8E4M3FN, #loom.dims<blocks>>, tensor<?x2x32xbf16, #loom.dims<tokens>>, tensor<?xi64, #loom.dims<tokens>>, tensor<?x16x2xf32, #loom.dims<blocks>>) -> (tensor<?x16x2x32xf8E4M3FN, #loom.dims<blocks>>, tensor<?x16x2xf32, #loom.dims<blocks>>)
+  return
+}
+
 // Training: the cross-entropy loss and the backward ops.
 // CHECK-LABEL: func.func @training
 // CHECK: loom.cross_entropy %{{.*}}, %{{.*}} shift_labels ignore_index -100 : (tensor<?x?x64xf32, #loom.dims<batch, seq>>, tensor<?x?xi64, #loom.dims<batch, seq>>) -> tensor<f32>

@@ -33,7 +33,7 @@ bool dtypeIsFloat(DType dtype);
 bool parseDType(std::string_view name, DType &out);
 
 /// Element `index` of little-endian data of `dtype` as a double (integers exactly up to
-/// 2^53; NaN for the 8-bit float and unsigned 64-bit types).
+/// 2^53; e4m3 decoded; NaN for e5m2 and unsigned 64-bit types).
 double loadElement(DType dtype, const char *data, int64_t index);
 /// Stores `value` as element `index` of `dtype` (floats rounded to nearest even,
 /// integers truncated toward zero, bool as value != 0).
