@@ -50,6 +50,11 @@ struct ImportOptions {
   /// y = linear(x, W) + scaling * linear(linear(x, A), B), A and B weights under PEFT's
   /// names (loraTensorName). In a "grad" entry only the adapter is differentiated.
   LoraConfig lora;
+  /// The loss of a "grad" entry: "cross-entropy" (the causal-LM loss against `labels`)
+  /// or "distill" (knowledge distillation: the KL divergence from given teacher logits
+  /// at temperature `temperature`, over the positions of `position_mask`).
+  std::string loss = "cross-entropy";
+  double temperature = 2.0;
 };
 
 struct ImportResult {

@@ -81,6 +81,7 @@ int runGrad(int argc, char **argv) {
       "usage: loom grad <hf-folder> --batch batch.safetensors [-o out.safetensors]\n"
       "                 [--dtype f32|bf16|f16] [--rope-frequencies f32|stored]\n"
       "                 [--micro-batches N] [--lora <PEFT adapter folder>]\n"
+      "                 [--loss cross-entropy|distill[:T]]\n"
       "                 [--check reference.safetensors [--tolerance 1e-4]]\n"
       "Computes the causal-LM cross-entropy of a batch (input_ids, attention_mask,\n"
       "labels: int64 [batch, seq]; attention_mask may be left out; labels shifted by\n"
@@ -92,8 +93,13 @@ int runGrad(int argc, char **argv) {
       "--micro-batches N splits the batch's rows into N parts and adds their losses and\n"
       "gradients, each weighted by its share of the counted labels (accumulation).\n"
       "--lora adds the adapter to the layers it targets and differentiates only its\n"
-      "tensors (the base is frozen): `grad.<adapter tensor name>`.\n";
-  std::string model, batchPath, outputPath, checkPath, loraPath;
+      "tensors (the base is frozen): `grad.<adapter tensor name>`.\n"
+      "--loss distill[:T] (temperature T, default 2) is knowledge distillation instead:\n"
+      "T^2 times the mean KL(softmax(teacher / T) || softmax(student / T)) over the\n"
+      "positions of position_mask (int64 [batch, seq]), from teacher_logits (f32\n"
+      "[batch, seq, vocab]); --batch may be given once per file the inputs are in.\n";
+  std::string model, outputPath, checkPath, loraPath;
+  std::vector<std::string> batchPaths;
   ImportOptions importOptions;
   // Training loads a checkpoint in the training type, as from_pretrained(dtype=...)
   // does: the RoPE frequencies are computed in float32, not rounded to the stored type.
@@ -113,8 +119,8 @@ int runGrad(int argc, char **argv) {
       return 0;
     }
     bool ok = true;
-    if (arg == "--batch")
-      ok = value(batchPath);
+    if (arg == "--batch" && (ok = value(number)))
+      batchPaths.push_back(number);
     else if (arg == "-o" || arg == "--output")
       ok = value(outputPath);
     else if (arg == "--check")
@@ -136,7 +142,7 @@ int runGrad(int argc, char **argv) {
       return 2;
     }
   }
-  if (model.empty() || batchPath.empty()) {
+  if (model.empty() || batchPaths.empty()) {
     std::fputs(usage, stderr);
     return 2;
   }
@@ -155,10 +161,17 @@ int runGrad(int argc, char **argv) {
   std::map<std::string, reference::ElementType> outputTypes;
   for (const reference::Port &port : executor->outputs())
     outputTypes[port.name] = port.type;
+  // The entry's inputs from every batch file (a later file's tensor of the same name
+  // replaces an earlier one's).
   std::map<std::string, Tensor> inputs;
-  if (!readBatch(batchPath, *executor, inputs, error)) {
-    std::fprintf(stderr, "loom grad: %s\n", error.c_str());
-    return 1;
+  for (const std::string &path : batchPaths) {
+    std::map<std::string, Tensor> part;
+    if (!readBatch(path, *executor, part, error)) {
+      std::fprintf(stderr, "loom grad: %s\n", error.c_str());
+      return 1;
+    }
+    for (auto &[name, tensor] : part)
+      inputs[name] = std::move(tensor);
   }
   std::vector<Tensor> outputs;
   auto start = std::chrono::steady_clock::now();

@@ -57,7 +57,19 @@ bool takeImportOption(int argc, char **argv, int &i, ImportOptions &options) {
     options.quantize = argv[++i];
   else if (arg == "--fp8-activations")
     options.fp8Activations = argv[++i];
-  else
+  else if (arg == "--loss") {
+    // cross-entropy, distill or distill:<temperature>
+    std::string loss = argv[++i];
+    size_t colon = loss.find(':');
+    options.loss = loss.substr(0, colon);
+    if (colon != std::string::npos) {
+      char *end = nullptr;
+      std::string text = loss.substr(colon + 1);
+      options.temperature = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || options.loss != "distill")
+        options.temperature = -1; // refused by the importer, naming the loss
+    }
+  } else
     return false;
   return true;
 }

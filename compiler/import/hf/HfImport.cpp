@@ -512,6 +512,35 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   return true;
 }
 
+/// log(softmax(x)) over the last axis, as x - logsumexp(x) with the row's largest
+/// subtracted first (no exp overflows, no log of an underflowed probability).
+Value logSoftmax(GraphBuilder &g, Value x) {
+  int64_t last = GraphBuilder::shape(x).size() - 1;
+  Value most = g.reduce(ReduceKind::Max, x, {last}, /*keepDims=*/true);
+  Value shifted = g.sub(x, most);
+  Value sum = g.reduce(ReduceKind::Sum, g.unary<ExpOp>(shifted), {last}, /*keepDims=*/true);
+  return g.sub(shifted, g.unary<LogOp>(sum));
+}
+
+/// The knowledge-distillation loss of student logits `s` [batch, seq, V] against given
+/// teacher logits `t` at temperature T over the positions where `positions` [batch,
+/// seq] is nonzero: T^2 times the mean over those positions of
+/// KL(softmax(t / T) || softmax(s / T)) (PyTorch's kl_div of the log-probabilities with
+/// log_target, summed over the vocabulary). The teacher gets no gradient (autodiff
+/// differentiates weights only).
+Value distillationLoss(GraphBuilder &g, Value s, Value t, Value positions, double T) {
+  Value inverse = g.constant({static_cast<float>(1.0 / T)});
+  Value logStudent = logSoftmax(g, g.mul(s, inverse));
+  Value logTeacher = logSoftmax(g, g.mul(t, inverse));
+  Value teacher = g.unary<ExpOp>(logTeacher);
+  Value kl = g.reduce(ReduceKind::Sum, g.mul(teacher, g.sub(logTeacher, logStudent)), {2},
+                      /*keepDims=*/false);
+  Value counted = g.cast(positions, g.builder().getF32Type());
+  Value total = g.reduce(ReduceKind::Sum, g.mul(kl, counted), {0, 1}, /*keepDims=*/false);
+  Value count = g.reduce(ReduceKind::Sum, counted, {0, 1}, /*keepDims=*/false);
+  return g.mul(g.div(total, count), g.constant({static_cast<float>(T * T)}));
+}
+
 /// The training entry (ImportOptions::entry "grad") before differentiation:
 /// `grad(input_ids, attention_mask, labels) -> loss`, the causal-LM cross-entropy of a
 /// Llama-like forward (labels shifted by one, -100 ignored, mean over counted
@@ -519,7 +548,8 @@ bool buildStepFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
 /// every weight.
 bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
                        OpBuilder &builder, Location loc, Type floatType, Type tokens,
-                       const LoraConfig &lora, std::vector<std::string> &errors) {
+                       const LoraConfig &lora, const std::string &loss,
+                       double temperature, std::vector<std::string> &errors) {
   if (spec.family != HfFamily::Llama && spec.family != HfFamily::Mistral &&
       spec.family != HfFamily::Qwen2) {
     errors.push_back("a grad entry is built for Llama, Mistral and Qwen2 models; " +
@@ -527,7 +557,23 @@ bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
                      "gradient rule yet)");
     return false;
   }
+  bool distill = loss == "distill";
+  if (!distill && loss != "cross-entropy") {
+    errors.push_back("unsupported loss '" + loss + "' (use cross-entropy or distill)");
+    return false;
+  }
+  if (distill && !(temperature > 0.0 && std::isfinite(temperature))) {
+    errors.push_back("the distillation temperature must be a positive number");
+    return false;
+  }
+  Type f32 = builder.getF32Type();
   SmallVector<Type> inputs(3, tokens);
+  if (distill) // input_ids, attention_mask, teacher_logits, position_mask
+    inputs = {tokens, tokens,
+              RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic,
+                                     spec.vocabSize},
+                                    f32, cast<RankedTensorType>(tokens).getEncoding()),
+              tokens};
   auto func = func::FuncOp::create(builder, loc, "grad", builder.getFunctionType(inputs, {}));
   Block *body = func.addEntryBlock();
   builder.setInsertionPointToEnd(body);
@@ -537,13 +583,18 @@ bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
   Value logits = buildLlamaLike(importer, body->getArgument(0), body->getArgument(1))[0];
   if (!errors.empty())
     return false;
-  Type f32 = builder.getF32Type();
-  Value loss = CrossEntropyOp::create(builder, loc, RankedTensorType::get({}, f32),
-                                      g.cast(logits, f32), body->getArgument(2),
-                                      /*shift_labels=*/true, /*ignore_index=*/-100);
-  func::ReturnOp::create(builder, loc, loss);
-  func.setType(builder.getFunctionType(inputs, {loss.getType()}));
-  const char *names[] = {"input_ids", "attention_mask", "labels"};
+  Value value =
+      distill ? distillationLoss(g, g.cast(logits, f32), body->getArgument(2),
+                                 body->getArgument(3), temperature)
+              : CrossEntropyOp::create(builder, loc, RankedTensorType::get({}, f32),
+                                       g.cast(logits, f32), body->getArgument(2),
+                                       /*shift_labels=*/true, /*ignore_index=*/-100)
+                    .getResult();
+  func::ReturnOp::create(builder, loc, value);
+  func.setType(builder.getFunctionType(inputs, {value.getType()}));
+  SmallVector<const char *> names = {"input_ids", "attention_mask", "labels"};
+  if (distill)
+    names = {"input_ids", "attention_mask", "teacher_logits", "position_mask"};
   for (auto [i, name] : llvm::enumerate(names))
     func.setArgAttr(i, "loom.name", builder.getStringAttr(name));
   // As in transformers: without a mask every token is attended.
@@ -609,7 +660,7 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
   if (options.entry == "grad") {
     module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));
     return buildLossFunction(spec, checkpoint, builder, loc, floatType, tokens, options.lora,
-                             errors);
+                             options.loss, options.temperature, errors);
   }
   auto func = func::FuncOp::create(builder, loc, "forward",
                                    builder.getFunctionType(inputTypes, {}));
