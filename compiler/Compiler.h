@@ -50,11 +50,13 @@ struct ImportOptions {
   /// y = linear(x, W) + scaling * linear(linear(x, A), B), A and B weights under PEFT's
   /// names (loraTensorName). In a "grad" entry only the adapter is differentiated.
   LoraConfig lora;
-  /// The loss of a "grad" entry: "cross-entropy" (the causal-LM loss against `labels`)
-  /// or "distill" (knowledge distillation: the KL divergence from given teacher logits
-  /// at temperature `temperature`, over the positions of `position_mask`).
+  /// The loss of a "grad" entry: "cross-entropy" (the causal-LM loss against `labels`),
+  /// "distill" (knowledge distillation: the KL divergence from given teacher logits at
+  /// temperature `temperature`, over the positions of `position_mask`) or "dpo" (DPO's
+  /// sigmoid loss with `beta`, against given reference log-probabilities).
   std::string loss = "cross-entropy";
   double temperature = 2.0;
+  double beta = 0.1;
 };
 
 struct ImportResult {

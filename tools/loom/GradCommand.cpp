@@ -12,10 +12,13 @@
 #include "compiler/reference/Kernels.h"
 #include "compiler/reference/Reference.h"
 
+#include "loom/support/Checkpoint.h"
+#include "loom/support/Json.h"
 #include "loom/support/Safetensors.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -74,6 +77,61 @@ bool checkOutputs(const std::vector<reference::Port> &ports,
   return passed && compared > 0;
 }
 
+/// Compares each gradient that a reference's `grad_summaries` (name -> l2, max_abs)
+/// describes with its summary, both relative: the check for gradients a reference file
+/// leaves out (../shared/training/README.md). True when all are within `tolerance`.
+bool checkSummaries(const std::vector<reference::Port> &ports,
+                    const std::vector<Tensor> &outputs, const std::string &path,
+                    double tolerance) {
+  std::string text, error;
+  json::Value root;
+  const json::Value *summaries = nullptr;
+  if (!readTextFile(path, text, error) || !json::parse(text, root, error) ||
+      !(summaries = root.get("grad_summaries")) || !summaries->isObject()) {
+    std::fprintf(stderr, "loom grad: %s: %s\n", path.c_str(),
+                 error.empty() ? "no object grad_summaries" : error.c_str());
+    return false;
+  }
+  std::map<std::string, const Tensor *> byName;
+  for (size_t i = 0; i < outputs.size(); ++i)
+    byName[ports[i].name] = &outputs[i];
+  bool passed = true;
+  int checked = 0;
+  double worst = 0;
+  std::string worstName;
+  for (const auto &[name, summary] : summaries->asObject()) {
+    auto it = byName.find("grad." + name);
+    const json::Value *l2 = summary.get("l2"), *maxAbs = summary.get("max_abs");
+    if (it == byName.end() || !l2 || !maxAbs || !l2->isNumber() || !maxAbs->isNumber()) {
+      std::printf("grad.%s: FAIL: %s\n", name.c_str(),
+                  it == byName.end() ? "not computed here" : "summary lacks l2 or max_abs");
+      passed = false;
+      continue;
+    }
+    double sum = 0, largest = 0;
+    for (double g : it->second->floats) {
+      sum += g * g;
+      largest = std::max(largest, std::fabs(g));
+    }
+    auto relative = [](double mine, double ref) {
+      return ref == 0.0 ? std::fabs(mine) : std::fabs(mine - ref) / std::fabs(ref);
+    };
+    double error = std::max(relative(std::sqrt(sum), l2->asNumber()),
+                            relative(largest, maxAbs->asNumber()));
+    if (error > worst) {
+      worst = error;
+      worstName = name;
+    }
+    passed = passed && error <= tolerance;
+    ++checked;
+  }
+  std::printf("grad summaries: %d gradients against %s, largest relative error of l2 or "
+              "max_abs %.3g (%s); tolerance %.3g: %s\n",
+              checked, path.c_str(), worst, worstName.c_str(), tolerance,
+              passed ? "ok" : "FAIL");
+  return passed && checked > 0;
+}
+
 } // namespace
 
 int runGrad(int argc, char **argv) {
@@ -83,6 +141,7 @@ int runGrad(int argc, char **argv) {
       "                 [--micro-batches N] [--lora <PEFT adapter folder>]\n"
       "                 [--loss cross-entropy|distill[:T]]\n"
       "                 [--check reference.safetensors [--tolerance 1e-4]]\n"
+      "                 [--check-summaries reference.json]\n"
       "Computes the causal-LM cross-entropy of a batch (input_ids, attention_mask,\n"
       "labels: int64 [batch, seq]; attention_mask may be left out; labels shifted by\n"
       "one, -100 ignored, the mean over the counted positions) and its gradient with\n"
@@ -97,8 +156,13 @@ int runGrad(int argc, char **argv) {
       "--loss distill[:T] (temperature T, default 2) is knowledge distillation instead:\n"
       "T^2 times the mean KL(softmax(teacher / T) || softmax(student / T)) over the\n"
       "positions of position_mask (int64 [batch, seq]), from teacher_logits (f32\n"
-      "[batch, seq, vocab]); --batch may be given once per file the inputs are in.\n";
-  std::string model, outputPath, checkPath, loraPath;
+      "[batch, seq, vocab]); --batch may be given once per file the inputs are in.\n"
+      "--loss dpo[:beta] (default 0.1) is DPO's sigmoid loss of pairs: inputs\n"
+      "chosen_input_ids, rejected_input_ids, chosen_loss_mask, rejected_loss_mask\n"
+      "(int64 [pairs, seq]), ref_chosen_logps, ref_rejected_logps (f32 [pairs]).\n"
+      "--check-summaries compares every gradient that the file's grad_summaries\n"
+      "describe by its l2 norm and largest magnitude (relative, --tolerance).\n";
+  std::string model, outputPath, checkPath, loraPath, summariesPath;
   std::vector<std::string> batchPaths;
   ImportOptions importOptions;
   // Training loads a checkpoint in the training type, as from_pretrained(dtype=...)
@@ -125,6 +189,8 @@ int runGrad(int argc, char **argv) {
       ok = value(outputPath);
     else if (arg == "--check")
       ok = value(checkPath);
+    else if (arg == "--check-summaries")
+      ok = value(summariesPath);
     else if (arg == "--lora")
       ok = value(loraPath);
     else if (arg == "--tolerance" && (ok = value(number)))
@@ -196,14 +262,18 @@ int runGrad(int argc, char **argv) {
       return 1;
     }
   }
-  if (checkPath.empty())
-    return 0;
-  std::map<std::string, Tensor> expected;
-  if (!readNamedTensors(checkPath, outputTypes, expected, error)) {
-    std::fprintf(stderr, "loom grad: %s\n", error.c_str());
-    return 1;
+  bool passed = true;
+  if (!checkPath.empty()) {
+    std::map<std::string, Tensor> expected;
+    if (!readNamedTensors(checkPath, outputTypes, expected, error)) {
+      std::fprintf(stderr, "loom grad: %s\n", error.c_str());
+      return 1;
+    }
+    passed = checkOutputs(ports, outputs, expected, checkPath, tolerance);
   }
-  return checkOutputs(ports, outputs, expected, checkPath, tolerance) ? 0 : 1;
+  if (!summariesPath.empty())
+    passed = checkSummaries(ports, outputs, summariesPath, tolerance) && passed;
+  return passed ? 0 : 1;
 }
 
 } // namespace loom::cli

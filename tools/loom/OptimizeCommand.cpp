@@ -58,16 +58,17 @@ bool takeImportOption(int argc, char **argv, int &i, ImportOptions &options) {
   else if (arg == "--fp8-activations")
     options.fp8Activations = argv[++i];
   else if (arg == "--loss") {
-    // cross-entropy, distill or distill:<temperature>
+    // cross-entropy, distill[:<temperature>] or dpo[:<beta>]
     std::string loss = argv[++i];
     size_t colon = loss.find(':');
     options.loss = loss.substr(0, colon);
     if (colon != std::string::npos) {
       char *end = nullptr;
       std::string text = loss.substr(colon + 1);
-      options.temperature = std::strtod(text.c_str(), &end);
-      if (text.empty() || *end != '\0' || options.loss != "distill")
-        options.temperature = -1; // refused by the importer, naming the loss
+      double value = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || options.loss == "cross-entropy")
+        value = -1; // refused by the importer, naming the parameter
+      (options.loss == "dpo" ? options.beta : options.temperature) = value;
     }
   } else
     return false;

@@ -541,6 +541,46 @@ Value distillationLoss(GraphBuilder &g, Value s, Value t, Value positions, doubl
   return g.mul(g.div(total, count), g.constant({static_cast<float>(T * T)}));
 }
 
+/// The log-probability of each sequence of `ids` [batch, seq] under the causal LM
+/// `logits` [batch, seq, V] over the positions `mask` [batch, seq] marks (TRL's
+/// completion mask): sum over t >= 1 of mask[t] * log_softmax(logits[t - 1])[ids[t]],
+/// [batch]. The shift is a gather of ids and mask at t + 1 (the last position, which
+/// predicts nothing, masked off); the token's log-probability is picked by a one-hot of
+/// the vocabulary, so only the differentiable path runs through the logits.
+Value sequenceLogProbs(GraphBuilder &g, Value logits, Value ids, Value mask) {
+  Type f32 = g.builder().getF32Type(), i64 = g.builder().getI64Type();
+  Value positions = g.cast(g.iota(ids, 1, i64), f32); // [seq]
+  Value next = g.add(positions, g.constant({1.0f}));
+  Value last = g.reduce(ReduceKind::Max, positions, {0}, /*keepDims=*/false);
+  Value clamped = g.minimum(next, last);
+  Value inside = g.cast(g.compare(CompareKind::EQ, next, clamped), f32); // t + 1 < seq
+  Value index = g.cast(clamped, i64);
+  Value targets = g.gather(ids, index, 1);                                  // ids[t + 1]
+  Value counted = g.mul(g.cast(g.gather(mask, index, 1), f32), inside);     // mask[t + 1]
+  Shape t = GraphBuilder::shape(targets);
+  Value column = g.reshape(targets, {t[0], t[1], Dim::fixed(1)});
+  Value vocabulary = g.iota(logits, 2, i64);
+  Value onehot = g.cast(g.compare(CompareKind::EQ, vocabulary, column), f32);
+  Value picked = g.reduce(ReduceKind::Sum, g.mul(logSoftmax(g, logits), onehot), {2},
+                          /*keepDims=*/false);
+  return g.reduce(ReduceKind::Sum, g.mul(picked, counted), {1}, /*keepDims=*/false);
+}
+
+/// The DPO loss (TRL's sigmoid loss) of the policy's sequence log-probabilities `chosen`
+/// and `rejected` [pairs] against the reference model's, given: the mean over pairs of
+/// -log(sigmoid(z)), z = beta * ((chosen - refChosen) - (rejected - refRejected)),
+/// written as softplus(-z) = max(-z, 0) + log(1 + exp(-|z|)) so no exp overflows.
+Value dpoLoss(GraphBuilder &g, Value chosen, Value rejected, Value refChosen,
+              Value refRejected, double beta) {
+  Value margin = g.sub(g.sub(chosen, refChosen), g.sub(rejected, refRejected));
+  Value minusZ = g.mul(margin, g.constant({static_cast<float>(-beta)}));
+  Value magnitude = g.maximum(minusZ, g.unary<NegOp>(minusZ));
+  Value softplus = g.add(
+      g.maximum(minusZ, g.constant({0.0f})),
+      g.unary<LogOp>(g.add(g.constant({1.0f}), g.unary<ExpOp>(g.unary<NegOp>(magnitude)))));
+  return g.reduce(ReduceKind::Mean, softplus, {0}, /*keepDims=*/false);
+}
+
 /// The training entry (ImportOptions::entry "grad") before differentiation:
 /// `grad(input_ids, attention_mask, labels) -> loss`, the causal-LM cross-entropy of a
 /// Llama-like forward (labels shifted by one, -100 ignored, mean over counted
@@ -549,7 +589,7 @@ Value distillationLoss(GraphBuilder &g, Value s, Value t, Value positions, doubl
 bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
                        OpBuilder &builder, Location loc, Type floatType, Type tokens,
                        const LoraConfig &lora, const std::string &loss,
-                       double temperature, std::vector<std::string> &errors) {
+                       double parameter, std::vector<std::string> &errors) {
   if (spec.family != HfFamily::Llama && spec.family != HfFamily::Mistral &&
       spec.family != HfFamily::Qwen2) {
     errors.push_back("a grad entry is built for Llama, Mistral and Qwen2 models; " +
@@ -557,48 +597,72 @@ bool buildLossFunction(const HfModelSpec &spec, const Checkpoint &checkpoint,
                      "gradient rule yet)");
     return false;
   }
-  bool distill = loss == "distill";
-  if (!distill && loss != "cross-entropy") {
-    errors.push_back("unsupported loss '" + loss + "' (use cross-entropy or distill)");
+  bool distill = loss == "distill", dpo = loss == "dpo";
+  if (!distill && !dpo && loss != "cross-entropy") {
+    errors.push_back("unsupported loss '" + loss + "' (use cross-entropy, distill or dpo)");
     return false;
   }
-  if (distill && !(temperature > 0.0 && std::isfinite(temperature))) {
-    errors.push_back("the distillation temperature must be a positive number");
+  if (!(parameter > 0.0 && std::isfinite(parameter))) {
+    errors.push_back(std::string("the ") +
+                     (dpo ? "DPO beta" : "distillation temperature") +
+                     " must be a positive number");
     return false;
   }
+  MLIRContext *context = builder.getContext();
   Type f32 = builder.getF32Type();
+  auto tokenType = cast<RankedTensorType>(tokens);
+  // The inputs of each loss, by name, all [batch, seq] int64 unless given.
+  SmallVector<const char *> names = {"input_ids", "attention_mask", "labels"};
   SmallVector<Type> inputs(3, tokens);
-  if (distill) // input_ids, attention_mask, teacher_logits, position_mask
+  if (distill) {
+    names = {"input_ids", "attention_mask", "teacher_logits", "position_mask"};
     inputs = {tokens, tokens,
               RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic,
                                      spec.vocabSize},
-                                    f32, cast<RankedTensorType>(tokens).getEncoding()),
+                                    f32, tokenType.getEncoding()),
               tokens};
+  } else if (dpo) {
+    names = {"chosen_input_ids", "rejected_input_ids", "chosen_loss_mask",
+             "rejected_loss_mask", "ref_chosen_logps", "ref_rejected_logps"};
+    auto pairs = RankedTensorType::get(
+        {ShapedType::kDynamic}, f32,
+        DimsAttr::get(context, {builder.getStringAttr("batch")}));
+    inputs = {tokens, tokens, tokens, tokens, pairs, pairs};
+  }
   auto func = func::FuncOp::create(builder, loc, "grad", builder.getFunctionType(inputs, {}));
   Block *body = func.addEntryBlock();
   builder.setInsertionPointToEnd(body);
   GraphBuilder g(builder, loc, floatType);
   HfImporter importer(spec, checkpoint, g, errors);
   importer.setLora(lora);
-  Value logits = buildLlamaLike(importer, body->getArgument(0), body->getArgument(1))[0];
-  if (!errors.empty())
-    return false;
-  Value value =
-      distill ? distillationLoss(g, g.cast(logits, f32), body->getArgument(2),
-                                 body->getArgument(3), temperature)
-              : CrossEntropyOp::create(builder, loc, RankedTensorType::get({}, f32),
-                                       g.cast(logits, f32), body->getArgument(2),
-                                       /*shift_labels=*/true, /*ignore_index=*/-100)
-                    .getResult();
+  auto arg = [&](int i) { return body->getArgument(i); };
+  Value value;
+  if (dpo) {
+    // The policy on the chosen and on the rejected sequences (no padding: every
+    // position attended); the weights' gradients of both forwards add up.
+    Value chosen = g.cast(buildLlamaLike(importer, arg(0))[0], f32);
+    Value rejected = g.cast(buildLlamaLike(importer, arg(1))[0], f32);
+    if (!errors.empty())
+      return false;
+    value = dpoLoss(g, sequenceLogProbs(g, chosen, arg(0), arg(2)),
+                    sequenceLogProbs(g, rejected, arg(1), arg(3)), arg(4), arg(5), parameter);
+  } else {
+    Value logits = g.cast(buildLlamaLike(importer, arg(0), arg(1))[0], f32);
+    if (!errors.empty())
+      return false;
+    value = distill ? distillationLoss(g, logits, arg(2), arg(3), parameter)
+                    : CrossEntropyOp::create(builder, loc, RankedTensorType::get({}, f32),
+                                             logits, arg(2), /*shift_labels=*/true,
+                                             /*ignore_index=*/-100)
+                          .getResult();
+  }
   func::ReturnOp::create(builder, loc, value);
   func.setType(builder.getFunctionType(inputs, {value.getType()}));
-  SmallVector<const char *> names = {"input_ids", "attention_mask", "labels"};
-  if (distill)
-    names = {"input_ids", "attention_mask", "teacher_logits", "position_mask"};
   for (auto [i, name] : llvm::enumerate(names))
     func.setArgAttr(i, "loom.name", builder.getStringAttr(name));
   // As in transformers: without a mask every token is attended.
-  func.setArgAttr(1, "loom.default", builder.getI64IntegerAttr(1));
+  if (!dpo)
+    func.setArgAttr(1, "loom.default", builder.getI64IntegerAttr(1));
   func.setResultAttr(0, "loom.name", builder.getStringAttr("loss"));
   // With an adapter the base is frozen: loom-autodiff differentiates the named weights.
   SmallVector<Attribute> trained;
@@ -660,7 +724,9 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
   if (options.entry == "grad") {
     module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));
     return buildLossFunction(spec, checkpoint, builder, loc, floatType, tokens, options.lora,
-                             options.loss, options.temperature, errors);
+                             options.loss,
+                             options.loss == "dpo" ? options.beta : options.temperature,
+                             errors);
   }
   auto func = func::FuncOp::create(builder, loc, "forward",
                                    builder.getFunctionType(inputTypes, {}));
