@@ -4,13 +4,16 @@
 # outputs) in carry/harness, compiled artifacts of the shared models in carry/artifacts
 # and their weights and PyTorch references in carry/models. Run from the repository root
 # after a build with the compiler; then carry `carry` to the GPU machine and run
-# `ctest -L gpu` there.
+# `ctest -L gpu` there (scripts/run-gpu-suite.sh). All of it is about 230 MB, more than
+# one device call carries (64 MiB with the tree): LOOM_GPU_SUITE_KEEP=<regex> keeps
+# only the harnesses, artifacts and models whose names match (the GPU suite skips the
+# tests whose data is missing), e.g. LOOM_GPU_SUITE_KEEP='grad|^tiny-llama$|training'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 loom=build/bin/loom
 models=../shared/models
 out=carry/harness
-rm -rf "$out" carry/artifacts carry/models
+rm -rf "$out" carry/artifacts carry/models carry/training
 mkdir -p "$out" carry/artifacts carry/models
 for m in tiny-llama tiny-gpt2 tiny-bert; do
   mkdir -p "carry/models/$m"
@@ -27,6 +30,17 @@ done
 "$loom" compile "$models/tiny-gpt2" -o carry/artifacts/tiny-gpt2-step --entry step
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-kvbf16-step --entry step --kv-dtype bf16
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-kvint8-step --entry step --kv-dtype int8
+# The training gradients (grad entry: loss and every weight's gradient) and a few of
+# PyTorch's to compare with (the loss, the embedding's (scatter_add), a norm's and
+# projections of the first and last layers).
+"$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-grad --entry grad
+training=../shared/training/tiny-llama
+mkdir -p carry/training
+cp "$training/batch.safetensors" carry/training/
+python3 scripts/safetensors-subset.py "$training/full.safetensors" carry/training/grad-check.safetensors \
+    loss grad.model.embed_tokens.weight grad.model.norm.weight \
+    grad.model.layers.0.self_attn.q_proj.weight grad.model.layers.0.self_attn.v_proj.weight \
+    grad.model.layers.3.mlp.down_proj.weight
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf"
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-hf-long" --sizes batch=1,seq=70 --seed 1
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-bf16" --dtype bf16
@@ -62,6 +76,9 @@ prefill=tokens=100,seqs=3,blocks=24,table=8
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-kvint8-prefill" --entry step --dtype bf16 --kv-dtype int8 --sizes $prefill --seed 15
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-bf16-kvfp8-decode1" --entry step --dtype bf16 --kv-dtype fp8 --sizes tokens=1,seqs=1,blocks=12,table=4 --seed 16
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-step-kvfp8-prefill" --entry step --kv-dtype fp8 --sizes $prefill --seed 17
+# Every kernel of the training gradients: the loss and its gradient, attention_grad,
+# scatter_add and the backward's matmuls and pointwise kernels.
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-grad" --entry grad --sizes batch=2,seq=8 --seed 18
 # Linear layers at a partial row tile (the warpgroup path on sm_90a, with a partial
 # k-slice and a bias; the mma.sync tiles; the GEMV variant has its own rows).
 "$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear" --sizes tokens=150
@@ -106,3 +123,9 @@ for f in gptq-4bit-g64-actorder gptq-8bit-perchannel awq-4bit-g32 w4a16-ct fp8-c
   "$loom" compile "$q" -o "carry/artifacts/q-$f-step" --entry step --fp8-activations none
 done
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/q-int4-step --entry step --quantize int4:g32
+if [ -n "${LOOM_GPU_SUITE_KEEP-}" ]; then
+  for dir in carry/harness/* carry/artifacts/* carry/models/*; do
+    basename "$dir" | grep -Eq "$LOOM_GPU_SUITE_KEEP" || rm -rf "$dir"
+  done
+fi
+du -sh carry

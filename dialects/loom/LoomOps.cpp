@@ -606,13 +606,13 @@ LogicalResult PagedAttentionOp::verify() {
 std::optional<KernelKind> KernelOp::anchorKindOf(Operation *op) {
   if (isa<MatmulOp, LinearOp>(op))
     return KernelKind::Matmul;
-  if (isa<AttentionOp, PagedAttentionOp>(op))
+  if (isa<AttentionOp, PagedAttentionOp, AttentionGradOp>(op))
     return KernelKind::Attention;
-  if (isa<CacheWriteOp>(op))
+  if (isa<CacheWriteOp, ScatterAddOp>(op))
     return KernelKind::Scatter;
-  if (isa<RmsNormOp, LayerNormOp, QuantizeRowsOp>(op))
+  if (isa<RmsNormOp, LayerNormOp, QuantizeRowsOp, CrossEntropyGradOp>(op))
     return KernelKind::Normalization;
-  if (isa<ReduceOp, SoftmaxOp, CumsumOp>(op))
+  if (isa<ReduceOp, SoftmaxOp, CumsumOp, CrossEntropyOp>(op))
     return KernelKind::Reduction;
   return std::nullopt;
 }

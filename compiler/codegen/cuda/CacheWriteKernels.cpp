@@ -24,6 +24,8 @@ namespace loom::cuda {
 /// outputs being the writes' caches in order (a quantized write's cache, then its
 /// scales).
 bool KernelWriter::scatter() {
+  if (auto add = llvm::dyn_cast<ScatterAddOp>(kernel_.getAnchor()))
+    return scatterAddKernel(add);
   SmallVector<CacheWriteOp> writes;
   SmallVector<Value> expected;
   for (Operation &op : body().without_terminator())

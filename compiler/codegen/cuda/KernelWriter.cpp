@@ -114,6 +114,8 @@ LogicalResult KernelWriter::write(llvm::raw_ostream &os) {
     case KernelKind::Attention:
       if (auto paged = llvm::dyn_cast<PagedAttentionOp>(kernel_.getAnchor()))
         ok = pagedAttention(paged);
+      else if (auto grad = llvm::dyn_cast<AttentionGradOp>(kernel_.getAnchor()))
+        ok = attentionGradKernel(grad);
       else
         ok = attention();
       break;
@@ -256,6 +258,8 @@ bool KernelWriter::normalization() {
   Operation *anchor = kernel_.getAnchor();
   if (auto rows = llvm::dyn_cast<QuantizeRowsOp>(anchor))
     return quantizeRows(rows);
+  if (auto grad = llvm::dyn_cast<CrossEntropyGradOp>(anchor))
+    return crossEntropyGradKernel(grad);
   return normalizeRows(anchor, info_.threads, info_.grid[0],
                        [&](const Index &index, const std::string &y) {
                          return storeOutputs(anchor->getResult(0), index, y);
@@ -468,9 +472,12 @@ bool KernelWriter::storeOutputs(Value anchor, const Index &index,
   }
   e.define(anchor, index, value);
   llvm::DenseSet<Value> fromAnchor = computedFrom(anchor);
+  Operation *owner = anchor.getDefiningOp();
   for (auto [i, out] : llvm::enumerate(yielded())) {
     if (out.getDefiningOp<CacheWriteOp>())
       continue; // a cache the kernel updates in place, stored by its writes
+    if (owner && owner->getNumResults() > 1 && out != anchor && !fromAnchor.contains(out))
+      continue; // computed from another result of the anchor (attention_grad's dK)
     std::optional<SmallVector<Operation *>> chain =
         epilogueChain(anchor, fromAnchor, out);
     std::optional<std::vector<std::string>> guards =

@@ -99,6 +99,11 @@ private:
   bool reduceKernel(ReduceOp op);
   bool softmaxKernel(SoftmaxOp op);
   bool cumsumKernel(CumsumOp op);
+  /// Training ops (TrainingKernels.cpp).
+  bool crossEntropyKernel(CrossEntropyOp op);
+  bool crossEntropyGradKernel(CrossEntropyGradOp op);
+  bool scatterAddKernel(ScatterAddOp op);
+  bool attentionGradKernel(AttentionGradOp op);
   bool attention();
   bool pagedAttention(PagedAttentionOp op);
   bool scatter();

@@ -31,6 +31,8 @@ bool KernelWriter::reduction() {
     return reduceKernel(reduce);
   if (auto softmax = llvm::dyn_cast<SoftmaxOp>(anchor))
     return softmaxKernel(softmax);
+  if (auto loss = llvm::dyn_cast<CrossEntropyOp>(anchor))
+    return crossEntropyKernel(loss);
   return cumsumKernel(llvm::cast<CumsumOp>(anchor));
 }
 
