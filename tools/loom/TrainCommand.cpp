@@ -63,6 +63,10 @@ bool parseNumbers(const std::string &text, std::vector<double> &out) {
   return true;
 }
 
+/// Every file a training output folder holds.
+const std::vector<std::string> kOutputFiles = {"model.safetensors", "adapter_model.safetensors",
+                                               "adapter_config.json", "losses.json"};
+
 /// The trainer's settings.
 struct TrainOptions {
   std::string model, data, output, checkLosses, checkParams, lora;
@@ -191,6 +195,12 @@ int runTrain(int argc, char **argv) {
   importOptions.ropeFrequencies = "f32"; // as `loom grad`: the training type's RoPE
   if (int code = parseArguments(argc, argv, o, importOptions); code >= 0)
     return code;
+  std::string why;
+  if (!FolderOutput::mayReplace(o.output, "losses.json", "loom-training", kOutputFiles,
+                                why)) {
+    std::fprintf(stderr, "loom train: %s\n", why.c_str()); // before hours of training
+    return 1;
+  }
   importOptions.entry = "grad";
   auto fail = [](const std::string &error) {
     std::fprintf(stderr, "loom train: %s\n", error.c_str());
@@ -261,10 +271,7 @@ int runTrain(int argc, char **argv) {
 
   // The output folder appears whole or not at all, and replaces only an earlier one.
   FolderOutput output;
-  if (!output.open(o.output, "losses.json", "loom-training",
-                   {"model.safetensors", "adapter_model.safetensors",
-                    "adapter_config.json", "losses.json"},
-                   error))
+  if (!output.open(o.output, "losses.json", "loom-training", kOutputFiles, error))
     return fail(error);
   std::vector<std::pair<std::string, const Tensor *>> written;
   for (size_t i = 1; i < ports.size(); ++i) {

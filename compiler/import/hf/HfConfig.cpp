@@ -387,6 +387,10 @@ bool checkSizesAgainstCheckpoint(const HfModelSpec &spec, const Checkpoint &chec
   fits("key/value heads x head_dim", spec.numKvHeads, spec.headDim);
   if (spec.family == HfFamily::Gpt2 || spec.family == HfFamily::Bert)
     fits("the position count", spec.maxPositions); // a table of that many rows
+  if (lastLayer + 1 < spec.numLayers)
+    errors.push_back("config.json: the config has " + std::to_string(spec.numLayers) +
+                     " layers but the checkpoint's tensors stop at layer " +
+                     std::to_string(lastLayer));
   if (lastLayer >= spec.numLayers)
     errors.push_back("config.json: the config has " + std::to_string(spec.numLayers) +
                      " layers but the checkpoint holds tensors of layer " +
