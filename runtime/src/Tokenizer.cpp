@@ -123,8 +123,11 @@ std::vector<std::string> splitPieces(const std::string &text) {
 
 bool Tokenizer::load(const std::string &path, std::string &error) {
   std::string text;
-  if (!readTextFile(path, text, error))
-    return false;
+  return readTextFile(path, text, error) && parse(text, path, error);
+}
+
+bool Tokenizer::parse(const std::string &text, const std::string &path,
+                      std::string &error) {
   json::Value root;
   if (!json::parse(text, root, error)) {
     error = path + ": " + error;

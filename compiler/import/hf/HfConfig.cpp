@@ -269,11 +269,18 @@ const char *familyName(HfFamily family) {
 bool readHfConfig(const std::string &configPath, HfModelSpec &spec,
                   std::vector<std::string> &errors, std::vector<std::string> &warnings) {
   std::string text, error;
-  json::Value root;
   if (!readTextFile(configPath, text, error)) {
     errors.push_back(error);
     return false;
   }
+  return parseHfConfig(text, configPath, spec, errors, warnings);
+}
+
+bool parseHfConfig(const std::string &text, const std::string &configPath,
+                   HfModelSpec &spec, std::vector<std::string> &errors,
+                   std::vector<std::string> &warnings) {
+  std::string error;
+  json::Value root;
   if (!json::parse(text, root, error)) {
     errors.push_back(configPath + ": " + error);
     return false;

@@ -64,6 +64,11 @@ struct HfModelSpec {
 bool readHfQuantization(const std::string &folder, const json::Value *config,
                         HfModelSpec &spec, std::vector<std::string> &errors);
 
+/// Reads the text of a config.json (`configPath` names it in messages and locates
+/// quantize_config.json beside it).
+bool parseHfConfig(const std::string &text, const std::string &configPath,
+                   HfModelSpec &spec, std::vector<std::string> &errors,
+                   std::vector<std::string> &warnings);
 /// Reads `configPath`. On failure returns false; `errors` lists every problem.
 bool readHfConfig(const std::string &configPath, HfModelSpec &spec,
                   std::vector<std::string> &errors, std::vector<std::string> &warnings);
