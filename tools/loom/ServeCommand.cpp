@@ -261,7 +261,7 @@ int runServeGenerate(int argc, char **argv) {
       "one per batch-size bucket, captured while loading (--lazy-graphs: at each\n"
       "bucket's second step; --no-graphs: none).\n";
   Options o;
-  bool useGraphs = true, lazyGraphs = false;
+  bool noGraphs = false, lazyGraphs = false;
   OptionParser parser("loom generate", usage);
   parser.positional("the artifact", o.artifact, true)
       .text("--weights", o.weights)
@@ -283,15 +283,11 @@ int runServeGenerate(int argc, char **argv) {
       .integer("--kv-blocks", o.engine.kvBlocks, 0)
       .flag("--profile", o.engine.profile)
       .flag("--ignore-eos", o.ignoreEos)
-      .custom([&](int, char **argv, int &i, std::string &) {
-        std::string arg = argv[i];
-        useGraphs &= arg != "--no-graphs";
-        lazyGraphs |= arg == "--lazy-graphs";
-        return arg == "--no-graphs" || arg == "--lazy-graphs" ? 1 : 0;
-      });
+      .flag("--no-graphs", noGraphs)
+      .flag("--lazy-graphs", lazyGraphs);
   if (int code = parser.parse(argc, argv); code >= 0)
     return code;
-  o.engine.cudaGraphs = useGraphs;
+  o.engine.cudaGraphs = !noGraphs;
   o.engine.captureGraphsAtLoad = !lazyGraphs;
   if (o.weights.empty())
     return parser.misuse("give the model folder with --weights");
