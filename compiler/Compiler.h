@@ -123,9 +123,12 @@ struct ArtifactOptions {
 
 /// Writes the artifact of a fused module (the default pipeline's output) into folder
 /// `dir`: `kernels.cu` and `manifest.json` (format in docs/artifact.md). The folder
-/// appears whole or not at all. `summary` says what it holds.
+/// appears whole or not at all, and replaces only an earlier artifact (never a folder
+/// holding anything else). `summary` says what it holds.
 bool writeArtifact(const std::string &ir, const std::string &dir, const ArtifactOptions &options,
                    std::string &summary, std::string &error);
+/// Whether writeArtifact() may write `dir`: it is absent, empty or an earlier artifact.
+bool mayWriteArtifact(const std::string &dir, std::string &error);
 
 struct KernelHarnessOptions {
   /// Sizes of the named dimensions (default: 2 for names containing "batch", 7 else).
@@ -142,6 +145,8 @@ struct KernelHarnessOptions {
 bool writeKernelHarness(const std::string &ir, const std::string &dir,
                         const KernelHarnessOptions &options, std::string &summary,
                         std::string &error);
+/// Whether writeKernelHarness() may write `dir` (absent, empty or an earlier harness).
+bool mayWriteKernelHarness(const std::string &dir, std::string &error);
 
 } // namespace loom
 

@@ -681,6 +681,17 @@ bool Executor::run(const std::map<std::string, Tensor> &inputs,
               ")";
       return false;
     }
+  // Ids index tables (embeddings, token types): a negative one would silently count
+  // from the table's end as a gather index does, where PyTorch raises an error.
+  for (const auto &[name, tensor] : inputs) {
+    bool ids = name.size() >= 4 && name.compare(name.size() - 4, 4, "_ids") == 0;
+    for (size_t i = 0; ids && !tensor.isFloat() && i < tensor.ints.size(); ++i)
+      if (tensor.ints[i] < 0) {
+        error = "input '" + name + "' holds " + std::to_string(tensor.ints[i]) +
+                " at element " + std::to_string(i) + "; ids must not be negative";
+        return false;
+      }
+  }
   if (impl_->run(pointers, outputs))
     return true;
   error = impl_->error;

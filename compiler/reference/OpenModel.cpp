@@ -13,7 +13,7 @@ bool readModelIr(const std::string &model, const std::string &weights,
   weightPath = weights;
   bool isIr = model.size() > 5 && model.compare(model.size() - 5, 5, ".mlir") == 0;
   if (isIr)
-    return readTextFile(model, ir, error);
+    return readTextFile(model, ir, error, kSourceFileLimit);
   ImportResult result;
   if (!importModel(model, options, result, error))
     return false;

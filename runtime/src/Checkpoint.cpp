@@ -15,9 +15,11 @@ namespace loom {
 
 namespace {
 
+/// Whether `path` names anything; reading it then says what is wrong if it is not a
+/// regular file (a pipe or a device in place of a shard).
 bool fileExists(const std::string &path) {
   struct stat info;
-  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+  return ::stat(path.c_str(), &info) == 0;
 }
 
 /// Files of `folder` whose names end with one of `suffixes`.
@@ -42,24 +44,6 @@ std::string realPath(const std::string &path) {
 }
 
 } // namespace
-
-bool readTextFile(const std::string &path, std::string &out, std::string &error) {
-  std::unique_ptr<FILE, int (*)(FILE *)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!file) {
-    error = path + ": cannot open the file";
-    return false;
-  }
-  out.clear();
-  char buffer[1 << 16];
-  size_t got;
-  while ((got = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0)
-    out.append(buffer, got);
-  if (std::ferror(file.get())) {
-    error = path + ": cannot read the file";
-    return false;
-  }
-  return true;
-}
 
 bool resolveInside(const std::string &folder, const std::string &relative,
                    std::string_view what, std::string &resolved, std::string &error) {

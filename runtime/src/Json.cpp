@@ -186,8 +186,12 @@ private:
       if (static_cast<unsigned char>(c) < 0x20)
         return fail("control character in a string");
       if (c != '\\') {
-        out += c;
-        ++pos_;
+        // JSON text is UTF-8 (RFC 8259); a malformed byte would reach names and vocab.
+        size_t length = utf8::validSequence(text_.substr(pos_));
+        if (!length)
+          return fail("invalid UTF-8 in a string");
+        out.append(text_.substr(pos_, length));
+        pos_ += length;
         continue;
       }
       ++pos_;

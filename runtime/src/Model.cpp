@@ -365,7 +365,7 @@ loom_status_t loom_model_load(loom_device_t device, const char *artifact,
   *out_model = nullptr;
   std::string dir = artifact, manifestText, source, error;
   if (!readTextFile(dir + "/manifest.json", manifestText, error) ||
-      !readTextFile(dir + "/kernels.cu", source, error))
+      !readTextFile(dir + "/kernels.cu", source, error, kSourceFileLimit))
     return makeStatus(LOOM_STATUS_NOT_FOUND,
                       dir + " is not an artifact (no manifest.json or kernels.cu)");
   json::Value manifest;

@@ -2,17 +2,18 @@
 
 #include "loom/support/Safetensors.h"
 
+#include "loom/support/Files.h"
 #include "loom/support/Float16.h"
 #include "loom/support/Quantization.h"
-
-#include <cstring>
-
 #include "loom/support/Json.h"
-#include <cmath>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
+#include <unistd.h>
 
 namespace loom {
 
@@ -234,20 +235,23 @@ bool parseSafetensorsHeader(const uint8_t *bytes, uint64_t available, uint64_t f
 bool readSafetensorsHeader(const std::string &path, SafetensorsHeader &out,
                            std::string &error) {
   out.path = path;
-  std::unique_ptr<FILE, int (*)(FILE *)> file(std::fopen(path.c_str(), "rb"),
-                                              &std::fclose);
+  uint64_t fileSize = 0;
+  std::string why;
+  int fd = openInputFile(path, fileSize, why);
+  if (fd < 0) {
+    error = why;
+    return false;
+  }
+  std::unique_ptr<FILE, int (*)(FILE *)> file(::fdopen(fd, "rb"), &std::fclose);
   auto fail = [&](const std::string &why) {
     error = path + ": " + why;
     return false;
   };
-  if (!file)
+  if (!file) {
+    ::close(fd);
     return fail("cannot open the file");
-  if (std::fseek(file.get(), 0, SEEK_END) != 0)
-    return fail("cannot seek (not a regular file?)");
-  long size = std::ftell(file.get());
-  if (size < 0)
-    return fail("cannot tell the file's size");
-  std::rewind(file.get());
+  }
+  uint64_t size = fileSize;
   uint8_t prefix[8] = {};
   size_t got = std::fread(prefix, 1, 8, file.get());
   uint64_t headerSize = 0;
@@ -255,14 +259,12 @@ bool readSafetensorsHeader(const std::string &path, SafetensorsHeader &out,
     headerSize = headerSize << 8 | prefix[i];
   std::vector<uint8_t> bytes(prefix, prefix + got);
   // Read the header only when the length is plausible; the parser reports the rest.
-  if (got == 8 && headerSize <= kMaxHeaderBytes &&
-      8 + headerSize <= static_cast<uint64_t>(size)) {
+  if (got == 8 && headerSize <= kMaxHeaderBytes && 8 + headerSize <= size) {
     bytes.resize(8 + headerSize);
     if (std::fread(bytes.data() + 8, 1, headerSize, file.get()) != headerSize)
       return fail("cannot read the header");
   }
-  std::string why;
-  if (!parseSafetensorsHeader(bytes.data(), bytes.size(), static_cast<uint64_t>(size),
+  if (!parseSafetensorsHeader(bytes.data(), bytes.size(), size,
                               out, why))
     return fail(why);
   out.path = path;
@@ -271,14 +273,28 @@ bool readSafetensorsHeader(const std::string &path, SafetensorsHeader &out,
 
 bool readTensorBytes(const SafetensorsHeader &header, const TensorInfo &tensor,
                      std::string &bytes, std::string &error) {
-  std::unique_ptr<FILE, int (*)(FILE *)> file(std::fopen(header.path.c_str(), "rb"),
-                                              &std::fclose);
-  uint64_t size = tensor.fileEnd - tensor.fileBegin;
+  uint64_t size = tensor.fileEnd - tensor.fileBegin, fileSize = 0;
+  std::string why;
+  int fd = openInputFile(header.path, fileSize, why);
+  if (fd < 0) {
+    error = why;
+    return false;
+  }
   bytes.resize(size);
-  if (!file ||
-      std::fseek(file.get(), static_cast<long>(tensor.fileBegin), SEEK_SET) != 0 ||
-      std::fread(bytes.data(), 1, size, file.get()) != size) {
-    error = header.path + ": cannot read the data of tensor '" + tensor.name + "'";
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t got = ::pread(fd, bytes.data() + done, size - done,
+                          static_cast<off_t>(tensor.fileBegin + done));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      break;
+    done += static_cast<uint64_t>(got);
+  }
+  ::close(fd);
+  if (done != size) {
+    error = header.path + ": cannot read the data of tensor '" + tensor.name +
+            "' (the file is shorter than its header says?)";
     return false;
   }
   return true;
@@ -332,29 +348,19 @@ bool writeSafetensors(const std::string &path, const std::vector<TensorBytes> &t
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' '); // keep the data 8-byte aligned
 
-  std::string temporary = path + ".partial";
-  std::unique_ptr<FILE, int (*)(FILE *)> file(std::fopen(temporary.c_str(), "wb"),
-                                              &std::fclose);
-  if (!file) {
-    error = temporary + ": cannot create the file";
-    return false;
-  }
   uint8_t prefix[8];
   for (int i = 0; i < 8; ++i)
     prefix[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
-  bool ok = std::fwrite(prefix, 1, 8, file.get()) == 8 &&
-            std::fwrite(header.data(), 1, header.size(), file.get()) == header.size();
-  for (const TensorBytes &t : tensors)
-    ok = ok &&
-         std::fwrite(t.bytes.data(), 1, t.bytes.size(), file.get()) == t.bytes.size();
-  ok = std::fflush(file.get()) == 0 && ok;
-  file.reset();
-  if (!ok || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    error = path + ": cannot write the file";
-    return false;
-  }
-  return true;
+  return writeFileAtomically(
+      path,
+      [&](FILE *file) {
+        bool ok = std::fwrite(prefix, 1, 8, file) == 8 &&
+                  std::fwrite(header.data(), 1, header.size(), file) == header.size();
+        for (const TensorBytes &t : tensors)
+          ok = ok && std::fwrite(t.bytes.data(), 1, t.bytes.size(), file) == t.bytes.size();
+        return ok;
+      },
+      error);
 }
 
 double loadElement(DType dtype, const char *data, int64_t index) {

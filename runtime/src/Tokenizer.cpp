@@ -15,6 +15,10 @@ namespace loom {
 
 namespace {
 
+/// Ids at or above this are refused: the token table is sized by the largest id.
+constexpr int64_t kMaxTokenId = int64_t(1) << 22;
+
+
 /// One code point of `text` at `i` and its length in bytes; invalid UTF-8 is taken a
 /// byte at a time (as U+FFFD-like stand-ins that keep their byte).
 struct CodePoint {
@@ -119,8 +123,11 @@ std::vector<std::string> splitPieces(const std::string &text) {
 
 bool Tokenizer::load(const std::string &path, std::string &error) {
   std::string text;
-  if (!readTextFile(path, text, error))
-    return false;
+  return readTextFile(path, text, error) && parse(text, path, error);
+}
+
+bool Tokenizer::parse(const std::string &text, const std::string &path,
+                      std::string &error) {
   json::Value root;
   if (!json::parse(text, root, error)) {
     error = path + ": " + error;
@@ -163,9 +170,16 @@ bool Tokenizer::load(const std::string &path, std::string &error) {
   const json::Value *vocab = model->get("vocab");
   if (!vocab || !vocab->isObject())
     return fail("model.vocab must be an object");
+  // The token table is indexed by id, so ids are bounded before anything is sized
+  // from them (the largest vocabularies in use have about a million tokens).
+  auto validId = [](const json::Value &id) {
+    return id.isInteger() && id.asInteger() >= 0 && id.asInteger() < kMaxTokenId;
+  };
+  const std::string range = " (ids must be integers from 0 to " +
+                            std::to_string(kMaxTokenId - 1) + ")";
   for (const auto &[token, id] : vocab->asObject()) {
-    if (!id.isInteger() || id.asInteger() < 0 || id.asInteger() > INT32_MAX)
-      return fail("model.vocab[\"" + token + "\"] is not a valid id");
+    if (!validId(id))
+      return fail("model.vocab[\"" + token + "\"] is not a valid id" + range);
     vocab_[token] = static_cast<int32_t>(id.asInteger());
   }
   const json::Value *merges = model->get("merges");
@@ -192,6 +206,9 @@ bool Tokenizer::load(const std::string &path, std::string &error) {
       if (!id || !id->isInteger() || !content || !content->isString() ||
           content->asString().empty())
         return fail("added_tokens entries need an integer id and a non-empty content");
+      if (!validId(*id))
+        return fail("added_tokens entry \"" + content->asString() + "\" has id " +
+                    std::to_string(id->asInteger()) + ", out of range" + range);
       added_[content->asString()] = static_cast<int32_t>(id->asInteger());
       vocab_[content->asString()] = static_cast<int32_t>(id->asInteger());
     }

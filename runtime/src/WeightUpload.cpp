@@ -1,6 +1,7 @@
 //===- WeightUpload.cpp - Checkpoint bytes to device memory ---------------===//
 
 #include "WeightUpload.h"
+#include "loom/support/Files.h"
 
 #include "DeviceMemory.h"
 #include "KernelCache.h"
@@ -21,18 +22,11 @@ MappedFile::~MappedFile() {
 }
 
 bool MappedFile::open(const std::string &path, std::string &error) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = "cannot open " + path + ": " + std::strerror(errno);
+  uint64_t size = 0;
+  int fd = openInputFile(path, size, error);
+  if (fd < 0)
     return false;
-  }
-  struct stat info;
-  if (fstat(fd, &info) != 0) {
-    error = "cannot stat " + path + ": " + std::strerror(errno);
-    ::close(fd);
-    return false;
-  }
-  size_ = static_cast<size_t>(info.st_size);
+  size_ = static_cast<size_t>(size);
   if (size_ == 0) {
     ::close(fd);
     return true;

@@ -23,3 +23,7 @@ config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(
     ("%onnx-encode", "%s --encode=onnx.ModelProto -I%s %s" % (
         config.loom_protoc, os.path.dirname(config.loom_onnx_proto), config.loom_onnx_proto)))
+# The `loom` binary by path, for commands run through `sh -c` (exit-code checks).
+config.substitutions.append(("%loom_bin", os.path.join(config.loom_tools_dir, "loom")))
+if os.path.exists("/dev/full"):
+    config.available_features.add("dev-full")

@@ -3,6 +3,8 @@
 #ifndef LOOM_TOOLS_LOOM_COMMANDS_H
 #define LOOM_TOOLS_LOOM_COMMANDS_H
 
+#include "Options.h"
+#include "loom/support/Files.h"
 #include "loom/support/Safetensors.h"
 
 #include <cstdint>
@@ -17,16 +19,16 @@ struct ImportOptions;
 
 namespace loom::cli {
 
-/// Writes `text` to `path` through a temporary file and a rename, so a failure never
-/// leaves a half-written output behind.
-bool writeAtomically(const std::string &path, const std::string &text,
-                     std::string &error);
-
-/// "batch=2,seq=7" into sizes (each N > 0); false if malformed.
-bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes);
+/// "batch=2,seq=7" into sizes (each N > 0); false with `error` if malformed.
+bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes,
+                std::string &error);
 /// Takes the import option at argv[i] with its value (--dtype, --rope-frequencies,
-/// --entry, --kv-block-size), advancing i; false if argv[i] is not one.
-bool takeImportOption(int argc, char **argv, int &i, ImportOptions &options);
+/// --entry, --kv-block-size, --kv-dtype, --quantize, --fp8-activations), advancing i:
+/// 1 if taken, 0 if argv[i] is not one, -1 with `error` for a bad value.
+int takeImportOption(int argc, char **argv, int &i, ImportOptions &options,
+                     std::string &error);
+/// takeImportOption() for an OptionParser.
+OptionParser::Taker importOptionTaker(ImportOptions &options);
 /// Loom IR of a model: a .mlir file as is, else the import of an ONNX file or HF folder
 /// with `options` (the import's summary goes to stderr).
 bool loadModelIr(const std::string &model, const ImportOptions &options, std::string &ir,

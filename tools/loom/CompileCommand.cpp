@@ -12,7 +12,6 @@
 #include "compiler/Compiler.h"
 
 #include <cstdio>
-#include <cstdlib>
 
 namespace loom::cli {
 
@@ -36,38 +35,27 @@ int runKernelHarness(int argc, char **argv) {
       "                           [--entry forward|step] [--kv-block-size N] [--kv-dtype "
       "T]\n"
       "                           [--sizes name=N,..] [--seed N]\n";
-  std::string model, dir, target = "sm_90a";
+  std::string model, dir, target = "sm_90a", sizes, error;
   ImportOptions importOptions;
   KernelHarnessOptions options;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    bool hasValue = i + 1 < argc;
-    if (arg == "-o" && hasValue) {
-      dir = argv[++i];
-    } else if (takeImportOption(argc, argv, i, importOptions)) {
-    } else if (arg == "--target" && hasValue) {
-      target = argv[++i];
-    } else if (arg == "--seed" && hasValue) {
-      options.seed = std::strtoull(argv[++i], nullptr, 10);
-    } else if (arg == "--sizes" && hasValue) {
-      if (!parseSizes(argv[++i], options.dimSizes)) {
-        std::fprintf(stderr,
-                     "loom kernel-harness: --sizes wants name=N,name=N (N > 0)\n");
-        return 2;
-      }
-    } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
-      model = arg;
-    } else {
-      std::fprintf(stderr, "loom kernel-harness: unexpected argument '%s'\n%s",
-                   arg.c_str(), usage);
-      return 2;
-    }
+  OptionParser parser("loom kernel-harness", usage);
+  parser.positional("the model", model, true)
+      .text("-o|--output", dir)
+      .text("--target", target)
+      .seed("--seed", options.seed)
+      .text("--sizes", sizes)
+      .custom(importOptionTaker(importOptions));
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  if (dir.empty())
+    return parser.misuse("give the output folder with -o");
+  if (!sizes.empty() && !parseSizes(sizes, options.dimSizes, error))
+    return parser.misuse("--sizes: " + error);
+  if (!mayWriteKernelHarness(dir, error)) {
+    std::fprintf(stderr, "loom kernel-harness: %s\n", error.c_str());
+    return 1;
   }
-  if (model.empty() || dir.empty()) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
-  std::string ir, error, summary;
+  std::string ir, summary;
   if (!loadOptimized(model, importOptions, target, ir, error) ||
       !writeKernelHarness(ir, dir, options, summary, error)) {
     std::fprintf(stderr, "loom kernel-harness: %s\n", error.c_str());
@@ -85,46 +73,36 @@ int runCompile(int argc, char **argv) {
       "stored|f32]\n"
       "                    [--entry forward|step] [--kv-block-size N] [--kv-dtype T]\n"
       "                    [--quantize int8|int4[:gN][:asym]|fp8] [--fp8-activations auto|none]\n";
-  std::string model, dir;
+  std::string model, dir, error;
   ImportOptions importOptions;
   ArtifactOptions options;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    bool hasValue = i + 1 < argc;
-    if (arg == "-o" && hasValue) {
-      dir = argv[++i];
-    } else if (takeImportOption(argc, argv, i, importOptions)) {
-    } else if (arg == "--target" && hasValue) {
-      options.target = argv[++i];
-    } else if ((arg == "--max-batch" || arg == "--max-seq") && hasValue) {
-      long long bound = std::atoll(argv[++i]);
-      if (bound <= 0) {
-        std::fprintf(stderr, "loom compile: %s wants a positive number\n", arg.c_str());
-        return 2;
-      }
-      options.bounds[arg == "--max-batch" ? "batch" : "seq"] = bound;
-    } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
-      model = arg;
-    } else {
-      std::fprintf(stderr, "loom compile: unexpected argument '%s'\n%s", arg.c_str(),
-                   usage);
-      return 2;
-    }
-  }
-  if (model.empty() || dir.empty()) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
+  int64_t maxBatch = 0, maxSeq = 0;
+  OptionParser parser("loom compile", usage);
+  parser.positional("the model", model, true)
+      .text("-o|--output", dir)
+      .text("--target", options.target)
+      .integer("--max-batch", maxBatch, 1, int64_t(1) << 31)
+      .integer("--max-seq", maxSeq, 1, int64_t(1) << 31)
+      .custom(importOptionTaker(importOptions));
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  if (dir.empty())
+    return parser.misuse("give the artifact folder with -o");
+  if (maxBatch)
+    options.bounds["batch"] = maxBatch;
+  if (maxSeq)
+    options.bounds["seq"] = maxSeq;
   if (options.target != "sm_80" && options.target != "sm_86" &&
       options.target != "sm_89" && options.target != "sm_90" &&
       options.target != "sm_90a") {
-    std::fprintf(stderr,
-                 "loom compile: unsupported --target %s (sm_80, sm_86, sm_89, sm_90, "
-                 "sm_90a)\n",
-                 options.target.c_str());
-    return 2;
+    return parser.misuse("unsupported --target " + options.target +
+                         " (sm_80, sm_86, sm_89, sm_90, sm_90a)");
   }
-  std::string ir, error, summary;
+  if (!mayWriteArtifact(dir, error)) {
+    std::fprintf(stderr, "loom compile: %s\n", error.c_str());
+    return 1;
+  }
+  std::string ir, summary;
   if (!loadOptimized(model, importOptions, options.target, ir, error) ||
       !writeArtifact(ir, dir, options, summary, error)) {
     std::fprintf(stderr, "loom compile: %s\n", error.c_str());

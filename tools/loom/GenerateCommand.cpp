@@ -45,6 +45,9 @@ int64_t readMaxPositions(const std::string &folder) {
   return 0;
 }
 
+/// More new tokens than any model has positions for.
+constexpr int64_t kMaxNewTokens = int64_t(1) << 24;
+
 } // namespace
 
 int runGenerate(int argc, char **argv) {
@@ -61,48 +64,27 @@ int runGenerate(int argc, char **argv) {
   int64_t maxNewTokens = 32;
   SamplingOptions sampling;
   ImportOptions importOptions;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    bool hasValue = i + 1 < argc;
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(usage, stdout);
-      return 0;
-    } else if (arg == "--prompt" && hasValue) {
-      prompt = argv[++i];
-      havePrompt = true;
-    } else if (arg == "--max-new-tokens" && hasValue) {
-      maxNewTokens = std::strtoll(argv[++i], nullptr, 10);
-    } else if (arg == "--temperature" && hasValue) {
-      sampling.temperature = std::strtod(argv[++i], nullptr);
-    } else if (arg == "--top-k" && hasValue) {
-      sampling.topK = std::strtoll(argv[++i], nullptr, 10);
-    } else if (arg == "--top-p" && hasValue) {
-      sampling.topP = std::strtod(argv[++i], nullptr);
-    } else if (arg == "--seed" && hasValue) {
-      sampling.seed = std::strtoull(argv[++i], nullptr, 10);
-    } else if (arg == "--show-ids") {
-      showIds = true;
-    } else if ((arg == "--quantize" || arg == "--fp8-activations") &&
-               takeImportOption(argc, argv, i, importOptions)) {
-    } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
-      model = arg;
-    } else {
-      std::fprintf(stderr, "loom generate: unexpected argument '%s'\n%s", arg.c_str(),
-                   usage);
-      return 2;
-    }
-  }
-  if (model.empty() || !havePrompt) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
-  if (maxNewTokens < 0 || sampling.temperature < 0 || sampling.topK < 0 ||
-      !(sampling.topP > 0 && sampling.topP <= 1)) {
-    std::fprintf(stderr,
-                 "loom generate: --max-new-tokens, --temperature and --top-k must "
-                 "not be negative; --top-p must be in (0, 1]\n");
-    return 2;
-  }
+  OptionParser parser("loom generate", usage);
+  parser.positional("the model", model, true)
+      .text("--prompt", prompt, &havePrompt)
+      .integer("--max-new-tokens", maxNewTokens, 0, kMaxNewTokens)
+      .number("--temperature", sampling.temperature, 0, 1e6)
+      .integer("--top-k", sampling.topK, 0)
+      .number("--top-p", sampling.topP, 0, 1)
+      .seed("--seed", sampling.seed)
+      .flag("--show-ids", showIds)
+      .custom([&](int argc, char **argv, int &i, std::string &error) {
+        std::string arg = argv[i];
+        return arg == "--quantize" || arg == "--fp8-activations"
+                   ? takeImportOption(argc, argv, i, importOptions, error)
+                   : 0;
+      });
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  if (!havePrompt)
+    return parser.misuse("give the prompt with --prompt");
+  if (sampling.topP == 0)
+    return parser.misuse("--top-p must be above 0");
   std::string folder = isDirectory(model) ? model
                        : model.find('/') == std::string::npos
                            ? "."
@@ -138,8 +120,10 @@ int runGenerate(int argc, char **argv) {
     return 1;
   }
   int64_t maxPositions = readMaxPositions(folder);
+  // Subtract rather than add: a huge --max-new-tokens must not overflow the check.
   if (maxPositions > 0 &&
-      static_cast<int64_t>(ids.size()) + maxNewTokens > maxPositions) {
+      (static_cast<int64_t>(ids.size()) > maxPositions ||
+       maxNewTokens > maxPositions - static_cast<int64_t>(ids.size()))) {
     std::fprintf(stderr,
                  "loom generate: %zu prompt tokens + %lld new tokens exceed the "
                  "model's %lld positions\n",

@@ -170,48 +170,24 @@ int runGrad(int argc, char **argv) {
   importOptions.ropeFrequencies = "f32";
   double tolerance = 1e-4;
   int microBatches = 1;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i], number;
-    auto value = [&](std::string &into) {
-      if (i + 1 >= argc)
-        return false;
-      into = argv[++i];
-      return true;
-    };
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(usage, stdout);
-      return 0;
-    }
-    bool ok = true;
-    if (arg == "--batch" && (ok = value(number)))
-      batchPaths.push_back(number);
-    else if (arg == "-o" || arg == "--output")
-      ok = value(outputPath);
-    else if (arg == "--check")
-      ok = value(checkPath);
-    else if (arg == "--check-summaries")
-      ok = value(summariesPath);
-    else if (arg == "--lora")
-      ok = value(loraPath);
-    else if (arg == "--tolerance" && (ok = value(number)))
-      tolerance = std::strtod(number.c_str(), nullptr);
-    else if (arg == "--micro-batches" && (ok = value(number)))
-      ok = (microBatches = std::atoi(number.c_str())) > 0;
-    else if (arg != "--entry" && takeImportOption(argc, argv, i, importOptions))
-      ok = true;
-    else if (!arg.empty() && arg[0] != '-' && model.empty())
-      model = arg;
-    else
-      ok = false;
-    if (!ok) {
-      std::fprintf(stderr, "loom grad: unexpected argument '%s'\n%s", arg.c_str(), usage);
-      return 2;
-    }
-  }
-  if (model.empty() || batchPaths.empty()) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
+  OptionParser parser("loom grad", usage);
+  parser.positional("the model", model, true)
+      .list("--batch", batchPaths)
+      .text("-o|--output", outputPath)
+      .text("--check", checkPath)
+      .text("--check-summaries", summariesPath)
+      .text("--lora", loraPath)
+      .number("--tolerance", tolerance, 0, 1e30)
+      .integer("--micro-batches", microBatches, 1, 1 << 20)
+      .custom([&](int argc, char **argv, int &i, std::string &error) {
+        return std::string(argv[i]) == "--entry"
+                   ? 0
+                   : takeImportOption(argc, argv, i, importOptions, error);
+      });
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  if (batchPaths.empty())
+    return parser.misuse("give the batch with --batch");
   std::string error;
   std::map<std::string, Tensor> adapter;
   if (!loraPath.empty() && !readAdapter(loraPath, importOptions.lora, adapter, error)) {

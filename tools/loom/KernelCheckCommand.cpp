@@ -111,30 +111,18 @@ int runKernelCheck(int argc, char **argv) {
   std::string dir;
   int device = 0, multiprocessors = 0;
   double tolerance = -1;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--device" && i + 1 < argc)
-      device = std::atoi(argv[++i]);
-    else if (arg == "--multiprocessors" && i + 1 < argc && std::atoi(argv[i + 1]) > 0)
-      multiprocessors = std::atoi(argv[++i]);
-    else if (arg == "--tolerance" && i + 1 < argc)
-      tolerance = std::atof(argv[++i]);
-    else if (!arg.empty() && arg[0] != '-' && dir.empty())
-      dir = arg;
-    else {
-      std::fprintf(stderr, "loom kernel-check: unexpected argument '%s'\n%s", arg.c_str(),
-                   usage);
-      return 2;
-    }
-  }
-  if (dir.empty()) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
+  OptionParser parser("loom kernel-check", usage);
+  parser.positional("the harness folder", dir, true)
+      .integer("--device", device, 0, 1024)
+      .integer("--multiprocessors", multiprocessors, 1, 1 << 16)
+      .number("--tolerance", tolerance, 0, 1e30);
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+
   std::string source, manifestText, error;
   json::Value manifest;
   Tensors tensors;
-  if (!readTextFile(dir + "/kernels.cu", source, error) ||
+  if (!readTextFile(dir + "/kernels.cu", source, error, kSourceFileLimit) ||
       !readTextFile(dir + "/harness.json", manifestText, error)) {
     std::fprintf(stderr, "loom kernel-check: %s lacks kernels.cu or harness.json\n",
                  dir.c_str());

@@ -12,7 +12,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -23,68 +22,79 @@ static bool endsWith(const std::string &s, const std::string &suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes) {
+bool parseSizes(const std::string &text, std::map<std::string, int64_t> &sizes,
+                std::string &error) {
   std::stringstream in(text);
   std::string item;
   while (std::getline(in, item, ',')) {
     size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0)
+    if (eq == std::string::npos || eq == 0) {
+      error = "'" + item + "' is not name=N";
       return false;
-    char *end = nullptr;
-    long long value = std::strtoll(item.c_str() + eq + 1, &end, 10);
-    if (*end != '\0' || value <= 0)
+    }
+    int64_t value = 0;
+    if (!parseInteger(item.substr(eq + 1), 1, int64_t(1) << 40, value, error))
       return false;
     sizes[item.substr(0, eq)] = value;
   }
   return true;
 }
 
-bool takeImportOption(int argc, char **argv, int &i, ImportOptions &options) {
+int takeImportOption(int argc, char **argv, int &i, ImportOptions &options,
+                     std::string &error) {
   std::string arg = argv[i];
-  if (i + 1 >= argc)
-    return false;
-  if (arg == "--dtype")
-    options.dtype = argv[++i];
-  else if (arg == "--rope-frequencies")
-    options.ropeFrequencies = argv[++i];
-  else if (arg == "--entry")
-    options.entry = argv[++i];
-  else if (arg == "--kv-block-size")
-    options.kvBlockSize = std::atoll(argv[++i]);
-  else if (arg == "--kv-dtype")
-    options.kvDtype = argv[++i];
-  else if (arg == "--quantize")
-    options.quantize = argv[++i];
-  else if (arg == "--fp8-activations")
-    options.fp8Activations = argv[++i];
-  else if (arg == "--loss") {
+  std::string *text = arg == "--dtype"              ? &options.dtype
+                      : arg == "--rope-frequencies" ? &options.ropeFrequencies
+                      : arg == "--entry"            ? &options.entry
+                      : arg == "--kv-dtype"         ? &options.kvDtype
+                      : arg == "--quantize"         ? &options.quantize
+                      : arg == "--fp8-activations"  ? &options.fp8Activations
+                                                    : nullptr;
+  bool loss = arg == "--loss";
+  if (!text && !loss && arg != "--kv-block-size")
+    return 0;
+  if (i + 1 >= argc) {
+    error = "needs a value";
+    return -1;
+  }
+  std::string value = argv[++i];
+  if (text) {
+    *text = value;
+    return 1;
+  }
+  if (loss) {
     // cross-entropy, distill[:<temperature>] or dpo[:<beta>]
-    std::string loss = argv[++i];
-    size_t colon = loss.find(':');
-    options.loss = loss.substr(0, colon);
-    if (colon != std::string::npos) {
-      char *end = nullptr;
-      std::string text = loss.substr(colon + 1);
-      double value = std::strtod(text.c_str(), &end);
-      if (text.empty() || *end != '\0' || options.loss == "cross-entropy")
-        value = -1; // refused by the importer, naming the parameter
-      (options.loss == "dpo" ? options.beta : options.temperature) = value;
+    size_t colon = value.find(':');
+    options.loss = value.substr(0, colon);
+    if (colon == std::string::npos)
+      return 1;
+    if (options.loss != "distill" && options.loss != "dpo") {
+      error = "takes a parameter only for distill (the temperature) and dpo (beta)";
+      return -1;
     }
-  } else
-    return false;
-  return true;
+    double parameter = 0;
+    if (!parseNumber(value.substr(colon + 1), 1e-6, 1e6, parameter, error))
+      return -1;
+    (options.loss == "dpo" ? options.beta : options.temperature) = parameter;
+    return 1;
+  }
+  int64_t blockSize = 0;
+  if (!parseInteger(value, 1, 1 << 20, blockSize, error))
+    return -1;
+  options.kvBlockSize = blockSize;
+  return 1;
+}
+
+OptionParser::Taker importOptionTaker(ImportOptions &options) {
+  return [&options](int argc, char **argv, int &i, std::string &error) {
+    return takeImportOption(argc, argv, i, options, error);
+  };
 }
 
 bool loadModelIr(const std::string &model, const ImportOptions &importOptions,
                  std::string &ir, std::string &error) {
   if (endsWith(model, ".mlir")) {
-    std::ifstream in(model);
-    if (!in) {
-      error = "cannot read " + model;
-      return false;
-    }
-    ir.assign(std::istreambuf_iterator<char>(in), {});
-    return true;
+    return readTextFile(model, ir, error, kSourceFileLimit);
   }
   ImportResult imported;
   if (!importModel(model, importOptions, imported, error))
@@ -106,45 +116,24 @@ int runOptimize(int argc, char **argv) {
       "prints the IR. --verify-each-pass runs the reference executor on random inputs\n"
       "before and after every pass and stops at the first pass that changes the "
       "outputs.\n";
-  std::string model, output;
+  std::string model, output, sizes;
   ImportOptions importOptions;
   OptimizeOptions options;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    bool hasValue = i + 1 < argc;
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(usage, stdout);
-      return 0;
-    } else if (arg == "-o" && hasValue) {
-      output = argv[++i];
-    } else if (arg == "--pipeline" && hasValue) {
-      options.pipeline = argv[++i];
-    } else if (takeImportOption(argc, argv, i, importOptions)) {
-    } else if (arg == "--weights" && hasValue) {
-      options.weights = argv[++i];
-    } else if (arg == "--verify-each-pass") {
-      options.verifyEachPass = true;
-    } else if (arg == "--tolerance" && hasValue) {
-      options.tolerance = std::atof(argv[++i]);
-    } else if (arg == "--seed" && hasValue) {
-      options.seed = std::strtoull(argv[++i], nullptr, 10);
-    } else if (arg == "--sizes" && hasValue) {
-      if (!parseSizes(argv[++i], options.dimSizes)) {
-        std::fprintf(stderr, "loom optimize: --sizes wants name=N,name=N (N > 0)\n");
-        return 2;
-      }
-    } else if (!arg.empty() && arg[0] != '-' && model.empty()) {
-      model = arg;
-    } else {
-      std::fprintf(stderr, "loom optimize: unexpected argument '%s'\n\n%s", arg.c_str(),
-                   usage);
-      return 2;
-    }
-  }
-  if (model.empty()) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
+  OptionParser parser("loom optimize", usage);
+  parser.positional("the model", model, true)
+      .text("-o|--output", output)
+      .text("--pipeline", options.pipeline)
+      .text("--weights", options.weights)
+      .flag("--verify-each-pass", options.verifyEachPass)
+      .number("--tolerance", options.tolerance, 0, 1e30)
+      .seed("--seed", options.seed)
+      .text("--sizes", sizes)
+      .custom(importOptionTaker(importOptions));
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  std::string why;
+  if (!sizes.empty() && !parseSizes(sizes, options.dimSizes, why))
+    return parser.misuse("--sizes: " + why);
 
   std::string ir, error;
   if (!loadModelIr(model, importOptions, ir, error)) {
@@ -170,7 +159,7 @@ int runOptimize(int argc, char **argv) {
     std::fputs(result.ir.c_str(), stdout);
     return 0;
   }
-  if (!writeAtomically(output, result.ir, error)) {
+  if (!writeFileAtomically(output, result.ir, error)) {
     std::fprintf(stderr, "loom optimize: %s\n", error.c_str());
     return 1;
   }

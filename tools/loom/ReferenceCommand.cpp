@@ -17,7 +17,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <string>
 
@@ -49,56 +48,33 @@ int runReference(int argc, char **argv) {
   ImportOptions importOptions;
   std::map<std::string, std::string> checkNames;
   double tolerance = 1e-4;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](std::string &into) {
-      if (i + 1 >= argc)
-        return false;
-      into = argv[++i];
-      return true;
-    };
-    std::string number;
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(usage, stdout);
-      return 0;
-    }
-    bool ok = true;
-    if (arg == "--inputs")
-      ok = value(inputsPath);
-    else if (arg == "--outputs" || arg == "-o")
-      ok = value(outputsPath);
-    else if (arg == "--weights")
-      ok = value(weights);
-    else if (takeImportOption(argc, argv, i, importOptions))
-      ok = true;
-    else if (arg == "--check")
-      ok = value(checkPath);
-    else if (arg == "--check-name" && (ok = value(number))) {
-      size_t eq = number.find('=');
-      ok = eq != std::string::npos && eq > 0 && eq + 1 < number.size();
-      if (ok)
-        checkNames[number.substr(0, eq)] = number.substr(eq + 1);
-    }
-    else if (arg == "--tensor-parallel" && (ok = value(number)))
-      ok = (tensorParallel = std::atoll(number.c_str())) >= 1;
-    else if (arg == "--dump-ir")
-      ok = value(dumpIrPath);
-    else if (arg == "--tolerance" && (ok = value(number)))
-      tolerance = std::strtod(number.c_str(), nullptr);
-    else if (!arg.empty() && arg[0] != '-' && model.empty())
-      model = arg;
-    else
-      ok = false;
-    if (!ok) {
-      std::fprintf(stderr, "loom reference: unexpected argument '%s'\n%s", arg.c_str(),
-                   usage);
-      return 2;
-    }
-  }
-  if (model.empty() || inputsPath.empty()) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
+  OptionParser parser("loom reference", usage);
+  parser.positional("the model", model, true)
+      .text("--inputs", inputsPath)
+      .text("-o|--outputs", outputsPath)
+      .text("--weights", weights)
+      .text("--check", checkPath)
+      .integer("--tensor-parallel", tensorParallel, 1, 1024)
+      .text("--dump-ir", dumpIrPath)
+      .number("--tolerance", tolerance, 0, 1e30)
+      .custom([&](int argc, char **argv, int &i, std::string &error) {
+        if (std::string(argv[i]) != "--check-name")
+          return 0;
+        std::string pair = i + 1 < argc ? argv[++i] : "";
+        size_t eq = pair.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size()) {
+          error = "wants output=tensor, not '" + pair + "'";
+          return -1;
+        }
+        checkNames[pair.substr(0, eq)] = pair.substr(eq + 1);
+        return 1;
+      })
+      .custom(importOptionTaker(importOptions));
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  if (inputsPath.empty())
+    return parser.misuse("give the inputs with --inputs");
+
   std::string error;
   std::unique_ptr<reference::Executor> executor;
   std::unique_ptr<reference::ParallelExecutor> parallel;
@@ -106,8 +82,10 @@ int runReference(int argc, char **argv) {
     std::string ir;
     parallel = reference::openTensorParallel(model, weights, importOptions, tensorParallel,
                                              ir, error);
-    if (parallel && !dumpIrPath.empty())
-      std::ofstream(dumpIrPath) << ir;
+    if (parallel && !dumpIrPath.empty() && !writeFileAtomically(dumpIrPath, ir, error)) {
+      std::fprintf(stderr, "loom reference: %s\n", error.c_str());
+      return 1;
+    }
   } else {
     executor = reference::openModel(model, weights, importOptions, error);
   }

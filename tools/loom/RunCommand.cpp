@@ -92,38 +92,21 @@ int runRun(int argc, char **argv) {
   int ordinal = 0, repeat = 1;
   bool profile = false, onDevice = false;
   double tolerance = 1e-4;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    bool hasValue = i + 1 < argc;
-    if (arg == "--weights" && hasValue)
-      weights = argv[++i];
-    else if (arg == "--inputs" && hasValue)
-      inputsPath = argv[++i];
-    else if (arg == "--outputs" && hasValue)
-      outputsPath = argv[++i];
-    else if (arg == "--check" && hasValue)
-      checkPath = argv[++i];
-    else if (arg == "--device" && hasValue)
-      ordinal = std::atoi(argv[++i]);
-    else if (arg == "--tolerance" && hasValue)
-      tolerance = std::atof(argv[++i]);
-    else if (arg == "--repeat" && hasValue)
-      repeat = std::max(1, std::atoi(argv[++i]));
-    else if (arg == "--profile")
-      profile = true;
-    else if (arg == "--on-device")
-      onDevice = true;
-    else if (!arg.empty() && arg[0] != '-' && artifact.empty())
-      artifact = arg;
-    else {
-      std::fprintf(stderr, "loom run: unexpected argument '%s'\n%s", arg.c_str(), usage);
-      return 2;
-    }
-  }
-  if (artifact.empty() || weights.empty() || inputsPath.empty()) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
+  OptionParser parser("loom run", usage);
+  parser.positional("the artifact", artifact, true)
+      .text("--weights", weights)
+      .text("--inputs", inputsPath)
+      .text("--outputs", outputsPath)
+      .text("--check", checkPath)
+      .integer("--device", ordinal, 0, 1024)
+      .number("--tolerance", tolerance, 0, 1e30)
+      .integer("--repeat", repeat, 1, 1 << 20)
+      .flag("--profile", profile)
+      .flag("--on-device", onDevice);
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  if (weights.empty() || inputsPath.empty())
+    return parser.misuse("give --weights and --inputs");
   std::string error;
   SafetensorsHeader inputFile;
   if (!readSafetensorsHeader(inputsPath, inputFile, error)) {
@@ -262,27 +245,15 @@ int runGreedy(int argc, char **argv) {
       "[--device N]\n";
   std::string artifact, weights, generationsPath, error;
   int ordinal = 0;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    bool hasValue = i + 1 < argc;
-    if (arg == "--weights" && hasValue)
-      weights = argv[++i];
-    else if (arg == "--generations" && hasValue)
-      generationsPath = argv[++i];
-    else if (arg == "--device" && hasValue)
-      ordinal = std::atoi(argv[++i]);
-    else if (!arg.empty() && arg[0] != '-' && artifact.empty())
-      artifact = arg;
-    else {
-      std::fprintf(stderr, "loom greedy: unexpected argument '%s'\n%s", arg.c_str(),
-                   usage);
-      return 2;
-    }
-  }
-  if (artifact.empty() || weights.empty() || generationsPath.empty()) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
+  OptionParser parser("loom greedy", usage);
+  parser.positional("the artifact", artifact, true)
+      .text("--weights", weights)
+      .text("--generations", generationsPath)
+      .integer("--device", ordinal, 0, 1024);
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  if (weights.empty() || generationsPath.empty())
+    return parser.misuse("give --weights and --generations");
   std::string text;
   json::Value generations;
   if (!readTextFile(generationsPath, text, error) ||

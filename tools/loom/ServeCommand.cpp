@@ -22,7 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <sstream>
 #include <map>
 #include <random>
 #include <set>
@@ -132,7 +132,7 @@ struct Options {
   std::vector<std::string> prompts, stops;
   serve::Sampling sampling;
   serve::EngineOptions engine;
-  int64_t maxNewTokens = 32;
+  int64_t maxNewTokens = 32, randomCount = 0, randomLength = 0;
   bool ignoreEos = false;
 };
 
@@ -261,71 +261,47 @@ int runServeGenerate(int argc, char **argv) {
       "one per batch-size bucket, captured while loading (--lazy-graphs: at each\n"
       "bucket's second step; --no-graphs: none).\n";
   Options o;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    bool hasValue = i + 1 < argc;
-    auto number = [&]() { return std::strtod(argv[++i], nullptr); };
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(usage, stdout);
-      return 0;
-    } else if (arg == "--weights" && hasValue) {
-      o.weights = argv[++i];
-    } else if (arg == "--prompt" && hasValue) {
-      o.prompts.push_back(argv[++i]);
-    } else if (arg == "--prompts" && hasValue) {
-      o.promptsPath = argv[++i];
-    } else if (arg == "--check" && hasValue) {
-      o.checkPath = argv[++i];
-    } else if (arg == "--random-prompts" && hasValue) {
-      o.randomPrompts = argv[++i];
-    } else if (arg == "--json" && hasValue) {
-      o.jsonPath = argv[++i];
-    } else if (arg == "--stop" && hasValue) {
-      o.stops.push_back(argv[++i]);
-    } else if (arg == "--max-new-tokens" && hasValue) {
-      o.maxNewTokens = static_cast<int64_t>(number());
-    } else if (arg == "--temperature" && hasValue) {
-      o.sampling.temperature = static_cast<float>(number());
-    } else if (arg == "--top-k" && hasValue) {
-      o.sampling.topK = static_cast<int32_t>(number());
-    } else if (arg == "--top-p" && hasValue) {
-      o.sampling.topP = static_cast<float>(number());
-    } else if (arg == "--repetition-penalty" && hasValue) {
-      o.sampling.repetitionPenalty = static_cast<float>(number());
-    } else if (arg == "--seed" && hasValue) {
-      o.sampling.seed = std::strtoull(argv[++i], nullptr, 10);
-    } else if (arg == "--max-batch" && hasValue) {
-      o.engine.maxBatch = static_cast<int32_t>(number());
-    } else if (arg == "--max-step-tokens" && hasValue) {
-      o.engine.maxStepTokens = static_cast<int64_t>(number());
-    } else if (arg == "--max-context" && hasValue) {
-      o.engine.maxContext = static_cast<int64_t>(number());
-    } else if (arg == "--kv-blocks" && hasValue) {
-      o.engine.kvBlocks = static_cast<int32_t>(number());
-    } else if (arg == "--no-graphs") {
-      o.engine.cudaGraphs = false;
-    } else if (arg == "--lazy-graphs") {
-      o.engine.captureGraphsAtLoad = false;
-    } else if (arg == "--profile") {
-      o.engine.profile = true;
-    } else if (arg == "--ignore-eos") {
-      o.ignoreEos = true;
-    } else if (!arg.empty() && arg[0] != '-' && o.artifact.empty()) {
-      o.artifact = arg;
-    } else {
-      std::fprintf(stderr, "loom generate: unexpected argument '%s'\n%s", arg.c_str(), usage);
-      return 2;
-    }
-  }
-  if (o.artifact.empty() || o.weights.empty() ||
-      (o.prompts.empty() && o.promptsPath.empty() && o.checkPath.empty() &&
-       o.randomPrompts.empty())) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
-  if (o.maxNewTokens <= 0) {
-    std::fprintf(stderr, "loom generate: --max-new-tokens must be positive\n");
-    return 2;
+  bool noGraphs = false, lazyGraphs = false;
+  OptionParser parser("loom generate", usage);
+  parser.positional("the artifact", o.artifact, true)
+      .text("--weights", o.weights)
+      .list("--prompt", o.prompts)
+      .text("--prompts", o.promptsPath)
+      .text("--check", o.checkPath)
+      .text("--random-prompts", o.randomPrompts)
+      .text("--json", o.jsonPath)
+      .list("--stop", o.stops)
+      .integer("--max-new-tokens", o.maxNewTokens, 1, int64_t(1) << 24)
+      .number("--temperature", o.sampling.temperature, 0, 1e6)
+      .integer("--top-k", o.sampling.topK, 0)
+      .number("--top-p", o.sampling.topP, 1e-9, 1)
+      .number("--repetition-penalty", o.sampling.repetitionPenalty, 1e-6, 1e6)
+      .seed("--seed", o.sampling.seed)
+      .integer("--max-batch", o.engine.maxBatch, 1, 1 << 16)
+      .integer("--max-step-tokens", o.engine.maxStepTokens, 1, int64_t(1) << 30)
+      .integer("--max-context", o.engine.maxContext, 0, int64_t(1) << 30)
+      .integer("--kv-blocks", o.engine.kvBlocks, 0)
+      .flag("--profile", o.engine.profile)
+      .flag("--ignore-eos", o.ignoreEos)
+      .flag("--no-graphs", noGraphs)
+      .flag("--lazy-graphs", lazyGraphs);
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  o.engine.cudaGraphs = !noGraphs;
+  o.engine.captureGraphsAtLoad = !lazyGraphs;
+  if (o.weights.empty())
+    return parser.misuse("give the model folder with --weights");
+  if (o.prompts.empty() && o.promptsPath.empty() && o.checkPath.empty() &&
+      o.randomPrompts.empty())
+    return parser.misuse("give a prompt (--prompt, --prompts, --random-prompts or --check)");
+  if (!o.randomPrompts.empty()) {
+    size_t colon = o.randomPrompts.find(':');
+    std::string why;
+    if (colon == std::string::npos ||
+        !parseInteger(o.randomPrompts.substr(0, colon), 1, 1 << 20, o.randomCount, why) ||
+        !parseInteger(o.randomPrompts.substr(colon + 1), 1, 1 << 24, o.randomLength, why))
+      return parser.misuse("--random-prompts wants COUNT:LENGTH, not '" + o.randomPrompts +
+                           "'");
   }
   loom_device_t device = nullptr;
   if (loom_status_t s = loom_device_open(0, &device)) {
@@ -345,15 +321,7 @@ int runServeGenerate(int argc, char **argv) {
   bool haveTokenizer = tokenizer.load(o.weights + "/tokenizer.json", error);
   std::vector<std::vector<int32_t>> prompts;
   if (!o.randomPrompts.empty()) {
-    size_t colon = o.randomPrompts.find(':');
-    long long count = std::atoll(o.randomPrompts.c_str());
-    long long length = colon == std::string::npos
-                           ? 0
-                           : std::atoll(o.randomPrompts.c_str() + colon + 1);
-    if (count <= 0 || length <= 0) {
-      std::fprintf(stderr, "loom generate: --random-prompts wants COUNT:LENGTH\n");
-      return 2;
-    }
+    int64_t count = o.randomCount, length = o.randomLength;
     std::mt19937 rng(1234);
     for (long long p = 0; p < count; ++p) {
       std::vector<int32_t> ids(length);
@@ -368,11 +336,12 @@ int runServeGenerate(int argc, char **argv) {
     }
     std::vector<std::string> texts = o.prompts;
     if (!o.promptsPath.empty()) {
-      std::ifstream in(o.promptsPath);
-      if (!in) {
-        std::fprintf(stderr, "loom generate: cannot read %s\n", o.promptsPath.c_str());
+      std::string text;
+      if (!readTextFile(o.promptsPath, text, error)) {
+        std::fprintf(stderr, "loom generate: %s\n", error.c_str());
         return 1;
       }
+      std::istringstream in(text);
       for (std::string line; std::getline(in, line);)
         if (!line.empty())
           texts.push_back(line);
@@ -452,7 +421,7 @@ int runServeGenerate(int argc, char **argv) {
                static_cast<long long>(stats.steps), static_cast<long long>(stats.preemptions),
                stats.kvBlocks, stats.kvCacheBytes / 1048576.0, loadSeconds);
   if (!o.jsonPath.empty()) {
-    std::ofstream out(o.jsonPath);
+    std::ostringstream out;
     out << "{\"requests\": " << prompts.size()
         << ", \"prompt_tokens\": " << stats.promptTokens
         << ", \"generated_tokens\": " << stats.generatedTokens
@@ -476,6 +445,10 @@ int runServeGenerate(int argc, char **argv) {
       separator = ", ";
     }
     out << "]}\n";
+    if (!writeFileAtomically(o.jsonPath, out.str(), error)) {
+      std::fprintf(stderr, "loom generate: %s\n", error.c_str());
+      return 1;
+    }
   }
   if (o.engine.profile)
     std::fprintf(stderr, "%s", engine->profile().c_str());

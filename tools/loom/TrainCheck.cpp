@@ -32,7 +32,7 @@ std::string lossesJson(int64_t steps, const std::vector<double> &losses, double 
       text += (i ? ", " : "") + number(losses[i]);
     return text + "]";
   };
-  return "{\n \"optimizer\": \"AdamW\",\n \"hyperparameters\": {\"lr\": " + number(lr) +
+  return "{\n \"format\": \"loom-training\",\n \"optimizer\": \"AdamW\",\n \"hyperparameters\": {\"lr\": " + number(lr) +
          ", \"beta1\": " + number(hyper.beta1) + ", \"beta2\": " + number(hyper.beta2) +
          ", \"eps\": " + number(hyper.eps) +
          ", \"weight_decay\": " + number(hyper.weightDecay) +

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 namespace loom::cli {
 
@@ -48,24 +49,23 @@ const char *kUsage =
     "and B zeros, or the adapter in a folder; <out> then gets the adapter in PEFT's\n"
     "format (adapter_config.json, adapter_model.safetensors) instead of the model.\n";
 
-/// A number list "0.9,0.999".
+/// A number list "0.9,0.999", each in [0, 1).
 bool parseNumbers(const std::string &text, std::vector<double> &out) {
   out.clear();
-  size_t at = 0;
-  while (at <= text.size()) {
-    size_t comma = text.find(',', at);
-    std::string item =
-        text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    char *end = nullptr;
-    out.push_back(std::strtod(item.c_str(), &end));
-    if (item.empty() || *end)
+  std::stringstream list(text);
+  std::string why;
+  for (std::string item; std::getline(list, item, ',');) {
+    double value = 0;
+    if (!parseNumber(item, 0, 0.999999999, value, why))
       return false;
-    if (comma == std::string::npos)
-      break;
-    at = comma + 1;
+    out.push_back(value);
   }
   return true;
 }
+
+/// Every file a training output folder holds.
+const std::vector<std::string> kOutputFiles = {"model.safetensors", "adapter_model.safetensors",
+                                               "adapter_config.json", "losses.json"};
 
 /// The trainer's settings.
 struct TrainOptions {
@@ -78,78 +78,50 @@ struct TrainOptions {
   Schedule schedule;
 };
 
-bool parseArguments(int argc, char **argv, TrainOptions &o, ImportOptions &import) {
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i], v;
-    auto value = [&](std::string &into) {
-      if (i + 1 >= argc)
-        return false;
-      into = argv[++i];
-      return true;
-    };
-    auto number = [&](double &into) {
-      char *end = nullptr;
-      if (!value(v))
-        return false;
-      into = std::strtod(v.c_str(), &end);
-      return !v.empty() && !*end;
-    };
-    double n = 0;
-    std::vector<double> betas;
-    bool ok = true;
-    if (arg == "--data")
-      ok = value(o.data);
-    else if (arg == "-o" || arg == "--output")
-      ok = value(o.output);
-    else if (arg == "--steps")
-      ok = number(n) && (o.steps = static_cast<int64_t>(n)) > 0;
-    else if (arg == "--lr")
-      ok = number(o.lr);
-    else if (arg == "--weight-decay")
-      ok = number(o.adamw.weightDecay);
-    else if (arg == "--eps")
-      ok = number(o.adamw.eps);
-    else if (arg == "--betas")
-      ok = value(v) && parseNumbers(v, betas) && betas.size() == 2 &&
-           (o.adamw.beta1 = betas[0], o.adamw.beta2 = betas[1], true);
-    else if (arg == "--clip")
-      ok = number(o.clip) && o.clip > 0;
-    else if (arg == "--warmup")
-      ok = number(n) && n >= 0 && (o.schedule.warmup = static_cast<int64_t>(n), true);
-    else if (arg == "--schedule")
-      ok = value(o.schedule.kind) && isScheduleKind(o.schedule.kind);
-    else if (arg == "--micro-batches")
-      ok = number(n) && (o.microBatches = static_cast<int>(n)) > 0;
-    else if (arg == "--lora")
-      ok = value(o.lora);
-    else if (arg == "--seed")
-      ok = number(n) && n >= 0 && (o.seed = static_cast<uint64_t>(n), true);
-    else if (arg == "--check-losses")
-      ok = value(o.checkLosses);
-    else if (arg == "--check-params")
-      ok = value(o.checkParams);
-    else if (arg == "--tolerance-abs")
-      ok = number(o.toleranceAbs);
-    else if (arg == "--loss-tolerance")
-      ok = number(o.lossTolerance);
-    else if (arg != "--entry" && takeImportOption(argc, argv, i, import))
-      ok = true;
-    else if (!arg.empty() && arg[0] != '-' && o.model.empty())
-      o.model = arg;
-    else
-      ok = false;
-    if (!ok) {
-      std::fprintf(stderr, "loom train: bad or unexpected argument '%s'\n%s", arg.c_str(),
-                   kUsage);
-      return false;
-    }
+/// Parses the arguments into `o`; -1 to go on, else the exit code.
+int parseArguments(int argc, char **argv, TrainOptions &o, ImportOptions &import) {
+  std::string betas;
+  bool haveBetas = false;
+  constexpr double kHuge = 1e30;
+  OptionParser parser("loom train", kUsage);
+  parser.positional("the model", o.model, true)
+      .text("--data", o.data)
+      .text("-o|--output", o.output)
+      .integer("--steps", o.steps, 1, 1 << 30)
+      .number("--lr", o.lr, 0, kHuge)
+      .number("--weight-decay", o.adamw.weightDecay, 0, kHuge)
+      .number("--eps", o.adamw.eps, 0, kHuge)
+      .text("--betas", betas, &haveBetas)
+      .number("--clip", o.clip, 0, kHuge)
+      .integer("--warmup", o.schedule.warmup, 0, 1 << 30)
+      .text("--schedule", o.schedule.kind)
+      .integer("--micro-batches", o.microBatches, 1, 1 << 20)
+      .text("--lora", o.lora)
+      .seed("--seed", o.seed)
+      .text("--check-losses", o.checkLosses)
+      .text("--check-params", o.checkParams)
+      .number("--tolerance-abs", o.toleranceAbs, 0, kHuge)
+      .number("--loss-tolerance", o.lossTolerance, 0, kHuge)
+      .custom([&](int argc, char **argv, int &i, std::string &error) {
+        return std::string(argv[i]) == "--entry"
+                   ? 0
+                   : takeImportOption(argc, argv, i, import, error);
+      });
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
+  std::vector<double> pair;
+  if (haveBetas && (!parseNumbers(betas, pair) || pair.size() != 2))
+    return parser.misuse("--betas wants two numbers in [0, 1), e.g. 0.9,0.999");
+  if (haveBetas) {
+    o.adamw.beta1 = pair[0];
+    o.adamw.beta2 = pair[1];
   }
+  if (!isScheduleKind(o.schedule.kind))
+    return parser.misuse("unknown --schedule '" + o.schedule.kind + "'");
+  if (o.data.empty() || o.output.empty())
+    return parser.misuse("give the data with --data and the output folder with -o");
   o.schedule.total = o.steps;
-  if (o.model.empty() || o.data.empty() || o.output.empty()) {
-    std::fputs(kUsage, stderr);
-    return false;
-  }
-  return true;
+  return -1;
 }
 
 /// One tensor's AdamW moments.
@@ -221,8 +193,14 @@ int runTrain(int argc, char **argv) {
   TrainOptions o;
   ImportOptions importOptions;
   importOptions.ropeFrequencies = "f32"; // as `loom grad`: the training type's RoPE
-  if (!parseArguments(argc, argv, o, importOptions))
-    return 2;
+  if (int code = parseArguments(argc, argv, o, importOptions); code >= 0)
+    return code;
+  std::string why;
+  if (!FolderOutput::mayReplace(o.output, "losses.json", "loom-training", kOutputFiles,
+                                why)) {
+    std::fprintf(stderr, "loom train: %s\n", why.c_str()); // before hours of training
+    return 1;
+  }
   importOptions.entry = "grad";
   auto fail = [](const std::string &error) {
     std::fprintf(stderr, "loom train: %s\n", error.c_str());
@@ -291,20 +269,21 @@ int runTrain(int argc, char **argv) {
   std::fprintf(stderr, "loom train: loss after step %lld: %.7f\n",
                static_cast<long long>(o.steps), losses.back());
 
-  std::error_code ec;
-  std::filesystem::create_directories(o.output, ec);
-  if (ec)
-    return fail(o.output + ": " + ec.message());
+  // The output folder appears whole or not at all, and replaces only an earlier one.
+  FolderOutput output;
+  if (!output.open(o.output, "losses.json", "loom-training", kOutputFiles, error))
+    return fail(error);
   std::vector<std::pair<std::string, const Tensor *>> written;
   for (size_t i = 1; i < ports.size(); ++i) {
     std::string name = ports[i].name.substr(5);
     written.push_back({name, &params.at(name)});
   }
   bool saved = importOptions.lora.enabled()
-                   ? writeAdapter(o.output, importOptions.lora, o.model, written, error)
-                   : writeTensors(o.output + "/model.safetensors", written, error);
-  if (!saved || !writeAtomically(o.output + "/losses.json",
-                                 lossesJson(o.steps, losses, o.lr, o.adamw), error))
+                   ? writeAdapter(output, importOptions.lora, o.model, written, error)
+                   : writeTensors(output.staged("model.safetensors"), written, error);
+  if (!saved ||
+      !output.write("losses.json", lossesJson(o.steps, losses, o.lr, o.adamw), error) ||
+      !output.commit(error))
     return fail(error);
 
   bool passed = true;

@@ -32,13 +32,12 @@ bool readAdapter(const std::string &folder, LoraConfig &config,
          readAllTensors(folder + "/adapter_model.safetensors", tensors, error);
 }
 
-bool writeAdapter(const std::string &folder, const LoraConfig &config,
+bool writeAdapter(FolderOutput &folder, const LoraConfig &config,
                   const std::string &baseModel,
                   const std::vector<std::pair<std::string, const Tensor *>> &tensors,
                   std::string &error) {
-  return writeTensors(folder + "/adapter_model.safetensors", tensors, error) &&
-         writeAtomically(folder + "/adapter_config.json",
-                         loraConfigJson(config, baseModel), error);
+  return writeTensors(folder.staged("adapter_model.safetensors"), tensors, error) &&
+         folder.write("adapter_config.json", loraConfigJson(config, baseModel), error);
 }
 
 bool readNamedTensors(const std::string &path,

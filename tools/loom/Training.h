@@ -11,6 +11,7 @@
 
 #include "compiler/reference/Reference.h"
 
+#include "loom/support/Files.h"
 #include "loom/support/Optimizer.h"
 
 #include <map>
@@ -31,10 +32,10 @@ openGradEntry(const std::string &model, ImportOptions options,
 bool readAdapter(const std::string &folder, LoraConfig &config,
                  std::map<std::string, reference::Tensor> &tensors, std::string &error);
 
-/// Writes `tensors` (every trained one, PEFT's names) and adapter_config.json into
-/// `folder`, as PEFT's save_pretrained does.
+/// Stages `tensors` (every trained one, PEFT's names) and adapter_config.json in
+/// `folder`, as PEFT's save_pretrained writes them.
 bool writeAdapter(
-    const std::string &folder, const LoraConfig &config, const std::string &baseModel,
+    FolderOutput &folder, const LoraConfig &config, const std::string &baseModel,
     const std::vector<std::pair<std::string, const reference::Tensor *>> &tensors,
     std::string &error);
 

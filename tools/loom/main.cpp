@@ -9,6 +9,7 @@
 #include "loom/runtime.hpp"
 #include "loom/support/Checkpoint.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -66,26 +67,13 @@ int runDevices() {
 /// generated source with NVRTC for each architecture, printing size and time.
 int runCudaCompile(int argc, char **argv) {
   std::string path, archs = "sm_80,sm_90a";
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--arch" && i + 1 < argc)
-      archs = argv[++i];
-    else if (!arg.empty() && arg[0] != '-' && path.empty())
-      path = arg;
-    else {
-      std::fprintf(stderr,
-                   "loom cuda-compile: unexpected argument '%s'\n"
-                   "usage: loom cuda-compile <file.cu> [--arch sm_80,sm_90a]\n",
-                   arg.c_str());
-      return 2;
-    }
-  }
-  if (path.empty()) {
-    std::fprintf(stderr, "usage: loom cuda-compile <file.cu> [--arch sm_80,sm_90a]\n");
-    return 2;
-  }
+  loom::cli::OptionParser parser("loom cuda-compile",
+                                 "usage: loom cuda-compile <file.cu> [--arch sm_80,sm_90a]\n");
+  parser.positional("the CUDA file", path, true).text("--arch", archs);
+  if (int code = parser.parse(argc, argv); code >= 0)
+    return code;
   std::string source, error;
-  if (!loom::readTextFile(path, source, error)) {
+  if (!loom::readTextFile(path, source, error, loom::kSourceFileLimit)) {
     std::fprintf(stderr, "loom cuda-compile: %s\n", error.c_str());
     return 1;
   }
@@ -110,9 +98,7 @@ int runCudaCompile(int argc, char **argv) {
   return 0;
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
+int dispatch(int argc, char **argv) {
   if (argc < 2)
     return usage(stderr);
   std::string command = argv[1];
@@ -157,4 +143,17 @@ int main(int argc, char **argv) {
 #endif
   std::fprintf(stderr, "loom: unknown command '%s'\n\n", command.c_str());
   return usage(stderr);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  int code = dispatch(argc, argv);
+  // Output lost on a full disk or a closed pipe must not look like success.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "loom: cannot write to standard output: %s\n",
+                 std::strerror(errno ? errno : EIO));
+    return code ? code : 1;
+  }
+  return code;
 }

@@ -13,6 +13,7 @@
 #include "compiler/codegen/cuda/ElementEmitter.h"
 #include "dialects/loom/Shape.h"
 
+#include "loom/support/Files.h"
 #include "loom/support/MemoryPlan.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -23,8 +24,6 @@
 #include "llvm/Support/xxhash.h"
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <set>
 
 using namespace mlir;
@@ -138,13 +137,15 @@ Type scratchType(const cuda::EmittedKernel::Scratch &scratch) {
   return RankedTensorType::get(sizes, scratch.element, encoding);
 }
 
-bool writeFile(const std::string &path, const std::string &text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  return static_cast<bool>(out);
-}
+/// Every file an artifact folder holds.
+const std::vector<std::string> kArtifactFiles = {"manifest.json", "kernels.cu"};
 
 } // namespace
+
+bool mayWriteArtifact(const std::string &dir, std::string &error) {
+  return FolderOutput::mayReplace(dir, "manifest.json", "loom-artifact", kArtifactFiles,
+                                  error);
+}
 
 bool writeArtifact(const std::string &ir, const std::string &dir,
                    const ArtifactOptions &options, std::string &summary,
@@ -410,23 +411,13 @@ bool writeArtifact(const std::string &ir, const std::string &dir,
       weights + "\n  ],\n  \"buffers\": [" + buffers + "\n  ],\n  \"launches\": [" +
       launches + "\n  ]\n}\n";
 
-  // Write beside the destination, then move it into place.
-  namespace fs = std::filesystem;
-  std::error_code ignored;
-  std::string staging = dir + ".partial";
-  fs::remove_all(staging, ignored);
-  if (!fs::create_directories(staging, ignored) ||
-      !writeFile(staging + "/kernels.cu", source) ||
-      !writeFile(staging + "/manifest.json", manifest)) {
-    fs::remove_all(staging, ignored);
-    error = "cannot write " + staging;
+  // Staged beside the destination, then moved into place; an existing folder is
+  // replaced only when it is an artifact holding nothing but artifact files.
+  FolderOutput output;
+  if (!output.open(dir, "manifest.json", "loom-artifact", kArtifactFiles, error) ||
+      !output.write("kernels.cu", source, error) ||
+      !output.write("manifest.json", manifest, error) || !output.commit(error))
     return false;
-  }
-  fs::remove_all(dir, ignored);
-  if (std::rename(staging.c_str(), dir.c_str()) != 0) {
-    error = "cannot move " + staging + " to " + dir;
-    return false;
-  }
   summary = std::to_string(launchCount) + " launches of " +
             std::to_string(kernelCount) + " kernels, " + std::to_string(weightCount) +
             " weights, " + std::to_string(count) + " buffers";

@@ -14,6 +14,7 @@
 #include "compiler/reference/ElementTypes.h"
 #include "compiler/reference/Reference.h"
 #include "dialects/loom/Shape.h"
+#include "loom/support/Files.h"
 #include "loom/support/Float16.h"
 #include "loom/support/Quantization.h"
 #include "loom/support/Safetensors.h"
@@ -27,10 +28,8 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
-#include <fstream>
 #include <random>
 #include <set>
-#include <sys/stat.h>
 
 using namespace mlir;
 using loom::cuda::jsonString;
@@ -348,7 +347,16 @@ std::string gridText(const cuda::EmittedKernel::GridDim dims[3],
   return "[" + text + "]";
 }
 
+/// Every file a harness folder holds.
+const std::vector<std::string> kHarnessFiles = {"kernels.cu", "harness.json",
+                                                "tensors.safetensors"};
+
 } // namespace
+
+bool mayWriteKernelHarness(const std::string &dir, std::string &error) {
+  return FolderOutput::mayReplace(dir, "harness.json", "loom-kernel-harness",
+                                  kHarnessFiles, error);
+}
 
 bool writeKernelHarness(const std::string &ir, const std::string &dir,
                         const KernelHarnessOptions &options, std::string &summary,
@@ -374,7 +382,7 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
 
   std::mt19937_64 rng(options.seed);
   std::vector<TensorBytes> tensors;
-  std::string json = "{\n  \"kernels\": [";
+  std::string json = "{\n  \"format\": \"loom-kernel-harness\",\n  \"kernels\": [";
   std::set<std::string> done;
   bool ok = true;
   module->walk([&](KernelOp kernel) {
@@ -466,19 +474,12 @@ bool writeKernelHarness(const std::string &ir, const std::string &dir,
     return false;
   json += "\n  ]\n}\n";
 
-  mkdir(dir.c_str(), 0755);
-  std::ofstream cu(dir + "/kernels.cu.tmp"), js(dir + "/harness.json.tmp");
-  cu << source;
-  js << json;
-  cu.close();
-  js.close();
-  if (!cu || !js ||
-      std::rename((dir + "/kernels.cu.tmp").c_str(), (dir + "/kernels.cu").c_str()) ||
-      std::rename((dir + "/harness.json.tmp").c_str(), (dir + "/harness.json").c_str())) {
-    error = "cannot write into " + dir;
-    return false;
-  }
-  if (!writeSafetensors(dir + "/tensors.safetensors", tensors, error))
+  FolderOutput output;
+  if (!output.open(dir, "harness.json", "loom-kernel-harness", kHarnessFiles, error) ||
+      !output.write("kernels.cu", source, error) ||
+      !output.write("harness.json", json, error) ||
+      !writeSafetensors(output.staged("tensors.safetensors"), tensors, error) ||
+      !output.commit(error))
     return false;
   summary = std::to_string(done.size()) + " kernels, " + std::to_string(tensors.size()) +
             " tensors";

@@ -4,6 +4,7 @@
 
 #include "loom/support/Checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <sys/stat.h>
@@ -26,6 +27,9 @@ const std::set<std::string> kInertKeys = {
     "bos_token", "eos_token", "chunk_size_feed_forward", "decoder_start_token_id",
     "sep_token_id", "prefix", "finetuning_task", "tie_encoder_decoder"};
 
+/// The largest size a config may give (any dimension, count or length).
+constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
+
 /// Reads typed members, collecting what is wrong instead of stopping.
 class ConfigReader {
 public:
@@ -44,8 +48,11 @@ public:
         errors_.push_back("config.json: \"" + key + "\" is missing");
       return fallback;
     }
-    if (!value->isInteger() || value->asInteger() <= 0) {
-      errors_.push_back("config.json: \"" + key + "\" must be a positive integer");
+    // Bounded so that products of sizes stay far from overflow; the checkpoint
+    // bounds them further before anything is allocated (checkSizesAgainstCheckpoint).
+    if (!value->isInteger() || value->asInteger() <= 0 || value->asInteger() > kMaxSize) {
+      errors_.push_back("config.json: \"" + key + "\" must be a positive integer below " +
+                        std::to_string(kMaxSize + 1));
       return fallback;
     }
     return value->asInteger();
@@ -54,8 +61,8 @@ public:
     const json::Value *value = get(key);
     if (!value)
       return fallback;
-    if (!value->isNumber()) {
-      errors_.push_back("config.json: \"" + key + "\" must be a number");
+    if (!value->isNumber() || !std::isfinite(value->asNumber())) {
+      errors_.push_back("config.json: \"" + key + "\" must be a finite number");
       return fallback;
     }
     return value->asNumber();
@@ -126,7 +133,7 @@ void readRope(ConfigReader &reader, HfModelSpec &spec) {
     }
     for (const auto &[name, value] : rope->asObject()) {
       if (name == "rope_theta" && value.isNumber()) {
-        spec.ropeTheta = value.asNumber();
+        spec.ropeTheta = value.asNumber(); // checked below, with rope_theta's own value
       } else if (name == "rope_type" || name == "type") {
         if (!value.isString() || value.asString() != "default")
           reader.unsupported(std::string(key) + "." + name,
@@ -135,14 +142,17 @@ void readRope(ConfigReader &reader, HfModelSpec &spec) {
                                  "; only \"default\" RoPE is supported (scaled RoPE "
                                  "variants would change the rotation tables)");
       } else if (name == "partial_rotary_factor" && value.isNumber()) {
-        spec.rotaryDim = static_cast<int64_t>(spec.headDim * value.asNumber());
+        if (!(value.asNumber() > 0 && value.asNumber() <= 1))
+          reader.unsupported(std::string(key) + "." + name, "must be in (0, 1]");
+        else
+          spec.rotaryDim = static_cast<int64_t>(spec.headDim * value.asNumber());
       } else {
         reader.unsupported(std::string(key) + "." + name, "is not supported");
       }
     }
   }
-  if (!(spec.ropeTheta > 0.0))
-    reader.unsupported("rope_theta", "must be positive");
+  if (!(spec.ropeTheta > 0.0) || !std::isfinite(spec.ropeTheta))
+    reader.unsupported("rope_theta", "must be a positive finite number");
   if (spec.rotaryDim <= 0 || spec.rotaryDim % 2 || spec.rotaryDim > spec.headDim)
     reader.unsupported("partial_rotary_factor",
                        "gives a rotary dimension of " + std::to_string(spec.rotaryDim) +
@@ -259,8 +269,19 @@ const char *familyName(HfFamily family) {
 bool readHfConfig(const std::string &configPath, HfModelSpec &spec,
                   std::vector<std::string> &errors, std::vector<std::string> &warnings) {
   std::string text, error;
+  if (!readTextFile(configPath, text, error)) {
+    errors.push_back(error);
+    return false;
+  }
+  return parseHfConfig(text, configPath, spec, errors, warnings);
+}
+
+bool parseHfConfig(const std::string &text, const std::string &configPath,
+                   HfModelSpec &spec, std::vector<std::string> &errors,
+                   std::vector<std::string> &warnings) {
+  std::string error;
   json::Value root;
-  if (!readTextFile(configPath, text, error) || !json::parse(text, root, error)) {
+  if (!json::parse(text, root, error)) {
     errors.push_back(configPath + ": " + error);
     return false;
   }
@@ -305,6 +326,8 @@ bool readHfConfig(const std::string &configPath, HfModelSpec &spec,
     readBert(reader, spec);
     break;
   }
+  if (spec.normEpsilon < 0)
+    errors.push_back("config.json: the norm epsilon must not be negative");
   if (spec.numHeads > 0 && spec.family != HfFamily::Llama && spec.family != HfFamily::Mistral &&
       spec.family != HfFamily::Qwen2 && spec.hiddenSize % spec.numHeads)
     errors.push_back("config.json: hidden size " + std::to_string(spec.hiddenSize) +
@@ -319,6 +342,70 @@ bool readHfConfig(const std::string &configPath, HfModelSpec &spec,
   return errors.empty();
 }
 
+namespace {
+
+/// The layer index in a tensor name ("model.layers.3.mlp..." or "h.3.attn..."), or -1.
+int64_t layerOf(const std::string &name) {
+  size_t start = 0;
+  std::string previous;
+  while (start <= name.size()) {
+    size_t end = std::min(name.find('.', start), name.size());
+    std::string part = name.substr(start, end - start);
+    bool digits = !part.empty() && part.size() < 10 &&
+                  part.find_first_not_of("0123456789") == std::string::npos;
+    if (digits && (previous == "layers" || previous == "h" || previous == "layer"))
+      return std::stoll(part);
+    previous = part;
+    start = end + 1;
+  }
+  return -1;
+}
+
+} // namespace
+
+bool checkSizesAgainstCheckpoint(const HfModelSpec &spec, const Checkpoint &checkpoint,
+                                 std::vector<std::string> &errors) {
+  int64_t largest = 0, lastLayer = -1;
+  std::string lastLayerTensor;
+  for (const SafetensorsHeader &shard : checkpoint.shards())
+    for (const TensorInfo &tensor : shard.tensors) {
+      for (int64_t d : tensor.shape)
+        largest = std::max(largest, d);
+      if (int64_t layer = layerOf(tensor.name); layer > lastLayer) {
+        lastLayer = layer;
+        lastLayerTensor = tensor.name;
+      }
+    }
+  size_t before = errors.size();
+  auto fits = [&](const std::string &what, int64_t a, int64_t b = 1) {
+    int64_t product = 0;
+    if (__builtin_mul_overflow(a, b, &product) || product > largest)
+      errors.push_back("config.json: " + what + " (" +
+                       (b == 1 ? std::to_string(a)
+                               : std::to_string(a) + " x " + std::to_string(b)) +
+                       ") is larger than any dimension of the checkpoint's tensors (" +
+                       std::to_string(largest) + "); the config does not match the weights");
+  };
+  fits("the hidden size", spec.hiddenSize);
+  fits("the vocabulary size", spec.vocabSize);
+  fits("the intermediate size", spec.intermediateSize);
+  fits("the head dimension", spec.headDim);
+  fits("heads x head_dim", spec.numHeads, spec.headDim);
+  fits("key/value heads x head_dim", spec.numKvHeads, spec.headDim);
+  if (spec.family == HfFamily::Gpt2 || spec.family == HfFamily::Bert)
+    fits("the position count", spec.maxPositions); // a table of that many rows
+  if (lastLayer + 1 < spec.numLayers)
+    errors.push_back("config.json: the config has " + std::to_string(spec.numLayers) +
+                     " layers but the checkpoint's tensors stop at layer " +
+                     std::to_string(lastLayer));
+  if (lastLayer >= spec.numLayers)
+    errors.push_back("config.json: the config has " + std::to_string(spec.numLayers) +
+                     " layers but the checkpoint holds tensors of layer " +
+                     std::to_string(lastLayer) + " ('" + lastLayerTensor +
+                     "'), which would be silently unused");
+  return errors.size() == before;
+}
+
 bool readHfQuantization(const std::string &folder, const json::Value *config,
                         HfModelSpec &spec, std::vector<std::string> &errors) {
   std::string where = "config.json: \"quantization_config\"";
@@ -329,7 +416,11 @@ bool readHfQuantization(const std::string &folder, const json::Value *config,
     struct stat info;
     if (::stat(path.c_str(), &info) != 0)
       return true;
-    if (!readTextFile(path, text, error) || !json::parse(text, separate, error)) {
+    if (!readTextFile(path, text, error)) {
+      errors.push_back(error);
+      return false;
+    }
+    if (!json::parse(text, separate, error)) {
       errors.push_back(path + ": " + error);
       return false;
     }

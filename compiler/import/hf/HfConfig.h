@@ -19,6 +19,8 @@
 
 namespace loom {
 
+class Checkpoint;
+
 enum class HfFamily { Llama, Mistral, Qwen2, Gpt2, Bert };
 
 /// The activation of a model's MLP.
@@ -62,9 +64,22 @@ struct HfModelSpec {
 bool readHfQuantization(const std::string &folder, const json::Value *config,
                         HfModelSpec &spec, std::vector<std::string> &errors);
 
+/// Reads the text of a config.json (`configPath` names it in messages and locates
+/// quantize_config.json beside it).
+bool parseHfConfig(const std::string &text, const std::string &configPath,
+                   HfModelSpec &spec, std::vector<std::string> &errors,
+                   std::vector<std::string> &warnings);
 /// Reads `configPath`. On failure returns false; `errors` lists every problem.
 bool readHfConfig(const std::string &configPath, HfModelSpec &spec,
                   std::vector<std::string> &errors, std::vector<std::string> &warnings);
+
+/// Checks the config's sizes against `checkpoint` before the importer allocates
+/// anything from them: each size and product of sizes (heads x head_dim) must fit the
+/// largest dimension of any tensor, and the checkpoint must hold no layer beyond
+/// the config's count (its tensors would be silently unused). False with the reasons
+/// in `errors`.
+bool checkSizesAgainstCheckpoint(const HfModelSpec &spec, const Checkpoint &checkpoint,
+                                 std::vector<std::string> &errors);
 
 /// "llama", "gpt2", ...
 const char *familyName(HfFamily family);

@@ -695,6 +695,12 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
     errors.push_back(error);
     return false;
   }
+  if (!checkSizesAgainstCheckpoint(spec, checkpoint, errors)) {
+    for (std::string &message : errors)
+      if (message.rfind("config.json", 0) == 0)
+        message = folder + "/" + message;
+    return false;
+  }
 
   MLIRContext *context = module.getContext();
   OpBuilder builder(context);

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/import/onnx/OnnxImport.h"
+#include "compiler/import/onnx/OnnxCheck.h"
 #include "compiler/import/onnx/OnnxImporter.h"
 #include "compiler/import/onnx/OnnxTensor.h"
 #include "loom/support/Checkpoint.h"
@@ -310,6 +311,13 @@ bool importOnnxFile(const std::string &path, ModuleOp module, Type floatType,
         message += ", ...";
     }
     errors.push_back(message);
+    return false;
+  }
+  // Structure as onnx.checker checks it: converters rely on it (output counts,
+  // attribute types, data sizes).
+  if (!onnximport::checkGraph(graph, errors)) {
+    for (std::string &message : errors)
+      message = path + ": " + message;
     return false;
   }
 

@@ -21,11 +21,10 @@ using reference::ElementType;
 using reference::Tensor;
 
 bool loadModel(const std::string &path, onnx::ModelProto &model, std::string &error) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    error = path + ": cannot open the file";
+  uint64_t size = 0;
+  int fd = openInputFile(path, size, error);
+  if (fd < 0)
     return false;
-  }
   google::protobuf::io::FileInputStream raw(fd);
   raw.SetCloseOnDelete(true);
   google::protobuf::io::CodedInputStream coded(&raw);
@@ -111,7 +110,17 @@ bool readRawBytes(const onnx::TensorProto &tensor, const std::string &folder,
   uint64_t offset, length;
   if (!externalLocation(folder, tensor, path, offset, length, error))
     return false;
-  int fd = ::open(path.c_str(), O_RDONLY);
+  uint64_t size = 0;
+  int fd = openInputFile(path, size, error);
+  if (fd < 0)
+    return false;
+  if (offset > size || length > size - offset) {
+    ::close(fd);
+    error = "tensor '" + tensor.name() + "': its external data (" + std::to_string(length) +
+            " bytes at offset " + std::to_string(offset) + ") lies beyond the end of " +
+            path + " (" + std::to_string(size) + " bytes)";
+    return false;
+  }
   bytes.resize(length);
   bool ok = fd >= 0 &&
             ::pread(fd, bytes.data(), length, offset) == static_cast<ssize_t>(length);

@@ -9,6 +9,7 @@
 #ifndef LOOM_SUPPORT_CHECKPOINT_H
 #define LOOM_SUPPORT_CHECKPOINT_H
 
+#include "loom/support/Files.h"
 #include "loom/support/Safetensors.h"
 
 #include <string>
@@ -42,9 +43,6 @@ private:
 /// messages.
 bool resolveInside(const std::string &folder, const std::string &relative,
                    std::string_view what, std::string &resolved, std::string &error);
-
-/// Reads a whole (small) text file.
-bool readTextFile(const std::string &path, std::string &out, std::string &error);
 
 } // namespace loom
 

@@ -28,6 +28,8 @@ public:
   /// Reads `path` (a tokenizer.json). Fails, naming the field, for models other than
   /// byte-level BPE.
   bool load(const std::string &path, std::string &error);
+  /// load() of the file's text; `where` names it in messages.
+  bool parse(const std::string &text, const std::string &where, std::string &error);
 
   /// Token ids of `text`, with the post-processor's special tokens (if any) around it.
   std::vector<int32_t> encode(const std::string &text) const;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace loom::utf8 {
 
@@ -24,6 +25,42 @@ inline void append(std::string &out, uint32_t cp) {
 /// The length a sequence starting with lead byte `c` has (1 for a stray byte).
 inline size_t sequenceLength(unsigned char c) {
   return c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+}
+
+/// Length of the well-formed UTF-8 sequence at the start of `bytes` (1 to 4), or 0 if
+/// it is malformed: a stray continuation byte, a truncated or overlong sequence, a
+/// surrogate or a code point above U+10FFFF.
+inline size_t validSequence(std::string_view bytes) {
+  if (bytes.empty())
+    return 0;
+  unsigned char lead = static_cast<unsigned char>(bytes[0]);
+  size_t length = sequenceLength(lead);
+  if (lead < 0x80)
+    return 1;
+  if (length == 1 || bytes.size() < length)
+    return 0;
+  uint32_t cp = lead & (0x7f >> length);
+  for (size_t k = 1; k < length; ++k) {
+    unsigned char c = static_cast<unsigned char>(bytes[k]);
+    if ((c & 0xc0) != 0x80)
+      return 0;
+    cp = cp << 6 | (c & 0x3f);
+  }
+  static const uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < smallest[length] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return length;
+}
+
+/// Offset of the first malformed byte of `bytes`, or npos if it is all valid UTF-8.
+inline size_t firstInvalid(std::string_view bytes) {
+  for (size_t at = 0; at < bytes.size();) {
+    size_t length = validSequence(bytes.substr(at));
+    if (!length)
+      return at;
+    at += length;
+  }
+  return std::string_view::npos;
 }
 
 /// Length of the longest prefix of `bytes` that does not end inside a sequence, so
