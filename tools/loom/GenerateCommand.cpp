@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Commands.h"
+#include "Training.h"
 #include "compiler/reference/Reference.h"
 
 #include "loom/runtime.hpp"
@@ -58,8 +59,11 @@ int runGenerate(int argc, char **argv) {
       "auto|none]\n"
       "Greedy unless --temperature is above 0. The tokenizer is the model folder's\n"
       "tokenizer.json; generation stops at an end-of-sequence token or after N tokens\n"
-      "(default 32). --show-ids prints the prompt and generated token ids to stderr.\n";
-  std::string model, prompt;
+      "(default 32). --show-ids prints the prompt and generated token ids to stderr.\n"
+      "--lora <adapter folder> adds a PEFT LoRA adapter (adapter_config.json,\n"
+      "adapter_model.safetensors; `loom train --lora` writes one) to the layers it\n"
+      "targets.\n";
+  std::string model, prompt, loraPath;
   bool havePrompt = false, showIds = false;
   int64_t maxNewTokens = 32;
   SamplingOptions sampling;
@@ -73,6 +77,7 @@ int runGenerate(int argc, char **argv) {
       .number("--top-p", sampling.topP, 0, 1)
       .seed("--seed", sampling.seed)
       .flag("--show-ids", showIds)
+      .text("--lora", loraPath)
       .custom([&](int argc, char **argv, int &i, std::string &error) {
         std::string arg = argv[i];
         return arg == "--quantize" || arg == "--fp8-activations"
@@ -100,8 +105,22 @@ int runGenerate(int argc, char **argv) {
   bool haveGpu = listDevices(devices).ok() && !devices.empty();
   std::fprintf(stderr, "loom generate: %s; running on the CPU reference executor\n",
                haveGpu ? "the GPU path is not built yet" : "no CUDA device here");
-  std::unique_ptr<reference::Executor> executor =
-      reference::openModel(model, "", importOptions, error);
+  // The weights: the model's, or with an adapter its tensors first (held here, as the
+  // executor reads them by name).
+  std::map<std::string, reference::Tensor> adapter;
+  std::unique_ptr<reference::Executor> executor;
+  if (loraPath.empty()) {
+    executor = reference::openModel(model, "", importOptions, error);
+  } else if (!isDirectory(model)) {
+    error = "--lora adds an adapter to a Hugging Face folder, not to " + model;
+  } else if (readAdapter(loraPath, importOptions.lora, adapter, error)) {
+    std::string ir, weightPath;
+    std::unique_ptr<reference::WeightSource> base;
+    if (reference::readModelIr(model, "", importOptions, ir, weightPath, error) &&
+        (base = reference::openWeights(weightPath, error)))
+      executor = reference::Executor::create(
+          ir, reference::memoryWeights(adapter, std::move(base)), error);
+  }
   if (!executor) {
     std::fprintf(stderr, "loom generate: %s\n", error.c_str());
     return 1;

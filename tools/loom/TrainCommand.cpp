@@ -8,10 +8,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "Commands.h"
+#include "TrainData.h"
 #include "Training.h"
 
 #include "loom/support/Optimizer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,7 +30,8 @@ using reference::Tensor;
 namespace {
 
 const char *kUsage =
-    "usage: loom train <hf-folder> --data batch.safetensors -o <out folder>\n"
+    "usage: loom train <hf-folder> --data <batch.safetensors | corpus.jsonl> -o <out>\n"
+    "         [--batch-size 4] [--max-tokens 256] (JSONL)\n"
     "         [--steps 1] [--lr 1e-3] [--weight-decay 0.01] [--betas 0.9,0.999]\n"
     "         [--eps 1e-8] [--clip <max global norm>] [--warmup <steps>]\n"
     "         [--schedule constant|linear|cosine] [--micro-batches N]\n"
@@ -47,7 +50,11 @@ const char *kUsage =
     "--lora trains only a LoRA adapter on the targeted linear layers (the base is\n"
     "frozen): a new one, A kaiming-uniform as PEFT initializes it (seeded by --seed)\n"
     "and B zeros, or the adapter in a folder; <out> then gets the adapter in PEFT's\n"
-    "format (adapter_config.json, adapter_model.safetensors) instead of the model.\n";
+    "format (adapter_config.json, adapter_model.safetensors) instead of the model.\n"
+    "--data corpus.jsonl trains on JSON lines {\"text\": ...} (loss on every token) or\n"
+    "{\"prompt\": ..., \"completion\": ...} (loss on the completion), tokenized with\n"
+    "the model's tokenizer.json and cut to --max-tokens; each step takes the next\n"
+    "--batch-size examples of a shuffled order (--seed), padded on the right.\n";
 
 /// A number list "0.9,0.999", each in [0, 1).
 bool parseNumbers(const std::string &text, std::vector<double> &out) {
@@ -71,7 +78,7 @@ const std::vector<std::string> kOutputFiles = {"model.safetensors", "adapter_mod
 struct TrainOptions {
   std::string model, data, output, checkLosses, checkParams, lora;
   uint64_t seed = 0;
-  int64_t steps = 1;
+  int64_t steps = 1, batchSize = 4, maxTokens = 256;
   int microBatches = 1;
   double lr = 1e-3, clip = 0, toleranceAbs = 2e-4, lossTolerance = 1e-5;
   AdamWOptions adamw;
@@ -96,6 +103,8 @@ int parseArguments(int argc, char **argv, TrainOptions &o, ImportOptions &import
       .integer("--warmup", o.schedule.warmup, 0, 1 << 30)
       .text("--schedule", o.schedule.kind)
       .integer("--micro-batches", o.microBatches, 1, 1 << 20)
+      .integer("--batch-size", o.batchSize, 1, 1 << 20)
+      .integer("--max-tokens", o.maxTokens, 2, 1 << 24)
       .text("--lora", o.lora)
       .seed("--seed", o.seed)
       .text("--check-losses", o.checkLosses)
@@ -232,16 +241,40 @@ int runTrain(int argc, char **argv) {
   if (newAdapter)
     initAdapter(*executor, o.seed, params);
   const std::vector<reference::Port> &ports = executor->outputs();
+  // One batch for every step (a safetensors file), or the next batch of a corpus.
   std::map<std::string, Tensor> batch;
-  if (!readBatch(o.data, *executor, batch, error))
+  std::vector<Example> examples;
+  std::vector<size_t> order;
+  bool corpus = o.data.size() > 6 && o.data.compare(o.data.size() - 6, 6, ".jsonl") == 0;
+  if (corpus) {
+    if (!readJsonlExamples(o.data, o.model, o.maxTokens, examples, error))
+      return fail(error);
+    order.resize(examples.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::mt19937_64 shuffle(o.seed);
+    std::shuffle(order.begin(), order.end(), shuffle);
+    std::fprintf(stderr, "loom train: %zu examples from %s, %lld per step\n",
+                 examples.size(), o.data.c_str(), static_cast<long long>(o.batchSize));
+  } else if (!readBatch(o.data, *executor, batch, error)) {
     return fail(error);
-  int64_t tokens = batch.count("input_ids") ? batch["input_ids"].numElements() : 0;
+  }
 
   std::vector<double> losses;
   std::map<std::string, Moments> state;
   std::vector<Tensor> outputs;
   for (int64_t step = 0; step <= o.steps; ++step) {
     auto start = std::chrono::steady_clock::now();
+    // The loss after the last step is taken on the last step's batch.
+    if (corpus)
+      batch = makeBatch(examples, order, std::min(step, o.steps - 1) * o.batchSize,
+                        o.batchSize, 0);
+    int64_t tokens = 0;
+    if (auto mask = batch.find("attention_mask"); mask != batch.end())
+      for (int64_t m : mask->second.ints)
+        tokens += m != 0;
+    else if (auto ids = batch.find("input_ids"); ids != batch.end())
+      tokens = ids->second.numElements();
     executor->forgetWeights();
     if (!runGradients(*executor, batch, o.microBatches, outputs, error))
       return fail(error);
