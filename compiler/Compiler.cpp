@@ -140,11 +140,15 @@ bool quantizeWeights(ModuleOp module, const std::string &spec, std::string &erro
 }
 
 /// Runs loom-autodiff (then loom-canonicalize, which drops what the rules built and
-/// nothing reads) on the grad entry.
-bool differentiate(ModuleOp module, std::string &error) {
+/// nothing reads) on the grad entry, then activation checkpointing as `checkpoint`
+/// says.
+bool differentiate(ModuleOp module, const std::string &checkpoint, std::string &error) {
   PassManager pm(module.getContext());
   pm.addPass(createLoomAutodiff());
   pm.addPass(createLoomCanonicalize());
+  if (checkpoint != "none")
+    pm.addNestedPass<func::FuncOp>(
+        createLoomCheckpointActivations(LoomCheckpointActivationsOptions{checkpoint}));
   std::string diagnostics;
   ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
     diagnostics += diag.str() + "\n";
@@ -250,7 +254,16 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
   }
   if (!options.quantize.empty() && !quantizeWeights(*module, options.quantize, error))
     return false;
-  if (options.entry == "grad" && !differentiate(*module, error))
+  if (options.checkpoint != "none" && options.checkpoint != "layers") {
+    error = "unsupported --checkpoint '" + options.checkpoint + "' (use layers or none)";
+    return false;
+  }
+  if (options.checkpoint != "none" && options.entry != "grad") {
+    error = "--checkpoint applies to a grad entry (it decides what the backward "
+            "recomputes)";
+    return false;
+  }
+  if (options.entry == "grad" && !differentiate(*module, options.checkpoint, error))
     return false;
   llvm::raw_string_ostream os(result.ir);
   module->print(os);

@@ -55,6 +55,9 @@ struct ImportOptions {
   /// temperature `temperature`, over the positions of `position_mask`) or "dpo" (DPO's
   /// sigmoid loss with `beta`, against given reference log-probabilities).
   std::string loss = "cross-entropy";
+  /// Activation checkpointing of a "grad" entry (loom-checkpoint-activations): "none",
+  /// or "layers" (the backward recomputes each layer from its input).
+  std::string checkpoint = "none";
   double temperature = 2.0;
   double beta = 0.1;
 };

@@ -349,6 +349,13 @@ struct LoomFusePass : loom::impl::LoomFuseBase<LoomFusePass> {
       if (func.isExternal())
         return;
       Block &block = func.getBody().front();
+      // loom.recompute only kept CSE from merging recomputed ops into the forward's;
+      // kernels need no marker.
+      for (Operation &op : llvm::make_early_inc_range(block))
+        if (auto marker = dyn_cast<RecomputeOp>(op)) {
+          marker.getResult().replaceAllUsesWith(marker.getOperand());
+          marker.erase();
+        }
       Grouping grouping(block);
       fuseEpilogues(grouping);
       fusePrologues(grouping);

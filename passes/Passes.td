@@ -259,6 +259,38 @@ def LoomAutodiff : Pass<"loom-autodiff"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomCheckpointActivations : Pass<"loom-checkpoint-activations", "mlir::func::FuncOp"> {
+  let summary = "Makes the backward recompute each layer's activations (checkpointing)";
+  let description = [{
+    After `loom-autodiff`: the forward is every op the loss (the first result) depends
+    on; the backward is the rest. The forward's ops are grouped into segments by their
+    location's name (`"model.layers.3"`, which the Hugging Face importer gives each
+    layer's ops; ops of no segment are left alone). For each segment whose values the
+    backward reads, the ops of the segment those values need are cloned right before
+    the first backward op that reads one of them, and the backward reads the clones:
+    the forward keeps only what the segment reads from outside it (its checkpoints:
+    the layer's input, the rope tables, the mask), each through a `loom.recompute`, and
+    its activations die with the forward's use of them. Weights and constants are not
+    cloned. `policy=none` changes nothing. Gradients are unchanged: the clones compute
+    what the originals did.
+
+    Before (`%a` and `%b` of segment "l0", `%b` read by the backward):
+    ```mlir
+    %a = loom.mul %x, %x : ... loc("l0")
+    %b = loom.exp %a : ... loc("l0")
+    %l = ...(%b) // the loss
+    %g = loom.mul %dl, %b : ...
+    ```
+    After: `%x2 = loom.recompute %x`, `%a2 = loom.mul %x2, %x2`, `%b2 = loom.exp %a2`
+    before `%g`, which reads `%b2`.
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", /*default=*/"\"layers\"",
+           "What the backward recomputes: layers (every layer's activations) or none">,
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Partitioning: one program per rank
 //===----------------------------------------------------------------------===//

@@ -23,6 +23,8 @@ public:
 
   mlir::OpBuilder &builder() { return builder_; }
   mlir::Location loc() const { return loc_; }
+  /// The location of the ops built from now on (a layer's name, say).
+  void setLoc(mlir::Location loc) { loc_ = loc; }
   mlir::Type floatType() const { return floatType_; }
   mlir::StringAttr name(llvm::StringRef text) { return builder_.getStringAttr(text); }
   Dim dim(llvm::StringRef name) { return Dim::named(this->name(name)); }

@@ -383,6 +383,9 @@ bool Executor::Impl::execute(Operation *op, llvm::DenseMap<Value, Tensor> &value
     ok = gatherElements(in(0), in(1), g.getAxis(), result, why);
   } else if (auto g = dyn_cast<GatherNdOp>(op)) {
     ok = gatherNd(in(0), in(1), g.getBatchDims(), result, why);
+  } else if (isa<RecomputeOp>(op)) {
+    result = in(0); // the value itself: a marker for the compiler
+    ok = true;
   } else if (auto r = dyn_cast<ReshapeOp>(op)) {
     const Tensor &x = in(0);
     Shape shape;

@@ -136,4 +136,24 @@ def Loom_AttentionGradOp : Loom_Op<"attention_grad",
   let hasVerifier = 1;
 }
 
+def Loom_RecomputeOp : Op<Loom_Dialect, "recompute",
+    [AllTypesMatch<["operand", "result"]>, MemoryEffects<[MemWrite]>]> {
+  let summary = "A value the backward recomputes from (activation checkpointing)";
+  let description = [{
+    Its result is its operand. `loom-checkpoint-activations` puts one on each value a
+    recomputed segment of the forward reads (a layer's input, say: the checkpoint) and
+    clones the segment after it, for the backward to read instead of the forward's
+    values. The op is not pure (it declares a write), so that CSE cannot merge the
+    recomputed ops back into the forward's; loom-fuse drops it, as kernels need no
+    marker.
+
+    ```mlir
+    %x2 = loom.recompute %x : tensor<?x?x256xf32, #loom.dims<batch, seq>>
+    ```
+  }];
+  let arguments = (ins Loom_Tensor:$operand);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` type($result)";
+}
+
 #endif // LOOM_TRAINING_OPS_TD

@@ -49,6 +49,7 @@ int takeImportOption(int argc, char **argv, int &i, ImportOptions &options,
                       : arg == "--kv-dtype"         ? &options.kvDtype
                       : arg == "--quantize"         ? &options.quantize
                       : arg == "--fp8-activations"  ? &options.fp8Activations
+                      : arg == "--checkpoint"       ? &options.checkpoint
                                                     : nullptr;
   bool loss = arg == "--loss";
   if (!text && !loss && arg != "--kv-block-size")

@@ -235,8 +235,11 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids, Value mask = {}) {
   auto [cos, sin] = ropeTables(m, positions);
   Value additive = mask ? additiveMask(g, mask) : Value();
 
+  // Each layer's ops are located at its name (loom-checkpoint-activations reads it).
+  Location base = g.loc();
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
     std::string p = "model.layers." + std::to_string(layer) + ".";
+    g.setLoc(NameLoc::get(g.name("model.layers." + std::to_string(layer)), base));
     auto [q, k, v] = attentionInputs(m, p, x);
     q = g.rope(g.splitHeads(q, s.numHeads), cos, sin);
     k = g.rope(g.splitHeads(k, s.numKvHeads), cos, sin);
@@ -244,6 +247,7 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids, Value mask = {}) {
     Value o = g.mergeHeads(g.attention(q, k, v, additive, /*causal=*/true, std::nullopt));
     x = layerOutput(m, p, x, o);
   }
+  g.setLoc(base);
   x = g.rmsNorm(x, m.weight("model.norm.weight", {h}), s.normEpsilon);
   Value head = s.tieEmbeddings ? m.weight("model.embed_tokens.weight", {s.vocabSize, h})
                                : m.matrix("lm_head", s.vocabSize, h);
