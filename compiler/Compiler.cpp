@@ -265,6 +265,21 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
   }
   if (options.entry == "grad" && !differentiate(*module, options.checkpoint, error))
     return false;
+  if (options.pipelineStages > 1) {
+    PassManager pm(&context);
+    pm.addPass(createLoomPartitionPipeline(
+        LoomPartitionPipelineOptions{options.pipelineStages}));
+    std::string diagnostics;
+    ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
+      diagnostics += diag.str() + "\n";
+      return success();
+    });
+    if (failed(pm.run(*module))) {
+      error = "cannot split the model into " + std::to_string(options.pipelineStages) +
+              " pipeline stages: " + diagnostics;
+      return false;
+    }
+  }
   llvm::raw_string_ostream os(result.ir);
   module->print(os);
   result.summary = summarizeModule(*module);

@@ -58,6 +58,9 @@ struct ImportOptions {
   /// Activation checkpointing of a "grad" entry (loom-checkpoint-activations): "none",
   /// or "layers" (the backward recomputes each layer from its input).
   std::string checkpoint = "none";
+  /// Pipeline stages to split the entry into (loom-partition-pipeline; 1: none). It
+  /// runs on the imported module, where the layers' locations are still known.
+  int64_t pipelineStages = 1;
   double temperature = 2.0;
   double beta = 0.1;
 };

@@ -295,6 +295,33 @@ def LoomCheckpointActivations : Pass<"loom-checkpoint-activations", "mlir::func:
 // Partitioning: one program per rank
 //===----------------------------------------------------------------------===//
 
+def LoomPartitionPipeline : Pass<"loom-partition-pipeline", "mlir::ModuleOp"> {
+  let summary = "Splits each function into one per pipeline stage (contiguous layers)";
+  let description = [{
+    Replaces each function `@f` by `stages` functions `@f_rank0`, ... (`loom.rank`,
+    `loom.world`), each with `@f`'s signature. The layers, named by their ops'
+    locations (`"model.layers.3"`: the Hugging Face importer's), are split into
+    contiguous runs, the first stages taking one more when `stages` does not divide
+    them. An op of no layer belongs to the latest stage of what it reads (the final
+    norm and the LM head follow the last layer); one that reads no layer's value (the
+    embedding, the rope tables, the mask) is free: every stage that needs it computes
+    it. A value read by a later stage is sent (`loom.send`, one tag per value) right
+    after it is made and received (`loom.recv`) at the same place in the receiver's
+    function; each output is sent by the stage that makes it to every other, so every
+    stage returns the whole outputs. `stages=1` changes nothing; fewer layers than
+    stages is an error. Micro-batches that let the stages overlap are the runtime's.
+
+    Before: `%h1 = ... loc("model.layers.0")`, `%h2 = f(%h1) loc("model.layers.1")`,
+    `return %h2`. After, with 2 stages: `@f_rank0` computes `%h1`, sends it (tag 0),
+    receives the output (tag 1) and returns it; `@f_rank1` receives `%h1`, computes
+    `%h2`, sends it to rank 0 (tag 1) and returns it.
+  }];
+  let options = [
+    Option<"stages", "stages", "int64_t", /*default=*/"2", "Pipeline stages">,
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomPartitionTensor : Pass<"loom-partition-tensor", "mlir::ModuleOp"> {
   let summary = "Splits each function into one per rank for Megatron-style tensor parallelism";
   let description = [{

@@ -41,4 +41,19 @@ std::unique_ptr<ParallelExecutor> openTensorParallel(const std::string &model,
   return ParallelExecutor::create(ir, open, entry, error);
 }
 
+std::unique_ptr<ParallelExecutor> openPipelineParallel(const std::string &model,
+                                                       const std::string &weights,
+                                                       ImportOptions options, int64_t stages,
+                                                       std::string &ir, std::string &error) {
+  options.pipelineStages = stages;
+  std::string weightPath;
+  if (!readModelIr(model, weights, options, ir, weightPath, error))
+    return nullptr;
+  std::function<std::unique_ptr<WeightSource>(std::string &)> open;
+  if (!weightPath.empty())
+    open = [weightPath](std::string &why) { return openWeights(weightPath, why); };
+  std::string entry = options.entry.empty() ? "forward" : options.entry;
+  return ParallelExecutor::create(ir, open, entry, error);
+}
+
 } // namespace loom::reference

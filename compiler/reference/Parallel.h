@@ -124,6 +124,15 @@ std::unique_ptr<ParallelExecutor> openTensorParallel(const std::string &model,
                                                      int64_t degree, std::string &ir,
                                                      std::string &error);
 
+/// A pipeline-parallel executor for a Hugging Face folder: imported with its layers
+/// split into `stages` contiguous stages (ImportOptions::pipelineStages, the pass
+/// loom-partition-pipeline; `ir` gets the result), every stage a rank. `stages` is 2
+/// or more.
+std::unique_ptr<ParallelExecutor> openPipelineParallel(const std::string &model,
+                                                       const std::string &weights,
+                                                       ImportOptions options, int64_t stages,
+                                                       std::string &ir, std::string &error);
+
 } // namespace loom::reference
 
 #endif // LOOM_COMPILER_REFERENCE_PARALLEL_H

@@ -32,7 +32,8 @@ int runReference(int argc, char **argv) {
       "f32|bf16|f16]\n"
       "                      [--quantize int8|int4[:gN][:asym]|fp8] [--fp8-activations "
       "auto|none]\n"
-      "                      [--tensor-parallel N [--dump-ir out.mlir]]\n"
+      "                      [--tensor-parallel N | --pipeline-parallel N]\n"
+      "                      [--dump-ir out.mlir]\n"
       "                      [--check expected.safetensors [--tolerance 1e-4]\n"
       "                       [--check-name output=tensor]]\n"
       "Runs the model on the CPU reference executor. Inputs are read by name; inputs\n"
@@ -42,9 +43,11 @@ int runReference(int argc, char **argv) {
       "magnitude, and the command fails when it exceeds the tolerance. --check-name\n"
       "compares an output with a tensor of another name instead. --tensor-parallel N\n"
       "splits the model over N ranks (loom-partition-tensor), runs them all in this\n"
-      "process and reports rank 0's outputs; --dump-ir writes the partitioned IR.\n";
+      "process and reports rank 0's outputs; --pipeline-parallel N splits a Hugging\n"
+      "Face model's layers into N stages (loom-partition-pipeline), each a rank that\n"
+      "sends its activations to the next; --dump-ir writes the partitioned IR.\n";
   std::string model, inputsPath, outputsPath, weights, checkPath, dumpIrPath;
-  int64_t tensorParallel = 1;
+  int64_t tensorParallel = 1, pipelineParallel = 1;
   ImportOptions importOptions;
   std::map<std::string, std::string> checkNames;
   double tolerance = 1e-4;
@@ -55,6 +58,7 @@ int runReference(int argc, char **argv) {
       .text("--weights", weights)
       .text("--check", checkPath)
       .integer("--tensor-parallel", tensorParallel, 1, 1024)
+      .integer("--pipeline-parallel", pipelineParallel, 1, 1024)
       .text("--dump-ir", dumpIrPath)
       .number("--tolerance", tolerance, 0, 1e30)
       .custom([&](int argc, char **argv, int &i, std::string &error) {
@@ -78,10 +82,15 @@ int runReference(int argc, char **argv) {
   std::string error;
   std::unique_ptr<reference::Executor> executor;
   std::unique_ptr<reference::ParallelExecutor> parallel;
-  if (tensorParallel > 1) {
+  if (tensorParallel > 1 && pipelineParallel > 1) {
+    return parser.misuse("--tensor-parallel and --pipeline-parallel do not combine yet");
+  } else if (tensorParallel > 1 || pipelineParallel > 1) {
     std::string ir;
-    parallel = reference::openTensorParallel(model, weights, importOptions, tensorParallel,
-                                             ir, error);
+    parallel = tensorParallel > 1
+                   ? reference::openTensorParallel(model, weights, importOptions,
+                                                   tensorParallel, ir, error)
+                   : reference::openPipelineParallel(model, weights, importOptions,
+                                                     pipelineParallel, ir, error);
     if (parallel && !dumpIrPath.empty() && !writeFileAtomically(dumpIrPath, ir, error)) {
       std::fprintf(stderr, "loom reference: %s\n", error.c_str());
       return 1;
@@ -126,7 +135,9 @@ int runReference(int argc, char **argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "loom reference: %s ran in %.3f s on the CPU reference executor%s\n",
                model.c_str(), seconds,
-               parallel ? (" (" + std::to_string(tensorParallel) + " tensor-parallel ranks)")
+               parallel ? (" (" + std::to_string(parallel->world()) +
+                           (tensorParallel > 1 ? " tensor-parallel ranks)"
+                                               : " pipeline stages)"))
                               .c_str()
                         : "");
 

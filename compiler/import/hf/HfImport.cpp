@@ -222,6 +222,20 @@ Value additiveMask(GraphBuilder &g, Value mask) {
   return g.reshape(additive, {ms[0], Dim::fixed(1), Dim::fixed(1), ms[1]});
 }
 
+/// While it lives, the ops built are located at layer `layer` ("model.layers.3"),
+/// which activation checkpointing and pipeline partitioning read.
+class LayerLocation {
+public:
+  LayerLocation(GraphBuilder &g, int64_t layer) : g_(g), saved_(g.loc()) {
+    g.setLoc(NameLoc::get(g.name("model.layers." + std::to_string(layer)), saved_));
+  }
+  ~LayerLocation() { g_.setLoc(saved_); }
+
+private:
+  GraphBuilder &g_;
+  Location saved_;
+};
+
 /// Llama, Mistral and Qwen2: pre-norm RMSNorm decoder with RoPE, GQA and a gated MLP.
 /// With `mask` (an int attention_mask [batch, seq]), padded keys are not attended.
 SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids, Value mask = {}) {
@@ -235,11 +249,9 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids, Value mask = {}) {
   auto [cos, sin] = ropeTables(m, positions);
   Value additive = mask ? additiveMask(g, mask) : Value();
 
-  // Each layer's ops are located at its name (loom-checkpoint-activations reads it).
-  Location base = g.loc();
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
+    LayerLocation located(g, layer);
     std::string p = "model.layers." + std::to_string(layer) + ".";
-    g.setLoc(NameLoc::get(g.name("model.layers." + std::to_string(layer)), base));
     auto [q, k, v] = attentionInputs(m, p, x);
     q = g.rope(g.splitHeads(q, s.numHeads), cos, sin);
     k = g.rope(g.splitHeads(k, s.numKvHeads), cos, sin);
@@ -247,7 +259,6 @@ SmallVector<Value> buildLlamaLike(HfImporter &m, Value ids, Value mask = {}) {
     Value o = g.mergeHeads(g.attention(q, k, v, additive, /*causal=*/true, std::nullopt));
     x = layerOutput(m, p, x, o);
   }
-  g.setLoc(base);
   x = g.rmsNorm(x, m.weight("model.norm.weight", {h}), s.normEpsilon);
   Value head = s.tieEmbeddings ? m.weight("model.embed_tokens.weight", {s.vocabSize, h})
                                : m.matrix("lm_head", s.vocabSize, h);
@@ -265,6 +276,7 @@ SmallVector<Value> buildGpt2(HfImporter &m, Value ids) {
   Value x = g.add(g.gather(wte, ids),
                   g.gather(m.weight(root + "wpe.weight", {s.maxPositions, h}), positions));
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
+    LayerLocation located(g, layer);
     std::string p = root + "h." + std::to_string(layer) + ".";
     Value a = g.layerNorm(x, m.weight(p + "ln_1.weight", {h}), m.weight(p + "ln_1.bias", {h}),
                           s.normEpsilon);
@@ -307,6 +319,7 @@ SmallVector<Value> buildBert(HfImporter &m, Value ids, Value mask, Value types) 
   Value additive = additiveMask(g, mask);
 
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
+    LayerLocation located(g, layer);
     std::string p = root + "encoder.layer." + std::to_string(layer) + ".";
     Value q = g.splitHeads(m.linear(x, p + "attention.self.query", h, h, true), s.numHeads);
     Value k = g.splitHeads(m.linear(x, p + "attention.self.key", h, h, true), s.numHeads);
@@ -394,6 +407,7 @@ Value llamaStep(HfImporter &m, StepArgs &a) {
     return g.transpose(g.rope(g.transpose(v, {1, 0, 2}), cos, sin), {1, 0, 2});
   };
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
+    LayerLocation located(g, layer);
     std::string p = "model.layers." + std::to_string(layer) + ".";
     auto [q, k, v] = attentionInputs(m, p, x);
     q = roped(splitTokenHeads(g, q, s.numHeads, hd));
@@ -419,6 +433,7 @@ Value gpt2Step(HfImporter &m, StepArgs &a) {
   Value x = g.add(g.gather(wte, a.tokens),
                   g.gather(m.weight(root + "wpe.weight", {s.maxPositions, h}), a.positions));
   for (int64_t layer = 0; layer < s.numLayers; ++layer) {
+    LayerLocation located(g, layer);
     std::string p = root + "h." + std::to_string(layer) + ".";
     Value n = g.layerNorm(x, m.weight(p + "ln_1.weight", {h}), m.weight(p + "ln_1.bias", {h}),
                           s.normEpsilon);
