@@ -161,6 +161,31 @@ bool differentiate(ModuleOp module, const std::string &checkpoint, std::string &
   return true;
 }
 
+/// Turns the differentiated grad entry into `train_step`: parameters and AdamW
+/// moments in and out (loom-append-adamw with `options`' hyper-parameters).
+bool appendOptimizer(ModuleOp module, const ImportOptions &options, std::string &error) {
+  LoomAppendAdamWOptions adamw;
+  adamw.beta1 = options.adamw.beta1;
+  adamw.beta2 = options.adamw.beta2;
+  adamw.eps = options.adamw.eps;
+  adamw.weightDecay = options.adamw.weightDecay;
+  PassManager pm(module.getContext());
+  pm.addNestedPass<func::FuncOp>(createLoomAppendAdamW(adamw));
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
+    diagnostics += diag.str() + "\n";
+    return success();
+  });
+  if (failed(pm.run(module))) {
+    error = "cannot build the training step: " + diagnostics;
+    return false;
+  }
+  for (auto func : module.getOps<func::FuncOp>())
+    if (func.getName() == "grad")
+      func.setName("train_step");
+  return true;
+}
+
 } // namespace
 
 bool importModel(const std::string &path, const ImportOptions &options, ImportResult &result,
@@ -192,8 +217,10 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     error = "--kv-dtype applies to a serving step (--entry step), which has a KV cache";
     return false;
   }
-  if (options.entry != "forward" && options.entry != "step" && options.entry != "grad") {
-    error = "unsupported --entry '" + options.entry + "' (use forward, step or grad)";
+  bool training = options.entry == "grad" || options.entry == "train_step";
+  if (options.entry != "forward" && options.entry != "step" && !training) {
+    error = "unsupported --entry '" + options.entry +
+            "' (use forward, step, grad or train_step)";
     return false;
   }
   if (options.kvBlockSize <= 0) {
@@ -223,7 +250,7 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     error = "a LoRA adapter is built into a forward or grad entry of a Hugging Face folder";
     return false;
   }
-  if (options.entry == "grad" && !options.quantize.empty()) {
+  if (training && !options.quantize.empty()) {
     error = "--quantize does not apply to a grad entry (quantized weights have no "
             "gradient)";
     return false;
@@ -258,12 +285,14 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     error = "unsupported --checkpoint '" + options.checkpoint + "' (use layers or none)";
     return false;
   }
-  if (options.checkpoint != "none" && options.entry != "grad") {
+  if (options.checkpoint != "none" && !training) {
     error = "--checkpoint applies to a grad entry (it decides what the backward "
             "recomputes)";
     return false;
   }
-  if (options.entry == "grad" && !differentiate(*module, options.checkpoint, error))
+  if (training && !differentiate(*module, options.checkpoint, error))
+    return false;
+  if (options.entry == "train_step" && !appendOptimizer(*module, options, error))
     return false;
   if (options.pipelineStages > 1) {
     PassManager pm(&context);

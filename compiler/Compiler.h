@@ -61,6 +61,11 @@ struct ImportOptions {
   /// Pipeline stages to split the entry into (loom-partition-pipeline; 1: none). It
   /// runs on the imported module, where the layers' locations are still known.
   int64_t pipelineStages = 1;
+  /// The optimizer of a "train_step" entry (loom-append-adamw): torch.optim.AdamW's
+  /// defaults.
+  struct AdamW {
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01;
+  } adamw;
   double temperature = 2.0;
   double beta = 0.1;
 };

@@ -259,6 +259,38 @@ def LoomAutodiff : Pass<"loom-autodiff"> {
   let dependentDialects = ["::loom::LoomDialect"];
 }
 
+def LoomAppendAdamW : Pass<"loom-append-adamw", "mlir::func::FuncOp"> {
+  let summary = "Turns a differentiated function into a training step with AdamW";
+  let description = [{
+    After `loom-autodiff`, on a function returning `(loss, grad.<w>...)`: each weight
+    `w` with a gradient becomes three inputs, `param.<w>`, `adam_m.<w>` and
+    `adam_v.<w>` (its value and AdamW moments, of the weight's type), and the function
+    gets three scalar f32 inputs after them: `lr`, `step_size` = lr / (1 - b1^t) and
+    `bias2_root` = sqrt(1 - b2^t) for step t (counting from 1), which the caller
+    computes in double precision as PyTorch does (in float32, 1 - 0.999^t loses the
+    digits the correction needs). It returns `(loss, param.<w>..., adam_m.<w>...,
+    adam_v.<w>...)`, the parameters and moments after one step of
+    `torch.optim.AdamW`'s update (decoupled weight decay on every tensor first):
+
+    ```
+    p = p * (1 - lr * wd);  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+    p = p - step_size * m / (sqrt(v) / bias2_root + eps)
+    ```
+
+    so a runtime that gives each output its input's buffer trains in place. The update
+    is elementwise: the code generator fuses it into pointwise kernels (the optimizer
+    kernels). A function without gradients is left alone.
+  }];
+  let options = [
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "First moment decay">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.999", "Second moment decay">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8", "Added to the denominator">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.01",
+           "Decoupled weight decay">,
+  ];
+  let dependentDialects = ["::loom::LoomDialect"];
+}
+
 def LoomCheckpointActivations : Pass<"loom-checkpoint-activations", "mlir::func::FuncOp"> {
   let summary = "Makes the backward recompute each layer's activations (checkpointing)";
   let description = [{

@@ -79,6 +79,8 @@ prefill=tokens=100,seqs=3,blocks=24,table=8
 # Every kernel of the training gradients: the loss and its gradient, attention_grad,
 # scatter_add and the backward's matmuls and pointwise kernels.
 "$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-grad" --entry grad --sizes batch=2,seq=8 --seed 18
+# The training step: the same, then AdamW's update (the optimizer kernels).
+"$loom" kernel-harness "$models/tiny-llama" -o "$out/llama-train-step" --entry train_step --sizes batch=2,seq=8 --seed 19
 # Linear layers at a partial row tile (the warpgroup path on sm_90a, with a partial
 # k-slice and a bias; the mma.sync tiles; the GEMV variant has its own rows).
 "$loom" kernel-harness tests/lit/codegen/cuda-linear.mlir -o "$out/linear" --sizes tokens=150

@@ -746,7 +746,7 @@ bool importHfFolder(const std::string &folder, ModuleOp module, Type floatType,
     return buildStepFunction(spec, checkpoint, builder, loc, floatType, cacheType,
                              options.kvBlockSize, errors);
   }
-  if (options.entry == "grad") {
+  if (options.entry == "grad" || options.entry == "train_step") {
     module->setAttr("loom.architecture", builder.getStringAttr(spec.architecture));
     return buildLossFunction(spec, checkpoint, builder, loc, floatType, tokens, options.lora,
                              options.loss,
