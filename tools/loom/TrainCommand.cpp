@@ -32,6 +32,7 @@ namespace {
 const char *kUsage =
     "usage: loom train <hf-folder> --data <batch.safetensors | corpus.jsonl> -o <out>\n"
     "         [--batch-size 4] [--max-tokens 256] (JSONL)\n"
+    "         [--loss cross-entropy|distill[:T]|dpo[:beta]] [--checkpoint layers]\n"
     "         [--steps 1] [--lr 1e-3] [--weight-decay 0.01] [--betas 0.9,0.999]\n"
     "         [--eps 1e-8] [--clip <max global norm>] [--warmup <steps>]\n"
     "         [--schedule constant|linear|cosine] [--micro-batches N]\n"
@@ -54,7 +55,9 @@ const char *kUsage =
     "--data corpus.jsonl trains on JSON lines {\"text\": ...} (loss on every token) or\n"
     "{\"prompt\": ..., \"completion\": ...} (loss on the completion), tokenized with\n"
     "the model's tokenizer.json and cut to --max-tokens; each step takes the next\n"
-    "--batch-size examples of a shuffled order (--seed), padded on the right.\n";
+    "--batch-size examples of a shuffled order (--seed), padded on the right.\n"
+    "--data may be given once per batch file (distillation's batch and teacher\n"
+    "logits); --loss and --checkpoint as for loom grad.\n";
 
 /// A number list "0.9,0.999", each in [0, 1).
 bool parseNumbers(const std::string &text, std::vector<double> &out) {
@@ -76,7 +79,9 @@ const std::vector<std::string> kOutputFiles = {"model.safetensors", "adapter_mod
 
 /// The trainer's settings.
 struct TrainOptions {
-  std::string model, data, output, checkLosses, checkParams, lora;
+  std::string model, output, checkLosses, checkParams, lora;
+  /// Batch files (their tensors together), or one JSONL corpus.
+  std::vector<std::string> data;
   uint64_t seed = 0;
   int64_t steps = 1, batchSize = 4, maxTokens = 256;
   int microBatches = 1;
@@ -92,7 +97,7 @@ int parseArguments(int argc, char **argv, TrainOptions &o, ImportOptions &import
   constexpr double kHuge = 1e30;
   OptionParser parser("loom train", kUsage);
   parser.positional("the model", o.model, true)
-      .text("--data", o.data)
+      .list("--data", o.data)
       .text("-o|--output", o.output)
       .integer("--steps", o.steps, 1, 1 << 30)
       .number("--lr", o.lr, 0, kHuge)
@@ -245,9 +250,14 @@ int runTrain(int argc, char **argv) {
   std::map<std::string, Tensor> batch;
   std::vector<Example> examples;
   std::vector<size_t> order;
-  bool corpus = o.data.size() > 6 && o.data.compare(o.data.size() - 6, 6, ".jsonl") == 0;
+  auto isCorpus = [](const std::string &path) {
+    return path.size() > 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0;
+  };
+  bool corpus = o.data.size() == 1 && isCorpus(o.data[0]);
+  if (!corpus && std::any_of(o.data.begin(), o.data.end(), isCorpus))
+    return fail("a JSONL corpus is the only --data when it is given");
   if (corpus) {
-    if (!readJsonlExamples(o.data, o.model, o.maxTokens, examples, error))
+    if (!readJsonlExamples(o.data[0], o.model, o.maxTokens, examples, error))
       return fail(error);
     order.resize(examples.size());
     for (size_t i = 0; i < order.size(); ++i)
@@ -255,9 +265,17 @@ int runTrain(int argc, char **argv) {
     std::mt19937_64 shuffle(o.seed);
     std::shuffle(order.begin(), order.end(), shuffle);
     std::fprintf(stderr, "loom train: %zu examples from %s, %lld per step\n",
-                 examples.size(), o.data.c_str(), static_cast<long long>(o.batchSize));
-  } else if (!readBatch(o.data, *executor, batch, error)) {
-    return fail(error);
+                 examples.size(), o.data[0].c_str(), static_cast<long long>(o.batchSize));
+  } else {
+    // The entry's inputs from every batch file (a later file's tensor of the same name
+    // replaces an earlier one's).
+    for (const std::string &path : o.data) {
+      std::map<std::string, Tensor> part;
+      if (!readBatch(path, *executor, part, error))
+        return fail(error);
+      for (auto &[name, tensor] : part)
+        batch[name] = std::move(tensor);
+    }
   }
 
   std::vector<double> losses;
@@ -269,12 +287,17 @@ int runTrain(int argc, char **argv) {
     if (corpus)
       batch = makeBatch(examples, order, std::min(step, o.steps - 1) * o.batchSize,
                         o.batchSize, 0);
+    // Tokens: the attention mask's ones, else every id of the *input_ids inputs
+    // (DPO's chosen and rejected sequences).
     int64_t tokens = 0;
-    if (auto mask = batch.find("attention_mask"); mask != batch.end())
+    if (auto mask = batch.find("attention_mask"); mask != batch.end()) {
       for (int64_t m : mask->second.ints)
         tokens += m != 0;
-    else if (auto ids = batch.find("input_ids"); ids != batch.end())
-      tokens = ids->second.numElements();
+    } else {
+      for (const auto &[name, tensor] : batch)
+        if (name.size() >= 9 && name.compare(name.size() - 9, 9, "input_ids") == 0)
+          tokens += tensor.numElements();
+    }
     executor->forgetWeights();
     if (!runGradients(*executor, batch, o.microBatches, outputs, error))
       return fail(error);
