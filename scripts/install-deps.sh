@@ -24,7 +24,8 @@ if [ "$runtime_only" -eq 0 ]; then
   # LLVM/MLIR 22 come from bookworm-security; only one libmlir-N-dev may be installed.
   packages+=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
              libonnx-dev libprotobuf-dev protobuf-compiler
-             clang libclang-rt-dev) # clang: the libFuzzer targets (tests/fuzz)
+             clang libclang-rt-dev # clang: the libFuzzer targets (tests/fuzz)
+             libgloo-dev)          # data-parallel training over Gloo (loom launch)
 fi
 
 missing=()

@@ -50,6 +50,8 @@ int runReference(int argc, char **argv);
 int runGrad(int argc, char **argv);
 /// `loom train`: AdamW training on the CPU reference executor.
 int runTrain(int argc, char **argv);
+/// `loom launch -n N -- <command>`: the command as N ranks (LaunchCommand.cpp).
+int runLaunch(int argc, char **argv);
 /// `loom optimize`: runs pass pipelines, optionally checking numerics after each pass.
 int runOptimize(int argc, char **argv);
 /// `loom generate`: text generation from a prompt.

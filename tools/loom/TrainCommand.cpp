@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Commands.h"
+#include "DataParallel.h"
 #include "TrainData.h"
 #include "Training.h"
 
@@ -57,7 +58,10 @@ const char *kUsage =
     "the model's tokenizer.json and cut to --max-tokens; each step takes the next\n"
     "--batch-size examples of a shuffled order (--seed), padded on the right.\n"
     "--data may be given once per batch file (distillation's batch and teacher\n"
-    "logits); --loss and --checkpoint as for loom grad.\n";
+    "logits); --loss and --checkpoint as for loom grad.\n"
+    "Under `loom launch -n N --` the ranks train data-parallel: each takes its rows of\n"
+    "every batch, the gradients are summed over them (Gloo), and each rank keeps the\n"
+    "AdamW state of its share of the tensors (ZeRO-1); rank 0 writes the output.\n";
 
 /// A number list "0.9,0.999", each in [0, 1).
 bool parseNumbers(const std::string &text, std::vector<double> &out) {
@@ -148,7 +152,8 @@ struct Moments {
 double optimizerStep(const TrainOptions &o, int64_t step, double lr,
                      const std::vector<reference::Port> &ports,
                      std::vector<Tensor> &grads, std::map<std::string, Tensor> &params,
-                     std::map<std::string, Moments> &state) {
+                     std::map<std::string, Moments> &state,
+                     const std::vector<bool> *owned = nullptr) {
   double sumSquares = 0;
   for (size_t i = 1; i < grads.size(); ++i)
     for (double g : grads[i].floats)
@@ -157,6 +162,8 @@ double optimizerStep(const TrainOptions &o, int64_t step, double lr,
   double scale = o.clip > 0 ? clipFactor(norm, o.clip) : 1.0;
   std::vector<float> p, g;
   for (size_t i = 1; i < grads.size(); ++i) {
+    if (owned && !(*owned)[i])
+      continue; // another rank's shard of the optimizer (ZeRO-1)
     std::string name = ports[i].name.substr(5); // "grad."
     Tensor &param = params.at(name);
     size_t n = param.floats.size();
@@ -196,6 +203,66 @@ void initAdapter(const reference::Executor &executor, uint64_t seed,
   }
 }
 
+/// The gradients of this rank's rows of `batch` (its labels' share of the whole
+/// batch's counted tokens as the weight), summed over the group: the whole batch's
+/// mean loss and gradients, as --micro-batches with one part per rank gives them.
+bool dataParallelGradients(ProcessGroup &group, reference::Executor &executor,
+                           const std::map<std::string, Tensor> &batch, int microBatches,
+                           std::vector<Tensor> &outputs, std::string &error) {
+  auto labels = batch.find("labels");
+  if (labels == batch.end() || labels->second.shape.size() != 2) {
+    error = "data parallelism splits a batch by its `labels` [batch, seq], which it lacks "
+            "(the cross-entropy loss)";
+    return false;
+  }
+  int64_t rows = labels->second.shape[0], world = group.world(), rank = group.rank();
+  if (rows < world) {
+    error = "a batch of " + std::to_string(rows) + " rows over " + std::to_string(world) +
+            " ranks";
+    return false;
+  }
+  int64_t begin = rank * rows / world, end = (rank + 1) * rows / world;
+  int64_t total = countedTokens(labels->second, 0, rows),
+          mine = countedTokens(labels->second, begin, end);
+  std::map<std::string, Tensor> slice;
+  for (const auto &[name, tensor] : batch)
+    slice[name] = sliceRows(tensor, begin, end);
+  if (!runGradients(executor, slice, microBatches, outputs, error))
+    return false;
+  // Weighted into one buffer, summed over the group (in double, as accumulation is).
+  double weight = total > 0 ? static_cast<double>(mine) / static_cast<double>(total) : 0;
+  std::vector<double> flat;
+  for (const Tensor &t : outputs)
+    for (double x : t.floats)
+      flat.push_back(mine > 0 ? x * weight : 0.0);
+  if (!group.allReduceSum(flat.data(), flat.size(), error))
+    return false;
+  size_t at = 0;
+  for (Tensor &t : outputs)
+    for (double &x : t.floats)
+      x = flat[at++];
+  return true;
+}
+
+/// ZeRO-1: which rank keeps the optimizer state of each gradient output (by index;
+/// output 0 is the loss): the tensors dealt out largest first to the least loaded rank.
+std::vector<int> shardOwners(const std::vector<Tensor> &grads, int world) {
+  std::vector<int> owner(grads.size(), -1);
+  std::vector<size_t> order;
+  for (size_t i = 1; i < grads.size(); ++i)
+    order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return grads[a].floats.size() > grads[b].floats.size();
+  });
+  std::vector<size_t> load(world, 0);
+  for (size_t i : order) {
+    int least = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+    owner[i] = least;
+    load[least] += grads[i].floats.size();
+  }
+  return owner;
+}
+
 } // namespace
 
 int runTrain(int argc, char **argv) {
@@ -210,8 +277,15 @@ int runTrain(int argc, char **argv) {
   if (int code = parseArguments(argc, argv, o, importOptions); code >= 0)
     return code;
   std::string why;
-  if (!FolderOutput::mayReplace(o.output, "losses.json", "loom-training", kOutputFiles,
-                                why)) {
+  // Under `loom launch -n N`: data parallelism over the ranks, rank 0 writing.
+  std::unique_ptr<ProcessGroup> group = ProcessGroup::fromEnvironment(300, why);
+  if (!group && !why.empty()) {
+    std::fprintf(stderr, "loom train: %s\n", why.c_str());
+    return 1;
+  }
+  bool writer = !group || group->rank() == 0;
+  if (writer && !FolderOutput::mayReplace(o.output, "losses.json", "loom-training",
+                                          kOutputFiles, why)) {
     std::fprintf(stderr, "loom train: %s\n", why.c_str()); // before hours of training
     return 1;
   }
@@ -299,7 +373,9 @@ int runTrain(int argc, char **argv) {
           tokens += tensor.numElements();
     }
     executor->forgetWeights();
-    if (!runGradients(*executor, batch, o.microBatches, outputs, error))
+    if (group ? !dataParallelGradients(*group, *executor, batch, o.microBatches, outputs,
+                                       error)
+              : !runGradients(*executor, batch, o.microBatches, outputs, error))
       return fail(error);
     losses.push_back(outputs[0].floats[0]);
     if (step == o.steps)
@@ -314,14 +390,48 @@ int runTrain(int argc, char **argv) {
         initial[name] = params[name];
       }
     double lr = o.lr * scheduleFactor(o.schedule, step);
-    double norm = optimizerStep(o, step + 1, lr, ports, outputs, params, state);
+    double norm;
+    if (group) {
+      // ZeRO-1: each rank updates the tensors whose optimizer state it keeps, then
+      // every tensor comes from its keeper.
+      std::vector<int> owners = shardOwners(outputs, group->world());
+      std::vector<bool> owned(owners.size());
+      for (size_t i = 1; i < owners.size(); ++i)
+        owned[i] = owners[i] == group->rank();
+      norm = optimizerStep(o, step + 1, lr, ports, outputs, params, state, &owned);
+      std::vector<float> buffer;
+      for (size_t i = 1; i < ports.size(); ++i) {
+        Tensor &param = params.at(ports[i].name.substr(5));
+        buffer.assign(param.floats.begin(), param.floats.end());
+        if (!group->broadcast(buffer.data(), buffer.size(), owners[i], error))
+          return fail(error);
+        std::copy(buffer.begin(), buffer.end(), param.floats.begin());
+      }
+      if (step == 0) {
+        size_t mine = 0, all = 0;
+        for (size_t i = 1; i < owners.size(); ++i) {
+          all += outputs[i].floats.size();
+          mine += owned[i] ? outputs[i].floats.size() : 0;
+        }
+        std::fprintf(stderr,
+                     "loom train: rank %d of %d keeps AdamW's moments of %zu of %zu "
+                     "parameters (%.2f of %.2f MiB)\n",
+                     group->rank(), group->world(), mine, all, mine * 8.0 / (1 << 20),
+                     all * 8.0 / (1 << 20));
+      }
+    } else {
+      norm = optimizerStep(o, step + 1, lr, ports, outputs, params, state);
+    }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr,
+    if (writer) // the group's loss: one line for all ranks
+      std::fprintf(stderr,
                  "step %lld/%lld  loss %.7f  lr %.3g  grad norm %.4g  %.0f tokens/s\n",
                  static_cast<long long>(step + 1), static_cast<long long>(o.steps),
                  losses.back(), lr, norm, tokens / seconds);
   }
+  if (!writer)
+    return 0; // rank 0 reports and writes the result
   std::fprintf(stderr, "loom train: loss after step %lld: %.7f\n",
                static_cast<long long>(o.steps), losses.back());
 

@@ -102,9 +102,6 @@ int64_t countedTokens(const Tensor &labels, int64_t begin, int64_t end) {
   return count;
 }
 
-namespace {
-
-/// Rows [begin, end) of a [batch, ...] tensor.
 Tensor sliceRows(const Tensor &x, int64_t begin, int64_t end) {
   reference::Shape shape = x.shape;
   int64_t row = x.numElements() / shape[0];
@@ -117,6 +114,9 @@ Tensor sliceRows(const Tensor &x, int64_t begin, int64_t end) {
     std::copy(x.ints.begin() + begin * row, x.ints.begin() + end * row, out.ints.begin());
   return out;
 }
+
+
+namespace {
 
 } // namespace
 

@@ -63,6 +63,9 @@ bool writeTensors(
 /// [batch, seq]: labels[b, t + 1] != -100.
 int64_t countedTokens(const reference::Tensor &labels, int64_t begin, int64_t end);
 
+/// Rows [begin, end) of a [batch, ...] tensor.
+reference::Tensor sliceRows(const reference::Tensor &x, int64_t begin, int64_t end);
+
 /// Runs a differentiated entry (loss first, then gradients) on `batch`. With
 /// `microBatches` > 1 the batch's rows are split into that many contiguous parts (the
 /// last ones one row shorter when they do not divide), each part's loss and gradients

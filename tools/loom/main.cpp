@@ -118,6 +118,8 @@ int dispatch(int argc, char **argv) {
     return loom::cli::runGreedy(argc - 2, argv + 2);
   if (command == "kernel-check")
     return loom::cli::runKernelCheck(argc - 2, argv + 2);
+  if (command == "launch")
+    return loom::cli::runLaunch(argc - 2, argv + 2);
   // `generate` with a compiled step artifact runs on the GPU; with a model, on the CPU
   // reference executor (compiler builds only).
   if (command == "generate" &&
