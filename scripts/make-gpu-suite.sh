@@ -34,9 +34,11 @@ done
 # PyTorch's to compare with (the loss, the embedding's (scatter_add), a norm's and
 # projections of the first and last layers).
 "$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-grad --entry grad
+"$loom" compile "$models/tiny-llama" -o carry/artifacts/tiny-llama-train-step --entry train_step
 training=../shared/training/tiny-llama
 mkdir -p carry/training
 cp "$training/batch.safetensors" carry/training/
+cp "$training/adamw/losses.json" carry/training/adamw-losses.json
 python3 scripts/safetensors-subset.py "$training/full.safetensors" carry/training/grad-check.safetensors \
     loss grad.model.embed_tokens.weight grad.model.norm.weight \
     grad.model.layers.0.self_attn.q_proj.weight grad.model.layers.0.self_attn.v_proj.weight \

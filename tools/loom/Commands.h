@@ -52,6 +52,8 @@ int runGrad(int argc, char **argv);
 int runTrain(int argc, char **argv);
 /// `loom launch -n N -- <command>`: the command as N ranks (LaunchCommand.cpp).
 int runLaunch(int argc, char **argv);
+/// `loom train <train_step artifact>`: training on the GPU (TrainStepCommand.cpp).
+int runTrainStep(int argc, char **argv);
 /// `loom optimize`: runs pass pipelines, optionally checking numerics after each pass.
 int runOptimize(int argc, char **argv);
 /// `loom generate`: text generation from a prompt.

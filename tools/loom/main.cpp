@@ -120,6 +120,11 @@ int dispatch(int argc, char **argv) {
     return loom::cli::runKernelCheck(argc - 2, argv + 2);
   if (command == "launch")
     return loom::cli::runLaunch(argc - 2, argv + 2);
+  // `train` with a compiled train_step artifact runs on the GPU; with a model, on the
+  // CPU reference executor (compiler builds only).
+  if (command == "train" && argc >= 3 &&
+      std::filesystem::exists(std::string(argv[2]) + "/manifest.json"))
+    return loom::cli::runTrainStep(argc - 2, argv + 2);
   // `generate` with a compiled step artifact runs on the GPU; with a model, on the CPU
   // reference executor (compiler builds only).
   if (command == "generate" &&
