@@ -88,6 +88,21 @@ std::string joinLines(const std::vector<std::string> &lines) {
   return text;
 }
 
+/// Runs `pm` on `module`; on failure `error` is `what` and every diagnostic, a line
+/// each.
+bool runPasses(PassManager &pm, ModuleOp module, const std::string &what,
+               std::string &error) {
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
+    diagnostics += diag.str() + "\n";
+    return success();
+  });
+  if (succeeded(pm.run(module)))
+    return true;
+  error = what + ": " + diagnostics;
+  return false;
+}
+
 /// Runs loom-quantize-weights as `--quantize <spec>` asks: "int8", "fp8", "int4",
 /// "int4:g<size>", "int4:g<size>:asym", any of them followed by ":lm_head".
 bool quantizeWeights(ModuleOp module, const std::string &spec, std::string &error) {
@@ -127,16 +142,7 @@ bool quantizeWeights(ModuleOp module, const std::string &spec, std::string &erro
   }
   PassManager pm(module.getContext());
   pm.addPass(createLoomQuantizeWeights(options));
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
-    diagnostics += diag.str() + "\n";
-    return success();
-  });
-  if (failed(pm.run(module))) {
-    error = "--quantize " + spec + ": " + diagnostics;
-    return false;
-  }
-  return true;
+  return runPasses(pm, module, "--quantize " + spec, error);
 }
 
 /// Runs loom-autodiff (then loom-canonicalize, which drops what the rules built and
@@ -149,16 +155,7 @@ bool differentiate(ModuleOp module, const std::string &checkpoint, std::string &
   if (checkpoint != "none")
     pm.addNestedPass<func::FuncOp>(
         createLoomCheckpointActivations(LoomCheckpointActivationsOptions{checkpoint}));
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
-    diagnostics += diag.str() + "\n";
-    return success();
-  });
-  if (failed(pm.run(module))) {
-    error = "cannot differentiate the model: " + diagnostics;
-    return false;
-  }
-  return true;
+  return runPasses(pm, module, "cannot differentiate the model", error);
 }
 
 /// Turns the differentiated grad entry into `train_step`: parameters and AdamW
@@ -171,15 +168,8 @@ bool appendOptimizer(ModuleOp module, const ImportOptions &options, std::string 
   adamw.weightDecay = options.adamw.weightDecay;
   PassManager pm(module.getContext());
   pm.addNestedPass<func::FuncOp>(createLoomAppendAdamW(adamw));
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
-    diagnostics += diag.str() + "\n";
-    return success();
-  });
-  if (failed(pm.run(module))) {
-    error = "cannot build the training step: " + diagnostics;
+  if (!runPasses(pm, module, "cannot build the training step", error))
     return false;
-  }
   for (auto func : module.getOps<func::FuncOp>())
     if (func.getName() == "grad")
       func.setName("train_step");
@@ -298,16 +288,11 @@ bool importModel(const std::string &path, const ImportOptions &options, ImportRe
     PassManager pm(&context);
     pm.addPass(createLoomPartitionPipeline(
         LoomPartitionPipelineOptions{options.pipelineStages}));
-    std::string diagnostics;
-    ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
-      diagnostics += diag.str() + "\n";
-      return success();
-    });
-    if (failed(pm.run(*module))) {
-      error = "cannot split the model into " + std::to_string(options.pipelineStages) +
-              " pipeline stages: " + diagnostics;
+    if (!runPasses(pm, *module,
+                   "cannot split the model into " + std::to_string(options.pipelineStages) +
+                       " pipeline stages",
+                   error))
       return false;
-    }
   }
   llvm::raw_string_ostream os(result.ir);
   module->print(os);

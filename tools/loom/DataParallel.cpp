@@ -56,34 +56,33 @@ std::unique_ptr<ProcessGroup> ProcessGroup::fromEnvironment(int timeoutSeconds,
       new ProcessGroup(static_cast<int>(rank), static_cast<int>(world), std::move(impl)));
 }
 
-bool ProcessGroup::allReduceSum(float *data, size_t count, std::string &error) {
+namespace {
+
+/// The sum of every rank's `data` (float or double) into each rank's.
+template <typename T>
+bool allReduce(const std::shared_ptr<gloo::rendezvous::Context> &context, int rank, T *data,
+               size_t count, std::string &error) {
   try {
-    gloo::AllreduceOptions options(impl_->context);
+    gloo::AllreduceOptions options(context);
     options.setOutput(data, count);
     options.setReduceFunction(
-        static_cast<void (*)(void *, const void *, const void *, size_t)>(
-            &gloo::sum<float>));
+        static_cast<void (*)(void *, const void *, const void *, size_t)>(&gloo::sum<T>));
     gloo::allreduce(options);
   } catch (const std::exception &e) {
-    error = "all-reduce failed on rank " + std::to_string(rank_) + ": " + e.what();
+    error = "all-reduce failed on rank " + std::to_string(rank) + ": " + e.what();
     return false;
   }
   return true;
 }
 
+} // namespace
+
+bool ProcessGroup::allReduceSum(float *data, size_t count, std::string &error) {
+  return allReduce(impl_->context, rank_, data, count, error);
+}
+
 bool ProcessGroup::allReduceSum(double *data, size_t count, std::string &error) {
-  try {
-    gloo::AllreduceOptions options(impl_->context);
-    options.setOutput(data, count);
-    options.setReduceFunction(
-        static_cast<void (*)(void *, const void *, const void *, size_t)>(
-            &gloo::sum<double>));
-    gloo::allreduce(options);
-  } catch (const std::exception &e) {
-    error = "all-reduce failed on rank " + std::to_string(rank_) + ": " + e.what();
-    return false;
-  }
-  return true;
+  return allReduce(impl_->context, rank_, data, count, error);
 }
 
 bool ProcessGroup::broadcast(float *data, size_t count, int root, std::string &error) {
