@@ -131,16 +131,32 @@ void readRope(ConfigReader &reader, HfModelSpec &spec) {
       reader.unsupported(key, "must be an object");
       continue;
     }
+    HfModelSpec::RopeScaling &scaling = spec.ropeScaling;
     for (const auto &[name, value] : rope->asObject()) {
+      std::string field = std::string(key) + "." + name;
       if (name == "rope_theta" && value.isNumber()) {
         spec.ropeTheta = value.asNumber(); // checked below, with rope_theta's own value
       } else if (name == "rope_type" || name == "type") {
-        if (!value.isString() || value.asString() != "default")
-          reader.unsupported(std::string(key) + "." + name,
+        if (!value.isString() || (value.asString() != "default" &&
+                                  value.asString() != "linear" && value.asString() != "llama3"))
+          reader.unsupported(field,
                              "is " + (value.isString() ? "\"" + value.asString() + "\""
                                                        : std::string("not a string")) +
-                                 "; only \"default\" RoPE is supported (scaled RoPE "
-                                 "variants would change the rotation tables)");
+                                 "; RoPE types \"default\", \"linear\" and \"llama3\" are "
+                                 "supported (dynamic and yarn not yet)");
+        else
+          scaling.type = value.asString();
+      } else if (name == "factor" || name == "low_freq_factor" || name == "high_freq_factor" ||
+                 name == "original_max_position_embeddings") {
+        double number = value.isNumber() ? value.asNumber() : -1;
+        if (!(number > 0) || !std::isfinite(number)) {
+          reader.unsupported(field, "must be a positive number");
+          continue;
+        }
+        (name == "factor"            ? scaling.factor
+         : name == "low_freq_factor" ? scaling.lowFreqFactor
+         : name == "high_freq_factor" ? scaling.highFreqFactor
+                                      : scaling.originalMaxPositions) = number;
       } else if (name == "partial_rotary_factor" && value.isNumber()) {
         if (!(value.asNumber() > 0 && value.asNumber() <= 1))
           reader.unsupported(std::string(key) + "." + name, "must be in (0, 1]");
@@ -151,6 +167,10 @@ void readRope(ConfigReader &reader, HfModelSpec &spec) {
       }
     }
   }
+  const HfModelSpec::RopeScaling &scaling = spec.ropeScaling;
+  if (scaling.type == "llama3" && !(scaling.highFreqFactor > scaling.lowFreqFactor))
+    reader.unsupported("rope_scaling.high_freq_factor",
+                       "must be above low_freq_factor (llama3 blends between them)");
   if (!(spec.ropeTheta > 0.0) || !std::isfinite(spec.ropeTheta))
     reader.unsupported("rope_theta", "must be a positive finite number");
   if (spec.rotaryDim <= 0 || spec.rotaryDim % 2 || spec.rotaryDim > spec.headDim)

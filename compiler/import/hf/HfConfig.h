@@ -36,6 +36,15 @@ struct HfModelSpec {
   int64_t rotaryDim = 0;
   double normEpsilon = 1e-5;
   double ropeTheta = 10000.0;
+  /// Scaled RoPE (`rope_scaling` / `rope_parameters`): "default" (none), "linear"
+  /// (every frequency over `factor`) or "llama3" (Llama 3.1's: low frequencies over
+  /// `factor`, high ones kept, a smooth blend between, by wavelength against
+  /// `originalMaxPositions / lowFreqFactor` and `/ highFreqFactor`).
+  struct RopeScaling {
+    std::string type = "default";
+    double factor = 1.0, lowFreqFactor = 1.0, highFreqFactor = 4.0;
+    double originalMaxPositions = 8192;
+  } ropeScaling;
   Activation activation = Activation::Silu;
   bool attentionBias = false;   // q/k/v projections
   bool outputBias = false;      // o projection

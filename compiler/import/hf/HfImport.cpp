@@ -166,9 +166,25 @@ std::pair<Value, Value> ropeTables(HfImporter &m, Value positions) {
   const HfModelSpec &s = m.spec_;
   GraphBuilder &g = m.g_;
   SmallVector<double> inverse;
+  const HfModelSpec::RopeScaling &scaling = s.ropeScaling;
   for (int64_t i = 0; i < s.rotaryDim / 2; ++i) {
-    float value = static_cast<float>(
-        1.0 / std::pow(s.ropeTheta, static_cast<double>(2 * i) / s.rotaryDim));
+    double frequency = 1.0 / std::pow(s.ropeTheta, static_cast<double>(2 * i) / s.rotaryDim);
+    if (scaling.type == "linear") {
+      frequency /= scaling.factor;
+    } else if (scaling.type == "llama3") {
+      // Wavelengths above original / low_freq_factor are scaled, those below
+      // original / high_freq_factor kept, and the ones between blended smoothly.
+      double wavelength = 2 * M_PI / frequency;
+      double ratio = scaling.originalMaxPositions / wavelength;
+      if (ratio < scaling.lowFreqFactor) {
+        frequency /= scaling.factor;
+      } else if (ratio <= scaling.highFreqFactor) {
+        double smooth = (ratio - scaling.lowFreqFactor) /
+                        (scaling.highFreqFactor - scaling.lowFreqFactor);
+        frequency = (1 - smooth) * frequency / scaling.factor + smooth * frequency;
+      }
+    }
+    float value = static_cast<float>(frequency);
     if (s.roundRopeFrequencies && s.storedDtype == "bfloat16")
       value = roundToBfloat16(value);
     else if (s.roundRopeFrequencies && s.storedDtype == "float16")
