@@ -74,7 +74,7 @@ CASES = [
     ("rope-theta-negative", "tiny-llama", rope("rope_theta", -10000),
      r"\"rope_theta\" must be a positive"),
     ("rope-type-yarn", "tiny-llama", rope("rope_type", "yarn"),
-     r"only \"default\" RoPE is supported"),
+     r"RoPE types \"default\", \"linear\" and \"llama3\" are supported \(dynamic and yarn not yet\)"),
     ("rope-partial-infinite", "tiny-llama", rope("partial_rotary_factor", "INF"),
      r"partial_rotary_factor\" must be in \(0, 1\]"),
     ("rope-parameters-array", "tiny-llama", setter("rope_parameters", [1]),
