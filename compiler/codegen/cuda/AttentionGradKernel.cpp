@@ -66,6 +66,26 @@ bool KernelWriter::attentionGradKernel(AttentionGradOp op) {
   auto sizes = [&](ElementEmitter &e) {
     e.line("const long long Sq = " + sizeExpr(q[2]) + ", Skv = " + sizeExpr(k[2]) + ";");
   };
+  // Row `position` of head `head` of `value` ([B, heads, positions, width]) into the
+  // shared array `row`, a thread per element.
+  auto stageRow = [&](ElementEmitter &e, const std::string &row, Value value,
+                      const std::string &head, const std::string &position,
+                      const std::string &width) {
+    e.open("for (int c = threadIdx.x; c < " + width + "; c += blockDim.x)");
+    e.line(row + "[c] = (float)" +
+           e.at(value, {"b", head, position, "(long long)c"}) + ";");
+    e.close();
+  };
+  // `float name`: the shared array `row` times that row of `value`.
+  auto dotRow = [&](ElementEmitter &e, const std::string &name, const std::string &row,
+                    Value value, const std::string &head, const std::string &position,
+                    const std::string &width) {
+    e.line("float " + name + " = 0.0f;");
+    e.open("for (int c = 0; c < " + width + "; ++c)");
+    e.line(name + " += " + row + "[c] * (float)" +
+           e.at(value, {"b", head, position, "(long long)c"}) + ";");
+    e.close();
+  };
   // dS from the weight p, dP and the row's D (times the softcap's derivative).
   auto gradScore = [&](ElementEmitter &e) {
     e.line(std::string("ds = p * (dp - rowD)") + (cap ? " * (1.0f - t * t)" : "") + ";");
@@ -80,28 +100,14 @@ bool KernelWriter::attentionGradKernel(AttentionGradOp op) {
   e.line("const long long i = blockIdx.x, h = blockIdx.y, b = blockIdx.z, g = h / " + G +
          ";");
   e.line("__shared__ float qs[" + D + "], dos[" + Dv + "], dsT[" + T + "];");
-  e.open("for (int c = threadIdx.x; c < " + D + "; c += blockDim.x)");
-  e.line("qs[c] = (float)" + e.at(op.getQuery(), {"b", "h", "i", "(long long)c"}) + ";");
-  e.close();
-  e.open("for (int c = threadIdx.x; c < " + Dv + "; c += blockDim.x)");
-  e.line("dos[c] = (float)" + e.at(op.getResultGrad(), {"b", "h", "i", "(long long)c"}) +
-         ";");
-  e.close();
+  stageRow(e, "qs", op.getQuery(), "h", "i", D);
+  stageRow(e, "dos", op.getResultGrad(), "h", "i", Dv);
   e.line("__syncthreads();");
   auto keyTerms = [&](bool needDp) {
-    e.line("float dot = 0.0f;");
-    e.open("for (int c = 0; c < " + D + "; ++c)");
-    e.line("dot += qs[c] * (float)" + e.at(op.getKey(), {"b", "g", "j", "(long long)c"}) +
-           ";");
-    e.close();
+    dotRow(e, "dot", "qs", op.getKey(), "g", "j", D);
     score(e, "dot");
-    if (needDp) {
-      e.line("float dp = 0.0f;");
-      e.open("for (int c = 0; c < " + Dv + "; ++c)");
-      e.line("dp += dos[c] * (float)" +
-             e.at(op.getValue(), {"b", "g", "j", "(long long)c"}) + ";");
-      e.close();
-    }
+    if (needDp)
+      dotRow(e, "dp", "dos", op.getValue(), "g", "j", Dv);
   };
   e.line("float most = " + minusInf + ";");
   e.open("for (long long j = threadIdx.x; j < Skv; j += blockDim.x)");
@@ -172,12 +178,8 @@ bool KernelWriter::attentionGradKernel(AttentionGradOp op) {
     e.line("const long long j = blockIdx.x, g = blockIdx.y, b = blockIdx.z;");
     e.line("__shared__ float ks[" + D + "], vs[" + Dv + "], pT[" + T + "], dsT[" + T +
            "];");
-    e.open("for (int c = threadIdx.x; c < " + D + "; c += blockDim.x)");
-    e.line("ks[c] = (float)" + e.at(op.getKey(), {"b", "g", "j", "(long long)c"}) + ";");
-    e.close();
-    e.open("for (int c = threadIdx.x; c < " + Dv + "; c += blockDim.x)");
-    e.line("vs[c] = (float)" + e.at(op.getValue(), {"b", "g", "j", "(long long)c"}) + ";");
-    e.close();
+    stageRow(e, "ks", op.getKey(), "g", "j", D);
+    stageRow(e, "vs", op.getValue(), "g", "j", Dv);
     e.line("__syncthreads();");
     e.line("float accK[" + P + "] = {}, accV[" + P + "] = {};");
     e.open("for (int hh = 0; hh < " + G + "; ++hh)");
@@ -188,17 +190,9 @@ bool KernelWriter::attentionGradKernel(AttentionGradOp op) {
     e.open("if (i < Sq)");
     e.line("const float *stats = ws0 + ((b * " + H + " + h) * Sq + i) * 3;");
     e.line("const float most = stats[0], inverse = stats[1], rowD = stats[2];");
-    e.line("float dot = 0.0f;");
-    e.open("for (int c = 0; c < " + D + "; ++c)");
-    e.line("dot += ks[c] * (float)" + e.at(op.getQuery(), {"b", "h", "i", "(long long)c"}) +
-           ";");
-    e.close();
+    dotRow(e, "dot", "ks", op.getQuery(), "h", "i", D);
     score(e, "dot");
-    e.line("float dp = 0.0f;");
-    e.open("for (int c = 0; c < " + Dv + "; ++c)");
-    e.line("dp += vs[c] * (float)" +
-           e.at(op.getResultGrad(), {"b", "h", "i", "(long long)c"}) + ";");
-    e.close();
+    dotRow(e, "dp", "vs", op.getResultGrad(), "h", "i", Dv);
     e.line("if (most != " + minusInf + ") p = expf(s - most) * inverse;");
     gradScore(e);
     e.close();
