@@ -193,6 +193,28 @@ std::string toBytes(const Tensor &tensor) {
   return bytes;
 }
 
+bool readNamedTensors(const std::string &path,
+                      const std::map<std::string, ElementType> &wanted,
+                      std::map<std::string, Tensor> &out, std::string &error) {
+  SafetensorsHeader header;
+  if (!readSafetensorsHeader(path, header, error))
+    return false;
+  for (const TensorInfo &info : header.tensors) {
+    auto it = wanted.find(info.name);
+    if (it == wanted.end())
+      continue;
+    std::string bytes, why;
+    if (!readTensorBytes(header, info, bytes, error))
+      return false;
+    if (!fromBytes(info.dtype, bytes, info.shape, it->second, out[info.name],
+                              why)) {
+      error = path + ": tensor '" + info.name + "': " + why;
+      return false;
+    }
+  }
+  return true;
+}
+
 TensorDifference compareTensors(const Tensor &actual, const Tensor &expected) {
   TensorDifference d;
   if (actual.shape != expected.shape) {

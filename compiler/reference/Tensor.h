@@ -13,6 +13,7 @@
 #include "loom/support/Safetensors.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,12 @@ struct TensorDifference {
   bool shapeDiffers = false;
 };
 TensorDifference compareTensors(const Tensor &actual, const Tensor &expected);
+
+/// The tensors of safetensors file `path` that `wanted` names, each converted to its
+/// element type there (fromBytes); names it lacks are left out of `out`.
+bool readNamedTensors(const std::string &path,
+                      const std::map<std::string, ElementType> &wanted,
+                      std::map<std::string, Tensor> &out, std::string &error);
 
 /// Decodes little-endian elements of a safetensors dtype into a tensor of `type`,
 /// converting exactly where `type` can hold the values (bf16 -> f32, i32 -> i64) and

@@ -12,7 +12,6 @@
 #include "compiler/reference/Reference.h"
 #include "loom/support/Files.h"
 #include "loom/support/Json.h"
-#include "loom/support/Safetensors.h"
 
 #include <gtest/gtest.h>
 
@@ -24,25 +23,6 @@ using reference::ElementType;
 using reference::Tensor;
 
 namespace {
-
-/// The tensors of `path` that `wanted` names, converted to its types.
-bool readTensors(const std::string &path, const std::map<std::string, ElementType> &wanted,
-                 std::map<std::string, Tensor> &out, std::string &error) {
-  SafetensorsHeader header;
-  if (!readSafetensorsHeader(path, header, error))
-    return false;
-  for (const TensorInfo &info : header.tensors) {
-    auto it = wanted.find(info.name);
-    if (it == wanted.end())
-      continue;
-    std::string bytes;
-    if (!readTensorBytes(header, info, bytes, error) ||
-        !reference::fromBytes(info.dtype, bytes, info.shape, it->second, out[info.name],
-                              error))
-      return false;
-  }
-  return true;
-}
 
 Tensor scalar(double value) {
   Tensor t = Tensor::zeros(ElementType::F32, {});
@@ -89,7 +69,7 @@ TEST(TrainStep, FiveAdamWStepsMatchPyTorch) {
     }
   }
   std::map<std::string, Tensor> batch;
-  ASSERT_TRUE(readTensors(data + "/batch.safetensors", batchTypes, batch, error))
+  ASSERT_TRUE(reference::readNamedTensors(data + "/batch.safetensors", batchTypes, batch, error))
       << error;
   for (auto &[name, tensor] : batch)
     inputs[name] = tensor;
@@ -123,7 +103,7 @@ TEST(TrainStep, FiveAdamWStepsMatchPyTorch) {
   for (const reference::Port &port : step->inputs())
     if (port.name.rfind("param.", 0) == 0)
       finalTypes[port.name.substr(6)] = ElementType::F32;
-  ASSERT_TRUE(readTensors(data + "/adamw/final.safetensors", finalTypes, final,
+  ASSERT_TRUE(reference::readNamedTensors(data + "/adamw/final.safetensors", finalTypes, final,
                                      error))
       << error;
   ASSERT_GT(final.size(), 10u);

@@ -203,17 +203,10 @@ int runGrad(int argc, char **argv) {
   std::map<std::string, reference::ElementType> outputTypes;
   for (const reference::Port &port : executor->outputs())
     outputTypes[port.name] = port.type;
-  // The entry's inputs from every batch file (a later file's tensor of the same name
-  // replaces an earlier one's).
   std::map<std::string, Tensor> inputs;
-  for (const std::string &path : batchPaths) {
-    std::map<std::string, Tensor> part;
-    if (!readBatch(path, *executor, part, error)) {
-      std::fprintf(stderr, "loom grad: %s\n", error.c_str());
-      return 1;
-    }
-    for (auto &[name, tensor] : part)
-      inputs[name] = std::move(tensor);
+  if (!readBatch(batchPaths, *executor, inputs, error)) {
+    std::fprintf(stderr, "loom grad: %s\n", error.c_str());
+    return 1;
   }
   std::vector<Tensor> outputs;
   auto start = std::chrono::steady_clock::now();

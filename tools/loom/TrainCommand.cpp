@@ -340,16 +340,8 @@ int runTrain(int argc, char **argv) {
     std::shuffle(order.begin(), order.end(), shuffle);
     std::fprintf(stderr, "loom train: %zu examples from %s, %lld per step\n",
                  examples.size(), o.data[0].c_str(), static_cast<long long>(o.batchSize));
-  } else {
-    // The entry's inputs from every batch file (a later file's tensor of the same name
-    // replaces an earlier one's).
-    for (const std::string &path : o.data) {
-      std::map<std::string, Tensor> part;
-      if (!readBatch(path, *executor, part, error))
-        return fail(error);
-      for (auto &[name, tensor] : part)
-        batch[name] = std::move(tensor);
-    }
+  } else if (!readBatch(o.data, *executor, batch, error)) {
+    return fail(error);
   }
 
   std::vector<double> losses;

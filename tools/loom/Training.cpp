@@ -40,28 +40,6 @@ bool writeAdapter(FolderOutput &folder, const LoraConfig &config,
          folder.write("adapter_config.json", loraConfigJson(config, baseModel), error);
 }
 
-bool readNamedTensors(const std::string &path,
-                      const std::map<std::string, ElementType> &wanted,
-                      std::map<std::string, Tensor> &out, std::string &error) {
-  SafetensorsHeader header;
-  if (!readSafetensorsHeader(path, header, error))
-    return false;
-  for (const TensorInfo &info : header.tensors) {
-    auto it = wanted.find(info.name);
-    if (it == wanted.end())
-      continue;
-    std::string bytes, why;
-    if (!readTensorBytes(header, info, bytes, error))
-      return false;
-    if (!reference::fromBytes(info.dtype, bytes, info.shape, it->second, out[info.name],
-                              why)) {
-      error = path + ": tensor '" + info.name + "': " + why;
-      return false;
-    }
-  }
-  return true;
-}
-
 bool readAllTensors(const std::string &path, std::map<std::string, Tensor> &out,
                     std::string &error) {
   SafetensorsHeader header;
@@ -73,12 +51,15 @@ bool readAllTensors(const std::string &path, std::map<std::string, Tensor> &out,
   return readNamedTensors(path, wanted, out, error);
 }
 
-bool readBatch(const std::string &path, const reference::Executor &executor,
+bool readBatch(const std::vector<std::string> &paths, const reference::Executor &executor,
                std::map<std::string, Tensor> &batch, std::string &error) {
   std::map<std::string, ElementType> types;
   for (const reference::Port &port : executor.inputs())
     types[port.name] = port.type;
-  return readNamedTensors(path, types, batch, error);
+  for (const std::string &path : paths)
+    if (!readNamedTensors(path, types, batch, error))
+      return false;
+  return true;
 }
 
 bool writeTensors(const std::string &path,

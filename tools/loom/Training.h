@@ -39,18 +39,16 @@ bool writeAdapter(
     const std::vector<std::pair<std::string, const reference::Tensor *>> &tensors,
     std::string &error);
 
-/// The tensors of a safetensors file whose names are in `wanted`, each read as the
-/// element type given there.
-bool readNamedTensors(const std::string &path,
-                      const std::map<std::string, reference::ElementType> &wanted,
-                      std::map<std::string, reference::Tensor> &out, std::string &error);
+/// The tensors of a safetensors file whose names are in `wanted` (compiler/reference).
+using reference::readNamedTensors;
 
 /// Every tensor of a safetensors file, floats as f32 and integers as i64.
 bool readAllTensors(const std::string &path,
                     std::map<std::string, reference::Tensor> &out, std::string &error);
 
-/// The executor's inputs read from a batch file (names as ../shared/training/README.md).
-bool readBatch(const std::string &path, const reference::Executor &executor,
+/// The executor's inputs read from batch files (names as ../shared/training/README.md);
+/// a later file's tensor of a name replaces an earlier one's.
+bool readBatch(const std::vector<std::string> &paths, const reference::Executor &executor,
                std::map<std::string, reference::Tensor> &batch, std::string &error);
 
 /// Writes named tensors as a float32 (floats) / int64 (integers) safetensors file.
